@@ -1,0 +1,1 @@
+//! The loop: planner, executor, budgets, stop rules, prompts.

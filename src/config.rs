@@ -1,0 +1,1 @@
+//! Layered configuration (DESIGN.md §5).

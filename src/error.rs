@@ -1,0 +1,103 @@
+//! The user-facing error: a message, an optional hint that says how to fix it, and the exit
+//! code of DESIGN.md §8. Library modules return their own `thiserror` errors; they implement
+//! [`Advice`] so the binary can print the hint and choose the exit code without knowing them.
+
+use std::fmt;
+
+/// Exit codes of DESIGN.md §8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Done = 0,
+    Error = 1,
+    Usage = 2,
+    Blocked = 3,
+    Budget = 4,
+    Interrupted = 130,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// What an error can say beyond its message.
+pub trait Advice {
+    /// How the user can fix it, if we know.
+    fn hint(&self) -> Option<String> {
+        None
+    }
+    /// The process exit code it maps to.
+    fn exit(&self) -> Exit {
+        Exit::Error
+    }
+}
+
+/// An error raised at the command edge with a hint and an exit code of its own.
+#[derive(Debug)]
+pub struct UserError {
+    pub message: String,
+    pub hint: Option<String>,
+    pub exit: Exit,
+}
+
+impl UserError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            hint: None,
+            exit: Exit::Error,
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(message).exit(Exit::Usage)
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn exit(mut self, exit: Exit) -> Self {
+        self.exit = exit;
+        self
+    }
+}
+
+impl fmt::Display for UserError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for UserError {}
+
+impl Advice for UserError {
+    fn hint(&self) -> Option<String> {
+        self.hint.clone()
+    }
+    fn exit(&self) -> Exit {
+        self.exit
+    }
+}
+
+/// The hint and exit code of an `anyhow` error: the first error in its chain that gives advice.
+pub fn advice_of(err: &anyhow::Error) -> (Option<String>, Exit) {
+    for cause in err.chain() {
+        if let Some(advice) = as_advice(cause) {
+            return (advice.hint(), advice.exit());
+        }
+    }
+    (None, Exit::Error)
+}
+
+fn as_advice<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Advice> {
+    if let Some(e) = cause.downcast_ref::<UserError>() {
+        return Some(e);
+    }
+    if let Some(e) = cause.downcast_ref::<crate::store::StoreError>() {
+        return Some(e);
+    }
+    None
+}

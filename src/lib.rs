@@ -1,0 +1,15 @@
+//! git-agent: an autonomous coding agent that keeps every piece of its state in git.
+//!
+//! The crate is a library with a thin binary (`src/main.rs`). Each module owns one concern;
+//! see DESIGN.md §7 for the layout.
+
+pub mod agent;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod llm;
+pub mod policy;
+pub mod store;
+pub mod tools;
+pub mod ui;

@@ -1,0 +1,1 @@
+//! Progress display and JSON events.
