@@ -53,6 +53,8 @@ pub enum Command {
     Resume(ResumeArgs),
     /// Move the task branch back; the discarded tip is kept in the attic.
     Rollback(RollbackArgs),
+    /// Record the task worktree's current state as a checkpoint (e.g. after editing by hand).
+    Checkpoint(CheckpointArgs),
     /// List tasks with state, step, tests and cost.
     List,
     /// Show one task in detail.
@@ -144,6 +146,18 @@ pub struct ResumeArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub budget: BudgetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    /// The task (defaults to the current agent/* branch, else the most recent task).
+    pub slug: Option<String>,
+    /// The summary line of the checkpoint.
+    #[arg(short, long, value_name = "SUMMARY")]
+    pub message: String,
+    /// What this unit of work is expected to achieve.
+    #[arg(long, value_name = "TEXT", default_value = "recorded by hand")]
+    pub expected: String,
 }
 
 #[derive(Debug, Args)]

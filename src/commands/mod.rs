@@ -1,10 +1,90 @@
-//! One file per subcommand; this module dispatches.
+//! One file per subcommand; this module dispatches and holds what they share.
 
-use crate::cli::{Cli, Command};
-use crate::error::{Exit, UserError};
+mod checkpoint;
+mod diff;
+mod drop;
+mod list;
+mod log;
+mod merge;
+mod misc;
+mod rollback;
+mod start;
+mod status;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::cli::{Cli, Command, GlobalArgs};
+use crate::error::Exit;
+use crate::store::{Store, Task};
+
+/// What every command gets: the global flags and where it runs.
+pub struct Context {
+    pub global: GlobalArgs,
+    pub cwd: PathBuf,
+}
+
+impl Context {
+    pub fn store(&self) -> anyhow::Result<Store> {
+        Ok(Store::discover(&self.cwd)?)
+    }
+
+    /// Progress and notices for people, on stderr, unless `-q` or `--json`.
+    pub fn say(&self, text: impl AsRef<str>) {
+        if !self.global.quiet && !self.global.json {
+            eprintln!("{}", text.as_ref());
+        }
+    }
+
+    /// A result line on stdout.
+    pub fn out(&self, text: impl AsRef<str>) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{}", text.as_ref());
+    }
+
+    /// One JSON value on one line of stdout.
+    pub fn json(&self, value: &serde_json::Value) {
+        self.out(value.to_string());
+    }
+}
+
+/// The worktree a task works in: the user's checkout for `--here`, else its private one.
+pub fn task_worktree(store: &Store, task: &Task, here: bool) -> anyhow::Result<Option<PathBuf>> {
+    if here {
+        return Ok(Some(store.workdir()?.to_path_buf()));
+    }
+    let path = store.worktree_path(&task.slug);
+    Ok(path.join(".git").is_file().then_some(path))
+}
 
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let cwd = match &cli.global.directory {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir()?,
+    };
+    let ctx = Context {
+        global: cli.global,
+        cwd,
+    };
     match cli.command {
-        _ => Err(UserError::new("not implemented yet").into()),
+        Command::Start(args) => start::cmd_start(&ctx, args),
+        Command::Resume(args) => start::cmd_resume(&ctx, args),
+        Command::Rollback(args) => rollback::cmd_rollback(&ctx, args),
+        Command::Checkpoint(args) => checkpoint::cmd_checkpoint(&ctx, args),
+        Command::List => list::cmd_list(&ctx),
+        Command::Status(args) => status::cmd_status(&ctx, args),
+        Command::Log(args) => log::cmd_log(&ctx, args),
+        Command::Diff(args) => diff::cmd_diff(&ctx, args),
+        Command::Merge(args) => merge::cmd_merge(&ctx, args),
+        Command::Drop(args) => drop::cmd_drop(&ctx, args),
+        Command::Push(args) => misc::cmd_push(&ctx, args),
+        Command::Pull(args) => misc::cmd_pull(&ctx, args),
+        Command::Config => misc::cmd_config(&ctx),
+        Command::Demo(args) => misc::cmd_demo(&ctx, args),
+        Command::Completions(args) => misc::cmd_completions(&ctx, args),
     }
+}
+
+pub(crate) fn short(id: gix::ObjectId) -> String {
+    id.to_hex_with_len(8).to_string()
 }

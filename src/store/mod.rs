@@ -1,12 +1,118 @@
 //! The git data model of DESIGN.md §1: tasks, checkpoints, notes, attic, lock, worktree.
+//!
+//! Everything a task is lives in git: the branch `agent/<slug>`, the notes ref
+//! `refs/notes/agent/<slug>` (plan on the task commit, a record on every checkpoint) and the
+//! attic refs `refs/agent/<slug>/attic/<n>`. This module owns every read and write of them.
 
-use crate::error::Advice;
+mod attic;
+mod checkpoint;
+mod error;
+mod lock;
+mod notes;
+mod plan;
+mod record;
+mod refs;
+mod rollback;
+mod slug;
+mod snapshot;
+mod state;
+mod task;
+mod trailers;
+mod worktree;
 
-/// Errors of the task store.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("{0}")]
-    Other(String),
+pub use attic::AtticEntry;
+pub use checkpoint::{CheckpointInput, CheckpointOutcome, TestsSummary, TestsVerdict};
+pub use error::StoreError;
+pub use lock::TaskLock;
+pub use plan::{Attempt, Merged, Plan, PlanStep};
+pub use record::{CheckpointRecord, StopReason, StopRecord};
+pub use refs::{Edit, Expect};
+pub use rollback::{RollbackOutcome, RollbackTarget};
+pub use slug::{slug_from_goal, validate_slug};
+pub use snapshot::{Snapshot, snapshot_worktree};
+pub use state::{Budget, Checkpoint, TaskState, TaskSummary};
+pub use task::{NewTask, Task};
+pub use trailers::{Trailers, parse_trailers};
+
+use std::path::{Path, PathBuf};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A repository opened for git-agent: the main repository (never a bare one).
+pub struct Store {
+    repo: gix::Repository,
 }
 
-impl Advice for StoreError {}
+impl Store {
+    /// Open the repository containing `dir`, honouring `GIT_DIR` and `GIT_WORK_TREE` like git.
+    pub fn discover(dir: &Path) -> Result<Store> {
+        let repo = gix::discover_with_environment_overrides(dir).map_err(|err| {
+            StoreError::NotARepository {
+                path: dir.to_path_buf(),
+                detail: err.to_string(),
+            }
+        })?;
+        if repo.workdir().is_none() {
+            return Err(StoreError::BareRepository {
+                path: repo.git_dir().to_path_buf(),
+            });
+        }
+        Ok(Store { repo })
+    }
+
+    /// Open a repository at `dir` exactly (used for worktrees the store made itself).
+    pub fn open(dir: &Path) -> Result<Store> {
+        let repo = gix::open(dir).map_err(|err| StoreError::NotARepository {
+            path: dir.to_path_buf(),
+            detail: err.to_string(),
+        })?;
+        Ok(Store { repo })
+    }
+
+    pub fn repo(&self) -> &gix::Repository {
+        &self.repo
+    }
+
+    /// The directory shared by all worktrees (`$GIT_COMMON_DIR`).
+    pub fn common_dir(&self) -> &Path {
+        self.repo.common_dir()
+    }
+
+    /// Where git-agent keeps runtime files: locks and private worktrees.
+    pub fn agent_dir(&self) -> PathBuf {
+        self.common_dir().join("agent")
+    }
+
+    /// The working tree of the checkout this store was opened from.
+    pub fn workdir(&self) -> Result<&Path> {
+        self.repo
+            .workdir()
+            .ok_or_else(|| StoreError::BareRepository {
+                path: self.repo.git_dir().to_path_buf(),
+            })
+    }
+
+    /// Re-read refs and objects written by other processes (e.g. the `git` CLI).
+    pub fn refresh(&mut self) -> Result<()> {
+        let path = self.repo.git_dir().to_path_buf();
+        let workdir = self.repo.workdir().map(Path::to_path_buf);
+        let repo = match workdir {
+            Some(dir) => gix::discover_with_environment_overrides(dir),
+            None => gix::open(path.clone()),
+        };
+        self.repo = repo.map_err(|err| StoreError::NotARepository {
+            path,
+            detail: err.to_string(),
+        })?;
+        Ok(())
+    }
+}
+
+/// Convert any gix error into a store error that names what we were doing.
+pub(crate) fn git_err(context: impl Into<String>) -> impl FnOnce(gix::Error) -> StoreError {
+    let context = context.into();
+    move |err| StoreError::Git {
+        context,
+        detail: err.to_string(),
+    }
+}

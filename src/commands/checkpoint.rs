@@ -1,0 +1,68 @@
+//! `git agent checkpoint`: record the worktree as a checkpoint without a model, e.g. after
+//! the user fixed something by hand in the task's worktree.
+
+use super::{Context, short};
+use crate::cli::CheckpointArgs;
+use crate::error::{Exit, UserError};
+use crate::store::{CheckpointInput, CheckpointRecord, TaskLock, TestsSummary, TestsVerdict};
+
+pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exit> {
+    let store = ctx.store()?;
+    let slug = store.resolve_slug(args.slug.as_deref())?;
+    let _lock = TaskLock::acquire(&store, &slug)?;
+    let task = store.task(&slug)?;
+    let plan = store.plan(&task)?;
+    let Some(worktree) = super::task_worktree(&store, &task, plan.here)? else {
+        return Err(UserError::new(format!("task '{slug}' has no worktree"))
+            .hint(format!("`git agent resume {slug}` rebuilds it"))
+            .into());
+    };
+    let step = store.current_step(task.tip)?;
+    let outcome = store.checkpoint(
+        &task,
+        &worktree,
+        CheckpointInput {
+            summary: &args.message,
+            body: "",
+            step,
+            steps: plan.steps.len() as u32,
+            expected: &args.expected,
+            tests: TestsSummary {
+                verdict: TestsVerdict::NotRun,
+                command: String::new(),
+                summary: String::new(),
+            },
+            risks: "none",
+            next: "none",
+            model: "human",
+            record: CheckpointRecord {
+                model: "human".into(),
+                ..CheckpointRecord::default()
+            },
+            co_author: None,
+        },
+    )?;
+    if ctx.global.json {
+        ctx.json(&serde_json::json!({
+            "type": "checkpoint",
+            "slug": slug,
+            "commit": outcome.commit.to_string(),
+            "number": outcome.number,
+            "files_changed": outcome.files_changed,
+            "insertions": outcome.insertions,
+            "deletions": outcome.deletions,
+            "checkpoint_ms": outcome.checkpoint_ms,
+        }));
+    } else {
+        ctx.out(format!(
+            "Checkpoint {} {} on agent/{slug}: {} files, +{} -{} ({} ms)",
+            outcome.number,
+            short(outcome.commit),
+            outcome.files_changed,
+            outcome.insertions,
+            outcome.deletions,
+            outcome.checkpoint_ms
+        ));
+    }
+    Ok(Exit::Done)
+}

@@ -1,0 +1,44 @@
+//! `git agent drop`: delete a task — branch, notes, attic and worktree.
+
+use super::Context;
+use crate::cli::DropArgs;
+use crate::error::{Exit, UserError};
+use crate::store::{Edit, TaskLock};
+
+pub fn cmd_drop(ctx: &Context, args: DropArgs) -> anyhow::Result<Exit> {
+    let store = ctx.store()?;
+    let slug = store.resolve_slug(args.slug.as_deref())?;
+    let _lock = TaskLock::acquire(&store, &slug)?;
+    let branch = format!("refs/heads/agent/{slug}");
+    if store.current_branch()?.as_deref() == Some(branch.as_str()) {
+        return Err(UserError::new(format!("agent/{slug} is checked out here"))
+            .hint("switch to another branch first (git switch -), then drop the task")
+            .into());
+    }
+    let summary = store.summary(&slug).ok();
+    let merged = summary.as_ref().is_some_and(|s| s.plan.merged.is_some());
+    if !merged && !args.force {
+        return Err(UserError::new(format!(
+            "task '{slug}' is not merged; dropping it deletes its work"
+        ))
+        .hint(format!(
+            "merge it first (git agent merge {slug}), or drop it anyway with --force"
+        ))
+        .into());
+    }
+    let mut edits = Vec::new();
+    if let Some(tip) = store.ref_target(&branch)? {
+        edits.push(Edit::delete(branch.clone(), tip));
+    }
+    let notes = format!("refs/notes/agent/{slug}");
+    if let Some(id) = store.ref_target(&notes)? {
+        edits.push(Edit::delete(notes, id));
+    }
+    for entry in store.attic(&slug)? {
+        edits.push(Edit::delete(entry.refname, entry.commit));
+    }
+    store.remove_worktree(&slug)?;
+    store.transaction(&edits)?;
+    ctx.out(format!("Dropped task {slug}"));
+    Ok(Exit::Done)
+}

@@ -1,0 +1,94 @@
+//! `git agent list`: tasks with state, step, tests and cost.
+
+use super::Context;
+use crate::error::Exit;
+use crate::store::TaskSummary;
+
+pub fn cmd_list(ctx: &Context) -> anyhow::Result<Exit> {
+    let store = ctx.store()?;
+    let mut rows = Vec::new();
+    for slug in store.task_slugs()? {
+        match store.summary(&slug) {
+            Ok(summary) => rows.push(Ok(summary)),
+            Err(err) => rows.push(Err((slug, err))),
+        }
+    }
+    if ctx.global.json {
+        for row in &rows {
+            match row {
+                Ok(s) => ctx.json(&summary_json(s)),
+                Err((slug, err)) => ctx.json(
+                    &serde_json::json!({"type": "task", "slug": slug, "error": err.to_string()}),
+                ),
+            }
+        }
+        return Ok(Exit::Done);
+    }
+    if rows.is_empty() {
+        ctx.say("No tasks yet. Start one with: git agent start \"goal\"");
+        return Ok(Exit::Done);
+    }
+    let width = rows
+        .iter()
+        .map(|r| match r {
+            Ok(s) => s.task.slug.len(),
+            Err((slug, _)) => slug.len(),
+        })
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    ctx.out(format!(
+        "{:<width$}  {:<11}  {:>5}  {:<7}  {:>8}  GOAL",
+        "TASK", "STATE", "STEP", "TESTS", "COST"
+    ));
+    for row in rows {
+        match row {
+            Ok(s) => ctx.out(format!(
+                "{:<width$}  {:<11}  {:>5}  {:<7}  {:>8}  {}",
+                s.task.slug,
+                s.state.as_str(),
+                format!("{}/{}", s.step.0, s.step.1),
+                s.last_tests
+                    .as_deref()
+                    .and_then(|t| t.split_whitespace().next())
+                    .unwrap_or("-"),
+                format!("${:.2}", s.budget.usage.cost_usd),
+                first_line(&s.task.goal, 60),
+            )),
+            Err((slug, err)) => ctx.out(format!("{slug:<width$}  {:<11}  {err}", "broken")),
+        }
+    }
+    Ok(Exit::Done)
+}
+
+pub fn summary_json(s: &TaskSummary) -> serde_json::Value {
+    serde_json::json!({
+        "type": "task",
+        "slug": s.task.slug,
+        "state": s.state.as_str(),
+        "branch": s.task.branch(),
+        "tip": s.task.tip.to_string(),
+        "base": s.task.base.to_string(),
+        "task_commit": s.task.task_commit.to_string(),
+        "goal": s.task.goal,
+        "step": s.step.0,
+        "steps": s.step.1,
+        "checkpoints": s.checkpoints,
+        "tests": s.last_tests,
+        "cost_usd": s.budget.usage.cost_usd,
+        "tokens": s.budget.usage.total_tokens(),
+        "turns": s.budget.usage.turns,
+        "attempts": s.plan.attempts.len(),
+        "stop_detail": s.stop_detail,
+    })
+}
+
+pub fn first_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    if line.chars().count() <= max {
+        line.to_string()
+    } else {
+        let cut: String = line.chars().take(max - 1).collect();
+        format!("{cut}…")
+    }
+}

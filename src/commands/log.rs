@@ -1,0 +1,96 @@
+//! `git agent log`: the checkpoints with their trailers and records.
+
+use super::{Context, short};
+use crate::cli::TaskArg;
+use crate::error::Exit;
+
+pub fn cmd_log(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
+    let store = ctx.store()?;
+    let slug = store.resolve_slug(args.slug.as_deref())?;
+    let task = store.task(&slug)?;
+    let checkpoints = store.checkpoints(&task)?;
+    if ctx.global.json {
+        for c in &checkpoints {
+            let trailers: serde_json::Map<String, serde_json::Value> = c
+                .trailers
+                .0
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect();
+            ctx.json(&serde_json::json!({
+                "type": "checkpoint",
+                "commit": c.commit.to_string(),
+                "summary": c.summary,
+                "trailers": trailers,
+                "record": c.record.as_ref().and_then(|r| serde_json::to_value(r).ok()),
+            }));
+        }
+        return Ok(Exit::Done);
+    }
+    ctx.out(format!(
+        "task {} — {}",
+        task.slug,
+        task.goal.lines().next().unwrap_or_default()
+    ));
+    if checkpoints.is_empty() {
+        ctx.out("  no checkpoints yet");
+    }
+    for c in checkpoints.iter().rev() {
+        let t = &c.trailers;
+        ctx.out(String::new());
+        ctx.out(format!(
+            "checkpoint {} {} (step {})",
+            t.get("Agent-Checkpoint").unwrap_or("?"),
+            short(c.commit),
+            t.get("Agent-Step").unwrap_or("?")
+        ));
+        ctx.out(format!("    {}", c.summary));
+        for key in [
+            "Agent-Expected",
+            "Agent-Tests",
+            "Agent-Risks",
+            "Agent-Next",
+            "Agent-Model",
+        ] {
+            if let Some(v) = t.get(key) {
+                ctx.out(format!(
+                    "    {:<9} {v}",
+                    format!("{}:", key.trim_start_matches("Agent-").to_lowercase())
+                ));
+            }
+        }
+        if let Some(r) = &c.record {
+            ctx.out(format!(
+                "    usage:    {} turns, {} in / {} out tokens ({} cached), ${:.4}, {} tool calls, {:.1}s; checkpoint {} ms",
+                r.usage.turns,
+                r.usage.input_tokens,
+                r.usage.output_tokens,
+                r.usage.cache_read_tokens,
+                r.usage.cost_usd,
+                r.usage.tool_calls,
+                r.usage.wall_ms as f64 / 1000.0,
+                r.checkpoint_ms
+            ));
+            ctx.out(format!(
+                "    changes:  {} files, +{} -{}",
+                r.files_changed, r.insertions, r.deletions
+            ));
+            if let Some(stop) = &r.stop {
+                ctx.out(format!(
+                    "    stopped:  {} {}",
+                    stop.reason.as_str(),
+                    stop.detail
+                ));
+            }
+        }
+    }
+    let attic = store.attic(&slug)?;
+    if !attic.is_empty() {
+        ctx.out(String::new());
+        ctx.out("attic (discarded work, restore with `git agent rollback --undo`):");
+        for e in attic {
+            ctx.out(format!("    {} {}", e.refname, short(e.commit)));
+        }
+    }
+    Ok(Exit::Done)
+}

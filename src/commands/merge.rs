@@ -1,0 +1,83 @@
+//! `git agent merge`: policy checks, then merge the task into the checked-out branch.
+
+use super::{Context, short};
+use crate::cli::MergeArgs;
+use crate::error::{Exit, UserError};
+use crate::store::{Merged, TaskLock};
+
+pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> anyhow::Result<Exit> {
+    let store = ctx.store()?;
+    let slug = store.resolve_slug(args.slug.as_deref())?;
+    let _lock = TaskLock::acquire(&store, &slug)?;
+    let task = store.task(&slug)?;
+    let mut plan = store.plan(&task)?;
+    let Some(target) = store
+        .current_branch()?
+        .and_then(|b| b.strip_prefix("refs/heads/").map(str::to_string))
+    else {
+        return Err(UserError::new("HEAD is detached; there is no branch to merge into")
+            .hint(format!("check out the branch to merge into (e.g. git switch {}), then run git agent merge {slug}", if plan.base_branch.is_empty() { "main" } else { &plan.base_branch }))
+            .into());
+    };
+    if target.starts_with("agent/") {
+        return Err(
+            UserError::new(format!("the checkout is on the task branch {target}"))
+                .hint("check out the branch to merge into first, e.g. git switch main")
+                .into(),
+        );
+    }
+    store.ensure_clean_checkout()?;
+    if task.tip == task.task_commit {
+        return Err(UserError::new(format!("task '{slug}' has no checkpoint to merge")).into());
+    }
+
+    let failures = super::misc::policy_failures(&store, &task, &plan)?;
+    if !failures.is_empty() && !args.force {
+        let mut message = format!("policy checks failed for task '{slug}':");
+        for f in &failures {
+            message.push_str(&format!("\n  - {f}"));
+        }
+        return Err(UserError::new(message)
+            .hint("fix them on the task (git agent resume), or merge anyway with --force (recorded in a trailer)")
+            .into());
+    }
+    let mut trailers = format!("Agent-Task: {slug}\nAgent-Task-Tip: {}\n", task.tip);
+    if !failures.is_empty() {
+        trailers.push_str(&format!(
+            "Agent-Forced: {}\n",
+            failures.join("; ").replace('\n', " ")
+        ));
+    }
+    let goal_line = task.goal.lines().next().unwrap_or_default();
+    if args.squash {
+        let message = format!(
+            "{goal_line}\n\nSquashed from task {slug}; its checkpoints stay on agent/{slug} (tip {}).\n\n{trailers}",
+            short(task.tip)
+        );
+        store.git_output(&["merge", "--squash", &task.tip.to_string()])?;
+        store.git_output(&["commit", "--no-verify", "-m", &message])?;
+    } else {
+        let message = format!("Merge task {slug}: {goal_line}\n\n{trailers}");
+        store.git_output(&[
+            "merge",
+            "--no-ff",
+            "--no-verify",
+            "-m",
+            &message,
+            &task.branch(),
+        ])?;
+    }
+    let merged = store.git_output(&["rev-parse", "HEAD"])?.trim().to_string();
+    plan.merged = Some(Merged {
+        into: target.clone(),
+        commit: merged.clone(),
+        squash: args.squash,
+        at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+    });
+    store.write_plan(&task, &plan, &format!("merged {slug}"))?;
+    ctx.out(format!(
+        "Merged task {slug} into {target} as {}",
+        &merged[..8.min(merged.len())]
+    ));
+    Ok(Exit::Done)
+}

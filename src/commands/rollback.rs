@@ -1,0 +1,50 @@
+//! `git agent rollback`: move the branch back; the discarded tip goes to the attic.
+
+use super::{Context, short, task_worktree};
+use crate::cli::RollbackArgs;
+use crate::error::Exit;
+use crate::store::{RollbackTarget, TaskLock};
+
+pub fn cmd_rollback(ctx: &Context, args: RollbackArgs) -> anyhow::Result<Exit> {
+    let store = ctx.store()?;
+    let slug = store.resolve_slug(args.slug.as_deref())?;
+    let _lock = TaskLock::acquire(&store, &slug)?;
+    let task = store.task(&slug)?;
+    let plan = store.plan(&task)?;
+    let worktree = task_worktree(&store, &task, plan.here)?;
+    let outcome = if args.undo {
+        store.undo_rollback(&task, worktree.as_deref())?
+    } else {
+        let target = if let Some(rev) = args.to {
+            RollbackTarget::To(rev)
+        } else if args.last_green {
+            RollbackTarget::LastGreen
+        } else {
+            RollbackTarget::Steps(args.steps.unwrap_or(1))
+        };
+        let to = store.rollback_target(&task, &target)?;
+        let reason = args
+            .reason
+            .unwrap_or_else(|| "rolled back by the user".to_string());
+        store.rollback(&task, to, &reason, worktree.as_deref())?
+    };
+    if ctx.global.json {
+        ctx.json(&serde_json::json!({
+            "type": "rollback",
+            "slug": slug,
+            "from": outcome.from.to_string(),
+            "to": outcome.to.to_string(),
+            "attic": outcome.attic,
+            "kept_unfinished": outcome.kept_unfinished,
+        }));
+    } else {
+        ctx.out(format!(
+            "Rolled agent/{slug} back from {} to {}; the old tip is kept in {}",
+            short(outcome.from),
+            short(outcome.to),
+            outcome.attic
+        ));
+        ctx.say(format!("  undo with: git agent rollback {slug} --undo"));
+    }
+    Ok(Exit::Done)
+}

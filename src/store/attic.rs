@@ -1,0 +1,113 @@
+//! The attic: `refs/agent/<slug>/attic/<n>` keeps every discarded tip reachable, so nothing
+//! the agent did is lost and a rollback can itself be undone.
+
+use std::path::Path;
+
+use gix::ObjectId;
+
+use super::refs::{self, Edit, Expect};
+use super::snapshot::snapshot_worktree;
+use super::task::Task;
+use super::trailers::Trailers;
+use super::{Result, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AtticEntry {
+    pub n: u32,
+    pub refname: String,
+    pub commit: ObjectId,
+}
+
+impl Store {
+    /// The attic of a task, oldest first.
+    pub fn attic(&self, slug: &str) -> Result<Vec<AtticEntry>> {
+        let prefix = refs::attic_prefix(slug);
+        let mut entries: Vec<AtticEntry> = self
+            .refs_with_prefix(&prefix)?
+            .into_iter()
+            .filter_map(|(refname, commit)| {
+                let n = refname.strip_prefix(&prefix)?.parse().ok()?;
+                Some(AtticEntry { n, refname, commit })
+            })
+            .collect();
+        entries.sort_by_key(|e| e.n);
+        Ok(entries)
+    }
+
+    /// The edit that files `commit` in the next free attic slot.
+    pub fn attic_edit(&self, slug: &str, commit: ObjectId, why: &str) -> Result<(String, Edit)> {
+        let next = self.attic(slug)?.last().map_or(1, |e| e.n + 1);
+        let refname = refs::attic(slug, next);
+        let edit = Edit::update(
+            refname.clone(),
+            Expect::Absent,
+            commit,
+            format!("agent: attic: {why}"),
+        );
+        Ok((refname, edit))
+    }
+
+    /// Commit the uncommitted work of `worktree` (if any) on top of the task tip, without
+    /// moving the branch: the commit that an attic ref will keep. Returns the commit and the
+    /// snapshot tree, or `None` when the worktree holds nothing beyond the tip.
+    pub fn commit_unfinished(
+        &self,
+        task: &Task,
+        worktree: &Path,
+        why: &str,
+    ) -> Result<Option<(ObjectId, ObjectId)>> {
+        let wt_repo = gix::open(worktree).map_err(|err| StoreError::Git {
+            context: format!("could not open the worktree {}", worktree.display()),
+            detail: err.to_string(),
+        })?;
+        let tip_tree = self.tree_of(task.tip)?;
+        let snapshot = snapshot_worktree(&wt_repo, tip_tree)?;
+        if snapshot.tree == tip_tree {
+            return Ok(None);
+        }
+        let mut trailers = Trailers::default();
+        trailers.push("Agent-Task", &task.slug);
+        trailers.push("Agent-Attic", "unfinished");
+        let files: Vec<String> = snapshot
+            .changes
+            .iter()
+            .take(20)
+            .map(|c| format!("  {}", c.path))
+            .collect();
+        let message = format!(
+            "agent: unfinished work of {}\n\n{why}\n\n{}\n\n{}",
+            task.slug,
+            files.join("\n"),
+            trailers.render()
+        );
+        let commit = self
+            .repo
+            .new_commit(message, snapshot.tree, [task.tip])
+            .map_err(|err| StoreError::NoIdentity(err.to_string()))?
+            .id;
+        Ok(Some((commit, snapshot.tree)))
+    }
+
+    /// Keep the uncommitted work of an interrupted step in the attic and put the worktree back
+    /// at the tip. Returns the attic ref, if there was work to keep.
+    pub fn stash_unfinished(
+        &self,
+        task: &Task,
+        worktree: &Path,
+        why: &str,
+    ) -> Result<Option<String>> {
+        let Some((commit, tree)) = self.commit_unfinished(task, worktree, why)? else {
+            return Ok(None);
+        };
+        let (refname, edit) = self.attic_edit(&task.slug, commit, why)?;
+        self.transaction(&[edit])?;
+        let index = gix::open(worktree)
+            .map(|r| r.index_path())
+            .map_err(|err| StoreError::Git {
+                context: "could not open the worktree".into(),
+                detail: err.to_string(),
+            })?;
+        self.checkout_between(worktree, &index, tree, self.tree_of(task.tip)?)?;
+        Ok(Some(refname))
+    }
+}

@@ -1,0 +1,277 @@
+//! Checkpoints: one commit per unit of work, with its trailers and its record note, landing
+//! in one compare-and-swap transaction.
+
+use std::path::Path;
+use std::time::Instant;
+
+use gix::ObjectId;
+use gix::bstr::ByteSlice;
+
+use super::record::CheckpointRecord;
+use super::refs::{self, Edit, Expect};
+use super::snapshot::{ChangeKind, snapshot_worktree};
+use super::task::Task;
+use super::trailers::{Trailers, parse_trailers, summary_line};
+use super::{Result, Store, StoreError, git_err};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestsVerdict {
+    Pass,
+    Fail,
+    NotRun,
+}
+
+impl TestsVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestsVerdict::Pass => "pass",
+            TestsVerdict::Fail => "fail",
+            TestsVerdict::NotRun => "not-run",
+        }
+    }
+}
+
+/// The harness's test result as it goes into the `Agent-Tests` trailer.
+#[derive(Debug, Clone)]
+pub struct TestsSummary {
+    pub verdict: TestsVerdict,
+    pub command: String,
+    pub summary: String,
+}
+
+impl TestsSummary {
+    pub fn trailer(&self) -> String {
+        if self.command.is_empty() {
+            return self.verdict.as_str().to_string();
+        }
+        let summary = if self.summary.is_empty() {
+            self.verdict.as_str()
+        } else {
+            &self.summary
+        };
+        format!("{} ({}: {})", self.verdict.as_str(), self.command, summary)
+    }
+}
+
+/// What the loop hands over for one checkpoint.
+pub struct CheckpointInput<'a> {
+    pub summary: &'a str,
+    pub body: &'a str,
+    pub step: u32,
+    pub steps: u32,
+    pub expected: &'a str,
+    pub tests: TestsSummary,
+    pub risks: &'a str,
+    pub next: &'a str,
+    pub model: &'a str,
+    /// Usage and test details; the checkpoint number, diff stats and timing are filled in here.
+    pub record: CheckpointRecord,
+    /// An opt-in `Co-authored-by` line.
+    pub co_author: Option<&'a str>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckpointOutcome {
+    pub commit: ObjectId,
+    pub number: u32,
+    pub files_changed: u32,
+    pub insertions: u32,
+    pub deletions: u32,
+    pub checkpoint_ms: u64,
+}
+
+impl Store {
+    /// The checkpoint number of a commit of the task (0 for the task commit).
+    pub fn checkpoint_number(&self, commit: ObjectId) -> Result<u32> {
+        let message = self.commit_message(commit)?;
+        Ok(parse_trailers(&message)
+            .get("Agent-Checkpoint")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Snapshot `worktree`, commit it on the task branch and write its record, atomically:
+    /// the branch and the notes ref move together or not at all.
+    pub fn checkpoint(
+        &self,
+        task: &Task,
+        worktree: &Path,
+        input: CheckpointInput<'_>,
+    ) -> Result<CheckpointOutcome> {
+        let started = Instant::now();
+        let wt_repo = gix::open(worktree).map_err(|err| StoreError::Git {
+            context: format!("could not open the worktree {}", worktree.display()),
+            detail: err.to_string(),
+        })?;
+        let tip_tree = self.tree_of(task.tip)?;
+        let mut snapshot = snapshot_worktree(&wt_repo, tip_tree)?;
+        let number = self.checkpoint_number(task.tip)? + 1;
+        let (insertions, deletions) = self.line_stats(tip_tree, snapshot.tree)?;
+        let files_changed = snapshot.changes.len() as u32;
+
+        let mut trailers = Trailers::default();
+        trailers.push("Agent-Task", &task.slug);
+        trailers.push("Agent-Checkpoint", number.to_string());
+        trailers.push("Agent-Step", format!("{}/{}", input.step, input.steps));
+        trailers.push("Agent-Expected", input.expected);
+        trailers.push("Agent-Tests", input.tests.trailer());
+        trailers.push("Agent-Risks", input.risks);
+        trailers.push("Agent-Next", input.next);
+        trailers.push("Agent-Model", input.model);
+        if let Some(co_author) = input.co_author {
+            trailers.push("Co-authored-by", co_author);
+        }
+        let mut files = String::new();
+        for change in snapshot.changes.iter().take(20) {
+            let mark = match change.kind {
+                ChangeKind::Added => 'A',
+                ChangeKind::Modified => 'M',
+                ChangeKind::Deleted => 'D',
+            };
+            files.push_str(&format!("  {mark} {}\n", change.path));
+        }
+        if snapshot.changes.len() > 20 {
+            files.push_str(&format!("  … and {} more\n", snapshot.changes.len() - 20));
+        }
+        let body = input.body.trim();
+        let message = format!(
+            "{}\n\n{}{}{} file{} changed, {insertions} insertion{}(+), {deletions} deletion{}(-)\n{}\n{}",
+            summary_line(input.summary),
+            body,
+            if body.is_empty() { "" } else { "\n\n" },
+            files_changed,
+            plural(files_changed),
+            plural(insertions),
+            plural(deletions),
+            files,
+            trailers.render()
+        );
+        let commit = self
+            .repo
+            .new_commit(message, snapshot.tree, [task.tip])
+            .map_err(|err| StoreError::NoIdentity(err.to_string()))?
+            .id;
+
+        let mut record = input.record;
+        record.checkpoint = number;
+        record.step = input.step;
+        record.steps = input.steps;
+        record.files_changed = files_changed;
+        record.insertions = insertions;
+        record.deletions = deletions;
+        record.checkpoint_ms = started.elapsed().as_millis() as u64;
+        let checkpoint_ms = record.checkpoint_ms;
+        let note_text = toml::to_string(&record).unwrap_or_default();
+        let notes = self.notes_edit(
+            &task.slug,
+            &[(commit, note_text)],
+            &format!("checkpoint {number} of {}", task.slug),
+        )?;
+        let branch = Edit::update(
+            refs::branch(&task.slug),
+            Expect::At(task.tip),
+            commit,
+            format!(
+                "agent: checkpoint {number}: {}",
+                summary_line(input.summary)
+            ),
+        );
+        self.transaction(&[branch, notes])?;
+        // The commit has landed; a crash before this line leaves a stale index that the next
+        // snapshot corrects by rehashing the few files whose stat data changed.
+        snapshot.write_index()?;
+        Ok(CheckpointOutcome {
+            commit,
+            number,
+            files_changed,
+            insertions,
+            deletions,
+            checkpoint_ms,
+        })
+    }
+
+    /// Lines added and removed between two trees, reading only the blobs that differ.
+    pub fn line_stats(&self, from: ObjectId, to: ObjectId) -> Result<(u32, u32)> {
+        let mut insertions = 0;
+        let mut deletions = 0;
+        for (_, old, new) in self.diff_trees(from, to)? {
+            let old_text = match old {
+                Some((_, id)) => self.blob_bytes(id)?,
+                None => Vec::new(),
+            };
+            let new_text = match new {
+                Some((_, id)) => self.blob_bytes(id)?,
+                None => Vec::new(),
+            };
+            let (added, removed) = count_line_changes(&old_text, &new_text);
+            insertions += added;
+            deletions += removed;
+        }
+        Ok((insertions, deletions))
+    }
+
+    fn blob_bytes(&self, id: ObjectId) -> Result<Vec<u8>> {
+        match self.repo.find_object(id) {
+            Ok(object) if object.kind == gix::object::Kind::Blob => Ok(object.detach().data),
+            Ok(_) => Ok(Vec::new()),
+            Err(err) => Err(git_err(format!("could not read blob {id}"))(err)),
+        }
+    }
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Lines added and removed, as `git diff --numstat` counts them: a line-level diff of the
+/// two texts (binary files count as no lines).
+fn count_line_changes(old: &[u8], new: &[u8]) -> (u32, u32) {
+    if old.contains(&0) || new.contains(&0) {
+        return (0, 0);
+    }
+    let old_lines: Vec<&[u8]> = old.lines_with_terminator().collect();
+    let new_lines: Vec<&[u8]> = new.lines_with_terminator().collect();
+    // Trim the common prefix and suffix, then diff the middle by longest common subsequence
+    // when it is small, else count it as replaced.
+    let prefix = old_lines
+        .iter()
+        .zip(&new_lines)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let suffix = old_lines[prefix..]
+        .iter()
+        .rev()
+        .zip(new_lines[prefix..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let a = &old_lines[prefix..old_lines.len() - suffix];
+    let b = &new_lines[prefix..new_lines.len() - suffix];
+    if a.len().saturating_mul(b.len()) > 4_000_000 {
+        return (b.len() as u32, a.len() as u32);
+    }
+    let mut table = vec![vec![0u32; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            table[i][j] = if a[i] == b[j] {
+                table[i + 1][j + 1] + 1
+            } else {
+                table[i + 1][j].max(table[i][j + 1])
+            };
+        }
+    }
+    let common = table[0][0];
+    (b.len() as u32 - common, a.len() as u32 - common)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_line_changes;
+
+    #[test]
+    fn line_changes_count_like_numstat() {
+        assert_eq!(count_line_changes(b"a\nb\nc\n", b"a\nB\nc\nd\n"), (2, 1));
+        assert_eq!(count_line_changes(b"", b"x\ny\n"), (2, 0));
+        assert_eq!(count_line_changes(b"x\n", b""), (0, 1));
+        assert_eq!(count_line_changes(b"\0bin", b"\0bin2"), (0, 0));
+    }
+}

@@ -1,0 +1,133 @@
+use std::path::PathBuf;
+
+use crate::error::{Advice, Exit};
+
+/// Errors of the task store. Each says what went wrong; [`Advice::hint`] says how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not a git repository: {}", path.display())]
+    NotARepository { path: PathBuf, detail: String },
+    #[error("{} is a bare repository; git-agent needs a working tree", path.display())]
+    BareRepository { path: PathBuf },
+    #[error("HEAD has no commit yet (unborn branch)")]
+    UnbornHead,
+    #[error("no git identity: {0}")]
+    NoIdentity(String),
+    #[error("the checkout has uncommitted changes: {0}")]
+    DirtyCheckout(String),
+    #[error("no task named '{slug}'")]
+    UnknownTask { slug: String, known: Vec<String> },
+    #[error("there are no tasks in this repository")]
+    NoTasks,
+    #[error("'{slug}' cannot be a task name: {reason}")]
+    InvalidSlug { slug: String, reason: String },
+    #[error("a task named '{0}' exists already")]
+    TaskExists(String),
+    #[error("the note on {commit} in {notes_ref} is not valid TOML for a {what}: {detail}")]
+    MalformedNote {
+        notes_ref: String,
+        commit: String,
+        what: &'static str,
+        detail: String,
+    },
+    #[error(
+        "the branch {branch} was moved by hand: its tip {tip} does not descend from the task commit {task_commit}"
+    )]
+    BranchMoved {
+        branch: String,
+        tip: String,
+        task_commit: String,
+    },
+    #[error("task '{slug}' is in use by another run (pid {pid} on {host}, since {since})")]
+    Locked {
+        slug: String,
+        pid: u32,
+        host: String,
+        since: String,
+    },
+    #[error(
+        "{refname} changed while we were writing it (expected {expected}); another process updated the task"
+    )]
+    RaceLost { refname: String, expected: String },
+    #[error("{0}")]
+    NothingToRollBack(String),
+    #[error("{0}")]
+    BadRevision(String),
+    #[error("{context}: {detail}")]
+    Git { context: String, detail: String },
+    #[error("{context} {}: {source}", path.display())]
+    Io {
+        context: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("git {args} failed: {detail}")]
+    GitCommand { args: String, detail: String },
+}
+
+impl StoreError {
+    pub(crate) fn io(
+        context: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> StoreError {
+        let path = path.into();
+        move |source| StoreError::Io {
+            context,
+            path,
+            source,
+        }
+    }
+}
+
+impl Advice for StoreError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            StoreError::NotARepository { .. } => {
+                "run git agent inside a git repository, or create one with `git init` and a first commit".into()
+            }
+            StoreError::BareRepository { .. } => {
+                "clone it into a repository with a working tree (`git clone <bare> <dir>`) and run git agent there".into()
+            }
+            StoreError::UnbornHead => "make a first commit: a task starts from the commit HEAD points to".into(),
+            StoreError::NoIdentity(_) => {
+                "tell git who you are: git config --global user.name \"Your Name\"; git config --global user.email you@example.com".into()
+            }
+            StoreError::DirtyCheckout(_) => {
+                "commit or stash your changes first (`git stash -u`), or leave out --here so the agent works in a private worktree".into()
+            }
+            StoreError::UnknownTask { known, .. } if known.is_empty() => {
+                "there are no tasks yet; start one with `git agent start \"goal\"`".into()
+            }
+            StoreError::UnknownTask { known, .. } => format!("known tasks: {}", known.join(", ")),
+            StoreError::NoTasks => "start one with `git agent start \"goal\"`".into(),
+            StoreError::InvalidSlug { .. } => {
+                "use lowercase letters, digits and '-', at most 40 characters, e.g. --name fix-json-flag".into()
+            }
+            StoreError::TaskExists(slug) => {
+                format!("pick another --name, resume it with `git agent resume {slug}`, or delete it with `git agent drop {slug}`")
+            }
+            StoreError::MalformedNote { notes_ref, commit, .. } => format!(
+                "inspect it with `git notes --ref {notes_ref} show {commit}` and fix it with `git notes --ref {notes_ref} edit {commit}`, \
+                 or restore an earlier version from `git log -p {notes_ref}`"
+            ),
+            StoreError::BranchMoved { branch, task_commit, .. } => format!(
+                "move it back onto the task (`git branch -f {branch} <checkpoint>`; `git reflog {branch}` lists where it was), \
+                 or start a new task; the task commit is {task_commit}"
+            ),
+            StoreError::Locked { .. } => {
+                "wait for that run to finish or stop it (Ctrl-C); a lock left by a dead process is taken over automatically".into()
+            }
+            StoreError::RaceLost { .. } => "nothing was overwritten; look at `git agent status` and try again".into(),
+            StoreError::NothingToRollBack(_) => "`git agent log` lists the checkpoints of the task".into(),
+            StoreError::BadRevision(_) => "name a checkpoint of the task: a commit id, or agent/<slug>~N".into(),
+            StoreError::Git { .. } | StoreError::Io { .. } | StoreError::GitCommand { .. } => return None,
+        })
+    }
+
+    fn exit(&self) -> Exit {
+        match self {
+            StoreError::InvalidSlug { .. } => Exit::Usage,
+            _ => Exit::Error,
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Notes of a task, compatible with `git notes` both ways (fan-out trees included, through
+//! gix's notes plumbing). Writes return a ref edit so a note can land in the same
+//! transaction as the commit it describes.
+
+use gix::ObjectId;
+use gix::bstr::ByteSlice;
+
+use super::plan::Plan;
+use super::record::CheckpointRecord;
+use super::refs::{self, Edit, Expect};
+use super::{Result, Store, StoreError, git_err};
+
+/// Reads many notes of one notes ref, keeping the parsed fan-out tree between reads.
+pub struct NotesReader<'s> {
+    store: &'s Store,
+    notes_ref: String,
+    state: Option<gix::note::plumbing::State>,
+}
+
+impl<'s> NotesReader<'s> {
+    pub fn new(store: &'s Store, slug: &str) -> Result<NotesReader<'s>> {
+        let notes_ref = refs::notes(slug);
+        let state = match store.notes_tree(&notes_ref)? {
+            None => None,
+            Some(tree) => Some(gix::note::plumbing::State::new(tree, store.repo()).map_err(
+                git_err(format!("could not read the notes tree of {notes_ref}")),
+            )?),
+        };
+        Ok(NotesReader {
+            store,
+            notes_ref,
+            state,
+        })
+    }
+
+    /// The text of the note on `commit`, if there is one.
+    pub fn text(&mut self, commit: ObjectId) -> Result<Option<String>> {
+        let Some(state) = self.state.as_mut() else {
+            return Ok(None);
+        };
+        let repo = self.store.repo();
+        let Some(blob) = state
+            .get(&commit, repo)
+            .map_err(git_err(format!("could not look up the note on {commit}")))?
+        else {
+            return Ok(None);
+        };
+        let blob = repo
+            .find_blob(blob)
+            .map_err(git_err(format!("could not read the note on {commit}")))?;
+        Ok(Some(blob.data.to_str_lossy().into_owned()))
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(
+        &self,
+        commit: ObjectId,
+        text: &str,
+        what: &'static str,
+    ) -> Result<T> {
+        toml::from_str(text).map_err(|err| StoreError::MalformedNote {
+            notes_ref: self.notes_ref.clone(),
+            commit: commit.to_string(),
+            what,
+            detail: err.message().to_string(),
+        })
+    }
+
+    pub fn plan(&mut self, task_commit: ObjectId) -> Result<Option<Plan>> {
+        match self.text(task_commit)? {
+            None => Ok(None),
+            Some(text) => self.parse(task_commit, &text, "plan").map(Some),
+        }
+    }
+
+    pub fn record(&mut self, commit: ObjectId) -> Result<Option<CheckpointRecord>> {
+        match self.text(commit)? {
+            None => Ok(None),
+            Some(text) => self.parse(commit, &text, "checkpoint record").map(Some),
+        }
+    }
+}
+
+impl Store {
+    /// The root tree of a notes ref, if the ref exists.
+    fn notes_tree(&self, notes_ref: &str) -> Result<Option<ObjectId>> {
+        let Some(commit) = self.ref_target(notes_ref)? else {
+            return Ok(None);
+        };
+        let tree = self
+            .repo
+            .find_commit(commit)
+            .map_err(git_err(format!("{notes_ref} must point to a commit")))?
+            .tree_id()
+            .map_err(git_err(format!("could not read the tree of {notes_ref}")))?;
+        Ok(Some(tree.detach()))
+    }
+
+    /// Write notes (`(annotated commit, text)`) as one new commit on the task's notes ref and
+    /// return the compare-and-swap edit that publishes it. Nothing is visible until the edit
+    /// is applied by [`Store::transaction`].
+    pub fn notes_edit(
+        &self,
+        slug: &str,
+        notes: &[(ObjectId, String)],
+        message: &str,
+    ) -> Result<Edit> {
+        let notes_ref = refs::notes(slug);
+        let parent = self.ref_target(&notes_ref)?;
+        let root = match parent {
+            Some(_) => self
+                .notes_tree(&notes_ref)?
+                .unwrap_or_else(|| ObjectId::empty_tree(self.repo.object_hash())),
+            None => ObjectId::empty_tree(self.repo.object_hash()),
+        };
+        let repo = self.repo();
+        let mut state = gix::note::plumbing::State::new(root, repo).map_err(git_err(format!(
+            "could not read the notes tree of {notes_ref}"
+        )))?;
+        for (commit, text) in notes {
+            let mut text = text.clone();
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            let blob = repo
+                .write_blob(text.as_bytes())
+                .map_err(git_err("could not write a note"))?;
+            state
+                .edit(*commit, Some(blob.detach()), repo)
+                .map_err(git_err(format!("could not add the note on {commit}")))?;
+        }
+        let tree = state.write(repo).map_err(git_err(format!(
+            "could not write the notes tree of {notes_ref}"
+        )))?;
+        let commit = repo
+            .new_commit(format!("{message}\n"), tree, parent)
+            .map_err(|err| StoreError::NoIdentity(err.to_string()))?;
+        Ok(Edit::update(
+            notes_ref,
+            Expect::from_option(parent),
+            commit.id,
+            format!("notes: {message}"),
+        ))
+    }
+
+    /// Write one note and publish it at once.
+    pub fn write_note(
+        &self,
+        slug: &str,
+        commit: ObjectId,
+        text: String,
+        message: &str,
+    ) -> Result<()> {
+        let edit = self.notes_edit(slug, &[(commit, text)], message)?;
+        self.transaction(&[edit])
+    }
+}

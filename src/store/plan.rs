@@ -1,0 +1,111 @@
+//! The plan: a TOML note on the task commit, rewritten when the plan changes.
+
+use serde::{Deserialize, Serialize};
+
+use super::record::{StopRecord, Usage};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Plan {
+    pub goal: String,
+    /// The branch checked out when the task started (empty for a detached HEAD).
+    pub base_branch: String,
+    /// The task works in the user's checkout (`--here`), not a private worktree.
+    pub here: bool,
+    /// `planning`, `ready` or `blocked`.
+    pub status: String,
+    pub objective: String,
+    pub constraints: Vec<String>,
+    pub acceptance_criteria: Vec<String>,
+    pub test_command: String,
+    /// Questions the planner needs answered before work can start.
+    pub questions: Vec<String>,
+    /// How many times the plan was rewritten after failures.
+    pub replans: u32,
+    pub planner_model: String,
+    /// Model usage of planning, counted in the budget like checkpoint records.
+    pub planner_usage: Usage,
+    pub steps: Vec<PlanStep>,
+    /// Failed attempts, so the next plan and executor learn from them.
+    pub attempts: Vec<Attempt>,
+    pub stop: Option<StopRecord>,
+    pub merged: Option<Merged>,
+    /// Fields written by newer versions or by hand; kept when the note is rewritten.
+    #[serde(flatten)]
+    pub extra: toml::Table,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PlanStep {
+    pub title: String,
+    pub detail: String,
+}
+
+/// A discarded experiment: where the branch was, where it went back to, and why.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Attempt {
+    pub at: String,
+    pub step: u32,
+    pub reason: String,
+    /// The tip that was discarded, kept in `attic`.
+    pub discarded: String,
+    pub attic: String,
+    /// The commit the branch went back to.
+    pub restored: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Merged {
+    pub into: String,
+    pub commit: String,
+    pub squash: bool,
+    pub at: String,
+}
+
+impl Plan {
+    pub fn new(goal: &str) -> Plan {
+        Plan {
+            goal: goal.to_string(),
+            status: "planning".to_string(),
+            ..Plan::default()
+        }
+    }
+
+    pub fn to_toml(&self) -> String {
+        // Plain data without maps keyed by non-strings cannot fail to serialize.
+        toml::to_string(self)
+            .unwrap_or_else(|err| format!("# could not serialize the plan: {err}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn plan_round_trips_and_tolerates_unknown_fields() {
+        let mut plan = Plan::new("add a flag");
+        plan.steps.push(PlanStep {
+            title: "write test".into(),
+            detail: "in tests/".into(),
+        });
+        plan.attempts.push(Attempt {
+            reason: "tests kept failing".into(),
+            ..Attempt::default()
+        });
+        let mut text = plan.to_toml();
+        text.insert_str(0, "reviewer = \"alice\"\n");
+        let parsed: Plan = toml::from_str(&text).expect("parses");
+        assert_eq!(parsed.steps, plan.steps);
+        assert_eq!(parsed.attempts, plan.attempts);
+        let rewritten: Plan = toml::from_str(&parsed.to_toml()).expect("parses again");
+        assert_eq!(
+            rewritten.extra.get("reviewer").and_then(|v| v.as_str()),
+            Some("alice")
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! The checkpoint record (the note on every checkpoint) and the stop record.
+
+use serde::{Deserialize, Serialize};
+
+/// Model usage of a piece of work; budgets are sums of these.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Usage {
+    pub turns: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub cost_usd: f64,
+    pub wall_ms: u64,
+    pub tool_calls: u64,
+}
+
+impl Usage {
+    pub fn add(&mut self, other: &Usage) {
+        self.turns += other.turns;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
+        self.cost_usd += other.cost_usd;
+        self.wall_ms += other.wall_ms;
+        self.tool_calls += other.tool_calls;
+    }
+
+    /// Tokens counted against `--max-tokens`: everything sent and received.
+    pub fn total_tokens(&self) -> u64 {
+        self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
+    }
+}
+
+/// The harness's own run of the test command.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TestRun {
+    pub command: String,
+    pub exit_code: Option<i32>,
+    /// `pass`, `fail` or `not-run`.
+    pub verdict: String,
+    pub summary: String,
+    pub duration_ms: u64,
+    pub output_tail: String,
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StopReason {
+    Done,
+    Blocked,
+    Budget,
+    Interrupted,
+    Error,
+}
+
+impl StopReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Done => "done",
+            StopReason::Blocked => "blocked",
+            StopReason::Budget => "budget",
+            StopReason::Interrupted => "interrupted",
+            StopReason::Error => "error",
+        }
+    }
+}
+
+/// Added to the note of the tip when a run ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StopRecord {
+    pub reason: StopReason,
+    #[serde(default)]
+    pub detail: String,
+    #[serde(default)]
+    pub at: String,
+}
+
+/// The note on each checkpoint (DESIGN.md §1).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CheckpointRecord {
+    pub checkpoint: u32,
+    pub step: u32,
+    pub steps: u32,
+    pub provider: String,
+    pub model: String,
+    #[serde(flatten)]
+    pub usage: Usage,
+    /// The harness's own time to snapshot, commit and write this note.
+    pub checkpoint_ms: u64,
+    pub tests: TestRun,
+    pub files_changed: u32,
+    pub insertions: u32,
+    pub deletions: u32,
+    pub stop: Option<StopRecord>,
+    /// Fields written by newer versions or by hand; kept when the note is rewritten.
+    #[serde(flatten)]
+    pub extra: toml::Table,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn record_round_trips_and_keeps_unknown_fields() {
+        let text = r#"
+checkpoint = 2
+step = 1
+steps = 3
+model = "m"
+input_tokens = 10
+cost_usd = 0.5
+future_field = "kept"
+
+[tests]
+command = "make test"
+exit_code = 0
+verdict = "pass"
+"#;
+        let record: CheckpointRecord = toml::from_str(text).expect("parses");
+        assert_eq!(record.usage.input_tokens, 10);
+        assert_eq!(record.tests.verdict, "pass");
+        let again: CheckpointRecord =
+            toml::from_str(&toml::to_string(&record).expect("serializes")).expect("parses again");
+        assert_eq!(again, record);
+        assert_eq!(
+            again.extra.get("future_field").and_then(|v| v.as_str()),
+            Some("kept")
+        );
+    }
+}

@@ -1,0 +1,177 @@
+//! Ref names of a task and compare-and-swap ref transactions.
+
+use gix::ObjectId;
+use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
+use gix::refs::{FullName, Target};
+
+use super::{Result, Store, StoreError, git_err};
+
+pub fn branch(slug: &str) -> String {
+    format!("refs/heads/agent/{slug}")
+}
+
+pub fn notes(slug: &str) -> String {
+    format!("refs/notes/agent/{slug}")
+}
+
+pub fn attic_prefix(slug: &str) -> String {
+    format!("refs/agent/{slug}/attic/")
+}
+
+pub fn attic(slug: &str, n: u32) -> String {
+    format!("{}{n}", attic_prefix(slug))
+}
+
+pub(crate) fn full_name(name: &str) -> Result<FullName> {
+    FullName::try_from(name).map_err(|err| StoreError::Git {
+        context: format!("invalid ref name {name}"),
+        detail: err.to_string(),
+    })
+}
+
+/// What a ref must hold before an edit: nothing, or exactly this commit.
+#[derive(Debug, Clone, Copy)]
+pub enum Expect {
+    Absent,
+    At(ObjectId),
+}
+
+impl Expect {
+    pub fn from_option(id: Option<ObjectId>) -> Expect {
+        id.map_or(Expect::Absent, Expect::At)
+    }
+
+    fn previous(self) -> PreviousValue {
+        match self {
+            Expect::Absent => PreviousValue::MustNotExist,
+            Expect::At(id) => PreviousValue::MustExistAndMatch(Target::Object(id)),
+        }
+    }
+}
+
+/// One compare-and-swap edit of a transaction.
+pub struct Edit {
+    pub name: String,
+    pub expect: Expect,
+    /// `None` deletes the ref.
+    pub new: Option<ObjectId>,
+    pub message: String,
+}
+
+impl Edit {
+    pub fn update(name: String, expect: Expect, new: ObjectId, message: impl Into<String>) -> Edit {
+        Edit {
+            name,
+            expect,
+            new: Some(new),
+            message: message.into(),
+        }
+    }
+
+    pub fn delete(name: String, current: ObjectId) -> Edit {
+        Edit {
+            name,
+            expect: Expect::At(current),
+            new: None,
+            message: String::new(),
+        }
+    }
+
+    fn to_ref_edit(&self) -> Result<RefEdit> {
+        let change = match self.new {
+            Some(new) => Change::Update {
+                log: LogChange {
+                    mode: RefLog::AndReference,
+                    force_create_reflog: true,
+                    message: self.message.clone().into(),
+                },
+                expected: self.expect.previous(),
+                new: Target::Object(new),
+            },
+            None => Change::Delete {
+                expected: self.expect.previous(),
+                log: RefLog::AndReference,
+            },
+        };
+        Ok(RefEdit {
+            change,
+            name: full_name(&self.name)?,
+            deref: false,
+        })
+    }
+}
+
+impl Store {
+    /// The commit a ref points to, if it exists.
+    pub fn ref_target(&self, name: &str) -> Result<Option<ObjectId>> {
+        let reference = self
+            .repo
+            .try_find_reference(name)
+            .map_err(git_err(format!("could not read {name}")))?;
+        match reference {
+            None => Ok(None),
+            Some(mut reference) => {
+                let id = reference
+                    .peel_to_id()
+                    .map_err(git_err(format!("could not resolve {name}")))?;
+                Ok(Some(id.detach()))
+            }
+        }
+    }
+
+    /// Apply all edits in one transaction: every ref is locked and checked against what it must
+    /// hold before any is changed, so a concurrent writer makes the whole transaction fail.
+    pub fn transaction(&self, edits: &[Edit]) -> Result<()> {
+        let ref_edits = edits
+            .iter()
+            .map(Edit::to_ref_edit)
+            .collect::<Result<Vec<_>>>()?;
+        let committer = self
+            .repo
+            .committer()
+            .transpose()
+            .map_err(|err| StoreError::NoIdentity(err.to_string()))?;
+        if let Err(err) = self.repo.edit_references_as(ref_edits, committer) {
+            // Tell a lost race from other failures by looking at what the refs hold now.
+            for edit in edits {
+                let now = self.ref_target(&edit.name)?;
+                let expected = match edit.expect {
+                    Expect::Absent => None,
+                    Expect::At(id) => Some(id),
+                };
+                if now != expected {
+                    return Err(StoreError::RaceLost {
+                        refname: edit.name.clone(),
+                        expected: expected
+                            .map_or_else(|| "no ref".to_string(), |id| id.to_string()),
+                    });
+                }
+            }
+            return Err(git_err("could not update refs")(err));
+        }
+        Ok(())
+    }
+
+    /// All refs under `prefix`, with the commit each points to.
+    pub fn refs_with_prefix(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>> {
+        let platform = self
+            .repo
+            .references()
+            .map_err(git_err("could not list refs"))?;
+        let iter = platform
+            .prefixed(prefix)
+            .map_err(git_err(format!("could not list refs under {prefix}")))?;
+        let mut out = Vec::new();
+        for reference in iter {
+            let mut reference = reference.map_err(|err| StoreError::Git {
+                context: format!("could not read a ref under {prefix}"),
+                detail: err.to_string(),
+            })?;
+            let name = reference.name().as_bstr().to_string();
+            if let Ok(id) = reference.peel_to_id() {
+                out.push((name, id.detach()));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,241 @@
+//! Rollback: move the branch back, keep the old tip in the attic, record why in the plan.
+
+use std::path::Path;
+
+use gix::ObjectId;
+
+use super::refs::{self, Edit, Expect};
+use super::state::Checkpoint;
+use super::task::Task;
+use super::{Attempt, Result, Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub enum RollbackTarget {
+    /// N checkpoints back.
+    Steps(u32),
+    /// A revision of the task.
+    To(String),
+    /// The last checkpoint whose tests passed (the task commit counts as green).
+    LastGreen,
+}
+
+#[derive(Debug, Clone)]
+pub struct RollbackOutcome {
+    pub from: ObjectId,
+    pub to: ObjectId,
+    pub attic: String,
+    /// Whether uncommitted work of the worktree was kept in the attic too.
+    pub kept_unfinished: bool,
+}
+
+impl Store {
+    /// Find the commit a rollback goes back to.
+    pub fn rollback_target(&self, task: &Task, target: &RollbackTarget) -> Result<ObjectId> {
+        let chain = self.checkpoints(task)?;
+        let to = match target {
+            RollbackTarget::Steps(n) => {
+                let n = *n as usize;
+                if n == 0 || chain.is_empty() {
+                    return Err(StoreError::NothingToRollBack(format!(
+                        "task '{}' has no checkpoint to roll back",
+                        task.slug
+                    )));
+                }
+                if n > chain.len() {
+                    return Err(StoreError::NothingToRollBack(format!(
+                        "task '{}' has only {} checkpoint(s)",
+                        task.slug,
+                        chain.len()
+                    )));
+                }
+                // `chain` is oldest first; going back n from the tip lands on chain[len-1-n],
+                // or on the task commit.
+                chain
+                    .len()
+                    .checked_sub(n + 1)
+                    .map_or(task.task_commit, |i| chain[i].commit)
+            }
+            RollbackTarget::To(rev) => {
+                let id = self
+                    .repo
+                    .rev_parse_single(rev.as_str())
+                    .map_err(|err| {
+                        StoreError::BadRevision(format!("cannot resolve '{rev}': {err}"))
+                    })?
+                    .detach();
+                let id = self
+                    .repo
+                    .find_object(id)
+                    .ok()
+                    .and_then(|o| o.peel_to_commit().ok())
+                    .map(|c| c.id)
+                    .unwrap_or(id);
+                if id != task.task_commit && !chain.iter().any(|c| c.commit == id) {
+                    return Err(StoreError::BadRevision(format!(
+                        "{rev} is not a checkpoint of task '{}'",
+                        task.slug
+                    )));
+                }
+                id
+            }
+            RollbackTarget::LastGreen => chain
+                .iter()
+                .rev()
+                .find(|c| c.tests_verdict() == Some("pass"))
+                .map_or(task.task_commit, |c: &Checkpoint| c.commit),
+        };
+        if to == task.tip {
+            return Err(StoreError::NothingToRollBack(format!(
+                "task '{}' is already at {}",
+                task.slug,
+                short(to)
+            )));
+        }
+        Ok(to)
+    }
+
+    /// Move the branch back to `to`. The old tip (and the worktree's uncommitted work, if
+    /// any) goes to the attic, the reason into the plan's `attempts`, all in one transaction;
+    /// then the worktree is moved to the new tip, rewriting only the files that differ.
+    pub fn rollback(
+        &self,
+        task: &Task,
+        to: ObjectId,
+        reason: &str,
+        worktree: Option<&Path>,
+    ) -> Result<RollbackOutcome> {
+        let unfinished = match worktree {
+            Some(wt) => self.commit_unfinished(
+                task,
+                wt,
+                &format!("uncommitted work when rolling back: {reason}"),
+            )?,
+            None => None,
+        };
+        let kept = unfinished.map_or(task.tip, |(commit, _)| commit);
+        let (attic, attic_edit) =
+            self.attic_edit(&task.slug, kept, &format!("rollback of {}", task.slug))?;
+
+        let mut plan = self.plan(task)?;
+        plan.attempts.push(Attempt {
+            at: now_rfc3339(),
+            step: self.current_step(task.tip)?,
+            reason: reason.to_string(),
+            discarded: task.tip.to_string(),
+            attic: attic.clone(),
+            restored: to.to_string(),
+        });
+        let notes = self.notes_edit(
+            &task.slug,
+            &[(task.task_commit, plan.to_toml())],
+            &format!("rollback of {}", task.slug),
+        )?;
+        let branch = Edit::update(
+            refs::branch(&task.slug),
+            Expect::At(task.tip),
+            to,
+            format!("agent: rollback to {}: {reason}", short(to)),
+        );
+        self.transaction(&[branch, attic_edit, notes])?;
+
+        if let Some(wt) = worktree {
+            let from_tree = match unfinished {
+                Some((_, tree)) => tree,
+                None => self.tree_of(task.tip)?,
+            };
+            let index = worktree_index_path(wt)?;
+            self.checkout_between(wt, &index, from_tree, self.tree_of(to)?)?;
+        }
+        Ok(RollbackOutcome {
+            from: task.tip,
+            to,
+            attic,
+            kept_unfinished: unfinished.is_some(),
+        })
+    }
+
+    /// Undo the latest rollback: the branch goes back to the tip kept in the newest attic
+    /// entry; the current tip is kept in the attic in turn.
+    pub fn undo_rollback(&self, task: &Task, worktree: Option<&Path>) -> Result<RollbackOutcome> {
+        let entry = self.attic(&task.slug)?.pop().ok_or_else(|| {
+            StoreError::NothingToRollBack(format!("task '{}' has nothing in its attic", task.slug))
+        })?;
+        // An attic commit of unfinished work sits on top of the tip it belonged to.
+        let message = self.commit_message(entry.commit)?;
+        let restored = if message.starts_with("agent: unfinished work") {
+            self.parents(entry.commit)?
+                .first()
+                .copied()
+                .unwrap_or(entry.commit)
+        } else {
+            entry.commit
+        };
+        let mut edits = vec![Edit::update(
+            refs::branch(&task.slug),
+            Expect::At(task.tip),
+            restored,
+            format!("agent: undo rollback from {}", entry.refname),
+        )];
+        let (attic, attic_edit) = self.attic_edit(&task.slug, task.tip, "undo of a rollback")?;
+        edits.push(attic_edit);
+        let mut plan = self.plan(task)?;
+        plan.attempts.push(Attempt {
+            at: now_rfc3339(),
+            step: self.current_step(task.tip)?,
+            reason: format!(
+                "rollback undone: restored {} from {}",
+                short(restored),
+                entry.refname
+            ),
+            discarded: task.tip.to_string(),
+            attic: attic.clone(),
+            restored: restored.to_string(),
+        });
+        edits.push(self.notes_edit(
+            &task.slug,
+            &[(task.task_commit, plan.to_toml())],
+            "undo rollback",
+        )?);
+        self.transaction(&edits)?;
+        if let Some(wt) = worktree {
+            let index = worktree_index_path(wt)?;
+            // Leave uncommitted work alone: move from the worktree as it is now.
+            let from = match self.commit_unfinished(
+                task,
+                wt,
+                "uncommitted work when undoing a rollback",
+            )? {
+                Some((commit, tree)) => {
+                    let (_, edit) = self.attic_edit(&task.slug, commit, "undo of a rollback")?;
+                    self.transaction(&[edit])?;
+                    tree
+                }
+                None => self.tree_of(task.tip)?,
+            };
+            self.checkout_between(wt, &index, from, self.tree_of(restored)?)?;
+        }
+        Ok(RollbackOutcome {
+            from: task.tip,
+            to: restored,
+            attic,
+            kept_unfinished: false,
+        })
+    }
+}
+
+pub(crate) fn worktree_index_path(worktree: &Path) -> Result<std::path::PathBuf> {
+    gix::open(worktree)
+        .map(|r| r.index_path())
+        .map_err(|err| StoreError::Git {
+            context: format!("could not open the worktree {}", worktree.display()),
+            detail: err.to_string(),
+        })
+}
+
+pub(crate) fn short(id: ObjectId) -> String {
+    id.to_hex_with_len(8).to_string()
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}

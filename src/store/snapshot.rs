@@ -1,0 +1,348 @@
+//! Snapshot a worktree the way `git add -A` stages it, at the cost of the changed files.
+//!
+//! The worktree's index remembers every tracked file's stat data. A file whose stat data
+//! still matches is not read; only changed, new and deleted paths are hashed and written.
+//! The new tree is the previous tree edited at those paths, so writing it costs the depth of
+//! the changed paths, not the size of the tree.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use gix::ObjectId;
+use gix::bstr::{BStr, BString, ByteSlice};
+use gix::index::entry::{Flags, Mode, Stat};
+use gix::objs::tree::EntryKind;
+
+use super::{Result, StoreError, git_err};
+
+/// How a path changed relative to the previous snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Added,
+    Modified,
+    Deleted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathChange {
+    pub path: String,
+    pub kind: ChangeKind,
+}
+
+/// A worktree captured as a tree, with the index that matches it.
+pub struct Snapshot {
+    pub tree: ObjectId,
+    pub changes: Vec<PathChange>,
+    index: gix::index::File,
+    index_dirty: bool,
+}
+
+impl Snapshot {
+    /// Persist the index so the next snapshot (and `git status`) need not rehash anything.
+    pub fn write_index(&mut self) -> Result<()> {
+        if !self.index_dirty {
+            return Ok(());
+        }
+        let path = self.index.path().to_path_buf();
+        self.index
+            .write(gix::index::write::Options::default())
+            .map_err(|err| StoreError::Git {
+                context: format!("could not write the index {}", path.display()),
+                detail: err.to_string(),
+            })?;
+        self.index_dirty = false;
+        Ok(())
+    }
+}
+
+fn stat_options() -> gix::index::entry::stat::Options {
+    gix::index::entry::stat::Options {
+        trust_ctime: true,
+        check_stat: true,
+        use_nsec: true,
+        use_stdev: false,
+    }
+}
+
+/// A file found in the worktree.
+struct Found {
+    path: BString,
+    meta: gix::index::fs::Metadata,
+}
+
+/// Capture the worktree of `repo` on top of `base_tree` (the tree of the branch tip).
+pub fn snapshot_worktree(repo: &gix::Repository, base_tree: ObjectId) -> Result<Snapshot> {
+    let workdir = repo
+        .workdir()
+        .ok_or_else(|| StoreError::BareRepository {
+            path: repo.git_dir().to_path_buf(),
+        })?
+        .to_path_buf();
+    let index_path = repo.index_path();
+    let mut index = if index_path.exists() {
+        repo.open_index()
+            .map_err(git_err("could not read the worktree's index"))?
+    } else {
+        let state = gix::index::State::from_tree(&base_tree, &repo.objects, Default::default())
+            .map_err(|err| StoreError::Git {
+                context: "could not build an index from the task's tree".into(),
+                detail: err.to_string(),
+            })?;
+        gix::index::File::from_state(state, index_path)
+    };
+    let stamp = index.timestamp();
+    let timestamp = (stamp.unix_seconds(), stamp.nanoseconds());
+
+    let found = walk(&workdir)?;
+    let mut seen = vec![false; index.entries().len()];
+    let editor = repo
+        .edit_tree(base_tree)
+        .map_err(git_err("could not open the task's tree for editing"))?;
+    let mut pass = Pass {
+        repo,
+        workdir: &workdir,
+        timestamp,
+        editor,
+        changes: Vec::new(),
+        new_entries: Vec::new(),
+        index_dirty: false,
+    };
+    for Found { path, meta } in &found {
+        pass.visit(path.as_ref(), meta, &mut index, &mut seen)?;
+    }
+    // Tracked paths the walk did not reach: deleted, or ignored but still tracked (git keeps
+    // tracking those, and so do we).
+    let unseen: Vec<(usize, BString)> = seen
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| {
+            !**s && index.entries()[*i].stage_raw() == 0 && index.entries()[*i].mode != Mode::COMMIT
+        })
+        .map(|(i, _)| (i, index.entries()[i].path(&index).to_owned()))
+        .collect();
+    let mut deleted = HashSet::new();
+    for (i, path) in unseen {
+        match gix::index::fs::Metadata::from_path_no_follow(&workdir.join(path.to_path_lossy())) {
+            Ok(meta) if mode_of(&meta).is_some() => {
+                pass.visit(path.as_ref(), &meta, &mut index, &mut seen)?
+            }
+            _ => {
+                pass.remove(path.as_ref())?;
+                deleted.insert(i);
+            }
+        }
+    }
+    let Pass {
+        mut editor,
+        mut changes,
+        new_entries,
+        mut index_dirty,
+        ..
+    } = pass;
+    if !deleted.is_empty() {
+        index.remove_entries(|i, _, _| deleted.contains(&i));
+        index_dirty = true;
+    }
+    if !new_entries.is_empty() {
+        for (path, stat, id, mode) in &new_entries {
+            index.dangerously_push_entry(*stat, *id, Flags::empty(), *mode, path.as_ref());
+        }
+        index.sort_entries();
+        index_dirty = true;
+    }
+    if index_dirty {
+        // The cached trees of the index no longer match its entries.
+        index.remove_tree();
+        index.remove_resolve_undo();
+    }
+    let tree = if changes.is_empty() {
+        base_tree
+    } else {
+        editor
+            .write()
+            .map_err(git_err("could not write the snapshot tree"))?
+            .detach()
+    };
+    changes.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Snapshot {
+        tree,
+        changes,
+        index,
+        index_dirty,
+    })
+}
+
+/// The state of one snapshot while paths are visited.
+struct Pass<'r> {
+    repo: &'r gix::Repository,
+    workdir: &'r Path,
+    /// When the index was written, as (seconds, nanoseconds): entries not older are racy.
+    timestamp: (i64, u32),
+    editor: gix::object::tree::Editor<'r>,
+    changes: Vec<PathChange>,
+    new_entries: Vec<(BString, Stat, ObjectId, Mode)>,
+    index_dirty: bool,
+}
+
+impl Pass<'_> {
+    /// Compare one worktree path with its index entry; hash it only when its stat data changed.
+    fn visit(
+        &mut self,
+        path: &BStr,
+        meta: &gix::index::fs::Metadata,
+        index: &mut gix::index::File,
+        seen: &mut [bool],
+    ) -> Result<()> {
+        let Some(mode) = mode_of(meta) else {
+            return Ok(());
+        };
+        let stat = Stat::from_fs(meta).unwrap_or_default();
+        let Ok(i) = index.entry_index_by_path(path) else {
+            let id = hash_path(self.repo, self.workdir, path, mode)?;
+            self.upsert(path, mode, id, ChangeKind::Added)?;
+            self.new_entries.push((path.to_owned(), stat, id, mode));
+            return Ok(());
+        };
+        seen[i] = true;
+        let entry = &index.entries()[i];
+        if entry.mode == Mode::COMMIT {
+            return Ok(()); // a submodule: recorded as a gitlink, never re-hashed
+        }
+        let unchanged = entry.mode == mode
+            && entry.stat.matches(&stat, stat_options())
+            && !is_racy(&entry.stat, self.timestamp);
+        if unchanged {
+            return Ok(());
+        }
+        let id = hash_path(self.repo, self.workdir, path, mode)?;
+        let entry = &mut index.entries_mut()[i];
+        let changed = entry.id != id || entry.mode != mode;
+        entry.stat = stat;
+        entry.id = id;
+        entry.mode = mode;
+        self.index_dirty = true;
+        if changed {
+            self.upsert(path, mode, id, ChangeKind::Modified)?;
+        }
+        Ok(())
+    }
+
+    fn upsert(&mut self, path: &BStr, mode: Mode, id: ObjectId, kind: ChangeKind) -> Result<()> {
+        self.editor
+            .upsert(path, kind_of(mode), id)
+            .map_err(git_err(format!("could not add {path} to the tree")))?;
+        self.changes.push(PathChange {
+            path: path.to_string(),
+            kind,
+        });
+        Ok(())
+    }
+
+    fn remove(&mut self, path: &BStr) -> Result<()> {
+        self.editor
+            .remove(path)
+            .map_err(git_err(format!("could not remove {path} from the tree")))?;
+        self.changes.push(PathChange {
+            path: path.to_string(),
+            kind: ChangeKind::Deleted,
+        });
+        Ok(())
+    }
+}
+
+/// Files and symlinks of the worktree, honouring .gitignore, .git/info/exclude and
+/// core.excludesFile; nested repositories are left alone like git does.
+fn walk(workdir: &Path) -> Result<Vec<Found>> {
+    let root = workdir.to_path_buf();
+    let walker = ignore::WalkBuilder::new(workdir)
+        .hidden(false)
+        .parents(false)
+        .git_ignore(true)
+        .git_exclude(true)
+        .git_global(true)
+        .require_git(false)
+        .ignore(false)
+        .follow_links(false)
+        .filter_entry(move |entry| {
+            if entry.file_name() == ".git" {
+                return false;
+            }
+            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+            !(is_dir && entry.path() != root && entry.path().join(".git").exists())
+        })
+        .build();
+    let mut found = Vec::new();
+    for entry in walker {
+        let entry = entry.map_err(|err| StoreError::Git {
+            context: format!("could not walk the worktree {}", workdir.display()),
+            detail: err.to_string(),
+        })?;
+        let Some(file_type) = entry.file_type() else {
+            continue;
+        };
+        if file_type.is_dir() {
+            continue;
+        }
+        let meta = gix::index::fs::Metadata::from_path_no_follow(entry.path())
+            .map_err(StoreError::io("could not stat", entry.path()))?;
+        let rel = entry.path().strip_prefix(workdir).unwrap_or(entry.path());
+        let Ok(path) = gix::path::into_bstr(rel) else {
+            continue;
+        };
+        found.push(Found {
+            path: path.into_owned(),
+            meta,
+        });
+    }
+    Ok(found)
+}
+
+/// An entry is racy when the file may have changed within the same timestamp tick as the
+/// index was written; then its stat data proves nothing and its content is hashed.
+fn is_racy(stat: &Stat, (secs, nsecs): (i64, u32)) -> bool {
+    let mtime = (i64::from(stat.mtime.secs), stat.mtime.nsecs);
+    mtime >= (secs, nsecs)
+}
+
+fn mode_of(meta: &gix::index::fs::Metadata) -> Option<Mode> {
+    if meta.is_symlink() {
+        Some(Mode::SYMLINK)
+    } else if meta.is_file() {
+        Some(if meta.is_executable() {
+            Mode::FILE_EXECUTABLE
+        } else {
+            Mode::FILE
+        })
+    } else {
+        None
+    }
+}
+
+fn kind_of(mode: Mode) -> EntryKind {
+    if mode == Mode::SYMLINK {
+        EntryKind::Link
+    } else if mode == Mode::FILE_EXECUTABLE {
+        EntryKind::BlobExecutable
+    } else {
+        EntryKind::Blob
+    }
+}
+
+/// Write the blob of a worktree path: a file's bytes, or a symlink's target.
+fn hash_path(repo: &gix::Repository, workdir: &Path, path: &BStr, mode: Mode) -> Result<ObjectId> {
+    let full: PathBuf = workdir.join(path.to_path_lossy());
+    let data = if mode == Mode::SYMLINK {
+        let target =
+            std::fs::read_link(&full).map_err(StoreError::io("could not read the link", &full))?;
+        gix::path::into_bstr(target)
+            .map_err(git_err(format!("could not read the link {path}")))?
+            .into_owned()
+            .into()
+    } else {
+        std::fs::read(&full).map_err(StoreError::io("could not read", &full))?
+    };
+    Ok(repo
+        .write_blob(&data)
+        .map_err(git_err(format!("could not store {path}")))?
+        .detach())
+}

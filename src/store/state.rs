@@ -1,0 +1,222 @@
+//! What a task is doing, derived from git alone: the plan note, the checkpoints' trailers and
+//! records, the stop record of the tip, and the lock.
+
+use std::collections::HashSet;
+
+use gix::ObjectId;
+
+use super::lock::TaskLock;
+use super::notes::NotesReader;
+use super::plan::Plan;
+use super::record::{CheckpointRecord, StopReason, Usage};
+use super::task::Task;
+use super::trailers::{Trailers, parse_trailers};
+use super::{Result, Store};
+
+/// A checkpoint as git holds it.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub commit: ObjectId,
+    pub summary: String,
+    pub message: String,
+    pub trailers: Trailers,
+    pub record: Option<CheckpointRecord>,
+}
+
+impl Checkpoint {
+    /// `pass`, `fail` or `not-run`, from the `Agent-Tests` trailer.
+    pub fn tests_verdict(&self) -> Option<&str> {
+        self.trailers
+            .get("Agent-Tests")
+            .and_then(|t| t.split_whitespace().next())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    Planning,
+    Running,
+    Done,
+    Blocked,
+    Budget,
+    Interrupted,
+    Error,
+    Merged,
+}
+
+impl TaskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Planning => "planning",
+            TaskState::Running => "running",
+            TaskState::Done => "done",
+            TaskState::Blocked => "blocked",
+            TaskState::Budget => "budget",
+            TaskState::Interrupted => "interrupted",
+            TaskState::Error => "error",
+            TaskState::Merged => "merged",
+        }
+    }
+}
+
+/// Sums of every record of a task, planning and discarded attempts included: the budget
+/// holds across crashes, resumes and rollbacks.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Budget {
+    pub usage: Usage,
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskSummary {
+    pub task: Task,
+    pub plan: Plan,
+    pub state: TaskState,
+    pub checkpoints: usize,
+    /// The step the tip finished, and the number of steps.
+    pub step: (u32, u32),
+    pub last_tests: Option<String>,
+    pub budget: Budget,
+    pub stop_detail: Option<String>,
+}
+
+impl Store {
+    pub fn plan(&self, task: &Task) -> Result<Plan> {
+        let mut notes = NotesReader::new(self, &task.slug)?;
+        Ok(notes
+            .plan(task.task_commit)?
+            .unwrap_or_else(|| Plan::new(&task.goal)))
+    }
+
+    /// The step the commit finished, from its `Agent-Step` trailer (0 for the task commit).
+    pub fn current_step(&self, commit: ObjectId) -> Result<u32> {
+        let message = self.commit_message(commit)?;
+        Ok(parse_trailers(&message)
+            .get("Agent-Step")
+            .and_then(|s| s.split('/').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// The checkpoints of a task, oldest first, with their records.
+    pub fn checkpoints(&self, task: &Task) -> Result<Vec<Checkpoint>> {
+        let mut notes = NotesReader::new(self, &task.slug)?;
+        let mut out = Vec::new();
+        let mut current = task.tip;
+        while current != task.task_commit {
+            let message = self.commit_message(current)?;
+            out.push(Checkpoint {
+                commit: current,
+                summary: message.lines().next().unwrap_or_default().to_string(),
+                trailers: parse_trailers(&message),
+                record: notes.record(current)?,
+                message,
+            });
+            match self.parents(current)?.first() {
+                Some(parent) => current = *parent,
+                None => break,
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Everything spent on the task: planning, checkpoints, and the attic's discarded work.
+    pub fn budget(&self, task: &Task, plan: &Plan) -> Result<Budget> {
+        let mut notes = NotesReader::new(self, &task.slug)?;
+        let mut usage = plan.planner_usage;
+        let mut seen = HashSet::new();
+        let mut tips = vec![task.tip];
+        tips.extend(self.attic(&task.slug)?.into_iter().map(|e| e.commit));
+        for tip in tips {
+            let mut current = tip;
+            while current != task.task_commit && seen.insert(current) {
+                if let Some(record) = notes.record(current)? {
+                    usage.add(&record.usage);
+                }
+                match self.parents(current)?.first() {
+                    Some(parent) => current = *parent,
+                    None => break,
+                }
+            }
+        }
+        Ok(Budget { usage })
+    }
+
+    /// The stop record on the tip: in the tip's checkpoint record, or in the plan when the
+    /// task has no checkpoint yet.
+    fn stop_of(
+        &self,
+        task: &Task,
+        plan: &Plan,
+        tip_record: Option<&CheckpointRecord>,
+    ) -> Option<super::StopRecord> {
+        if task.tip == task.task_commit {
+            plan.stop.clone()
+        } else {
+            tip_record.and_then(|r| r.stop.clone())
+        }
+    }
+
+    pub fn summary(&self, slug: &str) -> Result<TaskSummary> {
+        let task = self.task(slug)?;
+        let plan = self.plan(&task)?;
+        let checkpoints = self.checkpoints(&task)?;
+        let budget = self.budget(&task, &plan)?;
+        let tip = checkpoints.last();
+        let stop = self.stop_of(&task, &plan, tip.and_then(|c| c.record.as_ref()));
+        let running = TaskLock::is_held(self, slug);
+        let state = if plan.merged.is_some() {
+            TaskState::Merged
+        } else if running {
+            TaskState::Running
+        } else {
+            match stop.as_ref().map(|s| s.reason) {
+                Some(StopReason::Done) => TaskState::Done,
+                Some(StopReason::Blocked) => TaskState::Blocked,
+                Some(StopReason::Budget) => TaskState::Budget,
+                Some(StopReason::Error) => TaskState::Error,
+                Some(StopReason::Interrupted) => TaskState::Interrupted,
+                None if plan.status == "planning" && checkpoints.is_empty() => TaskState::Planning,
+                // No stop record and no live run: the run died without a word.
+                None => TaskState::Interrupted,
+            }
+        };
+        let step = tip
+            .and_then(|c| c.trailers.get("Agent-Step"))
+            .and_then(|s| s.split_once('/'))
+            .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+            .unwrap_or((0, plan.steps.len() as u32));
+        Ok(TaskSummary {
+            last_tests: tip.and_then(|c| c.trailers.get("Agent-Tests").map(str::to_string)),
+            checkpoints: checkpoints.len(),
+            stop_detail: stop.map(|s| s.detail),
+            task,
+            plan,
+            state,
+            step,
+            budget,
+        })
+    }
+
+    /// Write the stop record onto the tip's note (or the plan, before any checkpoint).
+    pub fn record_stop(&self, task: &Task, stop: super::StopRecord) -> Result<()> {
+        let mut notes = NotesReader::new(self, &task.slug)?;
+        let (commit, text) = if task.tip == task.task_commit {
+            let mut plan = notes
+                .plan(task.task_commit)?
+                .unwrap_or_else(|| Plan::new(&task.goal));
+            plan.stop = Some(stop);
+            (task.task_commit, plan.to_toml())
+        } else {
+            let mut record = notes.record(task.tip)?.unwrap_or_default();
+            record.stop = Some(stop);
+            (task.tip, toml::to_string(&record).unwrap_or_default())
+        };
+        self.write_note(&task.slug, commit, text, &format!("stop of {}", task.slug))
+    }
+
+    /// Rewrite the plan note.
+    pub fn write_plan(&self, task: &Task, plan: &Plan, why: &str) -> Result<()> {
+        self.write_note(&task.slug, task.task_commit, plan.to_toml(), why)
+    }
+}

@@ -1,0 +1,308 @@
+//! Tasks: creation, lookup and the task commit that anchors the plan.
+
+use gix::ObjectId;
+use gix::bstr::ByteSlice;
+
+use super::plan::Plan;
+use super::refs::{self, Edit, Expect};
+use super::slug::{slug_from_goal, validate_slug};
+use super::trailers::{Trailers, parse_trailers};
+use super::{Result, Store, StoreError, git_err};
+
+/// What `git agent start` asks for.
+pub struct NewTask<'a> {
+    pub goal: &'a str,
+    pub name: Option<&'a str>,
+    /// Work in the current checkout instead of a private worktree.
+    pub here: bool,
+    /// Add `refs/notes/agent/*` to `notes.displayRef` so plain `git log` shows the notes.
+    pub display_notes: bool,
+}
+
+/// A task as git holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    pub slug: String,
+    /// The first commit of the branch; its note is the plan.
+    pub task_commit: ObjectId,
+    /// HEAD when the task started.
+    pub base: ObjectId,
+    pub goal: String,
+    /// Where the branch points now.
+    pub tip: ObjectId,
+}
+
+impl Task {
+    pub fn branch(&self) -> String {
+        refs::branch(&self.slug)
+    }
+}
+
+fn task_message(slug: &str, goal: &str, base: ObjectId) -> String {
+    let mut trailers = Trailers::default();
+    trailers.push("Agent-Task", slug);
+    trailers.push("Agent-Base", base.to_string());
+    format!(
+        "agent: start {slug}\n\n{}\n\n{}",
+        goal.trim(),
+        trailers.render()
+    )
+}
+
+impl Store {
+    /// The commit HEAD points to: the base of a new task. A detached HEAD is fine.
+    pub fn head_commit_id(&self) -> Result<ObjectId> {
+        let head = self.repo.head().map_err(git_err("could not read HEAD"))?;
+        if head.is_unborn() {
+            return Err(StoreError::UnbornHead);
+        }
+        let id = self.repo.head_id().map_err(|_| StoreError::UnbornHead)?;
+        Ok(id.detach())
+    }
+
+    /// The branch the current checkout is on, if any.
+    pub fn current_branch(&self) -> Result<Option<String>> {
+        Ok(self
+            .repo
+            .head_name()
+            .map_err(git_err("could not read HEAD"))?
+            .map(|name| name.as_bstr().to_string()))
+    }
+
+    /// Create the task: its commit, branch and plan note in one ref transaction.
+    pub fn create_task(&self, new: &NewTask<'_>) -> Result<Task> {
+        let base = self.head_commit_id()?;
+        let slug = match new.name {
+            Some(name) => {
+                validate_slug(name)?;
+                if self.ref_target(&refs::branch(name))?.is_some() {
+                    return Err(StoreError::TaskExists(name.to_string()));
+                }
+                name.to_string()
+            }
+            None => self.unique_slug(&slug_from_goal(new.goal))?,
+        };
+        let base_tree = self.tree_of(base)?;
+        let message = task_message(&slug, new.goal, base);
+        let commit = self
+            .repo
+            .new_commit(message, base_tree, [base])
+            .map_err(|err| StoreError::NoIdentity(err.to_string()))?;
+        let mut plan = Plan::new(new.goal);
+        plan.here = new.here;
+        plan.base_branch = self
+            .current_branch()?
+            .and_then(|b| b.strip_prefix("refs/heads/").map(str::to_string))
+            .unwrap_or_default();
+        let notes = self.notes_edit(
+            &slug,
+            &[(commit.id, plan.to_toml())],
+            &format!("plan of {slug}"),
+        )?;
+        let branch = Edit::update(
+            refs::branch(&slug),
+            Expect::Absent,
+            commit.id,
+            format!("agent: start {slug}"),
+        );
+        self.transaction(&[branch, notes])?;
+        if new.display_notes {
+            self.ensure_display_notes()?;
+        }
+        Ok(Task {
+            slug,
+            task_commit: commit.id,
+            base,
+            goal: new.goal.trim().to_string(),
+            tip: commit.id,
+        })
+    }
+
+    fn unique_slug(&self, wanted: &str) -> Result<String> {
+        if self.ref_target(&refs::branch(wanted))?.is_none() {
+            return Ok(wanted.to_string());
+        }
+        for n in 2.. {
+            let suffix = format!("-{n}");
+            let stem: String = wanted.chars().take(40 - suffix.len()).collect();
+            let candidate = format!("{}{suffix}", stem.trim_end_matches('-'));
+            if self.ref_target(&refs::branch(&candidate))?.is_none() {
+                return Ok(candidate);
+            }
+        }
+        unreachable!("an unused suffix always exists")
+    }
+
+    pub fn tree_of(&self, commit: ObjectId) -> Result<ObjectId> {
+        Ok(self
+            .repo
+            .find_commit(commit)
+            .map_err(git_err(format!("could not read commit {commit}")))?
+            .tree_id()
+            .map_err(git_err(format!("could not read the tree of {commit}")))?
+            .detach())
+    }
+
+    pub fn commit_message(&self, commit: ObjectId) -> Result<String> {
+        let commit = self
+            .repo
+            .find_commit(commit)
+            .map_err(git_err(format!("could not read commit {commit}")))?;
+        let message = commit
+            .message_raw()
+            .map_err(git_err("could not read a commit message"))?;
+        Ok(message.to_str_lossy().into_owned())
+    }
+
+    pub fn parents(&self, commit: ObjectId) -> Result<Vec<ObjectId>> {
+        let commit = self
+            .repo
+            .find_commit(commit)
+            .map_err(git_err(format!("could not read commit {commit}")))?;
+        Ok(commit.parent_ids().map(|id| id.detach()).collect())
+    }
+
+    /// All task names, from the branches under `refs/heads/agent/`.
+    pub fn task_slugs(&self) -> Result<Vec<String>> {
+        let mut slugs: Vec<String> = self
+            .refs_with_prefix("refs/heads/agent/")?
+            .into_iter()
+            .filter_map(|(name, _)| name.strip_prefix("refs/heads/agent/").map(str::to_string))
+            .collect();
+        slugs.sort();
+        Ok(slugs)
+    }
+
+    /// Read a task from its branch: walk first parents back to the task commit.
+    pub fn task(&self, slug: &str) -> Result<Task> {
+        let branch = refs::branch(slug);
+        let tip = self
+            .ref_target(&branch)?
+            .ok_or_else(|| StoreError::UnknownTask {
+                slug: slug.to_string(),
+                known: self.task_slugs().unwrap_or_default(),
+            })?;
+        let start_line = format!("agent: start {slug}");
+        let mut current = tip;
+        loop {
+            let message = self.commit_message(current)?;
+            if message.lines().next() == Some(start_line.as_str()) {
+                let trailers = parse_trailers(&message);
+                let base = match trailers
+                    .get("Agent-Base")
+                    .and_then(|b| ObjectId::from_hex(b.as_bytes()).ok())
+                {
+                    Some(base) => base,
+                    None => self.parents(current)?.first().copied().unwrap_or(current),
+                };
+                let goal = message
+                    .split("\n\n")
+                    .nth(1)
+                    .filter(|g| !g.starts_with("Agent-Task:"))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
+                return Ok(Task {
+                    slug: slug.to_string(),
+                    task_commit: current,
+                    base,
+                    goal,
+                    tip,
+                });
+            }
+            // A checkpoint of this task names it in a trailer; anything else means the branch
+            // was moved off the task by hand.
+            let is_ours = parse_trailers(&message).get("Agent-Task") == Some(slug);
+            let parent = self.parents(current)?.first().copied();
+            match parent {
+                Some(parent) if is_ours => current = parent,
+                _ => {
+                    return Err(StoreError::BranchMoved {
+                        branch,
+                        tip: tip.to_string(),
+                        task_commit: self
+                            .task_commit_from_reflog(slug)
+                            .unwrap_or_else(|| "unknown".into()),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Where the task commit was, read from the branch's reflog, to help the user repair it.
+    fn task_commit_from_reflog(&self, slug: &str) -> Option<String> {
+        let path = self.common_dir().join("logs").join(refs::branch(slug));
+        let log = std::fs::read_to_string(path).ok()?;
+        let first = log.lines().next()?;
+        first.split(' ').nth(1).map(str::to_string)
+    }
+
+    /// The task a command means: the one named, else the task of the current `agent/*`
+    /// branch, else the only or most recently active task.
+    pub fn resolve_slug(&self, given: Option<&str>) -> Result<String> {
+        if let Some(slug) = given {
+            let slug = slug.strip_prefix("agent/").unwrap_or(slug);
+            if self.ref_target(&refs::branch(slug))?.is_none() {
+                return Err(StoreError::UnknownTask {
+                    slug: slug.to_string(),
+                    known: self.task_slugs()?,
+                });
+            }
+            return Ok(slug.to_string());
+        }
+        if let Some(current) = self.current_branch()?
+            && let Some(slug) = current.strip_prefix("refs/heads/agent/")
+        {
+            return Ok(slug.to_string());
+        }
+        let mut newest: Option<(i64, String)> = None;
+        for (name, tip) in self.refs_with_prefix("refs/heads/agent/")? {
+            let time = self.commit_time(tip)?;
+            let slug = name.trim_start_matches("refs/heads/agent/").to_string();
+            if newest.as_ref().is_none_or(|(t, _)| time > *t) {
+                newest = Some((time, slug));
+            }
+        }
+        newest.map(|(_, slug)| slug).ok_or(StoreError::NoTasks)
+    }
+
+    pub fn commit_time(&self, commit: ObjectId) -> Result<i64> {
+        let commit = self
+            .repo
+            .find_commit(commit)
+            .map_err(git_err(format!("could not read commit {commit}")))?;
+        Ok(commit.time().map(|t| t.seconds).unwrap_or_default())
+    }
+
+    /// Add `refs/notes/agent/*` to the repository's `notes.displayRef`, once.
+    fn ensure_display_notes(&self) -> Result<()> {
+        let current = self
+            .git_output(&["config", "--get-all", "notes.displayRef"])
+            .unwrap_or_default();
+        if current.lines().any(|l| l.trim() == "refs/notes/agent/*") {
+            return Ok(());
+        }
+        self.git_output(&["config", "--add", "notes.displayRef", "refs/notes/agent/*"])?;
+        Ok(())
+    }
+
+    /// Run the `git` CLI for the porcelain gix lacks (config writes, status, push, fetch).
+    pub fn git_output(&self, args: &[&str]) -> Result<String> {
+        let dir = self.workdir()?;
+        let output = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(|err| StoreError::GitCommand {
+                args: args.join(" "),
+                detail: err.to_string(),
+            })?;
+        if !output.status.success() {
+            return Err(StoreError::GitCommand {
+                args: args.join(" "),
+                detail: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+}
