@@ -1,0 +1,129 @@
+//! A test environment: temp repositories isolated from the user's git config, and the real
+//! binary run with a cleared environment.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+
+pub struct TestEnv {
+    pub root: tempfile::TempDir,
+    pub home: PathBuf,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        let root = tempfile::tempdir().unwrap();
+        let home = root.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(
+            home.join(".gitconfig"),
+            "[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n",
+        )
+        .unwrap();
+        TestEnv { root, home }
+    }
+
+    fn apply_env(&self, cmd: &mut Command) {
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("GIT_CONFIG_GLOBAL", self.home.join(".gitconfig"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("LANG", "C")
+            .env("NO_COLOR", "1");
+    }
+
+    /// A repository with a small project and one commit.
+    pub fn repo(&self, name: &str) -> PathBuf {
+        let dir = self.root.path().join(name);
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(dir.join("README.md"), "# sample\n").unwrap();
+        std::fs::write(dir.join("src/lib.rs"), "pub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n").unwrap();
+        std::fs::write(dir.join(".gitignore"), "target/\n*.log\n").unwrap();
+        self.git(&dir, &["init", "-q"]);
+        self.git(&dir, &["add", "-A"]);
+        self.git(&dir, &["commit", "-qm", "initial"]);
+        dir
+    }
+
+    pub fn git_cmd(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new("git");
+        self.apply_env(&mut cmd);
+        cmd.current_dir(dir).args(args);
+        cmd
+    }
+
+    /// Run git and return stdout; panics with stderr when git fails.
+    pub fn git(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.git_cmd(dir, args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn agent_cmd(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::cargo_bin("git-agent").unwrap();
+        self.apply_env(&mut cmd);
+        cmd.current_dir(dir).args(args);
+        cmd
+    }
+
+    /// Run git-agent; returns (exit code, stdout, stderr).
+    pub fn agent(&self, dir: &Path, args: &[&str]) -> (i32, String, String) {
+        let out = self.agent_cmd(dir, args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Run git-agent and insist on success.
+    pub fn agent_ok(&self, dir: &Path, args: &[&str]) -> String {
+        let (code, out, err) = self.agent(dir, args);
+        assert_eq!(code, 0, "git agent {args:?} failed\nstdout: {out}\nstderr: {err}");
+        out
+    }
+
+    pub fn fsck(&self, dir: &Path) {
+        let out = self.git_cmd(dir, &["fsck", "--strict", "--no-dangling"]).output().unwrap();
+        assert!(
+            out.status.success() && out.stdout.is_empty(),
+            "git fsck --strict is not clean:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The trailers of a commit as `git interpret-trailers --parse` reads them.
+    pub fn trailers(&self, dir: &Path, rev: &str) -> Vec<(String, String)> {
+        let message = self.git(dir, &["log", "-1", "--format=%B", rev]);
+        let mut cmd = self.git_cmd(dir, &["interpret-trailers", "--parse"]);
+        cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(message.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once(": "))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    pub fn rev(&self, dir: &Path, rev: &str) -> String {
+        self.git(dir, &["rev-parse", rev]).trim().to_string()
+    }
+}
+
+pub fn worktree(repo: &Path, slug: &str) -> PathBuf {
+    repo.join(".git/agent/worktrees").join(slug)
+}
+
+pub fn get<'a>(trailers: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    trailers.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}

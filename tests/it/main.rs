@@ -1,0 +1,6 @@
+//! All end-to-end tests of the binary compile into this one test binary (link time).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod store_cli;
+mod store_errors;
