@@ -1,2 +1,16 @@
 //! Safety enforced by the harness: path confinement, the command policy, the sandbox and the
-//! secret scan.
+//! secret scan. The model is never asked to be safe; these checks hold whatever it says.
+
+pub mod commands;
+pub mod paths;
+pub mod shell;
+
+pub use commands::{CommandPolicy, PolicyConfigError, PolicyRefusal};
+pub use paths::{PathError, confine, confine_for_write};
+pub mod redact;
+pub mod secrets;
+
+pub use redact::redact;
+pub use secrets::{
+    SecretAllowList, SecretConfigError, SecretFinding, scan_added_lines, scan_diff, scan_file,
+};
