@@ -14,3 +14,8 @@ pub use redact::redact;
 pub use secrets::{
     SecretAllowList, SecretConfigError, SecretFinding, scan_added_lines, scan_diff, scan_file,
 };
+pub mod sandbox;
+
+pub use sandbox::{
+    CommandOutput, SANDBOX_EXEC_ARG, SandboxError, SandboxMode, SandboxSpec, sandbox_exec_main,
+};

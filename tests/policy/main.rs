@@ -3,4 +3,5 @@
 
 mod commands;
 mod paths;
+mod sandbox;
 mod secrets;
