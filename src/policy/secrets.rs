@@ -154,10 +154,22 @@ pub enum SecretConfigError {
 
 /// What the scan lets through: values matching a regex, files matching a path glob, and any
 /// line carrying [`ALLOW_MARKER`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SecretAllowList {
     values: Vec<Regex>,
     paths: Vec<Regex>,
+    inline_marker: bool,
+}
+
+impl Default for SecretAllowList {
+    /// Nothing listed; the inline marker is honoured.
+    fn default() -> Self {
+        Self {
+            values: Vec::new(),
+            paths: Vec::new(),
+            inline_marker: true,
+        }
+    }
 }
 
 impl SecretAllowList {
@@ -179,7 +191,15 @@ impl SecretAllowList {
                 .iter()
                 .map(|p| compile(p, &path_glob_to_regex(p)))
                 .collect::<Result<_, _>>()?,
+            inline_marker: true,
         })
+    }
+
+    /// Stops honouring [`ALLOW_MARKER`]: the model can write the marker as easily as the
+    /// secret, so a scan of lines the agent wrote should not trust it.
+    pub fn without_inline_marker(mut self) -> Self {
+        self.inline_marker = false;
+        self
     }
 
     fn allows_path(&self, path: &str) -> bool {
@@ -225,7 +245,7 @@ pub fn scan_added_lines<'a>(
     }
     let mut findings = Vec::new();
     for (line_no, line) in added {
-        if line.contains(ALLOW_MARKER) {
+        if allow.inline_marker && line.contains(ALLOW_MARKER) {
             continue;
         }
         let mut taken: Vec<(usize, usize)> = Vec::new();

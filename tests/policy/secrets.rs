@@ -197,6 +197,17 @@ fn the_allow_list_lets_marked_and_listed_secrets_through() {
         scan_file("a.txt", &marked, &SecretAllowList::default()),
         vec![]
     );
+    assert_eq!(
+        scan_file(
+            "a.txt",
+            &marked,
+            &SecretAllowList::default().without_inline_marker()
+        )
+        .iter()
+        .map(|f| f.rule.as_str())
+        .collect::<Vec<_>>(),
+        vec!["aws-access-key-id"]
+    );
     let by_value = SecretAllowList::new(&["^AKIAQ3EXAMPL".to_owned()], &[]).unwrap();
     assert_eq!(scan_file("a.txt", &line, &by_value), vec![]);
     let by_path = SecretAllowList::new(
