@@ -371,6 +371,7 @@ impl Parser<'_> {
     fn word(&mut self) -> Result<Token, ParseError> {
         let mut text = String::new();
         let mut dynamic = false;
+        let mut glob = false;
         while let Some(c) = self.peek() {
             match c {
                 ' ' | '\t' | '\r' | '\n' | ';' | '&' | '|' | '(' | ')' => break,
@@ -432,7 +433,7 @@ impl Parser<'_> {
                     dynamic = true;
                 }
                 '*' | '?' | '[' => {
-                    dynamic = true;
+                    glob = true;
                     text.push(c);
                     self.pos += 1;
                 }
@@ -442,6 +443,8 @@ impl Parser<'_> {
                 }
             }
         }
+        // `[` and `[[` are the test commands, not patterns.
+        dynamic |= glob && text != "[" && text != "[[";
         Ok(Token::Word(Word { text, dynamic }))
     }
 

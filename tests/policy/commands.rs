@@ -137,6 +137,17 @@ fn a_denied_command_is_found_behind_every_composition() {
         "echo $(echo $(git push))",
         "find . -exec git push \\;",
         "echo origin | xargs git push",
+        "git\tpush",
+        "g\\it push",
+        "'git' push",
+        "\"/usr/bin/git\" push",
+        "GIT_DIR=x /usr/local/bin/git push",
+        "echo ok;git push",
+        "echo ok&&git push",
+        "true|git push",
+        "time git push",
+        "! git push",
+        "while true; do git push; done",
     ] {
         denied(command, "git push");
     }
@@ -209,6 +220,14 @@ fn ordinary_work_passes() {
         "make -j2 2>&1 | tail -n 20",
         "x=$((1 + 2)); echo $x",
         "curl -s localhost:8080 | jq .",
+        "cargo test -- --nocapture",
+        "grep -E '(a|b)' f.txt",
+        "[ -f x ] && echo y",
+        "ls 2>/dev/null",
+        "echo \"a)b\" 'c(d'",
+        "npm run build > log.txt 2>&1 &",
+        "echo git push",
+        "grep -rn 'git push' docs/",
     ] {
         assert_eq!(policy.check(command), Ok(()), "{command}");
     }
