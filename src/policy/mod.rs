@@ -1,2 +1,20 @@
 //! Safety enforced by the harness: path confinement, the command policy, the sandbox and the
-//! secret scan.
+//! secret scan. The model is never asked to be safe; these checks hold whatever it says.
+//! `TRUST.md` beside this file says what is confined and what is not.
+
+pub mod commands;
+pub mod paths;
+pub mod redact;
+pub mod sandbox;
+pub mod secrets;
+pub mod shell;
+
+pub use commands::{CommandPolicy, PolicyConfigError, PolicyRefusal};
+pub use paths::{PathError, confine, confine_for_write};
+pub use redact::redact;
+pub use sandbox::{
+    CommandOutput, SANDBOX_EXEC_ARG, SandboxError, SandboxMode, SandboxSpec, sandbox_exec_main,
+};
+pub use secrets::{
+    SecretAllowList, SecretConfigError, SecretFinding, scan_added_lines, scan_diff, scan_file,
+};

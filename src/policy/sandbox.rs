@@ -1,0 +1,509 @@
+//! The sandbox for `run_command` and the test command (DESIGN.md §6).
+//!
+//! [`run`] spawns `LAUNCHER __sandbox-exec --write DIR… [--net] -- sh -c COMMAND`, where the
+//! launcher is git-agent itself (or an injected binary). [`sandbox_exec_main`], in that
+//! fresh single-threaded process, restricts itself with Landlock — reads and execution
+//! everywhere, writes only beneath the writable dirs, no TCP unless the network is allowed
+//! — and then `exec`s the command, so the restriction covers it and every child it starts.
+//! Restricting after a re-exec, rather than in `pre_exec` after `fork`, keeps allocation
+//! out of the forked copy of a multi-threaded runtime.
+
+use landlock::{
+    ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd,
+    Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
+};
+use std::collections::VecDeque;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
+
+/// The first argument that makes the git-agent binary act as the sandbox launcher.
+pub const SANDBOX_EXEC_ARG: &str = "__sandbox-exec";
+
+/// Exit code of the launcher when it could not set the sandbox up (as `env` and `nice` do).
+const SETUP_FAILED: i32 = 125;
+/// Starts every message of the launcher, so the runner can tell them from the command's.
+const LAUNCHER_PREFIX: &str = "git-agent sandbox: ";
+
+/// How long output is still read after the command ended, for stray writers to finish.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// The newest Landlock ABI this code handles; older kernels get what they support.
+const LANDLOCK_ABI: ABI = ABI::V10;
+
+/// Character devices a command may write (and `ioctl`) besides its writable dirs.
+const DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/tty"];
+
+/// Whether commands run confined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SandboxMode {
+    /// Landlock confinement; commands are refused where the kernel lacks it.
+    #[default]
+    Enforce,
+    /// No confinement (`sandbox = "off"`): only the clean environment, the process group,
+    /// the timeout and the output bound remain.
+    Off,
+}
+
+/// What a command may touch.
+#[derive(Debug, Clone, Default)]
+pub struct SandboxSpec {
+    /// Directories the command may write beneath (the task's worktree). The private temp
+    /// dir is added by [`run`].
+    pub writable: Vec<PathBuf>,
+    /// Allow TCP connections and binds.
+    pub network: bool,
+    pub mode: SandboxMode,
+    /// The binary that applies the sandbox (`LAUNCHER __sandbox-exec …`); `None` is the
+    /// running executable.
+    pub launcher: Option<PathBuf>,
+    /// The private temp dir (`HOME` and `TMPDIR` of the command). `None`: a fresh one for
+    /// this command, removed afterwards. A given dir is kept, so caches can outlive a call.
+    pub temp_dir: Option<PathBuf>,
+}
+
+/// What a command did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandOutput {
+    /// `None` when a signal ended it (always so after a timeout).
+    pub exit_code: Option<i32>,
+    pub timed_out: bool,
+    /// Standard output and error in the order written, bounded: head and tail are kept
+    /// around a line that says how much was cut.
+    pub output: String,
+    pub duration: Duration,
+}
+
+/// Why a command could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error(
+        "this kernel has no Landlock, so commands cannot be confined; git-agent refuses to run them unconfined"
+    )]
+    Unavailable,
+    #[error("cannot prepare the sandbox's temp dir: {0}")]
+    TempDir(#[source] io::Error),
+    #[error("writable dir `{path}` is not usable: {source}")]
+    Writable {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot find the sandbox launcher: {0}")]
+    Launcher(#[source] io::Error),
+    #[error("cannot start the command: {0}")]
+    Spawn(#[source] io::Error),
+    #[error("the sandbox could not be set up: {0}")]
+    Setup(String),
+}
+
+impl crate::error::Advice for SandboxError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            SandboxError::Unavailable => Some(
+                "enable Landlock (Linux 5.13 or later, `lsm=…,landlock` on the kernel command line), \
+                 or set `sandbox = \"off\"` in the configuration to run commands without a sandbox, at your own risk"
+                    .to_owned(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// The Landlock ABI version of the running kernel, `None` without Landlock.
+pub fn landlock_abi() -> Option<i32> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with a null attribute pointer, size 0 and the VERSION flag, the syscall only
+    // returns the ABI version (or an error); it touches no memory.
+    let version = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    (version > 0).then(|| i32::try_from(version).unwrap_or(i32::MAX))
+}
+
+/// Whether an environment variable looks like a credential and must not reach a command.
+pub fn is_secret_env_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    [
+        "_API_KEY",
+        "_TOKEN",
+        "_SECRET",
+        "_SECRET_KEY",
+        "_SECRET_ACCESS_KEY",
+        "_PASSWORD",
+    ]
+    .iter()
+    .any(|suffix| upper.ends_with(suffix))
+        || matches!(upper.as_str(), "API_KEY" | "TOKEN" | "SECRET" | "PASSWORD")
+}
+
+/// Runs `sh -c command` in `cwd`, confined by `spec`, with a clean environment plus `env`
+/// (minus anything that looks like a credential), killed with all its children after
+/// `timeout`, its output bounded to about `output_limit` bytes.
+pub async fn run(
+    command: &str,
+    cwd: &Path,
+    spec: &SandboxSpec,
+    env: &[(String, String)],
+    timeout: Duration,
+    output_limit: usize,
+) -> Result<CommandOutput, SandboxError> {
+    if spec.mode == SandboxMode::Enforce && landlock_abi().is_none() {
+        return Err(SandboxError::Unavailable);
+    }
+    let (_owned_temp, temp) = match &spec.temp_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(SandboxError::TempDir)?;
+            (None, dir.clone())
+        }
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix("git-agent-cmd-")
+                .tempdir()
+                .map_err(SandboxError::TempDir)?;
+            let path = dir.path().to_path_buf();
+            (Some(dir), path)
+        }
+    };
+
+    let mut cmd = match spec.mode {
+        SandboxMode::Off => {
+            let mut cmd = tokio::process::Command::new("sh");
+            cmd.arg("-c").arg(command);
+            cmd
+        }
+        SandboxMode::Enforce => {
+            let launcher = match &spec.launcher {
+                Some(path) => path.clone(),
+                None => std::env::current_exe().map_err(SandboxError::Launcher)?,
+            };
+            let mut cmd = tokio::process::Command::new(launcher);
+            cmd.arg(SANDBOX_EXEC_ARG);
+            for dir in spec.writable.iter().chain(std::iter::once(&temp)) {
+                std::fs::metadata(dir).map_err(|source| SandboxError::Writable {
+                    path: dir.clone(),
+                    source,
+                })?;
+                cmd.arg("--write").arg(dir);
+            }
+            if spec.network {
+                cmd.arg("--net");
+            }
+            cmd.arg("--").arg("sh").arg("-c").arg(command);
+            cmd
+        }
+    };
+    cmd.current_dir(cwd)
+        .env_clear()
+        .envs(base_env(&temp))
+        .envs(
+            env.iter()
+                .filter(|(name, _)| !is_secret_env_name(name))
+                .cloned(),
+        )
+        .stdin(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true);
+
+    let (reader, writer) = io::pipe().map_err(SandboxError::Spawn)?;
+    cmd.stdout(writer.try_clone().map_err(SandboxError::Spawn)?)
+        .stderr(writer);
+    let started = Instant::now();
+    let child = cmd.spawn();
+    // The parent's copies of the write end must go, or the reader never sees the end.
+    drop(cmd);
+    let mut child = child.map_err(SandboxError::Spawn)?;
+    let group = ProcessGroup(child.id().and_then(|id| i32::try_from(id).ok()));
+
+    let mut receiver = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(reader))
+        .map_err(SandboxError::Spawn)?;
+    let mut capture = Capture::new(output_limit);
+    let mut reading = Box::pin(async {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match receiver.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => capture.push(&buf[..n]),
+            }
+        }
+    });
+
+    let mut read_done = false;
+    let waited = tokio::time::timeout(timeout, async {
+        loop {
+            tokio::select! {
+                status = child.wait() => return status,
+                () = &mut reading, if !read_done => read_done = true,
+            }
+        }
+    })
+    .await;
+    let (status, timed_out) = match waited {
+        Ok(status) => (status.map_err(SandboxError::Spawn)?, false),
+        Err(_) => {
+            group.kill();
+            (child.wait().await.map_err(SandboxError::Spawn)?, true)
+        }
+    };
+    let duration = started.elapsed();
+    // Background children die with the command; what they wrote so far is kept.
+    group.kill();
+    if !read_done {
+        let _ = tokio::time::timeout(DRAIN_GRACE, &mut reading).await;
+    }
+    drop(reading);
+    let output = capture.finish();
+
+    let exit_code = status.code();
+    if spec.mode == SandboxMode::Enforce
+        && exit_code == Some(SETUP_FAILED)
+        && output.starts_with(LAUNCHER_PREFIX)
+    {
+        let message = output
+            .trim_start_matches(LAUNCHER_PREFIX)
+            .trim_end()
+            .to_owned();
+        return Err(SandboxError::Setup(message));
+    }
+    Ok(CommandOutput {
+        exit_code: if status.signal().is_some() {
+            None
+        } else {
+            exit_code
+        },
+        timed_out,
+        output,
+        duration,
+    })
+}
+
+fn base_env(temp: &Path) -> Vec<(OsString, OsString)> {
+    let path =
+        std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
+    let lang = std::env::var_os("LANG").unwrap_or_else(|| OsString::from("C.UTF-8"));
+    vec![
+        ("PATH".into(), path),
+        ("HOME".into(), temp.into()),
+        ("TMPDIR".into(), temp.into()),
+        ("LANG".into(), lang),
+        ("TERM".into(), "dumb".into()),
+    ]
+}
+
+/// The command's process group, killed whole (on timeout, at the end, and if the run is
+/// dropped half-way).
+struct ProcessGroup(Option<i32>);
+
+impl ProcessGroup {
+    fn kill(&self) {
+        if let Some(pgid) = self.0.filter(|&p| p > 0) {
+            // SAFETY: kill(2) with a negative pid signals that process group; no memory is
+            // involved. An already empty group gives ESRCH, which is fine.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Keeps the first and last bytes of a stream and counts what falls between.
+struct Capture {
+    head_limit: usize,
+    tail_limit: usize,
+    head: Vec<u8>,
+    tail: VecDeque<u8>,
+    total: usize,
+    total_lines: usize,
+}
+
+impl Capture {
+    fn new(limit: usize) -> Self {
+        let head_limit = limit / 2;
+        Self {
+            head_limit,
+            tail_limit: limit - head_limit,
+            head: Vec::new(),
+            tail: VecDeque::new(),
+            total: 0,
+            total_lines: 0,
+        }
+    }
+
+    fn push(&mut self, mut bytes: &[u8]) {
+        self.total += bytes.len();
+        self.total_lines += bytes.iter().filter(|&&b| b == b'\n').count();
+        let room = self.head_limit.saturating_sub(self.head.len());
+        let (to_head, rest) = bytes.split_at(room.min(bytes.len()));
+        self.head.extend_from_slice(to_head);
+        bytes = rest;
+        if bytes.len() >= self.tail_limit {
+            self.tail.clear();
+            self.tail.extend(&bytes[bytes.len() - self.tail_limit..]);
+        } else {
+            let overflow = (self.tail.len() + bytes.len()).saturating_sub(self.tail_limit);
+            self.tail.drain(..overflow);
+            self.tail.extend(bytes);
+        }
+    }
+
+    fn finish(self) -> String {
+        let kept = self.head.len() + self.tail.len();
+        if self.total <= kept {
+            let mut all = self.head;
+            all.extend(self.tail);
+            return String::from_utf8_lossy(&all).into_owned();
+        }
+        // Cut at line ends when a line end is near, so neither part starts mid-line.
+        let mut head = self.head;
+        if let Some(end) = head.iter().rposition(|&b| b == b'\n') {
+            head.truncate(end + 1);
+        }
+        let mut tail: Vec<u8> = self.tail.into();
+        if let Some(start) = tail.iter().position(|&b| b == b'\n') {
+            tail.drain(..=start);
+        }
+        let cut = self.total - head.len() - tail.len();
+        let lines_kept = head.iter().chain(&tail).filter(|&&b| b == b'\n').count();
+        let cut_lines = self.total_lines.saturating_sub(lines_kept);
+        let mut out = String::from_utf8_lossy(&head).into_owned();
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "[… {cut} bytes ({cut_lines} lines) cut from the middle of the output …]\n"
+        ));
+        out.push_str(&String::from_utf8_lossy(&tail));
+        out
+    }
+}
+
+/// The launcher: `git-agent __sandbox-exec [--write DIR]… [--net] -- PROGRAM ARGS…`.
+/// `args` are the arguments after [`SANDBOX_EXEC_ARG`]. It restricts this process with
+/// Landlock and `exec`s the program; it returns only on failure, with exit code 125 and a
+/// message on stderr (127 when the program cannot be executed).
+pub fn sandbox_exec_main(args: &[OsString]) -> ExitCode {
+    let fail = |message: String, code: u8| {
+        eprintln!("{LAUNCHER_PREFIX}{message}");
+        ExitCode::from(code)
+    };
+    let mut writable = Vec::new();
+    let mut network = false;
+    let mut rest = args.iter();
+    let mut program = Vec::new();
+    while let Some(arg) = rest.next() {
+        match arg.to_str() {
+            Some("--write") => match rest.next() {
+                Some(dir) => writable.push(PathBuf::from(dir)),
+                None => return fail("`--write` needs a directory".to_owned(), 125),
+            },
+            Some("--net") => network = true,
+            Some("--") => {
+                program.extend(rest.by_ref().cloned());
+                break;
+            }
+            _ => {
+                return fail(
+                    format!("unexpected argument `{}`", arg.to_string_lossy()),
+                    125,
+                );
+            }
+        }
+    }
+    let Some((name, program_args)) = program.split_first() else {
+        return fail("no program to run after `--`".to_owned(), 125);
+    };
+    if let Err(message) = confine_self(&writable, network) {
+        return fail(message, 125);
+    }
+    let error = std::process::Command::new(name).args(program_args).exec();
+    fail(
+        format!("cannot run `{}`: {error}", OsStr::to_string_lossy(name)),
+        127,
+    )
+}
+
+/// Restricts the calling process (and what it will `exec`) for good.
+fn confine_self(writable: &[PathBuf], network: bool) -> Result<(), String> {
+    let Some(kernel_abi) = landlock_abi() else {
+        return Err(
+            "this kernel has no Landlock; refusing to run the command unconfined".to_owned(),
+        );
+    };
+    if !network {
+        // A network namespace of its own also cuts UDP and abstract unix sockets where the
+        // kernel's Landlock cannot; it needs privileges, so failing to get one is fine.
+        // SAFETY: unshare(2) with a flag only changes this process's namespaces; the
+        // launcher is single-threaded here.
+        let netns = unsafe { libc::unshare(libc::CLONE_NEWNET) } == 0;
+        if kernel_abi < 4 && !netns {
+            return Err(format!(
+                "this kernel's Landlock (ABI {kernel_abi}) cannot deny network access and no network namespace is available; allow the network in the configuration or upgrade to Linux 6.7 or later"
+            ));
+        }
+    }
+    let abi = LANDLOCK_ABI;
+    let read = AccessFs::from_read(abi);
+    let all = AccessFs::from_all(abi);
+    let device: BitFlags<AccessFs> =
+        AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::Truncate | AccessFs::IoctlDev;
+    let error = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
+
+    let mut ruleset = Ruleset::default()
+        .set_compatibility(CompatLevel::BestEffort)
+        .handle_access(all)
+        .map_err(|e| error("cannot handle file system access", &e))?
+        .scope(Scope::from_all(abi))
+        .map_err(|e| error("cannot scope signals and abstract sockets", &e))?;
+    if !network {
+        ruleset = ruleset
+            .handle_access(AccessNet::from_all(abi))
+            .map_err(|e| error("cannot handle network access", &e))?;
+    }
+    let mut created = ruleset
+        .create()
+        .map_err(|e| error("cannot create the Landlock ruleset", &e))?;
+    let root = PathFd::new("/").map_err(|e| error("cannot open `/`", &e))?;
+    created = created
+        .add_rule(PathBeneath::new(root, read))
+        .map_err(|e| error("cannot allow reads", &e))?;
+    for dir in writable {
+        let fd = PathFd::new(dir)
+            .map_err(|e| error(&format!("cannot open writable dir `{}`", dir.display()), &e))?;
+        created = created
+            .add_rule(PathBeneath::new(fd, all))
+            .map_err(|e| error(&format!("cannot allow writes to `{}`", dir.display()), &e))?;
+    }
+    for path in DEVICES {
+        if let Ok(fd) = PathFd::new(path) {
+            created = created
+                .add_rule(PathBeneath::new(fd, device))
+                .map_err(|e| error(&format!("cannot allow `{path}`"), &e))?;
+        }
+    }
+    let status = created
+        .restrict_self()
+        .map_err(|e| error("cannot enforce the Landlock ruleset", &e))?;
+    if status.ruleset == RulesetStatus::NotEnforced {
+        return Err(
+            "Landlock is not enforced on this kernel; refusing to run the command unconfined"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}

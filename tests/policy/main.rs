@@ -1,0 +1,7 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Tests of `src/policy`: one binary, one module per concern.
+
+mod commands;
+mod paths;
+mod sandbox;
+mod secrets;

@@ -1,0 +1,460 @@
+//! The real sandbox: every command here runs under Landlock through the launcher example.
+
+use git_agent::error::Advice;
+use git_agent::policy::sandbox::{self, CommandOutput, SandboxError, SandboxMode, SandboxSpec};
+use pretty_assertions::assert_eq;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// `target/debug/examples/sandbox_exec`, built once if `cargo test --test policy` did not.
+fn launcher() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let debug = exe.parent().unwrap().parent().unwrap();
+        let path = debug.join("examples/sandbox_exec");
+        if !path.exists() {
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--example", "sandbox_exec"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        path
+    })
+    .clone()
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .envs(git_env())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn git_env() -> Vec<(String, String)> {
+    [
+        ("GIT_CONFIG_GLOBAL", "/dev/null"),
+        ("GIT_CONFIG_NOSYSTEM", "1"),
+        ("GIT_AUTHOR_NAME", "T"),
+        ("GIT_AUTHOR_EMAIL", "t@example.com"),
+        ("GIT_COMMITTER_NAME", "T"),
+        ("GIT_COMMITTER_EMAIL", "t@example.com"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// A user's home, a user's checkout with a commit, and the task's linked worktree where
+/// the harness puts it: `<checkout>/.git/agent/worktrees/x`.
+struct World {
+    _dir: tempfile::TempDir,
+    home: PathBuf,
+    checkout: PathBuf,
+    git_dir: PathBuf,
+    worktree: PathBuf,
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let home = root.join("home");
+    let checkout = root.join("checkout");
+    fs::create_dir_all(&home).unwrap();
+    fs::write(home.join(".bashrc"), "# user's\n").unwrap();
+    fs::create_dir_all(&checkout).unwrap();
+    git(&checkout, &["init", "-q", "-b", "main"]);
+    fs::write(checkout.join("README"), "hello\n").unwrap();
+    git(&checkout, &["add", "README"]);
+    git(&checkout, &["commit", "-q", "-m", "base"]);
+    let git_dir = checkout.join(".git");
+    let worktree = git_dir.join("agent/worktrees/x");
+    git(
+        &checkout,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "agent/x",
+            worktree.to_str().unwrap(),
+        ],
+    );
+    World {
+        _dir: dir,
+        home,
+        checkout,
+        git_dir,
+        worktree,
+    }
+}
+
+fn spec(w: &World) -> SandboxSpec {
+    SandboxSpec {
+        writable: vec![w.worktree.clone()],
+        network: false,
+        mode: SandboxMode::Enforce,
+        launcher: Some(launcher()),
+        temp_dir: None,
+    }
+}
+
+async fn run_in(w: &World, spec: &SandboxSpec, command: &str) -> CommandOutput {
+    sandbox::run(
+        command,
+        &w.worktree,
+        spec,
+        &git_env(),
+        Duration::from_secs(30),
+        64 * 1024,
+    )
+    .await
+    .unwrap()
+}
+
+/// Everything under `dir`, with contents, to show nothing changed.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.is_file() {
+                out.push((path.clone(), fs::read(&path).unwrap()));
+            } else {
+                out.push((path, Vec::new()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn every_write_escape_fails() {
+    let w = world();
+    let spec = spec(&w);
+    let outside_git = |p: &Path| {
+        // The worktree lives inside `.git`; leave it out of the "unchanged" snapshot.
+        !p.starts_with(&w.worktree)
+    };
+    let before: Vec<_> = snapshot(&w.checkout)
+        .into_iter()
+        .filter(|(p, _)| outside_git(p))
+        .collect();
+    let home_before = snapshot(&w.home);
+    let h = w.home.display();
+    let c = w.checkout.display();
+    let g = w.git_dir.display();
+    let attempts = [
+        format!("echo pwned >> {h}/.bashrc"),
+        format!("touch {h}/new-file"),
+        format!("echo pwned > {c}/README"),
+        format!("mkdir {c}/newdir"),
+        format!("rm {c}/README"),
+        format!("echo '[alias] x = !sh' >> {g}/config"),
+        format!("printf '#!/bin/sh\\necho pwned\\n' > {g}/hooks/pre-commit"),
+        format!("echo 0000000000000000000000000000000000000000 > {g}/refs/heads/main"),
+        format!("echo ref: refs/heads/evil > {g}/worktrees/x/HEAD"),
+        "echo pwned > ../../../../README".to_owned(),
+        "echo pwned > ../../../config".to_owned(),
+        format!("ln -s {c} out && echo pwned > out/README"),
+        format!("ln -s {g}/hooks hooks-link && echo pwned > hooks-link/post-checkout"),
+        "cd .. && echo pwned > escaped.txt".to_owned(),
+        format!(
+            "git -C {c} update-ref refs/heads/main HEAD~0 2>&1; test -e {g}/refs/heads/main.lock && exit 0; exit 1"
+        ),
+    ];
+    let mut results = Vec::new();
+    for attempt in &attempts {
+        let out = run_in(&w, &spec, attempt).await;
+        results.push((attempt.clone(), out.exit_code != Some(0), out.timed_out));
+    }
+    assert_eq!(
+        results,
+        attempts
+            .iter()
+            .map(|a| (a.clone(), true, false))
+            .collect::<Vec<_>>()
+    );
+    let after: Vec<_> = snapshot(&w.checkout)
+        .into_iter()
+        .filter(|(p, _)| outside_git(p))
+        .collect();
+    assert_eq!(after, before);
+    assert_eq!(snapshot(&w.home), home_before);
+    // The error is the kernel's refusal, not a missing file.
+    let out = run_in(&w, &spec, &format!("echo x >> {g}/config")).await;
+    assert!(out.output.contains("Permission denied"), "{}", out.output);
+}
+
+#[tokio::test]
+async fn normal_work_inside_the_worktree_works() {
+    let w = world();
+    let spec = spec(&w);
+    let out = run_in(
+        &w,
+        &spec,
+        "mkdir -p src && echo 'int main(void){return 0;}' > src/a.c && cat src/a.c \
+         && t=$(mktemp) && echo temp > \"$t\" && cat \"$t\" \
+         && case \"$t\" in \"$TMPDIR\"/*) echo tmp-private;; esac \
+         && test \"$HOME\" = \"$TMPDIR\" && echo ~ok > ~/cache && cat ~/cache \
+         && rm src/a.c && echo removed",
+    )
+    .await;
+    assert_eq!(
+        (out.exit_code, out.timed_out, out.output.as_str()),
+        (
+            Some(0),
+            false,
+            "int main(void){return 0;}\ntemp\ntmp-private\n~ok\nremoved\n"
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_compile_and_an_interpreter_run() {
+    let w = world();
+    let spec = spec(&w);
+    fs::write(
+        w.worktree.join("hello.c"),
+        "#include <stdio.h>\nint main(void){puts(\"hello from c\");return 0;}\n",
+    )
+    .unwrap();
+    let out = run_in(
+        &w,
+        &spec,
+        "cc -o hello hello.c && ./hello && /usr/bin/python3 -c 'print(6*7)'",
+    )
+    .await;
+    assert_eq!(
+        (out.exit_code, out.output.as_str()),
+        (Some(0), "hello from c\n42\n")
+    );
+}
+
+#[tokio::test]
+async fn git_reads_the_worktree_but_cannot_write_the_repository() {
+    let w = world();
+    let spec = spec(&w);
+    fs::write(w.worktree.join("README"), "hello\nworld\n").unwrap();
+    let out = run_in(
+        &w,
+        &spec,
+        "git status --porcelain && git diff --stat && git log --format=%s",
+    )
+    .await;
+    assert_eq!(
+        (out.exit_code, out.output.as_str()),
+        (
+            Some(0),
+            " M README\n README | 1 +\n 1 file changed, 1 insertion(+)\nbase\n"
+        )
+    );
+    let refs_before = git(&w.checkout, &["for-each-ref"]);
+    let out = run_in(&w, &spec, "git commit -qam sneaky").await;
+    assert_eq!(out.exit_code, Some(128), "{}", out.output);
+    let out = run_in(&w, &spec, "git branch sneaky").await;
+    assert_eq!(out.exit_code, Some(128), "{}", out.output);
+    assert_eq!(git(&w.checkout, &["for-each-ref"]), refs_before);
+}
+
+#[tokio::test]
+async fn the_network_is_off_unless_allowed() {
+    let w = world();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+        }
+    });
+    let connect = format!(
+        "/usr/bin/python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5); print('connected')\" 2>&1 | tail -n 1"
+    );
+    let denied = run_in(&w, &spec(&w), &connect).await;
+    assert_eq!(
+        denied.output,
+        "PermissionError: [Errno 13] Permission denied\n"
+    );
+    let bind = "/usr/bin/python3 -c \"import socket; socket.socket().bind(('127.0.0.1', 0))\" 2>&1 | tail -n 1";
+    let denied = run_in(&w, &spec(&w), bind).await;
+    assert_eq!(
+        denied.output,
+        "PermissionError: [Errno 13] Permission denied\n"
+    );
+
+    let allowed_spec = SandboxSpec {
+        network: true,
+        ..spec(&w)
+    };
+    let allowed = run_in(&w, &allowed_spec, &connect).await;
+    assert_eq!(allowed.output, "connected\n");
+}
+
+#[tokio::test]
+async fn a_failing_test_command_reports_its_exit_code() {
+    let w = world();
+    let out = run_in(&w, &spec(&w), "echo '1 failed'; exit 1").await;
+    assert_eq!(
+        (out.exit_code, out.timed_out, out.output.as_str()),
+        (Some(1), false, "1 failed\n")
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_kills_the_command_and_its_children() {
+    let w = world();
+    let started = std::time::Instant::now();
+    let out = sandbox::run(
+        "sleep 100 & echo $! > bg.pid; (sleep 100; echo never) & echo started; sleep 100",
+        &w.worktree,
+        &spec(&w),
+        &[],
+        Duration::from_millis(800),
+        4096,
+    )
+    .await
+    .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        (out.exit_code, out.timed_out, out.output.as_str()),
+        (None, true, "started\n")
+    );
+    let pid = fs::read_to_string(w.worktree.join("bg.pid")).unwrap();
+    let stat = fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+    // Gone, or a zombie waiting for an init that does not reap.
+    assert!(
+        stat.is_err() || stat.as_ref().is_ok_and(|s| s.contains(") Z ")),
+        "{stat:?}"
+    );
+}
+
+#[tokio::test]
+async fn output_is_bounded_keeping_head_and_tail() {
+    let w = world();
+    let out = sandbox::run(
+        "seq 1 100000; echo done >&2",
+        &w.worktree,
+        &spec(&w),
+        &[],
+        Duration::from_secs(30),
+        1000,
+    )
+    .await
+    .unwrap();
+    let lines: Vec<&str> = out.output.lines().collect();
+    let marker = lines.iter().position(|l| l.starts_with("[… ")).unwrap();
+    let head: Vec<String> = (1..=marker).map(|n| n.to_string()).collect();
+    assert_eq!(lines[..marker], head);
+    assert_eq!(lines.last(), Some(&"done"));
+    let tail_len = lines.len() - marker - 2;
+    let tail: Vec<String> = (100_001 - tail_len..=100_000)
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(lines[marker + 1..lines.len() - 1], tail);
+    let shown: usize = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != marker)
+        .map(|(_, l)| l.len() + 1)
+        .sum();
+    let total = (1..=100_000)
+        .map(|n: u32| n.to_string().len() + 1)
+        .sum::<usize>()
+        + "done\n".len();
+    assert_eq!(
+        lines[marker],
+        format!(
+            "[… {} bytes ({} lines) cut from the middle of the output …]",
+            total - shown,
+            100_000 + 1 - (lines.len() - 1)
+        )
+    );
+    assert!(out.output.len() <= 1100, "{}", out.output.len());
+}
+
+#[tokio::test]
+async fn the_environment_is_clean_and_holds_no_credentials() {
+    let w = world();
+    let env = [
+        ("ANTHROPIC_API_KEY", "sk-ant-x"),
+        ("GITHUB_TOKEN", "ghp_x"),
+        ("MY_SECRET", "s"),
+        ("CI", "true"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()));
+    let mut spec = spec(&w);
+    let temp = tempfile::tempdir().unwrap();
+    spec.temp_dir = Some(temp.path().to_path_buf());
+    let out = sandbox::run(
+        "env | cut -d= -f1 | sort",
+        &w.worktree,
+        &spec,
+        &env,
+        Duration::from_secs(30),
+        4096,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.output, "CI\nHOME\nLANG\nPATH\nPWD\nTERM\nTMPDIR\n");
+    let out = sandbox::run(
+        "echo \"$HOME $TMPDIR $TERM\"",
+        &w.worktree,
+        &spec,
+        &[],
+        Duration::from_secs(30),
+        4096,
+    )
+    .await
+    .unwrap();
+    let t = temp.path().display();
+    assert_eq!(out.output, format!("{t} {t} dumb\n"));
+}
+
+#[tokio::test]
+async fn a_missing_writable_dir_is_an_error() {
+    let w = world();
+    let mut spec = spec(&w);
+    spec.writable.push(w.checkout.join("nope"));
+    let error = sandbox::run("true", &w.worktree, &spec, &[], Duration::from_secs(5), 100)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, SandboxError::Writable { .. }), "{error}");
+}
+
+#[test]
+fn without_landlock_the_refusal_says_how_to_opt_out() {
+    let error = SandboxError::Unavailable;
+    assert_eq!(
+        (error.to_string(), error.hint()),
+        (
+            "this kernel has no Landlock, so commands cannot be confined; git-agent refuses to run them unconfined".to_owned(),
+            Some("enable Landlock (Linux 5.13 or later, `lsm=…,landlock` on the kernel command line), or set `sandbox = \"off\"` in the configuration to run commands without a sandbox, at your own risk".to_owned())
+        )
+    );
+    assert!(
+        sandbox::landlock_abi().is_some_and(|abi| abi >= 4),
+        "these tests need Landlock ABI 4 or later"
+    );
+}
