@@ -99,5 +99,8 @@ fn as_advice<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn
     if let Some(e) = cause.downcast_ref::<crate::store::StoreError>() {
         return Some(e);
     }
+    if let Some(e) = cause.downcast_ref::<crate::policy::SandboxError>() {
+        return Some(e);
+    }
     None
 }

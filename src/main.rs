@@ -2,6 +2,12 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // The sandbox launcher re-executes this binary; it must run before anything starts threads.
+    let mut args = std::env::args_os().skip(1);
+    if args.next().as_deref() == Some(std::ffi::OsStr::new(git_agent::policy::SANDBOX_EXEC_ARG)) {
+        let rest: Vec<std::ffi::OsString> = args.collect();
+        return git_agent::policy::sandbox_exec_main(&rest);
+    }
     let cli = git_agent::cli::Cli::parse();
     match git_agent::commands::run(cli) {
         Ok(exit) => ExitCode::from(exit.code()),

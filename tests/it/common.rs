@@ -39,7 +39,11 @@ impl TestEnv {
         let dir = self.root.path().join(name);
         std::fs::create_dir_all(dir.join("src")).unwrap();
         std::fs::write(dir.join("README.md"), "# sample\n").unwrap();
-        std::fs::write(dir.join("src/lib.rs"), "pub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n").unwrap();
+        std::fs::write(
+            dir.join("src/lib.rs"),
+            "pub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n",
+        )
+        .unwrap();
         std::fs::write(dir.join(".gitignore"), "target/\n*.log\n").unwrap();
         self.git(&dir, &["init", "-q"]);
         self.git(&dir, &["add", "-A"]);
@@ -85,12 +89,18 @@ impl TestEnv {
     /// Run git-agent and insist on success.
     pub fn agent_ok(&self, dir: &Path, args: &[&str]) -> String {
         let (code, out, err) = self.agent(dir, args);
-        assert_eq!(code, 0, "git agent {args:?} failed\nstdout: {out}\nstderr: {err}");
+        assert_eq!(
+            code, 0,
+            "git agent {args:?} failed\nstdout: {out}\nstderr: {err}"
+        );
         out
     }
 
     pub fn fsck(&self, dir: &Path) {
-        let out = self.git_cmd(dir, &["fsck", "--strict", "--no-dangling"]).output().unwrap();
+        let out = self
+            .git_cmd(dir, &["fsck", "--strict", "--no-dangling"])
+            .output()
+            .unwrap();
         assert!(
             out.status.success() && out.stdout.is_empty(),
             "git fsck --strict is not clean:\n{}{}",
@@ -103,10 +113,16 @@ impl TestEnv {
     pub fn trailers(&self, dir: &Path, rev: &str) -> Vec<(String, String)> {
         let message = self.git(dir, &["log", "-1", "--format=%B", rev]);
         let mut cmd = self.git_cmd(dir, &["interpret-trailers", "--parse"]);
-        cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+        cmd.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(message.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(message.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -125,5 +141,8 @@ pub fn worktree(repo: &Path, slug: &str) -> PathBuf {
 }
 
 pub fn get<'a>(trailers: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    trailers.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    trailers
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }

@@ -11,46 +11,91 @@ fn start_creates_branch_task_commit_plan_note_and_worktree() {
     let env = TestEnv::new();
     let repo = env.repo("r");
     let head_before = env.rev(&repo, "HEAD");
-    let out = env.agent_ok(&repo, &["start", "--plan-only", "Add a --json flag to the list command"]);
+    let out = env.agent_ok(
+        &repo,
+        &[
+            "start",
+            "--plan-only",
+            "Add a --json flag to the list command",
+        ],
+    );
     assert!(out.contains("add-a-json-flag-to-the-list-command"), "{out}");
     let slug = "add-a-json-flag-to-the-list-command";
     let branch = format!("agent/{slug}");
 
     // The task commit: parent = base, tree = base tree, message and trailers as specified.
     assert_eq!(env.rev(&repo, &format!("{branch}^")), head_before);
-    assert_eq!(env.rev(&repo, &format!("{branch}^{{tree}}")), env.rev(&repo, "HEAD^{tree}"));
+    assert_eq!(
+        env.rev(&repo, &format!("{branch}^{{tree}}")),
+        env.rev(&repo, "HEAD^{tree}")
+    );
     let subject = env.git(&repo, &["log", "-1", "--format=%s%n%n%b", &branch]);
-    assert!(subject.starts_with(&format!("agent: start {slug}\n\nAdd a --json flag to the list command\n")), "{subject}");
+    assert!(
+        subject.starts_with(&format!(
+            "agent: start {slug}\n\nAdd a --json flag to the list command\n"
+        )),
+        "{subject}"
+    );
     let trailers = env.trailers(&repo, &branch);
     assert_eq!(
         trailers,
-        vec![("Agent-Task".to_string(), slug.to_string()), ("Agent-Base".to_string(), head_before.clone())]
+        vec![
+            ("Agent-Task".to_string(), slug.to_string()),
+            ("Agent-Base".to_string(), head_before.clone())
+        ]
     );
     // Author is the user's own identity.
-    assert_eq!(env.git(&repo, &["log", "-1", "--format=%an <%ae>", &branch]).trim(), "Test User <test@example.com>");
+    assert_eq!(
+        env.git(&repo, &["log", "-1", "--format=%an <%ae>", &branch])
+            .trim(),
+        "Test User <test@example.com>"
+    );
 
     // The plan note, readable by git notes.
-    let plan = env.git(&repo, &["notes", "--ref", &format!("agent/{slug}"), "show", &branch]);
+    let plan = env.git(
+        &repo,
+        &["notes", "--ref", &format!("agent/{slug}"), "show", &branch],
+    );
     let plan: toml::Table = toml::from_str(&plan).unwrap();
-    assert_eq!(plan["goal"].as_str(), Some("Add a --json flag to the list command"));
+    assert_eq!(
+        plan["goal"].as_str(),
+        Some("Add a --json flag to the list command")
+    );
     assert_eq!(plan["base_branch"].as_str(), Some("main"));
 
     // Plain git log shows the notes through notes.displayRef.
-    assert_eq!(env.git(&repo, &["config", "--get-all", "notes.displayRef"]).trim(), "refs/notes/agent/*");
+    assert_eq!(
+        env.git(&repo, &["config", "--get-all", "notes.displayRef"])
+            .trim(),
+        "refs/notes/agent/*"
+    );
     let log = env.git(&repo, &["log", "-1", &branch]);
     assert!(log.contains("Notes (agent/"), "{log}");
 
     // The private worktree, on the branch; the user's checkout untouched.
     let list = env.git(&repo, &["worktree", "list", "--porcelain"]);
     let wt = worktree(&repo, slug);
-    assert!(list.contains(&format!("worktree {}", wt.display())), "{list}");
-    assert!(list.contains(&format!("branch refs/heads/{branch}")), "{list}");
+    assert!(
+        list.contains(&format!("worktree {}", wt.display())),
+        "{list}"
+    );
+    assert!(
+        list.contains(&format!("branch refs/heads/{branch}")),
+        "{list}"
+    );
     assert_eq!(env.rev(&repo, "HEAD"), head_before);
     assert_eq!(env.git(&repo, &["status", "--porcelain"]), "");
     env.fsck(&repo);
 
     // A second task with the same goal gets a suffix.
-    let out = env.agent_ok(&repo, &["start", "--plan-only", "Add a --json flag to the list command"]);
+    let out = env.agent_ok(
+        &repo,
+        &[
+            "start",
+            "--plan-only",
+            "Add a --json flag to the list command",
+        ],
+    );
     assert!(out.contains(&format!("{slug}-2")), "{out}");
 }
 
@@ -58,9 +103,16 @@ fn start_creates_branch_task_commit_plan_note_and_worktree() {
 fn checkpoint_stages_like_git_add_all_and_keeps_the_index_in_step() {
     let env = TestEnv::new();
     let repo = env.repo("r");
-    env.agent_ok(&repo, &["start", "--name", "work", "--plan-only", "do work"]);
+    env.agent_ok(
+        &repo,
+        &["start", "--name", "work", "--plan-only", "do work"],
+    );
     let wt = worktree(&repo, "work");
-    std::fs::write(wt.join("src/lib.rs"), "pub fn add(a: i32, b: i32) -> i32 {\n    a + b + 0\n}\n").unwrap();
+    std::fs::write(
+        wt.join("src/lib.rs"),
+        "pub fn add(a: i32, b: i32) -> i32 {\n    a + b + 0\n}\n",
+    )
+    .unwrap();
     std::fs::write(wt.join("run.sh"), "#!/bin/sh\necho hi\n").unwrap();
     std::fs::set_permissions(wt.join("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::os::unix::fs::symlink("src/lib.rs", wt.join("lib-link")).unwrap();
@@ -79,30 +131,60 @@ fn checkpoint_stages_like_git_add_all_and_keeps_the_index_in_step() {
         assert!(add.status().unwrap().success());
         let mut write = env.git_cmd(&wt, &["write-tree"]);
         write.env("GIT_INDEX_FILE", &index);
-        String::from_utf8(write.output().unwrap().stdout).unwrap().trim().to_string()
+        String::from_utf8(write.output().unwrap().stdout)
+            .unwrap()
+            .trim()
+            .to_string()
     };
 
-    let out = env.agent_ok(&repo, &["checkpoint", "work", "-m", "Change add, add a script"]);
+    let out = env.agent_ok(
+        &repo,
+        &["checkpoint", "work", "-m", "Change add, add a script"],
+    );
     assert!(out.contains("Checkpoint 1"), "{out}");
     assert_eq!(env.rev(&repo, "agent/work^{tree}"), expected_tree);
     let tree = env.git(&repo, &["ls-tree", "-r", "agent/work"]);
-    assert!(tree.contains("100755 blob") && tree.contains("\trun.sh"), "{tree}");
-    assert!(tree.contains("120000 blob") && tree.contains("\tlib-link"), "{tree}");
-    assert!(!tree.contains("README.md") && !tree.contains("target/") && !tree.contains("debug.log"), "{tree}");
+    assert!(
+        tree.contains("100755 blob") && tree.contains("\trun.sh"),
+        "{tree}"
+    );
+    assert!(
+        tree.contains("120000 blob") && tree.contains("\tlib-link"),
+        "{tree}"
+    );
+    assert!(
+        !tree.contains("README.md") && !tree.contains("target/") && !tree.contains("debug.log"),
+        "{tree}"
+    );
 
     let trailers = env.trailers(&repo, "agent/work");
     assert_eq!(get(&trailers, "Agent-Task"), Some("work"));
     assert_eq!(get(&trailers, "Agent-Checkpoint"), Some("1"));
     assert_eq!(get(&trailers, "Agent-Tests"), Some("not-run"));
-    for key in ["Agent-Step", "Agent-Expected", "Agent-Risks", "Agent-Next", "Agent-Model"] {
-        assert!(get(&trailers, key).is_some(), "{key} missing in {trailers:?}");
+    for key in [
+        "Agent-Step",
+        "Agent-Expected",
+        "Agent-Risks",
+        "Agent-Next",
+        "Agent-Model",
+    ] {
+        assert!(
+            get(&trailers, key).is_some(),
+            "{key} missing in {trailers:?}"
+        );
     }
     let body = env.git(&repo, &["log", "-1", "--format=%b", "agent/work"]);
     let numstat = env.git(&repo, &["diff", "--shortstat", "agent/work^", "agent/work"]);
-    assert!(body.contains(numstat.trim()), "body {body:?} lacks git's own stat {numstat:?}");
+    assert!(
+        body.contains(numstat.trim()),
+        "body {body:?} lacks git's own stat {numstat:?}"
+    );
 
     // The record note, with the harness's own timing.
-    let note = env.git(&repo, &["notes", "--ref", "agent/work", "show", "agent/work"]);
+    let note = env.git(
+        &repo,
+        &["notes", "--ref", "agent/work", "show", "agent/work"],
+    );
     let note: toml::Table = toml::from_str(&note).unwrap();
     assert_eq!(note["checkpoint"].as_integer(), Some(1));
     assert!(note.contains_key("checkpoint_ms"));
@@ -116,10 +198,19 @@ fn checkpoint_stages_like_git_add_all_and_keeps_the_index_in_step() {
     // A second checkpoint touching one file changes only that path.
     std::fs::write(wt.join("docs/deep/notes.md"), "one\n").unwrap();
     env.agent_ok(&repo, &["checkpoint", "-m", "Trim notes"]);
-    assert_eq!(env.git(&repo, &["diff", "--name-only", "agent/work^", "agent/work"]), "docs/deep/notes.md\n");
-    assert_eq!(get(&env.trailers(&repo, "agent/work"), "Agent-Checkpoint"), Some("2"));
+    assert_eq!(
+        env.git(&repo, &["diff", "--name-only", "agent/work^", "agent/work"]),
+        "docs/deep/notes.md\n"
+    );
+    assert_eq!(
+        get(&env.trailers(&repo, "agent/work"), "Agent-Checkpoint"),
+        Some("2")
+    );
     let log = env.agent_ok(&repo, &["log", "work"]);
-    assert!(log.contains("checkpoint 2") && log.contains("checkpoint 1") && log.contains("Trim notes"), "{log}");
+    assert!(
+        log.contains("checkpoint 2") && log.contains("checkpoint 1") && log.contains("Trim notes"),
+        "{log}"
+    );
     env.fsck(&repo);
 }
 
@@ -136,20 +227,46 @@ fn rollback_keeps_the_old_tip_in_the_attic_records_the_reason_and_can_be_undone(
     std::fs::write(wt.join("a.txt"), "a2\n").unwrap();
     env.agent_ok(&repo, &["checkpoint", "-m", "two"]);
     let second = env.rev(&repo, "agent/t");
-    let untouched_mtime = std::fs::metadata(wt.join("src/lib.rs")).unwrap().modified().unwrap();
+    let untouched_mtime = std::fs::metadata(wt.join("src/lib.rs"))
+        .unwrap()
+        .modified()
+        .unwrap();
     // Unfinished work in the worktree goes to the attic too.
     std::fs::write(wt.join("wip.txt"), "half done\n").unwrap();
 
-    let out = env.agent_ok(&repo, &["rollback", "t", "--steps", "1", "--reason", "tests kept failing"]);
+    let out = env.agent_ok(
+        &repo,
+        &[
+            "rollback",
+            "t",
+            "--steps",
+            "1",
+            "--reason",
+            "tests kept failing",
+        ],
+    );
     assert!(out.contains("refs/agent/t/attic/1"), "{out}");
     assert_eq!(env.rev(&repo, "agent/t"), first);
     let attic = env.rev(&repo, "refs/agent/t/attic/1");
-    assert_eq!(env.rev(&repo, "refs/agent/t/attic/1^"), second, "the attic keeps the unfinished work on top of the old tip");
-    assert_eq!(env.git(&repo, &["show", &format!("{attic}:wip.txt")]), "half done\n");
+    assert_eq!(
+        env.rev(&repo, "refs/agent/t/attic/1^"),
+        second,
+        "the attic keeps the unfinished work on top of the old tip"
+    );
+    assert_eq!(
+        env.git(&repo, &["show", &format!("{attic}:wip.txt")]),
+        "half done\n"
+    );
     // The worktree matches the restored tip; untouched files were not rewritten.
     assert_eq!(std::fs::read_to_string(wt.join("a.txt")).unwrap(), "a\n");
     assert!(!wt.join("b.txt").exists() && !wt.join("wip.txt").exists());
-    assert_eq!(std::fs::metadata(wt.join("src/lib.rs")).unwrap().modified().unwrap(), untouched_mtime);
+    assert_eq!(
+        std::fs::metadata(wt.join("src/lib.rs"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        untouched_mtime
+    );
     assert_eq!(env.git(&wt, &["status", "--porcelain"]), "");
     // The reason is in the plan's attempts.
     let plan = env.git(&repo, &["notes", "--ref", "agent/t", "show", "agent/t~1"]);
@@ -180,7 +297,10 @@ fn rollback_to_last_green_and_to_a_revision() {
     }
     let task_commit = env.rev(&repo, "agent/g~3");
     // No checkpoint ran tests, so the last green state is the task commit itself.
-    env.agent_ok(&repo, &["rollback", "--last-green", "--reason", "nothing passed"]);
+    env.agent_ok(
+        &repo,
+        &["rollback", "--last-green", "--reason", "nothing passed"],
+    );
     assert_eq!(env.rev(&repo, "agent/g"), task_commit);
     env.agent_ok(&repo, &["rollback", "--undo"]);
     let c2 = env.rev(&repo, "agent/g~1");
@@ -209,9 +329,16 @@ fn notes_interoperate_with_git_notes_including_fanout_trees() {
         .env("GIT_CONFIG_GLOBAL", env.home.join(".gitconfig"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let top = env.git(&repo, &["ls-tree", "refs/notes/agent/n"]);
-    assert!(top.lines().any(|l| l.contains(" tree ")), "git did not fan out:\n{top}");
+    assert!(
+        top.lines().any(|l| l.contains(" tree ")),
+        "git did not fan out:\n{top}"
+    );
 
     // We read the plan through git's fan-out tree, and write a record git can read.
     let status = env.agent_ok(&repo, &["status", "n"]);
@@ -223,14 +350,31 @@ fn notes_interoperate_with_git_notes_including_fanout_trees() {
     assert!(note.contains("checkpoint = 1"), "{note}");
     let blob_150 = {
         let mut c = env.git_cmd(&repo, &["hash-object", "--stdin"]);
-        c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+        c.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
         let mut child = c.spawn().unwrap();
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(b"blob 150\n").unwrap();
-        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap().trim().to_string()
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"blob 150\n")
+            .unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout)
+            .unwrap()
+            .trim()
+            .to_string()
     };
-    assert_eq!(env.git(&repo, &["notes", "--ref", "agent/n", "show", &blob_150]), "note 150\n");
-    assert_eq!(env.git(&repo, &["notes", "--ref", "agent/n", "list"]).lines().count(), 302);
+    assert_eq!(
+        env.git(&repo, &["notes", "--ref", "agent/n", "show", &blob_150]),
+        "note 150\n"
+    );
+    assert_eq!(
+        env.git(&repo, &["notes", "--ref", "agent/n", "list"])
+            .lines()
+            .count(),
+        302
+    );
     env.fsck(&repo);
 }
 
@@ -241,13 +385,30 @@ fn here_works_in_the_clean_checkout_and_refuses_a_dirty_one() {
     std::fs::write(repo.join("README.md"), "dirty\n").unwrap();
     let (code, _, err) = env.agent(&repo, &["start", "--here", "--plan-only", "goal"]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("uncommitted changes") && err.contains("hint:"), "{err}");
-    assert_eq!(env.git(&repo, &["branch", "--list", "agent/*"]), "", "nothing was created");
-    assert_eq!(std::fs::read_to_string(repo.join("README.md")).unwrap(), "dirty\n", "nothing was lost");
+    assert!(
+        err.contains("uncommitted changes") && err.contains("hint:"),
+        "{err}"
+    );
+    assert_eq!(
+        env.git(&repo, &["branch", "--list", "agent/*"]),
+        "",
+        "nothing was created"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.join("README.md")).unwrap(),
+        "dirty\n",
+        "nothing was lost"
+    );
 
     env.git(&repo, &["checkout", "--", "README.md"]);
-    env.agent_ok(&repo, &["start", "--here", "--name", "h", "--plan-only", "goal"]);
-    assert_eq!(env.git(&repo, &["symbolic-ref", "HEAD"]).trim(), "refs/heads/agent/h");
+    env.agent_ok(
+        &repo,
+        &["start", "--here", "--name", "h", "--plan-only", "goal"],
+    );
+    assert_eq!(
+        env.git(&repo, &["symbolic-ref", "HEAD"]).trim(),
+        "refs/heads/agent/h"
+    );
     std::fs::write(repo.join("new.txt"), "n\n").unwrap();
     env.agent_ok(&repo, &["checkpoint", "-m", "here"]);
     assert_eq!(env.git(&repo, &["show", "agent/h:new.txt"]), "n\n");
@@ -278,9 +439,23 @@ fn merge_keeps_history_reachable_and_drop_removes_everything() {
     assert!(status.contains("state:       merged"), "{status}");
 
     env.agent_ok(&repo, &["drop", "m"]);
-    assert_eq!(env.git(&repo, &["for-each-ref", "refs/heads/agent", "refs/notes/agent", "refs/agent"]), "");
+    assert_eq!(
+        env.git(
+            &repo,
+            &[
+                "for-each-ref",
+                "refs/heads/agent",
+                "refs/notes/agent",
+                "refs/agent"
+            ]
+        ),
+        ""
+    );
     assert!(!wt.exists());
-    assert!(!env.git(&repo, &["worktree", "list"]).contains("agent/worktrees"));
+    assert!(
+        !env.git(&repo, &["worktree", "list"])
+            .contains("agent/worktrees")
+    );
     env.fsck(&repo);
 }
 
@@ -293,10 +468,17 @@ fn killed_checkpoints_leave_a_consistent_repository() {
     let mut rng = 0x2545_f491_u64;
     for round in 0..8 {
         for i in 0..400 {
-            std::fs::write(wt.join(format!("f{i}.txt")), format!("round {round} file {i}\n")).unwrap();
+            std::fs::write(
+                wt.join(format!("f{i}.txt")),
+                format!("round {round} file {i}\n"),
+            )
+            .unwrap();
         }
         let before = env.rev(&repo, "agent/k");
-        let mut child = env.agent_cmd(&repo, &["checkpoint", "k", "-m", &format!("round {round}")]).spawn().unwrap();
+        let mut child = env
+            .agent_cmd(&repo, &["checkpoint", "k", "-m", &format!("round {round}")])
+            .spawn()
+            .unwrap();
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
@@ -310,9 +492,48 @@ fn killed_checkpoints_leave_a_consistent_repository() {
             assert_eq!(env.rev(&repo, "agent/k^"), before);
         }
         // The next checkpoint picks up whatever is left, and the lock of the killed run is stale.
-        env.agent_ok(&repo, &["checkpoint", "k", "-m", &format!("round {round} again")]);
+        env.agent_ok(
+            &repo,
+            &["checkpoint", "k", "-m", &format!("round {round} again")],
+        );
         assert_eq!(env.git(&wt, &["status", "--porcelain"]), "");
-        assert_eq!(env.git(&repo, &["show", "agent/k:f7.txt"]), format!("round {round} file 7\n"));
+        assert_eq!(
+            env.git(&repo, &["show", "agent/k:f7.txt"]),
+            format!("round {round} file 7\n")
+        );
     }
     env.fsck(&repo);
+}
+
+#[test]
+fn merge_refuses_a_secret_and_force_records_the_override() {
+    let env = TestEnv::new();
+    let repo = env.repo("r");
+    env.agent_ok(
+        &repo,
+        &["start", "--name", "s", "--plan-only", "add config"],
+    );
+    let wt = worktree(&repo, "s");
+    std::fs::write(
+        wt.join("config.py"),
+        "AWS_ACCESS_KEY_ID = \"AKIAIOSFODNN7EXAMPLF\"\n",
+    )
+    .unwrap();
+    env.agent_ok(&repo, &["checkpoint", "-m", "add config"]);
+    let main_before = env.rev(&repo, "main");
+    let (code, _, err) = env.agent(&repo, &["merge", "s"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("secret scan: config.py:1"), "{err}");
+    assert!(
+        !err.contains("AKIAIOSFODNN7EXAMPLF"),
+        "the secret itself is never printed: {err}"
+    );
+    assert_eq!(env.rev(&repo, "main"), main_before, "nothing merged");
+
+    env.agent_ok(&repo, &["merge", "s", "--force"]);
+    let trailers = env.trailers(&repo, "main");
+    assert!(
+        get(&trailers, "Agent-Forced").is_some_and(|v| v.contains("secret scan")),
+        "{trailers:?}"
+    );
 }

@@ -4,9 +4,18 @@ use pretty_assertions::assert_eq;
 
 use crate::common::{TestEnv, worktree};
 
-fn assert_fails(env: &TestEnv, dir: &std::path::Path, args: &[&str], code: i32, needle: &str) -> String {
+fn assert_fails(
+    env: &TestEnv,
+    dir: &std::path::Path,
+    args: &[&str],
+    code: i32,
+    needle: &str,
+) -> String {
     let (got, out, err) = env.agent(dir, args);
-    assert_eq!(got, code, "git agent {args:?}\nstdout: {out}\nstderr: {err}");
+    assert_eq!(
+        got, code,
+        "git agent {args:?}\nstdout: {out}\nstderr: {err}"
+    );
     assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
     assert!(!err.contains("panicked"), "{err}");
     err
@@ -21,12 +30,21 @@ fn repository_problems_are_explained() {
     assert!(err.contains("hint: "), "{err}");
 
     let bare = env.root.path().join("bare.git");
-    env.git(env.root.path(), &["init", "-q", "--bare", bare.to_str().unwrap()]);
+    env.git(
+        env.root.path(),
+        &["init", "-q", "--bare", bare.to_str().unwrap()],
+    );
     assert_fails(&env, &bare, &["start", "goal"], 1, "bare repository");
 
     let unborn = env.root.path().join("unborn");
     env.git(env.root.path(), &["init", "-q", unborn.to_str().unwrap()]);
-    assert_fails(&env, &unborn, &["start", "goal"], 1, "HEAD has no commit yet");
+    assert_fails(
+        &env,
+        &unborn,
+        &["start", "goal"],
+        1,
+        "HEAD has no commit yet",
+    );
     assert_eq!(env.git(&unborn, &["for-each-ref"]), "");
 }
 
@@ -44,13 +62,31 @@ fn detached_head_is_a_fine_base() {
 fn names_and_tasks_are_checked() {
     let env = TestEnv::new();
     let repo = env.repo("r");
-    assert_fails(&env, &repo, &["start", "--name", "Bad Name", "goal"], 2, "cannot be a task name");
-    assert_fails(&env, &repo, &["start", "--name", "a..b", "goal"], 2, "cannot be a task name");
+    assert_fails(
+        &env,
+        &repo,
+        &["start", "--name", "Bad Name", "goal"],
+        2,
+        "cannot be a task name",
+    );
+    assert_fails(
+        &env,
+        &repo,
+        &["start", "--name", "a..b", "goal"],
+        2,
+        "cannot be a task name",
+    );
     assert_fails(&env, &repo, &["status", "nope"], 1, "no task named 'nope'");
     env.agent_ok(&repo, &["start", "--name", "one", "--plan-only", "goal"]);
     let err = assert_fails(&env, &repo, &["log", "nope"], 1, "no task named 'nope'");
     assert!(err.contains("known tasks: one"), "{err}");
-    assert_fails(&env, &repo, &["start", "--name", "one", "goal"], 1, "exists already");
+    assert_fails(
+        &env,
+        &repo,
+        &["start", "--name", "one", "goal"],
+        1,
+        "exists already",
+    );
     assert_eq!(env.agent(&repo, &["bogus"]).0, 2);
 }
 
@@ -60,10 +96,25 @@ fn a_hand_broken_note_is_reported_with_its_ref_and_commit() {
     let repo = env.repo("r");
     env.agent_ok(&repo, &["start", "--name", "b", "--plan-only", "goal"]);
     let task_commit = env.rev(&repo, "agent/b");
-    env.git(&repo, &["notes", "--ref", "agent/b", "add", "-f", "-m", "this is = = not toml [", "agent/b"]);
+    env.git(
+        &repo,
+        &[
+            "notes",
+            "--ref",
+            "agent/b",
+            "add",
+            "-f",
+            "-m",
+            "this is = = not toml [",
+            "agent/b",
+        ],
+    );
     let err = assert_fails(&env, &repo, &["status", "b"], 1, "refs/notes/agent/b");
     assert!(err.contains(&task_commit), "{err}");
-    assert!(err.contains("git notes --ref refs/notes/agent/b edit"), "{err}");
+    assert!(
+        err.contains("git notes --ref refs/notes/agent/b edit"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -85,12 +136,33 @@ fn a_held_lock_stops_a_second_run() {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let lock = repo.join(".git/agent/locks/l.lock");
     // Our own pid is alive: the lock is held.
-    std::fs::write(&lock, format!("pid={}\nhost={}\nsince=now\n", std::process::id(), host.trim())).unwrap();
+    std::fs::write(
+        &lock,
+        format!(
+            "pid={}\nhost={}\nsince=now\n",
+            std::process::id(),
+            host.trim()
+        ),
+    )
+    .unwrap();
     std::fs::write(worktree(&repo, "l").join("x"), "x").unwrap();
-    assert_fails(&env, &repo, &["checkpoint", "l", "-m", "x"], 1, "in use by another run");
-    assert_eq!(env.git(&repo, &["rev-list", "--count", "agent/l"]).trim(), "2");
+    assert_fails(
+        &env,
+        &repo,
+        &["checkpoint", "l", "-m", "x"],
+        1,
+        "in use by another run",
+    );
+    assert_eq!(
+        env.git(&repo, &["rev-list", "--count", "agent/l"]).trim(),
+        "2"
+    );
     // A lock of a dead process is stale and taken over.
-    std::fs::write(&lock, format!("pid=999999\nhost={}\nsince=then\n", host.trim())).unwrap();
+    std::fs::write(
+        &lock,
+        format!("pid=999999\nhost={}\nsince=then\n", host.trim()),
+    )
+    .unwrap();
     env.agent_ok(&repo, &["checkpoint", "l", "-m", "x"]);
     assert!(!lock.exists(), "the lock is released after the run");
 }
