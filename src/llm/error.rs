@@ -126,14 +126,19 @@ impl LlmError {
             LlmError::Connect { .. } | LlmError::Timeout { .. } | LlmError::StreamCut { .. } => {
                 true
             }
-            LlmError::StreamError { kind, .. } => matches!(
-                kind.as_str(),
-                "overloaded_error"
-                    | "api_error"
-                    | "rate_limit_error"
-                    | "timeout_error"
-                    | "server_error"
-            ),
+            // Anthropic names the error type; OpenRouter gives the HTTP status as the code.
+            LlmError::StreamError { kind, .. } => {
+                matches!(
+                    kind.as_str(),
+                    "overloaded_error"
+                        | "api_error"
+                        | "rate_limit_error"
+                        | "timeout_error"
+                        | "server_error"
+                ) || kind
+                    .parse::<u16>()
+                    .is_ok_and(|s| matches!(s, 408 | 409 | 429 | 500..=599))
+            }
             LlmError::Http {
                 status,
                 kind,

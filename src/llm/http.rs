@@ -195,7 +195,12 @@ pub(crate) fn error_fields(value: &serde_json::Value) -> Option<(Option<String>,
     if let Some(message) = error.as_str() {
         return Some((None, truncate(message)));
     }
-    let text = |k: &str| error.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    // OpenRouter puts the HTTP status in `code` as a number.
+    let text = |k: &str| match error.get(k) {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
     let kind = text("code").or_else(|| text("type"));
     let message = text("message").unwrap_or_else(|| error.to_string());
     Some((kind, truncate(&message)))
@@ -240,7 +245,7 @@ mod tests {
                     Some("insufficient_quota".to_string()),
                     "You exceeded your current quota".to_string()
                 ),
-                (None, "Rate limited upstream".to_string()),
+                (Some("429".to_string()), "Rate limited upstream".to_string()),
                 (
                     None,
                     "model \"llama9\" not found, try pulling it first".to_string()
