@@ -26,7 +26,7 @@ fn generate(target_bytes: usize) -> Vec<u8> {
         out.push_str("data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"");
         out.push_str(&text);
         out.push_str("\"}}\n\n");
-        if i % 50 == 0 {
+        if i.is_multiple_of(50) {
             out.push_str("event: ping\r\ndata: {\"type\": \"ping\"}\r\n\r\n: keep-alive\n\n");
         }
         i += 1;
