@@ -1,0 +1,297 @@
+//! Anthropic Messages API (`POST {base}/v1/messages`) with streaming and prompt caching.
+
+use super::config::ProviderConfig;
+use super::error::LlmError;
+use super::http::{Http, error_fields};
+use super::sse::SseStream;
+use super::types::{ContentBlock, Request, Response, Role, StopReason, StreamEvent, Usage};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+const PROVIDER: &str = "anthropic";
+pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+const VERSION: &str = "2023-06-01";
+
+pub(crate) struct Anthropic {
+    http: Http,
+    url: String,
+    key: HeaderValue,
+}
+
+impl Anthropic {
+    pub fn new(config: &ProviderConfig) -> Result<Anthropic, LlmError> {
+        let http = Http::new(PROVIDER, "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", config)?;
+        let key = config.api_key.as_ref().ok_or(LlmError::MissingKey {
+            provider: PROVIDER,
+            env: "ANTHROPIC_API_KEY",
+        })?;
+        let key = http.secret_header(key.expose_secret())?;
+        let base = config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
+        let url = format!("{}/v1/messages", base.trim_end_matches('/'));
+        Ok(Anthropic { http, url, key })
+    }
+
+    pub async fn attempt(
+        &self,
+        request: &Request,
+        on_event: &mut (dyn FnMut(StreamEvent) + Send),
+    ) -> Result<Response, LlmError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(HeaderName::from_static("x-api-key"), self.key.clone());
+        headers.insert(
+            HeaderName::from_static("anthropic-version"),
+            HeaderValue::from_static(VERSION),
+        );
+        let body = serde_json::to_vec(&request_body(request)).map_err(|e| LlmError::Protocol {
+            provider: PROVIDER,
+            message: format!("cannot encode the request: {e}"),
+        })?;
+        let mut stream = self.http.post_sse(&self.url, headers, body).await?;
+        read_stream(&mut stream, request, on_event).await
+    }
+}
+
+const EPHEMERAL: &str = "ephemeral";
+
+/// The request body. Cache breakpoints (at most 4) go on the last tool, the end of the
+/// system prompt, and the last block of the two newest user turns: the newest writes the
+/// cache for the next call of a tool loop, the one before reads what the previous call wrote.
+pub fn request_body(request: &Request) -> Value {
+    let mut body = json!({
+        "model": request.model,
+        "max_tokens": request.max_tokens,
+        "stream": true,
+    });
+    if !request.tools.is_empty() {
+        let mut tools: Vec<Value> = request
+            .tools
+            .iter()
+            .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.input_schema}))
+            .collect();
+        if let Some(last) = tools.last_mut() {
+            last["cache_control"] = json!({"type": EPHEMERAL});
+        }
+        body["tools"] = Value::Array(tools);
+    }
+    if !request.system.is_empty() {
+        body["system"] = json!([{
+            "type": "text",
+            "text": request.system,
+            "cache_control": {"type": EPHEMERAL},
+        }]);
+    }
+    let mut messages: Vec<Value> = request
+        .messages
+        .iter()
+        .map(|m| {
+            let content: Vec<Value> = m
+                .content
+                .iter()
+                // The API refuses empty text blocks.
+                .filter(|b| !matches!(b, ContentBlock::Text { text } if text.is_empty()))
+                .map(|b| serde_json::to_value(b).unwrap_or(Value::Null))
+                .collect();
+            json!({"role": m.role, "content": content})
+        })
+        .collect();
+    let newest_users: Vec<usize> = request
+        .messages
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, m)| m.role == Role::User)
+        .map(|(i, _)| i)
+        .take(2)
+        .collect();
+    for i in newest_users {
+        if let Some(last) = messages[i]["content"]
+            .as_array_mut()
+            .and_then(|c| c.last_mut())
+        {
+            last["cache_control"] = json!({"type": EPHEMERAL});
+        }
+    }
+    body["messages"] = Value::Array(messages);
+    body
+}
+
+enum Partial {
+    Text(String),
+    Tool {
+        id: String,
+        name: String,
+        json: String,
+    },
+    /// Thinking and server-side blocks: not part of the neutral model.
+    Skipped,
+}
+
+#[derive(Default)]
+struct Assembly {
+    open: BTreeMap<u64, Partial>,
+    done: BTreeMap<u64, ContentBlock>,
+    /// Tool calls whose input did not parse: cut off by `max_tokens`, or broken.
+    truncated: Vec<String>,
+    usage: Usage,
+    model: Option<String>,
+    stop_reason: Option<StopReason>,
+}
+
+async fn read_stream(
+    stream: &mut SseStream,
+    request: &Request,
+    on_event: &mut (dyn FnMut(StreamEvent) + Send),
+) -> Result<Response, LlmError> {
+    let mut state = Assembly::default();
+    loop {
+        let Some(event) = stream.next().await else {
+            return Err(LlmError::StreamCut {
+                provider: PROVIDER,
+                message: "the stream ended before message_stop".to_string(),
+            });
+        };
+        let event = event?;
+        let data: Value = serde_json::from_str(&event.data).map_err(|e| LlmError::Protocol {
+            provider: PROVIDER,
+            message: format!("event {} is not JSON: {e}", event.event),
+        })?;
+        let kind = data["type"].as_str().unwrap_or(&event.event).to_string();
+        match kind.as_str() {
+            "message_start" => {
+                let message = &data["message"];
+                state.model = message["model"].as_str().map(str::to_string);
+                read_usage(&message["usage"], &mut state.usage);
+            }
+            "content_block_start" => {
+                let index = data["index"].as_u64().unwrap_or(0);
+                let block = &data["content_block"];
+                let partial = match block["type"].as_str() {
+                    Some("text") => Partial::Text(block["text"].as_str().unwrap_or("").to_string()),
+                    Some("tool_use") => {
+                        let input = &block["input"];
+                        let has_input = input.as_object().is_some_and(|o| !o.is_empty());
+                        Partial::Tool {
+                            id: block["id"].as_str().unwrap_or("").to_string(),
+                            name: block["name"].as_str().unwrap_or("").to_string(),
+                            json: if has_input {
+                                input.to_string()
+                            } else {
+                                String::new()
+                            },
+                        }
+                    }
+                    _ => Partial::Skipped,
+                };
+                state.open.insert(index, partial);
+            }
+            "content_block_delta" => {
+                let index = data["index"].as_u64().unwrap_or(0);
+                let delta = &data["delta"];
+                match (state.open.get_mut(&index), delta["type"].as_str()) {
+                    (Some(Partial::Text(text)), Some("text_delta")) => {
+                        let piece = delta["text"].as_str().unwrap_or("");
+                        text.push_str(piece);
+                        if !piece.is_empty() {
+                            on_event(StreamEvent::TextDelta(piece.to_string()));
+                        }
+                    }
+                    (Some(Partial::Tool { json, .. }), Some("input_json_delta")) => {
+                        json.push_str(delta["partial_json"].as_str().unwrap_or(""));
+                    }
+                    _ => {}
+                }
+            }
+            "content_block_stop" => {
+                let index = data["index"].as_u64().unwrap_or(0);
+                match state.open.remove(&index) {
+                    Some(Partial::Text(text)) => {
+                        state.done.insert(index, ContentBlock::Text { text });
+                    }
+                    Some(Partial::Tool { id, name, json }) => match parse_input(&json) {
+                        Some(input) => {
+                            on_event(StreamEvent::ToolCall {
+                                id: id.clone(),
+                                name: name.clone(),
+                            });
+                            state
+                                .done
+                                .insert(index, ContentBlock::ToolUse { id, name, input });
+                        }
+                        None => state.truncated.push(name),
+                    },
+                    Some(Partial::Skipped) | None => {}
+                }
+            }
+            "message_delta" => {
+                if let Some(reason) = data["delta"]["stop_reason"].as_str() {
+                    state.stop_reason = Some(StopReason::parse(reason));
+                }
+                read_usage(&data["usage"], &mut state.usage);
+            }
+            "message_stop" => return finish(state, request),
+            "error" => {
+                let (kind, message) = error_fields(&data).unwrap_or((None, data.to_string()));
+                return Err(LlmError::StreamError {
+                    provider: PROVIDER,
+                    kind: kind.unwrap_or_else(|| "error".to_string()),
+                    message,
+                });
+            }
+            // `ping` and event types added after this was written.
+            other => tracing::trace!(provider = PROVIDER, event = other, "ignored event"),
+        }
+    }
+}
+
+/// An empty input means a tool without parameters; anything else must be whole JSON.
+fn parse_input(json: &str) -> Option<Value> {
+    if json.trim().is_empty() {
+        return Some(json!({}));
+    }
+    serde_json::from_str(json).ok()
+}
+
+/// Usage fields present in `value` replace what we have: `message_delta` counts are
+/// cumulative.
+fn read_usage(value: &Value, usage: &mut Usage) {
+    let set = |key: &str, field: &mut u64| {
+        if let Some(n) = value[key].as_u64() {
+            *field = n;
+        }
+    };
+    set("input_tokens", &mut usage.input_tokens);
+    set("output_tokens", &mut usage.output_tokens);
+    set("cache_read_input_tokens", &mut usage.cache_read_tokens);
+    set("cache_creation_input_tokens", &mut usage.cache_write_tokens);
+}
+
+fn finish(mut state: Assembly, request: &Request) -> Result<Response, LlmError> {
+    let stop_reason = state.stop_reason.unwrap_or(StopReason::EndTurn);
+    // A block still open at message_stop was cut off as well.
+    for partial in std::mem::take(&mut state.open).into_values() {
+        if let Partial::Tool { name, .. } = partial {
+            state.truncated.push(name);
+        }
+    }
+    if !state.truncated.is_empty() && stop_reason != StopReason::MaxTokens {
+        return Err(LlmError::Protocol {
+            provider: PROVIDER,
+            message: format!(
+                "the input of tool call {} is not whole JSON",
+                state.truncated.join(", ")
+            ),
+        });
+    }
+    if !state.truncated.is_empty() {
+        tracing::debug!(provider = PROVIDER, tools = ?state.truncated, "dropped tool calls cut off by max_tokens");
+    }
+    Ok(Response {
+        content: state.done.into_values().collect(),
+        stop_reason,
+        usage: state.usage,
+        model: state.model.unwrap_or_else(|| request.model.clone()),
+        cost_usd: 0.0,
+        price_known: false,
+    })
+}

@@ -1,0 +1,226 @@
+//! Errors of the model providers. Messages carry what the server said, never a request
+//! header or a key.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    #[error("no API key for {provider}: {env} is not set")]
+    MissingKey {
+        provider: &'static str,
+        env: &'static str,
+    },
+
+    #[error("invalid {provider} configuration: {message}")]
+    Config {
+        provider: &'static str,
+        message: String,
+    },
+
+    #[error("cannot reach {provider} at {endpoint}: {message}")]
+    Connect {
+        provider: &'static str,
+        endpoint: String,
+        message: String,
+    },
+
+    #[error("{provider} {what} timed out after {}", humantime::format_duration(*after))]
+    Timeout {
+        provider: &'static str,
+        /// `"request"` (no response headers in time) or `"stream"` (no bytes in time).
+        what: &'static str,
+        after: Duration,
+    },
+
+    #[error("{provider} returned HTTP {status}{}: {message}", kind.as_deref().map(|k| format!(" ({k})")).unwrap_or_default())]
+    Http {
+        provider: &'static str,
+        status: u16,
+        /// The error type or code from the body (`rate_limit_error`, `insufficient_quota`).
+        kind: Option<String>,
+        message: String,
+        retry_after: Option<Duration>,
+        /// The server's `x-should-retry` header, which overrides the status table.
+        should_retry: Option<bool>,
+        /// Which environment variable holds the key, for the hint.
+        key_env: &'static str,
+        base_env: &'static str,
+    },
+
+    #[error("{provider} stream broke off: {message}")]
+    StreamCut {
+        provider: &'static str,
+        message: String,
+    },
+
+    #[error("{provider} sent an error in the stream ({kind}): {message}")]
+    StreamError {
+        provider: &'static str,
+        kind: String,
+        message: String,
+    },
+
+    #[error("{provider} sent something unexpected: {message}")]
+    Protocol {
+        provider: &'static str,
+        message: String,
+    },
+
+    #[error("{}:{line}: {message}", file.display())]
+    ReplayMalformed {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
+
+    #[error("cannot read the replay file {}: {source}", file.display())]
+    ReplayRead {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("the recording {} ran out: it holds {recorded} responses and call {call} asked for one more", file.display())]
+    ReplayExhausted {
+        file: PathBuf,
+        recorded: usize,
+        call: usize,
+    },
+
+    #[error("cannot write the recording {}: {source}", file.display())]
+    Record {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("gave up after {attempts} attempts: {last}")]
+    GaveUp { attempts: u32, last: Box<LlmError> },
+}
+
+/// Error types and codes of 429s that mean "out of money", not "slow down".
+fn is_quota(kind: Option<&str>, message: &str) -> bool {
+    let kind = kind.unwrap_or_default();
+    let message = message.to_ascii_lowercase();
+    kind.contains("quota")
+        || kind.contains("billing")
+        || message.contains("quota")
+        || message.contains("billing")
+        || message.contains("spend limit")
+        || message.contains("credit balance")
+}
+
+impl LlmError {
+    /// Whether trying the same request again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            LlmError::MissingKey { .. }
+            | LlmError::Config { .. }
+            | LlmError::Protocol { .. }
+            | LlmError::ReplayMalformed { .. }
+            | LlmError::ReplayRead { .. }
+            | LlmError::ReplayExhausted { .. }
+            | LlmError::Record { .. }
+            | LlmError::GaveUp { .. } => false,
+            LlmError::Connect { .. } | LlmError::Timeout { .. } | LlmError::StreamCut { .. } => {
+                true
+            }
+            // Anthropic names the error type; OpenRouter gives the HTTP status as the code.
+            LlmError::StreamError { kind, .. } => {
+                matches!(
+                    kind.as_str(),
+                    "overloaded_error"
+                        | "api_error"
+                        | "rate_limit_error"
+                        | "timeout_error"
+                        | "server_error"
+                ) || kind
+                    .parse::<u16>()
+                    .is_ok_and(|s| matches!(s, 408 | 409 | 429 | 500..=599))
+            }
+            LlmError::Http {
+                status,
+                kind,
+                message,
+                retry_after,
+                should_retry,
+                ..
+            } => {
+                if let Some(decided) = should_retry {
+                    return *decided;
+                }
+                match status {
+                    429 => retry_after.is_some() || !is_quota(kind.as_deref(), message),
+                    408 | 409 => true,
+                    500..=599 => true,
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    /// How long the server asked us to wait, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            LlmError::Http { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// How the user can fix it, if we know.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            LlmError::MissingKey { env, .. } => Some(format!(
+                "set {env}, or choose another provider with --provider"
+            )),
+            LlmError::Config { .. } => None,
+            LlmError::Connect { .. } => Some(
+                "check the network and the provider's base URL (ANTHROPIC_BASE_URL or OPENAI_BASE_URL)"
+                    .to_string(),
+            ),
+            LlmError::Timeout { .. } | LlmError::StreamCut { .. } => {
+                Some("the provider may be overloaded; try again later".to_string())
+            }
+            LlmError::StreamError { .. } | LlmError::Protocol { .. } => None,
+            LlmError::Http {
+                status,
+                kind,
+                message,
+                retry_after,
+                key_env,
+                base_env,
+                ..
+            } => match status {
+                401 => Some(format!("set {key_env} to a valid API key")),
+                403 => Some(format!(
+                    "the key in {key_env} is not allowed to use this model or resource"
+                )),
+                404 => Some(format!("check the model name (--model) and {base_env}")),
+                413 => Some("the request is too large; shorten the context".to_string()),
+                429 if retry_after.is_none() && is_quota(kind.as_deref(), message) => Some(
+                    "the account is out of quota or credit: check the plan and billing details"
+                        .to_string(),
+                ),
+                429 => Some("rate limited: wait a little or lower the request rate".to_string()),
+                _ => None,
+            },
+            LlmError::ReplayMalformed { .. } => {
+                Some("see fixtures/replay/README.md for the format".to_string())
+            }
+            LlmError::ReplayRead { .. } => Some("check --replay-file".to_string()),
+            LlmError::ReplayExhausted { .. } => Some(
+                "the run asked the model more often than the recording did; record a new session"
+                    .to_string(),
+            ),
+            LlmError::Record { .. } => None,
+            LlmError::GaveUp { last, .. } => last.hint(),
+        }
+    }
+}
+
+impl crate::error::Advice for LlmError {
+    fn hint(&self) -> Option<String> {
+        LlmError::hint(self)
+    }
+}

@@ -1,0 +1,346 @@
+//! OpenAI Chat Completions (`POST {base}/chat/completions`) and the servers that speak it:
+//! Ollama, llama.cpp server, vLLM, OpenRouter.
+
+use super::config::ProviderConfig;
+use super::error::LlmError;
+use super::http::{Http, error_fields};
+use super::sse::SseStream;
+use super::types::{ContentBlock, Request, Response, Role, StopReason, StreamEvent, Usage};
+use reqwest::header::{AUTHORIZATION, HeaderMap};
+use serde_json::{Value, json};
+
+const PROVIDER: &str = "openai";
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+
+pub(crate) struct OpenAi {
+    http: Http,
+    url: String,
+    headers: HeaderMap,
+}
+
+impl OpenAi {
+    /// The key is optional: local servers (Ollama, llama.cpp) take none.
+    pub fn new(config: &ProviderConfig) -> Result<OpenAi, LlmError> {
+        let http = Http::new(PROVIDER, "OPENAI_API_KEY", "OPENAI_BASE_URL", config)?;
+        let base = config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
+        let mut headers = HeaderMap::new();
+        match &config.api_key {
+            Some(key) => {
+                let value = http.secret_header(&format!("Bearer {}", key.expose_secret()))?;
+                headers.insert(AUTHORIZATION, value);
+            }
+            None if base.trim_end_matches('/') == DEFAULT_BASE_URL => {
+                return Err(LlmError::MissingKey {
+                    provider: PROVIDER,
+                    env: "OPENAI_API_KEY",
+                });
+            }
+            None => {}
+        }
+        let url = format!("{}/chat/completions", base.trim_end_matches('/'));
+        Ok(OpenAi { http, url, headers })
+    }
+
+    pub async fn attempt(
+        &self,
+        request: &Request,
+        on_event: &mut (dyn FnMut(StreamEvent) + Send),
+    ) -> Result<Response, LlmError> {
+        let body = serde_json::to_vec(&request_body(request)).map_err(|e| LlmError::Protocol {
+            provider: PROVIDER,
+            message: format!("cannot encode the request: {e}"),
+        })?;
+        let mut stream = self
+            .http
+            .post_sse(&self.url, self.headers.clone(), body)
+            .await?;
+        read_stream(&mut stream, request, on_event).await
+    }
+}
+
+/// Reasoning models refuse `max_tokens`; older local servers know only `max_tokens`.
+fn max_tokens_field(model: &str) -> &'static str {
+    let bare = model.rsplit_once('/').map_or(model, |(_, m)| m);
+    let reasoning = ["o1", "o3", "o4", "gpt-5"]
+        .iter()
+        .any(|p| bare.starts_with(p));
+    if reasoning {
+        "max_completion_tokens"
+    } else {
+        "max_tokens"
+    }
+}
+
+pub fn request_body(request: &Request) -> Value {
+    let mut messages = Vec::new();
+    if !request.system.is_empty() {
+        messages.push(json!({"role": "system", "content": request.system}));
+    }
+    for message in &request.messages {
+        let mut text = String::new();
+        let mut calls = Vec::new();
+        let mut results = Vec::new();
+        for block in &message.content {
+            match block {
+                ContentBlock::Text { text: t } => text.push_str(t),
+                ContentBlock::ToolUse { id, name, input } => calls.push(json!({
+                    "id": id,
+                    "type": "function",
+                    "function": {"name": name, "arguments": input.to_string()},
+                })),
+                ContentBlock::ToolResult {
+                    tool_use_id,
+                    content,
+                    is_error,
+                } => {
+                    // Chat Completions has no error flag; say it in the content.
+                    let content = if *is_error {
+                        format!("Error: {content}")
+                    } else {
+                        content.clone()
+                    };
+                    results.push(
+                        json!({"role": "tool", "tool_call_id": tool_use_id, "content": content}),
+                    );
+                }
+            }
+        }
+        match message.role {
+            Role::User => {
+                // Tool results must directly follow the assistant message that called.
+                messages.extend(results);
+                if !text.is_empty() {
+                    messages.push(json!({"role": "user", "content": text}));
+                }
+            }
+            Role::Assistant => {
+                let mut m = json!({"role": "assistant", "content": if text.is_empty() { Value::Null } else { Value::String(text) }});
+                if !calls.is_empty() {
+                    m["tool_calls"] = Value::Array(calls);
+                }
+                messages.push(m);
+            }
+        }
+    }
+    let mut body = json!({
+        "model": request.model,
+        "messages": messages,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+    });
+    body[max_tokens_field(&request.model)] = json!(request.max_tokens);
+    if !request.tools.is_empty() {
+        body["tools"] = request
+            .tools
+            .iter()
+            .map(|t| {
+                json!({"type": "function", "function": {
+                    "name": t.name, "description": t.description, "parameters": t.input_schema,
+                }})
+            })
+            .collect();
+    }
+    body
+}
+
+#[derive(Default)]
+struct Call {
+    id: Option<String>,
+    name: String,
+    arguments: String,
+}
+
+#[derive(Default)]
+struct Assembly {
+    text: String,
+    calls: Vec<Call>,
+    finish: Option<String>,
+    usage: Option<Usage>,
+    model: Option<String>,
+}
+
+impl Assembly {
+    /// Adds one entry of `delta.tool_calls`. Entries carry an `index` (OpenAI, vLLM,
+    /// llama.cpp); Ollama's older replies have none but send each call whole, with an id.
+    fn add_call_delta(&mut self, delta: &Value) {
+        let id = delta["id"].as_str().filter(|s| !s.is_empty());
+        let function = &delta["function"];
+        let name = function["name"].as_str().unwrap_or("");
+        let slot = match delta["index"].as_u64() {
+            Some(i) => i as usize,
+            None => {
+                let starts_new = match (id, self.calls.last()) {
+                    (_, None) => true,
+                    (Some(id), Some(last)) => last.id.as_deref() != Some(id),
+                    (None, Some(_)) => !name.is_empty(),
+                };
+                if starts_new {
+                    self.calls.len()
+                } else {
+                    self.calls.len() - 1
+                }
+            }
+        };
+        if self.calls.len() <= slot {
+            self.calls.resize_with(slot + 1, Call::default);
+        }
+        let call = &mut self.calls[slot];
+        if let Some(id) = id {
+            call.id = Some(id.to_string());
+        }
+        call.name.push_str(name);
+        match &function["arguments"] {
+            Value::String(s) => call.arguments.push_str(s),
+            Value::Null => {}
+            // Some servers send the arguments as an object rather than a JSON string.
+            other => call.arguments.push_str(&other.to_string()),
+        }
+    }
+}
+
+async fn read_stream(
+    stream: &mut SseStream,
+    request: &Request,
+    on_event: &mut (dyn FnMut(StreamEvent) + Send),
+) -> Result<Response, LlmError> {
+    let mut state = Assembly::default();
+    loop {
+        let event = match stream.next().await {
+            Some(event) => event?,
+            // Some servers close without `[DONE]`; a finish reason means the answer is whole.
+            None if state.finish.is_some() => break,
+            None => {
+                return Err(LlmError::StreamCut {
+                    provider: PROVIDER,
+                    message: "the stream ended before a finish_reason".to_string(),
+                });
+            }
+        };
+        if event.data.trim() == "[DONE]" {
+            if state.finish.is_none() {
+                return Err(LlmError::StreamCut {
+                    provider: PROVIDER,
+                    message: "[DONE] came before a finish_reason".to_string(),
+                });
+            }
+            break;
+        }
+        let chunk: Value = serde_json::from_str(&event.data).map_err(|e| LlmError::Protocol {
+            provider: PROVIDER,
+            message: format!("a chunk is not JSON: {e}"),
+        })?;
+        if let Some((kind, message)) = error_fields(&chunk) {
+            return Err(LlmError::StreamError {
+                provider: PROVIDER,
+                kind: kind.unwrap_or_else(|| "error".to_string()),
+                message,
+            });
+        }
+        if let Some(model) = chunk["model"].as_str() {
+            state.model = Some(model.to_string());
+        }
+        if chunk["usage"].is_object() {
+            state.usage = Some(read_usage(&chunk["usage"]));
+        }
+        for choice in chunk["choices"].as_array().into_iter().flatten() {
+            let delta = &choice["delta"];
+            if let Some(piece) = delta["content"].as_str()
+                && !piece.is_empty()
+            {
+                state.text.push_str(piece);
+                on_event(StreamEvent::TextDelta(piece.to_string()));
+            }
+            for call in delta["tool_calls"].as_array().into_iter().flatten() {
+                state.add_call_delta(call);
+            }
+            if let Some(reason) = choice["finish_reason"].as_str() {
+                state.finish = Some(reason.to_string());
+            }
+        }
+    }
+    finish(state, request, on_event)
+}
+
+fn read_usage(value: &Value) -> Usage {
+    let prompt = value["prompt_tokens"].as_u64().unwrap_or(0);
+    let cached = value["prompt_tokens_details"]["cached_tokens"]
+        .as_u64()
+        .unwrap_or(0);
+    Usage {
+        input_tokens: prompt.saturating_sub(cached),
+        output_tokens: value["completion_tokens"].as_u64().unwrap_or(0),
+        cache_read_tokens: cached,
+        cache_write_tokens: 0,
+    }
+}
+
+fn finish(
+    state: Assembly,
+    request: &Request,
+    on_event: &mut (dyn FnMut(StreamEvent) + Send),
+) -> Result<Response, LlmError> {
+    let finish = state.finish.unwrap_or_default();
+    let mut stop_reason = match finish.as_str() {
+        "stop" => StopReason::EndTurn,
+        "tool_calls" | "function_call" => StopReason::ToolUse,
+        "length" => StopReason::MaxTokens,
+        "content_filter" => StopReason::Refusal,
+        other => StopReason::Other(other.to_string()),
+    };
+    let mut content = Vec::new();
+    if !state.text.is_empty() {
+        content.push(ContentBlock::Text { text: state.text });
+    }
+    let mut truncated = Vec::new();
+    for (n, call) in state.calls.into_iter().enumerate() {
+        let input = if call.arguments.trim().is_empty() {
+            Some(json!({}))
+        } else {
+            serde_json::from_str::<Value>(&call.arguments).ok()
+        };
+        let Some(input) = input else {
+            truncated.push(call.name);
+            continue;
+        };
+        // llama.cpp may leave the id out; the next request needs one to pair the result.
+        let id = call.id.unwrap_or_else(|| format!("call_{n}"));
+        content.push(ContentBlock::ToolUse {
+            id,
+            name: call.name,
+            input,
+        });
+    }
+    if !truncated.is_empty() && stop_reason != StopReason::MaxTokens {
+        return Err(LlmError::Protocol {
+            provider: PROVIDER,
+            message: format!(
+                "the arguments of tool call {} are not whole JSON",
+                truncated.join(", ")
+            ),
+        });
+    }
+    for block in &content {
+        if let ContentBlock::ToolUse { id, name, .. } = block {
+            on_event(StreamEvent::ToolCall {
+                id: id.clone(),
+                name: name.clone(),
+            });
+        }
+    }
+    // Older Ollama says `stop` even when it called tools.
+    if stop_reason == StopReason::EndTurn
+        && content
+            .iter()
+            .any(|b| matches!(b, ContentBlock::ToolUse { .. }))
+    {
+        stop_reason = StopReason::ToolUse;
+    }
+    Ok(Response {
+        content,
+        stop_reason,
+        usage: state.usage.unwrap_or_default(),
+        model: state.model.unwrap_or_else(|| request.model.clone()),
+        cost_usd: 0.0,
+        price_known: false,
+    })
+}

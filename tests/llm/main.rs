@@ -1,0 +1,8 @@
+//! The model providers against real HTTP servers on 127.0.0.1. One test binary for all of
+//! `src/llm`, to keep link time down.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod anthropic;
+mod common;
+mod openai;
+mod replay;

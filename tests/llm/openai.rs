@@ -1,0 +1,524 @@
+//! The OpenAI-compatible provider against servers speaking Chat Completions streaming the
+//! way OpenAI, Ollama, llama.cpp and OpenRouter each do.
+
+use crate::common::*;
+use git_agent::llm::{
+    ContentBlock, LlmError, Message, Price, Provider, ProviderConfig, ProviderKind, Request,
+    Response, Role, StopReason, StreamEvent, ToolSpec, Usage,
+};
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+
+const GPT4O: Price = Price::new(2.50, 10.0, 0.0, 1.25);
+
+fn data(value: Value) -> String {
+    format!("data: {value}\n\n")
+}
+
+/// A chunk with one choice.
+fn chunk(model: &str, delta: Value, finish: Value) -> String {
+    data(
+        json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
+    )
+}
+
+fn usage_chunk(model: &str, usage: Value) -> String {
+    data(
+        json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": model,
+                "choices": [], "usage": usage}),
+    )
+}
+
+const DONE: &str = "data: [DONE]\n\n";
+
+/// Text, then two tool calls whose argument fragments interleave by index.
+fn openai_stream() -> String {
+    let m = "gpt-4o-2024-08-06";
+    let call = |v: Value| chunk(m, json!({"tool_calls": [v]}), Value::Null);
+    chunk(m, json!({"role": "assistant", "content": ""}), Value::Null)
+        + &chunk(m, json!({"content": "Checking "}), Value::Null)
+        + &chunk(m, json!({"content": "both — ✓"}), Value::Null)
+        + &call(
+            json!({"index": 0, "id": "call_abc", "type": "function", "function": {"name": "read_file", "arguments": ""}}),
+        )
+        + &call(json!({"index": 0, "function": {"arguments": "{\"path\":"}}))
+        + &call(
+            json!({"index": 1, "id": "call_def", "type": "function", "function": {"name": "search", "arguments": "{\"pattern\""}}),
+        )
+        + &call(json!({"index": 0, "function": {"arguments": " \"a.rs\"}"}}))
+        + &call(json!({"index": 1, "function": {"arguments": ": \"fn main\"}"}}))
+        + &chunk(m, json!({}), json!("tool_calls"))
+        + &usage_chunk(
+            m,
+            json!({"prompt_tokens": 1200, "completion_tokens": 40, "total_tokens": 1240,
+                   "prompt_tokens_details": {"cached_tokens": 1024}}),
+        )
+        + DONE
+}
+
+fn openai_response() -> Response {
+    let usage = Usage {
+        input_tokens: 176,
+        output_tokens: 40,
+        cache_read_tokens: 1024,
+        cache_write_tokens: 0,
+    };
+    Response {
+        content: vec![
+            ContentBlock::text("Checking both — ✓"),
+            ContentBlock::ToolUse {
+                id: "call_abc".to_string(),
+                name: "read_file".to_string(),
+                input: json!({"path": "a.rs"}),
+            },
+            ContentBlock::ToolUse {
+                id: "call_def".to_string(),
+                name: "search".to_string(),
+                input: json!({"pattern": "fn main"}),
+            },
+        ],
+        stop_reason: StopReason::ToolUse,
+        usage,
+        model: "gpt-4o-2024-08-06".to_string(),
+        cost_usd: GPT4O.cost(&usage),
+        price_known: true,
+    }
+}
+
+fn openai_events() -> Vec<StreamEvent> {
+    vec![
+        text("Checking "),
+        text("both — ✓"),
+        tool("call_abc", "read_file"),
+        tool("call_def", "search"),
+    ]
+}
+
+fn loop_request(model: &str) -> Request {
+    Request {
+        model: model.to_string(),
+        system: "You are git-agent.".to_string(),
+        messages: vec![
+            Message::user("Fix the failing test"),
+            Message::assistant(vec![
+                ContentBlock::text("Reading."),
+                ContentBlock::ToolUse {
+                    id: "call_a".to_string(),
+                    name: "read_file".to_string(),
+                    input: json!({"path": "a.rs"}),
+                },
+            ]),
+            Message {
+                role: Role::User,
+                content: vec![ContentBlock::ToolResult {
+                    tool_use_id: "call_a".to_string(),
+                    content: "fn a() {}".to_string(),
+                    is_error: false,
+                }],
+            },
+            Message::assistant(vec![ContentBlock::ToolUse {
+                id: "call_b".to_string(),
+                name: "run_command".to_string(),
+                input: json!({"command": "cargo test"}),
+            }]),
+            Message {
+                role: Role::User,
+                content: vec![
+                    ContentBlock::ToolResult {
+                        tool_use_id: "call_b".to_string(),
+                        content: "1 failed".to_string(),
+                        is_error: true,
+                    },
+                    ContentBlock::text("Keep going."),
+                ],
+            },
+        ],
+        tools: vec![ToolSpec {
+            name: "read_file".to_string(),
+            description: "Read a file".to_string(),
+            input_schema: json!({"type": "object", "properties": {"path": {"type": "string"}}}),
+        }],
+        max_tokens: 4096,
+    }
+}
+
+fn loop_request_body(model: &str, max_field: &str) -> Value {
+    let mut body = json!({
+        "model": model,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+        "messages": [
+            {"role": "system", "content": "You are git-agent."},
+            {"role": "user", "content": "Fix the failing test"},
+            {"role": "assistant", "content": "Reading.", "tool_calls": [
+                {"id": "call_a", "type": "function", "function": {"name": "read_file", "arguments": "{\"path\":\"a.rs\"}"}},
+            ]},
+            {"role": "tool", "tool_call_id": "call_a", "content": "fn a() {}"},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_b", "type": "function", "function": {"name": "run_command", "arguments": "{\"command\":\"cargo test\"}"}},
+            ]},
+            {"role": "tool", "tool_call_id": "call_b", "content": "Error: 1 failed"},
+            {"role": "user", "content": "Keep going."},
+        ],
+        "tools": [{"type": "function", "function": {
+            "name": "read_file", "description": "Read a file",
+            "parameters": {"type": "object", "properties": {"path": {"type": "string"}}},
+        }}],
+    });
+    body[max_field] = json!(4096);
+    body
+}
+
+fn simple_request(model: &str) -> Request {
+    Request {
+        model: model.to_string(),
+        system: String::new(),
+        messages: vec![Message::user("hi")],
+        tools: vec![],
+        max_tokens: 100,
+    }
+}
+
+fn provider(url: &str, attempts: u32) -> Provider {
+    Provider::new(config(ProviderKind::Openai, &format!("{url}/v1"), attempts)).unwrap()
+}
+
+/// A provider for a local server: no key.
+fn keyless(url: &str) -> Provider {
+    let mut config = config(ProviderKind::Openai, &format!("{url}/v1"), 1);
+    config.api_key = None;
+    Provider::new(config).unwrap()
+}
+
+async fn run(provider: &Provider, request: &Request) -> (Result<Response, LlmError>, Events) {
+    let mut events = Events::default();
+    let result = provider.complete(request, &mut events.sink()).await;
+    (result, events)
+}
+
+fn shown(err: &LlmError) -> (String, Option<String>) {
+    let all = format!("{err} {err:?} {:?}", err.hint());
+    assert!(!all.contains(KEY), "the key leaked: {all}");
+    (err.to_string(), err.hint())
+}
+
+#[tokio::test]
+async fn openai_streams_text_and_tool_calls_accumulated_by_index() {
+    let server = RawServer::start(vec![Reply::sse(&openai_stream(), 5)]).await;
+    let (result, events) = run(&provider(&server.url, 1), &loop_request("gpt-4o")).await;
+
+    assert_eq!(result.unwrap(), openai_response());
+    assert_eq!(events.events, openai_events());
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    let request = &requests[0];
+    assert_eq!(
+        (
+            request.path.as_str(),
+            request.headers.get("authorization").map(String::as_str)
+        ),
+        ("/v1/chat/completions", Some("Bearer sk-test-secret-4242"))
+    );
+    assert_eq!(request.body, loop_request_body("gpt-4o", "max_tokens"));
+}
+
+#[test]
+fn reasoning_models_get_max_completion_tokens() {
+    assert_eq!(
+        git_agent::llm::wire::openai_body(&loop_request("o4-mini")),
+        loop_request_body("o4-mini", "max_completion_tokens")
+    );
+}
+
+#[tokio::test]
+async fn ollama_whole_tool_calls_in_one_delta_without_index_or_key() {
+    let m = "qwen2.5-coder:7b";
+    let stream = chunk(
+        m,
+        json!({"role": "assistant", "content": "", "tool_calls": [
+            {"id": "call_k2", "type": "function", "function": {"name": "read_file", "arguments": "{\"path\":\"README.md\"}"}},
+            {"id": "call_k3", "type": "function", "function": {"name": "list_files", "arguments": "{}"}},
+        ]}),
+        Value::Null,
+    ) + &chunk(
+        m,
+        json!({"role": "assistant", "content": ""}),
+        json!("stop"),
+    ) + &usage_chunk(
+        m,
+        json!({"prompt_tokens": 310, "completion_tokens": 25, "total_tokens": 335}),
+    ) + DONE;
+    let server = RawServer::start(vec![Reply::sse(&stream, 64)]).await;
+    let (result, events) = run(&keyless(&server.url), &simple_request(m)).await;
+
+    assert_eq!(
+        result.unwrap(),
+        Response {
+            content: vec![
+                ContentBlock::ToolUse {
+                    id: "call_k2".to_string(),
+                    name: "read_file".to_string(),
+                    input: json!({"path": "README.md"}),
+                },
+                ContentBlock::ToolUse {
+                    id: "call_k3".to_string(),
+                    name: "list_files".to_string(),
+                    input: json!({}),
+                },
+            ],
+            stop_reason: StopReason::ToolUse,
+            usage: Usage {
+                input_tokens: 310,
+                output_tokens: 25,
+                ..Usage::default()
+            },
+            model: m.to_string(),
+            cost_usd: 0.0,
+            price_known: false,
+        }
+    );
+    assert_eq!(
+        events.events,
+        vec![tool("call_k2", "read_file"), tool("call_k3", "list_files")]
+    );
+    assert_eq!(server.requests()[0].headers.get("authorization"), None);
+}
+
+#[tokio::test]
+async fn llama_cpp_ids_without_prefix_and_missing_ids_with_crlf() {
+    let m = "gpt-3.5-turbo";
+    let call = |v: Value| chunk(m, json!({"tool_calls": [v]}), Value::Null);
+    let stream = chunk(
+        m,
+        json!({"role": "assistant", "content": null}),
+        Value::Null,
+    ) + &call(
+        json!({"index": 0, "id": "Qx7aTzS1", "type": "function", "function": {"name": "search", "arguments": ""}}),
+    ) + &call(json!({"index": 0, "function": {"arguments": "{\"pattern\":"}}))
+        + &call(json!({"index": 0, "function": {"arguments": "\"todo\"}"}}))
+        + &call(
+            json!({"index": 1, "type": "function", "function": {"name": "list_files", "arguments": "{}"}}),
+        )
+        + &chunk(m, json!({}), json!("tool_calls"))
+        + &usage_chunk(
+            m,
+            json!({"completion_tokens": 30, "prompt_tokens": 200, "total_tokens": 230}),
+        )
+        + DONE;
+    let server = RawServer::start(vec![Reply::sse(&crlf(&stream), 3)]).await;
+    let (result, events) = run(&keyless(&server.url), &simple_request("local")).await;
+    let response = result.unwrap();
+    assert_eq!(
+        (response.content, response.stop_reason),
+        (
+            vec![
+                ContentBlock::ToolUse {
+                    id: "Qx7aTzS1".to_string(),
+                    name: "search".to_string(),
+                    input: json!({"pattern": "todo"}),
+                },
+                ContentBlock::ToolUse {
+                    id: "call_1".to_string(),
+                    name: "list_files".to_string(),
+                    input: json!({}),
+                },
+            ],
+            StopReason::ToolUse
+        )
+    );
+    assert_eq!(
+        events.events,
+        vec![tool("Qx7aTzS1", "search"), tool("call_1", "list_files")]
+    );
+}
+
+#[tokio::test]
+async fn openrouter_comment_lines_are_skipped_and_a_502_error_chunk_is_retried() {
+    let m = "anthropic/claude-sonnet-4";
+    let processing = ": OPENROUTER PROCESSING\n\n";
+    let failed = processing.to_string()
+        + &chunk(
+            m,
+            json!({"role": "assistant", "content": "Hal"}),
+            Value::Null,
+        )
+        + &data(
+            json!({"id": "gen-1", "object": "chat.completion.chunk", "created": 1, "model": m,
+                       "provider": "Anthropic", "error": {"code": 502, "message": "Provider returned error"},
+                       "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]}),
+        );
+    let good = processing.repeat(3)
+        + &chunk(
+            m,
+            json!({"role": "assistant", "content": "Hello"}),
+            Value::Null,
+        )
+        + processing
+        + &chunk(m, json!({}), json!("stop"))
+        + &usage_chunk(
+            m,
+            json!({"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100}),
+        )
+        + DONE;
+    let server = RawServer::start(vec![Reply::sse(&failed, 8), Reply::sse(&good, 8)]).await;
+    let (result, events) = run(&provider(&server.url, 3), &simple_request(m)).await;
+
+    let usage = Usage {
+        input_tokens: 1000,
+        output_tokens: 100,
+        ..Usage::default()
+    };
+    assert_eq!(
+        result.unwrap(),
+        Response {
+            content: vec![ContentBlock::text("Hello")],
+            stop_reason: StopReason::EndTurn,
+            usage,
+            model: m.to_string(),
+            cost_usd: Price::new(3.0, 15.0, 3.75, 0.30).cost(&usage),
+            price_known: true,
+        }
+    );
+    assert_eq!(
+        events.normalized(),
+        vec![
+            text("Hal"),
+            retrying(
+                2,
+                "openai sent an error in the stream (502): Provider returned error"
+            ),
+            text("Hello"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn insufficient_quota_fails_at_once_with_a_billing_hint() {
+    let server = RawServer::start(vec![Reply::json(
+        429,
+        &json!({"error": {"message": "You exceeded your current quota, please check your plan and billing details.",
+                          "type": "insufficient_quota", "param": null, "code": "insufficient_quota"}}),
+    )])
+    .await;
+    let (result, _) = run(&provider(&server.url, 5), &simple_request("gpt-4o")).await;
+    assert_eq!(
+        shown(&result.unwrap_err()),
+        (
+            "openai returned HTTP 429 (insufficient_quota): You exceeded your current quota, please check your plan and billing details.".to_string(),
+            Some("the account is out of quota or credit: check the plan and billing details".to_string())
+        )
+    );
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_401_that_echoes_the_key_is_redacted() {
+    let server = RawServer::start(vec![Reply::json(
+        401,
+        &json!({"error": {"message": format!("Incorrect API key provided: {KEY}."),
+                          "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}),
+    )])
+    .await;
+    let (result, _) = run(&provider(&server.url, 5), &simple_request("gpt-4o")).await;
+    assert_eq!(
+        shown(&result.unwrap_err()),
+        (
+            "openai returned HTTP 401 (invalid_api_key): Incorrect API key provided: ***."
+                .to_string(),
+            Some("set OPENAI_API_KEY to a valid API key".to_string())
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_ollama_404_for_a_missing_model() {
+    let server = RawServer::start(vec![Reply::json(
+        404,
+        &json!({"error": {"message": "model \"llama9\" not found, try pulling it first", "type": "api_error", "param": null, "code": null}}),
+    )])
+    .await;
+    let (result, _) = run(&keyless(&server.url), &simple_request("llama9")).await;
+    assert_eq!(
+        shown(&result.unwrap_err()),
+        (
+            "openai returned HTTP 404 (api_error): model \"llama9\" not found, try pulling it first".to_string(),
+            Some("check the model name (--model) and OPENAI_BASE_URL".to_string())
+        )
+    );
+}
+
+#[tokio::test]
+async fn length_inside_a_tool_call_drops_the_half_call() {
+    let m = "gpt-4.1";
+    let stream = chunk(m, json!({"content": "Writing."}), Value::Null)
+        + &chunk(
+            m,
+            json!({"tool_calls": [{"index": 0, "id": "call_w", "type": "function",
+                                   "function": {"name": "write_file", "arguments": "{\"path\": \"a.rs\", \"content\": \"fn"}}]}),
+            Value::Null,
+        )
+        + &chunk(m, json!({}), json!("length"))
+        + DONE;
+    let server = RawServer::start(vec![Reply::sse(&stream, 10)]).await;
+    let (result, events) = run(&provider(&server.url, 3), &simple_request(m)).await;
+    assert_eq!(
+        result.unwrap(),
+        Response {
+            content: vec![ContentBlock::text("Writing.")],
+            stop_reason: StopReason::MaxTokens,
+            usage: Usage::default(),
+            model: m.to_string(),
+            cost_usd: 0.0,
+            price_known: true,
+        }
+    );
+    assert_eq!(events.events, vec![text("Writing.")]);
+}
+
+#[tokio::test]
+async fn a_stream_cut_before_the_finish_is_retried_as_a_whole() {
+    let full = openai_stream();
+    let cut_at = full.find("fn main").unwrap();
+    let server = RawServer::start(vec![Reply::sse_cut(&full, cut_at), Reply::sse(&full, 21)]).await;
+    let (result, events) = run(&provider(&server.url, 2), &loop_request("gpt-4o")).await;
+
+    assert_eq!(result.unwrap(), openai_response());
+    let mut expected = vec![
+        text("Checking "),
+        text("both — ✓"),
+        retrying(
+            2,
+            "openai stream broke off: error decoding response body: error reading a body from connection: unexpected EOF during chunk size line",
+        ),
+    ];
+    expected.extend(openai_events());
+    assert_eq!(events.normalized(), expected);
+    let bodies: Vec<Value> = server.requests().into_iter().map(|r| r.body).collect();
+    assert_eq!(
+        bodies,
+        vec![
+            loop_request_body("gpt-4o", "max_tokens"),
+            loop_request_body("gpt-4o", "max_tokens")
+        ]
+    );
+}
+
+#[test]
+fn the_openai_endpoint_needs_a_key_but_a_local_server_does_not() {
+    let err = Provider::new(ProviderConfig::new(ProviderKind::Openai)).unwrap_err();
+    let mut local = ProviderConfig::new(ProviderKind::Openai);
+    local.base_url = Some("http://localhost:11434/v1".to_string());
+    assert_eq!(
+        (
+            err.to_string(),
+            err.hint(),
+            Provider::new(local).map(|p| p.name().to_string()).ok()
+        ),
+        (
+            "no API key for openai: OPENAI_API_KEY is not set".to_string(),
+            Some("set OPENAI_API_KEY, or choose another provider with --provider".to_string()),
+            Some("openai".to_string())
+        )
+    );
+}
