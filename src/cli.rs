@@ -130,8 +130,11 @@ pub struct StartArgs {
     #[arg(long)]
     pub here: bool,
     /// Create the task and its plan, then stop before the executor runs.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_run")]
     pub plan_only: bool,
+    /// Only create the task and its worktree; plan and work later with `git agent resume`.
+    #[arg(long)]
+    pub no_run: bool,
     #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]

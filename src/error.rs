@@ -102,5 +102,11 @@ fn as_advice<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn
     if let Some(e) = cause.downcast_ref::<crate::policy::SandboxError>() {
         return Some(e);
     }
+    if let Some(e) = cause.downcast_ref::<crate::llm::LlmError>() {
+        return Some(e);
+    }
+    if let Some(e) = cause.downcast_ref::<crate::config::ConfigError>() {
+        return Some(e);
+    }
     None
 }

@@ -1,1 +1,282 @@
-//! The loop: planner, executor, budgets, stop rules, prompts.
+//! The loop: planner, executor, budgets, stop rules, prompts (DESIGN.md §2).
+//!
+//! `start:  goal -> planner -> plan note -> executor loop`
+//! `loop:   step context -> model turns with tools -> harness runs the tests -> checkpoint`
+//! `resume: read the task, plan note, tip trailers and records -> rebuild worktree -> loop`
+//!
+//! Everything the loop knows at a step boundary comes from git, so a killed run resumes
+//! from the same place.
+
+pub mod budget;
+mod context;
+pub mod events;
+mod executor;
+mod interrupt;
+mod planner;
+pub mod testrun;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+pub use events::Event;
+pub use interrupt::Interrupt;
+
+use crate::config::Config;
+use crate::error::Exit;
+use crate::llm::{ContentBlock, Message, Provider, Request, Response, StreamEvent, ToolSpec};
+use crate::store::record::Usage;
+use crate::store::{StopReason, StopRecord, Store};
+use crate::tools::ToolBox;
+use budget::Limits;
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Done(String),
+    Blocked(String),
+    Budget(String),
+    Interrupted,
+    Failed(String),
+}
+
+impl Outcome {
+    pub fn exit(&self) -> Exit {
+        match self {
+            Outcome::Done(_) => Exit::Done,
+            Outcome::Blocked(_) => Exit::Blocked,
+            Outcome::Budget(_) => Exit::Budget,
+            Outcome::Interrupted => Exit::Interrupted,
+            Outcome::Failed(_) => Exit::Error,
+        }
+    }
+
+    fn stop(&self) -> StopRecord {
+        let (reason, detail) = match self {
+            Outcome::Done(d) => (StopReason::Done, d.clone()),
+            Outcome::Blocked(d) => (StopReason::Blocked, d.clone()),
+            Outcome::Budget(d) => (StopReason::Budget, d.clone()),
+            Outcome::Interrupted => (StopReason::Interrupted, "interrupted (Ctrl-C)".to_string()),
+            Outcome::Failed(d) => (StopReason::Error, d.clone()),
+        };
+        StopRecord {
+            reason,
+            detail,
+            at: crate::store::now_rfc3339(),
+        }
+    }
+}
+
+/// One run of the loop on one task.
+pub struct Agent<'a> {
+    pub store: &'a Store,
+    pub slug: String,
+    pub worktree: PathBuf,
+    pub config: Config,
+    pub provider: Provider,
+    pub tools: ToolBox,
+    pub limits: Limits,
+    pub emit: &'a mut (dyn FnMut(Event) + Send),
+    pub interrupt: Interrupt,
+    /// Stop after planning.
+    pub plan_only: bool,
+    started: Instant,
+    /// Spent by this run and already in records of git.
+    base: Usage,
+    /// Spent by this run and not yet recorded (the current step or planning).
+    unrecorded: Usage,
+}
+
+/// The result of one model turn.
+enum Turn {
+    Response(Response),
+    Interrupted,
+    Budget(String),
+}
+
+impl<'a> Agent<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: &'a Store,
+        slug: String,
+        worktree: PathBuf,
+        config: Config,
+        provider: Provider,
+        tools: ToolBox,
+        emit: &'a mut (dyn FnMut(Event) + Send),
+        interrupt: Interrupt,
+    ) -> Agent<'a> {
+        let limits = Limits::from_config(&config);
+        Agent {
+            store,
+            slug,
+            worktree,
+            config,
+            provider,
+            tools,
+            limits,
+            emit,
+            interrupt,
+            plan_only: false,
+            started: Instant::now(),
+            base: Usage::default(),
+            unrecorded: Usage::default(),
+        }
+    }
+
+    /// Run until the task is done, blocked, out of budget, interrupted or failed, and write
+    /// the stop record on the tip.
+    pub async fn run(&mut self) -> Result<Outcome, crate::store::StoreError> {
+        let task = self.store.task(&self.slug)?;
+        let plan = self.store.plan(&task)?;
+        self.base = self.store.budget(&task, &plan)?.usage;
+        let outcome = match self.work().await {
+            Ok(outcome) => outcome,
+            Err(err) => Outcome::Failed(err.to_string()),
+        };
+        if matches!(
+            outcome,
+            Outcome::Interrupted | Outcome::Budget(_) | Outcome::Failed(_)
+        ) {
+            self.keep_unfinished("work of an unfinished step")?;
+        }
+        if !(self.plan_only && matches!(outcome, Outcome::Done(_))) {
+            let task = self.store.task(&self.slug)?;
+            self.store.record_stop(&task, outcome.stop())?;
+        }
+        let (reason, detail) = (
+            outcome.stop().reason.as_str().to_string(),
+            outcome.stop().detail,
+        );
+        (self.emit)(Event::Stopped {
+            reason,
+            detail,
+            slug: self.slug.clone(),
+        });
+        Ok(outcome)
+    }
+
+    /// Put uncommitted work of the worktree into the attic, with a record of what it cost.
+    fn keep_unfinished(&mut self, why: &str) -> Result<(), crate::store::StoreError> {
+        let task = self.store.task(&self.slug)?;
+        if let Some((attic, commit)) = self.store.stash_unfinished(&task, &self.worktree, why)? {
+            let record = crate::store::CheckpointRecord {
+                provider: self.provider.name().to_string(),
+                model: self.config.model.clone(),
+                usage: std::mem::take(&mut self.unrecorded),
+                ..Default::default()
+            };
+            let text = toml::to_string(&record).unwrap_or_default();
+            self.store.write_note(
+                &self.slug,
+                commit,
+                text,
+                &format!("unfinished work kept in {attic}"),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Everything spent on the task so far, this run's unrecorded work included.
+    fn used(&self) -> Usage {
+        let mut used = self.base;
+        used.add(&self.unrecorded);
+        used.wall_ms = self.base.wall_ms + self.started.elapsed().as_millis() as u64;
+        used
+    }
+
+    /// One model call, raced against Ctrl-C, counted in the budget.
+    async fn turn(
+        &mut self,
+        model: &str,
+        system: &str,
+        messages: &[Message],
+        tools: Vec<ToolSpec>,
+    ) -> Result<Turn, String> {
+        if self.interrupt.is_set() {
+            return Ok(Turn::Interrupted);
+        }
+        if let Some(why) = self.limits.exceeded(&self.used()) {
+            return Ok(Turn::Budget(why));
+        }
+        let request = Request {
+            model: model.to_string(),
+            system: system.to_string(),
+            messages: messages.to_vec(),
+            tools,
+            max_tokens: 8192,
+        };
+        let emit = &mut *self.emit;
+        let mut on_event = |event: StreamEvent| match event {
+            StreamEvent::TextDelta(text) => emit(Event::ModelText { text }),
+            StreamEvent::Retrying {
+                attempt,
+                wait,
+                reason,
+            } => emit(Event::ModelRetry {
+                attempt,
+                wait_ms: wait.as_millis() as u64,
+                reason,
+            }),
+            StreamEvent::ToolCall { .. } => {}
+        };
+        let started = Instant::now();
+        let interrupt = self.interrupt.clone();
+        let response = tokio::select! {
+            response = self.provider.complete(&request, &mut on_event) => response,
+            _ = interrupt.wait() => return Ok(Turn::Interrupted),
+        };
+        let response = response.map_err(|err| {
+            let hint = err
+                .hint()
+                .map(|h| format!(" (hint: {h})"))
+                .unwrap_or_default();
+            format!("{err}{hint}")
+        })?;
+        self.unrecorded.turns += 1;
+        self.unrecorded.input_tokens += response.usage.input_tokens;
+        self.unrecorded.output_tokens += response.usage.output_tokens;
+        self.unrecorded.cache_read_tokens += response.usage.cache_read_tokens;
+        self.unrecorded.cache_write_tokens += response.usage.cache_write_tokens;
+        self.unrecorded.cost_usd += response.cost_usd;
+        let _ = started;
+        let used = self.used();
+        (self.emit)(Event::Usage {
+            turns: used.turns,
+            tokens: used.total_tokens(),
+            cost_usd: used.cost_usd,
+            elapsed_ms: self.started.elapsed().as_millis() as u64,
+        });
+        Ok(Turn::Response(response))
+    }
+}
+
+/// A short one-line description of a tool input, for progress lines.
+fn describe(name: &str, input: &serde_json::Value) -> String {
+    let get = |k: &str| input.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+    let text = match name {
+        "read_file" | "write_file" | "edit_file" => get("path").to_string(),
+        "list_files" => get("path").to_string(),
+        "search" => format!("{} {}", get("pattern"), get("path")),
+        "run_command" => get("command").to_string(),
+        "finish_step" => get("summary").to_string(),
+        "report_blocked" => get("reason").to_string(),
+        "submit_plan" => get("objective").to_string(),
+        _ => String::new(),
+    };
+    crate::commands::first_line(text.trim(), 100)
+}
+
+/// Tool results of one assistant message, answered in one user message.
+fn tool_results(results: Vec<(String, crate::tools::ToolOutput)>) -> Message {
+    Message {
+        role: crate::llm::Role::User,
+        content: results
+            .into_iter()
+            .map(|(id, out)| ContentBlock::ToolResult {
+                tool_use_id: id,
+                content: out.content,
+                is_error: out.is_error,
+            })
+            .collect(),
+    }
+}

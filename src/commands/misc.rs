@@ -161,7 +161,28 @@ pub fn cmd_pull(ctx: &Context, args: PullArgs) -> anyhow::Result<Exit> {
 }
 
 pub fn cmd_config(ctx: &Context) -> anyhow::Result<Exit> {
-    ctx.out("configuration is not layered yet");
+    let workdir = ctx
+        .store()
+        .ok()
+        .and_then(|s| s.workdir().ok().map(std::path::Path::to_path_buf));
+    let inputs =
+        crate::config::Inputs::discover(workdir.as_deref(), Default::default(), Default::default());
+    let config = crate::config::load(&inputs)?;
+    let width = crate::config::KEYS
+        .iter()
+        .map(|k| k.len())
+        .max()
+        .unwrap_or(10);
+    for key in crate::config::KEYS {
+        let Some((value, source)) = config.sources.get(key) else {
+            continue;
+        };
+        if ctx.global.json {
+            ctx.json(&serde_json::json!({"type": "config", "key": key, "value": value, "source": source}));
+        } else {
+            ctx.out(format!("{key:<width$}  {value:<30}  # {source}"));
+        }
+    }
     Ok(Exit::Done)
 }
 

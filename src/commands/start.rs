@@ -1,9 +1,112 @@
-//! `git agent start` and `git agent resume`.
+//! `git agent start` and `git agent resume`: set up the task, then run the loop.
+
+use std::path::PathBuf;
 
 use super::Context;
-use crate::cli::{ResumeArgs, StartArgs};
+use crate::agent::{Agent, Event, Interrupt};
+use crate::cli::{BudgetArgs, ModelArgs, ResumeArgs, StartArgs};
+use crate::config::{Config, Inputs};
 use crate::error::{Exit, UserError};
-use crate::store::{NewTask, TaskLock};
+use crate::llm::{ApiKey, Provider, ProviderConfig, ProviderKind};
+use crate::policy::{CommandPolicy, SandboxMode, SandboxSpec};
+use crate::store::{NewTask, Store, TaskLock};
+use crate::tools::ToolBox;
+
+pub fn load_config(store: &Store, model: ModelArgs, budget: BudgetArgs) -> anyhow::Result<Config> {
+    let inputs = Inputs::discover(store.workdir().ok(), model, budget);
+    Ok(crate::config::load(&inputs)?)
+}
+
+/// The provider of the configuration; checked (key present, recording readable) before any
+/// task is created, so a missing key costs nothing.
+pub fn provider_for(config: &Config) -> anyhow::Result<Provider> {
+    let mut provider = ProviderConfig::from_env(config.provider);
+    match config.provider {
+        ProviderKind::Anthropic if config.anthropic_base_url.is_some() => {
+            provider.base_url = config.anthropic_base_url.clone()
+        }
+        ProviderKind::Openai if config.openai_base_url.is_some() => {
+            provider.base_url = config.openai_base_url.clone()
+        }
+        _ => {}
+    }
+    provider.replay_file = config.replay_file.clone();
+    provider.record_file = config.record_file.clone();
+    Ok(Provider::new(provider)?)
+}
+
+/// Provider keys of the environment: masked wherever tool output goes.
+fn known_secrets() -> Vec<String> {
+    [ProviderKind::Anthropic, ProviderKind::Openai]
+        .into_iter()
+        .filter_map(ApiKey::from_env)
+        .map(|k| k.expose_secret().to_string())
+        .collect()
+}
+
+pub fn toolbox(config: &Config, worktree: PathBuf) -> anyhow::Result<ToolBox> {
+    let policy = CommandPolicy::from_config(&config.allow, &config.deny)?;
+    let mode = if config.sandbox_off {
+        SandboxMode::Off
+    } else {
+        SandboxMode::Enforce
+    };
+    Ok(ToolBox {
+        sandbox: SandboxSpec {
+            writable: vec![worktree.clone()],
+            network: config.network,
+            mode,
+            ..SandboxSpec::default()
+        },
+        worktree,
+        policy,
+        command_timeout: config.command_timeout,
+        output_limit: 12_000,
+        secrets: known_secrets(),
+        refusals: 0,
+    })
+}
+
+/// Run the loop on a task in `worktree` and map its outcome to an exit code.
+#[allow(clippy::too_many_arguments)]
+pub fn run_loop(
+    ctx: &Context,
+    store: &Store,
+    slug: &str,
+    worktree: PathBuf,
+    config: Config,
+    provider: Provider,
+    resumed: bool,
+    plan_only: bool,
+) -> anyhow::Result<Exit> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let tools = toolbox(&config, worktree.clone())?;
+    let mut emit = crate::ui::renderer(&ctx.global);
+    emit(Event::TaskStarted {
+        slug: slug.to_string(),
+        branch: format!("agent/{slug}"),
+        worktree: worktree.display().to_string(),
+        resumed,
+    });
+    let outcome = runtime.block_on(async {
+        let interrupt = Interrupt::install();
+        let mut agent = Agent::new(
+            store,
+            slug.to_string(),
+            worktree,
+            config,
+            provider,
+            tools,
+            &mut *emit,
+            interrupt,
+        );
+        agent.plan_only = plan_only;
+        agent.run().await
+    })?;
+    Ok(outcome.exit())
+}
 
 pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
@@ -12,18 +115,32 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
             .hint("say what to do: git agent start \"add a --json flag\"")
             .into());
     }
+    // Problems of the repository and the name first, then of the model: all before anything
+    // is written.
+    if let Some(name) = args.name.as_deref() {
+        crate::store::validate_slug(name)?;
+        if store
+            .ref_target(&format!("refs/heads/agent/{name}"))?
+            .is_some()
+        {
+            return Err(crate::store::StoreError::TaskExists(name.to_string()).into());
+        }
+    }
+    store.head_commit_id()?;
     if args.here {
         store.ensure_clean_checkout()?;
     }
-    let display_notes = store
-        .git_output(&["config", "--type=bool", "agent.displayNotes"])
-        .map(|v| v.trim() != "false")
-        .unwrap_or(true);
+    let config = load_config(&store, args.model.clone(), args.budget.clone())?;
+    let provider = if args.no_run {
+        None
+    } else {
+        Some(provider_for(&config)?)
+    };
     let task = store.create_task(&NewTask {
         goal: &args.goal,
         name: args.name.as_deref(),
         here: args.here,
-        display_notes,
+        display_notes: config.display_notes,
     })?;
     let _lock = TaskLock::acquire(&store, &task.slug)?;
     let worktree = if args.here {
@@ -32,34 +149,34 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
     } else {
         store.ensure_worktree(&task)?
     };
-    if ctx.global.json {
-        ctx.json(&serde_json::json!({
-            "type": "task_created",
-            "slug": task.slug,
-            "branch": task.branch(),
-            "task_commit": task.task_commit.to_string(),
-            "base": task.base.to_string(),
-            "worktree": worktree.display().to_string(),
-        }));
-    } else {
-        ctx.out(format!(
-            "Created task {} on {}",
-            task.slug,
-            task.branch().trim_start_matches("refs/heads/")
-        ));
+    let Some(provider) = provider else {
+        // `--no-run`: the task is created; planning and work wait for `resume`.
+        ctx.out(format!("Created task {} on agent/{}", task.slug, task.slug));
         ctx.say(format!("  worktree: {}", worktree.display()));
-        ctx.say(format!(
-            "  plan:     git notes --ref agent/{} show {}",
-            task.slug,
-            super::short(task.task_commit)
-        ));
+        ctx.say(format!("  plan it:  git agent resume {}", task.slug));
+        return Ok(Exit::Done);
+    };
+    let exit = run_loop(
+        ctx,
+        &store,
+        &task.slug,
+        worktree,
+        config,
+        provider,
+        false,
+        args.plan_only,
+    )?;
+    if !ctx.global.json {
+        ctx.out(format!("Task {} on agent/{}", task.slug, task.slug));
     }
-    Ok(Exit::Done)
+    Ok(exit)
 }
 
 pub fn cmd_resume(ctx: &Context, args: ResumeArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
     let slug = store.resolve_slug(args.slug.as_deref())?;
+    let config = load_config(&store, args.model.clone(), args.budget.clone())?;
+    let provider = provider_for(&config)?;
     let task = store.task(&slug)?;
     let plan = store.plan(&task)?;
     let _lock = TaskLock::acquire(&store, &slug)?;
@@ -68,15 +185,16 @@ pub fn cmd_resume(ctx: &Context, args: ResumeArgs) -> anyhow::Result<Exit> {
     } else {
         store.ensure_worktree(&task)?
     };
-    if let Some(attic) = store.stash_unfinished(&task, &worktree, "work of an interrupted step")? {
+    if let Some((attic, _)) =
+        store.stash_unfinished(&task, &worktree, "work of an interrupted step")?
+    {
         ctx.say(format!(
             "Kept the unfinished work of the interrupted step in {attic}"
         ));
     }
-    ctx.out(format!(
-        "Task {slug} is ready at {} in {}",
-        super::short(task.tip),
-        worktree.display()
-    ));
-    Ok(Exit::Done)
+    let exit = run_loop(ctx, &store, &slug, worktree, config, provider, true, false)?;
+    if !ctx.global.json {
+        ctx.out(format!("Task {slug} on agent/{slug}"));
+    }
+    Ok(exit)
 }

@@ -95,7 +95,7 @@ impl Store {
         task: &Task,
         worktree: &Path,
         why: &str,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<(String, ObjectId)>> {
         let Some((commit, tree)) = self.commit_unfinished(task, worktree, why)? else {
             return Ok(None);
         };
@@ -108,6 +108,6 @@ impl Store {
                 detail: err.to_string(),
             })?;
         self.checkout_between(worktree, &index, tree, self.tree_of(task.tip)?)?;
-        Ok(Some(refname))
+        Ok(Some((refname, commit)))
     }
 }

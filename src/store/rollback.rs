@@ -236,6 +236,6 @@ pub(crate) fn short(id: ObjectId) -> String {
     id.to_hex_with_len(8).to_string()
 }
 
-pub(crate) fn now_rfc3339() -> String {
+pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }

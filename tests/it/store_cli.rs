@@ -13,11 +13,7 @@ fn start_creates_branch_task_commit_plan_note_and_worktree() {
     let head_before = env.rev(&repo, "HEAD");
     let out = env.agent_ok(
         &repo,
-        &[
-            "start",
-            "--plan-only",
-            "Add a --json flag to the list command",
-        ],
+        &["start", "--no-run", "Add a --json flag to the list command"],
     );
     assert!(out.contains("add-a-json-flag-to-the-list-command"), "{out}");
     let slug = "add-a-json-flag-to-the-list-command";
@@ -90,11 +86,7 @@ fn start_creates_branch_task_commit_plan_note_and_worktree() {
     // A second task with the same goal gets a suffix.
     let out = env.agent_ok(
         &repo,
-        &[
-            "start",
-            "--plan-only",
-            "Add a --json flag to the list command",
-        ],
+        &["start", "--no-run", "Add a --json flag to the list command"],
     );
     assert!(out.contains(&format!("{slug}-2")), "{out}");
 }
@@ -103,10 +95,7 @@ fn start_creates_branch_task_commit_plan_note_and_worktree() {
 fn checkpoint_stages_like_git_add_all_and_keeps_the_index_in_step() {
     let env = TestEnv::new();
     let repo = env.repo("r");
-    env.agent_ok(
-        &repo,
-        &["start", "--name", "work", "--plan-only", "do work"],
-    );
+    env.agent_ok(&repo, &["start", "--name", "work", "--no-run", "do work"]);
     let wt = worktree(&repo, "work");
     std::fs::write(
         wt.join("src/lib.rs"),
@@ -218,7 +207,7 @@ fn checkpoint_stages_like_git_add_all_and_keeps_the_index_in_step() {
 fn rollback_keeps_the_old_tip_in_the_attic_records_the_reason_and_can_be_undone() {
     let env = TestEnv::new();
     let repo = env.repo("r");
-    env.agent_ok(&repo, &["start", "--name", "t", "--plan-only", "goal"]);
+    env.agent_ok(&repo, &["start", "--name", "t", "--no-run", "goal"]);
     let wt = worktree(&repo, "t");
     std::fs::write(wt.join("a.txt"), "a\n").unwrap();
     env.agent_ok(&repo, &["checkpoint", "-m", "one"]);
@@ -289,7 +278,7 @@ fn rollback_keeps_the_old_tip_in_the_attic_records_the_reason_and_can_be_undone(
 fn rollback_to_last_green_and_to_a_revision() {
     let env = TestEnv::new();
     let repo = env.repo("r");
-    env.agent_ok(&repo, &["start", "--name", "g", "--plan-only", "goal"]);
+    env.agent_ok(&repo, &["start", "--name", "g", "--no-run", "goal"]);
     let wt = worktree(&repo, "g");
     for n in 1..=3 {
         std::fs::write(wt.join(format!("f{n}.txt")), "x\n").unwrap();
@@ -317,7 +306,7 @@ fn rollback_to_last_green_and_to_a_revision() {
 fn notes_interoperate_with_git_notes_including_fanout_trees() {
     let env = TestEnv::new();
     let repo = env.repo("r");
-    env.agent_ok(&repo, &["start", "--name", "n", "--plan-only", "goal"]);
+    env.agent_ok(&repo, &["start", "--name", "n", "--no-run", "goal"]);
     // Grow the notes ref with git itself until git writes a fan-out tree.
     let script = "for i in $(seq 1 300); do id=$(echo blob $i | git hash-object -w --stdin); \
                   git notes --ref agent/n add -m \"note $i\" $id; done";
@@ -383,7 +372,7 @@ fn here_works_in_the_clean_checkout_and_refuses_a_dirty_one() {
     let env = TestEnv::new();
     let repo = env.repo("r");
     std::fs::write(repo.join("README.md"), "dirty\n").unwrap();
-    let (code, _, err) = env.agent(&repo, &["start", "--here", "--plan-only", "goal"]);
+    let (code, _, err) = env.agent(&repo, &["start", "--here", "--no-run", "goal"]);
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("uncommitted changes") && err.contains("hint:"),
@@ -403,7 +392,7 @@ fn here_works_in_the_clean_checkout_and_refuses_a_dirty_one() {
     env.git(&repo, &["checkout", "--", "README.md"]);
     env.agent_ok(
         &repo,
-        &["start", "--here", "--name", "h", "--plan-only", "goal"],
+        &["start", "--here", "--name", "h", "--no-run", "goal"],
     );
     assert_eq!(
         env.git(&repo, &["symbolic-ref", "HEAD"]).trim(),
@@ -420,7 +409,7 @@ fn here_works_in_the_clean_checkout_and_refuses_a_dirty_one() {
 fn merge_keeps_history_reachable_and_drop_removes_everything() {
     let env = TestEnv::new();
     let repo = env.repo("r");
-    env.agent_ok(&repo, &["start", "--name", "m", "--plan-only", "add m"]);
+    env.agent_ok(&repo, &["start", "--name", "m", "--no-run", "add m"]);
     let wt = worktree(&repo, "m");
     std::fs::write(wt.join("m.txt"), "m\n").unwrap();
     env.agent_ok(&repo, &["checkpoint", "-m", "add m"]);
@@ -463,7 +452,7 @@ fn merge_keeps_history_reachable_and_drop_removes_everything() {
 fn killed_checkpoints_leave_a_consistent_repository() {
     let env = TestEnv::new();
     let repo = env.repo("r");
-    env.agent_ok(&repo, &["start", "--name", "k", "--plan-only", "goal"]);
+    env.agent_ok(&repo, &["start", "--name", "k", "--no-run", "goal"]);
     let wt = worktree(&repo, "k");
     let mut rng = 0x2545_f491_u64;
     for round in 0..8 {
@@ -509,10 +498,7 @@ fn killed_checkpoints_leave_a_consistent_repository() {
 fn merge_refuses_a_secret_and_force_records_the_override() {
     let env = TestEnv::new();
     let repo = env.repo("r");
-    env.agent_ok(
-        &repo,
-        &["start", "--name", "s", "--plan-only", "add config"],
-    );
+    env.agent_ok(&repo, &["start", "--name", "s", "--no-run", "add config"]);
     let wt = worktree(&repo, "s");
     std::fs::write(
         wt.join("config.py"),

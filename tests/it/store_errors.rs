@@ -54,7 +54,7 @@ fn detached_head_is_a_fine_base() {
     let repo = env.repo("r");
     let head = env.rev(&repo, "HEAD");
     env.git(&repo, &["checkout", "-q", "--detach"]);
-    env.agent_ok(&repo, &["start", "--name", "d", "--plan-only", "goal"]);
+    env.agent_ok(&repo, &["start", "--name", "d", "--no-run", "goal"]);
     assert_eq!(env.rev(&repo, "agent/d^"), head);
 }
 
@@ -77,7 +77,7 @@ fn names_and_tasks_are_checked() {
         "cannot be a task name",
     );
     assert_fails(&env, &repo, &["status", "nope"], 1, "no task named 'nope'");
-    env.agent_ok(&repo, &["start", "--name", "one", "--plan-only", "goal"]);
+    env.agent_ok(&repo, &["start", "--name", "one", "--no-run", "goal"]);
     let err = assert_fails(&env, &repo, &["log", "nope"], 1, "no task named 'nope'");
     assert!(err.contains("known tasks: one"), "{err}");
     assert_fails(
@@ -94,7 +94,7 @@ fn names_and_tasks_are_checked() {
 fn a_hand_broken_note_is_reported_with_its_ref_and_commit() {
     let env = TestEnv::new();
     let repo = env.repo("r");
-    env.agent_ok(&repo, &["start", "--name", "b", "--plan-only", "goal"]);
+    env.agent_ok(&repo, &["start", "--name", "b", "--no-run", "goal"]);
     let task_commit = env.rev(&repo, "agent/b");
     env.git(
         &repo,
@@ -121,7 +121,7 @@ fn a_hand_broken_note_is_reported_with_its_ref_and_commit() {
 fn a_branch_moved_by_hand_is_detected() {
     let env = TestEnv::new();
     let repo = env.repo("r");
-    env.agent_ok(&repo, &["start", "--name", "mv", "--plan-only", "goal"]);
+    env.agent_ok(&repo, &["start", "--name", "mv", "--no-run", "goal"]);
     env.git(&repo, &["commit", "-q", "--allow-empty", "-m", "unrelated"]);
     env.git(&repo, &["update-ref", "refs/heads/agent/mv", "main"]);
     let err = assert_fails(&env, &repo, &["status", "mv"], 1, "was moved by hand");
@@ -132,7 +132,7 @@ fn a_branch_moved_by_hand_is_detected() {
 fn a_held_lock_stops_a_second_run() {
     let env = TestEnv::new();
     let repo = env.repo("r");
-    env.agent_ok(&repo, &["start", "--name", "l", "--plan-only", "goal"]);
+    env.agent_ok(&repo, &["start", "--name", "l", "--no-run", "goal"]);
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let lock = repo.join(".git/agent/locks/l.lock");
     // Our own pid is alive: the lock is held.

@@ -1,0 +1,57 @@
+//! Budgets: model turns, tokens, dollars and wall time, counted across resumes from the
+//! records in git plus what this run has spent and not yet recorded.
+
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::store::record::Usage;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    pub turns: Option<u64>,
+    pub tokens: Option<u64>,
+    pub cost: Option<f64>,
+    pub time: Option<Duration>,
+}
+
+impl Limits {
+    pub fn from_config(config: &Config) -> Limits {
+        Limits {
+            turns: config.max_turns,
+            tokens: config.max_tokens,
+            cost: config.max_cost,
+            time: config.max_time,
+        }
+    }
+
+    /// Why the budget is spent, if it is. `used.wall_ms` counts model and tool time of
+    /// earlier runs too, from the records.
+    pub fn exceeded(&self, used: &Usage) -> Option<String> {
+        if let Some(max) = self.turns.filter(|max| used.turns >= *max) {
+            return Some(format!(
+                "{} model turns used of --max-turns {max}",
+                used.turns
+            ));
+        }
+        if let Some(max) = self.tokens.filter(|max| used.total_tokens() >= *max) {
+            return Some(format!(
+                "{} tokens used of --max-tokens {max}",
+                used.total_tokens()
+            ));
+        }
+        if let Some(max) = self.cost.filter(|max| used.cost_usd >= *max) {
+            return Some(format!("${:.4} spent of --max-cost ${max}", used.cost_usd));
+        }
+        if let Some(max) = self
+            .time
+            .filter(|max| Duration::from_millis(used.wall_ms) >= *max)
+        {
+            return Some(format!(
+                "{} of work used of --max-time {}",
+                humantime::format_duration(Duration::from_secs(used.wall_ms / 1000)),
+                humantime::format_duration(max)
+            ));
+        }
+        None
+    }
+}

@@ -1,0 +1,171 @@
+//! What the models are shown: the planner's view of the repository, and the executor's
+//! fresh context for one step (never the whole past transcript).
+
+use std::path::Path;
+
+use crate::store::record::TestRun;
+use crate::store::{Checkpoint, Plan};
+
+fn read_capped(dir: &Path, name: &str, max: usize) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join(name)).ok()?;
+    Some(if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}\n[… cut at {max} characters]", &text[..end])
+    } else {
+        text
+    })
+}
+
+/// A test command guessed from the files of the project, offered to the planner as a hint.
+pub fn detect_test_command(dir: &Path) -> Option<&'static str> {
+    let has = |f: &str| dir.join(f).exists();
+    if has("Cargo.toml") {
+        Some("cargo test")
+    } else if has("package.json") {
+        Some("npm test")
+    } else if has("pyproject.toml") || has("pytest.ini") || has("setup.py") {
+        Some("python -m pytest -q")
+    } else if has("go.mod") {
+        Some("go test ./...")
+    } else if has("test.sh") {
+        Some("sh test.sh")
+    } else if std::fs::read_to_string(dir.join("Makefile"))
+        .is_ok_and(|m| m.contains("\ntest:") || m.starts_with("test:"))
+    {
+        Some("make test")
+    } else {
+        None
+    }
+}
+
+pub struct PlannerContext<'a> {
+    pub goal: &'a str,
+    pub worktree: &'a Path,
+    pub history: &'a str,
+    pub configured_test_command: Option<&'a str>,
+    /// On a replan: the plan so far, the steps kept, and the failed attempts.
+    pub previous: Option<(&'a Plan, u32)>,
+}
+
+pub fn planner_message(ctx: &PlannerContext<'_>) -> String {
+    let mut out = format!("# Goal\n\n{}\n\n", ctx.goal.trim());
+    let files = crate::tools::files_overview(ctx.worktree);
+    out.push_str(&format!("# Files (honouring .gitignore)\n\n{files}\n\n"));
+    for name in ["README.md", "README", "AGENTS.md", "CLAUDE.md"] {
+        if let Some(text) = read_capped(ctx.worktree, name, 4000) {
+            out.push_str(&format!("# {name}\n\n{text}\n\n"));
+        }
+    }
+    if !ctx.history.trim().is_empty() {
+        out.push_str(&format!("# Recent history\n\n{}\n\n", ctx.history.trim()));
+    }
+    match (
+        ctx.configured_test_command,
+        detect_test_command(ctx.worktree),
+    ) {
+        (Some(cmd), _) => out.push_str(&format!(
+            "# Test command\n\nThe project configures `{cmd}`; use it.\n\n"
+        )),
+        (None, Some(cmd)) => out.push_str(&format!(
+            "# Test command hint\n\n`{cmd}` looks right for this project.\n\n"
+        )),
+        (None, None) => {}
+    }
+    if let Some((plan, kept)) = ctx.previous {
+        out.push_str("# Replanning\n\nAn earlier plan failed. Steps already done and kept:\n");
+        for (i, step) in plan.steps.iter().take(kept as usize).enumerate() {
+            out.push_str(&format!("{}. {}\n", i + 1, step.title));
+        }
+        out.push_str("\nFailed attempts (rolled back; learn from them):\n");
+        for attempt in &plan.attempts {
+            out.push_str(&format!("- step {}: {}\n", attempt.step, attempt.reason));
+        }
+        out.push_str("\nSubmit only the REMAINING steps; they continue after the kept ones.\n");
+    }
+    out
+}
+
+pub struct StepContext<'a> {
+    pub plan: &'a Plan,
+    pub step: u32,
+    pub done: &'a [Checkpoint],
+    pub last_test: Option<&'a TestRun>,
+    pub feedback: Option<&'a str>,
+}
+
+pub fn step_message(ctx: &StepContext<'_>) -> String {
+    let plan = ctx.plan;
+    let mut out = format!(
+        "# Goal\n\n{}\n\n# Objective\n\n{}\n\n",
+        plan.goal.trim(),
+        plan.objective
+    );
+    if !plan.constraints.is_empty() {
+        out.push_str("# Constraints\n\n");
+        for c in &plan.constraints {
+            out.push_str(&format!("- {c}\n"));
+        }
+        out.push('\n');
+    }
+    out.push_str("# Plan\n\n");
+    for (i, step) in plan.steps.iter().enumerate() {
+        let n = i as u32 + 1;
+        let mark = if n < ctx.step {
+            "done"
+        } else if n == ctx.step {
+            "CURRENT"
+        } else {
+            "later"
+        };
+        out.push_str(&format!("{n}. [{mark}] {}\n", step.title));
+    }
+    out.push_str(&format!(
+        "\nTest command (run by the harness after finish_step): `{}`\n\n",
+        plan.test_command
+    ));
+    let recent: Vec<&Checkpoint> = ctx.done.iter().rev().take(5).collect();
+    if !recent.is_empty() {
+        out.push_str("# Earlier checkpoints (newest first)\n\n");
+        for c in recent {
+            out.push_str(&format!(
+                "- {} [tests: {}]\n",
+                c.summary,
+                c.trailers.get("Agent-Tests").unwrap_or("?")
+            ));
+        }
+        out.push('\n');
+    }
+    let failed: Vec<_> = plan
+        .attempts
+        .iter()
+        .filter(|a| a.step <= ctx.step + 1)
+        .collect();
+    if !failed.is_empty() {
+        out.push_str("# Failed attempts (rolled back)\n\n");
+        for a in failed {
+            out.push_str(&format!("- step {}: {}\n", a.step, a.reason));
+        }
+        out.push('\n');
+    }
+    if let Some(test) = ctx.last_test.filter(|t| t.verdict == "fail") {
+        out.push_str(&format!(
+            "# The last test run FAILED\n\n`{}`: {}\n```\n{}\n```\n\n",
+            test.command, test.summary, test.output_tail
+        ));
+    }
+    if let Some(feedback) = ctx.feedback {
+        out.push_str(&format!("# Fix this first\n\n{feedback}\n\n"));
+    }
+    let step = plan.steps.get(ctx.step.saturating_sub(1) as usize);
+    out.push_str(&format!(
+        "# Current step {} of {}: {}\n\n{}\n",
+        ctx.step,
+        plan.steps.len(),
+        step.map(|s| s.title.as_str()).unwrap_or(""),
+        step.map(|s| s.detail.as_str()).unwrap_or("")
+    ));
+    out
+}

@@ -1,0 +1,434 @@
+//! The executor: one step at a time, a fresh context per step, tests and a checkpoint after
+//! every `finish_step`, rollback and replanning when a step keeps failing.
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::context::{StepContext, step_message};
+use super::testrun::run_tests;
+use super::{Agent, Event, Outcome, Turn, describe, tool_results};
+use crate::llm::{Message, StopReason};
+use crate::policy::{SecretAllowList, scan_diff, scan_file};
+use crate::store::record::TestRun;
+use crate::store::{
+    Checkpoint, CheckpointInput, CheckpointRecord, Plan, RollbackTarget, Task, TestsSummary,
+    TestsVerdict,
+};
+use crate::tools::ToolOutput;
+
+const EXECUTOR_PROMPT: &str = include_str!("prompts/executor.md");
+const MAX_TURNS_PER_STEP: u32 = 60;
+const MAX_NUDGES: u32 = 3;
+const MAX_REFUSALS: u32 = 5;
+
+/// What `finish_step` said.
+struct Finish {
+    summary: String,
+    expected: String,
+    risks: String,
+    next: String,
+}
+
+enum StepEnd {
+    Finished(Finish),
+    Stop(Outcome),
+}
+
+/// Where the task stands, read from git: the next step and how often it failed already.
+fn position(checkpoints: &[Checkpoint]) -> (u32, u32, Option<TestRun>) {
+    let Some(last) = checkpoints.last() else {
+        return (1, 0, None);
+    };
+    let step_of = |c: &Checkpoint| {
+        c.trailers
+            .get("Agent-Step")
+            .and_then(|s| s.split('/').next())
+            .and_then(|s| s.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    let step = step_of(last);
+    let last_test = last.record.as_ref().map(|r| r.tests.clone());
+    if last.tests_verdict() != Some("fail") {
+        return (step + 1, 0, last_test);
+    }
+    let tries = checkpoints
+        .iter()
+        .rev()
+        .take_while(|c| step_of(c) == step && c.tests_verdict() == Some("fail"))
+        .count() as u32;
+    (step.max(1), tries, last_test)
+}
+
+impl Agent<'_> {
+    pub(super) async fn work(&mut self) -> Result<Outcome, String> {
+        let store = self.store;
+        let task = store.task(&self.slug).map_err(|e| e.to_string())?;
+        let mut plan = store.plan(&task).map_err(|e| e.to_string())?;
+        if plan.status == "blocked" {
+            return Ok(Outcome::Blocked(plan.questions.join("; ")));
+        }
+        if (plan.status != "ready" || plan.steps.is_empty())
+            && let Some(outcome) = self.plan(&task, &mut plan, None).await?
+        {
+            return Ok(outcome);
+        }
+        if self.plan_only {
+            return Ok(Outcome::Done("planned".into()));
+        }
+        let mut feedback: Option<String> = None;
+        loop {
+            let task = store.task(&self.slug).map_err(|e| e.to_string())?;
+            let plan = store.plan(&task).map_err(|e| e.to_string())?;
+            let checkpoints = store.checkpoints(&task).map_err(|e| e.to_string())?;
+            let (step, tries, last_test) = position(&checkpoints);
+            let steps = plan.steps.len() as u32;
+            if step > steps {
+                return Ok(Outcome::Done(match &last_test {
+                    Some(t) if t.verdict == "pass" => {
+                        format!("all {steps} steps done; `{}`: {}", t.command, t.summary)
+                    }
+                    _ => format!("all {steps} steps done"),
+                }));
+            }
+            if tries >= self.config.step_attempts {
+                if let Some(outcome) = self
+                    .replan_after_failures(&task, step, tries, last_test.as_ref())
+                    .await?
+                {
+                    return Ok(outcome);
+                }
+                continue;
+            }
+            (self.emit)(Event::StepStarted {
+                step,
+                steps,
+                title: plan.steps[(step - 1) as usize].title.clone(),
+                attempt: tries + 1,
+            });
+            let started = Instant::now();
+            let context = step_message(&StepContext {
+                plan: &plan,
+                step,
+                done: &checkpoints,
+                last_test: last_test.as_ref(),
+                feedback: feedback.as_deref(),
+            });
+            let finish = match self.run_step(context).await? {
+                StepEnd::Finished(finish) => finish,
+                StepEnd::Stop(outcome) => return Ok(outcome),
+            };
+            if let Some(findings) = self.secret_findings(&task) {
+                (self.emit)(Event::SecretFound {
+                    findings: findings.clone(),
+                });
+                feedback = Some(format!(
+                    "The secret scan found secrets in your change; nothing was committed. Remove them (use \
+                     environment variables or config outside the repository):\n- {}",
+                    findings.join("\n- ")
+                ));
+                continue;
+            }
+            feedback = None;
+            let tests = self.run_harness_tests(&plan).await;
+            if self.interrupt.is_set() {
+                return Ok(Outcome::Interrupted);
+            }
+            self.checkpoint(&task, &plan, step, finish, tests, started)?;
+        }
+    }
+
+    /// Model turns with tools until `finish_step`, `report_blocked`, a budget or Ctrl-C.
+    async fn run_step(&mut self, context: String) -> Result<StepEnd, String> {
+        let mut messages = vec![Message::user(context)];
+        let tools = crate::tools::specs(&[
+            "read_file",
+            "list_files",
+            "search",
+            "write_file",
+            "edit_file",
+            "run_command",
+            "finish_step",
+            "report_blocked",
+        ]);
+        let model = self.config.model.clone();
+        let mut nudges = 0;
+        let mut edits_since_run = 0;
+        for _ in 0..MAX_TURNS_PER_STEP {
+            let response = match self
+                .turn(&model, EXECUTOR_PROMPT, &messages, tools.clone())
+                .await?
+            {
+                Turn::Response(r) => r,
+                Turn::Interrupted => return Ok(StepEnd::Stop(Outcome::Interrupted)),
+                Turn::Budget(why) => return Ok(StepEnd::Stop(Outcome::Budget(why))),
+            };
+            messages.push(Message::assistant(response.content.clone()));
+            let calls: Vec<(String, String, Value)> = response
+                .tool_calls()
+                .map(|(id, name, input)| (id.to_string(), name.to_string(), input.clone()))
+                .collect();
+            if calls.is_empty() {
+                if response.stop_reason == StopReason::Refusal {
+                    return Ok(StepEnd::Stop(Outcome::Blocked(
+                        "the model refused the step".into(),
+                    )));
+                }
+                nudges += 1;
+                if nudges > MAX_NUDGES {
+                    return Ok(StepEnd::Stop(Outcome::Failed(
+                        "the model stopped calling tools without finishing the step".into(),
+                    )));
+                }
+                let nudge = if response.stop_reason == StopReason::MaxTokens {
+                    "Your answer was cut off. Continue with smaller tool calls."
+                } else {
+                    "Continue with the tools; call finish_step when the step is done, or report_blocked."
+                };
+                messages.push(Message::user(nudge));
+                continue;
+            }
+            let mut results = Vec::new();
+            for (id, name, input) in calls {
+                (self.emit)(Event::ToolCall {
+                    name: name.clone(),
+                    detail: describe(&name, &input),
+                });
+                self.unrecorded.tool_calls += 1;
+                let text = |k: &str| {
+                    input
+                        .get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string()
+                };
+                match name.as_str() {
+                    "finish_step" => {
+                        let summary = text("summary");
+                        if summary.is_empty() {
+                            results.push((id, ToolOutput::error("finish_step needs a `summary`")));
+                            continue;
+                        }
+                        return Ok(StepEnd::Finished(Finish {
+                            summary,
+                            expected: text("expected_outcome"),
+                            risks: text("risks"),
+                            next: text("next_step"),
+                        }));
+                    }
+                    "report_blocked" => return Ok(StepEnd::Stop(Outcome::Blocked(text("reason")))),
+                    _ => {
+                        let is_edit = matches!(name.as_str(), "write_file" | "edit_file");
+                        let out = if is_edit && edits_since_run >= self.config.max_edits_before_test
+                        {
+                            ToolOutput::error(format!(
+                                "{edits_since_run} edits without running anything: run the tests with run_command first"
+                            ))
+                        } else {
+                            self.tools.call(&name, &input).await
+                        };
+                        if is_edit && !out.is_error {
+                            edits_since_run += 1;
+                        }
+                        if name == "run_command" {
+                            edits_since_run = 0;
+                        }
+                        (self.emit)(Event::ToolResult {
+                            name: name.clone(),
+                            is_error: out.is_error,
+                            detail: crate::commands::first_line(out.content.trim(), 100),
+                        });
+                        results.push((id, out));
+                    }
+                }
+            }
+            messages.push(tool_results(results));
+            if self.tools.refusals >= MAX_REFUSALS {
+                return Ok(StepEnd::Stop(Outcome::Blocked(format!(
+                    "{} commands were refused by the command policy",
+                    self.tools.refusals
+                ))));
+            }
+        }
+        Ok(StepEnd::Stop(Outcome::Failed(format!(
+            "the step was not finished in {MAX_TURNS_PER_STEP} model turns"
+        ))))
+    }
+
+    async fn run_harness_tests(&mut self, plan: &Plan) -> TestRun {
+        let command = self
+            .config
+            .test_command
+            .clone()
+            .unwrap_or_else(|| plan.test_command.clone());
+        let interrupt = self.interrupt.clone();
+        let tests = tokio::select! {
+            t = run_tests(&command, &self.worktree, &self.tools.sandbox, self.config.test_timeout) => t,
+            _ = interrupt.wait() => TestRun { command: command.clone(), verdict: "not-run".into(), summary: "interrupted".into(), ..TestRun::default() },
+        };
+        (self.emit)(Event::Tests {
+            command: tests.command.clone(),
+            verdict: tests.verdict.clone(),
+            summary: tests.summary.clone(),
+        });
+        tests
+    }
+
+    /// Secrets in the worktree's change, as `path:line: rule (excerpt)`, or `None`.
+    fn secret_findings(&self, task: &Task) -> Option<Vec<String>> {
+        let wt = &self.worktree;
+        let git = |args: &[&str]| {
+            std::process::Command::new("git")
+                .args(args)
+                .current_dir(wt)
+                .output()
+                .ok()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        let allow = SecretAllowList::new(&self.config.secret_allow, &[])
+            .unwrap_or_default()
+            .without_inline_marker();
+        let diff = git(&["diff", "--no-color", "--no-ext-diff", &task.tip.to_string()]);
+        let mut findings: Vec<String> = scan_diff(&diff, &allow)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        for path in git(&["ls-files", "--others", "--exclude-standard"]).lines() {
+            if let Ok(text) = std::fs::read_to_string(wt.join(path)) {
+                findings.extend(
+                    scan_file(path, &text, &allow)
+                        .iter()
+                        .map(ToString::to_string),
+                );
+            }
+        }
+        (!findings.is_empty()).then_some(findings)
+    }
+
+    fn checkpoint(
+        &mut self,
+        task: &Task,
+        plan: &Plan,
+        step: u32,
+        finish: Finish,
+        tests: TestRun,
+        started: Instant,
+    ) -> Result<(), String> {
+        let verdict = match tests.verdict.as_str() {
+            "pass" => TestsVerdict::Pass,
+            "fail" => TestsVerdict::Fail,
+            _ => TestsVerdict::NotRun,
+        };
+        let mut usage = std::mem::take(&mut self.unrecorded);
+        usage.wall_ms = started.elapsed().as_millis() as u64;
+        let steps = plan.steps.len() as u32;
+        let next = if verdict == TestsVerdict::Fail {
+            format!("fix the failing tests of step {step}")
+        } else if finish.next.is_empty() {
+            if step >= steps {
+                "done".into()
+            } else {
+                plan.steps[step as usize].title.clone()
+            }
+        } else {
+            finish.next.clone()
+        };
+        let body = format!(
+            "Step {step}/{steps}: {}",
+            plan.steps[(step - 1) as usize].title
+        );
+        let outcome = self
+            .store
+            .checkpoint(
+                task,
+                &self.worktree,
+                CheckpointInput {
+                    summary: &finish.summary,
+                    body: &body,
+                    step,
+                    steps,
+                    expected: &finish.expected,
+                    tests: TestsSummary {
+                        verdict,
+                        command: tests.command.clone(),
+                        summary: tests.summary.clone(),
+                    },
+                    risks: if finish.risks.is_empty() {
+                        "none"
+                    } else {
+                        &finish.risks
+                    },
+                    next: &next,
+                    model: &self.config.model,
+                    record: CheckpointRecord {
+                        provider: self.provider.name().to_string(),
+                        model: self.config.model.clone(),
+                        usage,
+                        tests: tests.clone(),
+                        ..CheckpointRecord::default()
+                    },
+                    co_author: self.config.co_author.as_deref(),
+                },
+            )
+            .map_err(|e| e.to_string())?;
+        self.base.add(&usage);
+        (self.emit)(Event::Checkpoint {
+            number: outcome.number,
+            commit: outcome.commit.to_string(),
+            step,
+            tests: format!("{} ({})", verdict.as_str(), tests.summary),
+            files_changed: outcome.files_changed,
+            checkpoint_ms: outcome.checkpoint_ms,
+        });
+        Ok(())
+    }
+
+    /// K failing tries: roll back to the last green checkpoint, record the attempt, replan;
+    /// after R replans, stop blocked.
+    async fn replan_after_failures(
+        &mut self,
+        task: &Task,
+        step: u32,
+        tries: u32,
+        last: Option<&TestRun>,
+    ) -> Result<Option<Outcome>, String> {
+        let reason = format!(
+            "step {step} still failed its tests after {tries} tries{}",
+            last.map(|t| format!(" (`{}`: {})", t.command, t.summary))
+                .unwrap_or_default()
+        );
+        let to = self
+            .store
+            .rollback_target(task, &RollbackTarget::LastGreen)
+            .map_err(|e| e.to_string())?;
+        let rolled = self
+            .store
+            .rollback(task, to, &reason, Some(&self.worktree))
+            .map_err(|e| e.to_string())?;
+        (self.emit)(Event::Rollback {
+            from: rolled.from.to_string(),
+            to: rolled.to.to_string(),
+            attic: rolled.attic.clone(),
+            reason: reason.clone(),
+        });
+        let task = self.store.task(&self.slug).map_err(|e| e.to_string())?;
+        let mut plan = self.store.plan(&task).map_err(|e| e.to_string())?;
+        plan.replans += 1;
+        if plan.replans > self.config.replans {
+            self.store
+                .write_plan(&task, &plan, "replans exhausted")
+                .map_err(|e| e.to_string())?;
+            return Ok(Some(Outcome::Blocked(format!(
+                "{reason}; gave up after {} replans",
+                self.config.replans
+            ))));
+        }
+        let kept = self
+            .store
+            .current_step(task.tip)
+            .map_err(|e| e.to_string())?;
+        self.plan(&task, &mut plan, Some(kept)).await
+    }
+}

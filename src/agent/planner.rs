@@ -1,0 +1,267 @@
+//! The planner: looks at the repository with read-only tools and answers with
+//! `submit_plan`, validated here; a malformed plan goes back to the model as a tool error.
+
+use serde_json::Value;
+
+use super::context::{PlannerContext, planner_message};
+use super::{Agent, Event, Outcome, Turn, describe, tool_results};
+use crate::llm::{Message, StopReason};
+use crate::store::{Plan, PlanStep, Task};
+use crate::tools::{READ_ONLY, ToolOutput, specs};
+
+const PLANNER_PROMPT: &str = include_str!("prompts/planner.md");
+const MAX_TURNS: u32 = 30;
+const MAX_INVALID: u32 = 3;
+const MAX_STEPS: usize = 20;
+
+/// A plan the model submitted: objective, constraints, acceptance criteria, test command, steps.
+type Submitted = (String, Vec<String>, Vec<String>, String, Vec<PlanStep>);
+
+/// A plan the model submitted, checked against the schema.
+fn parse_plan(input: &Value, configured_test: Option<&str>) -> Result<Submitted, String> {
+    let mut problems = Vec::new();
+    let text = |k: &str| {
+        input
+            .get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let list = |k: &str, problems: &mut Vec<String>| match input.get(k) {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        Some(_) => {
+            problems.push(format!("`{k}` must be an array of strings"));
+            Vec::new()
+        }
+        None => Vec::new(),
+    };
+    let objective = text("objective");
+    if objective.is_empty() {
+        problems.push("`objective` is missing or empty".to_string());
+    }
+    let constraints = list("constraints", &mut problems);
+    let acceptance = list("acceptance_criteria", &mut problems);
+    let mut test_command = text("test_command");
+    if let Some(configured) = configured_test {
+        test_command = configured.to_string();
+    }
+    if test_command.is_empty() {
+        problems.push(
+            "`test_command` is missing: give the command that runs the project's tests".to_string(),
+        );
+    }
+    let mut steps = Vec::new();
+    match input.get("steps") {
+        Some(Value::Array(items)) if !items.is_empty() => {
+            for (i, item) in items.iter().enumerate() {
+                let title = item
+                    .get("title")
+                    .and_then(Value::as_str)
+                    .map(str::trim)
+                    .unwrap_or_default();
+                let detail = item
+                    .get("detail")
+                    .and_then(Value::as_str)
+                    .map(str::trim)
+                    .unwrap_or_default();
+                if title.is_empty() {
+                    problems.push(format!("step {} has no `title`", i + 1));
+                }
+                steps.push(PlanStep {
+                    title: title.to_string(),
+                    detail: detail.to_string(),
+                });
+            }
+            if items.len() > MAX_STEPS {
+                problems.push(format!(
+                    "{} steps is too many; at most {MAX_STEPS}, make them coarser",
+                    items.len()
+                ));
+            }
+        }
+        _ => problems.push("`steps` must be a non-empty array of {title, detail}".to_string()),
+    }
+    if problems.is_empty() {
+        Ok((objective, constraints, acceptance, test_command, steps))
+    } else {
+        Err(format!(
+            "the plan was not accepted: {}. Call submit_plan again with these fixed.",
+            problems.join("; ")
+        ))
+    }
+}
+
+impl Agent<'_> {
+    /// Plan (or replan, keeping the first `kept` steps) and write the plan note. Returns
+    /// `Some(outcome)` when planning ends the run.
+    pub(super) async fn plan(
+        &mut self,
+        task: &Task,
+        plan: &mut Plan,
+        kept: Option<u32>,
+    ) -> Result<Option<Outcome>, String> {
+        (self.emit)(Event::Planning {
+            replan: plan.replans,
+        });
+        let history = self
+            .store
+            .git_output(&["log", "--oneline", "-10", &task.base.to_string()])
+            .unwrap_or_default();
+        let message = planner_message(&PlannerContext {
+            goal: &task.goal,
+            worktree: &self.worktree,
+            history: &history,
+            configured_test_command: self.config.test_command.as_deref(),
+            previous: kept.map(|k| (&*plan, k)),
+        });
+        let mut messages = vec![Message::user(message)];
+        let mut tools = READ_ONLY.to_vec();
+        tools.extend(["submit_plan", "report_blocked"]);
+        let model = self.config.planner_model.clone();
+        let mut invalid = 0;
+        let planning_usage_before = self.unrecorded;
+        let outcome = 'turns: {
+            for _ in 0..MAX_TURNS {
+                let response = match self
+                    .turn(&model, PLANNER_PROMPT, &messages, specs(&tools))
+                    .await?
+                {
+                    Turn::Response(r) => r,
+                    Turn::Interrupted => break 'turns Some(Outcome::Interrupted),
+                    Turn::Budget(why) => break 'turns Some(Outcome::Budget(why)),
+                };
+                messages.push(Message::assistant(response.content.clone()));
+                if response.stop_reason == StopReason::Refusal {
+                    break 'turns Some(self.block(
+                        task,
+                        plan,
+                        "the planner model refused the goal".into(),
+                    )?);
+                }
+                let calls: Vec<(String, String, Value)> = response
+                    .tool_calls()
+                    .map(|(id, name, input)| (id.to_string(), name.to_string(), input.clone()))
+                    .collect();
+                if calls.is_empty() {
+                    messages.push(Message::user(
+                        "Call submit_plan with the plan, or report_blocked with your questions.",
+                    ));
+                    continue;
+                }
+                let mut results = Vec::new();
+                for (id, name, input) in calls {
+                    (self.emit)(Event::ToolCall {
+                        name: name.clone(),
+                        detail: describe(&name, &input),
+                    });
+                    self.unrecorded.tool_calls += 1;
+                    match name.as_str() {
+                        "submit_plan" => {
+                            match parse_plan(&input, self.config.test_command.as_deref()) {
+                                Ok((objective, constraints, acceptance, test_command, steps)) => {
+                                    let keep = kept.unwrap_or(0) as usize;
+                                    plan.steps.truncate(keep);
+                                    plan.steps.extend(steps);
+                                    plan.objective = objective;
+                                    plan.constraints = constraints;
+                                    plan.acceptance_criteria = acceptance;
+                                    plan.test_command = test_command;
+                                    plan.status = "ready".into();
+                                    plan.planner_model = model.clone();
+                                    break 'turns None;
+                                }
+                                Err(problem) => {
+                                    invalid += 1;
+                                    if invalid >= MAX_INVALID {
+                                        break 'turns Some(Outcome::Failed(format!(
+                                            "the planner submitted {invalid} invalid plans; last problem: {problem}"
+                                        )));
+                                    }
+                                    results.push((id, ToolOutput::error(problem)));
+                                }
+                            }
+                        }
+                        "report_blocked" => {
+                            let reason = input
+                                .get("reason")
+                                .and_then(Value::as_str)
+                                .unwrap_or("no reason given")
+                                .to_string();
+                            break 'turns Some(self.block(task, plan, reason)?);
+                        }
+                        _ if READ_ONLY.contains(&name.as_str()) => {
+                            results.push((id, self.tools.call(&name, &input).await))
+                        }
+                        _ => results.push((
+                            id,
+                            ToolOutput::error(format!("`{name}` is not available while planning")),
+                        )),
+                    }
+                }
+                messages.push(tool_results(results));
+            }
+            Some(Outcome::Failed(format!(
+                "the planner did not submit a plan in {MAX_TURNS} turns"
+            )))
+        };
+        // Planning usage belongs to the plan note, so budgets count it after a crash too.
+        let mut spent = self.unrecorded;
+        spent.turns -= planning_usage_before.turns;
+        spent.input_tokens -= planning_usage_before.input_tokens;
+        spent.output_tokens -= planning_usage_before.output_tokens;
+        spent.cache_read_tokens -= planning_usage_before.cache_read_tokens;
+        spent.cache_write_tokens -= planning_usage_before.cache_write_tokens;
+        spent.cost_usd -= planning_usage_before.cost_usd;
+        spent.tool_calls -= planning_usage_before.tool_calls;
+        plan.planner_usage.add(&spent);
+        self.base.add(&spent);
+        self.unrecorded = planning_usage_before;
+        self.store
+            .write_plan(task, plan, &format!("plan of {}", task.slug))
+            .map_err(|e| e.to_string())?;
+        if outcome.is_none() {
+            (self.emit)(Event::Plan {
+                objective: plan.objective.clone(),
+                test_command: plan.test_command.clone(),
+                steps: plan.steps.iter().map(|s| s.title.clone()).collect(),
+            });
+        }
+        Ok(outcome)
+    }
+
+    fn block(&mut self, _task: &Task, plan: &mut Plan, reason: String) -> Result<Outcome, String> {
+        plan.status = "blocked".into();
+        plan.questions.push(reason.clone());
+        Ok(Outcome::Blocked(reason))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_plan;
+    use serde_json::json;
+
+    #[test]
+    fn malformed_plans_are_explained() {
+        let err = parse_plan(&json!({"objective": "", "steps": []}), None).unwrap_err();
+        assert!(
+            err.contains("`objective`")
+                && err.contains("`steps`")
+                && err.contains("`test_command`"),
+            "{err}"
+        );
+        let ok = parse_plan(
+            &json!({"objective": "o", "constraints": [], "acceptance_criteria": ["a"], "test_command": "make test",
+                    "steps": [{"title": "t", "detail": "d"}]}),
+            None,
+        )
+        .unwrap();
+        assert_eq!(ok.3, "make test");
+        assert_eq!(ok.4.len(), 1);
+    }
+}

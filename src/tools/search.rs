@@ -1,0 +1,65 @@
+//! Regex search over the worktree with ripgrep's engine, honouring .gitignore.
+
+use std::path::Path;
+
+use grep_regex::RegexMatcher;
+use grep_searcher::Searcher;
+use grep_searcher::sinks::UTF8;
+
+use super::ToolOutput;
+use crate::policy::confine;
+
+const MAX_MATCHES: usize = 200;
+
+pub fn search(root: &Path, pattern: &str, path: Option<&str>) -> Result<ToolOutput, ToolOutput> {
+    let matcher = RegexMatcher::new(pattern)
+        .map_err(|err| ToolOutput::error(format!("invalid regex: {err}")))?;
+    let start = match path {
+        Some(p) if !p.is_empty() && p != "." => {
+            confine(root, p).map_err(|err| ToolOutput::error(err.to_string()))?
+        }
+        _ => root.to_path_buf(),
+    };
+    let mut lines = Vec::new();
+    let mut total = 0usize;
+    let mut searcher = Searcher::new();
+    for entry in ignore::WalkBuilder::new(&start)
+        .hidden(false)
+        .require_git(false)
+        .filter_entry(|e| e.file_name() != ".git")
+        .build()
+        .flatten()
+    {
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(root)
+            .unwrap_or(entry.path())
+            .display()
+            .to_string();
+        let _ = searcher.search_path(
+            &matcher,
+            entry.path(),
+            UTF8(|line_number, line| {
+                total += 1;
+                if lines.len() < MAX_MATCHES {
+                    lines.push(format!("{rel}:{line_number}: {}", line.trim_end()));
+                }
+                Ok(true)
+            }),
+        );
+    }
+    if lines.is_empty() {
+        return Ok(ToolOutput::ok("no matches"));
+    }
+    let mut out = lines.join("\n");
+    if total > MAX_MATCHES {
+        out.push_str(&format!(
+            "\n(… {} more matches; narrow the pattern or the path)",
+            total - MAX_MATCHES
+        ));
+    }
+    Ok(ToolOutput::ok(out))
+}
