@@ -38,6 +38,8 @@ fn generate(dir: &Path, files: usize) {
         .unwrap();
     }
     git(dir, &["init", "-q"]);
+    // No background gc: it would repack objects while the copy is made.
+    git(dir, &["config", "gc.auto", "0"]);
     git(
         dir,
         &["-c", "user.name=b", "-c", "user.email=b@b", "add", "-A"],

@@ -125,6 +125,7 @@ impl Agent<'_> {
         let model = self.config.planner_model.clone();
         let mut invalid = 0;
         let planning_usage_before = self.unrecorded;
+        let planning_started = std::time::Instant::now();
         let outcome = 'turns: {
             for _ in 0..MAX_TURNS {
                 let response = match self
@@ -218,6 +219,7 @@ impl Agent<'_> {
         spent.cache_write_tokens -= planning_usage_before.cache_write_tokens;
         spent.cost_usd -= planning_usage_before.cost_usd;
         spent.tool_calls -= planning_usage_before.tool_calls;
+        spent.wall_ms = planning_started.elapsed().as_millis() as u64;
         plan.planner_usage.add(&spent);
         self.base.add(&spent);
         self.unrecorded = planning_usage_before;

@@ -1,7 +1,7 @@
 //! Smaller commands: push, pull, config, demo, completions; and merge's policy checks.
 
 use super::Context;
-use crate::cli::{CompletionsArgs, DemoArgs, PullArgs, PushArgs};
+use crate::cli::{CompletionsArgs, PullArgs, PushArgs};
 use crate::error::{Exit, UserError};
 use crate::store::{Plan, Store, Task};
 
@@ -184,10 +184,6 @@ pub fn cmd_config(ctx: &Context) -> anyhow::Result<Exit> {
         }
     }
     Ok(Exit::Done)
-}
-
-pub fn cmd_demo(_ctx: &Context, _args: DemoArgs) -> anyhow::Result<Exit> {
-    Err(UserError::new("the demo needs the agent loop, which is not built yet").into())
 }
 
 pub fn cmd_completions(_ctx: &Context, args: CompletionsArgs) -> anyhow::Result<Exit> {

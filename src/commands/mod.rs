@@ -1,6 +1,7 @@
 //! One file per subcommand; this module dispatches and holds what they share.
 
 mod checkpoint;
+mod demo;
 mod diff;
 mod drop;
 mod list;
@@ -80,7 +81,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Push(args) => misc::cmd_push(&ctx, args),
         Command::Pull(args) => misc::cmd_pull(&ctx, args),
         Command::Config => misc::cmd_config(&ctx),
-        Command::Demo(args) => misc::cmd_demo(&ctx, args),
+        Command::Demo(args) => demo::cmd_demo(&ctx, args),
         Command::Completions(args) => misc::cmd_completions(&ctx, args),
     }
 }
