@@ -80,7 +80,9 @@ pub struct Agent<'a> {
     /// Stop after planning.
     pub plan_only: bool,
     started: Instant,
-    /// Spent by this run and already in records of git.
+    /// Wall time of earlier runs, from the records in git at the start of this run.
+    prior_wall_ms: u64,
+    /// Spent on the task and already in records of git (earlier runs and this one).
     base: Usage,
     /// Spent by this run and not yet recorded (the current step or planning).
     unrecorded: Usage,
@@ -118,6 +120,7 @@ impl<'a> Agent<'a> {
             interrupt,
             plan_only: false,
             started: Instant::now(),
+            prior_wall_ms: 0,
             base: Usage::default(),
             unrecorded: Usage::default(),
         }
@@ -129,6 +132,8 @@ impl<'a> Agent<'a> {
         let task = self.store.task(&self.slug)?;
         let plan = self.store.plan(&task)?;
         self.base = self.store.budget(&task, &plan)?.usage;
+        self.prior_wall_ms = self.base.wall_ms;
+        self.started = Instant::now();
         let outcome = match self.work().await {
             Ok(outcome) => outcome,
             Err(err) => Outcome::Failed(err.to_string()),
@@ -180,7 +185,8 @@ impl<'a> Agent<'a> {
     fn used(&self) -> Usage {
         let mut used = self.base;
         used.add(&self.unrecorded);
-        used.wall_ms = self.base.wall_ms + self.started.elapsed().as_millis() as u64;
+        // Records of this run hold its wall time too; count the run by the clock instead.
+        used.wall_ms = self.prior_wall_ms + self.started.elapsed().as_millis() as u64;
         used
     }
 

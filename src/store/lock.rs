@@ -76,6 +76,7 @@ impl TaskLock {
             this_host(),
             humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         );
+        let mut took_over = false;
         for _ in 0..2 {
             match std::fs::OpenOptions::new()
                 .write(true)
@@ -85,6 +86,7 @@ impl TaskLock {
                 Ok(mut file) => {
                     file.write_all(content.as_bytes())
                         .map_err(StoreError::io("could not write", &path))?;
+                    clear_stale_ref_locks(store, slug, took_over);
                     return Ok(TaskLock { path });
                 }
                 Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -100,6 +102,7 @@ impl TaskLock {
                         // Stale (dead process) or unreadable (crash while writing it): take over.
                         _ => {
                             let _ = std::fs::remove_file(&path);
+                            took_over = true;
                         }
                     }
                 }
@@ -112,6 +115,44 @@ impl TaskLock {
             host: this_host(),
             since: "just now".into(),
         })
+    }
+}
+
+/// Lock files of the task's own refs and private index, left by a run that was killed in the
+/// middle of a write. Only git-agent writes these refs and it holds the task lock now, so a
+/// lock file is stale when we took over a dead run's lock, or when it is older than a
+/// transaction ever takes.
+fn clear_stale_ref_locks(store: &Store, slug: &str, took_over: bool) {
+    let common = store.common_dir();
+    let mut candidates = vec![
+        common.join(format!("refs/heads/agent/{slug}.lock")),
+        common.join(format!("refs/notes/agent/{slug}.lock")),
+    ];
+    if let Ok(entries) = std::fs::read_dir(common.join(format!("refs/agent/{slug}/attic"))) {
+        candidates.extend(
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "lock")),
+        );
+    }
+    // The private worktree's index: its gitdir is named in the worktree's `.git` file.
+    let dot_git = store.worktree_path(slug).join(".git");
+    if let Ok(text) = std::fs::read_to_string(dot_git) {
+        if let Some(gitdir) = text.trim().strip_prefix("gitdir: ") {
+            candidates.push(PathBuf::from(gitdir).join("index.lock"));
+        }
+    }
+    for lock in candidates {
+        let old = std::fs::metadata(&lock)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(10));
+        if lock.exists() && (took_over || old) {
+            tracing::warn!(lock = %lock.display(), "removing a lock file left by a killed run");
+            let _ = std::fs::remove_file(&lock);
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! All end-to-end tests of the binary compile into this one test binary (link time).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod agent_e2e;
 mod common;
+mod fake_model;
 mod store_cli;
 mod store_errors;

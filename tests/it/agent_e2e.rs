@@ -1,0 +1,451 @@
+//! The whole loop through the real binary against a fake model server speaking the
+//! Anthropic SSE protocol, on the sample repository of `fixtures/demo/repo`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+
+use crate::common::{TestEnv, get, worktree};
+use crate::fake_model::{FakeModel, Script, current_step, is_replan, text, tool, turn};
+
+const KEY: &str = "sk-ant-api03-test-key-that-must-never-leak-0123456789";
+const GOOD_GREET: &str = "#!/bin/sh\nshout=no\nif [ \"$1\" = \"--shout\" ]; then shout=yes; shift; fi\ngreeting=\"Hello, $1\"\nif [ \"$shout\" = yes ]; then\n  echo \"$greeting\" | tr '[:lower:]' '[:upper:]'\nelse\n  echo \"$greeting\"\nfi\n";
+
+fn sample(env: &TestEnv, policy: &str) -> PathBuf {
+    let dir = env.root.path().join("greet");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo/repo");
+    for name in ["greet.sh", "test.sh", "README.md"] {
+        std::fs::copy(fixtures.join(name), dir.join(name)).unwrap();
+    }
+    std::fs::write(dir.join(".git-agent.toml"), policy).unwrap();
+    env.git(&dir, &["init", "-q"]);
+    env.git(&dir, &["add", "-A"]);
+    env.git(&dir, &["commit", "-qm", "initial"]);
+    dir
+}
+
+fn plan() -> Vec<Value> {
+    vec![
+        text("Planning."),
+        tool(
+            "submit_plan",
+            json!({"objective": "add --shout", "constraints": ["keep the plain greeting"], "acceptance_criteria": ["sh test.sh passes"],
+                   "test_command": "sh test.sh",
+                   "steps": [{"title": "Add --shout to greet.sh", "detail": "branch on the flag"},
+                             {"title": "Test --shout", "detail": "add a check to test.sh"}]}),
+        ),
+    ]
+}
+
+fn finish(summary: &str) -> Vec<Value> {
+    vec![tool(
+        "finish_step",
+        json!({"summary": summary, "expected_outcome": "tests pass", "risks": "none", "next_step": "next"}),
+    )]
+}
+
+/// A model that does the job: the plan, then each step in two or three turns.
+fn good_model(request: &Value) -> Vec<Value> {
+    match (current_step(request), turn(request)) {
+        (None, _) => plan(),
+        (Some(1), 0) => vec![tool("read_file", json!({"path": "greet.sh"}))],
+        (Some(1), 1) => vec![tool(
+            "write_file",
+            json!({"path": "greet.sh", "content": GOOD_GREET}),
+        )],
+        (Some(1), _) => finish("Add a --shout flag to greet.sh"),
+        (Some(2), 0) => vec![tool(
+            "edit_file",
+            json!({"path": "test.sh", "old_text": "echo \"$pass passed",
+                   "new_text": "check \"shouts\" \"$(sh greet.sh --shout World)\" \"HELLO, WORLD\"\necho \"$pass passed"}),
+        )],
+        (Some(_), _) => finish("Test --shout"),
+    }
+}
+
+/// A model whose step 1 always breaks the plain greeting.
+fn clumsy_model(request: &Value) -> Vec<Value> {
+    match (current_step(request), turn(request)) {
+        (None, _) => plan(),
+        (Some(_), 0) => vec![tool(
+            "write_file",
+            json!({"path": "greet.sh", "content": "#!/bin/sh\necho \"HELLO, $1\"\n"}),
+        )],
+        (Some(_), _) => finish("Shout always"),
+    }
+}
+
+fn refusing_planner(request: &Value) -> Vec<Value> {
+    assert!(current_step(request).is_none(), "the executor must not run");
+    vec![tool(
+        "report_blocked",
+        json!({"reason": "Should --shout also change the punctuation? The goal does not say."}),
+    )]
+}
+
+fn agent(env: &TestEnv, dir: &Path, model: &FakeModel, args: &[&str]) -> (i32, String, String) {
+    let out = env
+        .agent_cmd(dir, args)
+        .env("ANTHROPIC_BASE_URL", &model.url)
+        .env("ANTHROPIC_API_KEY", KEY)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn assert_no_key_anywhere(env: &TestEnv, dir: &Path, output: &str) {
+    assert!(!output.contains(KEY), "the key leaked into the output");
+    let everything = env.git(dir, &["log", "--all", "-p", "--notes=agent/*"]);
+    assert!(!everything.contains(KEY), "the key leaked into git");
+    let refs = env.git(
+        dir,
+        &["for-each-ref", "--format=%(refname)", "refs/notes/agent"],
+    );
+    for notes_ref in refs.lines() {
+        let history = env.git(dir, &["log", "-p", notes_ref]);
+        assert!(!history.contains(KEY), "the key leaked into {notes_ref}");
+    }
+}
+
+#[test]
+fn a_happy_run_plans_checkpoints_every_step_and_leaves_the_checkout_alone() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    let head = env.rev(&dir, "HEAD");
+    let model = FakeModel::start(Arc::new(good_model) as Arc<Script>, Duration::ZERO);
+    let (code, out, err) = agent(
+        &env,
+        &dir,
+        &model,
+        &["start", "--name", "t", "Add a --shout flag"],
+    );
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    assert!(err.contains("Stopped: done."), "{err}");
+
+    // One checkpoint per step, on top of the task commit, each with a passing harness test run.
+    let subjects = env.git(&dir, &["log", "--format=%s", "agent/t"]);
+    assert_eq!(
+        subjects,
+        "Test --shout\nAdd a --shout flag to greet.sh\nagent: start t\ninitial\n"
+    );
+    let tip = env.trailers(&dir, "agent/t");
+    assert_eq!(
+        get(&tip, "Agent-Tests"),
+        Some("pass (sh test.sh: 2 passed, 0 failed)")
+    );
+    assert_eq!(get(&tip, "Agent-Step"), Some("2/2"));
+    assert_eq!(
+        get(&env.trailers(&dir, "agent/t~1"), "Agent-Tests"),
+        Some("pass (sh test.sh: 1 passed, 0 failed)")
+    );
+    assert_eq!(env.git(&dir, &["show", "agent/t:greet.sh"]), GOOD_GREET);
+
+    // The plan note and the records.
+    let plan: toml::Table =
+        toml::from_str(&env.git(&dir, &["notes", "--ref", "agent/t", "show", "agent/t~2"]))
+            .unwrap();
+    assert_eq!(plan["status"].as_str(), Some("ready"));
+    assert_eq!(plan["steps"].as_array().unwrap().len(), 2);
+    assert_eq!(plan["test_command"].as_str(), Some("sh test.sh"));
+    let record: toml::Table =
+        toml::from_str(&env.git(&dir, &["notes", "--ref", "agent/t", "show", "agent/t"])).unwrap();
+    assert_eq!(record["tests"]["verdict"].as_str(), Some("pass"));
+    assert_eq!(record["tests"]["exit_code"].as_integer(), Some(0));
+    assert_eq!(record["stop"]["reason"].as_str(), Some("done"));
+    assert_eq!(record["provider"].as_str(), Some("anthropic"));
+    assert_eq!(record["turns"].as_integer(), Some(2));
+
+    // The user's checkout is untouched.
+    assert_eq!(env.rev(&dir, "HEAD"), head);
+    assert_eq!(env.git(&dir, &["status", "--porcelain"]), "");
+    assert!(
+        !std::fs::read_to_string(dir.join("greet.sh"))
+            .unwrap()
+            .contains("shout")
+    );
+
+    // The wire: the planner gets read-only tools, the executor the full set, by exact name.
+    let bodies = model.bodies();
+    let names = |b: &Value| {
+        b["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(
+        sorted(names(&bodies[0])),
+        sorted(
+            [
+                "list_files",
+                "read_file",
+                "report_blocked",
+                "search",
+                "submit_plan"
+            ]
+            .map(String::from)
+            .to_vec()
+        )
+    );
+    assert_eq!(
+        sorted(names(&bodies[1])),
+        sorted(
+            [
+                "edit_file",
+                "finish_step",
+                "list_files",
+                "read_file",
+                "report_blocked",
+                "run_command",
+                "search",
+                "write_file"
+            ]
+            .map(String::from)
+            .to_vec()
+        )
+    );
+    assert_eq!(bodies[1]["stream"], json!(true));
+    // A fresh context per step: step 2 starts with one user message.
+    let step2 = bodies.iter().find(|b| current_step(b) == Some(2)).unwrap();
+    assert_eq!(step2["messages"].as_array().unwrap().len(), 1);
+    assert!(
+        model
+            .raw_headers()
+            .to_ascii_lowercase()
+            .contains("x-api-key")
+    );
+    assert_no_key_anywhere(&env, &dir, &format!("{out}{err}"));
+    env.fsck(&dir);
+}
+
+#[test]
+fn a_step_that_keeps_failing_is_rolled_back_replanned_and_then_blocked() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "step_attempts = 2\nreplans = 1\n");
+    let model = FakeModel::start(Arc::new(clumsy_model) as Arc<Script>, Duration::ZERO);
+    let (code, out, err) = agent(
+        &env,
+        &dir,
+        &model,
+        &["start", "--name", "t", "Add a --shout flag"],
+    );
+    assert_eq!(code, 3, "stdout: {out}\nstderr: {err}");
+    // Back at the task commit; both failed attempts are in the attic, with reasons in the plan.
+    assert_eq!(
+        env.git(&dir, &["log", "--format=%s", "-1", "agent/t"]),
+        "agent: start t\n"
+    );
+    let attic = env.git(
+        &dir,
+        &["for-each-ref", "--format=%(refname)", "refs/agent/t/attic"],
+    );
+    assert_eq!(attic, "refs/agent/t/attic/1\nrefs/agent/t/attic/2\n");
+    assert_eq!(
+        env.git(&dir, &["log", "--format=%s", "-1", "refs/agent/t/attic/1"]),
+        "Shout always\n"
+    );
+    assert_eq!(
+        get(&env.trailers(&dir, "refs/agent/t/attic/1"), "Agent-Tests"),
+        Some("fail (sh test.sh: 0 passed, 1 failed)")
+    );
+    let plan: toml::Table =
+        toml::from_str(&env.git(&dir, &["notes", "--ref", "agent/t", "show", "agent/t"])).unwrap();
+    let attempts = plan["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert!(
+        attempts[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("still failed its tests after 2 tries")
+    );
+    assert_eq!(plan["replans"].as_integer(), Some(2));
+    assert_eq!(plan["stop"]["reason"].as_str(), Some("blocked"));
+    // The replan saw the failed attempt.
+    assert!(model.bodies().iter().any(|b| {
+        is_replan(b)
+            && b["messages"][0]["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("still failed its tests")
+    }));
+    let status = env.agent_ok(&dir, &["status", "t"]);
+    assert!(status.contains("state:       blocked"), "{status}");
+    env.fsck(&dir);
+}
+
+#[test]
+fn a_budget_stop_holds_across_resumes_and_a_resume_finishes() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    let model = FakeModel::start(Arc::new(good_model) as Arc<Script>, Duration::ZERO);
+    let (code, _, err) = agent(
+        &env,
+        &dir,
+        &model,
+        &[
+            "start",
+            "--name",
+            "t",
+            "--max-turns",
+            "3",
+            "Add a --shout flag",
+        ],
+    );
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("Stopped: budget."), "{err}");
+    // The unfinished step's work (greet.sh written) is in the attic, not lost; the worktree is clean.
+    let attic = env.rev(&dir, "refs/agent/t/attic/1");
+    assert_eq!(
+        env.git(&dir, &["show", &format!("{attic}:greet.sh")]),
+        GOOD_GREET
+    );
+    assert_eq!(
+        env.git(&worktree(&dir, "t"), &["status", "--porcelain"]),
+        ""
+    );
+    let plan: toml::Table =
+        toml::from_str(&env.git(&dir, &["notes", "--ref", "agent/t", "show", "agent/t"])).unwrap();
+    assert_eq!(plan["stop"]["reason"].as_str(), Some("budget"));
+
+    // Turns are summed from the records in git: the same limit stops a resume at once.
+    let before = model.bodies().len();
+    let (code, _, err) = agent(&env, &dir, &model, &["resume", "t", "--max-turns", "3"]);
+    assert_eq!(code, 4, "{err}");
+    assert_eq!(
+        model.bodies().len(),
+        before,
+        "no model call past the budget"
+    );
+
+    let (code, _, err) = agent(&env, &dir, &model, &["resume", "t"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.git(&dir, &["show", "agent/t:greet.sh"]), GOOD_GREET);
+    assert_eq!(
+        get(&env.trailers(&dir, "agent/t"), "Agent-Step"),
+        Some("2/2")
+    );
+    env.fsck(&dir);
+}
+
+#[test]
+fn a_goal_the_planner_refuses_stops_blocked_with_its_questions() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    let model = FakeModel::start(Arc::new(refusing_planner) as Arc<Script>, Duration::ZERO);
+    let (code, _, err) = agent(
+        &env,
+        &dir,
+        &model,
+        &["start", "--name", "q", "Make it shout somehow"],
+    );
+    assert_eq!(code, 3, "{err}");
+    let plan: toml::Table =
+        toml::from_str(&env.git(&dir, &["notes", "--ref", "agent/q", "show", "agent/q"])).unwrap();
+    assert_eq!(plan["status"].as_str(), Some("blocked"));
+    assert!(
+        plan["questions"][0]
+            .as_str()
+            .unwrap()
+            .contains("punctuation")
+    );
+    assert_eq!(plan["stop"]["reason"].as_str(), Some("blocked"));
+    let status = env.agent_ok(&dir, &["status", "q"]);
+    assert!(
+        status.contains("question:") && status.contains("punctuation"),
+        "{status}"
+    );
+}
+
+#[test]
+fn kill_9_at_random_points_then_resume_loses_nothing() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    let model = FakeModel::start(
+        Arc::new(good_model) as Arc<Script>,
+        Duration::from_millis(100),
+    );
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut kills = 0;
+    let mut tasks = 0;
+    while kills < 24 && tasks < 40 {
+        tasks += 1;
+        let task = format!("k{tasks}");
+        let task = task.as_str();
+        let mut seen: Vec<String> = Vec::new();
+        let mut args = vec!["start", "--name", task, "Add a --shout flag"];
+        let mut finished = false;
+        for _ in 0..30 {
+            let mut child = env
+                .agent_cmd(&dir, &args)
+                .env("ANTHROPIC_BASE_URL", &model.url)
+                .env("ANTHROPIC_API_KEY", KEY)
+                .stderr(std::fs::File::create(env.root.path().join("stderr.txt")).unwrap())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(rng.u64(0..700)));
+            if let Some(status) = child.try_wait().unwrap() {
+                let stderr = std::fs::read_to_string(env.root.path().join("stderr.txt")).unwrap();
+                assert_eq!(status.code(), Some(0), "{args:?} failed:\n{stderr}");
+                finished = true;
+                break;
+            }
+            child.kill().unwrap();
+            child.wait().unwrap();
+            kills += 1;
+            env.fsck(&dir);
+            // Every commit seen so far is still reachable from the branch or the attic.
+            let reachable = env.git(
+                &dir,
+                &[
+                    "rev-list",
+                    &format!("--glob=refs/heads/agent/{task}"),
+                    &format!("--glob=refs/agent/{task}/*"),
+                ],
+            );
+            for commit in &seen {
+                assert!(
+                    reachable.contains(commit.as_str()),
+                    "{commit} was lost after a kill"
+                );
+            }
+            seen = reachable.lines().map(str::to_string).collect();
+            if env
+                .git(&dir, &["branch", "--list", &format!("agent/{task}")])
+                .is_empty()
+            {
+                // Killed before the task existed: start again.
+                continue;
+            }
+            args = vec!["resume", task];
+        }
+        assert!(finished, "task {task} never finished");
+        assert_eq!(
+            env.git(&dir, &["show", &format!("agent/{task}:greet.sh")]),
+            GOOD_GREET
+        );
+        assert!(
+            env.git(&dir, &["show", &format!("agent/{task}:test.sh")])
+                .contains("shouts")
+        );
+        assert_eq!(
+            get(&env.trailers(&dir, &format!("agent/{task}")), "Agent-Tests"),
+            Some("pass (sh test.sh: 2 passed, 0 failed)")
+        );
+        env.fsck(&dir);
+    }
+    assert!(kills >= 20, "only {kills} kill points");
+}

@@ -1,0 +1,177 @@
+//! A fake Anthropic Messages server on 127.0.0.1 that speaks the real SSE wire protocol.
+//! Its answers come from a script that looks at the request (planner or executor, which
+//! step, how many turns so far), so a killed and resumed run gets the same answers.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// What the model "does": content blocks (Anthropic shape) for a request.
+pub type Script = dyn Fn(&Value) -> Vec<Value> + Send + Sync;
+
+pub struct FakeModel {
+    pub url: String,
+    pub requests: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+impl FakeModel {
+    pub fn start(script: Arc<Script>, delay: Duration) -> FakeModel {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let script = script.clone();
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(stream, &*script, &seen, delay);
+                });
+            }
+        });
+        FakeModel { url, requests }
+    }
+
+    pub fn bodies(&self) -> Vec<Value> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
+    pub fn raw_headers(&self) -> String {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(h, _)| h.clone())
+            .collect()
+    }
+}
+
+fn serve(
+    stream: TcpStream,
+    script: &Script,
+    seen: &Mutex<Vec<(String, Value)>>,
+    delay: Duration,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut headers = String::new();
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        headers.push_str(&line);
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    seen.lock().unwrap().push((headers, request.clone()));
+    std::thread::sleep(delay);
+    let content = script(&request);
+    let mut out = stream;
+    out.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n")?;
+    for event in sse_events(&content) {
+        out.write_all(event.as_bytes())?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+fn sse(name: &str, data: Value) -> String {
+    format!("event: {name}\ndata: {data}\n\n")
+}
+
+/// The content blocks as the Messages API streams them, tool input in two fragments.
+pub fn sse_events(content: &[Value]) -> Vec<String> {
+    let mut events = vec![sse(
+        "message_start",
+        json!({"type": "message_start", "message": {"id": "msg_fake", "type": "message", "role": "assistant",
+               "model": "claude-sonnet-4-5", "content": [], "stop_reason": null,
+               "usage": {"input_tokens": 500, "output_tokens": 1, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}}}),
+    )];
+    events.push(sse("ping", json!({"type": "ping"})));
+    let mut stop = "end_turn";
+    for (i, block) in content.iter().enumerate() {
+        if block["type"] == "tool_use" {
+            stop = "tool_use";
+            events.push(sse(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": i, "content_block": {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}}),
+            ));
+            let input = block["input"].to_string();
+            let cut = input
+                .char_indices()
+                .nth(input.chars().count() / 2)
+                .map_or(0, |(i, _)| i);
+            for part in [&input[..cut], &input[cut..]] {
+                events.push(sse(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": part}}),
+                ));
+            }
+        } else {
+            events.push(sse(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}}),
+            ));
+            events.push(sse(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": block["text"]}}),
+            ));
+        }
+        events.push(sse(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": i}),
+        ));
+    }
+    events.push(sse(
+        "message_delta",
+        json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": 60}}),
+    ));
+    events.push(sse("message_stop", json!({"type": "message_stop"})));
+    events
+}
+
+pub fn tool(name: &str, input: Value) -> Value {
+    json!({"type": "tool_use", "id": format!("toolu_{}", fastrand::u32(..)), "name": name, "input": input})
+}
+
+pub fn text(text: &str) -> Value {
+    json!({"type": "text", "text": text})
+}
+
+/// Who is asking: `None` for the planner, else the executor's current step.
+pub fn current_step(request: &Value) -> Option<u32> {
+    let first = request["messages"][0]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    let rest = first.split("# Current step ").nth(1)?;
+    rest.split(' ').next()?.parse().ok()
+}
+
+/// How many assistant turns the request already holds (the turn being asked for).
+pub fn turn(request: &Value) -> usize {
+    request["messages"]
+        .as_array()
+        .map_or(0, |m| m.iter().filter(|m| m["role"] == "assistant").count())
+}
+
+pub fn is_replan(request: &Value) -> bool {
+    request["messages"][0]["content"][0]["text"]
+        .as_str()
+        .is_some_and(|t| t.contains("# Replanning"))
+}
