@@ -138,10 +138,10 @@ fn clear_stale_ref_locks(store: &Store, slug: &str, took_over: bool) {
     }
     // The private worktree's index: its gitdir is named in the worktree's `.git` file.
     let dot_git = store.worktree_path(slug).join(".git");
-    if let Ok(text) = std::fs::read_to_string(dot_git) {
-        if let Some(gitdir) = text.trim().strip_prefix("gitdir: ") {
-            candidates.push(PathBuf::from(gitdir).join("index.lock"));
-        }
+    if let Ok(text) = std::fs::read_to_string(dot_git)
+        && let Some(gitdir) = text.trim().strip_prefix("gitdir: ")
+    {
+        candidates.push(PathBuf::from(gitdir).join("index.lock"));
     }
     for lock in candidates {
         let old = std::fs::metadata(&lock)
