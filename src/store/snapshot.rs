@@ -254,6 +254,7 @@ impl Pass<'_> {
 /// core.excludesFile; nested repositories are left alone like git does.
 fn walk(workdir: &Path) -> Result<Vec<Found>> {
     let root = workdir.to_path_buf();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
     let walker = ignore::WalkBuilder::new(workdir)
         .hidden(false)
         .parents(false)
@@ -263,6 +264,7 @@ fn walk(workdir: &Path) -> Result<Vec<Found>> {
         .require_git(false)
         .ignore(false)
         .follow_links(false)
+        .threads(threads)
         .filter_entry(move |entry| {
             if entry.file_name() == ".git" {
                 return false;
@@ -270,31 +272,58 @@ fn walk(workdir: &Path) -> Result<Vec<Found>> {
             let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
             !(is_dir && entry.path() != root && entry.path().join(".git").exists())
         })
-        .build();
-    let mut found = Vec::new();
-    for entry in walker {
-        let entry = entry.map_err(|err| StoreError::Git {
-            context: format!("could not walk the worktree {}", workdir.display()),
-            detail: err.to_string(),
-        })?;
-        let Some(file_type) = entry.file_type() else {
-            continue;
-        };
-        if file_type.is_dir() {
-            continue;
-        }
-        let meta = gix::index::fs::Metadata::from_path_no_follow(entry.path())
-            .map_err(StoreError::io("could not stat", entry.path()))?;
-        let rel = entry.path().strip_prefix(workdir).unwrap_or(entry.path());
-        let Ok(path) = gix::path::into_bstr(rel) else {
-            continue;
-        };
-        found.push(Found {
-            path: path.into_owned(),
-            meta,
-        });
+        .build_parallel();
+    // Stat calls dominate on a large tree; the parallel walker spreads them over the cores.
+    let found = std::sync::Mutex::new(Vec::new());
+    let failure = std::sync::Mutex::new(None);
+    walker.run(|| {
+        Box::new(|entry| {
+            let outcome = entry
+                .map_err(|err| StoreError::Git {
+                    context: format!("could not walk the worktree {}", workdir.display()),
+                    detail: err.to_string(),
+                })
+                .and_then(|entry| found_of(workdir, &entry));
+            match outcome {
+                Ok(Some(item)) => {
+                    if let Ok(mut found) = found.lock() {
+                        found.push(item);
+                    }
+                    ignore::WalkState::Continue
+                }
+                Ok(None) => ignore::WalkState::Continue,
+                Err(err) => {
+                    if let Ok(mut failure) = failure.lock() {
+                        *failure = Some(err);
+                    }
+                    ignore::WalkState::Quit
+                }
+            }
+        })
+    });
+    if let Some(err) = failure.into_inner().ok().flatten() {
+        return Err(err);
     }
-    Ok(found)
+    Ok(found.into_inner().unwrap_or_default())
+}
+
+fn found_of(workdir: &Path, entry: &ignore::DirEntry) -> Result<Option<Found>> {
+    let Some(file_type) = entry.file_type() else {
+        return Ok(None);
+    };
+    if file_type.is_dir() {
+        return Ok(None);
+    }
+    let meta = gix::index::fs::Metadata::from_path_no_follow(entry.path())
+        .map_err(StoreError::io("could not stat", entry.path()))?;
+    let rel = entry.path().strip_prefix(workdir).unwrap_or(entry.path());
+    let Ok(path) = gix::path::into_bstr(rel) else {
+        return Ok(None);
+    };
+    Ok(Some(Found {
+        path: path.into_owned(),
+        meta,
+    }))
 }
 
 /// An entry is racy when the file may have changed within the same timestamp tick as the
