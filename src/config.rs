@@ -28,6 +28,7 @@ pub struct Layer {
     pub max_cost: Option<f64>,
     pub max_time: Option<String>,
     pub test_command: Option<String>,
+    pub lint_command: Option<String>,
     pub test_timeout: Option<String>,
     pub command_timeout: Option<String>,
     pub allow: Option<Vec<String>>,
@@ -57,6 +58,8 @@ pub struct Config {
     pub max_cost: Option<f64>,
     pub max_time: Option<Duration>,
     pub test_command: Option<String>,
+    /// Run by `git agent merge` with the tests and the secret scan.
+    pub lint_command: Option<String>,
     pub test_timeout: Duration,
     pub command_timeout: Duration,
     pub allow: Vec<String>,
@@ -119,6 +122,7 @@ pub const KEYS: &[&str] = &[
     "max_cost",
     "max_time",
     "test_command",
+    "lint_command",
     "test_timeout",
     "command_timeout",
     "allow",
@@ -408,6 +412,9 @@ fn resolve(layers: &[(String, Layer)]) -> Result<Config, ConfigError> {
     let (test_command, _) = pick!(test_command, None::<String>, |v: &Option<String>| v
         .clone()
         .unwrap_or_else(|| "(from the plan)".into()));
+    let (lint_command, _) = pick!(lint_command, None::<String>, |v: &Option<String>| v
+        .clone()
+        .unwrap_or_else(|| "(none)".into()));
     let (test_timeout, test_timeout_src) =
         pick!(test_timeout, "10m".to_string(), |v: &String| v.clone());
     let (command_timeout, command_timeout_src) =
@@ -458,6 +465,7 @@ fn resolve(layers: &[(String, Layer)]) -> Result<Config, ConfigError> {
             .map(|t| duration("max_time", &t, &max_time_src))
             .transpose()?,
         test_command,
+        lint_command,
         test_timeout: duration("test_timeout", &test_timeout, &test_timeout_src)?,
         command_timeout: duration("command_timeout", &command_timeout, &command_timeout_src)?,
         allow,

@@ -3,59 +3,6 @@
 use super::Context;
 use crate::cli::{CompletionsArgs, PullArgs, PushArgs};
 use crate::error::{Exit, UserError};
-use crate::store::{Plan, Store, Task};
-
-/// Policy checks before a merge; each failure is one line. The secret scan reads the task's
-/// whole diff; the plan's test command runs in the sandbox, in the task's worktree.
-pub fn policy_failures(store: &Store, task: &Task, plan: &Plan) -> anyhow::Result<Vec<String>> {
-    use crate::policy::{SandboxSpec, SecretAllowList, scan_diff};
-    let mut failures = Vec::new();
-    let diff = store.git_output(&[
-        "diff",
-        "--no-color",
-        "--no-ext-diff",
-        &task.base.to_string(),
-        &task.tip.to_string(),
-    ])?;
-    let allow = SecretAllowList::default().without_inline_marker();
-    for finding in scan_diff(&diff, &allow) {
-        failures.push(format!("secret scan: {finding}"));
-    }
-    if !plan.test_command.trim().is_empty() {
-        let worktree = if plan.here {
-            None
-        } else {
-            Some(store.ensure_worktree(task)?)
-        };
-        if let Some(worktree) = worktree {
-            let spec = SandboxSpec {
-                writable: vec![worktree.clone()],
-                ..SandboxSpec::default()
-            };
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let output = runtime.block_on(crate::policy::sandbox::run(
-                &plan.test_command,
-                &worktree,
-                &spec,
-                &[],
-                std::time::Duration::from_secs(600),
-                8_000,
-            ))?;
-            if output.exit_code != Some(0) {
-                failures.push(format!(
-                    "tests: `{}` exited with {}",
-                    plan.test_command,
-                    output
-                        .exit_code
-                        .map_or_else(|| "a signal or timeout".to_string(), |c| c.to_string())
-                ));
-            }
-        }
-    }
-    Ok(failures)
-}
 
 pub fn cmd_push(ctx: &Context, args: PushArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;

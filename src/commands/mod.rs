@@ -1,6 +1,7 @@
 //! One file per subcommand; this module dispatches and holds what they share.
 
 mod checkpoint;
+mod checks;
 mod demo;
 mod diff;
 mod drop;

@@ -449,3 +449,64 @@ fn kill_9_at_random_points_then_resume_loses_nothing() {
     }
     assert!(kills >= 20, "only {kills} kill points");
 }
+
+#[test]
+fn ctrl_c_records_interrupted_and_keeps_the_steps_work_in_the_attic() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    // Slow answers: the planner, then read, write, finish in step 1, 400 ms each.
+    let model = FakeModel::start(
+        Arc::new(good_model) as Arc<Script>,
+        Duration::from_millis(400),
+    );
+    let child = env
+        .agent_cmd(&dir, &["start", "--name", "c", "Add a --shout flag"])
+        .env("ANTHROPIC_BASE_URL", &model.url)
+        .env("ANTHROPIC_API_KEY", KEY)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until greet.sh was written in the worktree, then interrupt the next model call.
+    let wt = worktree(&dir, "c");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(wt.join("greet.sh")).is_ok_and(|t| t.contains("shout")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never wrote greet.sh"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("Stopped: interrupted."), "{stderr}");
+    // Nothing half-done was checkpointed; the step's work is in the attic; the worktree is back at the tip.
+    assert_eq!(
+        env.git(&dir, &["log", "--format=%s", "-1", "agent/c"]),
+        "agent: start c\n"
+    );
+    let attic = env.rev(&dir, "refs/agent/c/attic/1");
+    assert_eq!(
+        env.git(&dir, &["show", &format!("{attic}:greet.sh")]),
+        GOOD_GREET
+    );
+    assert_eq!(env.git(&wt, &["status", "--porcelain"]), "");
+    let plan: toml::Table =
+        toml::from_str(&env.git(&dir, &["notes", "--ref", "agent/c", "show", "agent/c"])).unwrap();
+    assert_eq!(plan["stop"]["reason"].as_str(), Some("interrupted"));
+    // The attic commit carries a record of what the unfinished step cost, so budgets count it.
+    let record: toml::Table =
+        toml::from_str(&env.git(&dir, &["notes", "--ref", "agent/c", "show", &attic])).unwrap();
+    assert!(record["turns"].as_integer().unwrap() >= 2, "{record:?}");
+    env.fsck(&dir);
+    // And the task resumes to the end.
+    let (code, _, err) = agent(&env, &dir, &model, &["resume", "c"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.git(&dir, &["show", "agent/c:greet.sh"]), GOOD_GREET);
+}

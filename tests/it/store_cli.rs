@@ -523,3 +523,36 @@ fn merge_refuses_a_secret_and_force_records_the_override() {
         "{trailers:?}"
     );
 }
+
+#[test]
+fn merge_runs_the_configured_tests_and_lint_in_the_sandbox() {
+    let env = TestEnv::new();
+    let repo = env.repo("r");
+    std::fs::write(
+        repo.join(".git-agent.toml"),
+        "test_command = \"test -e ok.txt\"\nlint_command = \"! grep -rq TODO --include=*.txt .\"\n",
+    )
+    .unwrap();
+    env.git(&repo, &["add", "-A"]);
+    env.git(&repo, &["commit", "-qm", "policy"]);
+    env.agent_ok(&repo, &["start", "--name", "l", "--no-run", "goal"]);
+    let wt = worktree(&repo, "l");
+    std::fs::write(wt.join("notes.txt"), "TODO: later\n").unwrap();
+    env.agent_ok(&repo, &["checkpoint", "-m", "notes"]);
+    let (code, _, err) = env.agent(&repo, &["merge", "l"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("tests: `test -e ok.txt` exited with 1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("lint: `! grep -rq TODO --include=*.txt .` exited with 1"),
+        "{err}"
+    );
+    std::fs::write(wt.join("notes.txt"), "done\n").unwrap();
+    std::fs::write(wt.join("ok.txt"), "ok\n").unwrap();
+    env.agent_ok(&repo, &["checkpoint", "-m", "fix"]);
+    env.agent_ok(&repo, &["merge", "l"]);
+    assert_eq!(env.git(&repo, &["show", "main:ok.txt"]), "ok\n");
+    assert_eq!(get(&env.trailers(&repo, "main"), "Agent-Forced"), None);
+}
