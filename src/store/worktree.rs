@@ -44,8 +44,10 @@ impl Store {
             std::fs::rename(&path, &aside)
                 .map_err(StoreError::io("could not move aside", &path))?;
         }
-        // Forget registrations whose directories are gone, so the branch can be checked out again.
-        self.git_output(&["worktree", "prune"])?;
+        // A registration whose directory is gone still claims the branch: forget it, then add.
+        // Not a global `git worktree prune`: that could remove the registration another run is
+        // creating right now.
+        self.forget_worktree(&task.slug);
         self.add_worktree(task, &path)?;
         Ok(path)
     }
@@ -76,8 +78,22 @@ impl Store {
         if path.exists() {
             std::fs::remove_dir_all(&path).map_err(StoreError::io("could not remove", &path))?;
         }
-        self.git_output(&["worktree", "prune"])?;
+        self.forget_worktree(slug);
         Ok(())
+    }
+
+    /// Remove the registration (`$GIT_DIR/worktrees/<name>`) of the task's worktree, if any.
+    fn forget_worktree(&self, slug: &str) {
+        let path = self.worktree_path(slug);
+        let Ok(entries) = std::fs::read_dir(self.common_dir().join("worktrees")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let gitdir = std::fs::read_to_string(entry.path().join("gitdir")).unwrap_or_default();
+            if Path::new(gitdir.trim()).parent() == Some(path.as_path()) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
     }
 
     /// Switch the current checkout to the task branch for `--here`. The branch starts at HEAD's

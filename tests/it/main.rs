@@ -3,6 +3,8 @@
 
 mod agent_e2e;
 mod common;
+mod concurrency;
+mod crash;
 mod fake_model;
 mod store_cli;
 mod store_errors;
