@@ -15,10 +15,34 @@ pub type Script = dyn Fn(&Value) -> Vec<Value> + Send + Sync;
 pub struct FakeModel {
     pub url: String,
     pub requests: Arc<Mutex<Vec<(String, Value)>>>,
+    pub faults: Arc<Mutex<Vec<&'static str>>>,
 }
+
+/// Faults a real server produces, injected at random by [`FakeModel::start_with_faults`].
+const FAULTS: &[&str] = &[
+    "529",
+    "429",
+    "503",
+    "cut_in_tool_call",
+    "error_event",
+    "cut_before_headers",
+];
 
 impl FakeModel {
     pub fn start(script: Arc<Script>, delay: Duration) -> FakeModel {
+        Self::start_with_faults(script, delay, 0, 0.0)
+    }
+
+    /// Like `start`, but a `rate` share of requests (seeded) gets one of [`FAULTS`].
+    pub fn start_with_faults(
+        script: Arc<Script>,
+        delay: Duration,
+        seed: u64,
+        rate: f64,
+    ) -> FakeModel {
+        let rng = Arc::new(Mutex::new(fastrand::Rng::with_seed(seed)));
+        let faults = Arc::new(Mutex::new(Vec::new()));
+        let injected = faults.clone();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -27,12 +51,23 @@ impl FakeModel {
             for stream in listener.incoming().flatten() {
                 let script = script.clone();
                 let seen = seen.clone();
+                let fault = {
+                    let mut rng = rng.lock().unwrap();
+                    (rng.f64() < rate).then(|| FAULTS[rng.usize(..FAULTS.len())])
+                };
+                if let Some(fault) = fault {
+                    injected.lock().unwrap().push(fault);
+                }
                 std::thread::spawn(move || {
-                    let _ = serve(stream, &*script, &seen, delay);
+                    let _ = serve(stream, &*script, &seen, delay, fault);
                 });
             }
         });
-        FakeModel { url, requests }
+        FakeModel {
+            url,
+            requests,
+            faults,
+        }
     }
 
     pub fn bodies(&self) -> Vec<Value> {
@@ -59,6 +94,7 @@ fn serve(
     script: &Script,
     seen: &Mutex<Vec<(String, Value)>>,
     delay: Duration,
+    fault: Option<&'static str>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut headers = String::new();
@@ -83,8 +119,54 @@ fn serve(
     std::thread::sleep(delay);
     let content = script(&request);
     let mut out = stream;
+    let status = |out: &mut TcpStream, status: &str, body: &str| {
+        let head = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nretry-after-ms: 5\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        out.write_all(head.as_bytes())?;
+        out.write_all(body.as_bytes())
+    };
+    match fault {
+        Some("529") => {
+            return status(
+                &mut out,
+                "529 Overloaded",
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            );
+        }
+        Some("429") => {
+            return status(
+                &mut out,
+                "429 Too Many Requests",
+                r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#,
+            );
+        }
+        Some("503") => {
+            return status(
+                &mut out,
+                "503 Service Unavailable",
+                r#"{"type":"error","error":{"type":"api_error","message":"unavailable"}}"#,
+            );
+        }
+        Some("cut_before_headers") => return Ok(()),
+        _ => {}
+    }
     out.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n")?;
-    for event in sse_events(&content) {
+    let events = sse_events(&content);
+    for (i, event) in events.iter().enumerate() {
+        if fault == Some("cut_in_tool_call") && event.contains("input_json_delta") {
+            // Half a tool call, then the connection drops.
+            return Ok(());
+        }
+        if fault == Some("error_event") && i == events.len() / 2 {
+            let error = sse(
+                "error",
+                json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+            );
+            out.write_all(error.as_bytes())?;
+            return Ok(());
+        }
         out.write_all(event.as_bytes())?;
         out.flush()?;
     }

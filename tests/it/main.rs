@@ -6,5 +6,6 @@ mod common;
 mod concurrency;
 mod crash;
 mod fake_model;
+mod faults;
 mod store_cli;
 mod store_errors;
