@@ -38,6 +38,7 @@ pub struct Layer {
     pub co_author: Option<String>,
     pub step_attempts: Option<u32>,
     pub replans: Option<u32>,
+    pub max_steps: Option<u32>,
     pub max_edits_before_test: Option<u32>,
     pub display_notes: Option<bool>,
     pub secret_allow: Option<Vec<String>>,
@@ -71,6 +72,8 @@ pub struct Config {
     pub step_attempts: u32,
     /// R: plans rewritten after failures before stopping `blocked`.
     pub replans: u32,
+    /// The most steps a plan may have.
+    pub max_steps: u32,
     pub max_edits_before_test: u32,
     pub display_notes: bool,
     pub secret_allow: Vec<String>,
@@ -132,6 +135,7 @@ pub const KEYS: &[&str] = &[
     "co_author",
     "step_attempts",
     "replans",
+    "max_steps",
     "max_edits_before_test",
     "display_notes",
     "secret_allow",
@@ -213,7 +217,7 @@ fn typed_value(key: &str, value: &str, source: &str) -> Result<toml::Value, Conf
         message: message.to_string(),
     };
     Ok(match key {
-        "max_turns" | "max_tokens" | "step_attempts" | "replans" | "max_edits_before_test" => {
+        "max_turns" | "max_tokens" | "step_attempts" | "replans" | "max_steps" | "max_edits_before_test" => {
             toml::Value::Integer(
                 value
                     .trim()
@@ -426,6 +430,7 @@ fn resolve(layers: &[(String, Layer)]) -> Result<Config, ConfigError> {
     let (co_author, _) = pick!(co_author, None::<String>, show_opt);
     let (step_attempts, _) = pick!(step_attempts, 3u32, |v: &u32| v.to_string());
     let (replans, _) = pick!(replans, 2u32, |v: &u32| v.to_string());
+    let (max_steps, _) = pick!(max_steps, 30u32, |v: &u32| v.to_string());
     let (max_edits_before_test, _) = pick!(max_edits_before_test, 30u32, |v: &u32| v.to_string());
     let (display_notes, _) = pick!(display_notes, true, |v: &bool| v.to_string());
     let (secret_allow, _) = pick!(secret_allow, Vec::<String>::new(), show_list);
@@ -475,6 +480,7 @@ fn resolve(layers: &[(String, Layer)]) -> Result<Config, ConfigError> {
         co_author,
         step_attempts: step_attempts.max(1),
         replans,
+        max_steps: max_steps.max(1),
         max_edits_before_test: max_edits_before_test.max(1),
         display_notes,
         secret_allow,

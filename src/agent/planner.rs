@@ -12,13 +12,12 @@ use crate::tools::{READ_ONLY, ToolOutput, specs};
 const PLANNER_PROMPT: &str = include_str!("prompts/planner.md");
 const MAX_TURNS: u32 = 30;
 const MAX_INVALID: u32 = 3;
-const MAX_STEPS: usize = 20;
 
 /// A plan the model submitted: objective, constraints, acceptance criteria, test command, steps.
 type Submitted = (String, Vec<String>, Vec<String>, String, Vec<PlanStep>);
 
 /// A plan the model submitted, checked against the schema.
-fn parse_plan(input: &Value, configured_test: Option<&str>) -> Result<Submitted, String> {
+fn parse_plan(input: &Value, configured_test: Option<&str>, max_steps: usize) -> Result<Submitted, String> {
     let mut problems = Vec::new();
     let text = |k: &str| {
         input
@@ -77,9 +76,9 @@ fn parse_plan(input: &Value, configured_test: Option<&str>) -> Result<Submitted,
                     detail: detail.to_string(),
                 });
             }
-            if items.len() > MAX_STEPS {
+            if items.len() > max_steps {
                 problems.push(format!(
-                    "{} steps is too many; at most {MAX_STEPS}, make them coarser",
+                    "{} steps is too many; at most {max_steps}, make them coarser",
                     items.len()
                 ));
             }
@@ -163,7 +162,7 @@ impl Agent<'_> {
                     self.unrecorded.tool_calls += 1;
                     match name.as_str() {
                         "submit_plan" => {
-                            match parse_plan(&input, self.config.test_command.as_deref()) {
+                            match parse_plan(&input, self.config.test_command.as_deref(), self.config.max_steps as usize) {
                                 Ok((objective, constraints, acceptance, test_command, steps)) => {
                                     let keep = kept.unwrap_or(0) as usize;
                                     plan.steps.truncate(keep);
@@ -250,7 +249,7 @@ mod tests {
 
     #[test]
     fn malformed_plans_are_explained() {
-        let err = parse_plan(&json!({"objective": "", "steps": []}), None).unwrap_err();
+        let err = parse_plan(&json!({"objective": "", "steps": []}), None, 30).unwrap_err();
         assert!(
             err.contains("`objective`")
                 && err.contains("`steps`")
@@ -261,6 +260,7 @@ mod tests {
             &json!({"objective": "o", "constraints": [], "acceptance_criteria": ["a"], "test_command": "make test",
                     "steps": [{"title": "t", "detail": "d"}]}),
             None,
+            30,
         )
         .unwrap();
         assert_eq!(ok.3, "make test");

@@ -100,9 +100,20 @@ impl Store {
     /// The checkpoints of a task, oldest first, with their records.
     pub fn checkpoints(&self, task: &Task) -> Result<Vec<Checkpoint>> {
         let mut notes = NotesReader::new(self, &task.slug)?;
+        self.checkpoints_with(task, &mut notes, usize::MAX)
+    }
+
+    /// The newest `limit` checkpoints of a task, oldest first: what a step boundary needs,
+    /// at a cost that does not grow with the length of the task.
+    pub fn recent_checkpoints(&self, task: &Task, limit: usize) -> Result<Vec<Checkpoint>> {
+        let mut notes = NotesReader::new(self, &task.slug)?;
+        self.checkpoints_with(task, &mut notes, limit)
+    }
+
+    fn checkpoints_with(&self, task: &Task, notes: &mut NotesReader<'_>, limit: usize) -> Result<Vec<Checkpoint>> {
         let mut out = Vec::new();
         let mut current = task.tip;
-        while current != task.task_commit {
+        while current != task.task_commit && out.len() < limit {
             let message = self.commit_message(current)?;
             out.push(Checkpoint {
                 commit: current,
@@ -123,8 +134,19 @@ impl Store {
     /// Everything spent on the task: planning, checkpoints, and the attic's discarded work.
     pub fn budget(&self, task: &Task, plan: &Plan) -> Result<Budget> {
         let mut notes = NotesReader::new(self, &task.slug)?;
+        self.budget_with(task, plan, &mut notes, &[])
+    }
+
+    /// The budget, reusing the records of `known` checkpoints (the whole branch, when given).
+    fn budget_with(&self, task: &Task, plan: &Plan, notes: &mut NotesReader<'_>, known: &[Checkpoint]) -> Result<Budget> {
         let mut usage = plan.planner_usage;
         let mut seen = HashSet::new();
+        for checkpoint in known {
+            seen.insert(checkpoint.commit);
+            if let Some(record) = &checkpoint.record {
+                usage.add(&record.usage);
+            }
+        }
         let mut tips = vec![task.tip];
         tips.extend(self.attic(&task.slug)?.into_iter().map(|e| e.commit));
         for tip in tips {
@@ -159,9 +181,10 @@ impl Store {
 
     pub fn summary(&self, slug: &str) -> Result<TaskSummary> {
         let task = self.task(slug)?;
-        let plan = self.plan(&task)?;
-        let checkpoints = self.checkpoints(&task)?;
-        let budget = self.budget(&task, &plan)?;
+        let mut notes = NotesReader::new(self, &task.slug)?;
+        let plan = notes.plan(task.task_commit)?.unwrap_or_else(|| Plan::new(&task.goal));
+        let checkpoints = self.checkpoints_with(&task, &mut notes, usize::MAX)?;
+        let budget = self.budget_with(&task, &plan, &mut notes, &checkpoints)?;
         let tip = checkpoints.last();
         let stop = self.stop_of(&task, &plan, tip.and_then(|c| c.record.as_ref()));
         let running = TaskLock::is_held(self, slug);
