@@ -186,9 +186,36 @@ pub fn cmd_config(ctx: &Context) -> anyhow::Result<Exit> {
     Ok(Exit::Done)
 }
 
+/// git's own bash completion hands `git agent …` to a function named `_git_agent`, with the
+/// words in `words`/`cword`; this adapts them to the function clap_complete generates for the
+/// `git-agent` binary, so both `git-agent <TAB>` and `git agent <TAB>` complete.
+const BASH_GIT_SHIM: &str = r#"
+# `git agent <TAB>`: git's completion calls _git_agent with words=(git agent ...).
+_git_agent() {
+    local COMP_WORDS=(git-agent "${words[@]:2}")
+    local COMP_CWORD=$((cword - 1))
+    _git__agent git-agent "$cur" "${COMP_WORDS[COMP_CWORD-1]}"
+}
+"#;
+
 pub fn cmd_completions(_ctx: &Context, args: CompletionsArgs) -> anyhow::Result<Exit> {
     use clap::CommandFactory;
-    let mut cmd = crate::cli::Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "git-agent", &mut std::io::stdout());
-    Ok(Exit::Done)
+    use std::io::Write;
+    // The definitions say `git agent` for help texts; scripts need the binary's own name, set
+    // before clap derives the subcommands' names from it.
+    let mut cmd = crate::cli::Cli::command().bin_name("git-agent");
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "git-agent", &mut script);
+    if args.shell == clap_complete::Shell::Bash {
+        // clap_complete spells the case arms of a hyphenated binary differently from the
+        // state its loop computes (clap-rs/clap#6421), so subcommand options never complete.
+        let fixed = String::from_utf8_lossy(&script)
+            .replace("git__subcmd__agent__subcmd__", "git__agent__subcmd__");
+        script = fixed.into_bytes();
+        script.extend_from_slice(BASH_GIT_SHIM.as_bytes());
+    }
+    match std::io::stdout().lock().write_all(&script) {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(Exit::Done),
+        other => other.map(|()| Exit::Done).map_err(Into::into),
+    }
 }

@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod agent_e2e;
+mod cli_completions;
+mod cli_man;
 mod common;
 mod fake_model;
 mod store_cli;
