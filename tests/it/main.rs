@@ -4,6 +4,7 @@
 mod agent_e2e;
 mod cli_completions;
 mod cli_man;
+mod cli_output;
 mod cli_remote;
 mod common;
 mod fake_model;
