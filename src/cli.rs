@@ -238,3 +238,128 @@ pub struct CompletionsArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
 }
+
+/// The manual page `man/git-agent.1`: the main page, then one section per subcommand with its
+/// synopsis and its own options (the global options are listed once, on the main page), then
+/// exit status, environment and files. `cargo run --example gen_man` writes it.
+pub fn render_man() -> std::io::Result<Vec<u8>> {
+    use clap::CommandFactory;
+    use clap_mangen::roff::{Roff, bold, roman};
+
+    let man = clap_mangen::Man::new(Cli::command())
+        .title("GIT-AGENT")
+        .manual("Git Agent Manual");
+    let mut out = Vec::new();
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    man.render_options_section(&mut out)?;
+
+    let mut heading = Roff::new();
+    heading.control("SH", ["COMMANDS"]);
+    heading.to_writer(&mut out)?;
+    // Subcommands built on their own, so that the global options (listed once above) do not
+    // repeat under every command.
+    for sub in Cli::command().get_subcommands() {
+        let name = format!("git agent {}", sub.get_name());
+        let sub = sub.clone().bin_name(&name);
+        let sub_man = clap_mangen::Man::new(sub.clone());
+        let about = sub
+            .get_long_about()
+            .or(sub.get_about())
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let mut heading = Roff::new();
+        heading.control("SS", [name.as_str()]);
+        heading.to_writer(&mut out)?;
+        let mut synopsis = Vec::new();
+        sub_man.render_synopsis_section(&mut synopsis)?;
+        out.extend(without_section_heading(&synopsis));
+        let mut text = Roff::new();
+        text.control("PP", []).text([roman(about)]);
+        text.to_writer(&mut out)?;
+        if sub.get_arguments().any(|a| !a.is_hide_set()) {
+            let mut options = Vec::new();
+            sub_man.render_options_section(&mut options)?;
+            out.extend(without_section_heading(&options));
+        }
+    }
+
+    let mut extra = Roff::new();
+    extra.control("SH", ["EXIT STATUS"]);
+    for (code, meaning) in [
+        ("0", "the run finished (done), or the command succeeded"),
+        ("1", "an error"),
+        ("2", "a usage error"),
+        ("3", "the run stopped blocked: it needs a person"),
+        ("4", "a budget (turns, tokens, cost, time) was exhausted"),
+        ("130", "interrupted by Ctrl-C"),
+    ] {
+        extra
+            .control("TP", [])
+            .text([bold(code)])
+            .text([roman(meaning)]);
+    }
+    extra.control("SH", ["ENVIRONMENT"]);
+    for (name, meaning) in [
+        (
+            "ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL",
+            "key and endpoint of the anthropic provider",
+        ),
+        (
+            "OPENAI_API_KEY, OPENAI_BASE_URL",
+            "key and endpoint of the openai provider",
+        ),
+        ("NO_COLOR", "no colour in the output"),
+        ("GIT_DIR, GIT_WORK_TREE", "honoured as git does"),
+    ] {
+        extra
+            .control("TP", [])
+            .text([bold(name)])
+            .text([roman(meaning)]);
+    }
+    extra.control("SH", ["FILES"]);
+    for (name, meaning) in [
+        (
+            "refs/heads/agent/<slug>",
+            "the task branch: the task commit, then one commit per checkpoint",
+        ),
+        (
+            "refs/notes/agent/<slug>",
+            "the plan (note on the task commit) and a record per checkpoint, in TOML",
+        ),
+        (
+            "refs/agent/<slug>/attic/<n>",
+            "discarded tips, kept so that nothing is lost",
+        ),
+        (
+            "$GIT_DIR/agent/",
+            "runtime only: locks and the private worktrees of tasks",
+        ),
+        (
+            ".git-agent.toml",
+            "project policy: test command, allowed commands, budgets",
+        ),
+        ("~/.config/git-agent/config.toml", "the user's defaults"),
+    ] {
+        extra
+            .control("TP", [])
+            .text([bold(name)])
+            .text([roman(meaning)]);
+    }
+    extra.to_writer(&mut out)?;
+    man.render_version_section(&mut out)?;
+    Ok(out)
+}
+
+/// A section clap_mangen rendered, without its `.SH` line, to sit under a `.SS` of ours.
+fn without_section_heading(section: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(section.len());
+    for line in section.split_inclusive(|&b| b == b'\n') {
+        if !line.starts_with(b".SH ") {
+            out.extend_from_slice(line);
+        }
+    }
+    out
+}

@@ -1,111 +1,8 @@
-//! Smaller commands: push, pull, config, demo, completions; and merge's policy checks.
+//! Smaller commands: config and completions.
 
 use super::Context;
-use crate::cli::{CompletionsArgs, PullArgs, PushArgs};
-use crate::error::{Exit, UserError};
-
-pub fn cmd_push(ctx: &Context, args: PushArgs) -> anyhow::Result<Exit> {
-    let store = ctx.store()?;
-    let remote = args.remote.unwrap_or_else(|| "origin".to_string());
-    let slugs = match args.slug {
-        Some(slug) => vec![store.resolve_slug(Some(&slug))?],
-        None => store.task_slugs()?,
-    };
-    let mut specs = Vec::new();
-    for slug in &slugs {
-        specs.push(format!("refs/heads/agent/{slug}:refs/heads/agent/{slug}"));
-        specs.push(format!("refs/notes/agent/{slug}:refs/notes/agent/{slug}"));
-        for entry in store.attic(slug)? {
-            specs.push(format!("{0}:{0}", entry.refname));
-        }
-    }
-    let mut cmd = vec!["push", "--porcelain", remote.as_str()];
-    cmd.extend(specs.iter().map(String::as_str));
-    store.git_output(&cmd)?;
-    ctx.out(format!("Pushed {} task(s) to {remote}", slugs.len()));
-    Ok(Exit::Done)
-}
-
-pub fn cmd_pull(ctx: &Context, args: PullArgs) -> anyhow::Result<Exit> {
-    let store = ctx.store()?;
-    let remote = args.remote.unwrap_or_else(|| "origin".to_string());
-    store.git_output(&[
-        "fetch",
-        &remote,
-        "+refs/heads/agent/*:refs/remotes/agent-pull/heads/*",
-        "+refs/notes/agent/*:refs/remotes/agent-pull/notes/*",
-        "refs/agent/*:refs/agent/*",
-    ])?;
-    let mut updated = 0;
-    for (name, id) in store.refs_with_prefix("refs/remotes/agent-pull/heads/")? {
-        let slug = name
-            .trim_start_matches("refs/remotes/agent-pull/heads/")
-            .to_string();
-        let local = format!("refs/heads/agent/{slug}");
-        match store.ref_target(&local)? {
-            None => {
-                store.git_output(&[
-                    "update-ref",
-                    "-m",
-                    "agent: pull",
-                    &local,
-                    &id.to_string(),
-                    "",
-                ])?;
-            }
-            Some(current) if current != id => {
-                // Fast-forward only; diverged task branches are the user's call.
-                let ff = store
-                    .git_output(&[
-                        "merge-base",
-                        "--is-ancestor",
-                        &current.to_string(),
-                        &id.to_string(),
-                    ])
-                    .is_ok();
-                if !ff {
-                    return Err(UserError::new(format!("agent/{slug} has diverged from {remote}"))
-                        .hint(format!("compare with git log agent/{slug}...refs/remotes/agent-pull/heads/{slug}"))
-                        .into());
-                }
-                store.git_output(&[
-                    "update-ref",
-                    "-m",
-                    "agent: pull",
-                    &local,
-                    &id.to_string(),
-                    &current.to_string(),
-                ])?;
-            }
-            Some(_) => {}
-        }
-        updated += 1;
-        let remote_notes = format!("refs/remotes/agent-pull/notes/{slug}");
-        let local_notes = format!("refs/notes/agent/{slug}");
-        if let Some(theirs) = store.ref_target(&remote_notes)? {
-            match store.ref_target(&local_notes)? {
-                None => {
-                    store.git_output(&["update-ref", &local_notes, &theirs.to_string(), ""])?;
-                }
-                Some(ours) if ours != theirs => {
-                    // Notes that changed on both sides are merged, never overwritten.
-                    store.git_output(&[
-                        "notes",
-                        "--ref",
-                        &format!("agent/{slug}"),
-                        "merge",
-                        "-s",
-                        "theirs",
-                        &remote_notes,
-                    ])?;
-                }
-                Some(_) => {}
-            }
-        }
-    }
-    ctx.out(format!("Pulled {updated} task(s) from {remote}"));
-    Ok(Exit::Done)
-}
+use crate::cli::CompletionsArgs;
+use crate::error::Exit;
 
 pub fn cmd_config(ctx: &Context) -> anyhow::Result<Exit> {
     let workdir = ctx
@@ -133,9 +30,36 @@ pub fn cmd_config(ctx: &Context) -> anyhow::Result<Exit> {
     Ok(Exit::Done)
 }
 
+/// git's own bash completion hands `git agent …` to a function named `_git_agent`, with the
+/// words in `words`/`cword`; this adapts them to the function clap_complete generates for the
+/// `git-agent` binary, so both `git-agent <TAB>` and `git agent <TAB>` complete.
+const BASH_GIT_SHIM: &str = r#"
+# `git agent <TAB>`: git's completion calls _git_agent with words=(git agent ...).
+_git_agent() {
+    local COMP_WORDS=(git-agent "${words[@]:2}")
+    local COMP_CWORD=$((cword - 1))
+    _git__agent git-agent "$cur" "${COMP_WORDS[COMP_CWORD-1]}"
+}
+"#;
+
 pub fn cmd_completions(_ctx: &Context, args: CompletionsArgs) -> anyhow::Result<Exit> {
     use clap::CommandFactory;
-    let mut cmd = crate::cli::Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "git-agent", &mut std::io::stdout());
-    Ok(Exit::Done)
+    use std::io::Write;
+    // The definitions say `git agent` for help texts; scripts need the binary's own name, set
+    // before clap derives the subcommands' names from it.
+    let mut cmd = crate::cli::Cli::command().bin_name("git-agent");
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "git-agent", &mut script);
+    if args.shell == clap_complete::Shell::Bash {
+        // clap_complete spells the case arms of a hyphenated binary differently from the
+        // state its loop computes (clap-rs/clap#6421), so subcommand options never complete.
+        let fixed = String::from_utf8_lossy(&script)
+            .replace("git__subcmd__agent__subcmd__", "git__agent__subcmd__");
+        script = fixed.into_bytes();
+        script.extend_from_slice(BASH_GIT_SHIM.as_bytes());
+    }
+    match std::io::stdout().lock().write_all(&script) {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(Exit::Done),
+        other => other.map(|()| Exit::Done).map_err(Into::into),
+    }
 }

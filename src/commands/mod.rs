@@ -9,6 +9,7 @@ mod list;
 mod log;
 mod merge;
 mod misc;
+mod remote;
 mod rollback;
 mod start;
 mod status;
@@ -79,8 +80,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Diff(args) => diff::cmd_diff(&ctx, args),
         Command::Merge(args) => merge::cmd_merge(&ctx, args),
         Command::Drop(args) => drop::cmd_drop(&ctx, args),
-        Command::Push(args) => misc::cmd_push(&ctx, args),
-        Command::Pull(args) => misc::cmd_pull(&ctx, args),
+        Command::Push(args) => remote::cmd_push(&ctx, args),
+        Command::Pull(args) => remote::cmd_pull(&ctx, args),
         Command::Config => misc::cmd_config(&ctx),
         Command::Demo(args) => demo::cmd_demo(&ctx, args),
         Command::Completions(args) => misc::cmd_completions(&ctx, args),

@@ -2,6 +2,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod agent_e2e;
+mod cli_completions;
+mod cli_man;
+mod cli_output;
+mod cli_remote;
 mod common;
 mod concurrency;
 mod crash;
