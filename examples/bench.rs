@@ -27,7 +27,11 @@ fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .output()
         .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -38,7 +42,11 @@ fn generate(dir: &Path, files: usize) {
         if i % 100 == 0 {
             std::fs::create_dir_all(&sub).unwrap();
         }
-        std::fs::write(sub.join(format!("f{i}.txt")), format!("file {i}\n{}\n", "x".repeat(80))).unwrap();
+        std::fs::write(
+            sub.join(format!("f{i}.txt")),
+            format!("file {i}\n{}\n", "x".repeat(80)),
+        )
+        .unwrap();
     }
     git(dir, &["init", "-q"]);
     // No background gc: it would repack objects while a copy is made.
@@ -50,7 +58,15 @@ fn generate(dir: &Path, files: usize) {
 }
 
 fn copy(from: &Path, to: &Path) {
-    assert!(Command::new("cp").arg("-a").arg(from).arg(to).status().unwrap().success());
+    assert!(
+        Command::new("cp")
+            .arg("-a")
+            .arg(from)
+            .arg(to)
+            .status()
+            .unwrap()
+            .success()
+    );
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -106,7 +122,10 @@ fn touch(dir: &Path, files: usize, round: usize) {
 
 fn bench_checkpoint(root: &Path) {
     println!("\ncheckpoint, one file changed (median of 5)");
-    println!("{:>8}  {:>12}  {:>22}  {:>6}", "files", "git-agent ms", "git add -A + commit ms", "ratio");
+    println!(
+        "{:>8}  {:>12}  {:>22}  {:>6}",
+        "files", "git-agent ms", "git add -A + commit ms", "ratio"
+    );
     for files in [1_000, 10_000, 100_000] {
         let ours = root.join(format!("ckpt-ours-{files}"));
         let theirs = root.join(format!("ckpt-git-{files}"));
@@ -132,7 +151,12 @@ fn bench_checkpoint(root: &Path) {
             b.push(t.elapsed());
         }
         let (a, b) = (median(a), median(b));
-        println!("{files:>8}  {:>12.1}  {:>22.1}  {:>6.2}", ms(a), ms(b), a.as_secs_f64() / b.as_secs_f64());
+        println!(
+            "{files:>8}  {:>12.1}  {:>22.1}  {:>6.2}",
+            ms(a),
+            ms(b),
+            a.as_secs_f64() / b.as_secs_f64()
+        );
         std::fs::remove_dir_all(&ours).ok();
         std::fs::remove_dir_all(&theirs).ok();
     }
@@ -149,9 +173,13 @@ fn bench_rollback(root: &Path) {
     for round in 0..5 {
         touch(&ours, 100, round);
         let task = store.task("bench").unwrap();
-        store.checkpoint(&task, &ours, input("to roll back")).unwrap();
+        store
+            .checkpoint(&task, &ours, input("to roll back"))
+            .unwrap();
         let task = store.task("bench").unwrap();
-        let to = store.rollback_target(&task, &RollbackTarget::Steps(1)).unwrap();
+        let to = store
+            .rollback_target(&task, &RollbackTarget::Steps(1))
+            .unwrap();
         let t = Instant::now();
         store.rollback(&task, to, "bench", Some(&ours)).unwrap();
         a.push(t.elapsed());
@@ -163,8 +191,15 @@ fn bench_rollback(root: &Path) {
         b.push(t.elapsed());
     }
     let (a, b) = (median(a), median(b));
-    println!("  git-agent rollback {:.1} ms (attic ref, plan note, worktree and index)", ms(a));
-    println!("  git reset --hard   {:.1} ms    ratio {:.2}", ms(b), a.as_secs_f64() / b.as_secs_f64());
+    println!(
+        "  git-agent rollback {:.1} ms (attic ref, plan note, worktree and index)",
+        ms(a)
+    );
+    println!(
+        "  git reset --hard   {:.1} ms    ratio {:.2}",
+        ms(b),
+        a.as_secs_f64() / b.as_secs_f64()
+    );
 }
 
 /// 1,000 tasks of 10 checkpoints each (with trailers and record notes), through git fast-import.
@@ -176,7 +211,9 @@ fn many_tasks(dir: &Path, tasks: usize, checkpoints: usize) {
     for t in 0..tasks {
         let slug = format!("task-{t:04}");
         let mut marks = Vec::new();
-        let message = format!("agent: start {slug}\n\nbenchmark goal {t}\n\nAgent-Task: {slug}\nAgent-Base: {base}\n");
+        let message = format!(
+            "agent: start {slug}\n\nbenchmark goal {t}\n\nAgent-Task: {slug}\nAgent-Base: {base}\n"
+        );
         writeln!(script, "commit refs/heads/agent/{slug}\nmark :{mark}\ncommitter Bench <b@b> 1700000000 +0000\ndata {}\n{message}from {base}\n", message.len()).unwrap();
         marks.push(mark);
         mark += 1;
@@ -188,10 +225,21 @@ fn many_tasks(dir: &Path, tasks: usize, checkpoints: usize) {
             marks.push(mark);
             mark += 1;
         }
-        let plan = format!("goal = \"benchmark goal {t}\"\nstatus = \"ready\"\ntest_command = \"true\"\n");
+        let plan =
+            format!("goal = \"benchmark goal {t}\"\nstatus = \"ready\"\ntest_command = \"true\"\n");
         let record = "checkpoint = 1\nmodel = \"bench\"\ninput_tokens = 1000\noutput_tokens = 100\ncost_usd = 0.01\n";
-        writeln!(script, "commit refs/notes/agent/{slug}\ncommitter Bench <b@b> 1700000000 +0000\ndata 5\nnotes").unwrap();
-        writeln!(script, "N inline :{}\ndata {}\n{plan}", marks[0], plan.len()).unwrap();
+        writeln!(
+            script,
+            "commit refs/notes/agent/{slug}\ncommitter Bench <b@b> 1700000000 +0000\ndata 5\nnotes"
+        )
+        .unwrap();
+        writeln!(
+            script,
+            "N inline :{}\ndata {}\n{plan}",
+            marks[0],
+            plan.len()
+        )
+        .unwrap();
         for m in &marks[1..] {
             writeln!(script, "N inline :{m}\ndata {}\n{record}", record.len()).unwrap();
         }
@@ -224,13 +272,33 @@ fn bench_list(root: &Path) {
     let status = store.summary("task-0500").unwrap();
     let one = t.elapsed();
     let t = Instant::now();
-    git(&dir, &["for-each-ref", "refs/heads/agent", "refs/notes/agent"]);
+    git(
+        &dir,
+        &["for-each-ref", "refs/heads/agent", "refs/notes/agent"],
+    );
     let refs = t.elapsed();
     let t = Instant::now();
-    git(&dir, &["log", "--format=%h %s%n%(trailers)", "--notes=agent/task-0500", "agent/task-0500"]);
+    git(
+        &dir,
+        &[
+            "log",
+            "--format=%h %s%n%(trailers)",
+            "--notes=agent/task-0500",
+            "agent/task-0500",
+        ],
+    );
     let log = t.elapsed();
-    println!("  list (1,000 summaries, ${cost:.2} summed)  {:.1} ms   vs git for-each-ref {:.1} ms", ms(list), ms(refs));
-    println!("  status of one task ({} checkpoints)      {:.2} ms   vs git log with trailers+notes {:.1} ms", status.checkpoints, ms(one), ms(log));
+    println!(
+        "  list (1,000 summaries, ${cost:.2} summed)  {:.1} ms   vs git for-each-ref {:.1} ms",
+        ms(list),
+        ms(refs)
+    );
+    println!(
+        "  status of one task ({} checkpoints)      {:.2} ms   vs git log with trailers+notes {:.1} ms",
+        status.checkpoints,
+        ms(one),
+        ms(log)
+    );
 
     // Resume bookkeeping on a long task: read task, plan, checkpoints, budget.
     let long = root.join("long");
@@ -260,7 +328,11 @@ fn bench_session(root: &Path) {
     }
     let dir = root.join("session");
     generate(&dir, 100);
-    std::fs::write(dir.join(".git-agent.toml"), "test_command = \"true\"\nmax_steps = 200\n").unwrap();
+    std::fs::write(
+        dir.join(".git-agent.toml"),
+        "test_command = \"true\"\nmax_steps = 200\n",
+    )
+    .unwrap();
     git(&dir, &["add", "-A"]);
     git(&dir, &["commit", "-qm", "policy"]);
     let steps = 200;
@@ -271,11 +343,17 @@ fn bench_session(root: &Path) {
             "content": [{"type": "tool_use", "id": format!("toolu_{id}"), "name": name, "input": input}]})
         .to_string()
     };
-    let plan_steps: Vec<_> = (1..=steps).map(|n| serde_json::json!({"title": format!("part {n}"), "detail": "write it"})).collect();
+    let plan_steps: Vec<_> = (1..=steps)
+        .map(|n| serde_json::json!({"title": format!("part {n}"), "detail": "write it"}))
+        .collect();
     lines.push_str(&tool(0, "submit_plan", serde_json::json!({"objective": "o", "constraints": [], "acceptance_criteria": [], "test_command": "true", "steps": plan_steps})));
     lines.push('\n');
     for n in 1..=steps {
-        lines.push_str(&tool(2 * n, "write_file", serde_json::json!({"path": format!("parts/p{n}.txt"), "content": format!("{n}\n")})));
+        lines.push_str(&tool(
+            2 * n,
+            "write_file",
+            serde_json::json!({"path": format!("parts/p{n}.txt"), "content": format!("{n}\n")}),
+        ));
         lines.push('\n');
         lines.push_str(&tool(2 * n + 1, "finish_step", serde_json::json!({"summary": format!("part {n}"), "expected_outcome": "x", "risks": "none", "next_step": "next"})));
         lines.push('\n');
@@ -284,7 +362,14 @@ fn bench_session(root: &Path) {
     std::fs::write(&session, lines).unwrap();
     let t = Instant::now();
     let status = Command::new(&bin)
-        .args(["start", "--name", "long", "--provider", "replay", "--replay-file"])
+        .args([
+            "start",
+            "--name",
+            "long",
+            "--provider",
+            "replay",
+            "--replay-file",
+        ])
         .arg(&session)
         .arg("two hundred parts")
         .current_dir(&dir)
@@ -293,24 +378,51 @@ fn bench_session(root: &Path) {
         .output()
         .unwrap();
     let wall = t.elapsed();
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage fills the struct we own.
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
     let store = Store::discover(&dir).unwrap();
     let task = store.task("long").unwrap();
     let checkpoints = store.checkpoints(&task).unwrap();
-    let ckpt_ms: u64 = checkpoints.iter().filter_map(|c| c.record.as_ref()).map(|r| r.checkpoint_ms).sum();
-    let test_ms: u64 = checkpoints.iter().filter_map(|c| c.record.as_ref()).map(|r| r.tests.duration_ms).sum();
-    println!("  {} checkpoints in {:.1} s: {:.1} ms per step of harness time (model latency 0: replay)", checkpoints.len(), wall.as_secs_f64(), ms(wall) / steps as f64);
-    println!("  of which checkpoint {:.1} ms and sandboxed test run {:.1} ms per step", ckpt_ms as f64 / steps as f64, test_ms as f64 / steps as f64);
-    println!("  peak memory (max RSS of the run): {:.1} MiB", usage.ru_maxrss as f64 / 1024.0);
+    let ckpt_ms: u64 = checkpoints
+        .iter()
+        .filter_map(|c| c.record.as_ref())
+        .map(|r| r.checkpoint_ms)
+        .sum();
+    let test_ms: u64 = checkpoints
+        .iter()
+        .filter_map(|c| c.record.as_ref())
+        .map(|r| r.tests.duration_ms)
+        .sum();
+    println!(
+        "  {} checkpoints in {:.1} s: {:.1} ms per step of harness time (model latency 0: replay)",
+        checkpoints.len(),
+        wall.as_secs_f64(),
+        ms(wall) / steps as f64
+    );
+    println!(
+        "  of which checkpoint {:.1} ms and sandboxed test run {:.1} ms per step",
+        ckpt_ms as f64 / steps as f64,
+        test_ms as f64 / steps as f64
+    );
+    println!(
+        "  peak memory (max RSS of the run): {:.1} MiB",
+        usage.ru_maxrss as f64 / 1024.0
+    );
 }
 
 fn main() {
     let section = std::env::args().nth(1).unwrap_or_else(|| "all".into());
     let root = tempfile::tempdir().unwrap();
-    println!("git-agent benchmarks on {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "git-agent benchmarks on {} cores",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     if matches!(section.as_str(), "all" | "checkpoint") {
         bench_checkpoint(root.path());
     }

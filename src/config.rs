@@ -217,14 +217,17 @@ fn typed_value(key: &str, value: &str, source: &str) -> Result<toml::Value, Conf
         message: message.to_string(),
     };
     Ok(match key {
-        "max_turns" | "max_tokens" | "step_attempts" | "replans" | "max_steps" | "max_edits_before_test" => {
-            toml::Value::Integer(
-                value
-                    .trim()
-                    .parse()
-                    .map_err(|_| bad("expected a whole number"))?,
-            )
-        }
+        "max_turns"
+        | "max_tokens"
+        | "step_attempts"
+        | "replans"
+        | "max_steps"
+        | "max_edits_before_test" => toml::Value::Integer(
+            value
+                .trim()
+                .parse()
+                .map_err(|_| bad("expected a whole number"))?,
+        ),
         "max_cost" => toml::Value::Float(
             value
                 .trim()

@@ -82,7 +82,9 @@ impl Agent<'_> {
             let plan = store.plan(&task).map_err(|e| e.to_string())?;
             // Enough history for the stop rules and the context, not the whole branch.
             let recent = (self.config.step_attempts as usize).max(5) + 1;
-            let checkpoints = store.recent_checkpoints(&task, recent).map_err(|e| e.to_string())?;
+            let checkpoints = store
+                .recent_checkpoints(&task, recent)
+                .map_err(|e| e.to_string())?;
             let (step, tries, last_test) = position(&checkpoints);
             let steps = plan.steps.len() as u32;
             if step > steps {

@@ -17,7 +17,11 @@ const MAX_INVALID: u32 = 3;
 type Submitted = (String, Vec<String>, Vec<String>, String, Vec<PlanStep>);
 
 /// A plan the model submitted, checked against the schema.
-fn parse_plan(input: &Value, configured_test: Option<&str>, max_steps: usize) -> Result<Submitted, String> {
+fn parse_plan(
+    input: &Value,
+    configured_test: Option<&str>,
+    max_steps: usize,
+) -> Result<Submitted, String> {
     let mut problems = Vec::new();
     let text = |k: &str| {
         input
@@ -162,7 +166,11 @@ impl Agent<'_> {
                     self.unrecorded.tool_calls += 1;
                     match name.as_str() {
                         "submit_plan" => {
-                            match parse_plan(&input, self.config.test_command.as_deref(), self.config.max_steps as usize) {
+                            match parse_plan(
+                                &input,
+                                self.config.test_command.as_deref(),
+                                self.config.max_steps as usize,
+                            ) {
                                 Ok((objective, constraints, acceptance, test_command, steps)) => {
                                     let keep = kept.unwrap_or(0) as usize;
                                     plan.steps.truncate(keep);

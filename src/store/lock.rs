@@ -63,6 +63,14 @@ impl TaskLock {
         }
     }
 
+    /// Whether a lock file was left by a run that is gone (it died before it could say why).
+    pub fn is_stale(store: &Store, slug: &str) -> bool {
+        match read_holder(&Self::path(store, slug)) {
+            Some(holder) => holder.host == this_host() && !process_alive(holder.pid),
+            None => Self::path(store, slug).exists(),
+        }
+    }
+
     /// Take the lock, or fail with who holds it. A lock of a dead process on this host is
     /// stale and taken over.
     pub fn acquire(store: &Store, slug: &str) -> Result<TaskLock> {

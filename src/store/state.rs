@@ -35,6 +35,8 @@ impl Checkpoint {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskState {
     Planning,
+    /// No run is working on it and none was cut short: e.g. created with `--no-run`.
+    Idle,
     Running,
     Done,
     Blocked,
@@ -48,6 +50,7 @@ impl TaskState {
     pub fn as_str(self) -> &'static str {
         match self {
             TaskState::Planning => "planning",
+            TaskState::Idle => "idle",
             TaskState::Running => "running",
             TaskState::Done => "done",
             TaskState::Blocked => "blocked",
@@ -110,7 +113,12 @@ impl Store {
         self.checkpoints_with(task, &mut notes, limit)
     }
 
-    fn checkpoints_with(&self, task: &Task, notes: &mut NotesReader<'_>, limit: usize) -> Result<Vec<Checkpoint>> {
+    fn checkpoints_with(
+        &self,
+        task: &Task,
+        notes: &mut NotesReader<'_>,
+        limit: usize,
+    ) -> Result<Vec<Checkpoint>> {
         let mut out = Vec::new();
         let mut current = task.tip;
         while current != task.task_commit && out.len() < limit {
@@ -138,7 +146,13 @@ impl Store {
     }
 
     /// The budget, reusing the records of `known` checkpoints (the whole branch, when given).
-    fn budget_with(&self, task: &Task, plan: &Plan, notes: &mut NotesReader<'_>, known: &[Checkpoint]) -> Result<Budget> {
+    fn budget_with(
+        &self,
+        task: &Task,
+        plan: &Plan,
+        notes: &mut NotesReader<'_>,
+        known: &[Checkpoint],
+    ) -> Result<Budget> {
         let mut usage = plan.planner_usage;
         let mut seen = HashSet::new();
         for checkpoint in known {
@@ -182,7 +196,9 @@ impl Store {
     pub fn summary(&self, slug: &str) -> Result<TaskSummary> {
         let task = self.task(slug)?;
         let mut notes = NotesReader::new(self, &task.slug)?;
-        let plan = notes.plan(task.task_commit)?.unwrap_or_else(|| Plan::new(&task.goal));
+        let plan = notes
+            .plan(task.task_commit)?
+            .unwrap_or_else(|| Plan::new(&task.goal));
         let checkpoints = self.checkpoints_with(&task, &mut notes, usize::MAX)?;
         let budget = self.budget_with(&task, &plan, &mut notes, &checkpoints)?;
         let tip = checkpoints.last();
@@ -199,9 +215,10 @@ impl Store {
                 Some(StopReason::Budget) => TaskState::Budget,
                 Some(StopReason::Error) => TaskState::Error,
                 Some(StopReason::Interrupted) => TaskState::Interrupted,
+                // A lock left by a dead run: it died without a word (kill -9, power loss).
+                None if TaskLock::is_stale(self, slug) => TaskState::Interrupted,
                 None if plan.status == "planning" && checkpoints.is_empty() => TaskState::Planning,
-                // No stop record and no live run: the run died without a word.
-                None => TaskState::Interrupted,
+                None => TaskState::Idle,
             }
         };
         let step = tip

@@ -78,7 +78,7 @@ fn list_status_and_log() {
         exit: 0
         --- stdout
         TASK   STATE         STEP  TESTS        COST  GOAL
-        alpha  interrupted    0/0  not-run     $0.00  Add a --json flag
+        alpha  idle           0/0  not-run     $0.00  Add a --json flag
         beta   planning       0/0  -           $0.00  Fix the README
         --- stderr
     "#);
@@ -87,7 +87,7 @@ fn list_status_and_log() {
         --- stdout
         task:        alpha
         goal:        Add a --json flag
-        state:       interrupted
+        state:       idle
         branch:      agent/alpha at [ID]
         base:        [ID] (main)
         step:        0/0
@@ -162,6 +162,7 @@ fn config_shows_values_and_their_sources() {
         max_cost               (unlimited)                     # default
         max_time               (unlimited)                     # default
         test_command           cargo test                      # [TMP]/r/.git-agent.toml
+        lint_command           (none)                          # default
         test_timeout           10m                             # default
         command_timeout        2m                              # default
         allow                  []                              # default
@@ -171,6 +172,7 @@ fn config_shows_values_and_their_sources() {
         co_author              (unset)                         # default
         step_attempts          3                               # default
         replans                2                               # default
+        max_steps              30                              # default
         max_edits_before_test  30                              # default
         display_notes          true                            # default
         secret_allow           []                              # default
