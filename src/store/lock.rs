@@ -6,10 +6,11 @@ use std::path::PathBuf;
 
 use super::{Result, Store, StoreError};
 
-/// Held while a run works on a task; released on drop.
+/// Held while a run works on a task; released on drop, or by the kernel when the process
+/// dies: the lock is an `flock` on the file, so a killed run never leaves it held.
 #[derive(Debug)]
 pub struct TaskLock {
-    path: PathBuf,
+    file: std::fs::File,
 }
 
 struct Holder {
@@ -24,8 +25,7 @@ fn this_host() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn read_holder(path: &std::path::Path) -> Option<Holder> {
-    let text = std::fs::read_to_string(path).ok()?;
+fn parse_holder(text: &str) -> Option<Holder> {
     let mut pid = None;
     let mut host = String::new();
     let mut since = String::new();
@@ -44,10 +44,24 @@ fn read_holder(path: &std::path::Path) -> Option<Holder> {
     })
 }
 
-fn process_alive(pid: u32) -> bool {
-    // Signal 0 checks for existence without touching the process.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+/// Try to take an exclusive `flock` without waiting.
+fn try_flock(file: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a file descriptor we own; no memory is involved.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+fn open_lock_file(path: &std::path::Path) -> Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(StoreError::io("could not create", dir))?;
+    }
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(StoreError::io("could not open", path))
 }
 
 impl TaskLock {
@@ -55,74 +69,62 @@ impl TaskLock {
         store.agent_dir().join("locks").join(format!("{slug}.lock"))
     }
 
-    /// Whether a live process holds the lock.
+    /// Whether a live run holds the lock.
     pub fn is_held(store: &Store, slug: &str) -> bool {
-        match read_holder(&Self::path(store, slug)) {
-            Some(holder) => holder.host != this_host() || process_alive(holder.pid),
-            None => false,
+        let path = Self::path(store, slug);
+        if !path.exists() {
+            return false;
         }
+        // Taking the lock for a moment is the only sure test; dropping the file releases it.
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .is_ok_and(|file| !try_flock(&file))
     }
 
-    /// Whether a lock file was left by a run that is gone (it died before it could say why).
+    /// Whether a run ended without releasing the lock properly: it died (kill -9, power loss)
+    /// before it could record why it stopped. Its holder record is still in the file.
     pub fn is_stale(store: &Store, slug: &str) -> bool {
-        match read_holder(&Self::path(store, slug)) {
-            Some(holder) => holder.host == this_host() && !process_alive(holder.pid),
-            None => Self::path(store, slug).exists(),
-        }
+        let path = Self::path(store, slug);
+        let left_over = std::fs::read_to_string(&path).is_ok_and(|t| !t.trim().is_empty());
+        left_over && !Self::is_held(store, slug)
     }
 
-    /// Take the lock, or fail with who holds it. A lock of a dead process on this host is
-    /// stale and taken over.
+    /// Take the lock, or fail with who holds it.
     pub fn acquire(store: &Store, slug: &str) -> Result<TaskLock> {
         let path = Self::path(store, slug);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(StoreError::io("could not create", dir))?;
+        let mut file = open_lock_file(&path)?;
+        if !try_flock(&file) {
+            let holder = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| parse_holder(&t));
+            return Err(StoreError::Locked {
+                slug: slug.to_string(),
+                pid: holder.as_ref().map_or(0, |h| h.pid),
+                host: holder.as_ref().map_or_else(this_host, |h| h.host.clone()),
+                since: holder.map_or_else(|| "just now".to_string(), |h| h.since),
+            });
         }
+        // A holder record left in the file means the previous run died holding the lock.
+        let mut previous = String::new();
+        use std::io::{Read, Seek};
+        let _ = file.read_to_string(&mut previous);
+        let took_over = !previous.trim().is_empty();
         let content = format!(
             "pid={}\nhost={}\nsince={}\n",
             std::process::id(),
             this_host(),
             humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         );
-        let mut took_over = false;
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut file) => {
-                    file.write_all(content.as_bytes())
-                        .map_err(StoreError::io("could not write", &path))?;
-                    clear_stale_ref_locks(store, slug, took_over);
-                    return Ok(TaskLock { path });
-                }
-                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                    match read_holder(&path) {
-                        Some(h) if h.host != this_host() || process_alive(h.pid) => {
-                            return Err(StoreError::Locked {
-                                slug: slug.to_string(),
-                                pid: h.pid,
-                                host: h.host,
-                                since: h.since,
-                            });
-                        }
-                        // Stale (dead process) or unreadable (crash while writing it): take over.
-                        _ => {
-                            let _ = std::fs::remove_file(&path);
-                            took_over = true;
-                        }
-                    }
-                }
-                Err(err) => return Err(StoreError::io("could not create", &path)(err)),
-            }
-        }
-        Err(StoreError::Locked {
-            slug: slug.to_string(),
-            pid: 0,
-            host: this_host(),
-            since: "just now".into(),
-        })
+        file.set_len(0)
+            .map_err(StoreError::io("could not write", &path))?;
+        file.seek(std::io::SeekFrom::Start(0))
+            .map_err(StoreError::io("could not write", &path))?;
+        file.write_all(content.as_bytes())
+            .map_err(StoreError::io("could not write", &path))?;
+        clear_stale_ref_locks(store, slug, took_over);
+        Ok(TaskLock { file })
     }
 }
 
@@ -166,6 +168,48 @@ fn clear_stale_ref_locks(store: &Store, slug: &str, took_over: bool) {
 
 impl Drop for TaskLock {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        // Empty means released cleanly; the file stays, since removing it would let two runs
+        // lock two different files of the same name. Closing the file releases the flock.
+        let _ = self.file.set_len(0);
+    }
+}
+
+impl Store {
+    /// Run `f` while holding a short repository-wide lock (`$GIT_DIR/agent/<name>.lock`).
+    /// Setting up worktrees and writing the repository's config are not safe to do from two
+    /// processes at once (git's own config lock fails instead of waiting), so concurrent runs
+    /// take turns here. A lock older than a minute is left by a dead process and is broken.
+    pub fn with_repo_lock<T>(&self, name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let dir = self.agent_dir();
+        std::fs::create_dir_all(&dir).map_err(StoreError::io("could not create", &dir))?;
+        let path = dir.join(format!("{name}.lock"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(_) => break,
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let stale = std::fs::metadata(&path)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age > std::time::Duration::from_secs(60));
+                    if stale {
+                        let _ = std::fs::remove_file(&path);
+                    } else if std::time::Instant::now() > deadline {
+                        return Err(StoreError::io("timed out waiting for", &path)(err));
+                    } else {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                }
+                Err(err) => return Err(StoreError::io("could not create", &path)(err)),
+            }
+        }
+        let result = f();
+        let _ = std::fs::remove_file(&path);
+        result
     }
 }

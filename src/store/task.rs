@@ -107,7 +107,7 @@ impl Store {
         );
         self.transaction(&[branch, notes])?;
         if new.display_notes {
-            self.ensure_display_notes()?;
+            self.with_repo_lock("setup", || self.ensure_display_notes())?;
         }
         Ok(Task {
             slug,

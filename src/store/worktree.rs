@@ -47,8 +47,10 @@ impl Store {
         // A registration whose directory is gone still claims the branch: forget it, then add.
         // Not a global `git worktree prune`: that could remove the registration another run is
         // creating right now.
-        self.forget_worktree(&task.slug);
-        self.add_worktree(task, &path)?;
+        self.with_repo_lock("setup", || {
+            self.forget_worktree(&task.slug);
+            self.add_worktree(task, &path)
+        })?;
         Ok(path)
     }
 

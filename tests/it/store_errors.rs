@@ -130,39 +130,49 @@ fn a_branch_moved_by_hand_is_detected() {
 
 #[test]
 fn a_held_lock_stops_a_second_run() {
+    use std::os::fd::AsRawFd;
     let env = TestEnv::new();
     let repo = env.repo("r");
     env.agent_ok(&repo, &["start", "--name", "l", "--no-run", "goal"]);
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let lock = repo.join(".git/agent/locks/l.lock");
-    // Our own pid is alive: the lock is held.
+    // Another run holds the lock: an flock on the file, with its holder record inside.
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&lock)
+        .unwrap();
+    assert_eq!(
+        unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
     std::fs::write(
         &lock,
-        format!(
-            "pid={}\nhost={}\nsince=now\n",
-            std::process::id(),
-            host.trim()
-        ),
+        "pid=4242\nhost=elsewhere\nsince=2026-01-01T00:00:00Z\n",
     )
     .unwrap();
     std::fs::write(worktree(&repo, "l").join("x"), "x").unwrap();
-    assert_fails(
+    let err = assert_fails(
         &env,
         &repo,
         &["checkpoint", "l", "-m", "x"],
         1,
-        "in use by another run",
+        "in use by another run (pid 4242 on elsewhere",
     );
+    assert!(err.contains("hint:"), "{err}");
     assert_eq!(
         env.git(&repo, &["rev-list", "--count", "agent/l"]).trim(),
         "2"
     );
-    // A lock of a dead process is stale and taken over.
-    std::fs::write(
-        &lock,
-        format!("pid=999999\nhost={}\nsince=then\n", host.trim()),
-    )
-    .unwrap();
+    let status = env.agent_ok(&repo, &["status", "l"]);
+    assert!(status.contains("state:       running"), "{status}");
+    // The holder dies: the kernel drops its flock; the record it left marks the task interrupted.
+    drop(held);
+    let status = env.agent_ok(&repo, &["status", "l"]);
+    assert!(status.contains("state:       interrupted"), "{status}");
     env.agent_ok(&repo, &["checkpoint", "l", "-m", "x"]);
-    assert!(!lock.exists(), "the lock is released after the run");
+    assert_eq!(
+        std::fs::read_to_string(&lock).unwrap(),
+        "",
+        "released cleanly after the run"
+    );
 }
