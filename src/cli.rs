@@ -161,6 +161,9 @@ pub struct CheckpointArgs {
     /// What this unit of work is expected to achieve.
     #[arg(long, value_name = "TEXT", default_value = "recorded by hand")]
     pub expected: String,
+    /// Record the change even when the secret scan finds something (merge still checks).
+    #[arg(long)]
+    pub allow_secrets: bool,
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,6 @@ use super::context::{StepContext, step_message};
 use super::testrun::run_tests;
 use super::{Agent, Event, Outcome, Turn, describe, tool_results};
 use crate::llm::{Message, StopReason};
-use crate::policy::{SecretAllowList, scan_diff, scan_file};
 use crate::store::record::TestRun;
 use crate::store::{
     Checkpoint, CheckpointInput, CheckpointRecord, Plan, RollbackTarget, Task, TestsSummary,
@@ -281,33 +280,8 @@ impl Agent<'_> {
 
     /// Secrets in the worktree's change, as `path:line: rule (excerpt)`, or `None`.
     fn secret_findings(&self, task: &Task) -> Option<Vec<String>> {
-        let wt = &self.worktree;
-        let git = |args: &[&str]| {
-            std::process::Command::new("git")
-                .args(args)
-                .current_dir(wt)
-                .output()
-                .ok()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default()
-        };
-        let allow = SecretAllowList::new(&self.config.secret_allow, &[])
-            .unwrap_or_default()
-            .without_inline_marker();
-        let diff = git(&["diff", "--no-color", "--no-ext-diff", &task.tip.to_string()]);
-        let mut findings: Vec<String> = scan_diff(&diff, &allow)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        for path in git(&["ls-files", "--others", "--exclude-standard"]).lines() {
-            if let Ok(text) = std::fs::read_to_string(wt.join(path)) {
-                findings.extend(
-                    scan_file(path, &text, &allow)
-                        .iter()
-                        .map(ToString::to_string),
-                );
-            }
-        }
+        let findings =
+            super::secrets::worktree_findings(&self.worktree, task.tip, &self.config.secret_allow);
         (!findings.is_empty()).then_some(findings)
     }
 

@@ -13,6 +13,7 @@ pub mod events;
 mod executor;
 mod interrupt;
 mod planner;
+pub mod secrets;
 pub mod testrun;
 
 use std::path::PathBuf;

@@ -17,6 +17,17 @@ pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exi
             .hint(format!("`git agent resume {slug}` rebuilds it"))
             .into());
     };
+    let config = super::start::load_config(&store, Default::default(), Default::default())?;
+    let findings =
+        crate::agent::secrets::worktree_findings(&worktree, task.tip, &config.secret_allow);
+    if !findings.is_empty() && !args.allow_secrets {
+        return Err(UserError::new(format!(
+            "the change holds secrets; nothing was committed:\n  {}",
+            findings.join("\n  ")
+        ))
+        .hint("remove them (keep keys in the environment or outside the repository), allow a value with `secret_allow` in .git-agent.toml, or record it anyway with --allow-secrets")
+        .into());
+    }
     let step = store.current_step(task.tip)?;
     let outcome = store.checkpoint(
         &task,

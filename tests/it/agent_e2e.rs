@@ -429,3 +429,75 @@ fn ctrl_c_records_interrupted_and_keeps_the_steps_work_in_the_attic() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(env.git(&dir, &["show", "agent/c:greet.sh"]), GOOD_GREET);
 }
+
+/// Writes a key into the change first; after the harness's secret scan complains, removes it.
+fn leaky_model(request: &Value) -> Vec<Value> {
+    let context = request["messages"][0]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    let told = context.contains("The secret scan found secrets");
+    let config = if told {
+        "API_KEY = os.environ['API_KEY']\n"
+    } else {
+        "API_KEY = 'sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789ABCDEF'\n"
+    };
+    match (current_step(request), turn(request)) {
+        (None, _) => plan(),
+        (Some(1), 0) => vec![
+            tool(
+                "write_file",
+                json!({"path": "greet.sh", "content": GOOD_GREET}),
+            ),
+            tool(
+                "write_file",
+                json!({"path": "config.py", "content": config}),
+            ),
+        ],
+        (Some(1), _) => finish("Add --shout and config"),
+        (Some(2), 0) => vec![tool(
+            "edit_file",
+            json!({"path": "test.sh", "old_text": "echo \"$pass passed",
+                   "new_text": "check \"shouts\" \"$(sh greet.sh --shout World)\" \"HELLO, WORLD\"\necho \"$pass passed"}),
+        )],
+        (Some(_), _) => finish("Test --shout"),
+    }
+}
+
+#[test]
+fn a_secret_in_the_change_is_never_committed_and_the_model_is_told_where() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    let model = FakeModel::start(Arc::new(leaky_model) as Arc<Script>, Duration::ZERO);
+    let (code, _, err) = agent(
+        &env,
+        &dir,
+        &model,
+        &["start", "--name", "leak", "Add a --shout flag"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("secret scan: 1 finding(s); not committed"),
+        "{err}"
+    );
+    let history = env.git(&dir, &["log", "--all", "-p"]);
+    assert!(
+        !history.contains("sk-ant-api03-abcdefghij"),
+        "a secret reached git"
+    );
+    assert_eq!(
+        env.git(&dir, &["show", "agent/leak:config.py"]),
+        "API_KEY = os.environ['API_KEY']\n"
+    );
+    let told = model.bodies().into_iter().find(|b| {
+        b["messages"][0]["content"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("The secret scan found secrets"))
+    });
+    let told = told.expect("the model was told");
+    assert!(
+        told["messages"][0]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("config.py:1")
+    );
+}

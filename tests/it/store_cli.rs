@@ -505,7 +505,10 @@ fn merge_refuses_a_secret_and_force_records_the_override() {
         "AWS_ACCESS_KEY_ID = \"AKIAIOSFODNN7EXAMPLF\"\n",
     )
     .unwrap();
-    env.agent_ok(&repo, &["checkpoint", "-m", "add config"]);
+    env.agent_ok(
+        &repo,
+        &["checkpoint", "-m", "add config", "--allow-secrets"],
+    );
     let main_before = env.rev(&repo, "main");
     let (code, _, err) = env.agent(&repo, &["merge", "s"]);
     assert_eq!(code, 1, "{err}");

@@ -176,3 +176,41 @@ fn a_held_lock_stops_a_second_run() {
         "released cleanly after the run"
     );
 }
+
+#[test]
+fn a_hand_checkpoint_with_a_secret_is_refused() {
+    let env = TestEnv::new();
+    let repo = env.repo("r");
+    env.agent_ok(&repo, &["start", "--name", "s", "--no-run", "goal"]);
+    let wt = worktree(&repo, "s");
+    std::fs::write(
+        wt.join("deploy.env"),
+        "GITHUB_TOKEN=ghp_0123456789abcdefghijklmnopqrstuvwxyzAB\n",
+    )
+    .unwrap();
+    std::fs::write(
+        wt.join("src/lib.rs"),
+        "pub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n// aws: AKIAIOSFODNN7EXAMPLF\n",
+    )
+    .unwrap();
+    let err = assert_fails(
+        &env,
+        &repo,
+        &["checkpoint", "s", "-m", "x"],
+        1,
+        "the change holds secrets",
+    );
+    assert!(
+        err.contains("deploy.env:1") && err.contains("src/lib.rs:4"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"),
+        "{err}"
+    );
+    assert_eq!(
+        env.git(&repo, &["rev-list", "--count", "agent/s"]).trim(),
+        "2",
+        "nothing committed"
+    );
+}
