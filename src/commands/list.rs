@@ -41,12 +41,13 @@ pub fn cmd_list(ctx: &Context) -> anyhow::Result<Exit> {
         "{:<width$}  {:<11}  {:>5}  {:<7}  {:>8}  GOAL",
         "TASK", "STATE", "STEP", "TESTS", "COST"
     ));
+    let color = crate::ui::use_color_stdout(&ctx.global);
     for row in rows {
         match row {
             Ok(s) => ctx.out(format!(
-                "{:<width$}  {:<11}  {:>5}  {:<7}  {:>8}  {}",
+                "{:<width$}  {}  {:>5}  {:<7}  {:>8}  {}",
                 s.task.slug,
-                s.state.as_str(),
+                paint_state(s.state, color),
                 format!("{}/{}", s.step.0, s.step.1),
                 s.last_tests
                     .as_deref()
@@ -59,6 +60,23 @@ pub fn cmd_list(ctx: &Context) -> anyhow::Result<Exit> {
         }
     }
     Ok(Exit::Done)
+}
+
+/// The state, padded to its column, coloured on a terminal.
+pub fn paint_state(state: crate::store::TaskState, color: bool) -> String {
+    use crate::store::TaskState::*;
+    let text = format!("{:<11}", state.as_str());
+    if !color {
+        return text;
+    }
+    let code = match state {
+        Done | Merged => "32",
+        Running | Planning => "36",
+        Blocked | Error => "31",
+        Budget | Interrupted => "33",
+        Idle => "2",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
 }
 
 pub fn summary_json(s: &TaskSummary) -> serde_json::Value {

@@ -15,7 +15,11 @@ pub fn cmd_status(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
     let u = &s.budget.usage;
     ctx.out(format!("task:        {}", s.task.slug));
     ctx.out(format!("goal:        {}", s.task.goal));
-    ctx.out(format!("state:       {}", s.state.as_str()));
+    let color = crate::ui::use_color_stdout(&ctx.global);
+    ctx.out(format!(
+        "state:       {}",
+        super::list::paint_state(s.state, color).trim_end()
+    ));
     if let Some(detail) = s.stop_detail.as_deref().filter(|d| !d.is_empty()) {
         ctx.out(format!("stopped:     {detail}"));
     }

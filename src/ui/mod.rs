@@ -22,6 +22,19 @@ pub fn use_color(global: &GlobalArgs) -> bool {
     }
 }
 
+/// Whether to colour results on stdout (same rules, for stdout).
+pub fn use_color_stdout(global: &GlobalArgs) -> bool {
+    match global.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var("TERM").map_or(true, |t| t != "dumb")
+                && std::io::stdout().is_terminal()
+        }
+    }
+}
+
 /// A sink for the loop's events, chosen by the global flags.
 pub fn renderer(global: &GlobalArgs) -> Box<dyn FnMut(Event) + Send> {
     if global.json {

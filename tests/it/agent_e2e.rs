@@ -501,3 +501,51 @@ fn a_secret_in_the_change_is_never_committed_and_the_model_is_told_where() {
             .contains("config.py:1")
     );
 }
+
+#[test]
+fn the_demo_runs_offline_with_no_key() {
+    let env = TestEnv::new();
+    let dir = env.root.path().join("demo");
+    let out = env
+        .agent_cmd(env.root.path(), &["demo", "--dir", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("Stopped: done."), "{stderr}");
+    let repo = dir.join("greet");
+    // The plan, two green checkpoints, and the rolled-back attempt in the attic.
+    assert_eq!(
+        get(&env.trailers(&repo, "agent/add-shout"), "Agent-Tests"),
+        Some("pass (sh test.sh: 2 passed, 0 failed)")
+    );
+    assert_eq!(
+        env.git(
+            &repo,
+            &[
+                "rev-list",
+                "--count",
+                "refs/agent/add-shout/attic/1",
+                "^agent/add-shout"
+            ]
+        )
+        .trim(),
+        "2"
+    );
+    let plan: toml::Table = toml::from_str(&env.git(
+        &repo,
+        &[
+            "notes",
+            "--ref",
+            "agent/add-shout",
+            "show",
+            "agent/add-shout~2",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(plan["replans"].as_integer(), Some(1));
+    assert_eq!(plan["attempts"].as_array().unwrap().len(), 1);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("git log agent/add-shout"), "{stdout}");
+    env.fsck(&repo);
+}
