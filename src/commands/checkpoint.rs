@@ -66,10 +66,11 @@ pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exi
         }));
     } else {
         ctx.out(format!(
-            "Checkpoint {} {} on agent/{slug}: {} files, +{} -{} ({} ms)",
+            "Checkpoint {} {} on agent/{slug}: {} file{}, +{} -{} ({} ms)",
             outcome.number,
             short(outcome.commit),
             outcome.files_changed,
+            if outcome.files_changed == 1 { "" } else { "s" },
             outcome.insertions,
             outcome.deletions,
             outcome.checkpoint_ms

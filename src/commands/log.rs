@@ -72,8 +72,11 @@ pub fn cmd_log(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
                 r.checkpoint_ms
             ));
             ctx.out(format!(
-                "    changes:  {} files, +{} -{}",
-                r.files_changed, r.insertions, r.deletions
+                "    changes:  {} file{}, +{} -{}",
+                r.files_changed,
+                if r.files_changed == 1 { "" } else { "s" },
+                r.insertions,
+                r.deletions
             ));
             if let Some(stop) = &r.stop {
                 ctx.out(format!(

@@ -37,6 +37,13 @@ pub fn cmd_rollback(ctx: &Context, args: RollbackArgs) -> anyhow::Result<Exit> {
             "attic": outcome.attic,
             "kept_unfinished": outcome.kept_unfinished,
         }));
+    } else if args.undo {
+        ctx.out(format!(
+            "Restored agent/{slug} to {} (the rollback is undone); the tip it had, {}, is kept in {}",
+            short(outcome.to),
+            short(outcome.from),
+            outcome.attic
+        ));
     } else {
         ctx.out(format!(
             "Rolled agent/{slug} back from {} to {}; the old tip is kept in {}",

@@ -110,7 +110,7 @@ fn list_status_and_log() {
             next:     none
             model:    human
             usage:    0 turns, 0 in / 0 out tokens (0 cached), $0.0000, 0 tool calls, 0.0s; checkpoint [MS]
-            changes:  1 files, +1 -0
+            changes:  1 file, +1 -0
 
         attic (discarded work, restore with `git agent rollback --undo`):
             refs/agent/alpha/attic/1 [ID]
@@ -262,4 +262,82 @@ fn json_output_is_one_typed_object_per_line_and_nothing_else() {
     }
     let (_, out, _) = env.agent(&repo, &["list", "--json"]);
     assert_eq!(out.lines().count(), 2, "{out}");
+}
+
+#[test]
+fn the_commands_that_change_things_say_what_they_did() {
+    let env = TestEnv::new();
+    let repo = env.repo("r");
+    let mut transcript = String::new();
+    let mut step = |args: &[&str]| {
+        transcript.push_str(&format!(
+            "$ git agent {}\n{}\n",
+            args.join(" "),
+            run(&env, &repo, args)
+        ))
+    };
+    step(&["start", "--no-run", "--name", "gamma", "Add a CHANGELOG"]);
+    std::fs::write(
+        crate::common::worktree(&repo, "gamma").join("CHANGELOG.md"),
+        "# Changes\n",
+    )
+    .unwrap();
+    step(&["checkpoint", "gamma", "-m", "Add a CHANGELOG"]);
+    step(&["rollback", "gamma", "--reason", "wrong file name"]);
+    step(&["rollback", "gamma", "--undo"]);
+    step(&["diff", "gamma"]);
+    step(&["merge", "gamma"]);
+    step(&["drop", "gamma"]);
+    insta::assert_snapshot!(transcript, @r#"
+        $ git agent start --no-run --name gamma Add a CHANGELOG
+        exit: 0
+        --- stdout
+        Created task gamma on agent/gamma
+        --- stderr
+          worktree: [TMP]/r/.git/agent/worktrees/gamma
+          plan it:  git agent resume gamma
+
+        $ git agent checkpoint gamma -m Add a CHANGELOG
+        exit: 0
+        --- stdout
+        Checkpoint 1 [ID] on agent/gamma: 1 file, +1 -0 ([MS])
+        --- stderr
+
+        $ git agent rollback gamma --reason wrong file name
+        exit: 0
+        --- stdout
+        Rolled agent/gamma back from [ID] to [ID]; the old tip is kept in refs/agent/gamma/attic/1
+        --- stderr
+          undo with: git agent rollback gamma --undo
+
+        $ git agent rollback gamma --undo
+        exit: 0
+        --- stdout
+        Restored agent/gamma to [ID] (the rollback is undone); the tip it had, [ID], is kept in refs/agent/gamma/attic/2
+        --- stderr
+
+        $ git agent diff gamma
+        exit: 0
+        --- stdout
+        diff --git a/CHANGELOG.md b/CHANGELOG.md
+        new file mode 100644
+        index [ID]..[ID]
+        --- /dev/null
+        +++ b/CHANGELOG.md
+        @@ -0,0 +1 @@
+        +# Changes
+        --- stderr
+
+        $ git agent merge gamma
+        exit: 0
+        --- stdout
+        Merged task gamma into main as [ID]
+        --- stderr
+
+        $ git agent drop gamma
+        exit: 0
+        --- stdout
+        Dropped task gamma
+        --- stderr
+    "#);
 }
