@@ -178,38 +178,19 @@ impl Store {
     /// Run `f` while holding a short repository-wide lock (`$GIT_DIR/agent/<name>.lock`).
     /// Setting up worktrees and writing the repository's config are not safe to do from two
     /// processes at once (git's own config lock fails instead of waiting), so concurrent runs
-    /// take turns here. A lock older than a minute is left by a dead process and is broken.
+    /// take turns here. It is an `flock`: a run killed while holding it releases it.
     pub fn with_repo_lock<T>(&self, name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        let dir = self.agent_dir();
-        std::fs::create_dir_all(&dir).map_err(StoreError::io("could not create", &dir))?;
-        let path = dir.join(format!("{name}.lock"));
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(_) => break,
-                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let stale = std::fs::metadata(&path)
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .and_then(|t| t.elapsed().ok())
-                        .is_some_and(|age| age > std::time::Duration::from_secs(60));
-                    if stale {
-                        let _ = std::fs::remove_file(&path);
-                    } else if std::time::Instant::now() > deadline {
-                        return Err(StoreError::io("timed out waiting for", &path)(err));
-                    } else {
-                        std::thread::sleep(std::time::Duration::from_millis(20));
-                    }
-                }
-                Err(err) => return Err(StoreError::io("could not create", &path)(err)),
-            }
+        use std::os::fd::AsRawFd;
+        let path = self.agent_dir().join(format!("{name}.lock"));
+        let file = open_lock_file(&path)?;
+        // SAFETY: flock on a file descriptor we own; it blocks until the holder is done or dead.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(StoreError::io("could not lock", &path)(
+                std::io::Error::last_os_error(),
+            ));
         }
         let result = f();
-        let _ = std::fs::remove_file(&path);
+        drop(file);
         result
     }
 }

@@ -156,7 +156,22 @@ fn killed_runs_resume_to_the_tree_of_an_uninterrupted_run() {
                 args = vec!["resume".into(), task.clone()];
             }
         }
-        assert!(finished, "{task} never finished");
+        if !finished {
+            let log =
+                std::fs::read_to_string(env.root.path().join("stderr.txt")).unwrap_or_default();
+            let history = env.git(
+                &dir,
+                &[
+                    "log",
+                    "--format=%h %s | %(trailers:key=Agent-Tests,valueonly)",
+                    &format!("agent/{task}"),
+                ],
+            );
+            let attic = env.git(&dir, &["for-each-ref", &format!("refs/agent/{task}")]);
+            panic!(
+                "{task} never finished; last run said:\n{log}\nbranch:\n{history}\nattic:\n{attic}"
+            );
+        }
         assert_eq!(
             env.rev(&dir, &format!("agent/{task}^{{tree}}")),
             expected_tree,
