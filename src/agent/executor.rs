@@ -343,7 +343,7 @@ impl Agent<'_> {
                     record: CheckpointRecord {
                         provider: self.provider.name().to_string(),
                         model: self.config.model.clone(),
-                        usage,
+                        usage: usage.rounded(),
                         tests: tests.clone(),
                         ..CheckpointRecord::default()
                     },

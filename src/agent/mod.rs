@@ -168,7 +168,7 @@ impl<'a> Agent<'a> {
             let record = crate::store::CheckpointRecord {
                 provider: self.provider.name().to_string(),
                 model: self.config.model.clone(),
-                usage: std::mem::take(&mut self.unrecorded),
+                usage: std::mem::take(&mut self.unrecorded).rounded(),
                 ..Default::default()
             };
             let text = toml::to_string(&record).unwrap_or_default();
@@ -226,7 +226,6 @@ impl<'a> Agent<'a> {
             }),
             StreamEvent::ToolCall { .. } => {}
         };
-        let started = Instant::now();
         let interrupt = self.interrupt.clone();
         let response = tokio::select! {
             response = self.provider.complete(&request, &mut on_event) => response,
@@ -245,7 +244,6 @@ impl<'a> Agent<'a> {
         self.unrecorded.cache_read_tokens += response.usage.cache_read_tokens;
         self.unrecorded.cache_write_tokens += response.usage.cache_write_tokens;
         self.unrecorded.cost_usd += response.cost_usd;
-        let _ = started;
         let used = self.used();
         (self.emit)(Event::Usage {
             turns: used.turns,

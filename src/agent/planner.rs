@@ -228,6 +228,7 @@ impl Agent<'_> {
         spent.tool_calls -= planning_usage_before.tool_calls;
         spent.wall_ms = planning_started.elapsed().as_millis() as u64;
         plan.planner_usage.add(&spent);
+        plan.planner_usage = plan.planner_usage.rounded();
         self.base.add(&spent);
         self.unrecorded = planning_usage_before;
         self.store

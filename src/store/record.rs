@@ -28,6 +28,13 @@ impl Usage {
         self.tool_calls += other.tool_calls;
     }
 
+    /// The same usage with the cost rounded to a millionth of a dollar, so records read
+    /// `0.015` rather than `0.015000000000000001`.
+    pub fn rounded(mut self) -> Usage {
+        self.cost_usd = (self.cost_usd * 1e6).round() / 1e6;
+        self
+    }
+
     /// Tokens counted against `--max-tokens`: everything sent and received.
     pub fn total_tokens(&self) -> u64 {
         self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens

@@ -121,14 +121,7 @@ impl Store {
         Ok(())
     }
 
-    fn tree_entries(
-        &self,
-        tree: ObjectId,
-        prefix: &str,
-        out: &mut TreeEntries,
-        other: Option<ObjectId>,
-    ) -> Result<()> {
-        let _ = other;
+    fn tree_entries(&self, tree: ObjectId, prefix: &str, out: &mut TreeEntries) -> Result<()> {
         let tree = self
             .repo
             .find_tree(tree)
@@ -177,8 +170,8 @@ impl Store {
         }
         let mut a = TreeEntries::new();
         let mut b = TreeEntries::new();
-        self.tree_entries(from, prefix, &mut a, None)?;
-        self.tree_entries(to, prefix, &mut b, None)?;
+        self.tree_entries(from, prefix, &mut a)?;
+        self.tree_entries(to, prefix, &mut b)?;
         let mut paths: Vec<&BString> = a.keys().chain(b.keys()).collect();
         paths.sort();
         paths.dedup();
