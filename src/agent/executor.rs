@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::context::{StepContext, step_message};
 use super::testrun::run_tests;
-use super::{Agent, Event, Outcome, Turn, describe, tool_results};
+use super::{Agent, Event, Outcome, Turn, owned_tool_calls, tool_results};
 use crate::llm::{Message, StopReason};
 use crate::store::record::TestRun;
 use crate::store::{
@@ -167,10 +167,7 @@ impl Agent<'_> {
                 Turn::Budget(why) => return Ok(StepEnd::Stop(Outcome::Budget(why))),
             };
             messages.push(Message::assistant(response.content.clone()));
-            let calls: Vec<(String, String, Value)> = response
-                .tool_calls()
-                .map(|(id, name, input)| (id.to_string(), name.to_string(), input.clone()))
-                .collect();
+            let calls = owned_tool_calls(&response);
             if calls.is_empty() {
                 if response.stop_reason == StopReason::Refusal {
                     return Ok(StepEnd::Stop(Outcome::Blocked(
@@ -193,11 +190,7 @@ impl Agent<'_> {
             }
             let mut results = Vec::new();
             for (id, name, input) in calls {
-                (self.emit)(Event::ToolCall {
-                    name: name.clone(),
-                    detail: describe(&name, &input),
-                });
-                self.unrecorded.tool_calls += 1;
+                self.announce_tool_call(&name, &input);
                 let text = |k: &str| {
                     input
                         .get(k)

@@ -255,6 +255,25 @@ impl<'a> Agent<'a> {
     }
 }
 
+impl Agent<'_> {
+    /// Tell the renderers about a tool call and count it in the step's usage.
+    fn announce_tool_call(&mut self, name: &str, input: &serde_json::Value) {
+        (self.emit)(Event::ToolCall {
+            name: name.to_string(),
+            detail: describe(name, input),
+        });
+        self.unrecorded.tool_calls += 1;
+    }
+}
+
+/// The tool calls of a response as owned `(id, name, input)`, to run while the conversation grows.
+fn owned_tool_calls(response: &Response) -> Vec<(String, String, serde_json::Value)> {
+    response
+        .tool_calls()
+        .map(|(id, name, input)| (id.to_string(), name.to_string(), input.clone()))
+        .collect()
+}
+
 /// A short one-line description of a tool input, for progress lines.
 fn describe(name: &str, input: &serde_json::Value) -> String {
     let get = |k: &str| input.get(k).and_then(|v| v.as_str()).unwrap_or_default();

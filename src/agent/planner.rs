@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::context::{PlannerContext, planner_message};
-use super::{Agent, Event, Outcome, Turn, describe, tool_results};
+use super::{Agent, Event, Outcome, Turn, owned_tool_calls, tool_results};
 use crate::llm::{Message, StopReason};
 use crate::store::{Plan, PlanStep, Task};
 use crate::tools::{READ_ONLY, ToolOutput, specs};
@@ -147,10 +147,7 @@ impl Agent<'_> {
                         "the planner model refused the goal".into(),
                     )?);
                 }
-                let calls: Vec<(String, String, Value)> = response
-                    .tool_calls()
-                    .map(|(id, name, input)| (id.to_string(), name.to_string(), input.clone()))
-                    .collect();
+                let calls = owned_tool_calls(&response);
                 if calls.is_empty() {
                     messages.push(Message::user(
                         "Call submit_plan with the plan, or report_blocked with your questions.",
@@ -159,11 +156,7 @@ impl Agent<'_> {
                 }
                 let mut results = Vec::new();
                 for (id, name, input) in calls {
-                    (self.emit)(Event::ToolCall {
-                        name: name.clone(),
-                        detail: describe(&name, &input),
-                    });
-                    self.unrecorded.tool_calls += 1;
+                    self.announce_tool_call(&name, &input);
                     match name.as_str() {
                         "submit_plan" => {
                             match parse_plan(

@@ -11,26 +11,22 @@ use crate::cli::{ColorChoice, GlobalArgs};
 
 /// Whether to colour stderr: `--color`, `NO_COLOR`, `TERM=dumb`, and whether it is a terminal.
 pub fn use_color(global: &GlobalArgs) -> bool {
-    match global.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::env::var("TERM").map_or(true, |t| t != "dumb")
-                && std::io::stderr().is_terminal()
-        }
-    }
+    color_for(global, std::io::stderr().is_terminal())
 }
 
-/// Whether to colour results on stdout (same rules, for stdout).
+/// Whether to colour results on stdout, by the same rules.
 pub fn use_color_stdout(global: &GlobalArgs) -> bool {
+    color_for(global, std::io::stdout().is_terminal())
+}
+
+fn color_for(global: &GlobalArgs, terminal: bool) -> bool {
     match global.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
             std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
                 && std::env::var("TERM").map_or(true, |t| t != "dumb")
-                && std::io::stdout().is_terminal()
+                && terminal
         }
     }
 }
