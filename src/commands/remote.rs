@@ -548,6 +548,7 @@ fn merge_notes(
                 .hint(format!("git notes merge said: {}", stderr_of(&out)))
                 .into());
             }
+            keep_both_attempts(store, slug, ours, theirs)?;
             if theirs_ahead {
                 "merged (theirs won conflicts)"
             } else {
@@ -555,4 +556,39 @@ fn merge_notes(
             }
         }
     })
+}
+
+/// After a notes merge where one plan note won whole, put back the failed attempts only the
+/// other side knew: they are what the next plan learns from, so they must not be lost.
+fn keep_both_attempts(
+    store: &Store,
+    slug: &str,
+    ours: gix::ObjectId,
+    theirs: gix::ObjectId,
+) -> anyhow::Result<()> {
+    use crate::store::NotesReader;
+    let task = store.task(slug)?;
+    let plan_at = |notes_commit: gix::ObjectId| -> anyhow::Result<Option<crate::store::Plan>> {
+        Ok(NotesReader::at_commit(store, notes_commit)?.plan(task.task_commit)?)
+    };
+    let (Some(a), Some(b)) = (plan_at(ours)?, plan_at(theirs)?) else {
+        return Ok(());
+    };
+    let mut merged = store.plan(&task)?;
+    let mut changed = false;
+    for attempt in a.attempts.iter().chain(&b.attempts) {
+        if !merged.attempts.contains(attempt) {
+            merged.attempts.push(attempt.clone());
+            changed = true;
+        }
+    }
+    if changed {
+        merged.attempts.sort_by(|x, y| x.at.cmp(&y.at));
+        store.write_plan(
+            &task,
+            &merged,
+            &format!("keep the attempts of both sides of agent/{slug}"),
+        )?;
+    }
+    Ok(())
 }

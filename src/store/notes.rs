@@ -20,7 +20,22 @@ pub struct NotesReader<'s> {
 impl<'s> NotesReader<'s> {
     pub fn new(store: &'s Store, slug: &str) -> Result<NotesReader<'s>> {
         let notes_ref = refs::notes(slug);
-        let state = match store.notes_tree(&notes_ref)? {
+        let tree = store.notes_tree(&notes_ref)?;
+        Self::with_tree(store, notes_ref, tree)
+    }
+
+    /// The notes as of one commit of a notes ref (e.g. each side of a notes merge).
+    pub fn at_commit(store: &'s Store, notes_commit: ObjectId) -> Result<NotesReader<'s>> {
+        let tree = store.tree_of(notes_commit)?;
+        Self::with_tree(store, format!("notes commit {notes_commit}"), Some(tree))
+    }
+
+    fn with_tree(
+        store: &'s Store,
+        notes_ref: String,
+        tree: Option<ObjectId>,
+    ) -> Result<NotesReader<'s>> {
+        let state = match tree {
             None => None,
             Some(tree) => Some(gix::note::plumbing::State::new(tree, store.repo()).map_err(
                 git_err(format!("could not read the notes tree of {notes_ref}")),

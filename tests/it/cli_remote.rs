@@ -292,7 +292,10 @@ fn a_rollback_travels_with_its_attic_and_notes_written_on_both_sides_merge() {
         let note = env.git(&b, &["notes", "--ref", "agent/t", "show", commit]);
         toml::from_str::<toml::Table>(&note).unwrap();
     }
-    let parents = env.git(&b, &["log", "-1", "--format=%P", "refs/notes/agent/t"]);
+    let parents = env.git(
+        &b,
+        &["log", "--merges", "-1", "--format=%P", "refs/notes/agent/t"],
+    );
     let parents: Vec<&str> = parents.split_whitespace().collect();
     assert_eq!(
         parents[1..],
@@ -303,5 +306,29 @@ fn a_rollback_travels_with_its_attic_and_notes_written_on_both_sides_merge() {
     env.agent_ok(&a, &["pull"]);
     assert_eq!(task_state(&env, &a, "t"), task_state(&env, &b, "t"));
     env.fsck(&a);
+    env.fsck(&b);
+}
+
+#[test]
+fn plan_notes_changed_on_both_sides_keep_the_attempts_of_both() {
+    let env = TestEnv::new();
+    let (_bare, a, b) = shared_task(&env);
+    // Both clones roll the same checkpoint back, for different reasons: the plan note (on the
+    // task commit) changes on both sides, and the notes merge must pick one note whole.
+    env.agent_ok(&a, &["rollback", "t", "--reason", "from a"]);
+    env.agent_ok(&a, &["push"]);
+    env.agent_ok(&b, &["rollback", "t", "--reason", "from b"]);
+    let (code, _, err) = env.agent(&b, &["pull"]);
+    assert_eq!(code, 0, "{err}");
+    let plan: toml::Table =
+        toml::from_str(&env.git(&b, &["notes", "--ref", "agent/t", "show", "agent/t"])).unwrap();
+    let mut reasons: Vec<&str> = plan["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["reason"].as_str().unwrap())
+        .collect();
+    reasons.sort();
+    assert_eq!(reasons, ["from a", "from b"]);
     env.fsck(&b);
 }
