@@ -109,12 +109,9 @@ pub fn cmd_demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<Exit> {
         here: false,
         display_notes: true,
     })?;
-    let worktree = {
-        let _lock = TaskLock::acquire(&store, SLUG)?;
-        store.ensure_worktree(&task)?
-    };
     let exit = {
         let _lock = TaskLock::acquire(&store, SLUG)?;
+        let worktree = store.ensure_worktree(&task)?;
         run_loop(ctx, &store, SLUG, worktree, config, provider, false, false)?
     };
     if ctx.global.json {

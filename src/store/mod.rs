@@ -61,15 +61,6 @@ impl Store {
         Ok(Store { repo })
     }
 
-    /// Open a repository at `dir` exactly (used for worktrees the store made itself).
-    pub fn open(dir: &Path) -> Result<Store> {
-        let repo = gix::open(dir).map_err(|err| StoreError::NotARepository {
-            path: dir.to_path_buf(),
-            detail: err.to_string(),
-        })?;
-        Ok(Store { repo })
-    }
-
     pub fn repo(&self) -> &gix::Repository {
         &self.repo
     }
@@ -91,21 +82,6 @@ impl Store {
             .ok_or_else(|| StoreError::BareRepository {
                 path: self.repo.git_dir().to_path_buf(),
             })
-    }
-
-    /// Re-read refs and objects written by other processes (e.g. the `git` CLI).
-    pub fn refresh(&mut self) -> Result<()> {
-        let path = self.repo.git_dir().to_path_buf();
-        let workdir = self.repo.workdir().map(Path::to_path_buf);
-        let repo = match workdir {
-            Some(dir) => gix::discover_with_environment_overrides(dir),
-            None => gix::open(path.clone()),
-        };
-        self.repo = repo.map_err(|err| StoreError::NotARepository {
-            path,
-            detail: err.to_string(),
-        })?;
-        Ok(())
     }
 }
 

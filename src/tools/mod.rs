@@ -146,7 +146,7 @@ pub fn specs(names: &[&str]) -> Vec<ToolSpec> {
 }
 
 /// A string field of a tool input, or a tool error naming it.
-pub fn field<'a>(input: &'a Value, name: &str) -> Result<&'a str, ToolOutput> {
+fn field<'a>(input: &'a Value, name: &str) -> Result<&'a str, ToolOutput> {
     input
         .get(name)
         .and_then(Value::as_str)

@@ -6,13 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pretty_assertions::assert_eq;
-use serde_json::{Value, json};
 
+use crate::agent_e2e::{agent, good_model};
 use crate::common::{TestEnv, worktree};
-use crate::fake_model::{FakeModel, Script, current_step, text, tool, turn};
-
-const KEY: &str = "sk-ant-api03-test-key-for-the-remote-tests-0123456789";
-const SHOUTING_GREET: &str = "#!/bin/sh\nif [ \"$1\" = \"--shout\" ]; then echo \"HELLO, $2\" ; else echo \"Hello, $1\"; fi\n";
+use crate::fake_model::{FakeModel, Script};
 
 /// A bare remote holding the demo sample, and two clones of it.
 fn remote_and_clones(env: &TestEnv) -> (PathBuf, PathBuf, PathBuf) {
@@ -34,52 +31,6 @@ fn remote_and_clones(env: &TestEnv) -> (PathBuf, PathBuf, PathBuf) {
         env.git(env.root.path(), &["clone", "-q", "remote.git", name]);
     }
     (bare, env.root.path().join("a"), env.root.path().join("b"))
-}
-
-/// Plans two steps and does each in two turns.
-fn model(request: &Value) -> Vec<Value> {
-    let finish = |summary: &str| {
-        vec![tool(
-            "finish_step",
-            json!({"summary": summary, "expected_outcome": "tests pass", "risks": "none", "next_step": "next"}),
-        )]
-    };
-    match (current_step(request), turn(request)) {
-        (None, _) => vec![
-            text("Planning."),
-            tool(
-                "submit_plan",
-                json!({"objective": "add --shout", "constraints": [], "acceptance_criteria": ["sh test.sh passes"],
-                       "test_command": "sh test.sh",
-                       "steps": [{"title": "Add --shout", "detail": "in greet.sh"},
-                                 {"title": "Document --shout", "detail": "in README.md"}]}),
-            ),
-        ],
-        (Some(1), 0) => vec![tool(
-            "write_file",
-            json!({"path": "greet.sh", "content": SHOUTING_GREET}),
-        )],
-        (Some(1), _) => finish("Add a --shout flag"),
-        (Some(_), 0) => vec![tool(
-            "write_file",
-            json!({"path": "README.md", "content": "# greet\n\nUse --shout to shout.\n"}),
-        )],
-        (Some(_), _) => finish("Document --shout"),
-    }
-}
-
-fn agent(env: &TestEnv, dir: &Path, model: &FakeModel, args: &[&str]) -> (i32, String, String) {
-    let out = env
-        .agent_cmd(dir, args)
-        .env("ANTHROPIC_BASE_URL", &model.url)
-        .env("ANTHROPIC_API_KEY", KEY)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// Everything a task is, as git shows it: branch, notes ref, each note, attic.
@@ -115,9 +66,9 @@ fn task_state(env: &TestEnv, dir: &Path, slug: &str) -> Vec<String> {
 fn a_task_started_on_one_clone_is_finished_on_another() {
     let env = TestEnv::new();
     let (bare, a, b) = remote_and_clones(&env);
-    let fake = FakeModel::start(Arc::new(model) as Arc<Script>, Duration::ZERO);
+    let fake = FakeModel::start(Arc::new(good_model) as Arc<Script>, Duration::ZERO);
 
-    // A: plan and the first step, then the turn budget runs out.
+    // A: plan and the first step (four turns), then the turn budget runs out.
     let (code, out, err) = agent(
         &env,
         &a,
@@ -127,7 +78,7 @@ fn a_task_started_on_one_clone_is_finished_on_another() {
             "--name",
             "t",
             "--max-turns",
-            "3",
+            "4",
             "Add a --shout flag",
         ],
     );
@@ -176,9 +127,9 @@ fn a_task_started_on_one_clone_is_finished_on_another() {
     assert_eq!(env.git(&wt, &["status", "--porcelain"]), "");
     assert_eq!(env.rev(&wt, "HEAD"), b_tip);
     assert!(
-        std::fs::read_to_string(wt.join("README.md"))
+        std::fs::read_to_string(wt.join("test.sh"))
             .unwrap()
-            .contains("--shout")
+            .contains("shouts")
     );
     let record: toml::Table =
         toml::from_str(&env.git(&a, &["notes", "--ref", "agent/t", "show", "agent/t"])).unwrap();
