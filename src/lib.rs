@@ -4,6 +4,7 @@
 //! see DESIGN.md §7 for the layout.
 
 pub mod agent;
+pub mod beneath;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -1,43 +1,28 @@
 //! The sandbox for `run_command` and the test command (DESIGN.md §6).
 //!
 //! [`run`] spawns `LAUNCHER __sandbox-exec --write DIR… [--net] -- sh -c COMMAND`, where the
-//! launcher is git-agent itself (or an injected binary). [`sandbox_exec_main`], in that
-//! fresh single-threaded process, restricts itself with Landlock — reads and execution
-//! everywhere, writes only beneath the writable dirs, no TCP unless the network is allowed
-//! — and then `exec`s the command, so the restriction covers it and every child it starts.
-//! Restricting after a re-exec, rather than in `pre_exec` after `fork`, keeps allocation
-//! out of the forked copy of a multi-threaded runtime.
+//! launcher is git-agent itself (or an injected binary). The launcher (`super::launcher`),
+//! in that fresh single-threaded process, puts the command in namespaces of its own and
+//! confines it — reads and execution everywhere, writes only beneath the writable dirs, no
+//! device nodes, no capabilities, no TCP unless the network is allowed — so the restriction
+//! covers it and every child it starts, and nothing it starts outlives it. Restricting after
+//! a re-exec, rather than in `pre_exec` after `fork`, keeps allocation out of the forked copy
+//! of a multi-threaded runtime.
 
-use landlock::{
-    ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd,
-    Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
-};
 use std::collections::VecDeque;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{ExitCode, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
-/// The first argument that makes the git-agent binary act as the sandbox launcher.
-pub const SANDBOX_EXEC_ARG: &str = "__sandbox-exec";
-
-/// Exit code of the launcher when it could not set the sandbox up (as `env` and `nice` do).
-const SETUP_FAILED: i32 = 125;
-/// Starts every message of the launcher, so the runner can tell them from the command's.
-const LAUNCHER_PREFIX: &str = "git-agent sandbox: ";
+use super::launcher::{LAUNCHER_PREFIX, SANDBOX_EXEC_ARG, SETUP_FAILED};
 
 /// How long output is still read after the command ended, for stray writers to finish.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
-
-/// The newest Landlock ABI this code handles; older kernels get what they support.
-const LANDLOCK_ABI: ABI = ABI::V10;
-
-/// Character devices a command may write (and `ioctl`) besides its writable dirs.
-const DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/tty"];
 
 /// Whether commands run confined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -391,119 +376,4 @@ impl Capture {
         out.push_str(&String::from_utf8_lossy(&tail));
         out
     }
-}
-
-/// The launcher: `git-agent __sandbox-exec [--write DIR]… [--net] -- PROGRAM ARGS…`.
-/// `args` are the arguments after [`SANDBOX_EXEC_ARG`]. It restricts this process with
-/// Landlock and `exec`s the program; it returns only on failure, with exit code 125 and a
-/// message on stderr (127 when the program cannot be executed).
-pub fn sandbox_exec_main(args: &[OsString]) -> ExitCode {
-    let fail = |message: String, code: u8| {
-        eprintln!("{LAUNCHER_PREFIX}{message}");
-        ExitCode::from(code)
-    };
-    let mut writable = Vec::new();
-    let mut network = false;
-    let mut rest = args.iter();
-    let mut program = Vec::new();
-    while let Some(arg) = rest.next() {
-        match arg.to_str() {
-            Some("--write") => match rest.next() {
-                Some(dir) => writable.push(PathBuf::from(dir)),
-                None => return fail("`--write` needs a directory".to_owned(), 125),
-            },
-            Some("--net") => network = true,
-            Some("--") => {
-                program.extend(rest.by_ref().cloned());
-                break;
-            }
-            _ => {
-                return fail(
-                    format!("unexpected argument `{}`", arg.to_string_lossy()),
-                    125,
-                );
-            }
-        }
-    }
-    let Some((name, program_args)) = program.split_first() else {
-        return fail("no program to run after `--`".to_owned(), 125);
-    };
-    if let Err(message) = confine_self(&writable, network) {
-        return fail(message, 125);
-    }
-    let error = std::process::Command::new(name).args(program_args).exec();
-    fail(
-        format!("cannot run `{}`: {error}", OsStr::to_string_lossy(name)),
-        127,
-    )
-}
-
-/// Restricts the calling process (and what it will `exec`) for good.
-fn confine_self(writable: &[PathBuf], network: bool) -> Result<(), String> {
-    let Some(kernel_abi) = landlock_abi() else {
-        return Err(
-            "this kernel has no Landlock; refusing to run the command unconfined".to_owned(),
-        );
-    };
-    if !network {
-        // A network namespace of its own also cuts UDP and abstract unix sockets where the
-        // kernel's Landlock cannot; it needs privileges, so failing to get one is fine.
-        // SAFETY: unshare(2) with a flag only changes this process's namespaces; the
-        // launcher is single-threaded here.
-        let netns = unsafe { libc::unshare(libc::CLONE_NEWNET) } == 0;
-        if kernel_abi < 4 && !netns {
-            return Err(format!(
-                "this kernel's Landlock (ABI {kernel_abi}) cannot deny network access and no network namespace is available; allow the network in the configuration or upgrade to Linux 6.7 or later"
-            ));
-        }
-    }
-    let abi = LANDLOCK_ABI;
-    let read = AccessFs::from_read(abi);
-    let all = AccessFs::from_all(abi);
-    let device: BitFlags<AccessFs> =
-        AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::Truncate | AccessFs::IoctlDev;
-    let error = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
-
-    let mut ruleset = Ruleset::default()
-        .set_compatibility(CompatLevel::BestEffort)
-        .handle_access(all)
-        .map_err(|e| error("cannot handle file system access", &e))?
-        .scope(Scope::from_all(abi))
-        .map_err(|e| error("cannot scope signals and abstract sockets", &e))?;
-    if !network {
-        ruleset = ruleset
-            .handle_access(AccessNet::from_all(abi))
-            .map_err(|e| error("cannot handle network access", &e))?;
-    }
-    let mut created = ruleset
-        .create()
-        .map_err(|e| error("cannot create the Landlock ruleset", &e))?;
-    let root = PathFd::new("/").map_err(|e| error("cannot open `/`", &e))?;
-    created = created
-        .add_rule(PathBeneath::new(root, read))
-        .map_err(|e| error("cannot allow reads", &e))?;
-    for dir in writable {
-        let fd = PathFd::new(dir)
-            .map_err(|e| error(&format!("cannot open writable dir `{}`", dir.display()), &e))?;
-        created = created
-            .add_rule(PathBeneath::new(fd, all))
-            .map_err(|e| error(&format!("cannot allow writes to `{}`", dir.display()), &e))?;
-    }
-    for path in DEVICES {
-        if let Ok(fd) = PathFd::new(path) {
-            created = created
-                .add_rule(PathBeneath::new(fd, device))
-                .map_err(|e| error(&format!("cannot allow `{path}`"), &e))?;
-        }
-    }
-    let status = created
-        .restrict_self()
-        .map_err(|e| error("cannot enforce the Landlock ruleset", &e))?;
-    if status.ruleset == RulesetStatus::NotEnforced {
-        return Err(
-            "Landlock is not enforced on this kernel; refusing to run the command unconfined"
-                .to_owned(),
-        );
-    }
-    Ok(())
 }

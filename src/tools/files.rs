@@ -1,14 +1,53 @@
 //! File tools: read, list, write, edit — all confined to the worktree.
+//!
+//! Reads and writes go through [`crate::beneath::Root`]: resolved by the kernel beneath the
+//! worktree, never through a symbolic link, only on regular files, and through the fd that
+//! was checked — so nothing a command left behind can redirect them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::ToolOutput;
-use crate::policy::{confine, confine_for_write};
+use crate::beneath::{BeneathError, Root};
+use crate::policy::confine;
 
 const DEFAULT_LIMIT: u64 = 2000;
+/// The largest file `read_file` and `edit_file` load; larger ones are read with a command.
+pub const MAX_FILE_BYTES: u64 = 8 << 20;
 
-fn confined(root: &Path, path: &str) -> Result<std::path::PathBuf, ToolOutput> {
-    confine(root, path).map_err(|err| ToolOutput::error(err.to_string()))
+/// The model's path as a relative path for [`Root`], or a tool error: absolute paths and
+/// anything naming `.git` (the repository's metadata belongs to the harness) are refused.
+fn model_path(path: &str) -> Result<PathBuf, ToolOutput> {
+    let rel = Path::new(path);
+    if rel.is_absolute() {
+        return Err(ToolOutput::error(format!(
+            "path `{path}` is absolute; give a path relative to the worktree"
+        )));
+    }
+    if rel
+        .components()
+        .any(|c| c.as_os_str().eq_ignore_ascii_case(".git"))
+    {
+        return Err(ToolOutput::error(format!(
+            "path `{path}` is inside `.git`; the repository's metadata belongs to the harness, not to the agent"
+        )));
+    }
+    Ok(rel.to_path_buf())
+}
+
+fn root_of(worktree: &Path) -> Result<Root, ToolOutput> {
+    Root::open(worktree)
+        .map_err(|err| ToolOutput::error(format!("cannot open the worktree: {err}")))
+}
+
+fn refused(err: BeneathError) -> ToolOutput {
+    let hint = match &err {
+        BeneathError::Symlink { .. } => {
+            "; the file tools never follow symbolic links: use the path of the link's target"
+        }
+        BeneathError::TooLarge { .. } => "; read parts of it with run_command (head, sed -n)",
+        _ => "",
+    };
+    ToolOutput::error(format!("{err}{hint}"))
 }
 
 pub fn read_file(
@@ -17,9 +56,8 @@ pub fn read_file(
     offset: Option<u64>,
     limit: Option<u64>,
 ) -> Result<ToolOutput, ToolOutput> {
-    let full = confined(root, path)?;
-    let bytes = std::fs::read(&full)
-        .map_err(|err| ToolOutput::error(format!("cannot read {path}: {err}")))?;
+    let rel = model_path(path)?;
+    let bytes = root_of(root)?.read(&rel, MAX_FILE_BYTES).map_err(refused)?;
     if bytes.contains(&0) {
         return Err(ToolOutput::error(format!(
             "{path} is a binary file ({} bytes)",
@@ -50,13 +88,17 @@ pub fn read_file(
 
 pub fn list_files(root: &Path, path: Option<&str>) -> Result<ToolOutput, ToolOutput> {
     let dir = match path {
-        Some(p) if !p.is_empty() && p != "." => confined(root, p)?,
+        Some(p) if !p.is_empty() && p != "." => {
+            model_path(p)?;
+            confine(root, p).map_err(|err| ToolOutput::error(err.to_string()))?
+        }
         _ => root.to_path_buf(),
     };
     let mut files = Vec::new();
     for entry in ignore::WalkBuilder::new(&dir)
         .hidden(false)
         .require_git(false)
+        .follow_links(false)
         .filter_entry(|e| e.file_name() != ".git")
         .build()
         .flatten()
@@ -83,15 +125,10 @@ pub fn list_files(root: &Path, path: Option<&str>) -> Result<ToolOutput, ToolOut
 }
 
 pub fn write_file(root: &Path, path: &str, content: &str) -> Result<ToolOutput, ToolOutput> {
-    let full = confine_for_write(root, path).map_err(|err| ToolOutput::error(err.to_string()))?;
-    if let Some(parent) = full.parent() {
-        std::fs::create_dir_all(parent).map_err(|err| {
-            ToolOutput::error(format!("cannot create the folder of {path}: {err}"))
-        })?;
-    }
-    let existed = full.exists();
-    std::fs::write(&full, content)
-        .map_err(|err| ToolOutput::error(format!("cannot write {path}: {err}")))?;
+    let rel = model_path(path)?;
+    let existed = root_of(root)?
+        .write(&rel, content.as_bytes(), None, false)
+        .map_err(refused)?;
     Ok(ToolOutput::ok(format!(
         "{} {path} ({} lines)",
         if existed { "replaced" } else { "created" },
@@ -105,22 +142,24 @@ pub fn edit_file(
     old_text: &str,
     new_text: &str,
 ) -> Result<ToolOutput, ToolOutput> {
-    let full = confine_for_write(root, path).map_err(|err| ToolOutput::error(err.to_string()))?;
-    let text = std::fs::read_to_string(&full)
-        .map_err(|err| ToolOutput::error(format!("cannot read {path}: {err}")))?;
+    let rel = model_path(path)?;
     if old_text.is_empty() {
         return Err(ToolOutput::error(
             "old_text is empty; use write_file to create a file",
         ));
     }
+    let root = root_of(root)?;
+    let bytes = root.read(&rel, MAX_FILE_BYTES).map_err(refused)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ToolOutput::error(format!("{path} is not UTF-8 text; use write_file")))?;
     match text.matches(old_text).count() {
         0 => Err(ToolOutput::error(format!(
             "old_text was not found in {path}; read the file again and copy the text exactly"
         ))),
         1 => {
             let updated = text.replacen(old_text, new_text, 1);
-            std::fs::write(&full, updated)
-                .map_err(|err| ToolOutput::error(format!("cannot write {path}: {err}")))?;
+            root.write(&rel, updated.as_bytes(), None, false)
+                .map_err(refused)?;
             Ok(ToolOutput::ok(format!("edited {path}")))
         }
         n => Err(ToolOutput::error(format!(

@@ -3,10 +3,11 @@
 use std::path::Path;
 
 use grep_regex::RegexMatcher;
-use grep_searcher::Searcher;
 use grep_searcher::sinks::UTF8;
+use grep_searcher::{BinaryDetection, SearcherBuilder};
 
 use super::ToolOutput;
+use crate::beneath::Root;
 use crate::policy::confine;
 
 const MAX_MATCHES: usize = 200;
@@ -22,10 +23,16 @@ pub fn search(root: &Path, pattern: &str, path: Option<&str>) -> Result<ToolOutp
     };
     let mut lines = Vec::new();
     let mut total = 0usize;
-    let mut searcher = Searcher::new();
+    // Binary files stop at their first NUL, so a huge sparse file costs nothing.
+    let mut searcher = SearcherBuilder::new()
+        .binary_detection(BinaryDetection::quit(0))
+        .build();
+    let root_fd = Root::open(root)
+        .map_err(|err| ToolOutput::error(format!("cannot open the worktree: {err}")))?;
     for entry in ignore::WalkBuilder::new(&start)
         .hidden(false)
         .require_git(false)
+        .follow_links(false)
         .filter_entry(|e| e.file_name() != ".git")
         .build()
         .flatten()
@@ -33,15 +40,17 @@ pub fn search(root: &Path, pattern: &str, path: Option<&str>) -> Result<ToolOutp
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
         }
-        let rel = entry
-            .path()
-            .strip_prefix(root)
-            .unwrap_or(entry.path())
-            .display()
-            .to_string();
-        let _ = searcher.search_path(
+        let Ok(rel_path) = entry.path().strip_prefix(root) else {
+            continue;
+        };
+        // Opened beneath the worktree without following links; FIFOs are refused unopened.
+        let Ok((file, _)) = root_fd.open_regular(rel_path) else {
+            continue;
+        };
+        let rel = rel_path.display().to_string();
+        let _ = searcher.search_file(
             &matcher,
-            entry.path(),
+            &file,
             UTF8(|line_number, line| {
                 total += 1;
                 if lines.len() < MAX_MATCHES {

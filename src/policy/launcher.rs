@@ -1,0 +1,426 @@
+//! The sandbox launcher: `git-agent __sandbox-exec [--write DIR]… [--net] -- PROGRAM ARGS…`.
+//!
+//! The harness re-executes itself as the launcher, so this runs in a fresh single-threaded
+//! process that may fork freely. It gives the command three walls:
+//! 1. **Nothing outlives the command.** The command runs in a PID namespace of its own (as
+//!    root directly, otherwise inside a new user namespace). Its init is a copy of the
+//!    launcher that starts the command, reaps orphans and exits with the command's status;
+//!    the kernel then kills whatever is left (`setsid` and double forks included), and the
+//!    init dies with the launcher (`PR_SET_PDEATHSIG`), so a timeout that kills the launcher
+//!    kills the whole tree. Where no namespace can be had, the launcher is a child subreaper
+//!    and kills every descendant left when the command ends.
+//! 2. **No network** unless allowed: a network namespace (same `unshare`) and Landlock's TCP
+//!    rules.
+//! 3. **Confinement** in the command's own process: Landlock (reads everywhere, writes only
+//!    beneath the writable dirs, no device nodes, signals and abstract sockets scoped to the
+//!    sandbox), then every capability dropped, the bounding set included, with
+//!    `no_new_privs` — a root command is as powerless as any user's.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use landlock::{
+    ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd,
+    Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
+};
+
+use super::sandbox::landlock_abi;
+
+/// The first argument that makes the git-agent binary act as the sandbox launcher.
+pub const SANDBOX_EXEC_ARG: &str = "__sandbox-exec";
+/// Exit code of the launcher when it could not set the sandbox up (as `env` and `nice` do).
+pub(super) const SETUP_FAILED: i32 = 125;
+/// Starts every message of the launcher, so the runner can tell them from the command's.
+pub(super) const LAUNCHER_PREFIX: &str = "git-agent sandbox: ";
+
+/// The newest Landlock ABI this code handles; older kernels get what they support.
+const LANDLOCK_ABI: ABI = ABI::V10;
+
+/// Character devices a command may write (and `ioctl`) besides its writable dirs.
+const DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/tty"];
+
+struct Request {
+    writable: Vec<PathBuf>,
+    network: bool,
+    program: Vec<OsString>,
+}
+
+/// Which namespaces the launcher got.
+#[derive(Clone, Copy)]
+struct Isolation {
+    pid: bool,
+    net: bool,
+}
+
+fn fail(message: &str, code: i32) -> ! {
+    eprintln!("{LAUNCHER_PREFIX}{message}");
+    // SAFETY: _exit(2) ends the process at once; nothing is shared with another thread.
+    unsafe { libc::_exit(code) }
+}
+
+/// `args` are the arguments after [`SANDBOX_EXEC_ARG`]. Returns only through the command's
+/// exit status; a setup failure exits 125 with a message on stderr (127 when the program
+/// cannot be executed).
+pub fn sandbox_exec_main(args: &[OsString]) -> ExitCode {
+    let request = match parse(args) {
+        Ok(request) => request,
+        Err(message) => fail(&message, SETUP_FAILED),
+    };
+    let Some(kernel_abi) = landlock_abi() else {
+        fail(
+            "this kernel has no Landlock; refusing to run the command unconfined",
+            SETUP_FAILED,
+        )
+    };
+    let isolation = match isolate(request.network) {
+        Ok(isolation) => isolation,
+        Err(message) => fail(&message, SETUP_FAILED),
+    };
+    if !request.network && kernel_abi < 4 && !isolation.net {
+        fail(
+            &format!(
+                "this kernel's Landlock (ABI {kernel_abi}) cannot deny network access and no network namespace is available; allow the network in the configuration or upgrade to Linux 6.7 or later"
+            ),
+            SETUP_FAILED,
+        );
+    }
+    if !isolation.pid {
+        // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only changes how orphans are reparented.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
+    // The init of the namespace reports the command's raw wait status through this pipe,
+    // since a PID 1 cannot die of a signal it sends itself.
+    let mut pipe = [0i32; 2];
+    // SAFETY: pipe2 fills the two-element array it is given.
+    if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        fail("cannot create a pipe", SETUP_FAILED);
+    }
+    // SAFETY: the launcher is single-threaded (a fresh exec that started no threads), so the
+    // child may run any code.
+    match unsafe { libc::fork() } {
+        -1 => fail("cannot fork", SETUP_FAILED),
+        0 => {
+            // SAFETY: closing our copy of the read end; the fd is ours.
+            unsafe { libc::close(pipe[0]) };
+            // SAFETY: PR_SET_PDEATHSIG only sets the signal this process gets when its parent
+            // dies.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+            if isolation.pid {
+                run_init(&request, pipe[1])
+            } else {
+                exec_confined(&request)
+            }
+        }
+        child => {
+            // SAFETY: closing our copy of the write end; the fd is ours.
+            unsafe { libc::close(pipe[1]) };
+            let status = wait_for(child);
+            let mut reported = [0u8; 4];
+            // SAFETY: reads at most 4 bytes into a 4-byte buffer.
+            let n = unsafe { libc::read(pipe[0], reported.as_mut_ptr().cast(), 4) };
+            let status = if n == 4 {
+                i32::from_ne_bytes(reported)
+            } else {
+                status
+            };
+            if !isolation.pid {
+                kill_descendants();
+            }
+            relay(status)
+        }
+    }
+}
+
+fn parse(args: &[OsString]) -> Result<Request, String> {
+    let mut writable = Vec::new();
+    let mut network = false;
+    let mut rest = args.iter();
+    let mut program = Vec::new();
+    while let Some(arg) = rest.next() {
+        match arg.to_str() {
+            Some("--write") => match rest.next() {
+                Some(dir) => writable.push(PathBuf::from(dir)),
+                None => return Err("`--write` needs a directory".to_owned()),
+            },
+            Some("--net") => network = true,
+            Some("--") => {
+                program.extend(rest.by_ref().cloned());
+                break;
+            }
+            _ => {
+                return Err(format!("unexpected argument `{}`", arg.to_string_lossy()));
+            }
+        }
+    }
+    if program.is_empty() {
+        return Err("no program to run after `--`".to_owned());
+    }
+    Ok(Request {
+        writable,
+        network,
+        program,
+    })
+}
+
+/// A PID namespace (and a network namespace unless the network is allowed): directly with
+/// privileges, else inside a user namespace of our own that maps only our own ids.
+fn isolate(network: bool) -> Result<Isolation, String> {
+    let net = if network { 0 } else { libc::CLONE_NEWNET };
+    // SAFETY: unshare(2) with flags only changes this single-threaded process's namespaces.
+    if unsafe { libc::unshare(libc::CLONE_NEWPID | net) } == 0 {
+        return Ok(Isolation {
+            pid: true,
+            net: !network,
+        });
+    }
+    // SAFETY: getuid and getgid cannot fail.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    // SAFETY: as above.
+    if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWPID | net) } == 0 {
+        let write = |file: &str, text: String| {
+            std::fs::write(format!("/proc/self/{file}"), text)
+                .map_err(|e| format!("cannot write /proc/self/{file} in the user namespace: {e}"))
+        };
+        write("setgroups", "deny".to_owned())?;
+        write("uid_map", format!("{uid} {uid} 1"))?;
+        write("gid_map", format!("{gid} {gid} 1"))?;
+        return Ok(Isolation {
+            pid: true,
+            net: !network,
+        });
+    }
+    // SAFETY: as above.
+    let net_only = !network && unsafe { libc::unshare(libc::CLONE_NEWNET) } == 0;
+    Ok(Isolation {
+        pid: false,
+        net: net_only,
+    })
+}
+
+/// PID 1 of the command's namespace: start the command, reap every orphan, and exit when the
+/// command does — the kernel then kills the rest of the namespace.
+fn run_init(request: &Request, report: i32) -> ! {
+    // SAFETY: still single-threaded; see the fork above.
+    let command = match unsafe { libc::fork() } {
+        -1 => fail("cannot fork the command", SETUP_FAILED),
+        0 => exec_confined(request),
+        pid => pid,
+    };
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes the status of a reaped child into `status`.
+        let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if pid == command {
+            let bytes = status.to_ne_bytes();
+            // SAFETY: writes 4 bytes from a 4-byte buffer to our pipe.
+            unsafe { libc::write(report, bytes.as_ptr().cast(), 4) };
+            // SAFETY: _exit ends PID 1, and with it the namespace.
+            unsafe { libc::_exit(exit_code_of(status)) };
+        }
+        if pid < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            // SAFETY: as above.
+            unsafe { libc::_exit(SETUP_FAILED) };
+        }
+    }
+}
+
+/// Confine this process for good, then become the command.
+fn exec_confined(request: &Request) -> ! {
+    if let Err(message) = confine_self(&request.writable, request.network) {
+        fail(&message, SETUP_FAILED);
+    }
+    if let Err(message) = drop_capabilities() {
+        fail(&message, SETUP_FAILED);
+    }
+    let (name, args) = request
+        .program
+        .split_first()
+        .unwrap_or_else(|| fail("no program to run", SETUP_FAILED));
+    let error = std::process::Command::new(name).args(args).exec();
+    fail(
+        &format!("cannot run `{}`: {error}", OsStr::to_string_lossy(name)),
+        127,
+    )
+}
+
+fn wait_for(child: libc::pid_t) -> i32 {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes the status of the child into `status`.
+        let pid = unsafe { libc::waitpid(child, &mut status, 0) };
+        if pid == child {
+            return status;
+        }
+        if pid < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return SETUP_FAILED << 8;
+        }
+    }
+}
+
+/// The subreaper's fallback: kill every process reparented to the launcher until none is left.
+fn kill_descendants() {
+    loop {
+        // SAFETY: getpid cannot fail.
+        let me = unsafe { libc::getpid() };
+        let children =
+            std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")).unwrap_or_default();
+        for pid in children
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            // SAFETY: kill(2) of a child of ours.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        let mut status = 0;
+        // SAFETY: waitpid writes into `status`.
+        let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if pid < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD) {
+            return;
+        }
+    }
+}
+
+fn exit_code_of(status: i32) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        SETUP_FAILED
+    }
+}
+
+/// End the launcher the way the command ended: the same exit code, or the same signal.
+fn relay(status: i32) -> ExitCode {
+    if libc::WIFSIGNALED(status) {
+        let signal = libc::WTERMSIG(status);
+        // SAFETY: restoring the default action and raising the signal ends this process as
+        // the command ended; no core is written (the launcher is not dumpable).
+        unsafe {
+            libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+            libc::signal(signal, libc::SIG_DFL);
+            libc::raise(signal);
+        }
+    }
+    ExitCode::from(u8::try_from(exit_code_of(status)).unwrap_or(1))
+}
+
+/// Restricts the calling process (and what it will `exec`) for good.
+fn confine_self(writable: &[PathBuf], network: bool) -> Result<(), String> {
+    let abi = LANDLOCK_ABI;
+    let read = AccessFs::from_read(abi);
+    let all = AccessFs::from_all(abi);
+    // Device nodes are never made, even beneath a writable dir: a block device there would
+    // write to a disk outside.
+    let write = all & !(AccessFs::MakeBlock | AccessFs::MakeChar);
+    let device: BitFlags<AccessFs> =
+        AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::Truncate | AccessFs::IoctlDev;
+    let error = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
+
+    let mut ruleset = Ruleset::default()
+        .set_compatibility(CompatLevel::BestEffort)
+        .handle_access(all)
+        .map_err(|e| error("cannot handle file system access", &e))?
+        .scope(Scope::from_all(abi))
+        .map_err(|e| error("cannot scope signals and abstract sockets", &e))?;
+    if !network {
+        ruleset = ruleset
+            .handle_access(AccessNet::from_all(abi))
+            .map_err(|e| error("cannot handle network access", &e))?;
+    }
+    let mut created = ruleset
+        .create()
+        .map_err(|e| error("cannot create the Landlock ruleset", &e))?;
+    let root = PathFd::new("/").map_err(|e| error("cannot open `/`", &e))?;
+    created = created
+        .add_rule(PathBeneath::new(root, read))
+        .map_err(|e| error("cannot allow reads", &e))?;
+    for dir in writable {
+        let fd = PathFd::new(dir)
+            .map_err(|e| error(&format!("cannot open writable dir `{}`", dir.display()), &e))?;
+        created = created
+            .add_rule(PathBeneath::new(fd, write))
+            .map_err(|e| error(&format!("cannot allow writes to `{}`", dir.display()), &e))?;
+    }
+    for path in DEVICES {
+        if let Ok(fd) = PathFd::new(path) {
+            created = created
+                .add_rule(PathBeneath::new(fd, device))
+                .map_err(|e| error(&format!("cannot allow `{path}`"), &e))?;
+        }
+    }
+    let status = created
+        .restrict_self()
+        .map_err(|e| error("cannot enforce the Landlock ruleset", &e))?;
+    if status.ruleset == RulesetStatus::NotEnforced {
+        return Err(
+            "Landlock is not enforced on this kernel; refusing to run the command unconfined"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// Drop every capability: the bounding set (so an `exec` by root gains none), the ambient
+/// set, and the permitted, effective and inheritable sets.
+fn drop_capabilities() -> Result<(), String> {
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget fills two CapData entries for version 3, as given.
+    if unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) } != 0 {
+        return Err("cannot read the capabilities".to_owned());
+    }
+    let held = data.iter().any(|d| d.permitted != 0 || d.effective != 0);
+    for cap in 0..64 {
+        // SAFETY: PR_CAPBSET_DROP removes one capability from this process's bounding set.
+        let dropped = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) } == 0;
+        if !dropped {
+            match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::EINVAL) => break, // past the last capability of this kernel
+                _ if !held => break,         // an unprivileged process has none to drop
+                _ => {
+                    return Err(format!(
+                        "cannot drop capability {cap} from the bounding set"
+                    ));
+                }
+            }
+        }
+    }
+    // SAFETY: clearing the ambient set takes no pointers.
+    unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    };
+    let empty = [CapData::default(); 2];
+    // SAFETY: capset reads two CapData entries for version 3, as given.
+    if unsafe { libc::syscall(libc::SYS_capset, &header, empty.as_ptr()) } != 0 {
+        return Err("cannot drop the capabilities".to_owned());
+    }
+    Ok(())
+}
