@@ -8,6 +8,7 @@ fn main() -> ExitCode {
         let rest: Vec<std::ffi::OsString> = args.collect();
         return git_agent::policy::sandbox_exec_main(&rest);
     }
+    git_agent::policy::credentials::take_from_environment();
     let cli = git_agent::cli::Cli::parse();
     match git_agent::commands::run(cli) {
         Ok(exit) => ExitCode::from(exit.code()),

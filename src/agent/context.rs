@@ -6,8 +6,19 @@ use std::path::Path;
 use crate::store::record::TestRun;
 use crate::store::{Checkpoint, Plan};
 
+/// A committed file is a stranger's data: read beneath the worktree, never through a link
+/// (a `README.md -> ~/.ssh/id_rsa` must not reach the provider), regular files only, and
+/// never more than a bounded prefix.
+fn read_beneath(dir: &Path, name: &str, max: usize) -> Option<String> {
+    let root = crate::beneath::Root::open(dir).ok()?;
+    let (file, _) = root.open_regular(Path::new(name)).ok()?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, max as u64 + 4), &mut bytes).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 fn read_capped(dir: &Path, name: &str, max: usize) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join(name)).ok()?;
+    let text = read_beneath(dir, name, max)?;
     Some(if text.len() > max {
         let mut end = max;
         while !text.is_char_boundary(end) {
@@ -32,8 +43,8 @@ pub fn detect_test_command(dir: &Path) -> Option<&'static str> {
         Some("go test ./...")
     } else if has("test.sh") {
         Some("sh test.sh")
-    } else if std::fs::read_to_string(dir.join("Makefile"))
-        .is_ok_and(|m| m.contains("\ntest:") || m.starts_with("test:"))
+    } else if read_beneath(dir, "Makefile", 1 << 20)
+        .is_some_and(|m| m.contains("\ntest:") || m.starts_with("test:"))
     {
         Some("make test")
     } else {

@@ -9,6 +9,8 @@ use super::context::{StepContext, step_message};
 use super::testrun::run_tests;
 use super::{Agent, Event, Outcome, Turn, owned_tool_calls, tool_results};
 use crate::llm::{Message, StopReason};
+use crate::policy::SecretAllowList;
+use crate::store::StoreError;
 use crate::store::record::TestRun;
 use crate::store::{
     Checkpoint, CheckpointInput, CheckpointRecord, Plan, RollbackTarget, Task, TestsSummary,
@@ -76,6 +78,8 @@ impl Agent<'_> {
             return Ok(Outcome::Done("planned".into()));
         }
         let mut feedback: Option<String> = None;
+        // (step, how many of its checkpoints in a row the secret scan refused)
+        let mut refused = (0u32, 0u32);
         loop {
             let task = store.task(&self.slug).map_err(|e| e.to_string())?;
             let plan = store.plan(&task).map_err(|e| e.to_string())?;
@@ -121,23 +125,35 @@ impl Agent<'_> {
                 StepEnd::Finished(finish) => finish,
                 StepEnd::Stop(outcome) => return Ok(outcome),
             };
-            if let Some(findings) = self.secret_findings(&task) {
-                (self.emit)(Event::SecretFound {
-                    findings: findings.clone(),
-                });
-                feedback = Some(format!(
-                    "The secret scan found secrets in your change; nothing was committed. Remove them (use \
-                     environment variables or config outside the repository):\n- {}",
-                    findings.join("\n- ")
-                ));
-                continue;
-            }
-            feedback = None;
             let tests = self.run_harness_tests(&plan).await;
             if self.interrupt.is_set() {
                 return Ok(Outcome::Interrupted);
             }
-            self.checkpoint(&task, &plan, step, finish, tests, started)?;
+            // The secret scan reads the blobs the checkpoint is about to write, after the
+            // tests, so a file the test command wrote is scanned too.
+            let Some(findings) = self.checkpoint(&task, &plan, step, finish, tests, started)?
+            else {
+                feedback = None;
+                refused = (step, 0);
+                continue;
+            };
+            (self.emit)(Event::SecretFound {
+                findings: findings.clone(),
+            });
+            refused = (step, if refused.0 == step { refused.1 + 1 } else { 1 });
+            if refused.1 >= self.config.step_attempts {
+                return Ok(Outcome::Blocked(format!(
+                    "the checkpoint of step {step} was refused {} times: {}",
+                    refused.1,
+                    findings.join("; ")
+                )));
+            }
+            feedback = Some(format!(
+                "The secret scan found secrets in your change; nothing was committed. Remove them (use \
+                 environment variables or config outside the repository), and any file too large to \
+                 commit:\n- {}",
+                findings.join("\n- ")
+            ));
         }
     }
 
@@ -271,13 +287,6 @@ impl Agent<'_> {
         tests
     }
 
-    /// Secrets in the worktree's change, as `path:line: rule (excerpt)`, or `None`.
-    fn secret_findings(&self, task: &Task) -> Option<Vec<String>> {
-        let findings =
-            super::secrets::worktree_findings(&self.worktree, task.tip, &self.config.secret_allow);
-        (!findings.is_empty()).then_some(findings)
-    }
-
     fn checkpoint(
         &mut self,
         task: &Task,
@@ -286,14 +295,17 @@ impl Agent<'_> {
         finish: Finish,
         tests: TestRun,
         started: Instant,
-    ) -> Result<(), String> {
+    ) -> Result<Option<Vec<String>>, String> {
         let verdict = match tests.verdict.as_str() {
             "pass" => TestsVerdict::Pass,
             "fail" => TestsVerdict::Fail,
             _ => TestsVerdict::NotRun,
         };
-        let mut usage = std::mem::take(&mut self.unrecorded);
+        let mut usage = self.unrecorded.clone();
         usage.wall_ms = started.elapsed().as_millis() as u64;
+        let secret_allow = SecretAllowList::new(&self.config.secret_allow, &[])
+            .map_err(|e| e.to_string())?
+            .without_inline_marker();
         let steps = plan.steps.len() as u32;
         let next = if verdict == TestsVerdict::Fail {
             format!("fix the failing tests of step {step}")
@@ -310,40 +322,45 @@ impl Agent<'_> {
             "Step {step}/{steps}: {}",
             plan.steps[(step - 1) as usize].title
         );
-        let outcome = self
-            .store
-            .checkpoint(
-                task,
-                &self.worktree,
-                CheckpointInput {
-                    summary: &finish.summary,
-                    body: &body,
-                    step,
-                    steps,
-                    expected: &finish.expected,
-                    tests: TestsSummary {
-                        verdict,
-                        command: tests.command.clone(),
-                        summary: tests.summary.clone(),
-                    },
-                    risks: if finish.risks.is_empty() {
-                        "none"
-                    } else {
-                        &finish.risks
-                    },
-                    next: &next,
-                    model: &self.config.model,
-                    record: CheckpointRecord {
-                        provider: self.provider.name().to_string(),
-                        model: self.config.model.clone(),
-                        usage: usage.rounded(),
-                        tests: tests.clone(),
-                        ..CheckpointRecord::default()
-                    },
-                    co_author: self.config.co_author.as_deref(),
+        let outcome = self.store.checkpoint(
+            task,
+            &self.worktree,
+            CheckpointInput {
+                summary: &finish.summary,
+                body: &body,
+                step,
+                steps,
+                expected: &finish.expected,
+                tests: TestsSummary {
+                    verdict,
+                    command: tests.command.clone(),
+                    summary: tests.summary.clone(),
                 },
-            )
-            .map_err(|e| e.to_string())?;
+                risks: if finish.risks.is_empty() {
+                    "none"
+                } else {
+                    &finish.risks
+                },
+                next: &next,
+                model: &self.config.model,
+                record: CheckpointRecord {
+                    provider: self.provider.name().to_string(),
+                    model: self.config.model.clone(),
+                    usage: usage.rounded(),
+                    tests: tests.clone(),
+                    ..CheckpointRecord::default()
+                },
+                co_author: self.config.co_author.as_deref(),
+                secret_allow: Some(&secret_allow),
+            },
+        );
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            // The usage of the refused try stays unrecorded until the next checkpoint or stop.
+            Err(StoreError::Refused { findings }) => return Ok(Some(findings)),
+            Err(err) => return Err(err.to_string()),
+        };
+        self.unrecorded = Default::default();
         self.base.add(&usage);
         (self.emit)(Event::Checkpoint {
             number: outcome.number,
@@ -353,7 +370,7 @@ impl Agent<'_> {
             files_changed: outcome.files_changed,
             checkpoint_ms: outcome.checkpoint_ms,
         });
-        Ok(())
+        Ok(None)
     }
 
     /// K failing tries: roll back to the last green checkpoint, record the attempt, replan;

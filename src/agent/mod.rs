@@ -13,7 +13,6 @@ pub mod events;
 mod executor;
 mod interrupt;
 mod planner;
-pub mod secrets;
 pub mod testrun;
 
 use std::path::PathBuf;

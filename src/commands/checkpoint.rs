@@ -18,16 +18,7 @@ pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exi
             .into());
     };
     let config = super::start::load_config(&store, Default::default(), Default::default())?;
-    let findings =
-        crate::agent::secrets::worktree_findings(&worktree, task.tip, &config.secret_allow);
-    if !findings.is_empty() && !args.allow_secrets {
-        return Err(UserError::new(format!(
-            "the change holds secrets; nothing was committed:\n  {}",
-            findings.join("\n  ")
-        ))
-        .hint("remove them (keep keys in the environment or outside the repository), allow a value with `secret_allow` in .git-agent.toml, or record it anyway with --allow-secrets")
-        .into());
-    }
+    let secret_allow = crate::policy::SecretAllowList::new(&config.secret_allow, &[])?;
     let step = store.current_step(task.tip)?;
     let outcome = store.checkpoint(
         &task,
@@ -51,6 +42,7 @@ pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exi
                 ..CheckpointRecord::default()
             },
             co_author: None,
+            secret_allow: (!args.allow_secrets).then_some(&secret_allow),
         },
     )?;
     if ctx.global.json {

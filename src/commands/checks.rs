@@ -3,25 +3,18 @@
 use crate::config::Config;
 use crate::store::{Plan, Store, Task};
 
-/// Policy checks before a merge; each failure is one line. The secret scan reads the task's
-/// whole diff; the plan's test command runs in the sandbox, in the task's worktree.
+/// Policy checks before a merge; each failure is one line. The secret scan reads every object
+/// the task adds; the plan's test command runs in the sandbox, in the task's worktree.
 pub fn policy_failures(
     store: &Store,
     task: &Task,
     plan: &Plan,
     config: &Config,
 ) -> anyhow::Result<Vec<String>> {
-    use crate::policy::{SandboxMode, SandboxSpec, SecretAllowList, scan_diff};
+    use crate::policy::{SandboxMode, SandboxSpec, SecretAllowList};
     let mut failures = Vec::new();
-    let diff = store.git_output(&[
-        "diff",
-        "--no-color",
-        "--no-ext-diff",
-        &task.base.to_string(),
-        &task.tip.to_string(),
-    ])?;
     let allow = SecretAllowList::new(&config.secret_allow, &[])?.without_inline_marker();
-    for finding in scan_diff(&diff, &allow) {
+    for finding in store.scan_change(task.base, task.tip, &allow)? {
         failures.push(format!("secret scan: {finding}"));
     }
     let test_command = config

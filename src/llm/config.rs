@@ -20,7 +20,7 @@ impl ApiKey {
 
     /// The key from the provider's environment variable, if set and not empty.
     pub fn from_env(kind: ProviderKind) -> Option<ApiKey> {
-        Self::from_lookup(kind, |name| std::env::var(name).ok())
+        Self::from_lookup(kind, crate::policy::credentials::var)
     }
 
     /// Like [`ApiKey::from_env`] with the environment given as a function.
@@ -94,7 +94,7 @@ impl ProviderConfig {
 
     /// [`ProviderConfig::new`] with the key and base URL from the environment.
     pub fn from_env(kind: ProviderKind) -> ProviderConfig {
-        Self::from_lookup(kind, |name| std::env::var(name).ok())
+        Self::from_lookup(kind, crate::policy::credentials::var)
     }
 
     /// Like [`ProviderConfig::from_env`] with the environment given as a function.

@@ -3,6 +3,7 @@
 //! `TRUST.md` beside this file says what is confined and what is not.
 
 pub mod commands;
+pub mod credentials;
 pub mod launcher;
 pub mod paths;
 pub mod redact;
@@ -13,8 +14,9 @@ pub mod shell;
 pub use commands::{CommandPolicy, PolicyConfigError, PolicyRefusal};
 pub use launcher::{SANDBOX_EXEC_ARG, sandbox_exec_main};
 pub use paths::{PathError, confine, confine_for_write};
-pub use redact::redact;
+pub use redact::{redact, redact_known, remember_secret};
 pub use sandbox::{CommandOutput, SandboxError, SandboxMode, SandboxSpec};
 pub use secrets::{
     SecretAllowList, SecretConfigError, SecretFinding, scan_added_lines, scan_diff, scan_file,
+    scan_object,
 };

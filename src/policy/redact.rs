@@ -3,7 +3,7 @@
 
 use super::secrets::compiled_rules;
 use regex::Regex;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, RwLock};
 
 /// What a secret is replaced with.
 pub const MASK: &str = "***";
@@ -15,6 +15,31 @@ const MIN_SECRET_LEN: usize = 8;
 static PEM_BLOCK: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(r"(?s)-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY( BLOCK)?-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----|\z)").ok()
 });
+
+/// Values remembered by [`remember_secret`]: the keys in use, masked everywhere.
+static KNOWN: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Remember a value that must never be shown or stored (a provider key in use). Values too
+/// short to be keys are ignored: masking them would garble unrelated text.
+pub fn remember_secret(value: &str) {
+    let value = value.trim();
+    if value.len() < MIN_SECRET_LEN {
+        return;
+    }
+    if let Ok(mut known) = KNOWN.write()
+        && !known.iter().any(|k| k == value)
+    {
+        known.push(value.to_owned());
+    }
+}
+
+/// [`redact`] with every remembered value: the one call for anything that reaches git, a
+/// remote, the terminal or the model.
+pub fn redact_known(text: &str) -> String {
+    let known = KNOWN.read().map(|k| k.clone()).unwrap_or_default();
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    redact(text, &known)
+}
 
 /// Replaces every occurrence of each value in `secrets` (the provider keys in use) and
 /// anything matching a known key pattern with [`MASK`]. A private key block loses its body.

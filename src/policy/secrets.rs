@@ -36,7 +36,7 @@ pub const RULES: &[SecretRule] = &[
     },
     SecretRule {
         name: "aws-access-key-id",
-        pattern: r"\b((?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16})\b",
+        pattern: r"(?:^|[^A-Za-z0-9])((?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16})",
         generic: false,
         redact_in_text: true,
     },
@@ -48,55 +48,55 @@ pub const RULES: &[SecretRule] = &[
     },
     SecretRule {
         name: "github-token",
-        pattern: r"\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,})\b",
+        pattern: r"(?:^|[^A-Za-z0-9])((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,})",
         generic: false,
         redact_in_text: true,
     },
     SecretRule {
         name: "github-fine-grained-token",
-        pattern: r"\b(github_pat_[A-Za-z0-9_]{22,})\b",
+        pattern: r"(?:^|[^A-Za-z0-9])(github_pat_[A-Za-z0-9_]{22,})",
         generic: false,
         redact_in_text: true,
     },
     SecretRule {
         name: "gitlab-token",
-        pattern: r"\b(glpat-[A-Za-z0-9_\-]{20,})",
+        pattern: r"(?:^|[^A-Za-z0-9])(glpat-[A-Za-z0-9_\-]{20,})",
         generic: false,
         redact_in_text: true,
     },
     SecretRule {
         name: "slack-token",
-        pattern: r"\b(xox[baprs]-[A-Za-z0-9\-]{10,})",
+        pattern: r"(?:^|[^A-Za-z0-9])(xox[baprs]-[A-Za-z0-9\-]{10,})",
         generic: false,
         redact_in_text: true,
     },
     SecretRule {
         name: "stripe-live-key",
-        pattern: r"\b((?:sk|rk)_live_[A-Za-z0-9]{16,})",
+        pattern: r"(?:^|[^A-Za-z0-9])((?:sk|rk)_live_[A-Za-z0-9]{16,})",
         generic: false,
         redact_in_text: true,
     },
     SecretRule {
         name: "google-api-key",
-        pattern: r"\b(AIza[0-9A-Za-z_\-]{35})",
+        pattern: r"(?:^|[^A-Za-z0-9])(AIza[0-9A-Za-z_\-]{35})",
         generic: false,
         redact_in_text: true,
     },
     SecretRule {
         name: "anthropic-api-key",
-        pattern: r"\b(sk-ant-[A-Za-z0-9_\-]{20,})",
+        pattern: r"(?:^|[^A-Za-z0-9])(sk-ant-[A-Za-z0-9_\-]{20,})",
         generic: false,
         redact_in_text: true,
     },
     SecretRule {
         name: "openai-api-key",
-        pattern: r"\b(sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{20,}|sk-[A-Za-z0-9]{32,})",
+        pattern: r"(?:^|[^A-Za-z0-9])(sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{20,}|sk-[A-Za-z0-9]{32,})",
         generic: false,
         redact_in_text: true,
     },
     SecretRule {
         name: "jwt",
-        pattern: r"\b(eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,})",
+        pattern: r"(?:^|[^A-Za-z0-9])(eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,})",
         generic: false,
         redact_in_text: true,
     },
@@ -133,6 +133,9 @@ pub struct SecretFinding {
 
 impl std::fmt::Display for SecretFinding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            return write!(f, "{}: {} in the file name", self.path, self.rule);
+        }
         write!(
             f,
             "{}:{}: {} ({})",
@@ -278,6 +281,14 @@ pub fn scan_added_lines<'a>(
             }
         }
     }
+    findings
+}
+
+/// Scans what is about to become a git object at `path`: the path itself (a key can hide in
+/// a file name) and the content — a file's bytes, binary files included, or a link's target.
+pub fn scan_object(path: &str, data: &[u8], allow: &SecretAllowList) -> Vec<SecretFinding> {
+    let mut findings = scan_added_lines(path, std::iter::once((0, path)), allow);
+    findings.extend(scan_file(path, &String::from_utf8_lossy(data), allow));
     findings
 }
 

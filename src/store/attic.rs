@@ -9,7 +9,8 @@ use super::refs::{self, Edit, Expect};
 use super::snapshot::snapshot_worktree;
 use super::task::Task;
 use super::trailers::Trailers;
-use super::{Result, Store, StoreError};
+use super::{Result, Store};
+use crate::policy::SecretAllowList;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AtticEntry {
@@ -56,12 +57,12 @@ impl Store {
         worktree: &Path,
         why: &str,
     ) -> Result<Option<(ObjectId, ObjectId)>> {
-        let wt_repo = gix::open(worktree).map_err(|err| StoreError::Git {
-            context: format!("could not open the worktree {}", worktree.display()),
-            detail: err.to_string(),
-        })?;
+        let wt_repo = self.open_worktree(worktree)?;
         let tip_tree = self.tree_of(task.tip)?;
-        let snapshot = snapshot_worktree(&wt_repo, tip_tree)?;
+        // The attic is pushed like the branch: what the secret scan refuses stays out of it
+        // (and in the worktree), with no allow list — the attic is nobody's decision.
+        let strict = SecretAllowList::default().without_inline_marker();
+        let snapshot = snapshot_worktree(&wt_repo, tip_tree, Some(&strict))?;
         if snapshot.tree == tip_tree {
             return Ok(None);
         }
@@ -74,17 +75,21 @@ impl Store {
             .take(20)
             .map(|c| format!("  {}", c.path))
             .collect();
+        let withheld = if snapshot.refused.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "\n\nWithheld by the secret scan (left in the worktree):\n  {}",
+                snapshot.refused.join("\n  ")
+            )
+        };
         let message = format!(
-            "agent: unfinished work of {}\n\n{why}\n\n{}\n\n{}",
+            "agent: unfinished work of {}\n\n{why}\n\n{}{withheld}\n\n{}",
             task.slug,
             files.join("\n"),
             trailers.render()
         );
-        let commit = self
-            .repo
-            .new_commit(message, snapshot.tree, [task.tip])
-            .map_err(|err| StoreError::NoIdentity(err.to_string()))?
-            .id;
+        let commit = self.commit(&message, snapshot.tree, [task.tip])?;
         Ok(Some((commit, snapshot.tree)))
     }
 
@@ -101,12 +106,7 @@ impl Store {
         };
         let (refname, edit) = self.attic_edit(&task.slug, commit, why)?;
         self.transaction(&[edit])?;
-        let index = gix::open(worktree)
-            .map(|r| r.index_path())
-            .map_err(|err| StoreError::Git {
-                context: "could not open the worktree".into(),
-                detail: err.to_string(),
-            })?;
+        let index = self.open_worktree(worktree)?.index_path();
         self.checkout_between(worktree, &index, tree, self.tree_of(task.tip)?)?;
         Ok(Some((refname, commit)))
     }

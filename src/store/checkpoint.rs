@@ -13,6 +13,7 @@ use super::snapshot::{ChangeKind, snapshot_worktree};
 use super::task::Task;
 use super::trailers::{Trailers, parse_trailers, summary_line};
 use super::{Result, Store, StoreError, git_err};
+use crate::policy::SecretAllowList;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TestsVerdict {
@@ -68,6 +69,9 @@ pub struct CheckpointInput<'a> {
     pub record: CheckpointRecord,
     /// An opt-in `Co-authored-by` line.
     pub co_author: Option<&'a str>,
+    /// What the secret scan lets through; `None` commits secrets too (the user's explicit
+    /// `--allow-secrets`, never the model's choice).
+    pub secret_allow: Option<&'a SecretAllowList>,
 }
 
 #[derive(Debug, Clone)]
@@ -99,12 +103,14 @@ impl Store {
         input: CheckpointInput<'_>,
     ) -> Result<CheckpointOutcome> {
         let started = Instant::now();
-        let wt_repo = gix::open(worktree).map_err(|err| StoreError::Git {
-            context: format!("could not open the worktree {}", worktree.display()),
-            detail: err.to_string(),
-        })?;
+        let wt_repo = self.open_worktree(worktree)?;
         let tip_tree = self.tree_of(task.tip)?;
-        let mut snapshot = snapshot_worktree(&wt_repo, tip_tree)?;
+        let mut snapshot = snapshot_worktree(&wt_repo, tip_tree, input.secret_allow)?;
+        if !snapshot.refused.is_empty() {
+            return Err(StoreError::Refused {
+                findings: snapshot.refused,
+            });
+        }
         let number = self.checkpoint_number(task.tip)? + 1;
         let (insertions, deletions) = self.line_stats(tip_tree, snapshot.tree)?;
         let files_changed = snapshot.changes.len() as u32;
@@ -146,11 +152,7 @@ impl Store {
             files,
             trailers.render()
         );
-        let commit = self
-            .repo
-            .new_commit(message, snapshot.tree, [task.tip])
-            .map_err(|err| StoreError::NoIdentity(err.to_string()))?
-            .id;
+        let commit = self.commit(&message, snapshot.tree, [task.tip])?;
 
         let mut record = input.record;
         record.checkpoint = number;
@@ -188,6 +190,27 @@ impl Store {
             deletions,
             checkpoint_ms,
         })
+    }
+
+    /// The secret scan of everything a change adds between two commits: every new or changed
+    /// blob (binary too), its path, and link targets — the objects themselves, so no diff
+    /// attribute or quoting can hide one.
+    pub fn scan_change(
+        &self,
+        from: ObjectId,
+        to: ObjectId,
+        allow: &SecretAllowList,
+    ) -> Result<Vec<crate::policy::SecretFinding>> {
+        let mut findings = Vec::new();
+        for (path, _, new) in self.diff_trees(self.tree_of(from)?, self.tree_of(to)?)? {
+            let Some((kind, id)) = new else { continue };
+            if matches!(kind, gix::objs::tree::EntryKind::Commit) {
+                continue;
+            }
+            let data = self.blob_bytes(id)?;
+            findings.extend(crate::policy::scan_object(&path.to_string(), &data, allow));
+        }
+        Ok(findings)
     }
 
     /// Lines added and removed between two trees, reading only the blobs that differ.

@@ -61,6 +61,11 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "the change holds secrets or files too large to commit; nothing was committed:\n  {}",
+        findings.join("\n  ")
+    )]
+    Refused { findings: Vec<String> },
     #[error("git {args} failed: {detail}")]
     GitCommand { args: String, detail: String },
 }
@@ -120,6 +125,10 @@ impl Advice for StoreError {
             StoreError::RaceLost { .. } => "nothing was overwritten; look at `git agent status` and try again".into(),
             StoreError::NothingToRollBack(_) => "`git agent log` lists the checkpoints of the task".into(),
             StoreError::BadRevision(_) => "name a checkpoint of the task: a commit id, or agent/<slug>~N".into(),
+            StoreError::Refused { .. } => {
+                "remove the secrets (keep keys in the environment or outside the repository) and large files (or add them to .gitignore); \
+                 allow a value with `secret_allow` in your own configuration, or record it anyway with `git agent checkpoint --allow-secrets`".into()
+            }
             StoreError::Git { .. } | StoreError::Io { .. } | StoreError::GitCommand { .. } => return None,
         })
     }

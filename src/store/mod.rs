@@ -85,6 +85,38 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Write a commit whose message is redacted first: known keys and key-shaped text never
+    /// reach git through a message, whatever the model or a tool output put in it.
+    pub(crate) fn commit(
+        &self,
+        message: &str,
+        tree: gix::ObjectId,
+        parents: impl IntoIterator<Item = gix::ObjectId>,
+    ) -> Result<gix::ObjectId> {
+        let message = crate::policy::redact_known(message);
+        let parents: Vec<gix::ObjectId> = parents.into_iter().collect();
+        match self.repo.new_commit(message, tree, parents) {
+            Ok(commit) => Ok(commit.id),
+            Err(err) => {
+                let detail = err.to_string();
+                // gix says "… identity …" / "committer" when user.name or user.email is unset.
+                if detail.contains("identity")
+                    || detail.contains("committer")
+                    || detail.contains("author")
+                {
+                    Err(StoreError::NoIdentity(detail))
+                } else {
+                    Err(StoreError::Git {
+                        context: "could not write a commit".into(),
+                        detail,
+                    })
+                }
+            }
+        }
+    }
+}
+
 /// Convert any gix error into a store error that names what we were doing.
 pub(crate) fn git_err(context: impl Into<String>) -> impl FnOnce(gix::Error) -> StoreError {
     let context = context.into();

@@ -132,7 +132,8 @@ impl Store {
             "could not read the notes tree of {notes_ref}"
         )))?;
         for (commit, text) in notes {
-            let mut text = text.clone();
+            // Every note (plan, record, stop, steering) is redacted on its way into git.
+            let mut text = crate::policy::redact_known(text);
             if !text.ends_with('\n') {
                 text.push('\n');
             }
@@ -146,13 +147,11 @@ impl Store {
         let tree = state.write(repo).map_err(git_err(format!(
             "could not write the notes tree of {notes_ref}"
         )))?;
-        let commit = repo
-            .new_commit(format!("{message}\n"), tree, parent)
-            .map_err(|err| StoreError::NoIdentity(err.to_string()))?;
+        let commit = self.commit(&format!("{message}\n"), tree, parent)?;
         Ok(Edit::update(
             notes_ref,
             Expect::from_option(parent),
-            commit.id,
+            commit,
             format!("notes: {message}"),
         ))
     }

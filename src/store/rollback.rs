@@ -143,7 +143,7 @@ impl Store {
                 Some((_, tree)) => tree,
                 None => self.tree_of(task.tip)?,
             };
-            let index = worktree_index_path(wt)?;
+            let index = self.open_worktree(wt)?.index_path();
             self.checkout_between(wt, &index, from_tree, self.tree_of(to)?)?;
         }
         Ok(RollbackOutcome {
@@ -198,7 +198,7 @@ impl Store {
         )?);
         self.transaction(&edits)?;
         if let Some(wt) = worktree {
-            let index = worktree_index_path(wt)?;
+            let index = self.open_worktree(wt)?.index_path();
             // Leave uncommitted work alone: move from the worktree as it is now.
             let from = match self.commit_unfinished(
                 task,
@@ -221,15 +221,6 @@ impl Store {
             kept_unfinished: false,
         })
     }
-}
-
-pub(crate) fn worktree_index_path(worktree: &Path) -> Result<std::path::PathBuf> {
-    gix::open(worktree)
-        .map(|r| r.index_path())
-        .map_err(|err| StoreError::Git {
-            context: format!("could not open the worktree {}", worktree.display()),
-            detail: err.to_string(),
-        })
 }
 
 pub(crate) fn short(id: ObjectId) -> String {

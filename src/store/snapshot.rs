@@ -6,7 +6,7 @@
 //! the changed paths, not the size of the tree.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use gix::ObjectId;
 use gix::bstr::{BStr, BString, ByteSlice};
@@ -14,6 +14,8 @@ use gix::index::entry::{Flags, Mode, Stat};
 use gix::objs::tree::EntryKind;
 
 use super::{Result, StoreError, git_err};
+use crate::beneath::{BeneathError, Kind, Root};
+use crate::policy::{SecretAllowList, scan_object};
 
 /// How a path changed relative to the previous snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,10 +31,16 @@ pub struct PathChange {
     pub kind: ChangeKind,
 }
 
+/// The largest file a checkpoint takes; a larger one is refused with a message.
+pub const MAX_BLOB_BYTES: u64 = 100 << 20;
+
 /// A worktree captured as a tree, with the index that matches it.
 pub struct Snapshot {
     pub tree: ObjectId,
     pub changes: Vec<PathChange>,
+    /// Paths left out of the tree, each with why (`path:line: rule (excerpt)`, or a size):
+    /// a secret never becomes a git object, not even an unreachable one.
+    pub refused: Vec<String>,
     index: gix::index::File,
     index_dirty: bool,
 }
@@ -71,7 +79,14 @@ struct Found {
 }
 
 /// Capture the worktree of `repo` on top of `base_tree` (the tree of the branch tip).
-pub fn snapshot_worktree(repo: &gix::Repository, base_tree: ObjectId) -> Result<Snapshot> {
+/// Every blob about to be written is first checked by the secret scan (`guard`; `None` lets
+/// everything through, for a user's explicit `--allow-secrets`); a refused path keeps its
+/// state of `base_tree` and is listed in [`Snapshot::refused`].
+pub fn snapshot_worktree(
+    repo: &gix::Repository,
+    base_tree: ObjectId,
+    guard: Option<&SecretAllowList>,
+) -> Result<Snapshot> {
     let workdir = repo
         .workdir()
         .ok_or_else(|| StoreError::BareRepository {
@@ -93,6 +108,7 @@ pub fn snapshot_worktree(repo: &gix::Repository, base_tree: ObjectId) -> Result<
     let stamp = index.timestamp();
     let timestamp = (stamp.unix_seconds(), stamp.nanoseconds());
 
+    let root = Root::open(&workdir).map_err(super::worktree::beneath_err(&workdir))?;
     let found = walk(&workdir)?;
     let mut seen = vec![false; index.entries().len()];
     let editor = repo
@@ -100,7 +116,9 @@ pub fn snapshot_worktree(repo: &gix::Repository, base_tree: ObjectId) -> Result<
         .map_err(git_err("could not open the task's tree for editing"))?;
     let mut pass = Pass {
         repo,
-        workdir: &workdir,
+        root: &root,
+        guard,
+        refused: Vec::new(),
         timestamp,
         editor,
         changes: Vec::new(),
@@ -122,8 +140,16 @@ pub fn snapshot_worktree(repo: &gix::Repository, base_tree: ObjectId) -> Result<
         .collect();
     let mut deleted = HashSet::new();
     for (i, path) in unseen {
-        match gix::index::fs::Metadata::from_path_no_follow(&workdir.join(path.to_path_lossy())) {
-            Ok(meta) if mode_of(&meta).is_some() => {
+        // Resolved beneath the worktree: a tracked file behind a directory that became a
+        // link is gone from the worktree, as git sees it.
+        let present = matches!(
+            root.kind(&path.to_path_lossy()),
+            Ok(Some(Kind::File { .. } | Kind::Symlink))
+        );
+        let meta =
+            gix::index::fs::Metadata::from_path_no_follow(&workdir.join(path.to_path_lossy()));
+        match meta {
+            Ok(meta) if present && mode_of(&meta).is_some() => {
                 pass.visit(path.as_ref(), &meta, &mut index, &mut seen)?
             }
             _ => {
@@ -137,6 +163,7 @@ pub fn snapshot_worktree(repo: &gix::Repository, base_tree: ObjectId) -> Result<
         mut changes,
         new_entries,
         mut index_dirty,
+        refused,
         ..
     } = pass;
     if !deleted.is_empty() {
@@ -167,6 +194,7 @@ pub fn snapshot_worktree(repo: &gix::Repository, base_tree: ObjectId) -> Result<
     Ok(Snapshot {
         tree,
         changes,
+        refused,
         index,
         index_dirty,
     })
@@ -175,7 +203,9 @@ pub fn snapshot_worktree(repo: &gix::Repository, base_tree: ObjectId) -> Result<
 /// The state of one snapshot while paths are visited.
 struct Pass<'r> {
     repo: &'r gix::Repository,
-    workdir: &'r Path,
+    root: &'r Root,
+    guard: Option<&'r SecretAllowList>,
+    refused: Vec<String>,
     /// When the index was written, as (seconds, nanoseconds): entries not older are racy.
     timestamp: (i64, u32),
     editor: gix::object::tree::Editor<'r>,
@@ -198,7 +228,9 @@ impl Pass<'_> {
         };
         let stat = Stat::from_fs(meta).unwrap_or_default();
         let Ok(i) = index.entry_index_by_path(path) else {
-            let id = hash_path(self.repo, self.workdir, path, mode)?;
+            let Some(id) = self.store_blob(path, mode)? else {
+                return Ok(());
+            };
             self.upsert(path, mode, id, ChangeKind::Added)?;
             self.new_entries.push((path.to_owned(), stat, id, mode));
             return Ok(());
@@ -214,7 +246,10 @@ impl Pass<'_> {
         if unchanged {
             return Ok(());
         }
-        let id = hash_path(self.repo, self.workdir, path, mode)?;
+        // A refused path keeps its stale index entry, so the next snapshot looks at it again.
+        let Some(id) = self.store_blob(path, mode)? else {
+            return Ok(());
+        };
         let entry = &mut index.entries_mut()[i];
         let changed = entry.id != id || entry.mode != mode;
         entry.stat = stat;
@@ -225,6 +260,48 @@ impl Pass<'_> {
             self.upsert(path, mode, id, ChangeKind::Modified)?;
         }
         Ok(())
+    }
+
+    /// Read the blob of a worktree path (a file's bytes, or a link's target) beneath the
+    /// root, scan it, and write it — or record why not and return `None`.
+    fn store_blob(&mut self, path: &BStr, mode: Mode) -> Result<Option<ObjectId>> {
+        let rel = path.to_path_lossy();
+        let data = if mode == Mode::SYMLINK {
+            let target = self
+                .root
+                .read_link(&rel)
+                .map_err(super::worktree::beneath_err(self.root.path()))?;
+            gix::path::into_bstr(target)
+                .map_err(git_err(format!("could not read the link {path}")))?
+                .into_owned()
+                .into()
+        } else {
+            match self.root.read(&rel, MAX_BLOB_BYTES) {
+                Ok(bytes) => bytes,
+                Err(BeneathError::TooLarge { size, .. }) => {
+                    self.refused.push(format!(
+                        "{path}: {size} bytes, more than the {} MiB a checkpoint takes; delete it or add it to .gitignore",
+                        MAX_BLOB_BYTES >> 20
+                    ));
+                    return Ok(None);
+                }
+                Err(err) => return Err(super::worktree::beneath_err(self.root.path())(err)),
+            }
+        };
+        if let Some(allow) = self.guard {
+            let findings = scan_object(&path.to_string(), &data, allow);
+            if !findings.is_empty() {
+                self.refused
+                    .extend(findings.iter().map(ToString::to_string));
+                return Ok(None);
+            }
+        }
+        Ok(Some(
+            self.repo
+                .write_blob(&data)
+                .map_err(git_err(format!("could not store {path}")))?
+                .detach(),
+        ))
     }
 
     fn upsert(&mut self, path: &BStr, mode: Mode, id: ObjectId, kind: ChangeKind) -> Result<()> {
@@ -355,23 +432,4 @@ fn kind_of(mode: Mode) -> EntryKind {
     } else {
         EntryKind::Blob
     }
-}
-
-/// Write the blob of a worktree path: a file's bytes, or a symlink's target.
-fn hash_path(repo: &gix::Repository, workdir: &Path, path: &BStr, mode: Mode) -> Result<ObjectId> {
-    let full: PathBuf = workdir.join(path.to_path_lossy());
-    let data = if mode == Mode::SYMLINK {
-        let target =
-            std::fs::read_link(&full).map_err(StoreError::io("could not read the link", &full))?;
-        gix::path::into_bstr(target)
-            .map_err(git_err(format!("could not read the link {path}")))?
-            .into_owned()
-            .into()
-    } else {
-        std::fs::read(&full).map_err(StoreError::io("could not read", &full))?
-    };
-    Ok(repo
-        .write_blob(&data)
-        .map_err(git_err(format!("could not store {path}")))?
-        .detach())
 }

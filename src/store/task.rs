@@ -84,10 +84,7 @@ impl Store {
         };
         let base_tree = self.tree_of(base)?;
         let message = task_message(&slug, new.goal, base);
-        let commit = self
-            .repo
-            .new_commit(message, base_tree, [base])
-            .map_err(|err| StoreError::NoIdentity(err.to_string()))?;
+        let commit = self.commit(&message, base_tree, [base])?;
         let mut plan = Plan::new(new.goal);
         plan.here = new.here;
         plan.base_branch = self
@@ -96,13 +93,13 @@ impl Store {
             .unwrap_or_default();
         let notes = self.notes_edit(
             &slug,
-            &[(commit.id, plan.to_toml())],
+            &[(commit, plan.to_toml())],
             &format!("plan of {slug}"),
         )?;
         let branch = Edit::update(
             refs::branch(&slug),
             Expect::Absent,
-            commit.id,
+            commit,
             format!("agent: start {slug}"),
         );
         self.transaction(&[branch, notes])?;
@@ -111,10 +108,10 @@ impl Store {
         }
         Ok(Task {
             slug,
-            task_commit: commit.id,
+            task_commit: commit,
             base,
             goal: new.goal.trim().to_string(),
-            tip: commit.id,
+            tip: commit,
         })
     }
 

@@ -2,7 +2,6 @@
 //! between trees while touching only the paths that differ.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
@@ -14,6 +13,7 @@ use gix::objs::tree::EntryKind;
 use super::refs;
 use super::task::Task;
 use super::{Result, Store, StoreError, git_err};
+use crate::beneath::{BeneathError, Kind, Root};
 
 /// One entry of a tree: its mode and object.
 type TreeEntries = BTreeMap<BString, (EntryKind, ObjectId)>;
@@ -27,9 +27,7 @@ impl Store {
     /// A directory that is there but no longer a worktree is moved aside, never deleted.
     pub fn ensure_worktree(&self, task: &Task) -> Result<PathBuf> {
         let path = self.worktree_path(&task.slug);
-        if path.join(".git").is_file()
-            && let Ok(repo) = gix::open(&path)
-        {
+        if let Some(repo) = self.open_registered_worktree(&path)? {
             let on_branch = repo
                 .head_name()
                 .ok()
@@ -39,7 +37,7 @@ impl Store {
                 return Ok(path);
             }
         }
-        if path.exists() {
+        if path.symlink_metadata().is_ok() {
             let aside = path.with_extension(format!("broken-{}", std::process::id()));
             std::fs::rename(&path, &aside)
                 .map_err(StoreError::io("could not move aside", &path))?;
@@ -52,6 +50,56 @@ impl Store {
             self.add_worktree(task, &path)
         })?;
         Ok(path)
+    }
+
+    /// The repository of a worktree, opened through the admin dir that the main repository
+    /// registered for it — never discovered from the worktree, whose `.git` file commands
+    /// can rewrite to point at a directory whose config runs programs (`core.fsmonitor`).
+    /// The worktree's `.git` file is put back when it no longer points at that admin dir.
+    /// The user's own checkout (`--here`) is the store's own repository.
+    pub(crate) fn open_worktree(&self, worktree: &Path) -> Result<gix::Repository> {
+        if self.is_own_checkout(worktree) {
+            return Ok(self.repo.clone());
+        }
+        self.open_registered_worktree(worktree)?
+            .ok_or_else(|| StoreError::Git {
+                context: format!("could not open the worktree {}", worktree.display()),
+                detail: "it is not a worktree registered in this repository".into(),
+            })
+    }
+
+    fn is_own_checkout(&self, dir: &Path) -> bool {
+        let canon = |p: &Path| p.canonicalize().ok();
+        self.repo
+            .workdir()
+            .and_then(canon)
+            .is_some_and(|own| Some(own) == canon(dir))
+    }
+
+    fn open_registered_worktree(&self, worktree: &Path) -> Result<Option<gix::Repository>> {
+        let Some(admin) = self.admin_dir_of(worktree) else {
+            return Ok(None);
+        };
+        restore_gitfile(worktree, &admin)?;
+        let options = gix::open::Options::default().open_path_as_is(true);
+        match gix::open_opts(&admin, options) {
+            Ok(repo) => Ok(Some(repo)),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// `$GIT_COMMON_DIR/worktrees/<id>` whose `gitdir` file names `worktree/.git`.
+    fn admin_dir_of(&self, worktree: &Path) -> Option<PathBuf> {
+        let wanted = worktree.canonicalize().ok()?;
+        let entries = std::fs::read_dir(self.common_dir().join("worktrees")).ok()?;
+        entries.flatten().map(|e| e.path()).find(|admin| {
+            std::fs::read_to_string(admin.join("gitdir")).is_ok_and(|gitdir| {
+                Path::new(gitdir.trim())
+                    .parent()
+                    .and_then(|p| p.canonicalize().ok())
+                    .is_some_and(|p| p == wanted)
+            })
+        })
     }
 
     fn add_worktree(&self, task: &Task, path: &Path) -> Result<()> {
@@ -213,6 +261,10 @@ impl Store {
     /// Move the files of `workdir` from tree `from` to tree `to`, then write an index for `to`.
     /// Files that are the same in both trees are not touched, so their mtimes stay and build
     /// tools do not rebuild them; their stat data is carried over from `index`.
+    ///
+    /// Every write and removal is resolved beneath `workdir` without following links
+    /// ([`Root`]): a directory that a command replaced by a link to the user's `.git` is
+    /// replaced by a real directory again, never written through.
     pub fn checkout_between(
         &self,
         workdir: &Path,
@@ -220,45 +272,46 @@ impl Store {
         from: ObjectId,
         to: ObjectId,
     ) -> Result<()> {
+        let root = Root::open(workdir).map_err(beneath_err(workdir))?;
         let changes = self.diff_trees(from, to)?;
         // Deletions first, deepest paths first, so directories empty out before files replace them.
         for (path, old, new) in changes.iter().rev() {
-            if old.is_some() && new.is_none() || matches!((old, new), (Some(_), Some(_))) {
-                let full = workdir.join(path.to_path_lossy());
-                match std::fs::symlink_metadata(&full) {
-                    Ok(meta) if meta.is_dir() => {}
-                    Ok(_) => std::fs::remove_file(&full)
-                        .map_err(StoreError::io("could not remove", &full))?,
-                    Err(_) => {}
-                }
-                if new.is_none() {
-                    remove_empty_parents(workdir, &full);
+            if old.is_none() {
+                continue;
+            }
+            let rel = checkout_path(path)?;
+            match root.kind(&rel) {
+                Ok(Some(Kind::Dir)) | Ok(None) => {}
+                Ok(Some(_)) => root.remove(&rel).map_err(beneath_err(workdir))?,
+                // Behind a link: not in the worktree at all, so nothing of ours to remove.
+                Err(BeneathError::Symlink { .. }) => {}
+                Err(err) => return Err(beneath_err(workdir)(err)),
+            }
+            if new.is_none() {
+                let mut dir = rel.parent();
+                while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
+                    if !root.remove_empty_dir(d) {
+                        break;
+                    }
+                    dir = d.parent();
                 }
             }
         }
         for (path, _, new) in &changes {
             let Some((kind, id)) = new else { continue };
-            let full = workdir.join(path.to_path_lossy());
-            self.write_entry(&full, *kind, *id)?;
+            self.write_entry(&root, &checkout_path(path)?, *kind, *id)?;
         }
         self.write_index_for(workdir, index_path, to)
     }
 
-    fn write_entry(&self, full: &Path, kind: EntryKind, id: ObjectId) -> Result<()> {
-        if let Some(parent) = full.parent() {
-            if parent.is_file() || parent.is_symlink() {
-                std::fs::remove_file(parent).map_err(StoreError::io("could not remove", parent))?;
-            }
-            std::fs::create_dir_all(parent).map_err(StoreError::io("could not create", parent))?;
-        }
-        if let Ok(meta) = std::fs::symlink_metadata(full)
-            && meta.is_dir()
-        {
-            std::fs::remove_dir_all(full).map_err(StoreError::io("could not remove", full))?;
-        }
+    fn write_entry(&self, root: &Root, rel: &Path, kind: EntryKind, id: ObjectId) -> Result<()> {
+        let failed = beneath_err(root.path());
         match kind {
             EntryKind::Tree | EntryKind::Commit => {
-                std::fs::create_dir_all(full).map_err(StoreError::io("could not create", full))?;
+                if !matches!(root.kind(rel), Ok(Some(Kind::Dir))) {
+                    root.remove(rel).map_err(&failed)?;
+                }
+                root.create_dir_all(rel, true).map_err(&failed)?;
             }
             EntryKind::Link => {
                 let blob = self
@@ -268,23 +321,20 @@ impl Store {
                 let target = gix::path::from_bstr(blob.data.as_bstr())
                     .map_err(git_err(format!("invalid link target in blob {id}")))?
                     .into_owned();
-                std::os::unix::fs::symlink(target, full)
-                    .map_err(StoreError::io("could not create the link", full))?;
+                root.symlink(&target, rel).map_err(&failed)?;
             }
             EntryKind::Blob | EntryKind::BlobExecutable => {
                 let blob = self
                     .repo
                     .find_blob(id)
                     .map_err(git_err(format!("could not read blob {id}")))?;
-                std::fs::write(full, &blob.data)
-                    .map_err(StoreError::io("could not write", full))?;
                 let mode = if kind == EntryKind::BlobExecutable {
                     0o755
                 } else {
                     0o644
                 };
-                std::fs::set_permissions(full, std::fs::Permissions::from_mode(mode))
-                    .map_err(StoreError::io("could not set the mode of", full))?;
+                root.write(rel, &blob.data, Some(mode), true)
+                    .map_err(&failed)?;
             }
         }
         Ok(())
@@ -336,12 +386,43 @@ impl Store {
     }
 }
 
-fn remove_empty_parents(workdir: &Path, file: &Path) {
-    let mut dir = file.parent();
-    while let Some(d) = dir {
-        if d == workdir || std::fs::remove_dir(d).is_err() {
-            break;
-        }
-        dir = d.parent();
+/// Put the worktree's `.git` file back when it no longer points at its admin dir, so that a
+/// person (or a tool) running git in the worktree meets the real repository, not a planted one.
+fn restore_gitfile(worktree: &Path, admin: &Path) -> Result<()> {
+    let expected = format!("gitdir: {}\n", admin.display());
+    let root = Root::open(worktree).map_err(beneath_err(worktree))?;
+    let dot_git = Path::new(".git");
+    let current = root.read(dot_git, 4096).ok();
+    if current.as_deref().is_some_and(|c| c == expected.as_bytes()) {
+        return Ok(());
+    }
+    root.remove(dot_git).map_err(beneath_err(worktree))?;
+    root.write(dot_git, expected.as_bytes(), Some(0o644), true)
+        .map_err(beneath_err(worktree))?;
+    Ok(())
+}
+
+/// A tree path as a path beneath the worktree; git never stores `.git` or `..` in a tree,
+/// and a tree that does (written by hand) is refused rather than checked out.
+fn checkout_path(path: &BString) -> Result<PathBuf> {
+    let rel = PathBuf::from(path.to_path_lossy().into_owned());
+    let bad = rel.components().any(|c| match c {
+        std::path::Component::Normal(name) => name.eq_ignore_ascii_case(".git"),
+        _ => true,
+    });
+    if bad {
+        return Err(StoreError::Git {
+            context: "refusing to check out a tree path".into(),
+            detail: format!("`{path}` names `.git` or leaves the worktree"),
+        });
+    }
+    Ok(rel)
+}
+
+pub(crate) fn beneath_err(root: &Path) -> impl Fn(BeneathError) -> StoreError {
+    let root = root.to_path_buf();
+    move |err| StoreError::Git {
+        context: format!("in the worktree {}", root.display()),
+        detail: err.to_string(),
     }
 }

@@ -1,6 +1,7 @@
 //! Renderers of the loop's events: plain lines (or a spinner on a terminal) on stderr for
 //! people, or one JSON object per line on stdout with `--json`.
 
+use crate::policy::redact_known;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
@@ -36,6 +37,7 @@ pub fn renderer(global: &GlobalArgs) -> Box<dyn FnMut(Event) + Send> {
     if global.json {
         return Box::new(|event: Event| {
             if let Ok(line) = serde_json::to_string(&event) {
+                let line = redact_known(&line);
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{line}");
             }
@@ -82,6 +84,8 @@ impl Human {
     }
 
     fn line(&self, text: String) {
+        // Tool inputs and outputs pass through here: a key the model echoed is masked.
+        let text = redact_known(&text);
         match &self.spinner {
             Some(bar) => bar.println(text),
             None => eprintln!("{text}"),
@@ -90,12 +94,12 @@ impl Human {
 
     fn status(&self, activity: &str) {
         if let Some(bar) = &self.spinner {
-            bar.set_message(format!(
+            bar.set_message(redact_known(&format!(
                 "{} {} {}",
                 self.step,
                 activity,
                 self.paint("2", &self.usage)
-            ));
+            )));
         }
     }
 
@@ -165,6 +169,7 @@ impl Human {
                     bar.finish_and_clear();
                 }
                 let code = if reason == "done" { "32" } else { "33" };
+                let detail = redact_known(&detail);
                 eprintln!("{} {detail}", self.paint(code, &format!("Stopped: {reason}.")));
                 eprintln!("  review:   git log agent/{slug}   ·   git agent log {slug}   ·   git agent diff {slug}");
                 match reason.as_str() {
