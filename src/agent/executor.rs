@@ -301,7 +301,7 @@ impl Agent<'_> {
             "fail" => TestsVerdict::Fail,
             _ => TestsVerdict::NotRun,
         };
-        let mut usage = self.unrecorded.clone();
+        let mut usage = self.unrecorded;
         usage.wall_ms = started.elapsed().as_millis() as u64;
         let secret_allow = SecretAllowList::new(&self.config.secret_allow, &[])
             .map_err(|e| e.to_string())?

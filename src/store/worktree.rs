@@ -405,7 +405,7 @@ fn restore_gitfile(worktree: &Path, admin: &Path) -> Result<()> {
 /// A tree path as a path beneath the worktree; git never stores `.git` or `..` in a tree,
 /// and a tree that does (written by hand) is refused rather than checked out.
 fn checkout_path(path: &BString) -> Result<PathBuf> {
-    let rel = PathBuf::from(path.to_path_lossy().into_owned());
+    let rel = path.to_path_lossy().into_owned();
     let bad = rel.components().any(|c| match c {
         std::path::Component::Normal(name) => name.eq_ignore_ascii_case(".git"),
         _ => true,
