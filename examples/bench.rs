@@ -95,6 +95,7 @@ fn input(summary: &str) -> CheckpointInput<'_> {
         model: "bench",
         record: CheckpointRecord::default(),
         co_author: None,
+        secret_allow: None,
     }
 }
 
