@@ -11,7 +11,7 @@ pub fn policy_failures(
     plan: &Plan,
     config: &Config,
 ) -> anyhow::Result<Vec<String>> {
-    use crate::policy::{SandboxMode, SandboxSpec, SecretAllowList};
+    use crate::policy::{SandboxSpec, SecretAllowList};
     let mut failures = Vec::new();
     let allow = SecretAllowList::new(&config.secret_allow, &[])?.without_inline_marker();
     for finding in store.scan_change(task.base, task.tip, &allow)? {
@@ -31,16 +31,7 @@ pub fn policy_failures(
         } else {
             store.ensure_worktree(task)?
         };
-        let spec = SandboxSpec {
-            writable: vec![worktree.clone()],
-            network: config.network,
-            mode: if config.sandbox_off {
-                SandboxMode::Off
-            } else {
-                SandboxMode::Enforce
-            },
-            ..SandboxSpec::default()
-        };
+        let spec = SandboxSpec::for_worktree(&worktree, config.network, config.sandbox_off);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;

@@ -8,7 +8,7 @@ use crate::cli::{BudgetArgs, ModelArgs, ResumeArgs, StartArgs};
 use crate::config::{Config, Inputs};
 use crate::error::{Exit, UserError};
 use crate::llm::{ApiKey, Provider, ProviderConfig, ProviderKind};
-use crate::policy::{CommandPolicy, SandboxMode, SandboxSpec};
+use crate::policy::{CommandPolicy, SandboxSpec};
 use crate::store::{NewTask, Store, TaskLock};
 use crate::tools::ToolBox;
 
@@ -46,18 +46,8 @@ fn known_secrets() -> Vec<String> {
 
 pub fn toolbox(config: &Config, worktree: PathBuf) -> anyhow::Result<ToolBox> {
     let policy = CommandPolicy::from_config(&config.allow, &config.deny)?;
-    let mode = if config.sandbox_off {
-        SandboxMode::Off
-    } else {
-        SandboxMode::Enforce
-    };
     Ok(ToolBox {
-        sandbox: SandboxSpec {
-            writable: vec![worktree.clone()],
-            network: config.network,
-            mode,
-            ..SandboxSpec::default()
-        },
+        sandbox: SandboxSpec::for_worktree(&worktree, config.network, config.sandbox_off),
         worktree,
         policy,
         command_timeout: config.command_timeout,

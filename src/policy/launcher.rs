@@ -11,7 +11,9 @@
 //!    and kills every descendant left when the command ends.
 //! 2. **No network** unless allowed: a network namespace (same `unshare`) and Landlock's TCP
 //!    rules.
-//! 3. **Confinement** in the command's own process: Landlock (reads everywhere, writes only
+//! 3. **A read-only repository link**: each `--protect` path (the worktree's `.git`) is
+//!    bind-mounted read-only in a mount namespace of the command's own.
+//! 4. **Confinement** in the command's own process: Landlock (reads everywhere, writes only
 //!    beneath the writable dirs, no device nodes, signals and abstract sockets scoped to the
 //!    sandbox), then every capability dropped, the bounding set included, with
 //!    `no_new_privs` — a root command is as powerless as any user's.
@@ -43,6 +45,7 @@ const DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/tty"];
 
 struct Request {
     writable: Vec<PathBuf>,
+    protected: Vec<PathBuf>,
     network: bool,
     program: Vec<OsString>,
 }
@@ -52,6 +55,8 @@ struct Request {
 struct Isolation {
     pid: bool,
     net: bool,
+    /// A mount namespace of its own, where protected paths are bind-mounted read-only.
+    mounts: bool,
 }
 
 fn fail(message: &str, code: i32) -> ! {
@@ -78,6 +83,12 @@ pub fn sandbox_exec_main(args: &[OsString]) -> ExitCode {
         Ok(isolation) => isolation,
         Err(message) => fail(&message, SETUP_FAILED),
     };
+    if !request.protected.is_empty() && !isolation.mounts {
+        fail(
+            "no mount namespace is available to keep the repository read-only; allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)",
+            SETUP_FAILED,
+        );
+    }
     if !request.network && kernel_abi < 4 && !isolation.net {
         fail(
             &format!(
@@ -135,6 +146,7 @@ pub fn sandbox_exec_main(args: &[OsString]) -> ExitCode {
 
 fn parse(args: &[OsString]) -> Result<Request, String> {
     let mut writable = Vec::new();
+    let mut protected = Vec::new();
     let mut network = false;
     let mut rest = args.iter();
     let mut program = Vec::new();
@@ -143,6 +155,10 @@ fn parse(args: &[OsString]) -> Result<Request, String> {
             Some("--write") => match rest.next() {
                 Some(dir) => writable.push(PathBuf::from(dir)),
                 None => return Err("`--write` needs a directory".to_owned()),
+            },
+            Some("--protect") => match rest.next() {
+                Some(path) => protected.push(PathBuf::from(path)),
+                None => return Err("`--protect` needs a path".to_owned()),
             },
             Some("--net") => network = true,
             Some("--") => {
@@ -159,6 +175,7 @@ fn parse(args: &[OsString]) -> Result<Request, String> {
     }
     Ok(Request {
         writable,
+        protected,
         network,
         program,
     })
@@ -168,17 +185,19 @@ fn parse(args: &[OsString]) -> Result<Request, String> {
 /// privileges, else inside a user namespace of our own that maps only our own ids.
 fn isolate(network: bool) -> Result<Isolation, String> {
     let net = if network { 0 } else { libc::CLONE_NEWNET };
+    let own = libc::CLONE_NEWPID | libc::CLONE_NEWNS | net;
     // SAFETY: unshare(2) with flags only changes this single-threaded process's namespaces.
-    if unsafe { libc::unshare(libc::CLONE_NEWPID | net) } == 0 {
+    if unsafe { libc::unshare(own) } == 0 {
         return Ok(Isolation {
             pid: true,
             net: !network,
+            mounts: true,
         });
     }
     // SAFETY: getuid and getgid cannot fail.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     // SAFETY: as above.
-    if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWPID | net) } == 0 {
+    if unsafe { libc::unshare(libc::CLONE_NEWUSER | own) } == 0 {
         let write = |file: &str, text: String| {
             std::fs::write(format!("/proc/self/{file}"), text)
                 .map_err(|e| format!("cannot write /proc/self/{file} in the user namespace: {e}"))
@@ -189,6 +208,7 @@ fn isolate(network: bool) -> Result<Isolation, String> {
         return Ok(Isolation {
             pid: true,
             net: !network,
+            mounts: true,
         });
     }
     // SAFETY: as above.
@@ -196,6 +216,7 @@ fn isolate(network: bool) -> Result<Isolation, String> {
     Ok(Isolation {
         pid: false,
         net: net_only,
+        mounts: false,
     })
 }
 
@@ -228,6 +249,9 @@ fn run_init(request: &Request, report: i32) -> ! {
 
 /// Confine this process for good, then become the command.
 fn exec_confined(request: &Request) -> ! {
+    if let Err(message) = protect(&request.protected) {
+        fail(&message, SETUP_FAILED);
+    }
     if let Err(message) = confine_self(&request.writable, request.network) {
         fail(&message, SETUP_FAILED);
     }
@@ -243,6 +267,65 @@ fn exec_confined(request: &Request) -> ! {
         &format!("cannot run `{}`: {error}", OsStr::to_string_lossy(name)),
         127,
     )
+}
+
+/// Bind-mount each protected path read-only over itself, in this process's own mount
+/// namespace (before Landlock, which forbids mounting).
+fn protect(paths: &[PathBuf]) -> Result<(), String> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let c = |p: &std::path::Path| {
+        std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()))
+            .map_err(|_| format!("`{}` has a NUL byte", p.display()))
+    };
+    let none = std::ptr::null::<libc::c_char>();
+    let root = c(std::path::Path::new("/"))?;
+    // SAFETY: mount(2) with valid C strings (or null where the kernel allows it); the
+    // namespace is this process's own, so nothing outside changes.
+    unsafe {
+        if libc::mount(
+            none,
+            root.as_ptr(),
+            none,
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(format!(
+                "cannot make the mounts private: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    for path in paths {
+        let target = c(path)?;
+        // SAFETY: as above.
+        let bound = unsafe {
+            libc::mount(
+                target.as_ptr(),
+                target.as_ptr(),
+                none,
+                libc::MS_BIND | libc::MS_REC,
+                std::ptr::null(),
+            ) == 0
+                && libc::mount(
+                    none,
+                    target.as_ptr(),
+                    none,
+                    libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY,
+                    std::ptr::null(),
+                ) == 0
+        };
+        if !bound {
+            return Err(format!(
+                "cannot keep `{}` read-only: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn wait_for(child: libc::pid_t) -> i32 {

@@ -41,6 +41,10 @@ pub struct SandboxSpec {
     /// Directories the command may write beneath (the task's worktree). The private temp
     /// dir is added by [`run`].
     pub writable: Vec<PathBuf>,
+    /// Paths beneath a writable dir that stay read-only (the worktree's `.git`): bind-mounted
+    /// read-only in the command's own mount namespace, so a command can neither rewrite the
+    /// worktree's link to its repository nor, with `--here`, the repository itself.
+    pub protected: Vec<PathBuf>,
     /// Allow TCP connections and binds.
     pub network: bool,
     pub mode: SandboxMode,
@@ -50,6 +54,24 @@ pub struct SandboxSpec {
     /// The private temp dir (`HOME` and `TMPDIR` of the command). `None`: a fresh one for
     /// this command, removed afterwards. A given dir is kept, so caches can outlive a call.
     pub temp_dir: Option<PathBuf>,
+}
+
+impl SandboxSpec {
+    /// The sandbox of a task's commands: writes beneath the worktree only, its `.git`
+    /// read-only. One definition for the loop and for `merge`'s checks.
+    pub fn for_worktree(worktree: &Path, network: bool, sandbox_off: bool) -> SandboxSpec {
+        SandboxSpec {
+            writable: vec![worktree.to_path_buf()],
+            protected: vec![worktree.join(".git")],
+            network,
+            mode: if sandbox_off {
+                SandboxMode::Off
+            } else {
+                SandboxMode::Enforce
+            },
+            ..SandboxSpec::default()
+        }
+    }
 }
 
 /// What a command did.
@@ -180,6 +202,13 @@ pub async fn run(
                     source,
                 })?;
                 cmd.arg("--write").arg(dir);
+            }
+            for path in spec
+                .protected
+                .iter()
+                .filter(|p| p.symlink_metadata().is_ok())
+            {
+                cmd.arg("--protect").arg(path);
             }
             if spec.network {
                 cmd.arg("--net");

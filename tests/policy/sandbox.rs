@@ -106,6 +106,7 @@ fn world() -> World {
 fn spec(w: &World) -> SandboxSpec {
     SandboxSpec {
         writable: vec![w.worktree.clone()],
+        protected: Vec::new(),
         network: false,
         mode: SandboxMode::Enforce,
         launcher: Some(launcher()),
@@ -374,6 +375,55 @@ async fn nothing_a_command_starts_outlives_it() {
             "{marker} was written after the command ended"
         );
     }
+}
+
+/// The worktree's `.git` (a linked worktree's gitfile, or with `--here` the repository
+/// itself) is read-only for commands, though it lies beneath the writable dir.
+#[tokio::test]
+async fn the_worktree_link_and_a_here_repository_are_read_only() {
+    let w = world();
+    let gitfile = fs::read(w.worktree.join(".git")).unwrap();
+    let spec = SandboxSpec {
+        launcher: Some(launcher()),
+        ..SandboxSpec::for_worktree(&w.worktree, false, false)
+    };
+    let out = run_in(
+        &w,
+        &spec,
+        "{ echo 'gitdir: /tmp' > .git; } 2>/dev/null && echo wrote; rm -f .git 2>/dev/null && echo removed; mv .git moved 2>/dev/null && echo moved; echo end",
+    )
+    .await;
+    assert_eq!(out.output, "end\n");
+    assert_eq!(fs::read(w.worktree.join(".git")).unwrap(), gitfile);
+
+    // `--here`: the user's checkout is the writable dir and its `.git` the repository.
+    let before = snapshot(&w.git_dir);
+    let here = SandboxSpec {
+        launcher: Some(launcher()),
+        ..SandboxSpec::for_worktree(&w.checkout, false, false)
+    };
+    let out = sandbox::run(
+        "mkdir -p .git/hooks 2>/dev/null; { printf '#!/bin/sh\\ntouch /tmp/pwned\\n' > .git/hooks/post-checkout; } 2>/dev/null && echo hook; \
+         git config core.fsmonitor /bin/false 2>/dev/null && echo config; mv .git .git2 2>/dev/null && echo moved; \
+         echo ok > new-file && echo wrote-checkout",
+        &w.checkout,
+        &here,
+        &git_env(),
+        Duration::from_secs(30),
+        4096,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.output, "wrote-checkout\n");
+    let after: Vec<_> = snapshot(&w.git_dir)
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(w.git_dir.join("agent")))
+        .collect();
+    let before: Vec<_> = before
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(w.git_dir.join("agent")))
+        .collect();
+    assert_eq!(after, before);
 }
 
 /// Root inside the sandbox holds no capability (bounding set included) and cannot make a
