@@ -540,6 +540,27 @@ mod tests {
     }
 
     #[test]
+    fn a_file_with_other_hard_links_is_never_written() {
+        let (outside, inside, root) = setup();
+        let target = outside.path().join("shared");
+        std::fs::write(&target, "theirs").unwrap();
+        std::fs::hard_link(&target, inside.path().join("h")).unwrap();
+        assert!(matches!(
+            root.write(Path::new("h"), b"ours", None, false)
+                .unwrap_err(),
+            BeneathError::HardLinked { .. }
+        ));
+        // A checkout replaces the link with a file of its own.
+        root.write(Path::new("h"), b"ours", Some(0o644), true)
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "theirs");
+        assert_eq!(
+            std::fs::read_to_string(inside.path().join("h")).unwrap(),
+            "ours"
+        );
+    }
+
+    #[test]
     fn paths_must_stay_relative() {
         let (_outside, _inside, root) = setup();
         for bad in ["../x", "/etc/passwd", "a/../../x"] {

@@ -83,12 +83,23 @@ pub fn sandbox_exec_main(args: &[OsString]) -> ExitCode {
         Ok(isolation) => isolation,
         Err(message) => fail(&message, SETUP_FAILED),
     };
-    if !request.protected.is_empty() && !isolation.mounts {
+    // A repository directory (`--here`) must be protected; a linked worktree's `.git` file is
+    // a convenience the harness never trusts, so without a mount namespace it stays writable.
+    if !isolation.mounts && request.protected.iter().any(|p| p.is_dir()) {
         fail(
-            "no mount namespace is available to keep the repository read-only; allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)",
+            "no mount namespace is available to keep the repository read-only; allow unprivileged user namespaces, or work in the task's private worktree (without --here)",
             SETUP_FAILED,
         );
     }
+    let protected: Vec<PathBuf> = if isolation.mounts {
+        request.protected.clone()
+    } else {
+        Vec::new()
+    };
+    let request = Request {
+        protected,
+        ..request
+    };
     if !request.network && kernel_abi < 4 && !isolation.net {
         fail(
             &format!(

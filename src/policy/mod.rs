@@ -1,6 +1,6 @@
 //! Safety enforced by the harness: path confinement, the command policy, the sandbox and the
 //! secret scan. The model is never asked to be safe; these checks hold whatever it says.
-//! `TRUST.md` beside this file says what is confined and what is not.
+//! README.md's "Model of trust" says what is confined and what is not, as the tests prove it.
 
 pub mod commands;
 pub mod credentials;

@@ -511,3 +511,73 @@ fn the_planner_never_follows_committed_links_out_of_the_repository() {
     let sent: String = model.bodies().iter().map(|b| b.to_string()).collect();
     assert!(!sent.contains("PRIVATE-KEY-MATERIAL-OUTSIDE"));
 }
+
+/// High: the channels git's own diff hides or mangles, and the ones that only notes carry —
+/// a `-diff` attribute, a name git quotes, a file the test command writes after the model's
+/// turn, a `report_blocked` reason (the stop record) — and the `--json` events.
+#[test]
+fn secrets_in_hidden_channels_never_reach_git_or_the_output() {
+    const GH: &str = "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB";
+    const AWS: &str = "AKIAZXCVBNMASDFGHJKL";
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    let script: Arc<Script> = Arc::new(move |request: &Value| {
+        let first = request["messages"][0]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let told = first.contains("The secret scan found secrets");
+        match (current_step(request), turn(request)) {
+            (None, _) => plan(),
+            (Some(1), 0) if !told => vec![
+                tool_write(".gitattributes", "*.dat -diff\n"),
+                tool_write("hidden.dat", &format!("{GH}\n")),
+                tool_write(&format!("tab\there-{AWS}.txt"), "quoted name\n"),
+                // The test command writes a key into a file after the model's turn.
+                tool_write(
+                    "test.sh",
+                    &format!(
+                        "#!/bin/sh\nprintf '%s%s\\n' 'ghp_0123456789' 'abcdefghijklmnopqrstuvwxyzAB' > from-tests.txt\necho '1 passed, 0 failed'\n"
+                    ),
+                ),
+            ],
+            (Some(1), 0) => vec![crate::fake_model::tool(
+                "report_blocked",
+                json!({"reason": format!("I need the key {GH} and {AWS} to go on")}),
+            )],
+            (Some(_), _) => finish(&format!("hide {AWS}")),
+        }
+    });
+    let model = FakeModel::start(script, Duration::ZERO);
+    let out = env
+        .agent_cmd(
+            &dir,
+            &["--json", "start", "--name", "hidden", "Add a --shout flag"],
+        )
+        .env("ANTHROPIC_BASE_URL", &model.url)
+        .env("ANTHROPIC_API_KEY", KEY)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(
+        stdout.contains("\"secret_found\"") || stdout.contains("secret"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("from-tests.txt"),
+        "the file the tests wrote was scanned: {stdout}"
+    );
+    assert!(
+        stdout.contains("hidden.dat"),
+        "the -diff file was scanned: {stdout}"
+    );
+    assert_in_no_object(&env, &dir, &[GH, AWS]);
+    for secret in [GH, AWS, KEY] {
+        assert!(!stdout.contains(secret), "{secret} in a --json event");
+    }
+    // The blocking reason is in the stop record, masked.
+    let notes = env.git(&dir, &["log", "-p", "refs/notes/agent/hidden"]);
+    assert!(notes.contains("I need the key"), "{notes}");
+    env.fsck(&dir);
+}

@@ -9,23 +9,24 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// `target/debug/examples/sandbox_exec`, built once if `cargo test --test policy` did not.
+/// `target/debug/examples/sandbox_exec`, brought up to date once per run (a stale launcher
+/// would test yesterday's sandbox), or `GIT_AGENT_TEST_LAUNCHER` where the tests run without
+/// cargo (as another user in CI).
 fn launcher() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
+        if let Some(path) = std::env::var_os("GIT_AGENT_TEST_LAUNCHER") {
+            return PathBuf::from(path);
+        }
         let exe = std::env::current_exe().unwrap();
         let debug = exe.parent().unwrap().parent().unwrap();
-        let path = debug.join("examples/sandbox_exec");
-        // Always brought up to date: a stale launcher would test yesterday's sandbox.
-        {
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "--example", "sandbox_exec"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .unwrap();
-            assert!(status.success());
-        }
-        path
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--example", "sandbox_exec"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        debug.join("examples/sandbox_exec")
     })
     .clone()
 }
