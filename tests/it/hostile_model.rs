@@ -536,9 +536,7 @@ fn secrets_in_hidden_channels_never_reach_git_or_the_output() {
                 // The test command writes a key into a file after the model's turn.
                 tool_write(
                     "test.sh",
-                    &format!(
-                        "#!/bin/sh\nprintf '%s%s\\n' 'ghp_0123456789' 'abcdefghijklmnopqrstuvwxyzAB' > from-tests.txt\necho '1 passed, 0 failed'\n"
-                    ),
+                    "#!/bin/sh\nprintf '%s%s\\n' 'ghp_0123456789' 'abcdefghijklmnopqrstuvwxyzAB' > from-tests.txt\necho '1 passed, 0 failed'\n",
                 ),
             ],
             (Some(1), 0) => vec![crate::fake_model::tool(
