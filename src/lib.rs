@@ -14,3 +14,4 @@ pub mod policy;
 pub mod store;
 pub mod tools;
 pub mod ui;
+pub mod walk;

@@ -407,8 +407,8 @@ fn confine_self(writable: &[PathBuf], network: bool) -> Result<(), String> {
     let read = AccessFs::from_read(abi);
     let all = AccessFs::from_all(abi);
     // Device nodes are never made, even beneath a writable dir: a block device there would
-    // write to a disk outside.
-    let write = all & !(AccessFs::MakeBlock | AccessFs::MakeChar);
+    // write to a disk outside. Nor FIFOs: one named `.gitignore` would block whatever reads it.
+    let write = all & !(AccessFs::MakeBlock | AccessFs::MakeChar | AccessFs::MakeFifo);
     let device: BitFlags<AccessFs> =
         AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::Truncate | AccessFs::IoctlDev;
     let error = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");

@@ -330,26 +330,14 @@ impl Pass<'_> {
 /// Files and symlinks of the worktree, honouring .gitignore, .git/info/exclude and
 /// core.excludesFile; nested repositories are left alone like git does.
 fn walk(workdir: &Path) -> Result<Vec<Found>> {
-    let root = workdir.to_path_buf();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
-    let walker = ignore::WalkBuilder::new(workdir)
-        .hidden(false)
-        .parents(false)
-        .git_ignore(true)
-        .git_exclude(true)
-        .git_global(true)
-        .require_git(false)
-        .ignore(false)
-        .follow_links(false)
-        .threads(threads)
-        .filter_entry(move |entry| {
-            if entry.file_name() == ".git" {
-                return false;
-            }
-            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-            !(is_dir && entry.path() != root && entry.path().join(".git").exists())
-        })
-        .build_parallel();
+    let (mut builder, problem) = crate::walk::builder(workdir, workdir);
+    if let Some(why) = crate::walk::take(&problem) {
+        return Err(StoreError::Refused {
+            findings: vec![why],
+        });
+    }
+    let walker = builder.threads(threads).build_parallel();
     // Stat calls dominate on a large tree; the parallel walker spreads them over the cores.
     let found = std::sync::Mutex::new(Vec::new());
     let failure = std::sync::Mutex::new(None);
@@ -380,6 +368,11 @@ fn walk(workdir: &Path) -> Result<Vec<Found>> {
     });
     if let Some(err) = failure.into_inner().ok().flatten() {
         return Err(err);
+    }
+    if let Some(why) = crate::walk::take(&problem) {
+        return Err(StoreError::Refused {
+            findings: vec![why],
+        });
     }
     Ok(found.into_inner().unwrap_or_default())
 }

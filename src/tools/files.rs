@@ -95,14 +95,8 @@ pub fn list_files(root: &Path, path: Option<&str>) -> Result<ToolOutput, ToolOut
         _ => root.to_path_buf(),
     };
     let mut files = Vec::new();
-    for entry in ignore::WalkBuilder::new(&dir)
-        .hidden(false)
-        .require_git(false)
-        .follow_links(false)
-        .filter_entry(|e| e.file_name() != ".git")
-        .build()
-        .flatten()
-    {
+    let (builder, _) = crate::walk::builder(root, &dir);
+    for entry in builder.build().flatten() {
         if entry.file_type().is_some_and(|t| !t.is_dir())
             && let Ok(rel) = entry.path().strip_prefix(root)
         {

@@ -29,14 +29,8 @@ pub fn search(root: &Path, pattern: &str, path: Option<&str>) -> Result<ToolOutp
         .build();
     let root_fd = Root::open(root)
         .map_err(|err| ToolOutput::error(format!("cannot open the worktree: {err}")))?;
-    for entry in ignore::WalkBuilder::new(&start)
-        .hidden(false)
-        .require_git(false)
-        .follow_links(false)
-        .filter_entry(|e| e.file_name() != ".git")
-        .build()
-        .flatten()
-    {
+    let (builder, _) = crate::walk::builder(root, &start);
+    for entry in builder.build().flatten() {
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
         }

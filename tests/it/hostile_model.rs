@@ -434,12 +434,23 @@ fn refused_work_stays_out_of_the_attic() {
 }
 
 /// Medium: a FIFO, a 4 GiB sparse file and a `/dev/zero` link never hang or exhaust the
-/// harness: the tools refuse them, the checkpoint refuses the large file with a message, and
-/// the run goes on.
+/// harness: commands cannot make a FIFO, the tools refuse one that is there anyway (made
+/// here by the user), the checkpoint refuses the large file with a message, and the run goes
+/// on. A committed `.gitignore` that links to `/dev/zero` is refused, not read.
 #[test]
 fn fifos_and_huge_files_are_refused_without_hanging() {
     let env = TestEnv::new();
     let dir = sample(&env, "");
+    env.agent_ok(
+        &dir,
+        &["start", "--no-run", "--name", "fifo", "Add a --shout flag"],
+    );
+    let wt = worktree(&dir, "fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(wt.join("fifo"))
+        .status()
+        .unwrap();
+    assert!(made.success());
     let script: Arc<Script> = Arc::new(|request: &Value| {
         let first = request["messages"][0]["content"][0]["text"]
             .as_str()
@@ -449,13 +460,14 @@ fn fifos_and_huge_files_are_refused_without_hanging() {
         match (current_step(request), turn(request)) {
             (None, _) => plan(),
             (Some(1), 0) if !told => vec![command(
-                "mkfifo fifo && truncate -s 4G big && ln -s /dev/zero zero && echo made",
+                "mkfifo fifo2 || echo no-fifo; truncate -s 4G big && ln -s /dev/zero zero && echo made",
             )],
             (Some(1), 1) if !told => vec![
                 crate::fake_model::tool("read_file", json!({"path": "fifo"})),
                 crate::fake_model::tool("read_file", json!({"path": "big"})),
                 crate::fake_model::tool("read_file", json!({"path": "zero"})),
                 crate::fake_model::tool("search", json!({"pattern": "x"})),
+                crate::fake_model::tool("list_files", json!({})),
                 tool_write("fifo", "x"),
             ],
             (Some(1), 2) if !told => vec![tool_write("greet.sh", GOOD_GREET)],
@@ -468,7 +480,7 @@ fn fifos_and_huge_files_are_refused_without_hanging() {
         &env,
         &dir,
         &model,
-        &["start", "--name", "fifo", "Add a --shout flag"],
+        &["resume", "fifo"],
         Duration::from_secs(120),
     );
     assert_eq!(code, 0, "{err}");
@@ -477,9 +489,35 @@ fn fifos_and_huge_files_are_refused_without_hanging() {
         .iter()
         .map(|b| b.to_string())
         .collect::<String>();
+    assert!(results.contains("no-fifo"), "commands cannot make a FIFO");
     assert!(results.contains("FIFO, not a regular file"), "fifo refused");
     assert!(results.contains("more than the"), "big file refused");
     assert!(results.contains("symbolic link"), "link refused");
+    env.fsck(&dir);
+}
+
+/// A hostile repository commits `.gitignore -> /dev/zero`: the snapshot refuses to read it
+/// (git does not follow such links either), and the run ends instead of growing forever.
+#[test]
+fn a_linked_gitignore_is_refused_not_read() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "step_attempts = 1\nreplans = 0\n");
+    std::os::unix::fs::symlink("/dev/zero", dir.join(".gitignore")).unwrap();
+    env.git(&dir, &["add", "-A"]);
+    env.git(&dir, &["commit", "-qm", "a hostile ignore file"]);
+    let model = FakeModel::start(
+        Arc::new(crate::agent_e2e::good_model) as Arc<Script>,
+        Duration::ZERO,
+    );
+    let (code, err) = run_bounded(
+        &env,
+        &dir,
+        &model,
+        &["start", "--name", "zero", "Add a --shout flag"],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains(".gitignore is a symbolic link"), "{err}");
     env.fsck(&dir);
 }
 

@@ -1,0 +1,77 @@
+//! Walks over a worktree that honour `.gitignore` the way the snapshot, `list_files` and
+//! `search` all need: no links followed, no `.git`, nested repositories left alone, and no
+//! ignore file read that could hang or exhaust the harness.
+//!
+//! The `ignore` crate reads each directory's `.gitignore` by name when it enters the
+//! directory, following links and blocking on a FIFO. A committed `.gitignore -> /dev/zero`
+//! would grow the harness without end, so a directory whose `.gitignore` is not a plain, small
+//! file is not entered; the walk reports why, and the snapshot refuses the checkpoint.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+const MAX_IGNORE_FILE: u64 = 1 << 20;
+
+/// Why the `.gitignore` of `dir` cannot be read safely, if it cannot.
+pub fn ignore_file_problem(dir: &Path) -> Option<String> {
+    let path = dir.join(".gitignore");
+    let meta = std::fs::symlink_metadata(&path).ok()?;
+    let why = if meta.file_type().is_symlink() {
+        "is a symbolic link (ignore rules are never read through a link)"
+    } else if !meta.is_file() {
+        "is not a regular file"
+    } else if meta.len() > MAX_IGNORE_FILE {
+        "is larger than 1 MiB"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{} {why}; replace it with a plain file",
+        path.display()
+    ))
+}
+
+/// The first ignore-file problem a walk met, if any.
+pub type Problem = Arc<Mutex<Option<String>>>;
+
+/// A walker over `start` (inside `root`), and where it reports a directory it did not enter.
+/// When the root's own `.gitignore` is unreadable, no `.gitignore` is honoured at all.
+pub fn builder(root: &Path, start: &Path) -> (ignore::WalkBuilder, Problem) {
+    let problem: Problem = Arc::new(Mutex::new(ignore_file_problem(root)));
+    let honour_gitignore = problem.lock().map(|p| p.is_none()).unwrap_or(false);
+    let seen = problem.clone();
+    let top = start.to_path_buf();
+    let mut builder = ignore::WalkBuilder::new(start);
+    builder
+        .hidden(false)
+        .parents(false)
+        .ignore(false)
+        .git_ignore(honour_gitignore)
+        .git_exclude(true)
+        .git_global(true)
+        .require_git(false)
+        .follow_links(false)
+        .filter_entry(move |entry| {
+            if entry.file_name() == ".git" {
+                return false;
+            }
+            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+            if !is_dir || entry.path() == top {
+                return true;
+            }
+            if let Some(why) = ignore_file_problem(entry.path()) {
+                if let Ok(mut slot) = seen.lock() {
+                    slot.get_or_insert(why);
+                }
+                return false;
+            }
+            // A nested repository is left alone, as git does.
+            !entry.path().join(".git").exists()
+        });
+    (builder, problem)
+}
+
+/// The problem a walk met, taken out.
+pub fn take(problem: &Problem) -> Option<String> {
+    problem.lock().ok().and_then(|mut p| p.take())
+}
