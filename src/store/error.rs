@@ -9,6 +9,8 @@ pub enum StoreError {
     NotARepository { path: PathBuf, detail: String },
     #[error("{} is a bare repository; git-agent needs a working tree", path.display())]
     BareRepository { path: PathBuf },
+    #[error("{} uses SHA-256 object names, which git-agent does not support yet", path.display())]
+    UnsupportedObjectFormat { path: PathBuf },
     #[error("HEAD has no commit yet (unborn branch)")]
     UnbornHead,
     #[error("no git identity: {0}")]
@@ -92,6 +94,9 @@ impl Advice for StoreError {
             }
             StoreError::BareRepository { .. } => {
                 "clone it into a repository with a working tree (`git clone <bare> <dir>`) and run git agent there".into()
+            }
+            StoreError::UnsupportedObjectFormat { .. } => {
+                "use git-agent in a SHA-1 repository (`git rev-parse --show-object-format` says which); nothing was written".into()
             }
             StoreError::UnbornHead => "make a first commit: a task starts from the commit HEAD points to".into(),
             StoreError::NoIdentity(_) => {

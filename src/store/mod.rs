@@ -48,11 +48,23 @@ impl Store {
     /// Open the repository containing `dir`, honouring `GIT_DIR` and `GIT_WORK_TREE` like git.
     pub fn discover(dir: &Path) -> Result<Store> {
         let repo = gix::discover_with_environment_overrides(dir).map_err(|err| {
+            // gix is built for SHA-1 only; a SHA-256 repository is refused by name rather
+            // than written into with the wrong hash.
+            if is_sha256_repository(dir) {
+                return StoreError::UnsupportedObjectFormat {
+                    path: dir.to_path_buf(),
+                };
+            }
             StoreError::NotARepository {
                 path: dir.to_path_buf(),
                 detail: err.to_string(),
             }
         })?;
+        if repo.object_hash() != gix::hash::Kind::Sha1 {
+            return Err(StoreError::UnsupportedObjectFormat {
+                path: dir.to_path_buf(),
+            });
+        }
         if repo.workdir().is_none() {
             return Err(StoreError::BareRepository {
                 path: repo.git_dir().to_path_buf(),
@@ -115,6 +127,15 @@ impl Store {
             }
         }
     }
+}
+
+/// Whether git itself says the repository at `dir` uses SHA-256 object names.
+fn is_sha256_repository(dir: &Path) -> bool {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--show-object-format"])
+        .current_dir(dir)
+        .output()
+        .is_ok_and(|out| out.status.success() && out.stdout.starts_with(b"sha256"))
 }
 
 /// Convert any gix error into a store error that names what we were doing.

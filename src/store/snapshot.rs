@@ -125,20 +125,21 @@ pub fn snapshot_worktree(
         new_entries: Vec::new(),
         index_dirty: false,
     };
-    for Found { path, meta } in &found {
-        pass.visit(path.as_ref(), meta, &mut index, &mut seen)?;
-    }
     // Tracked paths the walk did not reach: deleted, or ignored but still tracked (git keeps
-    // tracking those, and so do we).
-    let unseen: Vec<(usize, BString)> = seen
+    // tracking those, and so do we). Deletions go into the tree first: a file that became a
+    // directory is removed before the directory's new files are added.
+    let walked: HashSet<&BStr> = found.iter().map(|f| f.path.as_ref()).collect();
+    let unseen: Vec<(usize, BString)> = index
+        .entries()
         .iter()
         .enumerate()
-        .filter(|(i, s)| {
-            !**s && index.entries()[*i].stage_raw() == 0 && index.entries()[*i].mode != Mode::COMMIT
-        })
-        .map(|(i, _)| (i, index.entries()[i].path(&index).to_owned()))
+        .filter(|(_, e)| e.stage_raw() == 0 && e.mode != Mode::COMMIT)
+        .map(|(i, e)| (i, e.path(&index)))
+        .filter(|(_, p)| !walked.contains(p))
+        .map(|(i, p)| (i, p.to_owned()))
         .collect();
     let mut deleted = HashSet::new();
+    let mut tracked_unwalked = Vec::new();
     for (i, path) in unseen {
         // Resolved beneath the worktree: a tracked file behind a directory that became a
         // link is gone from the worktree, as git sees it.
@@ -149,14 +150,18 @@ pub fn snapshot_worktree(
         let meta =
             gix::index::fs::Metadata::from_path_no_follow(&workdir.join(path.to_path_lossy()));
         match meta {
-            Ok(meta) if present && mode_of(&meta).is_some() => {
-                pass.visit(path.as_ref(), &meta, &mut index, &mut seen)?
-            }
+            Ok(meta) if present && mode_of(&meta).is_some() => tracked_unwalked.push((path, meta)),
             _ => {
                 pass.remove(path.as_ref())?;
                 deleted.insert(i);
             }
         }
+    }
+    for Found { path, meta } in &found {
+        pass.visit(path.as_ref(), meta, &mut index, &mut seen)?;
+    }
+    for (path, meta) in &tracked_unwalked {
+        pass.visit(path.as_ref(), meta, &mut index, &mut seen)?;
     }
     let Pass {
         mut editor,

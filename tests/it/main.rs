@@ -9,6 +9,7 @@ mod cli_remote;
 mod common;
 mod concurrency;
 mod crash;
+mod differential;
 mod fake_model;
 mod faults;
 mod hostile_model;

@@ -48,6 +48,30 @@ fn repository_problems_are_explained() {
     assert_eq!(env.git(&unborn, &["for-each-ref"]), "");
 }
 
+/// gix is built for SHA-1: a SHA-256 repository is refused by name, and nothing is written.
+#[test]
+fn a_sha256_repository_is_refused_with_nothing_written() {
+    let env = TestEnv::new();
+    let dir = env.root.path().join("sha256");
+    env.git(
+        env.root.path(),
+        &[
+            "init",
+            "-q",
+            "--object-format=sha256",
+            dir.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(dir.join("a.txt"), "a\n").unwrap();
+    env.git(&dir, &["add", "-A"]);
+    env.git(&dir, &["commit", "-qm", "first"]);
+    let before = env.git(&dir, &["for-each-ref"]);
+    let err = assert_fails(&env, &dir, &["start", "--no-run", "goal"], 1, "SHA-256");
+    assert!(err.contains("hint: "), "{err}");
+    assert_eq!(env.git(&dir, &["for-each-ref"]), before);
+    env.git(&dir, &["fsck", "--strict"]);
+}
+
 #[test]
 fn detached_head_is_a_fine_base() {
     let env = TestEnv::new();

@@ -1,0 +1,316 @@
+//! The differential suite: random repositories and random edits, checkpointed by git-agent
+//! and staged by git itself on a twin, must give the same tree; a rollback must leave a
+//! worktree that `git status` calls clean.
+//!
+//! `GIT_AGENT_DIFF_CASES=N` runs N cases (CI runs 300), `GIT_AGENT_DIFF_SEED=S` starts at
+//! seed S. A failure prints the seed and a shell script that rebuilds the case by hand.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::common::{TestEnv, worktree};
+
+/// A random case: a script that builds the base repository's files, and one that edits them.
+struct Case {
+    base: String,
+    edit: String,
+    /// Extra lines for `.git/info/exclude`, written in both repositories.
+    exclude: String,
+}
+
+const NAMES: &[&str] = &[
+    "a.txt",
+    "b.rs",
+    "c",
+    "with space.txt",
+    "ünïcödé.md",
+    "-leading-dash",
+    "x.log",
+    "y.bin",
+    "z.tmp",
+    "keep.log",
+    "README",
+    "data.dat",
+    "CRLF.txt",
+    "mixed.md",
+];
+const DIRS: &[&str] = &[
+    "",
+    "src/",
+    "src/deep/",
+    "docs/",
+    "build/",
+    "odd dir/",
+    "ünï/",
+];
+
+fn pick<'a>(rng: &mut fastrand::Rng, items: &'a [&'a str]) -> &'a str {
+    items[rng.usize(..items.len())]
+}
+
+fn path(rng: &mut fastrand::Rng) -> String {
+    format!("{}{}", pick(rng, DIRS), pick(rng, NAMES))
+}
+
+/// Shell-quote for `sh`.
+fn q(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+fn content(rng: &mut fastrand::Rng) -> String {
+    match rng.u8(..6) {
+        0 => String::new(),
+        1 => "line one\\r\\nline two\\r\\n".to_string(),
+        2 => "mixed\\r\\nendings\\n".to_string(),
+        3 => "\\000\\001binary\\377".to_string(),
+        4 => format!("no newline {}", rng.u32(..)),
+        _ => format!("text {}\\n", rng.u32(..)),
+    }
+}
+
+fn write(rng: &mut fastrand::Rng, out: &mut String) {
+    let p = path(rng);
+    let dir = Path::new(&p)
+        .parent()
+        .map(|d| d.to_string_lossy().into_owned());
+    if let Some(d) = dir.filter(|d| !d.is_empty()) {
+        let _ = writeln!(out, "mkdir -p {} 2>/dev/null", q(&d));
+    }
+    let _ = writeln!(out, "printf '{}' > {} 2>/dev/null", content(rng), q(&p));
+}
+
+fn edit_op(rng: &mut fastrand::Rng, out: &mut String, attributes: bool) {
+    match rng.u8(..14) {
+        0..=3 => write(rng, out),
+        4 => {
+            let _ = writeln!(out, "rm -f {}", q(&path(rng)));
+        }
+        5 => {
+            let _ = writeln!(out, "chmod +x {} 2>/dev/null", q(&path(rng)));
+        }
+        6 => {
+            let _ = writeln!(out, "chmod -x {} 2>/dev/null", q(&path(rng)));
+        }
+        7 => {
+            // A link: dangling, to a file, to a directory.
+            let target = match rng.u8(..3) {
+                0 => "nowhere".to_string(),
+                1 => pick(rng, NAMES).to_string(),
+                _ => "src".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "rm -rf {p}; ln -s {} {p} 2>/dev/null",
+                q(&target),
+                p = q(&path(rng))
+            );
+        }
+        8 => {
+            // A type change: a file becomes a directory, or a directory goes.
+            let p = path(rng);
+            let _ = writeln!(
+                out,
+                "rm -rf {p} && mkdir -p {p} && printf 'in\\n' > {p}/inner",
+                p = q(&p)
+            );
+        }
+        9 => {
+            let d = pick(rng, DIRS);
+            if !d.is_empty() {
+                let _ = writeln!(out, "rm -rf {}", q(d));
+            }
+        }
+        10 => {
+            // Nested ignore files, negations included.
+            let d = pick(rng, DIRS);
+            let rules = [
+                "*.log",
+                "!keep.log",
+                "build/",
+                "*.tmp",
+                "/c",
+                "deep/",
+                "!src/deep/",
+            ];
+            let rule = rules[rng.usize(..rules.len())];
+            let _ = writeln!(
+                out,
+                "mkdir -p {d} 2>/dev/null; printf '%s\\n' {} >> {d}.gitignore 2>/dev/null",
+                q(rule),
+                d = if d.is_empty() { String::new() } else { q(d) }
+            );
+        }
+        11 if attributes => {
+            let rules = [
+                "*.txt text",
+                "*.md eol=crlf",
+                "*.bin -text",
+                "*.dat binary",
+                "* text=auto",
+                "CRLF.txt -text",
+            ];
+            let _ = writeln!(
+                out,
+                "printf '%s\\n' {} >> .gitattributes",
+                q(rules[rng.usize(..rules.len())])
+            );
+        }
+        _ => write(rng, out),
+    }
+}
+
+fn generate(seed: u64, attributes: bool) -> Case {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut base = String::new();
+    for _ in 0..rng.usize(3..12) {
+        edit_op(&mut rng, &mut base, attributes);
+    }
+    // Tracked-but-ignored files: ignored after they were committed.
+    let mut edit = String::new();
+    for _ in 0..rng.usize(1..10) {
+        edit_op(&mut rng, &mut edit, attributes);
+    }
+    let exclude = if rng.bool() {
+        "*.tmp\n".to_string()
+    } else {
+        String::new()
+    };
+    Case {
+        base,
+        edit,
+        exclude,
+    }
+}
+
+fn sh(env: &TestEnv, dir: &Path, script: &str) {
+    let out = env.git_cmd(dir, &["--version"]).output().unwrap();
+    assert!(out.status.success());
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    let _ = status; // edits may fail (a path that is now a file): the same on both sides
+}
+
+fn repro(seed: u64, case: &Case) -> String {
+    format!(
+        "# seed {seed}\nset -x\nrm -rf /tmp/diff-case && mkdir -p /tmp/diff-case/repo && cd /tmp/diff-case/repo\ngit init -q\n{}\nprintf '%s' {} >> .git/info/exclude\ngit add -A && git commit -qm base --allow-empty\ncp -a . ../twin\ngit agent start --no-run --name t goal\ncd .git/agent/worktrees/t\n{}\ngit agent checkpoint t -m edit && git rev-parse 'agent/t^{{tree}}'\ncd /tmp/diff-case/twin\n{}\ngit add -A && git write-tree\n",
+        case.base,
+        q(&case.exclude),
+        case.edit,
+        case.edit
+    )
+}
+
+/// Runs one case; `Err` holds what differed.
+fn run_case(env: &TestEnv, seed: u64, attributes: bool) -> Result<(), String> {
+    let case = generate(seed, attributes);
+    let root = env.root.path().join(format!("case-{seed}"));
+    let repo = root.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    env.git(&repo, &["init", "-q"]);
+    sh(env, &repo, &case.base);
+    std::fs::write(repo.join(".git/info/exclude"), &case.exclude).unwrap();
+    env.git(&repo, &["add", "-A"]);
+    env.git(&repo, &["commit", "-qm", "base", "--allow-empty"]);
+    let twin = root.join("twin");
+    let copied = std::process::Command::new("cp")
+        .args(["-a"])
+        .arg(&repo)
+        .arg(&twin)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    env.agent_ok(&repo, &["start", "--no-run", "--name", "t", "goal"]);
+    let wt = worktree(&repo, "t");
+    sh(env, &wt, &case.edit);
+    sh(env, &twin, &case.edit);
+    let (code, _, err) = env.agent(&repo, &["checkpoint", "t", "-m", "edit", "--allow-secrets"]);
+    if code != 0 {
+        return Err(format!("checkpoint failed: {err}"));
+    }
+    let ours = env.git(&repo, &["rev-parse", "agent/t^{tree}"]);
+    env.git(&twin, &["add", "-A"]);
+    let theirs = env.git(&twin, &["write-tree"]);
+    if ours != theirs {
+        let listing = |dir: &Path, tree: &str| -> Vec<String> {
+            env.git(dir, &["ls-tree", "-r", tree.trim()])
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        };
+        let git_side = listing(&twin, &theirs);
+        let agent_side = listing(&repo, &ours);
+        let mut diff = String::new();
+        for line in git_side.iter().filter(|l| !agent_side.contains(l)) {
+            let _ = writeln!(diff, "  git only:       {line}");
+        }
+        for line in agent_side.iter().filter(|l| !git_side.contains(l)) {
+            let _ = writeln!(diff, "  git-agent only: {line}");
+        }
+        return Err(format!("trees differ:\n{diff}"));
+    }
+    let (code, _, err) = env.agent(&repo, &["rollback", "t", "--steps", "1"]);
+    if code != 0 {
+        return Err(format!("rollback failed: {err}"));
+    }
+    let status = env.git(&wt, &["status", "--porcelain", "--untracked-files=all"]);
+    // What the edit left untracked-and-unignored was kept in the attic and stays; a clean
+    // rollback leaves nothing tracked modified.
+    let dirty: Vec<&str> = status.lines().filter(|l| !l.starts_with("??")).collect();
+    if !dirty.is_empty() {
+        return Err(format!(
+            "worktree not clean after rollback:\n{}",
+            dirty.join("\n")
+        ));
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    Ok(())
+}
+
+fn cases() -> (u64, u64) {
+    let n = std::env::var("GIT_AGENT_DIFF_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let seed = std::env::var("GIT_AGENT_DIFF_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    (seed, n)
+}
+
+fn run_all(attributes: bool) {
+    let env = TestEnv::new();
+    let (first, n) = cases();
+    // Cases are independent: two threads (the machine's cores) share the seeds.
+    let threads = std::thread::available_parallelism().map_or(2, |c| c.get().clamp(1, 4)) as u64;
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let (env, failures) = (&env, &failures);
+            scope.spawn(move || {
+                for seed in (first + t..first + n).step_by(threads as usize) {
+                    if failures.lock().unwrap().len() >= 3 {
+                        return;
+                    }
+                    if let Err(why) = run_case(env, seed, attributes) {
+                        failures.lock().unwrap().push(format!(
+                            "seed {seed}: {why}\n--- reproduce:\n{}",
+                            repro(seed, &generate(seed, attributes))
+                        ));
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn checkpoints_equal_git_add_on_random_repositories() {
+    run_all(false);
+}
