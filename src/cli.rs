@@ -73,6 +73,17 @@ pub enum Command {
     Pull(PullArgs),
     /// Print the effective configuration and where each value came from.
     Config,
+    /// Trust this repository's .git-agent.toml, as it is now, to widen what the agent may do.
+    #[command(
+        long_about = "Trust this repository's .git-agent.toml, as it is now, to widen what the agent may do.\n\n\
+A repository's .git-agent.toml may set only project facts (test and lint commands, model names, \
+step limits, budgets lower than yours). Keys that widen what the agent may do or where data goes \
+(sandbox, network, allow, secret_allow, provider, replay_file, record_file, anthropic_base_url, \
+openai_base_url) are ignored until you trust the file: this records the git blob id of its \
+current content as agent.trustedConfig in the repository's own .git/config (a clone never carries \
+it) and prints what the file unlocks. Any change to the file ends the trust."
+    )]
+    Trust(TrustArgs),
     /// An offline run on a sample repository with a recorded session.
     Demo(DemoArgs),
     /// Print shell completions.
@@ -230,6 +241,13 @@ pub struct PullArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// Stop trusting the file: remove the record.
+    #[arg(long)]
+    pub revoke: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Keep the sample repository in this directory instead of a temporary one.
     #[arg(long, value_name = "DIR")]
@@ -342,7 +360,8 @@ pub fn render_man() -> std::io::Result<Vec<u8>> {
         ),
         (
             ".git-agent.toml",
-            "project policy: test command, allowed commands, budgets",
+            "the repository's settings: test and lint commands, model names, step limits, \
+lower budgets; what widens the agent's reach applies only after git agent trust",
         ),
         ("~/.config/git-agent/config.toml", "the user's defaults"),
     ] {

@@ -31,7 +31,7 @@ pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> anyhow::Result<Exit> {
         return Err(UserError::new(format!("task '{slug}' has no checkpoint to merge")).into());
     }
 
-    let config = super::start::load_config(&store, Default::default(), Default::default())?;
+    let config = super::start::load_config(ctx, &store, Default::default(), Default::default())?;
     let failures = super::checks::policy_failures(&store, &task, &plan, &config)?;
     if !failures.is_empty() && !args.force {
         let mut message = format!("policy checks failed for task '{slug}':");
