@@ -212,7 +212,8 @@ pub struct MergeArgs {
     /// Squash the task into one commit instead of a merge commit.
     #[arg(long)]
     pub squash: bool,
-    /// Merge even when a policy check fails; recorded in a trailer.
+    /// Merge even when a policy check fails or a flagged file (CI, hooks, configuration)
+    /// changed; recorded in an Agent-Forced trailer.
     #[arg(long)]
     pub force: bool,
 }

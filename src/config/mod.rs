@@ -814,7 +814,11 @@ mod tests {
         // Denials add up: the repository's only narrow.
         assert_eq!(config.deny, ["make deploy", "npm publish"]);
         assert_eq!(
-            config.ignored.iter().map(|i| (i.key, i.why.clone())).collect::<Vec<_>>(),
+            config
+                .ignored
+                .iter()
+                .map(|i| (i.key, i.why.clone()))
+                .collect::<Vec<_>>(),
             [("network", Why::NotTrusted), ("sandbox", Why::NotTrusted)]
         );
         i.trust_record = Some(trust::blob_id(text.as_bytes()));
@@ -826,7 +830,11 @@ mod tests {
         let config = load(&i).unwrap();
         assert_eq!((config.sandbox_off, config.network), (false, false));
         assert_eq!(
-            config.warnings.iter().map(|w| w.message.clone()).collect::<Vec<_>>(),
+            config
+                .warnings
+                .iter()
+                .map(|w| w.message.clone())
+                .collect::<Vec<_>>(),
             [format!(
                 "{} changed since you trusted it, so these are ignored again: network, sandbox",
                 dir.path().join("repo.toml").display()

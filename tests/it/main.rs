@@ -14,5 +14,6 @@ mod fake_model;
 mod faults;
 mod hostile_model;
 mod hostile_repo;
+mod merge_flags;
 mod store_cli;
 mod store_errors;
