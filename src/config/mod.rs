@@ -393,7 +393,7 @@ impl Inputs<'_> {
             repo_file: repo_workdir.map(|d| d.join(REPO_FILE)),
             git_config,
             trust_record,
-            env: &|name| std::env::var(name).ok(),
+            env: &crate::policy::credentials::var,
             model,
             budget,
         }
