@@ -904,6 +904,14 @@ fn unwrap_shell(
             i += if t.contains(['o', 'O']) { 2 } else { 1 };
             continue;
         }
+        if t == "--version" || t == "--help" {
+            // Prints and exits: reads no script.
+            out.push(Invocation::Run {
+                words: vec![basename(&words[0].text), t.to_owned()],
+                open,
+            });
+            return Ok(());
+        }
         if t.starts_with("--") {
             i += 1;
             continue;
@@ -1057,7 +1065,7 @@ fn check_git_config_option(words: &[Word], value: Option<&Word>) -> Result<(), P
         return Err(unchecked(
             words,
             &format!(
-                "`git -c {key}` may make git run a program (hooks, pagers, diff drivers, fsmonitor); only display settings such as color.* can be set this way"
+                "`git -c {key}` may make git run a program (hooks, pagers, diff drivers, fsmonitor); only display settings such as color.* can be set this way (for no pager: git --no-pager)"
             ),
         ));
     }

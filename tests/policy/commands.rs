@@ -528,6 +528,7 @@ fn scripts_passed_as_files_and_ordinary_shell_use_still_pass() {
     let policy = CommandPolicy::default();
     for command in [
         "sh test.sh",
+        "bash --version",
         "bash ./scripts/check.sh --fast",
         "sh -e test.sh",
         ". venv/bin/activate && pytest -q",
