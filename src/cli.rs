@@ -73,6 +73,17 @@ pub enum Command {
     Pull(PullArgs),
     /// Print the effective configuration and where each value came from.
     Config,
+    /// Trust this repository's .git-agent.toml, as it is now, to widen what the agent may do.
+    #[command(
+        long_about = "Trust this repository's .git-agent.toml, as it is now, to widen what the agent may do.\n\n\
+A repository's .git-agent.toml may set only project facts (test and lint commands, model names, \
+step limits, budgets lower than yours). Keys that widen what the agent may do or where data goes \
+(sandbox, network, allow, secret_allow, provider, replay_file, record_file, anthropic_base_url, \
+openai_base_url) are ignored until you trust the file: this records the git blob id of its \
+current content as agent.trustedConfig in the repository's own .git/config (a clone never carries \
+it) and prints what the file unlocks. Any change to the file ends the trust."
+    )]
+    Trust(TrustArgs),
     /// An offline run on a sample repository with a recorded session.
     Demo(DemoArgs),
     /// Print shell completions.
@@ -201,7 +212,8 @@ pub struct MergeArgs {
     /// Squash the task into one commit instead of a merge commit.
     #[arg(long)]
     pub squash: bool,
-    /// Merge even when a policy check fails; recorded in a trailer.
+    /// Merge even when a policy check fails or a flagged file (CI, hooks, configuration)
+    /// changed; recorded in an Agent-Forced trailer.
     #[arg(long)]
     pub force: bool,
 }
@@ -227,6 +239,13 @@ pub struct PushArgs {
 pub struct PullArgs {
     /// The remote (default: origin).
     pub remote: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// Stop trusting the file: remove the record.
+    #[arg(long)]
+    pub revoke: bool,
 }
 
 #[derive(Debug, Args)]
@@ -342,7 +361,8 @@ pub fn render_man() -> std::io::Result<Vec<u8>> {
         ),
         (
             ".git-agent.toml",
-            "project policy: test command, allowed commands, budgets",
+            "the repository's settings: test and lint commands, model names, step limits, \
+lower budgets; what widens the agent's reach applies only after git agent trust",
         ),
         ("~/.config/git-agent/config.toml", "the user's defaults"),
     ] {

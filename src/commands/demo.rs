@@ -87,6 +87,7 @@ pub fn cmd_demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<Exit> {
 
     let store = Store::discover(&repo)?;
     let mut config = load_config(
+        ctx,
         &store,
         ModelArgs {
             provider: Some(ProviderKind::Replay),

@@ -31,16 +31,26 @@ pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> anyhow::Result<Exit> {
         return Err(UserError::new(format!("task '{slug}' has no checkpoint to merge")).into());
     }
 
-    let config = super::start::load_config(&store, Default::default(), Default::default())?;
-    let failures = super::checks::policy_failures(&store, &task, &plan, &config)?;
+    let config = super::start::load_config(ctx, &store, Default::default(), Default::default())?;
+    let flagged = super::checks::flagged_changes(&store, &task)?;
+    let checks = super::checks::policy_failures(&store, &task, &plan, &config)?;
+    let failures: Vec<String> = flagged.iter().chain(&checks).cloned().collect();
     if !failures.is_empty() && !args.force {
         let mut message = format!("policy checks failed for task '{slug}':");
         for f in &failures {
             message.push_str(&format!("\n  - {f}"));
         }
-        return Err(UserError::new(message)
-            .hint("fix them on the task (git agent resume), or merge anyway with --force (recorded in a trailer)")
-            .into());
+        let review = format!(
+            "these files decide what runs on the next checkout, build or CI run: review them (git agent diff {slug}), then merge with --force to accept them (recorded in an Agent-Forced trailer)"
+        );
+        let hint = match (flagged.is_empty(), checks.is_empty()) {
+            (false, true) => review,
+            (false, false) => format!(
+                "fix the failed checks on the task (git agent resume); {review}"
+            ),
+            _ => "fix them on the task (git agent resume), or merge anyway with --force (recorded in a trailer)".to_string(),
+        };
+        return Err(UserError::new(message).hint(hint).into());
     }
     let mut trailers = format!("Agent-Task: {slug}\nAgent-Task-Tip: {}\n", task.tip);
     if !failures.is_empty() {

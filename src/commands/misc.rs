@@ -2,6 +2,7 @@
 
 use super::Context;
 use crate::cli::CompletionsArgs;
+use crate::config::KEYS;
 use crate::error::Exit;
 
 pub fn cmd_config(ctx: &Context) -> anyhow::Result<Exit> {
@@ -12,22 +13,38 @@ pub fn cmd_config(ctx: &Context) -> anyhow::Result<Exit> {
     let inputs =
         crate::config::Inputs::discover(workdir.as_deref(), Default::default(), Default::default());
     let config = crate::config::load(&inputs)?;
-    let width = crate::config::KEYS
-        .iter()
-        .map(|k| k.len())
-        .max()
-        .unwrap_or(10);
-    for key in crate::config::KEYS {
-        let Some((value, source)) = config.sources.get(key) else {
+    ctx.warn(&config.warnings);
+    let width = KEYS.iter().map(|k| k.name.len()).max().unwrap_or(10);
+    for key in KEYS {
+        let Some((value, source)) = config.sources.get(key.name) else {
             continue;
         };
         if ctx.global.json {
-            ctx.json(&serde_json::json!({"type": "config", "key": key, "value": value, "source": source}));
+            ctx.json(&serde_json::json!({"type": "config", "key": key.name, "value": value, "source": source}));
         } else {
-            ctx.out(format!("{key:<width$}  {value:<30}  # {source}"));
+            ctx.out(format!("{:<width$}  {value:<30}  # {source}", key.name));
         }
     }
+    // What the repository's file sets and does not get, and why.
+    let mut heading = None;
+    for ignored in &config.ignored {
+        let value = key_kind(ignored.key).show(&ignored.value);
+        let why = ignored.why.describe();
+        if ctx.global.json {
+            ctx.json(&serde_json::json!({"type": "config_ignored", "key": ignored.key, "value": value, "source": ignored.source, "reason": why}));
+            continue;
+        }
+        if heading.as_ref() != Some(&ignored.source) {
+            ctx.out(format!("\n# ignored from {}:", ignored.source));
+            heading = Some(ignored.source.clone());
+        }
+        ctx.out(format!("{:<width$}  {value:<30}  # {why}", ignored.key));
+    }
     Ok(Exit::Done)
+}
+
+fn key_kind(name: &str) -> crate::config::Kind {
+    crate::config::by_name(name).map_or(crate::config::Kind::Text, |k| k.kind)
 }
 
 /// git's own bash completion hands `git agent …` to a function named `_git_agent`, with the

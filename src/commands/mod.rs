@@ -13,6 +13,7 @@ mod remote;
 mod rollback;
 mod start;
 mod status;
+mod trust;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -36,6 +37,19 @@ impl Context {
     pub fn say(&self, text: impl AsRef<str>) {
         if !self.global.quiet && !self.global.json {
             eprintln!("{}", text.as_ref());
+        }
+    }
+
+    /// Warnings on stderr, unless `-q` (with `--json` too: stdout stays JSON).
+    pub fn warn(&self, warnings: &[crate::config::Warning]) {
+        if self.global.quiet {
+            return;
+        }
+        for warning in warnings {
+            eprintln!("warning: {}", warning.message);
+            if let Some(hint) = &warning.hint {
+                eprintln!("hint: {hint}");
+            }
         }
     }
 
@@ -83,6 +97,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Push(args) => remote::cmd_push(&ctx, args),
         Command::Pull(args) => remote::cmd_pull(&ctx, args),
         Command::Config => misc::cmd_config(&ctx),
+        Command::Trust(args) => trust::cmd_trust(&ctx, args),
         Command::Demo(args) => demo::cmd_demo(&ctx, args),
         Command::Completions(args) => misc::cmd_completions(&ctx, args),
     }

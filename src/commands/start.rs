@@ -12,9 +12,17 @@ use crate::policy::{CommandPolicy, SandboxSpec};
 use crate::store::{NewTask, Store, TaskLock};
 use crate::tools::ToolBox;
 
-pub fn load_config(store: &Store, model: ModelArgs, budget: BudgetArgs) -> anyhow::Result<Config> {
+/// The configuration of the checkout; its warnings (ignored keys) go to stderr, once per run.
+pub fn load_config(
+    ctx: &Context,
+    store: &Store,
+    model: ModelArgs,
+    budget: BudgetArgs,
+) -> anyhow::Result<Config> {
     let inputs = Inputs::discover(store.workdir().ok(), model, budget);
-    Ok(crate::config::load(&inputs)?)
+    let config = crate::config::load(&inputs)?;
+    ctx.warn(&config.warnings);
+    Ok(config)
 }
 
 /// The provider of the configuration; checked (key present, recording readable) before any
@@ -120,7 +128,7 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
     if args.here {
         store.ensure_clean_checkout()?;
     }
-    let config = load_config(&store, args.model.clone(), args.budget.clone())?;
+    let config = load_config(ctx, &store, args.model.clone(), args.budget.clone())?;
     let provider = if args.no_run {
         None
     } else {
@@ -165,7 +173,7 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
 pub fn cmd_resume(ctx: &Context, args: ResumeArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
     let slug = store.resolve_slug(args.slug.as_deref())?;
-    let config = load_config(&store, args.model.clone(), args.budget.clone())?;
+    let config = load_config(ctx, &store, args.model.clone(), args.budget.clone())?;
     let provider = provider_for(&config)?;
     let task = store.task(&slug)?;
     let plan = store.plan(&task)?;

@@ -16,6 +16,13 @@
 //!
 //! Deny patterns always win. When the allow list is not empty, every simple command must
 //! match one of its patterns.
+//!
+//! # What it refuses without a rule
+//! The policy is conservative about what it cannot see: a program or git subcommand known
+//! only at run time (`git $x`), a shell reading commands from standard input (`… | sh`,
+//! `sh <<EOF`, `. /dev/stdin`), git configuration that can rename or run commands
+//! (`git -c alias.…`, `--config-env`, `GIT_CONFIG_*`), and `rm` of a path known only at run
+//! time. The sandbox is the boundary; this is a guard whose refusals say why.
 
 use super::shell::{self, ParseError, Pipeline, SimpleCommand, Word};
 use regex::Regex;
@@ -68,6 +75,8 @@ enum Matcher {
         options: Vec<OptionPattern>,
     },
     Regex(Regex),
+    /// A built-in check in code, for rules no pattern can state.
+    Check(CheckFn),
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +90,9 @@ enum OptionPattern {
 /// Default denials: `(pattern, reason)`.
 const DEFAULT_DENY: &[(&str, &str)] = &[
     ("git push", GIT_OWNED),
+    ("git send-pack", GIT_PUBLISHES),
+    ("git http-push", GIT_PUBLISHES),
+    ("git receive-pack", GIT_PUBLISHES),
     ("git reset", GIT_OWNED),
     ("git checkout", GIT_OWNED),
     ("git switch", GIT_OWNED),
@@ -123,10 +135,8 @@ const DEFAULT_DENY: &[(&str, &str)] = &[
     ("su", PRIVILEGE),
     ("doas", PRIVILEGE),
     ("pkexec", PRIVILEGE),
-    (
-        "re:^rm( +-[^ ]*)* +(/|/\\*|~|~/|\\$HOME|\\$HOME/|/home|/root)( |$)",
-        "it would delete the whole system or home",
-    ),
+    ("alias", ALIAS),
+    ("hash -p", ALIAS),
     ("mkfs*", "it formats a file system"),
     ("shutdown", "it stops the machine"),
     ("reboot", "it stops the machine"),
@@ -137,6 +147,27 @@ const DEFAULT_DENY: &[(&str, &str)] = &[
 const GIT_OWNED: &str = "the harness owns git: it commits, moves and publishes refs itself";
 const GIT_STAGES: &str = "the harness decides what goes in each checkpoint; edit files instead";
 const PRIVILEGE: &str = "commands never run with raised privileges";
+const GIT_PUBLISHES: &str =
+    "it sends refs to another repository as git push does; the harness owns git";
+const ALIAS: &str = "an alias can rename any command, so what it runs cannot be checked";
+
+/// Whether a normalised command's words break a built-in rule.
+type CheckFn = fn(&[String]) -> bool;
+
+/// Denials no pattern can state: `(name, reason, check)`.
+const BUILTIN_CHECKS: &[(&str, &str, CheckFn)] = &[(
+    "rm of /, a top-level directory or a home",
+    "it would delete the whole system or a home",
+    deletes_root_or_home,
+)];
+
+/// Why a shell that reads its script from standard input is refused.
+const SHELL_STDIN: &str = "a shell reading its commands from standard input (a pipe or here-document) cannot be checked; pass the script with `sh -c '…'` or as a file";
+const UNKNOWN_PROGRAM: &str = "cannot tell what this runs: the program is only known at run time";
+const UNKNOWN_GIT_SUBCOMMAND: &str =
+    "cannot tell what this runs: the git subcommand is only known at run time";
+const UNKNOWN_RM_PATH: &str =
+    "cannot tell what this deletes: a path is only known at run time; name the paths";
 
 /// Rule name of the pipeline check for `curl … | sh`.
 const PIPE_TO_SHELL: &str = "download piped to an interpreter";
@@ -145,7 +176,45 @@ const INTERPRETERS: &[&str] = &[
     "sh", "bash", "dash", "zsh", "ksh", "ash", "fish", "python", "python3", "perl", "ruby", "node",
     "php",
 ];
-const SHELLS: &[&str] = &["sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "busybox"];
+const SHELLS: &[&str] = &[
+    "sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "busybox", "fish", "yash", "posh", "rbash",
+    "csh", "tcsh",
+];
+
+/// `git -c KEY=…` keys that only change what output looks like. Any other key may name a
+/// command git runs (`core.fsmonitor`, `core.pager`, diff drivers, hooks) or an alias.
+const SAFE_GIT_CONFIG: &[&str] = &[
+    "color.*",
+    "advice.*",
+    "column.*",
+    "i18n.*",
+    "log.*",
+    "pretty.*",
+    "grep.*",
+    "blame.*",
+    "user.name",
+    "user.email",
+    "init.defaultbranch",
+    "safe.directory",
+    "core.quotepath",
+    "core.abbrev",
+    "core.autocrlf",
+    "core.safecrlf",
+    "core.filemode",
+    "core.ignorecase",
+    "diff.renames",
+    "diff.algorithm",
+    "diff.noprefix",
+    "diff.mnemonicprefix",
+    "diff.relative",
+    "diff.context",
+    "diff.interhunkcontext",
+    "diff.indentheuristic",
+    "diff.colormoved",
+    "status.short",
+    "status.branch",
+    "status.showuntrackedfiles",
+];
 
 /// Allow and deny patterns for the commands the agent runs.
 #[derive(Debug, Clone)]
@@ -162,6 +231,11 @@ impl Default for CommandPolicy {
         let deny = DEFAULT_DENY
             .iter()
             .filter_map(|(text, reason)| Rule::new(text, reason).ok())
+            .chain(BUILTIN_CHECKS.iter().map(|(name, reason, check)| Rule {
+                text: (*name).to_owned(),
+                reason: (*reason).to_owned(),
+                matcher: Matcher::Check(*check),
+            }))
             .collect();
         Self {
             allow: Vec::new(),
@@ -187,7 +261,11 @@ impl CommandPolicy {
 
     /// The patterns of the built-in deny list, for `git agent config` and documentation.
     pub fn default_deny_patterns() -> Vec<&'static str> {
-        DEFAULT_DENY.iter().map(|(text, _)| *text).collect()
+        DEFAULT_DENY
+            .iter()
+            .map(|(text, _)| *text)
+            .chain(BUILTIN_CHECKS.iter().map(|(name, _, _)| *name))
+            .collect()
     }
 
     /// Checks every simple command `command` can run.
@@ -210,6 +288,7 @@ impl CommandPolicy {
                     match invocation {
                         Invocation::Run { words, open } => self.check_words(&words, open)?,
                         Invocation::Script(script) => self.check_script(&script, depth + 1)?,
+                        Invocation::Unseen(refusal) => return Err(refusal),
                     }
                 }
             }
@@ -218,18 +297,26 @@ impl CommandPolicy {
     }
 
     fn check_pipeline(&self, pipeline: &Pipeline) -> Result<(), PolicyRefusal> {
-        let names: Vec<String> = pipeline
+        // What each member runs with its wrappers (`env`, `nice`, `busybox`) looked through; a
+        // member that cannot be read is refused on its own afterwards.
+        let runs: Vec<Vec<Invocation>> = pipeline
             .iter()
-            .map(|command| {
-                let words = strip_prefix_words(&command.words);
-                words.first().map(|w| basename(&w.text)).unwrap_or_default()
-            })
+            .map(|command| unwrap(command).unwrap_or_default())
             .collect();
-        let download = names.iter().position(|n| DOWNLOADERS.contains(&n.as_str()));
+        let download = runs.iter().position(|invocations| {
+            invocations.iter().any(|i| match i {
+                Invocation::Run { words, .. } => DOWNLOADERS.contains(&words[0].as_str()),
+                _ => false,
+            })
+        });
         if let Some(first) = download {
-            let interpreter = names[first + 1..].iter().find(|n| {
-                INTERPRETERS.contains(&n.as_str())
-                    || n.strip_prefix("python").is_some_and(|v| v.starts_with('3'))
+            let interpreter = runs[first + 1..].iter().flatten().find(|i| match i {
+                Invocation::Run { words, .. } => {
+                    let n = words[0].as_str();
+                    INTERPRETERS.contains(&n)
+                        || n.strip_prefix("python").is_some_and(|v| v.starts_with('3'))
+                }
+                Invocation::Script(_) | Invocation::Unseen(_) => true,
             });
             if interpreter.is_some() {
                 return Err(PolicyRefusal::Denied {
@@ -317,6 +404,7 @@ impl Rule {
     fn matches(&self, words: &[String], open: bool) -> bool {
         match &self.matcher {
             Matcher::Regex(regex) => regex.is_match(&words.join(" ")),
+            Matcher::Check(check) => check(words),
             Matcher::Words {
                 positional,
                 options,
@@ -365,9 +453,15 @@ fn glob_to_regex(glob: &str) -> String {
 }
 
 /// What a simple command runs once its wrappers are looked through.
+#[derive(Debug)]
 enum Invocation {
+    /// A program with its words (first word a bare program name).
     Run { words: Vec<String>, open: bool },
+    /// Shell text to check in turn (`sh -c`, `eval`, `trap`).
     Script(String),
+    /// A shell running code the policy cannot see (from standard input or a file named only
+    /// at run time): refused, and an interpreter for the download check.
+    Unseen(PolicyRefusal),
 }
 
 fn display_words(words: &[Word]) -> String {
@@ -425,9 +519,101 @@ fn strip_prefix_words(words: &[Word]) -> &[Word] {
 
 /// Looks through wrappers to what a simple command really runs.
 fn unwrap(command: &SimpleCommand) -> Result<Vec<Invocation>, PolicyRefusal> {
+    let rest = strip_prefix_words(&command.words);
+    let prefix = &command.words[..command.words.len() - rest.len()];
+    check_assignments(prefix.iter().filter(|w| is_assignment(w)), &command.words)?;
     let mut out = Vec::new();
-    unwrap_words(strip_prefix_words(&command.words), false, &mut out)?;
+    unwrap_words(rest, false, &mut out)?;
     Ok(out)
+}
+
+/// Environment variables through which a command can hand git an alias or its programs.
+fn sets_git_config(name: &str, value: Option<&str>) -> bool {
+    match name {
+        "GIT_CONFIG_PARAMETERS" | "GIT_CONFIG_COUNT" | "GIT_CONFIG" | "GIT_EXEC_PATH" => true,
+        "GIT_CONFIG_GLOBAL" | "GIT_CONFIG_SYSTEM" => value != Some("/dev/null"),
+        _ => name.starts_with("GIT_CONFIG_KEY_") || name.starts_with("GIT_CONFIG_VALUE_"),
+    }
+}
+
+/// Refuses assignments (`X=1 cmd`, `env X=1`, `export X=1`, `export X`) to git's
+/// configuration variables.
+fn check_assignments<'a>(
+    assignments: impl Iterator<Item = &'a Word>,
+    command: &[Word],
+) -> Result<(), PolicyRefusal> {
+    for word in assignments {
+        let (name, value) = match word.text.split_once('=') {
+            Some((name, value)) => (name.trim_end_matches('+'), Some(value)),
+            None => (word.text.as_str(), None),
+        };
+        if sets_git_config(name, value) {
+            return Err(unchecked(
+                command,
+                &format!(
+                    "setting {name} changes git's configuration, where an alias can rename any command and other keys run programs"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `rm` of `/`, a directory just below it, `/home/<user>`, or a home (`~`, `~user`), however
+/// spelled: `//`, `/.`, `/tmp/..`, a trailing `/`, or a glob in the first component (`/h*`).
+/// Also a relative path that only climbs (`..`, `../..`): it holds the worktree.
+fn deletes_root_or_home(words: &[String]) -> bool {
+    if words.first().map(String::as_str) != Some("rm") {
+        return false;
+    }
+    let mut operands = false;
+    words[1..].iter().any(|word| {
+        if !operands && word == "--" {
+            operands = true;
+            return false;
+        }
+        (operands || !word.starts_with('-') || word == "-") && protected_path(word)
+    })
+}
+
+fn protected_path(path: &str) -> bool {
+    let (home, rest) = match path.strip_prefix('~') {
+        Some(after) => (true, after.split_once('/').map_or("", |(_, rest)| rest)),
+        None => (false, path),
+    };
+    let absolute = !home && path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    let mut climbs = 0;
+    for part in rest.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    climbs += 1;
+                }
+            }
+            // What a glob matches lies in the directory before it: `/h*` may be `/home`.
+            _ if part.contains(['*', '?', '[']) => break,
+            _ => parts.push(part),
+        }
+    }
+    if home {
+        parts.is_empty() || climbs > 0
+    } else if absolute {
+        parts.len() <= 1 || (parts.len() == 2 && matches!(parts[0], "home" | "Users"))
+    } else {
+        parts.is_empty() && climbs > 0
+    }
+}
+
+/// A word that expands at run time (not just a glob or a `find`/`xargs` placeholder).
+fn expands(word: &Word) -> bool {
+    word.dynamic && word.text.contains(['$', '`'])
+}
+
+/// `/dev/stdin`, `/dev/fd/0`, `/proc/self/fd/0`, `-`: a script file that is standard input.
+fn is_stdin_path(text: &str) -> bool {
+    text == "-" || text.starts_with("/dev/") || text.starts_with("/proc/")
 }
 
 fn unchecked(words: &[Word], reason: &str) -> PolicyRefusal {
@@ -446,10 +632,7 @@ fn unwrap_words(
         return Ok(());
     };
     if first.dynamic {
-        return Err(unchecked(
-            words,
-            "the program to run is only known at run time",
-        ));
+        return Err(unchecked(words, UNKNOWN_PROGRAM));
     }
     let name = basename(&first.text);
     let args = &words[1..];
@@ -462,12 +645,15 @@ fn unwrap_words(
                 if t == "-S" || t == "--split-string" || t.starts_with("--split-string=") {
                     return Err(unchecked(words, "`env -S` is not looked through"));
                 }
-                if t == "-u" || t == "--unset" || t == "-C" || t == "--chdir" {
+                if matches!(t, "-u" | "--unset" | "-C" | "--chdir" | "-a" | "--argv0") {
                     i += 2;
                 } else if t == "--" {
                     i += 1;
                     break;
-                } else if t.starts_with('-') || is_assignment(word) {
+                } else if is_assignment(word) {
+                    check_assignments(std::iter::once(word), words)?;
+                    i += 1;
+                } else if t.starts_with('-') {
                     i += 1;
                 } else {
                     break;
@@ -475,7 +661,27 @@ fn unwrap_words(
             }
             unwrap_words(args.get(i..).unwrap_or_default(), open, out)
         }
-        "command" | "builtin" | "exec" | "nohup" | "setsid" | "time" => {
+        "export" | "declare" | "typeset" | "readonly" | "local" => {
+            check_assignments(args.iter().filter(|w| !w.text.starts_with('-')), words)?;
+            out.push(Invocation::Run {
+                words: words.iter().map(|w| w.text.clone()).collect(),
+                open,
+            });
+            Ok(())
+        }
+        "exec" => {
+            // `exec -a NAME cmd`: NAME is what `cmd` is told it is called.
+            let mut i = 0;
+            while let Some(word) = args.get(i) {
+                match word.text.as_str() {
+                    "-a" => i += 2,
+                    t if t.starts_with('-') => i += 1,
+                    _ => break,
+                }
+            }
+            unwrap_words(args.get(i..).unwrap_or_default(), open, out)
+        }
+        "command" | "builtin" | "nohup" | "setsid" | "time" => {
             let skip = args.iter().take_while(|w| w.text.starts_with('-')).count();
             unwrap_words(&args[skip..], open, out)
         }
@@ -593,10 +799,64 @@ fn unwrap_words(
             ));
             Ok(())
         }
+        "trap" => {
+            let rest = match args.first() {
+                Some(w) if w.text == "--" => &args[1..],
+                _ => args,
+            };
+            match rest.first() {
+                Some(action) if action.dynamic => Err(unchecked(
+                    words,
+                    "the trap's commands are only known at run time",
+                )),
+                // `trap -p`, `trap -l`, `trap - INT`: no commands.
+                Some(action) if !action.text.starts_with('-') => {
+                    out.push(Invocation::Script(action.text.clone()));
+                    Ok(())
+                }
+                _ => Ok(()),
+            }
+        }
+        "flock" => unwrap_flock(words, open, out),
+        "source" | "." => {
+            match args.first() {
+                Some(file) if file.dynamic => out.push(Invocation::Unseen(unchecked(
+                    words,
+                    "the script to run is only known at run time",
+                ))),
+                Some(file) if is_stdin_path(&file.text) => {
+                    out.push(Invocation::Unseen(unchecked(words, SHELL_STDIN)))
+                }
+                _ => out.push(Invocation::Run {
+                    words: words.iter().map(|w| w.text.clone()).collect(),
+                    open,
+                }),
+            }
+            Ok(())
+        }
+        "rm" => {
+            if args.iter().any(expands) {
+                return Err(unchecked(words, UNKNOWN_RM_PATH));
+            }
+            let mut texts: Vec<String> = words.iter().map(|w| w.text.clone()).collect();
+            texts[0] = name;
+            out.push(Invocation::Run { words: texts, open });
+            Ok(())
+        }
         shell if SHELLS.contains(&shell) => unwrap_shell(words, open, out),
         "git" => {
             out.push(Invocation::Run {
                 words: normalize_git(words)?,
+                open,
+            });
+            Ok(())
+        }
+        // `/usr/lib/git-core/git-push` is `git push`.
+        git if git.len() > 4 && git.starts_with("git-") => {
+            let mut split = vec![Word::literal("git"), Word::literal(&git[4..])];
+            split.extend(args.iter().cloned());
+            out.push(Invocation::Run {
+                words: normalize_git(&split)?,
                 open,
             });
             Ok(())
@@ -624,6 +884,7 @@ fn unwrap_shell(
         }
     }
     let mut has_c = false;
+    let mut from_stdin = false;
     let mut i = 0;
     while let Some(word) = args.get(i) {
         let t = word.text.as_str();
@@ -637,8 +898,19 @@ fn unwrap_shell(
         }
         if (t.starts_with('-') || t.starts_with('+')) && t.len() > 1 && !t.starts_with("--") {
             has_c |= t.contains('c');
-            i += 1;
+            // `-s` reads the script from standard input, `-i` is interactive.
+            from_stdin |= t.starts_with('-') && t.contains(['s', 'i']);
+            // `-euo pipefail`: an `o` in a cluster takes the next word as its option name.
+            i += if t.contains(['o', 'O']) { 2 } else { 1 };
             continue;
+        }
+        if t == "--version" || t == "--help" {
+            // Prints and exits: reads no script.
+            out.push(Invocation::Run {
+                words: vec![basename(&words[0].text), t.to_owned()],
+                open,
+            });
+            return Ok(());
         }
         if t.starts_with("--") {
             i += 1;
@@ -647,6 +919,17 @@ fn unwrap_shell(
         break;
     }
     if !has_c {
+        let refusal = match args.get(i) {
+            _ if from_stdin => Some(SHELL_STDIN),
+            None => Some(SHELL_STDIN),
+            Some(file) if is_stdin_path(&file.text) => Some(SHELL_STDIN),
+            Some(file) if file.dynamic => Some("the shell script to run is only known at run time"),
+            Some(_) => None,
+        };
+        if let Some(reason) = refusal {
+            out.push(Invocation::Unseen(unchecked(words, reason)));
+            return Ok(());
+        }
         // `sh script.sh` runs a file the policy cannot see; the sandbox still holds.
         out.push(Invocation::Run {
             words: words
@@ -672,8 +955,46 @@ fn unwrap_shell(
     }
 }
 
-/// `git -C dir --no-pager -c k=v status` is `git status`; `-c alias.*` is refused since an
-/// alias can rename any command.
+/// `flock [options] FILE COMMAND…` and `flock FILE -c SCRIPT`: the command is checked.
+fn unwrap_flock(
+    words: &[Word],
+    open: bool,
+    out: &mut Vec<Invocation>,
+) -> Result<(), PolicyRefusal> {
+    let args = &words[1..];
+    let mut i = 0;
+    let mut file_seen = false;
+    while let Some(word) = args.get(i) {
+        let t = word.text.as_str();
+        if matches!(t, "-c" | "--command") {
+            return match args.get(i + 1) {
+                Some(script) if !script.dynamic && !open => {
+                    out.push(Invocation::Script(script.text.clone()));
+                    Ok(())
+                }
+                _ => Err(unchecked(
+                    words,
+                    "the shell script to run is only known at run time",
+                )),
+            };
+        }
+        if matches!(t, "-w" | "--timeout" | "-E" | "--conflict-exit-code") {
+            i += 2;
+        } else if t.starts_with('-') {
+            i += 1;
+        } else if !file_seen {
+            file_seen = true;
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    unwrap_words(args.get(i..).unwrap_or_default(), open, out)
+}
+
+/// `git -C dir --no-pager -c color.ui=never status` is `git status`. Refused: a global option
+/// or subcommand known only at run time, `-c` of a key that can rename or run commands
+/// (`alias.*`, `core.fsmonitor`, `core.pager` …), `--config-env` and `--exec-path=…`.
 fn normalize_git(words: &[Word]) -> Result<Vec<String>, PolicyRefusal> {
     let mut out = vec!["git".to_owned()];
     let mut i = 1;
@@ -682,26 +1003,71 @@ fn normalize_git(words: &[Word]) -> Result<Vec<String>, PolicyRefusal> {
         if !t.starts_with('-') {
             break;
         }
+        if word.dynamic {
+            return Err(unchecked(
+                words,
+                "cannot tell what this runs: a git option is only known at run time",
+            ));
+        }
+        if t == "--config-env" || t.starts_with("--config-env=") {
+            return Err(unchecked(
+                words,
+                "`git --config-env` can set an alias, which renames any command",
+            ));
+        }
+        if t.starts_with("--exec-path=") {
+            return Err(unchecked(
+                words,
+                "`git --exec-path=…` chooses the programs git runs",
+            ));
+        }
+        if t == "-c" {
+            check_git_config_option(words, words.get(i + 1))?;
+        }
         if matches!(
             t,
-            "-C" | "-c"
-                | "--git-dir"
-                | "--work-tree"
-                | "--namespace"
-                | "--config-env"
-                | "--super-prefix"
+            "-C" | "-c" | "--git-dir" | "--work-tree" | "--namespace" | "--super-prefix"
         ) {
-            if t == "-c" || t == "--config-env" {
-                let value = words.get(i + 1).map(|w| w.text.to_ascii_lowercase());
-                if value.as_deref().is_none_or(|v| v.starts_with("alias.")) {
-                    return Err(unchecked(words, "`git -c alias.…` can rename any command"));
-                }
-            }
             i += 2;
         } else {
             i += 1;
         }
     }
+    if words.get(i).is_some_and(|w| w.dynamic) {
+        return Err(unchecked(words, UNKNOWN_GIT_SUBCOMMAND));
+    }
     out.extend(words[i.min(words.len())..].iter().map(|w| w.text.clone()));
     Ok(out)
+}
+
+fn check_git_config_option(words: &[Word], value: Option<&Word>) -> Result<(), PolicyRefusal> {
+    let Some(value) = value.filter(|v| !v.dynamic) else {
+        return Err(unchecked(
+            words,
+            "`git -c` with a setting known only at run time can rename or run any command",
+        ));
+    };
+    let key = value
+        .text
+        .split_once('=')
+        .map_or(value.text.as_str(), |(key, _)| key)
+        .to_ascii_lowercase();
+    if key.starts_with("alias.") {
+        return Err(unchecked(words, "`git -c alias.…` can rename any command"));
+    }
+    let safe = SAFE_GIT_CONFIG
+        .iter()
+        .any(|pattern| match pattern.strip_suffix('*') {
+            Some(prefix) => key.starts_with(prefix),
+            None => key == *pattern,
+        });
+    if !safe {
+        return Err(unchecked(
+            words,
+            &format!(
+                "`git -c {key}` may make git run a program (hooks, pagers, diff drivers, fsmonitor); only display settings such as color.* can be set this way (for no pager: git --no-pager)"
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -379,6 +379,8 @@ impl Parser<'_> {
                     if self.peek_at(1) == Some('(') {
                         self.pos += 2;
                         self.nested_list()?;
+                        text.push(c);
+                        text.push_str("(…)");
                         dynamic = true;
                         continue;
                     }
@@ -422,7 +424,8 @@ impl Parser<'_> {
                 }
                 '$' => {
                     if self.peek_at(1) == Some('\'') {
-                        self.pos += 1;
+                        self.pos += 2;
+                        dynamic |= self.ansi_c_quoted(&mut text)?;
                         continue;
                     }
                     dynamic |= self.dollar(&mut text)?;
@@ -446,6 +449,40 @@ impl Parser<'_> {
         // `[` and `[[` are the test commands, not patterns.
         dynamic |= glob && text != "[" && text != "[[";
         Ok(Token::Word(Word { text, dynamic }))
+    }
+
+    /// Reads `$'…'` up to its closing quote. bash decodes its escapes (`$'\x67it'` is `git`)
+    /// and dash does not, so text with an escape is only known at run time and is kept as
+    /// written, `$'…'` included.
+    fn ansi_c_quoted(&mut self, text: &mut String) -> Result<bool, ParseError> {
+        let start = text.len();
+        let mut escaped = false;
+        loop {
+            match self.peek() {
+                None => return Err(ParseError::Unterminated("single quote")),
+                Some('\'') => {
+                    self.pos += 1;
+                    if escaped {
+                        text.insert_str(start, "$'");
+                        text.push('\'');
+                    }
+                    return Ok(escaped);
+                }
+                Some('\\') => {
+                    escaped = true;
+                    text.push('\\');
+                    self.pos += 1;
+                    if let Some(c) = self.peek() {
+                        text.push(c);
+                        self.pos += 1;
+                    }
+                }
+                Some(c) => {
+                    text.push(c);
+                    self.pos += 1;
+                }
+            }
+        }
     }
 
     /// Reads up to the closing `"`; returns whether the text held an expansion.
