@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::context::{StepContext, step_message};
 use super::testrun::run_tests;
-use super::{Agent, Event, Outcome, Turn, owned_tool_calls, tool_results};
+use super::{Agent, Event, Outcome, Turn, invalid_input, owned_tool_calls, tool_results};
 use crate::llm::{Message, StopReason};
 use crate::store::record::TestRun;
 use crate::store::{
@@ -191,6 +191,19 @@ impl Agent<'_> {
             let mut results = Vec::new();
             for (id, name, input) in calls {
                 self.announce_tool_call(&name, &input);
+                let input = match input {
+                    Ok(input) => input,
+                    Err(error) => {
+                        let out = invalid_input(&name, &error);
+                        (self.emit)(Event::ToolResult {
+                            name: name.clone(),
+                            is_error: true,
+                            detail: crate::commands::first_line(out.content.trim(), 100),
+                        });
+                        results.push((id, out));
+                        continue;
+                    }
+                };
                 let text = |k: &str| {
                     input
                         .get(k)

@@ -257,21 +257,43 @@ impl<'a> Agent<'a> {
 
 impl Agent<'_> {
     /// Tell the renderers about a tool call and count it in the step's usage.
-    fn announce_tool_call(&mut self, name: &str, input: &serde_json::Value) {
+    fn announce_tool_call(&mut self, name: &str, input: &Input) {
+        let detail = match input {
+            Ok(input) => describe(name, input),
+            Err(_) => "(input not a JSON object)".to_string(),
+        };
         (self.emit)(Event::ToolCall {
             name: name.to_string(),
-            detail: describe(name, input),
+            detail,
         });
         self.unrecorded.tool_calls += 1;
     }
 }
 
+/// The input of a tool call, or what is wrong with it.
+type Input = Result<serde_json::Value, String>;
+
 /// The tool calls of a response as owned `(id, name, input)`, to run while the conversation grows.
-fn owned_tool_calls(response: &Response) -> Vec<(String, String, serde_json::Value)> {
+fn owned_tool_calls(response: &Response) -> Vec<(String, String, Input)> {
     response
         .tool_calls()
-        .map(|(id, name, input)| (id.to_string(), name.to_string(), input.clone()))
+        .map(|(id, name, input)| {
+            (
+                id.to_string(),
+                name.to_string(),
+                input.cloned().map_err(str::to_string),
+            )
+        })
         .collect()
+}
+
+/// The tool error for a call whose input is not a JSON object: nothing ran, and the model can
+/// send the call again.
+fn invalid_input(name: &str, error: &str) -> crate::tools::ToolOutput {
+    crate::tools::ToolOutput::error(format!(
+        "the input of `{name}` must be a JSON object of its parameters; what arrived is {error}, \
+         so nothing was run. Send the call again with its whole input."
+    ))
 }
 
 /// A short one-line description of a tool input, for progress lines.

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::context::{PlannerContext, planner_message};
-use super::{Agent, Event, Outcome, Turn, owned_tool_calls, tool_results};
+use super::{Agent, Event, Outcome, Turn, invalid_input, owned_tool_calls, tool_results};
 use crate::llm::{Message, StopReason};
 use crate::store::{Plan, PlanStep, Task};
 use crate::tools::{READ_ONLY, ToolOutput, specs};
@@ -157,6 +157,13 @@ impl Agent<'_> {
                 let mut results = Vec::new();
                 for (id, name, input) in calls {
                     self.announce_tool_call(&name, &input);
+                    let input = match input {
+                        Ok(input) => input,
+                        Err(error) => {
+                            results.push((id, invalid_input(&name, &error)));
+                            continue;
+                        }
+                    };
                     match name.as_str() {
                         "submit_plan" => {
                             match parse_plan(

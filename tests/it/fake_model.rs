@@ -177,7 +177,9 @@ fn sse(name: &str, data: Value) -> String {
     format!("event: {name}\ndata: {data}\n\n")
 }
 
-/// The content blocks as the Messages API streams them, tool input in two fragments.
+/// The content blocks as the Messages API streams them, tool input in two fragments. A
+/// block `{"type": "raw_tool_use", "id", "name", "partial_json"}` streams its input text
+/// verbatim, whole JSON or not.
 pub fn sse_events(content: &[Value]) -> Vec<String> {
     let mut events = vec![sse(
         "message_start",
@@ -188,7 +190,17 @@ pub fn sse_events(content: &[Value]) -> Vec<String> {
     events.push(sse("ping", json!({"type": "ping"})));
     let mut stop = "end_turn";
     for (i, block) in content.iter().enumerate() {
-        if block["type"] == "tool_use" {
+        if block["type"] == "raw_tool_use" {
+            stop = "tool_use";
+            events.push(sse(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": i, "content_block": {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}}),
+            ));
+            events.push(sse(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": block["partial_json"]}}),
+            ));
+        } else if block["type"] == "tool_use" {
             stop = "tool_use";
             events.push(sse(
                 "content_block_start",
@@ -226,6 +238,11 @@ pub fn sse_events(content: &[Value]) -> Vec<String> {
     ));
     events.push(sse("message_stop", json!({"type": "message_stop"})));
     events
+}
+
+/// A tool call whose input is streamed as this text, whole JSON or not.
+pub fn raw_tool(name: &str, partial_json: &str) -> Value {
+    json!({"type": "raw_tool_use", "id": format!("toolu_{}", fastrand::u32(..)), "name": name, "partial_json": partial_json})
 }
 
 pub fn tool(name: &str, input: Value) -> Value {

@@ -11,5 +11,6 @@ mod concurrency;
 mod crash;
 mod fake_model;
 mod faults;
+mod recovery;
 mod store_cli;
 mod store_errors;
