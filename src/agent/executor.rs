@@ -1,13 +1,11 @@
 //! The executor: one step at a time, a fresh context per step, tests and a checkpoint after
 //! every `finish_step`, rollback and replanning when a step keeps failing.
 
-use std::time::Instant;
-
 use serde_json::Value;
 
 use super::context::{StepContext, step_message};
 use super::testrun::run_tests;
-use super::{Agent, Event, Outcome, Turn, invalid_input, owned_tool_calls, tool_results};
+use super::{Agent, Book, Event, Outcome, Turn, invalid_input, owned_tool_calls, tool_results};
 use crate::llm::{Message, StopReason};
 use crate::store::record::TestRun;
 use crate::store::{
@@ -109,7 +107,6 @@ impl Agent<'_> {
                 title: plan.steps[(step - 1) as usize].title.clone(),
                 attempt: tries + 1,
             });
-            let started = Instant::now();
             let context = step_message(&StepContext {
                 plan: &plan,
                 step,
@@ -137,7 +134,7 @@ impl Agent<'_> {
             if self.interrupt.is_set() {
                 return Ok(Outcome::Interrupted);
             }
-            self.checkpoint(&task, &plan, step, finish, tests, started)?;
+            self.checkpoint(&task, &plan, step, finish, tests)?;
         }
     }
 
@@ -159,7 +156,13 @@ impl Agent<'_> {
         let mut edits_since_run = 0;
         for _ in 0..MAX_TURNS_PER_STEP {
             let response = match self
-                .turn(&model, EXECUTOR_PROMPT, &messages, tools.clone())
+                .turn(
+                    &model,
+                    EXECUTOR_PROMPT,
+                    &messages,
+                    tools.clone(),
+                    Book::Pending,
+                )
                 .await?
             {
                 Turn::Response(r) => r,
@@ -298,15 +301,19 @@ impl Agent<'_> {
         step: u32,
         finish: Finish,
         tests: TestRun,
-        started: Instant,
     ) -> Result<(), String> {
         let verdict = match tests.verdict.as_str() {
             "pass" => TestsVerdict::Pass,
             "fail" => TestsVerdict::Fail,
             _ => TestsVerdict::NotRun,
         };
-        let mut usage = std::mem::take(&mut self.unrecorded);
-        usage.wall_ms = started.elapsed().as_millis() as u64;
+        // The step's usage is in the tip's pending usage, turn by turn (with that of earlier
+        // runs that stopped on this tip); the checkpoint takes it into its record, in the same
+        // notes commit that clears it from the tip.
+        let (pending, tip_note) = self.store.take_pending(task).map_err(|e| e.to_string())?;
+        let fresh = self.take_unrecorded();
+        let mut usage = pending;
+        usage.add(&fresh);
         let steps = plan.steps.len() as u32;
         let next = if verdict == TestsVerdict::Fail {
             format!("fix the failing tests of step {step}")
@@ -325,7 +332,7 @@ impl Agent<'_> {
         );
         let outcome = self
             .store
-            .checkpoint(
+            .checkpoint_with_tip_note(
                 task,
                 &self.worktree,
                 CheckpointInput {
@@ -355,9 +362,10 @@ impl Agent<'_> {
                     },
                     co_author: self.config.co_author.as_deref(),
                 },
+                Some(tip_note),
             )
             .map_err(|e| e.to_string())?;
-        self.base.add(&usage);
+        self.base.add(&fresh);
         (self.emit)(Event::Checkpoint {
             number: outcome.number,
             commit: outcome.commit.to_string(),

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::context::{PlannerContext, planner_message};
-use super::{Agent, Event, Outcome, Turn, invalid_input, owned_tool_calls, tool_results};
+use super::{Agent, Book, Event, Outcome, Turn, invalid_input, owned_tool_calls, tool_results};
 use crate::llm::{Message, StopReason};
 use crate::store::{Plan, PlanStep, Task};
 use crate::tools::{READ_ONLY, ToolOutput, specs};
@@ -101,7 +101,8 @@ fn parse_plan(
 
 impl Agent<'_> {
     /// Plan (or replan, keeping the first `kept` steps) and write the plan note. Returns
-    /// `Some(outcome)` when planning ends the run.
+    /// `Some(outcome)` when planning ends the run. Every planner turn's usage is in the plan
+    /// note as soon as it is answered.
     pub(super) async fn plan(
         &mut self,
         task: &Task,
@@ -127,12 +128,16 @@ impl Agent<'_> {
         tools.extend(["submit_plan", "report_blocked"]);
         let model = self.config.planner_model.clone();
         let mut invalid = 0;
-        let planning_usage_before = self.unrecorded;
-        let planning_started = std::time::Instant::now();
         let outcome = 'turns: {
             for _ in 0..MAX_TURNS {
                 let response = match self
-                    .turn(&model, PLANNER_PROMPT, &messages, specs(&tools))
+                    .turn(
+                        &model,
+                        PLANNER_PROMPT,
+                        &messages,
+                        specs(&tools),
+                        Book::Planning(task, plan),
+                    )
                     .await?
                 {
                     Turn::Response(r) => r,
@@ -217,20 +222,11 @@ impl Agent<'_> {
                 "the planner did not submit a plan in {MAX_TURNS} turns"
             )))
         };
-        // Planning usage belongs to the plan note, so budgets count it after a crash too.
-        let mut spent = self.unrecorded;
-        spent.turns -= planning_usage_before.turns;
-        spent.input_tokens -= planning_usage_before.input_tokens;
-        spent.output_tokens -= planning_usage_before.output_tokens;
-        spent.cache_read_tokens -= planning_usage_before.cache_read_tokens;
-        spent.cache_write_tokens -= planning_usage_before.cache_write_tokens;
-        spent.cost_usd -= planning_usage_before.cost_usd;
-        spent.tool_calls -= planning_usage_before.tool_calls;
-        spent.wall_ms = planning_started.elapsed().as_millis() as u64;
+        // The tool calls and the time since the last answer belong to planning too.
+        let spent = self.take_unrecorded();
         plan.planner_usage.add(&spent);
         plan.planner_usage = plan.planner_usage.rounded();
         self.base.add(&spent);
-        self.unrecorded = planning_usage_before;
         self.store
             .write_plan(task, plan, &format!("plan of {}", task.slug))
             .map_err(|e| e.to_string())?;
