@@ -62,9 +62,8 @@ impl Agent<'_> {
         let store = self.store;
         let task = store.task(&self.slug).map_err(|e| e.to_string())?;
         let mut plan = store.plan(&task).map_err(|e| e.to_string())?;
-        if plan.status == "blocked" {
-            return Ok(Outcome::Blocked(plan.questions.join("; ")));
-        }
+        // A plan blocked by the planner is planned again (told why it blocked): the user
+        // resumed it.
         if (plan.status != "ready" || plan.steps.is_empty())
             && let Some(outcome) = self.plan(&task, &mut plan, None).await?
         {

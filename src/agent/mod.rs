@@ -57,7 +57,7 @@ impl Outcome {
         }
     }
 
-    fn stop(&self) -> StopRecord {
+    fn stop(&self, hint: Option<&str>) -> StopRecord {
         let (reason, detail) = match self {
             Outcome::Done(d) => (StopReason::Done, d.clone()),
             Outcome::Blocked(d) => (StopReason::Blocked, d.clone()),
@@ -69,6 +69,7 @@ impl Outcome {
             reason,
             detail,
             at: crate::store::now_rfc3339(),
+            hint: hint.unwrap_or_default().to_string(),
         }
     }
 }
@@ -94,6 +95,8 @@ pub struct Agent<'a> {
     /// Spent by this run and not yet in git: between a model answer and its note, and tool
     /// calls counted since.
     unrecorded: Usage,
+    /// How to get past the error that ended the run, if it says.
+    stop_hint: Option<String>,
 }
 
 /// The result of one model turn.
@@ -138,6 +141,7 @@ impl<'a> Agent<'a> {
             mark: Instant::now(),
             base: Usage::default(),
             unrecorded: Usage::default(),
+            stop_hint: None,
         }
     }
 
@@ -159,7 +163,8 @@ impl<'a> Agent<'a> {
         ) {
             self.keep_unfinished("work of an unfinished step")?;
         }
-        let stop = outcome.stop();
+        let hint = self.stop_hint.take();
+        let stop = outcome.stop(hint.as_deref());
         let spent = self.take_unrecorded();
         let task = self.store.task(&self.slug)?;
         if !(self.plan_only && matches!(outcome, Outcome::Done(_))) {
@@ -168,10 +173,33 @@ impl<'a> Agent<'a> {
             self.store.add_pending(&task, &spent)?;
         }
         self.base.add(&spent);
+        // What the stop line says is what git holds.
+        let plan = self.store.plan(&task)?;
+        let total = self.store.budget(&task, &plan)?.usage;
+        let reason = stop.reason.as_str();
+        let raised = self.limits.raised(&total);
+        let next = if self.plan_only && matches!(outcome, Outcome::Done(_)) {
+            events::suggestions("planned", &self.slug, false, None)
+        } else {
+            events::suggestions(
+                reason,
+                &self.slug,
+                task.tip != task.task_commit,
+                raised.as_deref(),
+            )
+        };
         (self.emit)(Event::Stopped {
-            reason: stop.reason.as_str().to_string(),
+            reason: reason.to_string(),
             detail: stop.detail,
             slug: self.slug.clone(),
+            hint,
+            next,
+            usage: events::UsageTotal {
+                turns: total.turns,
+                tokens: total.total_tokens(),
+                cost_usd: total.cost_usd,
+                elapsed_ms: self.started.elapsed().as_millis() as u64,
+            },
         });
         Ok(outcome)
     }
@@ -310,11 +338,8 @@ impl<'a> Agent<'a> {
             }
         };
         let response = response.map_err(|err| {
-            let hint = err
-                .hint()
-                .map(|h| format!(" (hint: {h})"))
-                .unwrap_or_default();
-            format!("{err}{hint}")
+            self.stop_hint = err.hint();
+            err.to_string()
         })?;
         self.unrecorded.turns += 1;
         self.unrecorded.input_tokens += response.usage.input_tokens;

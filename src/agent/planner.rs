@@ -100,7 +100,8 @@ fn parse_plan(
 }
 
 impl Agent<'_> {
-    /// Plan (or replan, keeping the first `kept` steps) and write the plan note. Returns
+    /// Plan (or replan, keeping the first `kept` steps) and write the plan note. A plan that
+    /// planning left `blocked` is planned again, the planner told why it blocked. Returns
     /// `Some(outcome)` when planning ends the run. Every planner turn's usage is in the plan
     /// note as soon as it is answered.
     pub(super) async fn plan(
@@ -116,12 +117,18 @@ impl Agent<'_> {
             .store
             .git_output(&["log", "--oneline", "-10", &task.base.to_string()])
             .unwrap_or_default();
+        let blocked = if plan.status == "blocked" {
+            plan.questions.clone()
+        } else {
+            Vec::new()
+        };
         let message = planner_message(&PlannerContext {
             goal: &task.goal,
             worktree: &self.worktree,
             history: &history,
             configured_test_command: self.config.test_command.as_deref(),
             previous: kept.map(|k| (&*plan, k)),
+            blocked: &blocked,
         });
         let mut messages = vec![Message::user(message)];
         let mut tools = READ_ONLY.to_vec();
@@ -185,6 +192,8 @@ impl Agent<'_> {
                                     plan.acceptance_criteria = acceptance;
                                     plan.test_command = test_command;
                                     plan.status = "ready".into();
+                                    // Answered by this plan: no longer open.
+                                    plan.questions.clear();
                                     plan.planner_model = model.clone();
                                     break 'turns None;
                                 }

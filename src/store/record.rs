@@ -98,6 +98,9 @@ pub struct StopRecord {
     pub detail: String,
     #[serde(default)]
     pub at: String,
+    /// How the user can go on, when the run knows (a provider error's hint).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hint: String,
 }
 
 /// The note on each checkpoint (DESIGN.md §1).

@@ -80,6 +80,8 @@ pub struct TaskSummary {
     pub last_tests: Option<String>,
     pub budget: Budget,
     pub stop_detail: Option<String>,
+    /// How to get past what stopped the last run, when it said.
+    pub stop_hint: Option<String>,
 }
 
 impl Store {
@@ -233,6 +235,10 @@ impl Store {
         Ok(TaskSummary {
             last_tests: tip.and_then(|c| c.trailers.get("Agent-Tests").map(str::to_string)),
             checkpoints: checkpoints.len(),
+            stop_hint: stop
+                .as_ref()
+                .map(|s| s.hint.clone())
+                .filter(|h| !h.is_empty()),
             stop_detail: stop.map(|s| s.detail),
             task,
             plan,
