@@ -24,6 +24,28 @@ impl Limits {
         }
     }
 
+    /// The flag that would let a resume go on after [`Limits::exceeded`]: the spent limit,
+    /// doubled (budgets count every run of the task, so the same value stops at once).
+    pub fn raised(&self, used: &Usage) -> Option<String> {
+        if let Some(max) = self.turns.filter(|max| used.turns >= *max) {
+            return Some(format!("--max-turns {}", max.saturating_mul(2).max(1)));
+        }
+        if let Some(max) = self.tokens.filter(|max| used.total_tokens() >= *max) {
+            return Some(format!("--max-tokens {}", max.saturating_mul(2).max(1)));
+        }
+        if let Some(max) = self.cost.filter(|max| used.cost_usd >= *max) {
+            return Some(format!("--max-cost {}", (max * 2.0).max(0.01)));
+        }
+        let max = self
+            .time
+            .filter(|max| Duration::from_millis(used.wall_ms) >= *max)?;
+        let raised = (max * 2).max(Duration::from_secs(60));
+        Some(format!(
+            "--max-time {}",
+            humantime::format_duration(Duration::from_secs(raised.as_secs()))
+        ))
+    }
+
     /// Why the budget is spent, if it is. `used.wall_ms` counts model and tool time of
     /// earlier runs too, from the records.
     pub fn exceeded(&self, used: &Usage) -> Option<String> {

@@ -59,6 +59,8 @@ pub struct PlannerContext<'a> {
     pub configured_test_command: Option<&'a str>,
     /// On a replan: the plan so far, the steps kept, and the failed attempts.
     pub previous: Option<(&'a Plan, u32)>,
+    /// Why planning stopped blocked before, when the user resumed a blocked task.
+    pub blocked: &'a [String],
 }
 
 pub fn planner_message(ctx: &PlannerContext<'_>) -> String {
@@ -95,6 +97,17 @@ pub fn planner_message(ctx: &PlannerContext<'_>) -> String {
             out.push_str(&format!("- step {}: {}\n", attempt.step, attempt.reason));
         }
         out.push_str("\nSubmit only the REMAINING steps; they continue after the kept ones.\n");
+    }
+    if !ctx.blocked.is_empty() {
+        out.push_str("# Blocked before\n\nAn earlier planning stopped blocked with:\n");
+        for reason in ctx.blocked {
+            out.push_str(&format!("- {reason}\n"));
+        }
+        out.push_str(
+            "\nThe user has resumed the task: plan it with the most reasonable reading of the goal \
+             (and say in the constraints which you chose), or call report_blocked again if it \
+             cannot be done safely.\n",
+        );
     }
     out
 }

@@ -71,9 +71,113 @@ pub enum Event {
         cost_usd: f64,
         elapsed_ms: u64,
     },
+    /// The run ended. `hint` says how to get past the error that ended it, if known; `next`
+    /// lists what the user can do now, only what applies to the task as it stands; `usage` is
+    /// the task's whole usage as git holds it, every run included.
     Stopped {
         reason: String,
         detail: String,
         slug: String,
+        hint: Option<String>,
+        next: Vec<Suggestion>,
+        usage: UsageTotal,
     },
+}
+
+/// Something to do after a run, with the commands that do it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Suggestion {
+    pub label: &'static str,
+    pub commands: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct UsageTotal {
+    pub turns: u64,
+    pub tokens: u64,
+    pub cost_usd: f64,
+    /// Wall time of this run.
+    pub elapsed_ms: u64,
+}
+
+/// What to suggest after a run that stopped for `reason`: reviewing and undoing only when the
+/// task has a checkpoint, merging only when it is done, and for a budget stop the flag a
+/// resume needs (`raised`, e.g. `--max-turns 12`).
+pub fn suggestions(
+    reason: &str,
+    slug: &str,
+    has_checkpoints: bool,
+    raised: Option<&str>,
+) -> Vec<Suggestion> {
+    let one = |label, command: String| Suggestion {
+        label,
+        commands: vec![command],
+    };
+    let resume = format!("git agent resume {slug}");
+    let mut out = Vec::new();
+    if has_checkpoints {
+        out.push(Suggestion {
+            label: "review",
+            commands: vec![
+                format!("git log agent/{slug}"),
+                format!("git agent log {slug}"),
+                format!("git agent diff {slug}"),
+            ],
+        });
+    }
+    match reason {
+        "done" if has_checkpoints => out.push(one("merge", format!("git agent merge {slug}"))),
+        "done" => out.push(one("continue", resume)),
+        "blocked" => {
+            out.push(one("see why", format!("git agent status {slug}")));
+            out.push(one("continue", resume));
+        }
+        "budget" => out.push(one(
+            "continue",
+            match raised {
+                Some(flag) => format!("{resume} {flag}"),
+                None => resume,
+            },
+        )),
+        _ => out.push(one("continue", resume)),
+    }
+    if has_checkpoints {
+        out.push(one("undo", format!("git agent rollback {slug} --steps 1")));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    fn labels(s: Vec<Suggestion>) -> Vec<String> {
+        s.into_iter()
+            .map(|s| format!("{}: {}", s.label, s.commands.join(" · ")))
+            .collect()
+    }
+
+    #[test]
+    fn suggests_only_what_applies() {
+        assert_eq!(
+            labels(suggestions("blocked", "q", false, None)),
+            [
+                "see why: git agent status q",
+                "continue: git agent resume q"
+            ]
+        );
+        assert_eq!(
+            labels(suggestions("budget", "b", true, Some("--max-turns 12"))),
+            [
+                "review: git log agent/b · git agent log b · git agent diff b",
+                "continue: git agent resume b --max-turns 12",
+                "undo: git agent rollback b --steps 1"
+            ]
+        );
+        assert_eq!(
+            labels(suggestions("done", "p", false, None)),
+            ["continue: git agent resume p"]
+        );
+    }
 }

@@ -1,13 +1,11 @@
 //! The executor: one step at a time, a fresh context per step, tests and a checkpoint after
 //! every `finish_step`, rollback and replanning when a step keeps failing.
 
-use std::time::Instant;
-
 use serde_json::Value;
 
 use super::context::{StepContext, step_message};
 use super::testrun::run_tests;
-use super::{Agent, Event, Outcome, Turn, owned_tool_calls, tool_results};
+use super::{Agent, Book, Event, Outcome, Turn, invalid_input, owned_tool_calls, tool_results};
 use crate::llm::{Message, StopReason};
 use crate::policy::SecretAllowList;
 use crate::store::StoreError;
@@ -66,9 +64,8 @@ impl Agent<'_> {
         let store = self.store;
         let task = store.task(&self.slug).map_err(|e| e.to_string())?;
         let mut plan = store.plan(&task).map_err(|e| e.to_string())?;
-        if plan.status == "blocked" {
-            return Ok(Outcome::Blocked(plan.questions.join("; ")));
-        }
+        // A plan blocked by the planner is planned again (told why it blocked): the user
+        // resumed it.
         if (plan.status != "ready" || plan.steps.is_empty())
             && let Some(outcome) = self.plan(&task, &mut plan, None).await?
         {
@@ -113,7 +110,6 @@ impl Agent<'_> {
                 title: plan.steps[(step - 1) as usize].title.clone(),
                 attempt: tries + 1,
             });
-            let started = Instant::now();
             let context = step_message(&StepContext {
                 plan: &plan,
                 step,
@@ -131,7 +127,7 @@ impl Agent<'_> {
             }
             // The secret scan reads the blobs the checkpoint is about to write, after the
             // tests, so a file the test command wrote is scanned too.
-            let Some(findings) = self.checkpoint(&task, &plan, step, finish, tests, started)?
+            let Some(findings) = self.checkpoint(&task, &plan, step, finish, tests)?
             else {
                 feedback = None;
                 refused = (step, 0);
@@ -175,7 +171,13 @@ impl Agent<'_> {
         let mut edits_since_run = 0;
         for _ in 0..MAX_TURNS_PER_STEP {
             let response = match self
-                .turn(&model, EXECUTOR_PROMPT, &messages, tools.clone())
+                .turn(
+                    &model,
+                    EXECUTOR_PROMPT,
+                    &messages,
+                    tools.clone(),
+                    Book::Pending,
+                )
                 .await?
             {
                 Turn::Response(r) => r,
@@ -207,6 +209,19 @@ impl Agent<'_> {
             let mut results = Vec::new();
             for (id, name, input) in calls {
                 self.announce_tool_call(&name, &input);
+                let input = match input {
+                    Ok(input) => input,
+                    Err(error) => {
+                        let out = invalid_input(&name, &error);
+                        (self.emit)(Event::ToolResult {
+                            name: name.clone(),
+                            is_error: true,
+                            detail: crate::commands::first_line(out.content.trim(), 100),
+                        });
+                        results.push((id, out));
+                        continue;
+                    }
+                };
                 let text = |k: &str| {
                     input
                         .get(k)
@@ -294,15 +309,19 @@ impl Agent<'_> {
         step: u32,
         finish: Finish,
         tests: TestRun,
-        started: Instant,
     ) -> Result<Option<Vec<String>>, String> {
         let verdict = match tests.verdict.as_str() {
             "pass" => TestsVerdict::Pass,
             "fail" => TestsVerdict::Fail,
             _ => TestsVerdict::NotRun,
         };
-        let mut usage = self.unrecorded;
-        usage.wall_ms = started.elapsed().as_millis() as u64;
+        // The step's usage is in the tip's pending usage, turn by turn (with that of earlier
+        // runs that stopped on this tip); the checkpoint takes it into its record, in the same
+        // notes commit that clears it from the tip.
+        let (pending, tip_note) = self.store.take_pending(task).map_err(|e| e.to_string())?;
+        let fresh = self.take_unrecorded();
+        let mut usage = pending;
+        usage.add(&fresh);
         let secret_allow = SecretAllowList::new(&self.config.secret_allow, &[])
             .map_err(|e| e.to_string())?
             .without_inline_marker();
@@ -322,46 +341,52 @@ impl Agent<'_> {
             "Step {step}/{steps}: {}",
             plan.steps[(step - 1) as usize].title
         );
-        let outcome = self.store.checkpoint(
-            task,
-            &self.worktree,
-            CheckpointInput {
-                summary: &finish.summary,
-                body: &body,
-                step,
-                steps,
-                expected: &finish.expected,
-                tests: TestsSummary {
-                    verdict,
-                    command: tests.command.clone(),
-                    summary: tests.summary.clone(),
+        let outcome = self
+            .store
+            .checkpoint_with_tip_note(
+                task,
+                &self.worktree,
+                CheckpointInput {
+                    summary: &finish.summary,
+                    body: &body,
+                    step,
+                    steps,
+                    expected: &finish.expected,
+                    tests: TestsSummary {
+                        verdict,
+                        command: tests.command.clone(),
+                        summary: tests.summary.clone(),
+                    },
+                    risks: if finish.risks.is_empty() {
+                        "none"
+                    } else {
+                        &finish.risks
+                    },
+                    next: &next,
+                    model: &self.config.model,
+                    record: CheckpointRecord {
+                        provider: self.provider.name().to_string(),
+                        model: self.config.model.clone(),
+                        usage: usage.rounded(),
+                        tests: tests.clone(),
+                        ..CheckpointRecord::default()
+                    },
+                    co_author: self.config.co_author.as_deref(),
+                    secret_allow: Some(&secret_allow),
                 },
-                risks: if finish.risks.is_empty() {
-                    "none"
-                } else {
-                    &finish.risks
-                },
-                next: &next,
-                model: &self.config.model,
-                record: CheckpointRecord {
-                    provider: self.provider.name().to_string(),
-                    model: self.config.model.clone(),
-                    usage: usage.rounded(),
-                    tests: tests.clone(),
-                    ..CheckpointRecord::default()
-                },
-                co_author: self.config.co_author.as_deref(),
-                secret_allow: Some(&secret_allow),
-            },
-        );
+                Some(tip_note),
+            );
         let outcome = match outcome {
             Ok(outcome) => outcome,
-            // The usage of the refused try stays unrecorded until the next checkpoint or stop.
-            Err(StoreError::Refused { findings }) => return Ok(Some(findings)),
+            Err(StoreError::Refused { findings }) => {
+                // Nothing landed: the tip keeps its pending usage, and this run's fresh usage
+                // waits for the next checkpoint or the stop.
+                self.unrecorded.add(&fresh);
+                return Ok(Some(findings));
+            }
             Err(err) => return Err(err.to_string()),
         };
-        self.unrecorded = Default::default();
-        self.base.add(&usage);
+        self.base.add(&fresh);
         (self.emit)(Event::Checkpoint {
             number: outcome.number,
             commit: outcome.commit.to_string(),

@@ -1,5 +1,6 @@
-//! Ctrl-C: the first one asks the loop to stop at once and keep the step's work in the
-//! attic; a second one exits immediately.
+//! Ctrl-C: the first one asks the loop to stop and keep the step's work in the attic (a model
+//! call in flight may finish first, so that what it cost is recorded); a second one exits
+//! immediately.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,7 +39,7 @@ impl Interrupt {
                     std::process::exit(130);
                 }
                 eprintln!(
-                    "\ninterrupted: keeping the step's work in the attic (Ctrl-C again to exit at once)"
+                    "\ninterrupted: keeping the step's work in the attic once a model call in flight has answered (Ctrl-C again to exit at once)"
                 );
                 handle.set();
             }

@@ -16,7 +16,9 @@ mod planner;
 pub mod testrun;
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 pub use events::Event;
 pub use interrupt::Interrupt;
@@ -25,9 +27,13 @@ use crate::config::Config;
 use crate::error::Exit;
 use crate::llm::{ContentBlock, Message, Provider, Request, Response, StreamEvent, ToolSpec};
 use crate::store::record::Usage;
-use crate::store::{StopReason, StopRecord, Store};
+use crate::store::{Plan, StopReason, StopRecord, Store, Task};
 use crate::tools::ToolBox;
 use budget::Limits;
+
+/// How long the first Ctrl-C waits for a model call in flight to finish, so that what the
+/// provider bills for it is recorded. A second Ctrl-C exits at once.
+const IN_FLIGHT_GRACE: Duration = Duration::from_secs(30);
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,7 +56,7 @@ impl Outcome {
         }
     }
 
-    fn stop(&self) -> StopRecord {
+    fn stop(&self, hint: Option<&str>) -> StopRecord {
         let (reason, detail) = match self {
             Outcome::Done(d) => (StopReason::Done, d.clone()),
             Outcome::Blocked(d) => (StopReason::Blocked, d.clone()),
@@ -62,6 +68,7 @@ impl Outcome {
             reason,
             detail,
             at: crate::store::now_rfc3339(),
+            hint: hint.unwrap_or_default().to_string(),
         }
     }
 }
@@ -80,12 +87,15 @@ pub struct Agent<'a> {
     /// Stop after planning.
     pub plan_only: bool,
     started: Instant,
-    /// Wall time of earlier runs, from the records in git at the start of this run.
-    prior_wall_ms: u64,
-    /// Spent on the task and already in records of git (earlier runs and this one).
+    /// Since when this run's wall time is not yet in git.
+    mark: Instant,
+    /// Spent on the task and already in git: earlier runs, and this one up to its last note.
     base: Usage,
-    /// Spent by this run and not yet recorded (the current step or planning).
+    /// Spent by this run and not yet in git: between a model answer and its note, and tool
+    /// calls counted since.
     unrecorded: Usage,
+    /// How to get past the error that ended the run, if it says.
+    stop_hint: Option<String>,
 }
 
 /// The result of one model turn.
@@ -93,6 +103,13 @@ enum Turn {
     Response(Response),
     Interrupted,
     Budget(String),
+}
+
+/// Where the usage of a model turn goes in git, right after the answer: the plan's
+/// `planner_usage` while planning, else the tip's pending usage.
+enum Book<'p> {
+    Planning(&'p Task, &'p mut Plan),
+    Pending,
 }
 
 impl<'a> Agent<'a> {
@@ -120,9 +137,10 @@ impl<'a> Agent<'a> {
             interrupt,
             plan_only: false,
             started: Instant::now(),
-            prior_wall_ms: 0,
+            mark: Instant::now(),
             base: Usage::default(),
             unrecorded: Usage::default(),
+            stop_hint: None,
         }
     }
 
@@ -132,11 +150,11 @@ impl<'a> Agent<'a> {
         let task = self.store.task(&self.slug)?;
         let plan = self.store.plan(&task)?;
         self.base = self.store.budget(&task, &plan)?.usage;
-        self.prior_wall_ms = self.base.wall_ms;
         self.started = Instant::now();
+        self.mark = self.started;
         let outcome = match self.work().await {
             Ok(outcome) => outcome,
-            Err(err) => Outcome::Failed(err.to_string()),
+            Err(err) => Outcome::Failed(err),
         };
         if matches!(
             outcome,
@@ -144,40 +162,52 @@ impl<'a> Agent<'a> {
         ) {
             self.keep_unfinished("work of an unfinished step")?;
         }
+        let hint = self.stop_hint.take();
+        let stop = outcome.stop(hint.as_deref());
+        let spent = self.take_unrecorded();
+        let task = self.store.task(&self.slug)?;
         if !(self.plan_only && matches!(outcome, Outcome::Done(_))) {
-            let task = self.store.task(&self.slug)?;
-            self.store.record_stop(&task, outcome.stop())?;
+            self.store.record_stop(&task, stop.clone(), &spent)?;
+        } else if !spent.is_zero() {
+            self.store.add_pending(&task, &spent)?;
         }
-        let (reason, detail) = (
-            outcome.stop().reason.as_str().to_string(),
-            outcome.stop().detail,
-        );
+        self.base.add(&spent);
+        // What the stop line says is what git holds.
+        let plan = self.store.plan(&task)?;
+        let total = self.store.budget(&task, &plan)?.usage;
+        let reason = stop.reason.as_str();
+        let raised = self.limits.raised(&total);
+        let next = if self.plan_only && matches!(outcome, Outcome::Done(_)) {
+            events::suggestions("planned", &self.slug, false, None)
+        } else {
+            events::suggestions(
+                reason,
+                &self.slug,
+                task.tip != task.task_commit,
+                raised.as_deref(),
+            )
+        };
         (self.emit)(Event::Stopped {
-            reason,
-            detail,
+            reason: reason.to_string(),
+            detail: stop.detail,
             slug: self.slug.clone(),
+            hint,
+            next,
+            usage: events::UsageTotal {
+                turns: total.turns,
+                tokens: total.total_tokens(),
+                cost_usd: total.cost_usd,
+                elapsed_ms: self.started.elapsed().as_millis() as u64,
+            },
         });
         Ok(outcome)
     }
 
-    /// Put uncommitted work of the worktree into the attic, with a record of what it cost.
+    /// Put uncommitted work of the worktree into the attic. What it cost is in the tip's
+    /// pending usage already.
     fn keep_unfinished(&mut self, why: &str) -> Result<(), crate::store::StoreError> {
         let task = self.store.task(&self.slug)?;
-        if let Some((attic, commit)) = self.store.stash_unfinished(&task, &self.worktree, why)? {
-            let record = crate::store::CheckpointRecord {
-                provider: self.provider.name().to_string(),
-                model: self.config.model.clone(),
-                usage: std::mem::take(&mut self.unrecorded).rounded(),
-                ..Default::default()
-            };
-            let text = toml::to_string(&record).unwrap_or_default();
-            self.store.write_note(
-                &self.slug,
-                commit,
-                text,
-                &format!("unfinished work kept in {attic}"),
-            )?;
-        }
+        self.store.stash_unfinished(&task, &self.worktree, why)?;
         Ok(())
     }
 
@@ -185,18 +215,53 @@ impl<'a> Agent<'a> {
     fn used(&self) -> Usage {
         let mut used = self.base;
         used.add(&self.unrecorded);
-        // Records of this run hold its wall time too; count the run by the clock instead.
-        used.wall_ms = self.prior_wall_ms + self.started.elapsed().as_millis() as u64;
+        used.wall_ms += self.mark.elapsed().as_millis() as u64;
         used
     }
 
-    /// One model call, raced against Ctrl-C, counted in the budget.
+    /// This run's usage not yet in git, its wall time up to now included; from now on it is
+    /// the caller's to write.
+    fn take_unrecorded(&mut self) -> Usage {
+        let mut spent = std::mem::take(&mut self.unrecorded);
+        let now = Instant::now();
+        spent.wall_ms += now.duration_since(self.mark).as_millis() as u64;
+        self.mark = now;
+        spent
+    }
+
+    /// Write this run's unrecorded usage to git where `book` says.
+    fn book(&mut self, book: Book<'_>) -> Result<(), String> {
+        let spent = self.take_unrecorded();
+        match book {
+            Book::Planning(task, plan) => {
+                plan.planner_usage.add(&spent);
+                plan.planner_usage = plan.planner_usage.rounded();
+                self.store
+                    .write_plan(task, plan, &format!("planning usage of {}", task.slug))
+            }
+            Book::Pending => self
+                .store
+                .task(&self.slug)
+                .and_then(|task| self.store.add_pending(&task, &spent)),
+        }
+        .map_err(|e| e.to_string())?;
+        self.base.add(&spent);
+        Ok(())
+    }
+
+    /// One model call, raced against Ctrl-C, counted in the budget and written to git (where
+    /// `book` says) as soon as it is answered.
+    ///
+    /// Ctrl-C while the call is in flight lets it finish, for up to [`IN_FLIGHT_GRACE`] and
+    /// without a new attempt, because the provider bills it anyway: its usage is recorded,
+    /// its answer is not acted on.
     async fn turn(
         &mut self,
         model: &str,
         system: &str,
         messages: &[Message],
         tools: Vec<ToolSpec>,
+        book: Book<'_>,
     ) -> Result<Turn, String> {
         if self.interrupt.is_set() {
             return Ok(Turn::Interrupted);
@@ -211,6 +276,10 @@ impl<'a> Agent<'a> {
             tools,
             max_tokens: 8192,
         };
+        let interrupt = self.interrupt.clone();
+        // Between attempts nothing is in flight: Ctrl-C then stops at once.
+        let waiting_until: Mutex<Option<Instant>> = Mutex::new(None);
+        let retrying_after_interrupt = AtomicBool::new(false);
         let emit = &mut *self.emit;
         let mut on_event = |event: StreamEvent| match event {
             StreamEvent::TextDelta(text) => emit(Event::ModelText { text }),
@@ -218,24 +287,58 @@ impl<'a> Agent<'a> {
                 attempt,
                 wait,
                 reason,
-            } => emit(Event::ModelRetry {
-                attempt,
-                wait_ms: wait.as_millis() as u64,
-                reason,
-            }),
+            } => {
+                if interrupt.is_set() {
+                    retrying_after_interrupt.store(true, Ordering::SeqCst);
+                }
+                if let Ok(mut until) = waiting_until.lock() {
+                    *until = Some(Instant::now() + wait);
+                }
+                emit(Event::ModelRetry {
+                    attempt,
+                    wait_ms: wait.as_millis() as u64,
+                    reason,
+                })
+            }
             StreamEvent::ToolCall { .. } => {}
         };
-        let interrupt = self.interrupt.clone();
-        let response = tokio::select! {
-            response = self.provider.complete(&request, &mut on_event) => response,
-            _ = interrupt.wait() => return Ok(Turn::Interrupted),
+        let response = {
+            let call = self.provider.complete(&request, &mut on_event);
+            tokio::pin!(call);
+            let first = tokio::select! {
+                response = &mut call => Some(response),
+                _ = interrupt.wait() => None,
+            };
+            let between_attempts = || {
+                waiting_until
+                    .lock()
+                    .ok()
+                    .and_then(|until| *until)
+                    .is_some_and(|until| Instant::now() < until)
+            };
+            match first {
+                Some(response) => response,
+                None if between_attempts() => return Ok(Turn::Interrupted),
+                None => {
+                    let grace = tokio::time::sleep(IN_FLIGHT_GRACE);
+                    tokio::pin!(grace);
+                    loop {
+                        tokio::select! {
+                            response = &mut call => break response,
+                            _ = &mut grace => return Ok(Turn::Interrupted),
+                            _ = tokio::time::sleep(Duration::from_millis(20)) => {
+                                if retrying_after_interrupt.load(Ordering::SeqCst) {
+                                    return Ok(Turn::Interrupted);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         };
         let response = response.map_err(|err| {
-            let hint = err
-                .hint()
-                .map(|h| format!(" (hint: {h})"))
-                .unwrap_or_default();
-            format!("{err}{hint}")
+            self.stop_hint = err.hint();
+            err.to_string()
         })?;
         self.unrecorded.turns += 1;
         self.unrecorded.input_tokens += response.usage.input_tokens;
@@ -243,6 +346,10 @@ impl<'a> Agent<'a> {
         self.unrecorded.cache_read_tokens += response.usage.cache_read_tokens;
         self.unrecorded.cache_write_tokens += response.usage.cache_write_tokens;
         self.unrecorded.cost_usd += response.cost_usd;
+        if response.usage_estimated {
+            self.unrecorded.estimated_turns += 1;
+        }
+        self.book(book)?;
         let used = self.used();
         (self.emit)(Event::Usage {
             turns: used.turns,
@@ -250,27 +357,52 @@ impl<'a> Agent<'a> {
             cost_usd: used.cost_usd,
             elapsed_ms: self.started.elapsed().as_millis() as u64,
         });
+        if self.interrupt.is_set() {
+            return Ok(Turn::Interrupted);
+        }
         Ok(Turn::Response(response))
     }
 }
 
 impl Agent<'_> {
     /// Tell the renderers about a tool call and count it in the step's usage.
-    fn announce_tool_call(&mut self, name: &str, input: &serde_json::Value) {
+    fn announce_tool_call(&mut self, name: &str, input: &Input) {
+        let detail = match input {
+            Ok(input) => describe(name, input),
+            Err(_) => "(input not a JSON object)".to_string(),
+        };
         (self.emit)(Event::ToolCall {
             name: name.to_string(),
-            detail: describe(name, input),
+            detail,
         });
         self.unrecorded.tool_calls += 1;
     }
 }
 
+/// The input of a tool call, or what is wrong with it.
+type Input = Result<serde_json::Value, String>;
+
 /// The tool calls of a response as owned `(id, name, input)`, to run while the conversation grows.
-fn owned_tool_calls(response: &Response) -> Vec<(String, String, serde_json::Value)> {
+fn owned_tool_calls(response: &Response) -> Vec<(String, String, Input)> {
     response
         .tool_calls()
-        .map(|(id, name, input)| (id.to_string(), name.to_string(), input.clone()))
+        .map(|(id, name, input)| {
+            (
+                id.to_string(),
+                name.to_string(),
+                input.cloned().map_err(str::to_string),
+            )
+        })
         .collect()
+}
+
+/// The tool error for a call whose input is not a JSON object: nothing ran, and the model can
+/// send the call again.
+fn invalid_input(name: &str, error: &str) -> crate::tools::ToolOutput {
+    crate::tools::ToolOutput::error(format!(
+        "the input of `{name}` must be a JSON object of its parameters; what arrived is {error}, \
+         so nothing was run. Send the call again with its whole input."
+    ))
 }
 
 /// A short one-line description of a tool input, for progress lines.

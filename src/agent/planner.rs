@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::context::{PlannerContext, planner_message};
-use super::{Agent, Event, Outcome, Turn, owned_tool_calls, tool_results};
+use super::{Agent, Book, Event, Outcome, Turn, invalid_input, owned_tool_calls, tool_results};
 use crate::llm::{Message, StopReason};
 use crate::store::{Plan, PlanStep, Task};
 use crate::tools::{READ_ONLY, ToolOutput, specs};
@@ -100,8 +100,10 @@ fn parse_plan(
 }
 
 impl Agent<'_> {
-    /// Plan (or replan, keeping the first `kept` steps) and write the plan note. Returns
-    /// `Some(outcome)` when planning ends the run.
+    /// Plan (or replan, keeping the first `kept` steps) and write the plan note. A plan that
+    /// planning left `blocked` is planned again, the planner told why it blocked. Returns
+    /// `Some(outcome)` when planning ends the run. Every planner turn's usage is in the plan
+    /// note as soon as it is answered.
     pub(super) async fn plan(
         &mut self,
         task: &Task,
@@ -115,24 +117,34 @@ impl Agent<'_> {
             .store
             .git_output(&["log", "--oneline", "-10", &task.base.to_string()])
             .unwrap_or_default();
+        let blocked = if plan.status == "blocked" {
+            plan.questions.clone()
+        } else {
+            Vec::new()
+        };
         let message = planner_message(&PlannerContext {
             goal: &task.goal,
             worktree: &self.worktree,
             history: &history,
             configured_test_command: self.config.test_command.as_deref(),
             previous: kept.map(|k| (&*plan, k)),
+            blocked: &blocked,
         });
         let mut messages = vec![Message::user(message)];
         let mut tools = READ_ONLY.to_vec();
         tools.extend(["submit_plan", "report_blocked"]);
         let model = self.config.planner_model.clone();
         let mut invalid = 0;
-        let planning_usage_before = self.unrecorded;
-        let planning_started = std::time::Instant::now();
         let outcome = 'turns: {
             for _ in 0..MAX_TURNS {
                 let response = match self
-                    .turn(&model, PLANNER_PROMPT, &messages, specs(&tools))
+                    .turn(
+                        &model,
+                        PLANNER_PROMPT,
+                        &messages,
+                        specs(&tools),
+                        Book::Planning(task, plan),
+                    )
                     .await?
                 {
                     Turn::Response(r) => r,
@@ -157,6 +169,13 @@ impl Agent<'_> {
                 let mut results = Vec::new();
                 for (id, name, input) in calls {
                     self.announce_tool_call(&name, &input);
+                    let input = match input {
+                        Ok(input) => input,
+                        Err(error) => {
+                            results.push((id, invalid_input(&name, &error)));
+                            continue;
+                        }
+                    };
                     match name.as_str() {
                         "submit_plan" => {
                             match parse_plan(
@@ -173,6 +192,8 @@ impl Agent<'_> {
                                     plan.acceptance_criteria = acceptance;
                                     plan.test_command = test_command;
                                     plan.status = "ready".into();
+                                    // Answered by this plan: no longer open.
+                                    plan.questions.clear();
                                     plan.planner_model = model.clone();
                                     break 'turns None;
                                 }
@@ -210,20 +231,11 @@ impl Agent<'_> {
                 "the planner did not submit a plan in {MAX_TURNS} turns"
             )))
         };
-        // Planning usage belongs to the plan note, so budgets count it after a crash too.
-        let mut spent = self.unrecorded;
-        spent.turns -= planning_usage_before.turns;
-        spent.input_tokens -= planning_usage_before.input_tokens;
-        spent.output_tokens -= planning_usage_before.output_tokens;
-        spent.cache_read_tokens -= planning_usage_before.cache_read_tokens;
-        spent.cache_write_tokens -= planning_usage_before.cache_write_tokens;
-        spent.cost_usd -= planning_usage_before.cost_usd;
-        spent.tool_calls -= planning_usage_before.tool_calls;
-        spent.wall_ms = planning_started.elapsed().as_millis() as u64;
+        // The tool calls and the time since the last answer belong to planning too.
+        let spent = self.take_unrecorded();
         plan.planner_usage.add(&spent);
         plan.planner_usage = plan.planner_usage.rounded();
         self.base.add(&spent);
-        self.unrecorded = planning_usage_before;
         self.store
             .write_plan(task, plan, &format!("plan of {}", task.slug))
             .map_err(|e| e.to_string())?;

@@ -98,6 +98,7 @@ pub fn summary_json(s: &TaskSummary) -> serde_json::Value {
         "turns": s.budget.usage.turns,
         "attempts": s.plan.attempts.len(),
         "stop_detail": s.stop_detail,
+        "stop_hint": s.stop_hint,
     })
 }
 

@@ -23,6 +23,9 @@ pub fn cmd_status(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
     if let Some(detail) = s.stop_detail.as_deref().filter(|d| !d.is_empty()) {
         ctx.out(format!("stopped:     {detail}"));
     }
+    if let Some(hint) = s.stop_hint.as_deref() {
+        ctx.out(format!("hint:        {hint}"));
+    }
     ctx.out(format!(
         "branch:      agent/{} at {}",
         s.task.slug,

@@ -4,7 +4,9 @@ use super::config::ProviderConfig;
 use super::error::LlmError;
 use super::http::{Http, error_fields};
 use super::sse::SseStream;
-use super::types::{ContentBlock, Request, Response, Role, StopReason, StreamEvent, Usage};
+use super::types::{
+    ContentBlock, Request, Response, Role, StopReason, StreamEvent, Usage, parse_tool_input,
+};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -90,7 +92,13 @@ pub fn request_body(request: &Request) -> Value {
                 .iter()
                 // The API refuses empty text blocks.
                 .filter(|b| !matches!(b, ContentBlock::Text { text } if text.is_empty()))
-                .map(|b| serde_json::to_value(b).unwrap_or(Value::Null))
+                .map(|b| match b {
+                    // The API takes only an object as input; the tool result says what was wrong.
+                    ContentBlock::InvalidToolUse { id, name, .. } => {
+                        json!({"type": "tool_use", "id": id, "name": name, "input": {}})
+                    }
+                    _ => serde_json::to_value(b).unwrap_or(Value::Null),
+                })
                 .collect();
             json!({"role": m.role, "content": content})
         })
@@ -131,11 +139,20 @@ enum Partial {
 struct Assembly {
     open: BTreeMap<u64, Partial>,
     done: BTreeMap<u64, ContentBlock>,
-    /// Tool calls whose input did not parse: cut off by `max_tokens`, or broken.
-    truncated: Vec<String>,
+    /// Tool calls whose input is not JSON, by index: (id, name, text, error). Cut off by
+    /// `max_tokens` they are dropped; otherwise they go back to the model as invalid calls.
+    unparsed: BTreeMap<u64, (String, String, String, String)>,
     usage: Usage,
     model: Option<String>,
     stop_reason: Option<StopReason>,
+}
+
+impl Assembly {
+    /// The answer is whole once `message_delta` said why it stopped: only `message_stop`
+    /// can follow, and it carries nothing.
+    fn is_whole(&self) -> bool {
+        self.stop_reason.is_some()
+    }
 }
 
 async fn read_stream(
@@ -152,10 +169,21 @@ async fn read_stream(
             });
         };
         let event = event?;
-        let data: Value = serde_json::from_str(&event.data).map_err(|e| LlmError::Protocol {
-            provider: PROVIDER,
-            message: format!("event {} is not JSON: {e}", event.event),
-        })?;
+        let data: Value = match serde_json::from_str(&event.data) {
+            Ok(data) => data,
+            // A garbled `message_stop` after a whole answer loses nothing; asking again would
+            // pay for the answer twice.
+            Err(_) if state.is_whole() => {
+                tracing::debug!(provider = PROVIDER, event = %event.event, "malformed event after a whole answer");
+                return finish(state, request);
+            }
+            Err(e) => {
+                return Err(LlmError::Malformed {
+                    provider: PROVIDER,
+                    message: format!("{} is not JSON: {e}", event.event),
+                });
+            }
+        };
         let kind = data["type"].as_str().unwrap_or(&event.event).to_string();
         match kind.as_str() {
             "message_start" => {
@@ -208,17 +236,19 @@ async fn read_stream(
                     Some(Partial::Text(text)) => {
                         state.done.insert(index, ContentBlock::Text { text });
                     }
-                    Some(Partial::Tool { id, name, json }) => match parse_input(&json) {
-                        Some(input) => {
+                    Some(Partial::Tool { id, name, json }) => match parse_tool_input(&json) {
+                        Ok(input) => {
                             on_event(StreamEvent::ToolCall {
                                 id: id.clone(),
                                 name: name.clone(),
                             });
                             state
                                 .done
-                                .insert(index, ContentBlock::ToolUse { id, name, input });
+                                .insert(index, ContentBlock::tool_use(id, name, input));
                         }
-                        None => state.truncated.push(name),
+                        Err(error) => {
+                            state.unparsed.insert(index, (id, name, json, error));
+                        }
                     },
                     Some(Partial::Skipped) | None => {}
                 }
@@ -244,14 +274,6 @@ async fn read_stream(
     }
 }
 
-/// An empty input means a tool without parameters; anything else must be whole JSON.
-fn parse_input(json: &str) -> Option<Value> {
-    if json.trim().is_empty() {
-        return Some(json!({}));
-    }
-    serde_json::from_str(json).ok()
-}
-
 /// Usage fields present in `value` replace what we have: `message_delta` counts are
 /// cumulative.
 fn read_usage(value: &Value, usage: &mut Usage) {
@@ -269,22 +291,24 @@ fn read_usage(value: &Value, usage: &mut Usage) {
 fn finish(mut state: Assembly, request: &Request) -> Result<Response, LlmError> {
     let stop_reason = state.stop_reason.unwrap_or(StopReason::EndTurn);
     // A block still open at message_stop was cut off as well.
-    for partial in std::mem::take(&mut state.open).into_values() {
-        if let Partial::Tool { name, .. } = partial {
-            state.truncated.push(name);
+    for (index, partial) in std::mem::take(&mut state.open) {
+        if let Partial::Tool { id, name, json } = partial {
+            let error = "cut off before the end of its input".to_string();
+            state.unparsed.insert(index, (id, name, json, error));
         }
     }
-    if !state.truncated.is_empty() && stop_reason != StopReason::MaxTokens {
-        return Err(LlmError::Protocol {
-            provider: PROVIDER,
-            message: format!(
-                "the input of tool call {} is not whole JSON",
-                state.truncated.join(", ")
-            ),
-        });
-    }
-    if !state.truncated.is_empty() {
-        tracing::debug!(provider = PROVIDER, tools = ?state.truncated, "dropped tool calls cut off by max_tokens");
+    for (index, (id, name, input, error)) in state.unparsed {
+        if stop_reason == StopReason::MaxTokens {
+            tracing::debug!(provider = PROVIDER, tool = %name, "dropped a tool call cut off by max_tokens");
+            continue;
+        }
+        let block = ContentBlock::InvalidToolUse {
+            id,
+            name,
+            input,
+            error,
+        };
+        state.done.insert(index, block);
     }
     Ok(Response {
         content: state.done.into_values().collect(),
@@ -293,5 +317,6 @@ fn finish(mut state: Assembly, request: &Request) -> Result<Response, LlmError> 
         model: state.model.unwrap_or_else(|| request.model.clone()),
         cost_usd: 0.0,
         price_known: false,
+        usage_estimated: false,
     })
 }

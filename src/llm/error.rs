@@ -61,6 +61,14 @@ pub enum LlmError {
         message: String,
     },
 
+    /// An event of the stream that does not parse: garbled on the way (a proxy, a cut). Like a
+    /// cut stream it is retried as a whole.
+    #[error("{provider} sent a malformed event: {message}")]
+    Malformed {
+        provider: &'static str,
+        message: String,
+    },
+
     #[error("{provider} sent something unexpected: {message}")]
     Protocol {
         provider: &'static str,
@@ -99,6 +107,21 @@ pub enum LlmError {
     GaveUp { attempts: u32, last: Box<LlmError> },
 }
 
+/// Errors that say the conversation does not fit the model: Anthropic's 400 "prompt is too
+/// long", OpenAI's `context_length_exceeded`, and the wording of compatible servers.
+fn is_context_overflow(kind: Option<&str>, message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    kind == Some("context_length_exceeded")
+        || message.contains("prompt is too long")
+        || message.contains("context length")
+        || message.contains("context window")
+        || message.contains("context_length_exceeded")
+}
+
+const CONTEXT_HINT: &str = "the conversation is longer than the model's context window: choose a model with a larger one (--model), or make the plan's steps smaller";
+
+const OVERLOADED_HINT: &str = "the provider stayed overloaded or unavailable through every retry; wait a few minutes, then resume";
+
 /// Error types and codes of 429s that mean "out of money", not "slow down".
 fn is_quota(kind: Option<&str>, message: &str) -> bool {
     let kind = kind.unwrap_or_default();
@@ -123,9 +146,10 @@ impl LlmError {
             | LlmError::ReplayExhausted { .. }
             | LlmError::Record { .. }
             | LlmError::GaveUp { .. } => false,
-            LlmError::Connect { .. } | LlmError::Timeout { .. } | LlmError::StreamCut { .. } => {
-                true
-            }
+            LlmError::Connect { .. }
+            | LlmError::Timeout { .. }
+            | LlmError::StreamCut { .. }
+            | LlmError::Malformed { .. } => true,
             // Anthropic names the error type; OpenRouter gives the HTTP status as the code.
             LlmError::StreamError { kind, .. } => {
                 matches!(
@@ -182,7 +206,20 @@ impl LlmError {
             LlmError::Timeout { .. } | LlmError::StreamCut { .. } => {
                 Some("the provider may be overloaded; try again later".to_string())
             }
-            LlmError::StreamError { .. } | LlmError::Protocol { .. } => None,
+            LlmError::Malformed { .. } => Some(
+                "the stream kept arriving garbled; check any proxy between you and the provider (ANTHROPIC_BASE_URL or OPENAI_BASE_URL), then resume"
+                    .to_string(),
+            ),
+            LlmError::StreamError { kind, message, .. } => {
+                if is_context_overflow(Some(kind), message) {
+                    Some(CONTEXT_HINT.to_string())
+                } else if self.is_retryable() {
+                    Some(OVERLOADED_HINT.to_string())
+                } else {
+                    None
+                }
+            }
+            LlmError::Protocol { .. } => None,
             LlmError::Http {
                 status,
                 kind,
@@ -192,6 +229,9 @@ impl LlmError {
                 base_env,
                 ..
             } => match status {
+                400 | 413 if is_context_overflow(kind.as_deref(), message) => {
+                    Some(CONTEXT_HINT.to_string())
+                }
                 401 => Some(format!("set {key_env} to a valid API key")),
                 403 => Some(format!(
                     "the key in {key_env} is not allowed to use this model or resource"
@@ -203,6 +243,7 @@ impl LlmError {
                         .to_string(),
                 ),
                 429 => Some("rate limited: wait a little or lower the request rate".to_string()),
+                500..=599 => Some(OVERLOADED_HINT.to_string()),
                 _ => None,
             },
             LlmError::ReplayMalformed { .. } => {

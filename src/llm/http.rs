@@ -162,13 +162,12 @@ impl Http {
         }
     }
 
+    /// The text with the key masked, if a server echoed it, and anything shaped like a key.
+    /// A value too short to be a key is left alone: masking `k` would garble every word
+    /// with a `k` in it.
     pub fn redact(&self, text: String) -> String {
-        match &self.key {
-            Some(key) if !key.is_empty() && text.contains(key.as_str()) => {
-                text.replace(key.as_str(), "***")
-            }
-            _ => text,
-        }
+        let keys: Vec<&str> = self.key.as_deref().into_iter().collect();
+        crate::policy::redact(&text, &keys)
     }
 }
 

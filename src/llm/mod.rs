@@ -140,6 +140,15 @@ impl Provider {
             });
             tokio::time::sleep(wait).await;
         };
+        // A recording may hold a call whose input is not an object; the loop must be told.
+        for block in &mut response.content {
+            if let ContentBlock::ToolUse { id, name, input } = block
+                && !input.is_object()
+            {
+                let (id, name, input) = (id.clone(), name.clone(), input.take());
+                *block = ContentBlock::tool_use(id, name, input);
+            }
+        }
         let mut cost = inner.prices.cost(&response.model, &response.usage);
         if !cost.known {
             cost = inner.prices.cost(&request.model, &response.usage);

@@ -5,7 +5,9 @@ use super::config::ProviderConfig;
 use super::error::LlmError;
 use super::http::{Http, error_fields};
 use super::sse::SseStream;
-use super::types::{ContentBlock, Request, Response, Role, StopReason, StreamEvent, Usage};
+use super::types::{
+    ContentBlock, Request, Response, Role, StopReason, StreamEvent, Usage, parse_tool_input,
+};
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde_json::{Value, json};
 
@@ -50,11 +52,12 @@ impl OpenAi {
             provider: PROVIDER,
             message: format!("cannot encode the request: {e}"),
         })?;
+        let sent = body.len();
         let mut stream = self
             .http
             .post_sse(&self.url, self.headers.clone(), body)
             .await?;
-        read_stream(&mut stream, request, on_event).await
+        read_stream(&mut stream, request, sent, on_event).await
     }
 }
 
@@ -87,6 +90,13 @@ pub fn request_body(request: &Request) -> Value {
                     "id": id,
                     "type": "function",
                     "function": {"name": name, "arguments": input.to_string()},
+                })),
+                // Some servers parse the arguments of earlier calls; send valid JSON. The tool
+                // result says what was wrong with the model's.
+                ContentBlock::InvalidToolUse { id, name, .. } => calls.push(json!({
+                    "id": id,
+                    "type": "function",
+                    "function": {"name": name, "arguments": "{}"},
                 })),
                 ContentBlock::ToolResult {
                     tool_use_id,
@@ -198,9 +208,12 @@ impl Assembly {
     }
 }
 
+/// Reads the chunks of one answer. `sent` is the size of the request body, for an estimate of
+/// the usage when the server reports none.
 async fn read_stream(
     stream: &mut SseStream,
     request: &Request,
+    sent: usize,
     on_event: &mut (dyn FnMut(StreamEvent) + Send),
 ) -> Result<Response, LlmError> {
     let mut state = Assembly::default();
@@ -225,10 +238,21 @@ async fn read_stream(
             }
             break;
         }
-        let chunk: Value = serde_json::from_str(&event.data).map_err(|e| LlmError::Protocol {
-            provider: PROVIDER,
-            message: format!("a chunk is not JSON: {e}"),
-        })?;
+        let chunk: Value = match serde_json::from_str(&event.data) {
+            Ok(chunk) => chunk,
+            // A garbled `[DONE]` after the finish and the usage loses nothing; asking again
+            // would pay for the answer twice.
+            Err(_) if state.finish.is_some() && state.usage.is_some() => {
+                tracing::debug!(provider = PROVIDER, "malformed event after a whole answer");
+                break;
+            }
+            Err(e) => {
+                return Err(LlmError::Malformed {
+                    provider: PROVIDER,
+                    message: format!("a chunk is not JSON: {e}"),
+                });
+            }
+        };
         if let Some((kind, message)) = error_fields(&chunk) {
             return Err(LlmError::StreamError {
                 provider: PROVIDER,
@@ -258,7 +282,7 @@ async fn read_stream(
             }
         }
     }
-    finish(state, request, on_event)
+    finish(state, request, sent, on_event)
 }
 
 fn read_usage(value: &Value) -> Usage {
@@ -274,9 +298,16 @@ fn read_usage(value: &Value) -> Usage {
     }
 }
 
+/// Tokens of a text, estimated on the high side: three bytes a token (English prose runs
+/// near four, code and JSON nearer three).
+fn estimate_tokens(bytes: usize) -> u64 {
+    bytes.div_ceil(3) as u64
+}
+
 fn finish(
     state: Assembly,
     request: &Request,
+    sent: usize,
     on_event: &mut (dyn FnMut(StreamEvent) + Send),
 ) -> Result<Response, LlmError> {
     let finish = state.finish.unwrap_or_default();
@@ -287,44 +318,36 @@ fn finish(
         "content_filter" => StopReason::Refusal,
         other => StopReason::Other(other.to_string()),
     };
+    let answered = state.text.len()
+        + state
+            .calls
+            .iter()
+            .map(|c| c.name.len() + c.arguments.len())
+            .sum::<usize>();
     let mut content = Vec::new();
     if !state.text.is_empty() {
         content.push(ContentBlock::Text { text: state.text });
     }
-    let mut truncated = Vec::new();
     for (n, call) in state.calls.into_iter().enumerate() {
-        let input = if call.arguments.trim().is_empty() {
-            Some(json!({}))
-        } else {
-            serde_json::from_str::<Value>(&call.arguments).ok()
-        };
-        let Some(input) = input else {
-            truncated.push(call.name);
-            continue;
-        };
         // llama.cpp may leave the id out; the next request needs one to pair the result.
         let id = call.id.unwrap_or_else(|| format!("call_{n}"));
-        content.push(ContentBlock::ToolUse {
-            id,
-            name: call.name,
-            input,
-        });
-    }
-    if !truncated.is_empty() && stop_reason != StopReason::MaxTokens {
-        return Err(LlmError::Protocol {
-            provider: PROVIDER,
-            message: format!(
-                "the arguments of tool call {} are not whole JSON",
-                truncated.join(", ")
-            ),
-        });
-    }
-    for block in &content {
-        if let ContentBlock::ToolUse { id, name, .. } = block {
-            on_event(StreamEvent::ToolCall {
-                id: id.clone(),
-                name: name.clone(),
-            });
+        match parse_tool_input(&call.arguments) {
+            Ok(input) => {
+                on_event(StreamEvent::ToolCall {
+                    id: id.clone(),
+                    name: call.name.clone(),
+                });
+                content.push(ContentBlock::tool_use(id, call.name, input));
+            }
+            Err(_) if stop_reason == StopReason::MaxTokens => {
+                tracing::debug!(provider = PROVIDER, tool = %call.name, "dropped a tool call cut off by max_tokens");
+            }
+            Err(error) => content.push(ContentBlock::InvalidToolUse {
+                id,
+                name: call.name,
+                input: call.arguments,
+                error,
+            }),
         }
     }
     // Older Ollama says `stop` even when it called tools.
@@ -335,12 +358,28 @@ fn finish(
     {
         stop_reason = StopReason::ToolUse;
     }
+    // No usage: the stream ended after the finish but before the usage chunk, or the server
+    // does not send one. Estimate it rather than record the call as free.
+    let usage_estimated = state.usage.is_none();
+    let usage = state.usage.unwrap_or_else(|| {
+        tracing::warn!(
+            provider = PROVIDER,
+            "no usage in the answer; estimating it from its size"
+        );
+        Usage {
+            input_tokens: estimate_tokens(sent),
+            output_tokens: estimate_tokens(answered),
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
+        }
+    });
     Ok(Response {
         content,
         stop_reason,
-        usage: state.usage.unwrap_or_default(),
+        usage,
         model: state.model.unwrap_or_else(|| request.model.clone()),
         cost_usd: 0.0,
         price_known: false,
+        usage_estimated,
     })
 }

@@ -75,6 +75,7 @@ impl Replay {
             model: recorded.model.clone(),
             cost_usd: 0.0,
             price_known: false,
+            usage_estimated: false,
         })
     }
 }
@@ -178,7 +179,9 @@ pub fn note(request: &Request) -> String {
             }
             format!("text {short:?}")
         }
-        Some(ContentBlock::ToolUse { name, .. }) => format!("tool call {name}"),
+        Some(ContentBlock::ToolUse { name, .. } | ContentBlock::InvalidToolUse { name, .. }) => {
+            format!("tool call {name}")
+        }
         Some(ContentBlock::ToolResult {
             tool_use_id,
             is_error,

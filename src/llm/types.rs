@@ -23,6 +23,16 @@ pub enum ContentBlock {
         name: String,
         input: serde_json::Value,
     },
+    /// A tool call whose input is not a JSON object: not JSON at all (cut off, garbled), or
+    /// JSON of another type. `input` is the text the model sent, `error` what is wrong with
+    /// it. The loop answers it with a tool error so the model can send the call again; on the
+    /// wire it goes back as the same call with an empty object as input.
+    InvalidToolUse {
+        id: String,
+        name: String,
+        input: String,
+        error: String,
+    },
     ToolResult {
         tool_use_id: String,
         content: String,
@@ -31,9 +41,37 @@ pub enum ContentBlock {
     },
 }
 
+/// The input of a tool call from the text the model streamed: JSON, or why it is not. An
+/// empty text is a call without parameters.
+pub fn parse_tool_input(raw: &str) -> Result<serde_json::Value, String> {
+    if raw.trim().is_empty() {
+        return Ok(serde_json::Value::Object(Default::default()));
+    }
+    serde_json::from_str(raw).map_err(|err| format!("not valid JSON ({err})"))
+}
+
 impl ContentBlock {
     pub fn text(text: impl Into<String>) -> Self {
         ContentBlock::Text { text: text.into() }
+    }
+
+    /// A `ToolUse` when `input` is a JSON object, else an `InvalidToolUse` that says what it is.
+    pub fn tool_use(id: String, name: String, input: serde_json::Value) -> Self {
+        use serde_json::Value;
+        let what = match &input {
+            Value::Object(_) => return ContentBlock::ToolUse { id, name, input },
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "an array",
+        };
+        ContentBlock::InvalidToolUse {
+            id,
+            name,
+            input: input.to_string(),
+            error: format!("{what}, not a JSON object"),
+        }
     }
 }
 
@@ -161,7 +199,9 @@ impl<'de> Deserialize<'de> for StopReason {
 }
 
 /// One whole model response. `cost_usd` is 0 with `price_known == false` when the model is
-/// not in the price table.
+/// not in the price table. `usage_estimated` says the server reported no usage (a stream
+/// that ended before its usage chunk, a server that never sends one), so `usage` is an
+/// estimate from the sizes of the request and the answer: never recorded as free.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Response {
     pub content: Vec<ContentBlock>,
@@ -170,13 +210,22 @@ pub struct Response {
     pub model: String,
     pub cost_usd: f64,
     pub price_known: bool,
+    pub usage_estimated: bool,
 }
 
 impl Response {
-    /// The tool calls of the response, in order.
-    pub fn tool_calls(&self) -> impl Iterator<Item = (&str, &str, &serde_json::Value)> {
+    /// The tool calls of the response, in order: `(id, name, input)`, the input `Err` with
+    /// what is wrong when it is not a JSON object.
+    pub fn tool_calls(
+        &self,
+    ) -> impl Iterator<Item = (&str, &str, Result<&serde_json::Value, &str>)> {
         self.content.iter().filter_map(|b| match b {
-            ContentBlock::ToolUse { id, name, input } => Some((id.as_str(), name.as_str(), input)),
+            ContentBlock::ToolUse { id, name, input } => {
+                Some((id.as_str(), name.as_str(), Ok(input)))
+            }
+            ContentBlock::InvalidToolUse {
+                id, name, error, ..
+            } => Some((id.as_str(), name.as_str(), Err(error.as_str()))),
             _ => None,
         })
     }

@@ -102,6 +102,19 @@ impl Store {
         worktree: &Path,
         input: CheckpointInput<'_>,
     ) -> Result<CheckpointOutcome> {
+        self.checkpoint_with_tip_note(task, worktree, input, None)
+    }
+
+    /// Like [`Store::checkpoint`], with the tip's own note rewritten in the same notes commit:
+    /// the tip's pending usage moves into the new record (see [`Store::take_pending`]) with no
+    /// moment at which git counts it twice or not at all.
+    pub fn checkpoint_with_tip_note(
+        &self,
+        task: &Task,
+        worktree: &Path,
+        input: CheckpointInput<'_>,
+        tip_note: Option<String>,
+    ) -> Result<CheckpointOutcome> {
         let started = Instant::now();
         let wt_repo = self.open_worktree(worktree)?;
         let tip_tree = self.tree_of(task.tip)?;
@@ -164,9 +177,11 @@ impl Store {
         record.checkpoint_ms = started.elapsed().as_millis() as u64;
         let checkpoint_ms = record.checkpoint_ms;
         let note_text = toml::to_string(&record).unwrap_or_default();
+        let mut notes = vec![(commit, note_text)];
+        notes.extend(tip_note.map(|text| (task.tip, text)));
         let notes = self.notes_edit(
             &task.slug,
-            &[(commit, note_text)],
+            &notes,
             &format!("checkpoint {number} of {}", task.slug),
         )?;
         let branch = Edit::update(

@@ -23,8 +23,13 @@ pub struct Plan {
     /// How many times the plan was rewritten after failures.
     pub replans: u32,
     pub planner_model: String,
-    /// Model usage of planning, counted in the budget like checkpoint records.
+    /// Model usage of planning, counted in the budget like checkpoint records; written after
+    /// every planner turn.
     pub planner_usage: Usage,
+    /// While the task commit is the tip: model usage not (yet) in a checkpoint record, as in
+    /// a checkpoint record's `pending`.
+    #[serde(skip_serializing_if = "Usage::is_zero")]
+    pub pending: Usage,
     pub steps: Vec<PlanStep>,
     /// Failed attempts, so the next plan and executor learn from them.
     pub attempts: Vec<Attempt>,

@@ -14,6 +14,13 @@ pub struct Usage {
     pub cost_usd: f64,
     pub wall_ms: u64,
     pub tool_calls: u64,
+    /// Turns whose tokens are an estimate: the server reported no usage for them.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub estimated_turns: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Usage {
@@ -26,6 +33,12 @@ impl Usage {
         self.cost_usd += other.cost_usd;
         self.wall_ms += other.wall_ms;
         self.tool_calls += other.tool_calls;
+        self.estimated_turns += other.estimated_turns;
+    }
+
+    /// Nothing spent.
+    pub fn is_zero(&self) -> bool {
+        *self == Usage::default()
     }
 
     /// The same usage with the cost rounded to a millionth of a dollar, so records read
@@ -85,6 +98,9 @@ pub struct StopRecord {
     pub detail: String,
     #[serde(default)]
     pub at: String,
+    /// How the user can go on, when the run knows (a provider error's hint).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hint: String,
 }
 
 /// The note on each checkpoint (DESIGN.md §1).
@@ -104,6 +120,11 @@ pub struct CheckpointRecord {
     pub files_changed: u32,
     pub insertions: u32,
     pub deletions: u32,
+    /// Model usage spent while this commit was the tip and not (yet) in a checkpoint record:
+    /// a step in progress, or runs that stopped without a checkpoint. Written after every
+    /// model turn; moved into the next checkpoint's record in the same notes commit.
+    #[serde(skip_serializing_if = "Usage::is_zero")]
+    pub pending: Usage,
     pub stop: Option<StopRecord>,
     /// Fields written by newer versions or by hand; kept when the note is rewritten.
     #[serde(flatten)]

@@ -62,8 +62,8 @@ impl TaskState {
     }
 }
 
-/// Sums of every record of a task, planning and discarded attempts included: the budget
-/// holds across crashes, resumes and rollbacks.
+/// Sums of every record of a task, planning, discarded attempts and pending usage included:
+/// the budget holds across crashes, resumes and rollbacks.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Budget {
     pub usage: Usage,
@@ -80,6 +80,8 @@ pub struct TaskSummary {
     pub last_tests: Option<String>,
     pub budget: Budget,
     pub stop_detail: Option<String>,
+    /// How to get past what stopped the last run, when it said.
+    pub stop_hint: Option<String>,
 }
 
 impl Store {
@@ -139,7 +141,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Everything spent on the task: planning, checkpoints, and the attic's discarded work.
+    /// Everything spent on the task: planning, checkpoints, the attic's discarded work, and
+    /// the pending usage of runs that stopped (or are working) without a checkpoint.
     pub fn budget(&self, task: &Task, plan: &Plan) -> Result<Budget> {
         let mut notes = NotesReader::new(self, &task.slug)?;
         self.budget_with(task, plan, &mut notes, &[])
@@ -154,11 +157,13 @@ impl Store {
         known: &[Checkpoint],
     ) -> Result<Budget> {
         let mut usage = plan.planner_usage;
+        usage.add(&plan.pending);
         let mut seen = HashSet::new();
         for checkpoint in known {
             seen.insert(checkpoint.commit);
             if let Some(record) = &checkpoint.record {
                 usage.add(&record.usage);
+                usage.add(&record.pending);
             }
         }
         let mut tips = vec![task.tip];
@@ -168,6 +173,7 @@ impl Store {
             while current != task.task_commit && seen.insert(current) {
                 if let Some(record) = notes.record(current)? {
                     usage.add(&record.usage);
+                    usage.add(&record.pending);
                 }
                 match self.parents(current)?.first() {
                     Some(parent) => current = *parent,
@@ -229,6 +235,10 @@ impl Store {
         Ok(TaskSummary {
             last_tests: tip.and_then(|c| c.trailers.get("Agent-Tests").map(str::to_string)),
             checkpoints: checkpoints.len(),
+            stop_hint: stop
+                .as_ref()
+                .map(|s| s.hint.clone())
+                .filter(|h| !h.is_empty()),
             stop_detail: stop.map(|s| s.detail),
             task,
             plan,
@@ -238,21 +248,64 @@ impl Store {
         })
     }
 
-    /// Write the stop record onto the tip's note (or the plan, before any checkpoint).
-    pub fn record_stop(&self, task: &Task, stop: super::StopRecord) -> Result<()> {
+    /// Write the stop record onto the tip's note (or the plan, before any checkpoint), with
+    /// `spent` (usage of the run not yet in git) added to the tip's pending usage.
+    pub fn record_stop(&self, task: &Task, stop: super::StopRecord, spent: &Usage) -> Result<()> {
+        let text = self.edit_tip_note(task, |stop_slot, pending| {
+            *stop_slot = Some(stop);
+            pending.add(spent);
+            *pending = pending.rounded();
+        })?;
+        self.write_note(
+            &task.slug,
+            task.tip,
+            text,
+            &format!("stop of {}", task.slug),
+        )
+    }
+
+    /// Add `spent` to the pending usage of the tip: written after every model turn, so a run
+    /// killed at any moment leaves in git every answered call but the one in flight.
+    pub fn add_pending(&self, task: &Task, spent: &Usage) -> Result<()> {
+        let text = self.edit_tip_note(task, |_, pending| {
+            pending.add(spent);
+            *pending = pending.rounded();
+        })?;
+        self.write_note(
+            &task.slug,
+            task.tip,
+            text,
+            &format!("usage of {}", task.slug),
+        )
+    }
+
+    /// The pending usage of the tip, and the tip's note without it: what a checkpoint on top
+    /// of the tip takes into its record and writes back in the same notes commit.
+    pub fn take_pending(&self, task: &Task) -> Result<(Usage, String)> {
+        let mut taken = Usage::default();
+        let text = self.edit_tip_note(task, |_, pending| taken = std::mem::take(pending))?;
+        Ok((taken, text))
+    }
+
+    /// The tip's note (the plan on the task commit, else the checkpoint record) after `edit`
+    /// changed its stop record and pending usage, as text to write back.
+    fn edit_tip_note(
+        &self,
+        task: &Task,
+        edit: impl FnOnce(&mut Option<super::StopRecord>, &mut Usage),
+    ) -> Result<String> {
         let mut notes = NotesReader::new(self, &task.slug)?;
-        let (commit, text) = if task.tip == task.task_commit {
+        if task.tip == task.task_commit {
             let mut plan = notes
                 .plan(task.task_commit)?
                 .unwrap_or_else(|| Plan::new(&task.goal));
-            plan.stop = Some(stop);
-            (task.task_commit, plan.to_toml())
+            edit(&mut plan.stop, &mut plan.pending);
+            Ok(plan.to_toml())
         } else {
             let mut record = notes.record(task.tip)?.unwrap_or_default();
-            record.stop = Some(stop);
-            (task.tip, toml::to_string(&record).unwrap_or_default())
-        };
-        self.write_note(&task.slug, commit, text, &format!("stop of {}", task.slug))
+            edit(&mut record.stop, &mut record.pending);
+            Ok(toml::to_string(&record).unwrap_or_default())
+        }
     }
 
     /// Rewrite the plan note.

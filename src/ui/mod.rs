@@ -164,23 +164,30 @@ impl Human {
                 self.usage = format!("{turns} turns · {tokens} tokens · ${cost_usd:.4} · {}s", elapsed_ms / 1000);
                 self.status("");
             }
-            Event::Stopped { reason, detail, slug } => {
+            Event::Stopped { reason, detail, slug: _, hint, next, usage } => {
                 if let Some(bar) = self.spinner.take() {
                     bar.finish_and_clear();
                 }
                 let code = if reason == "done" { "32" } else { "33" };
                 let detail = redact_known(&detail);
                 eprintln!("{} {detail}", self.paint(code, &format!("Stopped: {reason}.")));
-                eprintln!("  review:   git log agent/{slug}   ·   git agent log {slug}   ·   git agent diff {slug}");
-                match reason.as_str() {
-                    "done" => eprintln!("  merge:    git agent merge {slug}"),
-                    "blocked" => eprintln!("  see why:  git agent status {slug}; then git agent resume {slug}"),
-                    _ => eprintln!("  continue: git agent resume {slug}"),
+                let field = |label: &str, text: &str| eprintln!("  {:<10}{text}", format!("{label}:"));
+                if let Some(hint) = hint {
+                    field("hint", &hint);
                 }
-                eprintln!("  undo:     git agent rollback {slug} --steps 1");
-                if !self.usage.is_empty() {
-                    eprintln!("  usage:    {}", self.usage);
+                for suggestion in next {
+                    field(suggestion.label, &suggestion.commands.join("   ·   "));
                 }
+                field(
+                    "usage",
+                    &format!(
+                        "{} turns · {} tokens · ${:.4} · {}s",
+                        usage.turns,
+                        usage.tokens,
+                        usage.cost_usd,
+                        usage.elapsed_ms / 1000
+                    ),
+                );
             }
         }
     }

@@ -1,6 +1,10 @@
 //! A fake Anthropic Messages server on 127.0.0.1 that speaks the real SSE wire protocol.
 //! Its answers come from a script that looks at the request (planner or executor, which
 //! step, how many turns so far), so a killed and resumed run gets the same answers.
+//!
+//! It keeps the books the way a provider does: every answer it delivered whole is
+//! [`Served`], with the tokens it reported, so tests can compare them with what git holds.
+//! A faulty answer (an error status, a cut or corrupted stream) is not served.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -12,21 +16,40 @@ use serde_json::{Value, json};
 /// What the model "does": content blocks (Anthropic shape) for a request.
 pub type Script = dyn Fn(&Value) -> Vec<Value> + Send + Sync;
 
+/// Which fault, if any, the `n`th request (0-based) gets.
+pub type FaultPlan = dyn Fn(usize, &Value) -> Option<&'static str> + Send + Sync;
+
 pub struct FakeModel {
     pub url: String,
     pub requests: Arc<Mutex<Vec<(String, Value)>>>,
     pub faults: Arc<Mutex<Vec<&'static str>>>,
+    pub served: Arc<Mutex<Vec<Served>>>,
+}
+
+/// One answer delivered whole, with the usage it reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Served {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
 }
 
 /// Faults a real server produces, injected at random by [`FakeModel::start_with_faults`].
-const FAULTS: &[&str] = &[
+/// `corrupt_event` breaks an event in the middle of the stream; `corrupt_stop` breaks the
+/// `message_stop` after a whole answer (which is then served: its usage was delivered).
+pub const FAULTS: &[&str] = &[
     "529",
     "429",
     "503",
     "cut_in_tool_call",
     "error_event",
     "cut_before_headers",
+    "corrupt_event",
+    "corrupt_stop",
 ];
+
+/// Price of the fake server's model (`claude-sonnet-4-5`), USD per million tokens.
+pub const INPUT_PRICE: f64 = 3.0;
+pub const OUTPUT_PRICE: f64 = 15.0;
 
 impl FakeModel {
     pub fn start(script: Arc<Script>, delay: Duration) -> FakeModel {
@@ -40,26 +63,34 @@ impl FakeModel {
         seed: u64,
         rate: f64,
     ) -> FakeModel {
-        let rng = Arc::new(Mutex::new(fastrand::Rng::with_seed(seed)));
+        let rng = Mutex::new(fastrand::Rng::with_seed(seed));
+        let plan = move |_: usize, _: &Value| {
+            let mut rng = rng.lock().unwrap();
+            (rng.f64() < rate).then(|| FAULTS[rng.usize(..FAULTS.len())])
+        };
+        Self::start_with_plan(script, delay, Arc::new(plan))
+    }
+
+    /// Like `start`, with the faults chosen by `plan` for each request.
+    pub fn start_with_plan(
+        script: Arc<Script>,
+        delay: Duration,
+        plan: Arc<FaultPlan>,
+    ) -> FakeModel {
         let faults = Arc::new(Mutex::new(Vec::new()));
         let injected = faults.clone();
+        let served = Arc::new(Mutex::new(Vec::new()));
+        let books = served.clone();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
         let seen = requests.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let script = script.clone();
-                let seen = seen.clone();
-                let fault = {
-                    let mut rng = rng.lock().unwrap();
-                    (rng.f64() < rate).then(|| FAULTS[rng.usize(..FAULTS.len())])
-                };
-                if let Some(fault) = fault {
-                    injected.lock().unwrap().push(fault);
-                }
+                let (script, seen, plan) = (script.clone(), seen.clone(), plan.clone());
+                let (injected, books) = (injected.clone(), books.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(stream, &*script, &seen, delay, fault);
+                    let _ = serve(stream, &*script, &seen, delay, &*plan, &injected, &books);
                 });
             }
         });
@@ -67,7 +98,17 @@ impl FakeModel {
             url,
             requests,
             faults,
+            served,
         }
+    }
+
+    /// What the server delivered whole: (answers, input tokens, output tokens, cost).
+    pub fn books(&self) -> (u64, u64, u64, f64) {
+        let served = self.served.lock().unwrap();
+        let input: u64 = served.iter().map(|s| s.input_tokens).sum();
+        let output: u64 = served.iter().map(|s| s.output_tokens).sum();
+        let cost = (input as f64 * INPUT_PRICE + output as f64 * OUTPUT_PRICE) / 1e6;
+        (served.len() as u64, input, output, cost)
     }
 
     pub fn bodies(&self) -> Vec<Value> {
@@ -94,7 +135,9 @@ fn serve(
     script: &Script,
     seen: &Mutex<Vec<(String, Value)>>,
     delay: Duration,
-    fault: Option<&'static str>,
+    plan: &FaultPlan,
+    injected: &Mutex<Vec<&'static str>>,
+    served: &Mutex<Vec<Served>>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut headers = String::new();
@@ -115,9 +158,20 @@ fn serve(
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    seen.lock().unwrap().push((headers, request.clone()));
+    let fault = {
+        let mut seen = seen.lock().unwrap();
+        seen.push((headers, request.clone()));
+        plan(seen.len() - 1, &request)
+    };
+    if let Some(fault) = fault {
+        injected.lock().unwrap().push(fault);
+    }
     std::thread::sleep(delay);
     let content = script(&request);
+    let usage = Served {
+        input_tokens: body.len() as u64 / 4,
+        output_tokens: 20 + serde_json::to_string(&content).unwrap().len() as u64 / 4,
+    };
     let mut out = stream;
     let status = |out: &mut TcpStream, status: &str, body: &str| {
         let head = format!(
@@ -149,11 +203,18 @@ fn serve(
                 r#"{"type":"error","error":{"type":"api_error","message":"unavailable"}}"#,
             );
         }
+        Some("overflow") => {
+            return status(
+                &mut out,
+                "400 Bad Request",
+                r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210417 tokens > 200000 maximum"}}"#,
+            );
+        }
         Some("cut_before_headers") => return Ok(()),
         _ => {}
     }
     out.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n")?;
-    let events = sse_events(&content);
+    let events = sse_events_with(&content, usage);
     for (i, event) in events.iter().enumerate() {
         if fault == Some("cut_in_tool_call") && event.contains("input_json_delta") {
             // Half a tool call, then the connection drops.
@@ -167,8 +228,21 @@ fn serve(
             out.write_all(error.as_bytes())?;
             return Ok(());
         }
+        if fault == Some("corrupt_event") && i == events.len() / 2 {
+            // A proxy mangled one event; the rest of the stream still comes.
+            out.write_all(b"event: content_block_delta\ndata: {\"type\": \"content_block_del\n\n")?;
+        }
+        if fault == Some("corrupt_stop") && i == events.len() - 1 {
+            out.write_all(b"event: message_stop\ndata: {\"type\": \"message_st\n\n")?;
+            out.flush()?;
+            served.lock().unwrap().push(usage);
+            return Ok(());
+        }
         out.write_all(event.as_bytes())?;
         out.flush()?;
+    }
+    if fault != Some("corrupt_event") {
+        served.lock().unwrap().push(usage);
     }
     Ok(())
 }
@@ -177,18 +251,30 @@ fn sse(name: &str, data: Value) -> String {
     format!("event: {name}\ndata: {data}\n\n")
 }
 
-/// The content blocks as the Messages API streams them, tool input in two fragments.
-pub fn sse_events(content: &[Value]) -> Vec<String> {
+/// The content blocks as the Messages API streams them, tool input in two fragments. A
+/// block `{"type": "raw_tool_use", "id", "name", "partial_json"}` streams its input text
+/// verbatim, whole JSON or not.
+pub fn sse_events_with(content: &[Value], usage: Served) -> Vec<String> {
     let mut events = vec![sse(
         "message_start",
         json!({"type": "message_start", "message": {"id": "msg_fake", "type": "message", "role": "assistant",
                "model": "claude-sonnet-4-5", "content": [], "stop_reason": null,
-               "usage": {"input_tokens": 500, "output_tokens": 1, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}}}),
+               "usage": {"input_tokens": usage.input_tokens, "output_tokens": 1, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}}}),
     )];
     events.push(sse("ping", json!({"type": "ping"})));
     let mut stop = "end_turn";
     for (i, block) in content.iter().enumerate() {
-        if block["type"] == "tool_use" {
+        if block["type"] == "raw_tool_use" {
+            stop = "tool_use";
+            events.push(sse(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": i, "content_block": {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}}),
+            ));
+            events.push(sse(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": block["partial_json"]}}),
+            ));
+        } else if block["type"] == "tool_use" {
             stop = "tool_use";
             events.push(sse(
                 "content_block_start",
@@ -222,10 +308,15 @@ pub fn sse_events(content: &[Value]) -> Vec<String> {
     }
     events.push(sse(
         "message_delta",
-        json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": 60}}),
+        json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": usage.output_tokens}}),
     ));
     events.push(sse("message_stop", json!({"type": "message_stop"})));
     events
+}
+
+/// A tool call whose input is streamed as this text, whole JSON or not.
+pub fn raw_tool(name: &str, partial_json: &str) -> Value {
+    json!({"type": "raw_tool_use", "id": format!("toolu_{}", fastrand::u32(..)), "name": name, "partial_json": partial_json})
 }
 
 pub fn tool(name: &str, input: Value) -> Value {

@@ -1,13 +1,16 @@
 //! The fault suite: a 20-step session against a model server that fails at random the ways
 //! real ones do (529, 429, 503, a stream cut inside a tool call, an error event mid-stream,
-//! a connection dropped before the headers). The session completes, or stops with a clear
-//! error and completes on resume; nothing committed is lost.
+//! a connection dropped before the headers, an event corrupted mid-stream, a corrupted
+//! `message_stop` after a whole answer). The session completes, or stops with a clear error
+//! and completes on resume; nothing committed is lost, and the usage git holds is exactly
+//! what the server delivered.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::accounting::assert_books;
 use crate::agent_e2e::{agent, sample};
 use crate::common::{TestEnv, get};
 use crate::fake_model::{FakeModel, Script, current_step, tool, turn};
@@ -44,7 +47,7 @@ fn a_twenty_step_session_survives_random_server_faults() {
     let seed = std::env::var("GIT_AGENT_FAULT_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(5);
     let model = FakeModel::start_with_faults(
         Arc::new(twenty_steps) as Arc<Script>,
         Duration::ZERO,
@@ -75,7 +78,13 @@ fn a_twenty_step_session_survives_random_server_faults() {
         "only {} faults were injected: {faults:?}",
         faults.len()
     );
-    for kind in ["529", "cut_in_tool_call", "error_event"] {
+    for kind in [
+        "529",
+        "cut_in_tool_call",
+        "error_event",
+        "corrupt_event",
+        "corrupt_stop",
+    ] {
         assert!(
             faults.contains(&kind),
             "{kind} was never injected: {faults:?}"
@@ -96,6 +105,8 @@ fn a_twenty_step_session_survives_random_server_faults() {
         get(&env.trailers(&dir, "agent/f"), "Agent-Step"),
         Some("20/20")
     );
+    // Every answer delivered is in git once; no faulty attempt is.
+    assert_books(&env, &dir, "f", &model);
     // No half-received tool call ever ran: every checkpoint wrote exactly its own part.
     for n in 1..=STEPS {
         let rev = format!("agent/f~{}", STEPS - n);

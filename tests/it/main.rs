@@ -1,6 +1,7 @@
 //! All end-to-end tests of the binary compile into this one test binary (link time).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod accounting;
 mod agent_e2e;
 mod cli_completions;
 mod cli_man;
@@ -16,5 +17,6 @@ mod faults;
 mod hostile_model;
 mod hostile_repo;
 mod merge_flags;
+mod recovery;
 mod store_cli;
 mod store_errors;

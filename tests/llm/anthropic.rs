@@ -122,6 +122,7 @@ pub(crate) fn tool_use_response() -> Response {
         model: MODEL.to_string(),
         cost_usd: SONNET.cost(&usage),
         price_known: true,
+        usage_estimated: false,
     }
 }
 
@@ -623,6 +624,7 @@ async fn max_tokens_inside_a_tool_call_drops_the_half_call() {
             model: MODEL.to_string(),
             cost_usd: SONNET.cost(&usage),
             price_known: true,
+            usage_estimated: false,
         }
     );
     assert_eq!(events.events, vec![text("I'll write the file.")]);
@@ -720,4 +722,183 @@ fn the_complete_future_is_send() {
     let mut sink = |_: StreamEvent| {};
     let future = provider.complete(&request, &mut sink);
     assert_send(&future);
+}
+
+/// A corrupted event: the JSON of the data line is cut short.
+fn corrupted(name: &str) -> String {
+    format!("event: {name}\ndata: {{\"type\": \"{name}\", \"ind\n\n")
+}
+
+#[tokio::test]
+async fn a_corrupted_event_mid_stream_is_retried_as_a_whole() {
+    let full = tool_use_stream();
+    let at = full.find("event: content_block_start").unwrap();
+    let broken = format!(
+        "{}{}{}",
+        &full[..at],
+        corrupted("content_block_start"),
+        &full[at..]
+    );
+    let server = RawServer::start(vec![Reply::sse(&broken, 13), Reply::sse(&full, 13)]).await;
+    let (result, events) = run(&provider(&server.url, 3), &loop_request()).await;
+
+    assert_eq!(result.unwrap(), tool_use_response());
+    let mut expected = vec![retrying(
+        2,
+        "anthropic sent a malformed event: content_block_start is not JSON: EOF while parsing a string at line 1 column 36",
+    )];
+    expected.extend(tool_use_events());
+    assert_eq!(events.normalized(), expected);
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_corrupted_message_stop_after_a_whole_answer_is_accepted_without_a_second_call() {
+    let full = tool_use_stream();
+    let at = full.find("event: message_stop").unwrap();
+    let broken = format!("{}{}", &full[..at], corrupted("message_stop"));
+    let server = RawServer::start(vec![Reply::sse(&broken, 13)]).await;
+    let (result, events) = run(&provider(&server.url, 3), &loop_request()).await;
+
+    assert_eq!(result.unwrap(), tool_use_response());
+    assert_eq!(events.events, tool_use_events());
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn tool_input_that_is_not_a_json_object_comes_back_as_an_invalid_call() {
+    let stream = message_start()
+        + &text_block(0, &["Writing."])
+        + &tool_block(
+            1,
+            "toolu_w",
+            "write_file",
+            &["{\"path\": \"a.rs\", \"content\": \"fn"],
+        )
+        + &tool_block(2, "toolu_s", "read_file", &["\"a.rs\""])
+        + &tool_block(3, "toolu_r", "read_file", &["{\"path\": \"a.rs\"}"])
+        + &message_end("tool_use", 40);
+    let server = RawServer::start(vec![Reply::sse(&stream, 9)]).await;
+    let (result, events) = run(&provider(&server.url, 3), &simple_request()).await;
+
+    let usage = Usage {
+        input_tokens: 472,
+        output_tokens: 40,
+        cache_read_tokens: 0,
+        cache_write_tokens: 1800,
+    };
+    assert_eq!(
+        result.unwrap(),
+        Response {
+            content: vec![
+                ContentBlock::text("Writing."),
+                ContentBlock::InvalidToolUse {
+                    id: "toolu_w".to_string(),
+                    name: "write_file".to_string(),
+                    input: "{\"path\": \"a.rs\", \"content\": \"fn".to_string(),
+                    error: "not valid JSON (EOF while parsing a string at line 1 column 31)"
+                        .to_string(),
+                },
+                ContentBlock::InvalidToolUse {
+                    id: "toolu_s".to_string(),
+                    name: "read_file".to_string(),
+                    input: "\"a.rs\"".to_string(),
+                    error: "a string, not a JSON object".to_string(),
+                },
+                ContentBlock::ToolUse {
+                    id: "toolu_r".to_string(),
+                    name: "read_file".to_string(),
+                    input: json!({"path": "a.rs"}),
+                },
+            ],
+            stop_reason: StopReason::ToolUse,
+            usage,
+            model: MODEL.to_string(),
+            cost_usd: SONNET.cost(&usage),
+            price_known: true,
+            usage_estimated: false,
+        }
+    );
+    assert_eq!(
+        events.events,
+        // A call is announced once its input is whole JSON; the cut-off one never was.
+        vec![
+            text("Writing."),
+            tool("toolu_s", "read_file"),
+            tool("toolu_r", "read_file")
+        ]
+    );
+}
+
+#[test]
+fn an_invalid_call_goes_back_on_the_wire_with_an_empty_object_input() {
+    let mut request = simple_request();
+    request
+        .messages
+        .push(Message::assistant(vec![ContentBlock::InvalidToolUse {
+            id: "toolu_w".to_string(),
+            name: "write_file".to_string(),
+            input: "{\"path\"".to_string(),
+            error: "not valid JSON".to_string(),
+        }]));
+    let body = git_agent::llm::wire::anthropic_body(&request);
+    assert_eq!(
+        body["messages"][1]["content"][0],
+        json!({"type": "tool_use", "id": "toolu_w", "name": "write_file", "input": {}})
+    );
+}
+
+#[tokio::test]
+async fn a_prompt_too_long_fails_at_once_with_a_hint() {
+    let server = RawServer::start(vec![Reply::json(
+        400,
+        &json!({"type": "error", "error": {"type": "invalid_request_error",
+                "message": "prompt is too long: 210417 tokens > 200000 maximum"}}),
+    )])
+    .await;
+    let (result, _) = run(&provider(&server.url, 3), &simple_request()).await;
+    assert_eq!(
+        shown(&result.unwrap_err()),
+        (
+            "anthropic returned HTTP 400 (invalid_request_error): prompt is too long: 210417 tokens > 200000 maximum".to_string(),
+            Some("the conversation is longer than the model's context window: choose a model with a larger one (--model), or make the plan's steps smaller".to_string())
+        )
+    );
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_server_that_stays_overloaded_gives_up_with_a_hint() {
+    let overloaded = || {
+        Reply::json(
+            529,
+            &json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+        )
+    };
+    let server = RawServer::start(vec![overloaded(), overloaded()]).await;
+    let (result, _) = run(&provider(&server.url, 2), &simple_request()).await;
+    assert_eq!(
+        shown(&result.unwrap_err()),
+        (
+            "gave up after 2 attempts: anthropic returned HTTP 529 (overloaded_error): Overloaded".to_string(),
+            Some("the provider stayed overloaded or unavailable through every retry; wait a few minutes, then resume".to_string())
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_key_too_short_to_be_a_key_masks_nothing() {
+    let server = RawServer::start(vec![Reply::json(
+        400,
+        &json!({"type": "error", "error": {"type": "invalid_request_error",
+                "message": "max_tokens: 491 tokens is more than the 400 allowed for key k"}}),
+    )])
+    .await;
+    let mut config = config(ProviderKind::Anthropic, &server.url, 1);
+    config.api_key = Some(git_agent::llm::ApiKey::new("k"));
+    let (result, _) = run(&Provider::new(config).unwrap(), &simple_request()).await;
+    assert_eq!(
+        result.unwrap_err().to_string(),
+        "anthropic returned HTTP 400 (invalid_request_error): max_tokens: 491 tokens is more than the 400 allowed for key k"
+    );
 }

@@ -83,6 +83,7 @@ fn openai_response() -> Response {
         model: "gpt-4o-2024-08-06".to_string(),
         cost_usd: GPT4O.cost(&usage),
         price_known: true,
+        usage_estimated: false,
     }
 }
 
@@ -276,6 +277,7 @@ async fn ollama_whole_tool_calls_in_one_delta_without_index_or_key() {
             model: m.to_string(),
             cost_usd: 0.0,
             price_known: false,
+            usage_estimated: false,
         }
     );
     assert_eq!(
@@ -378,6 +380,7 @@ async fn openrouter_comment_lines_are_skipped_and_a_502_error_chunk_is_retried()
             model: m.to_string(),
             cost_usd: Price::new(3.0, 15.0, 3.75, 0.30).cost(&usage),
             price_known: true,
+            usage_estimated: false,
         }
     );
     assert_eq!(
@@ -462,15 +465,28 @@ async fn length_inside_a_tool_call_drops_the_half_call() {
         + DONE;
     let server = RawServer::start(vec![Reply::sse(&stream, 10)]).await;
     let (result, events) = run(&provider(&server.url, 3), &simple_request(m)).await;
+    // No usage chunk came: the usage is estimated from the request and all that was
+    // generated, the dropped half call included.
+    let sent = serde_json::to_vec(&git_agent::llm::wire::openai_body(&simple_request(m)))
+        .unwrap()
+        .len();
+    let generated =
+        "Writing.".len() + "write_file".len() + "{\"path\": \"a.rs\", \"content\": \"fn".len();
+    let usage = Usage {
+        input_tokens: sent.div_ceil(3) as u64,
+        output_tokens: generated.div_ceil(3) as u64,
+        ..Usage::default()
+    };
     assert_eq!(
         result.unwrap(),
         Response {
             content: vec![ContentBlock::text("Writing.")],
             stop_reason: StopReason::MaxTokens,
-            usage: Usage::default(),
+            usage,
             model: m.to_string(),
-            cost_usd: 0.0,
+            cost_usd: Price::new(2.0, 8.0, 0.0, 0.50).cost(&usage),
             price_known: true,
+            usage_estimated: true,
         }
     );
     assert_eq!(events.events, vec![text("Writing.")]);
@@ -521,4 +537,150 @@ fn the_openai_endpoint_needs_a_key_but_a_local_server_does_not() {
             Some("openai".to_string())
         )
     );
+}
+
+#[tokio::test]
+async fn a_stream_cut_after_the_finish_before_the_usage_is_estimated_never_free() {
+    let full = openai_stream();
+    let usage_at = full.find("data: {\"choices\":[],").unwrap();
+    // The finish chunk arrives, then the connection closes cleanly: no usage, no [DONE].
+    let server = RawServer::start(vec![Reply::sse(&full[..usage_at], 21)]).await;
+    let (result, events) = run(&provider(&server.url, 3), &loop_request("gpt-4o")).await;
+
+    let response = result.unwrap();
+    let expected = openai_response();
+    assert_eq!(
+        (&response.content, &response.stop_reason, events.events),
+        (&expected.content, &expected.stop_reason, openai_events())
+    );
+    // Estimated from the request and the answer, and marked so.
+    let request_bytes = serde_json::to_vec(&loop_request_body("gpt-4o", "max_tokens"))
+        .unwrap()
+        .len() as u64;
+    assert_eq!(
+        (response.usage, response.usage_estimated),
+        (
+            Usage {
+                input_tokens: request_bytes.div_ceil(3),
+                output_tokens: ("Checking both — ✓".len()
+                    + "read_file{\"path\": \"a.rs\"}".len()
+                    + "search{\"pattern\": \"fn main\"}".len())
+                .div_ceil(3) as u64,
+                cache_read_tokens: 0,
+                cache_write_tokens: 0,
+            },
+            true
+        )
+    );
+    assert!(response.cost_usd > 0.0 && response.price_known);
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_corrupted_chunk_mid_stream_is_retried_as_a_whole() {
+    let full = openai_stream();
+    let at = full.find("data: {").unwrap() + 200;
+    let at = full[at..].find("data: ").unwrap() + at;
+    let broken = format!(
+        "{}data: {{\"id\": \"chatcmpl-1\", \"choi\n\n{}",
+        &full[..at],
+        &full[at..]
+    );
+    let server = RawServer::start(vec![Reply::sse(&broken, 17), Reply::sse(&full, 17)]).await;
+    let (result, events) = run(&provider(&server.url, 3), &loop_request("gpt-4o")).await;
+
+    assert_eq!(result.unwrap(), openai_response());
+    let retries: Vec<StreamEvent> = events
+        .normalized()
+        .into_iter()
+        .filter(|e| matches!(e, StreamEvent::Retrying { .. }))
+        .collect();
+    assert_eq!(
+        retries,
+        vec![retrying(
+            2,
+            "openai sent a malformed event: a chunk is not JSON: EOF while parsing a string at line 1 column 26"
+        )]
+    );
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_corrupted_done_after_a_whole_answer_is_accepted_without_a_second_call() {
+    let full = openai_stream();
+    let broken = format!("{}data: [DON\u{fffd}\n\n", &full[..full.len() - DONE.len()]);
+    let server = RawServer::start(vec![Reply::sse(&broken, 17)]).await;
+    let (result, events) = run(&provider(&server.url, 3), &loop_request("gpt-4o")).await;
+
+    assert_eq!(result.unwrap(), openai_response());
+    assert_eq!(events.events, openai_events());
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn tool_arguments_that_are_not_a_json_object_come_back_as_invalid_calls() {
+    let m = "gpt-4.1";
+    let stream = chunk(
+        m,
+        json!({"tool_calls": [
+            {"index": 0, "id": "call_w", "type": "function", "function": {"name": "write_file", "arguments": "{\"path\": \"a.rs\", \"content\": \"fn"}},
+            {"index": 1, "id": "call_s", "type": "function", "function": {"name": "read_file", "arguments": "[\"a.rs\"]"}},
+        ]}),
+        Value::Null,
+    ) + &chunk(m, json!({}), json!("tool_calls"))
+        + &usage_chunk(
+            m,
+            json!({"prompt_tokens": 300, "completion_tokens": 20, "total_tokens": 320}),
+        )
+        + DONE;
+    let server = RawServer::start(vec![Reply::sse(&stream, 10)]).await;
+    let (result, _) = run(&provider(&server.url, 3), &simple_request(m)).await;
+    assert_eq!(
+        result.unwrap().content,
+        vec![
+            ContentBlock::InvalidToolUse {
+                id: "call_w".to_string(),
+                name: "write_file".to_string(),
+                input: "{\"path\": \"a.rs\", \"content\": \"fn".to_string(),
+                error: "not valid JSON (EOF while parsing a string at line 1 column 31)"
+                    .to_string(),
+            },
+            ContentBlock::InvalidToolUse {
+                id: "call_s".to_string(),
+                name: "read_file".to_string(),
+                input: "[\"a.rs\"]".to_string(),
+                error: "an array, not a JSON object".to_string(),
+            },
+        ]
+    );
+    let mut request = simple_request(m);
+    request
+        .messages
+        .push(Message::assistant(vec![ContentBlock::InvalidToolUse {
+            id: "call_w".to_string(),
+            name: "write_file".to_string(),
+            input: "{\"path\"".to_string(),
+            error: "not valid JSON".to_string(),
+        }]));
+    assert_eq!(
+        git_agent::llm::wire::openai_body(&request)["messages"][1]["tool_calls"][0],
+        json!({"id": "call_w", "type": "function", "function": {"name": "write_file", "arguments": "{}"}})
+    );
+}
+
+#[tokio::test]
+async fn context_length_exceeded_fails_at_once_with_a_hint() {
+    let server = RawServer::start(vec![Reply::json(
+        400,
+        &json!({"error": {"message": "This model's maximum context length is 128000 tokens. However, your messages resulted in 130412 tokens.",
+                          "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}}),
+    )])
+    .await;
+    let (result, _) = run(&provider(&server.url, 3), &simple_request("gpt-4o")).await;
+    let (_, hint) = shown(&result.unwrap_err());
+    assert_eq!(
+        hint,
+        Some("the conversation is longer than the model's context window: choose a model with a larger one (--model), or make the plan's steps smaller".to_string())
+    );
+    assert_eq!(server.requests().len(), 1);
 }
