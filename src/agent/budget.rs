@@ -46,6 +46,41 @@ impl Limits {
         ))
     }
 
+    /// The budgets at least 80 % spent: `(name, used, limit)` as people read them.
+    pub fn nearly_spent(&self, used: &Usage) -> Vec<(&'static str, String, String)> {
+        const SHARE: f64 = 0.8;
+        #[allow(clippy::cast_precision_loss)]
+        let near = |used: f64, max: f64| max > 0.0 && used >= max * SHARE;
+        let mut out = Vec::new();
+        if let Some(max) = self.turns.filter(|m| near(used.turns as f64, *m as f64)) {
+            out.push(("turns", used.turns.to_string(), max.to_string()));
+        }
+        if let Some(max) = self
+            .tokens
+            .filter(|m| near(used.total_tokens() as f64, *m as f64))
+        {
+            out.push(("tokens", used.total_tokens().to_string(), max.to_string()));
+        }
+        if let Some(max) = self.cost.filter(|m| near(used.cost_usd, *m)) {
+            out.push((
+                "dollars",
+                format!("${:.2}", used.cost_usd),
+                format!("${max}"),
+            ));
+        }
+        if let Some(max) = self
+            .time
+            .filter(|m| near(used.wall_ms as f64, m.as_millis() as f64))
+        {
+            out.push((
+                "time",
+                humantime::format_duration(Duration::from_secs(used.wall_ms / 1000)).to_string(),
+                humantime::format_duration(max).to_string(),
+            ));
+        }
+        out
+    }
+
     /// Why the budget is spent, if it is. `used.wall_ms` counts model and tool time of
     /// earlier runs too, from the records.
     pub fn exceeded(&self, used: &Usage) -> Option<String> {

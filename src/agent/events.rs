@@ -51,6 +51,20 @@ pub enum Event {
     SecretFound {
         findings: Vec<String>,
     },
+    /// A try of a step ended without a checkpoint (refused, looping, out of turns …); it
+    /// counts towards the step's tries.
+    TryEnded {
+        step: u32,
+        reason: String,
+        /// Where its work was kept, if it left any.
+        attic: Option<String>,
+    },
+    /// A budget is 80 % spent.
+    BudgetWarning {
+        budget: String,
+        used: String,
+        limit: String,
+    },
     Checkpoint {
         number: u32,
         commit: String,

@@ -1,6 +1,7 @@
 //! The executor: one step at a time, a fresh context per step, tests and a checkpoint after
 //! every `finish_step`, rollback and replanning when a step keeps failing.
 
+use gix::ObjectId;
 use serde_json::Value;
 
 use super::context::{StepContext, step_message};
@@ -17,9 +18,12 @@ use crate::store::{
 use crate::tools::ToolOutput;
 
 const EXECUTOR_PROMPT: &str = include_str!("prompts/executor.md");
-const MAX_TURNS_PER_STEP: u32 = 60;
 const MAX_NUDGES: u32 = 3;
 const MAX_REFUSALS: u32 = 5;
+/// Tool calls with malformed input in one try before the try ends.
+const MAX_INVALID_CALLS: u32 = 3;
+/// The same call with the same input this many times in a row is a loop: the try ends.
+const REPEATS_FOR_A_LOOP: u32 = 3;
 
 /// What `finish_step` said.
 struct Finish {
@@ -31,14 +35,19 @@ struct Finish {
 
 enum StepEnd {
     Finished(Finish),
+    /// The try ended without a checkpoint; the reason goes into the plan's `attempts`.
+    TryEnded(String),
     Stop(Outcome),
 }
 
-/// Where the task stands, read from git: the next step and how often it failed already.
-fn position(checkpoints: &[Checkpoint]) -> (u32, u32, Option<TestRun>) {
-    let Some(last) = checkpoints.last() else {
-        return (1, 0, None);
-    };
+/// Where the task stands, read from git: the next step, how many of its tries failed
+/// already — failing checkpoints and tries that ended without one (the plan's `attempts`) —
+/// and the last test result.
+fn position(
+    checkpoints: &[Checkpoint],
+    plan: &Plan,
+    task_commit: ObjectId,
+) -> (u32, u32, Option<TestRun>) {
     let step_of = |c: &Checkpoint| {
         c.trailers
             .get("Agent-Step")
@@ -46,17 +55,41 @@ fn position(checkpoints: &[Checkpoint]) -> (u32, u32, Option<TestRun>) {
             .and_then(|s| s.parse::<u32>().ok())
             .unwrap_or(0)
     };
-    let step = step_of(last);
-    let last_test = last.record.as_ref().map(|r| r.tests.clone());
-    if last.tests_verdict() != Some("fail") {
-        return (step + 1, 0, last_test);
-    }
-    let tries = checkpoints
+    let (step, streak, last_test) = match checkpoints.last() {
+        None => (1, 0, None),
+        Some(last) => {
+            let step = step_of(last);
+            let last_test = last.record.as_ref().map(|r| r.tests.clone());
+            if last.tests_verdict() == Some("fail") {
+                let streak = checkpoints
+                    .iter()
+                    .rev()
+                    .take_while(|c| step_of(c) == step && c.tests_verdict() == Some("fail"))
+                    .count();
+                (step.max(1), streak, last_test)
+            } else {
+                (step + 1, 0, last_test)
+            }
+        }
+    };
+    // The tips a try of this step started from: each failing checkpoint of the streak, and
+    // the commit before it.
+    let n = checkpoints.len();
+    let mut tips: Vec<String> = checkpoints[n - streak..]
         .iter()
-        .rev()
-        .take_while(|c| step_of(c) == step && c.tests_verdict() == Some("fail"))
-        .count() as u32;
-    (step.max(1), tries, last_test)
+        .map(|c| c.commit.to_string())
+        .collect();
+    tips.push(
+        n.checked_sub(streak + 1)
+            .map_or(task_commit, |i| checkpoints[i].commit)
+            .to_string(),
+    );
+    let failed_tries = plan
+        .attempts
+        .iter()
+        .filter(|a| a.is_failed_try_of(step, plan.replans, &tips))
+        .count();
+    (step, (streak + failed_tries) as u32, last_test)
 }
 
 impl Agent<'_> {
@@ -75,8 +108,6 @@ impl Agent<'_> {
             return Ok(Outcome::Done("planned".into()));
         }
         let mut feedback: Option<String> = None;
-        // (step, how many of its checkpoints in a row the secret scan refused)
-        let mut refused = (0u32, 0u32);
         loop {
             let task = store.task(&self.slug).map_err(|e| e.to_string())?;
             let plan = store.plan(&task).map_err(|e| e.to_string())?;
@@ -85,7 +116,7 @@ impl Agent<'_> {
             let checkpoints = store
                 .recent_checkpoints(&task, recent)
                 .map_err(|e| e.to_string())?;
-            let (step, tries, last_test) = position(&checkpoints);
+            let (step, tries, last_test) = position(&checkpoints, &plan, task.task_commit);
             let steps = plan.steps.len() as u32;
             if step > steps {
                 return Ok(Outcome::Done(match &last_test {
@@ -119,6 +150,10 @@ impl Agent<'_> {
             });
             let finish = match self.run_step(context).await? {
                 StepEnd::Finished(finish) => finish,
+                StepEnd::TryEnded(reason) => {
+                    feedback = Some(self.end_try(&task, step, &reason)?);
+                    continue;
+                }
                 StepEnd::Stop(outcome) => return Ok(outcome),
             };
             let tests = self.run_harness_tests(&plan).await;
@@ -127,23 +162,15 @@ impl Agent<'_> {
             }
             // The secret scan reads the blobs the checkpoint is about to write, after the
             // tests, so a file the test command wrote is scanned too.
-            let Some(findings) = self.checkpoint(&task, &plan, step, finish, tests)?
-            else {
+            let Some(findings) = self.checkpoint(&task, &plan, step, finish, tests)? else {
                 feedback = None;
-                refused = (step, 0);
                 continue;
             };
             (self.emit)(Event::SecretFound {
                 findings: findings.clone(),
             });
-            refused = (step, if refused.0 == step { refused.1 + 1 } else { 1 });
-            if refused.1 >= self.config.step_attempts {
-                return Ok(Outcome::Blocked(format!(
-                    "the checkpoint of step {step} was refused {} times: {}",
-                    refused.1,
-                    findings.join("; ")
-                )));
-            }
+            let reason = format!("the checkpoint was refused: {}", findings.join("; "));
+            self.end_try(&task, step, &reason)?;
             feedback = Some(format!(
                 "The secret scan found secrets in your change; nothing was committed. Remove them (use \
                  environment variables or config outside the repository), and any file too large to \
@@ -151,6 +178,26 @@ impl Agent<'_> {
                 findings.join("\n- ")
             ));
         }
+    }
+
+    /// A try that made no checkpoint counts: its work goes to the attic, its reason into the
+    /// plan's `attempts`, and the worktree back to the tip. Returns what the next try is told.
+    fn end_try(&mut self, task: &Task, step: u32, reason: &str) -> Result<String, String> {
+        let task = self.store.task(&task.slug).map_err(|e| e.to_string())?;
+        let attic = self
+            .store
+            .record_failed_try(&task, &self.worktree, step, reason)
+            .map_err(|e| e.to_string())?;
+        (self.emit)(Event::TryEnded {
+            step,
+            reason: reason.to_string(),
+            attic: attic.clone(),
+        });
+        Ok(format!(
+            "Your previous try of this step ended without a checkpoint: {reason}. Its work is kept \
+             in the attic{}; the worktree is back at the last checkpoint. Try a different approach.",
+            attic.map(|a| format!(" ({a})")).unwrap_or_default()
+        ))
     }
 
     /// Model turns with tools until `finish_step`, `report_blocked`, a budget or Ctrl-C.
@@ -169,7 +216,10 @@ impl Agent<'_> {
         let model = self.config.model.clone();
         let mut nudges = 0;
         let mut edits_since_run = 0;
-        for _ in 0..MAX_TURNS_PER_STEP {
+        let mut invalid_calls = 0;
+        let mut last_call: Option<(String, String)> = None;
+        let mut repeats = 0;
+        for _ in 0..self.config.max_step_turns {
             let response = match self
                 .turn(
                     &model,
@@ -194,8 +244,13 @@ impl Agent<'_> {
                 }
                 nudges += 1;
                 if nudges > MAX_NUDGES {
-                    return Ok(StepEnd::Stop(Outcome::Failed(
-                        "the model stopped calling tools without finishing the step".into(),
+                    return Ok(StepEnd::TryEnded(format!(
+                        "{nudges} answers in a row called no tool{}",
+                        if response.stop_reason == StopReason::MaxTokens {
+                            " (cut at the token limit)"
+                        } else {
+                            ""
+                        }
                     )));
                 }
                 let nudge = if response.stop_reason == StopReason::MaxTokens {
@@ -206,12 +261,32 @@ impl Agent<'_> {
                 messages.push(Message::user(nudge));
                 continue;
             }
+            nudges = 0;
             let mut results = Vec::new();
             for (id, name, input) in calls {
                 self.announce_tool_call(&name, &input);
+                // Broken input is counted on its own (below), not as a repeat.
+                let call = input.as_ref().ok().map(|i| (name.clone(), i.to_string()));
+                repeats = if call.is_some() && last_call == call {
+                    repeats + 1
+                } else {
+                    1
+                };
+                last_call = call;
+                if repeats >= REPEATS_FOR_A_LOOP {
+                    return Ok(StepEnd::TryEnded(format!(
+                        "the same `{name}` call was repeated {repeats} times in a row"
+                    )));
+                }
                 let input = match input {
                     Ok(input) => input,
                     Err(error) => {
+                        invalid_calls += 1;
+                        if invalid_calls >= MAX_INVALID_CALLS {
+                            return Ok(StepEnd::TryEnded(format!(
+                                "{invalid_calls} tool calls had malformed input"
+                            )));
+                        }
                         let out = invalid_input(&name, &error);
                         (self.emit)(Event::ToolResult {
                             name: name.clone(),
@@ -278,9 +353,10 @@ impl Agent<'_> {
                 ))));
             }
         }
-        Ok(StepEnd::Stop(Outcome::Failed(format!(
-            "the step was not finished in {MAX_TURNS_PER_STEP} model turns"
-        ))))
+        Ok(StepEnd::TryEnded(format!(
+            "the step was not finished in {} model turns",
+            self.config.max_step_turns
+        )))
     }
 
     async fn run_harness_tests(&mut self, plan: &Plan) -> TestRun {
@@ -341,41 +417,39 @@ impl Agent<'_> {
             "Step {step}/{steps}: {}",
             plan.steps[(step - 1) as usize].title
         );
-        let outcome = self
-            .store
-            .checkpoint_with_tip_note(
-                task,
-                &self.worktree,
-                CheckpointInput {
-                    summary: &finish.summary,
-                    body: &body,
-                    step,
-                    steps,
-                    expected: &finish.expected,
-                    tests: TestsSummary {
-                        verdict,
-                        command: tests.command.clone(),
-                        summary: tests.summary.clone(),
-                    },
-                    risks: if finish.risks.is_empty() {
-                        "none"
-                    } else {
-                        &finish.risks
-                    },
-                    next: &next,
-                    model: &self.config.model,
-                    record: CheckpointRecord {
-                        provider: self.provider.name().to_string(),
-                        model: self.config.model.clone(),
-                        usage: usage.rounded(),
-                        tests: tests.clone(),
-                        ..CheckpointRecord::default()
-                    },
-                    co_author: self.config.co_author.as_deref(),
-                    secret_allow: Some(&secret_allow),
+        let outcome = self.store.checkpoint_with_tip_note(
+            task,
+            &self.worktree,
+            CheckpointInput {
+                summary: &finish.summary,
+                body: &body,
+                step,
+                steps,
+                expected: &finish.expected,
+                tests: TestsSummary {
+                    verdict,
+                    command: tests.command.clone(),
+                    summary: tests.summary.clone(),
                 },
-                Some(tip_note),
-            );
+                risks: if finish.risks.is_empty() {
+                    "none"
+                } else {
+                    &finish.risks
+                },
+                next: &next,
+                model: &self.config.model,
+                record: CheckpointRecord {
+                    provider: self.provider.name().to_string(),
+                    model: self.config.model.clone(),
+                    usage: usage.rounded(),
+                    tests: tests.clone(),
+                    ..CheckpointRecord::default()
+                },
+                co_author: self.config.co_author.as_deref(),
+                secret_allow: Some(&secret_allow),
+            },
+            Some(tip_note),
+        );
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(StoreError::Refused { findings }) => {
@@ -408,24 +482,29 @@ impl Agent<'_> {
         last: Option<&TestRun>,
     ) -> Result<Option<Outcome>, String> {
         let reason = format!(
-            "step {step} still failed its tests after {tries} tries{}",
-            last.map(|t| format!(" (`{}`: {})", t.command, t.summary))
+            "step {step} failed {tries} tries{}",
+            last.map(|t| format!(" (last tests `{}`: {})", t.command, t.summary))
                 .unwrap_or_default()
         );
-        let to = self
-            .store
-            .rollback_target(task, &RollbackTarget::LastGreen)
-            .map_err(|e| e.to_string())?;
-        let rolled = self
-            .store
-            .rollback(task, to, &reason, Some(&self.worktree))
-            .map_err(|e| e.to_string())?;
-        (self.emit)(Event::Rollback {
-            from: rolled.from.to_string(),
-            to: rolled.to.to_string(),
-            attic: rolled.attic.clone(),
-            reason: reason.clone(),
-        });
+        // Tries that ended without a checkpoint leave nothing to roll back: the tip may
+        // already be the last green commit.
+        let to = match self.store.rollback_target(task, &RollbackTarget::LastGreen) {
+            Ok(to) => Some(to),
+            Err(StoreError::NothingToRollBack(_)) => None,
+            Err(err) => return Err(err.to_string()),
+        };
+        if let Some(to) = to {
+            let rolled = self
+                .store
+                .rollback(task, to, &reason, Some(&self.worktree))
+                .map_err(|e| e.to_string())?;
+            (self.emit)(Event::Rollback {
+                from: rolled.from.to_string(),
+                to: rolled.to.to_string(),
+                attic: rolled.attic.clone(),
+                reason: reason.clone(),
+            });
+        }
         let task = self.store.task(&self.slug).map_err(|e| e.to_string())?;
         let mut plan = self.store.plan(&task).map_err(|e| e.to_string())?;
         plan.replans += 1;

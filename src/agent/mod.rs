@@ -89,6 +89,8 @@ pub struct Agent<'a> {
     started: Instant,
     /// Since when this run's wall time is not yet in git.
     mark: Instant,
+    /// Budgets already warned about at 80 % in this run.
+    warned: Vec<&'static str>,
     /// Spent on the task and already in git: earlier runs, and this one up to its last note.
     base: Usage,
     /// Spent by this run and not yet in git: between a model answer and its note, and tool
@@ -138,6 +140,7 @@ impl<'a> Agent<'a> {
             plan_only: false,
             started: Instant::now(),
             mark: Instant::now(),
+            warned: Vec::new(),
             base: Usage::default(),
             unrecorded: Usage::default(),
             stop_hint: None,
@@ -266,8 +269,19 @@ impl<'a> Agent<'a> {
         if self.interrupt.is_set() {
             return Ok(Turn::Interrupted);
         }
-        if let Some(why) = self.limits.exceeded(&self.used()) {
+        let used = self.used();
+        if let Some(why) = self.limits.exceeded(&used) {
             return Ok(Turn::Budget(why));
+        }
+        for (budget, spent, limit) in self.limits.nearly_spent(&used) {
+            if !self.warned.contains(&budget) {
+                self.warned.push(budget);
+                (self.emit)(Event::BudgetWarning {
+                    budget: budget.to_string(),
+                    used: spent,
+                    limit,
+                });
+            }
         }
         let request = Request {
             model: model.to_string(),

@@ -79,7 +79,8 @@ pub const KEYS: &[Key] = &[
     key("record_file", Path, User, None, "(unset)"),
     key("max_turns", Count, Budget, None, "(unlimited)"),
     key("max_tokens", Count, Budget, None, "(unlimited)"),
-    key("max_cost", Dollars, Budget, None, "(unlimited)"),
+    // On by default: a run that loops costs the user's money (`unlimited` lifts it).
+    key("max_cost", Dollars, Budget, Some("10"), "(unlimited)"),
     key("max_time", Duration, Budget, None, "(unlimited)"),
     key("test_command", Text, Project, None, "(from the plan)"),
     key("lint_command", Text, Project, None, "(none)"),
@@ -95,6 +96,7 @@ pub const KEYS: &[Key] = &[
     key("replans", Count, Project, Some("2"), ""),
     key("max_steps", Count, Project, Some("30"), ""),
     key("max_edits_before_test", Count, Project, Some("30"), ""),
+    key("max_step_turns", Count, Project, Some("40"), ""),
     key("display_notes", Flag, Project, Some("true"), ""),
     key("secret_allow", List, User, Some(""), ""),
 ];
@@ -111,6 +113,9 @@ pub fn by_git_name(name: &str) -> Option<&'static Key> {
     KEYS.iter().find(|k| fold(k.name) == wanted)
 }
 
+/// The value that lifts a limit, spelled out (`max_cost = "unlimited"`).
+pub const UNLIMITED: &str = "unlimited";
+
 /// A name without case, `-` or `_`.
 pub fn fold(name: &str) -> String {
     name.chars()
@@ -124,6 +129,7 @@ impl Kind {
     pub fn check(self, value: toml::Value) -> Result<toml::Value, String> {
         use toml::Value as V;
         let ok = match (self, &value) {
+            (Count | Dollars | Duration, V::String(s)) if s == UNLIMITED => true,
             (Count, V::Integer(n)) => *n >= 0,
             (Dollars, V::Integer(n)) => {
                 return if *n >= 0 {
@@ -152,6 +158,9 @@ impl Kind {
     /// A value written as text (git config, environment), typed and checked.
     pub fn parse(self, text: &str) -> Result<toml::Value, String> {
         use toml::Value as V;
+        if matches!(self, Count | Dollars | Duration) && text.trim() == UNLIMITED {
+            return Ok(V::String(UNLIMITED.to_string()));
+        }
         let value = match self {
             Count => V::Integer(text.trim().parse().map_err(|_| self.expected())?),
             Dollars => V::Float(text.trim().parse().map_err(|_| self.expected())?),
@@ -208,6 +217,8 @@ impl Kind {
     pub fn lower(self, a: &toml::Value, b: &toml::Value) -> bool {
         use toml::Value as V;
         match (a, b) {
+            (V::String(a), _) if a == UNLIMITED => false,
+            (_, V::String(b)) if b == UNLIMITED => true,
             (V::Integer(a), V::Integer(b)) => a < b,
             (V::Float(a), V::Float(b)) => a < b,
             (V::String(a), V::String(b)) if self == Duration => {

@@ -54,6 +54,8 @@ pub struct Config {
     /// The most steps a plan may have.
     pub max_steps: u32,
     pub max_edits_before_test: u32,
+    /// Model turns one try of a step may take before it ends as a failed try.
+    pub max_step_turns: u32,
     pub display_notes: bool,
     pub secret_allow: Vec<String>,
     /// Key → (value as shown, source), for `git agent config`.
@@ -539,6 +541,9 @@ fn resolve(layers: &[Layer]) -> (BTreeMap<&'static str, Picked>, Vec<Ignored>) {
                     source: layer.name.clone(),
                     why: Why::AboveYours(key.kind.show(yours)),
                 }),
+                Some((_, from)) if from == "default" => {
+                    picked = Some((value.clone(), layer.name.clone()));
+                }
                 Some((yours, _)) => {
                     let source =
                         format!("{} (lower than your {})", layer.name, key.kind.show(yours));
@@ -628,6 +633,9 @@ fn build(
             return Ok(None);
         };
         let text = value.as_str().unwrap_or_default();
+        if text.trim() == keys::UNLIMITED {
+            return Ok(None);
+        }
         humantime::parse_duration(text.trim())
             .map(Some)
             .map_err(|err| ConfigError::Value {
@@ -689,6 +697,7 @@ fn build(
         replans: small("replans"),
         max_steps: small("max_steps").max(1),
         max_edits_before_test: small("max_edits_before_test").max(1),
+        max_step_turns: small("max_step_turns").max(1),
         display_notes: flag("display_notes"),
         secret_allow: list("secret_allow"),
         sources,

@@ -526,5 +526,9 @@ fn excerpt(line: &str, (start, end): (usize, usize), redact: bool) -> String {
     };
     let before = super::redact::redact(before.trim_start(), &[]);
     let after = super::redact::redact(after.trim_end(), &[]);
+    // A finding in a binary file must not carry control bytes into a message or a note.
     format!("{before}{shown}{after}")
+        .chars()
+        .map(|c| if c.is_control() && c != '\t' { '·' } else { c })
+        .collect()
 }

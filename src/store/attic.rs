@@ -5,11 +5,12 @@ use std::path::Path;
 
 use gix::ObjectId;
 
+use super::plan::FAILED_TRY;
 use super::refs::{self, Edit, Expect};
 use super::snapshot::snapshot_worktree;
 use super::task::Task;
 use super::trailers::Trailers;
-use super::{Result, Store};
+use super::{Attempt, Result, Store, StoreError};
 use crate::policy::SecretAllowList;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +92,57 @@ impl Store {
         );
         let commit = self.commit(&message, snapshot.tree, [task.tip])?;
         Ok(Some((commit, snapshot.tree)))
+    }
+
+    /// End a try that made no checkpoint: its work goes to the attic (what the secret scan
+    /// refuses stays out), the reason into the plan's `attempts` as a failed try — both in
+    /// one transaction, so the try counts across crashes and resumes — and the worktree goes
+    /// back to the tip for the next try.
+    pub fn record_failed_try(
+        &self,
+        task: &Task,
+        worktree: &Path,
+        step: u32,
+        reason: &str,
+    ) -> Result<Option<String>> {
+        let why = format!("failed try of step {step}: {reason}");
+        // A worktree the snapshot refuses to read (a `.gitignore` that is a link) keeps its
+        // work where it is; the try still counts.
+        let unfinished = match self.commit_unfinished(task, worktree, &why) {
+            Err(StoreError::Refused { .. }) => None,
+            other => other?,
+        };
+        let mut edits = Vec::new();
+        let mut attic = String::new();
+        let mut discarded = String::new();
+        if let Some((commit, _)) = unfinished {
+            let (refname, edit) = self.attic_edit(&task.slug, commit, &why)?;
+            edits.push(edit);
+            attic = refname;
+            discarded = commit.to_string();
+        }
+        let mut plan = self.plan(task)?;
+        plan.attempts.push(Attempt {
+            at: super::rollback::now_rfc3339(),
+            step,
+            reason: reason.to_string(),
+            discarded,
+            attic: attic.clone(),
+            restored: task.tip.to_string(),
+            kind: FAILED_TRY.to_string(),
+            replan: plan.replans,
+        });
+        edits.push(self.notes_edit(
+            &task.slug,
+            &[(task.task_commit, plan.to_toml())],
+            &format!("failed try of step {step} of {}", task.slug),
+        )?);
+        self.transaction(&edits)?;
+        if let Some((_, tree)) = unfinished {
+            let index = self.open_worktree(worktree)?.index_path();
+            self.checkout_between(worktree, &index, tree, self.tree_of(task.tip)?)?;
+        }
+        Ok((!attic.is_empty()).then_some(attic))
     }
 
     /// Keep the uncommitted work of an interrupted step in the attic and put the worktree back

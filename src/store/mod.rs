@@ -25,7 +25,7 @@ pub use checkpoint::{CheckpointInput, CheckpointOutcome, TestsSummary, TestsVerd
 pub use error::StoreError;
 pub use lock::TaskLock;
 pub use notes::NotesReader;
-pub use plan::{Attempt, Merged, Plan, PlanStep};
+pub use plan::{Attempt, FAILED_TRY, Merged, Plan, PlanStep};
 pub use record::{CheckpointRecord, StopReason, StopRecord};
 pub use refs::{Edit, Expect};
 pub use rollback::{RollbackOutcome, RollbackTarget, now_rfc3339};
@@ -106,7 +106,8 @@ impl Store {
         tree: gix::ObjectId,
         parents: impl IntoIterator<Item = gix::ObjectId>,
     ) -> Result<gix::ObjectId> {
-        let message = crate::policy::redact_known(message);
+        // A NUL byte is not allowed in a commit (`git fsck`: nulInCommit).
+        let message = crate::policy::redact_known(message).replace('\0', "\\0");
         let parents: Vec<gix::ObjectId> = parents.into_iter().collect();
         match self.repo.new_commit(message, tree, parents) {
             Ok(commit) => Ok(commit.id),

@@ -57,8 +57,35 @@ pub struct Attempt {
     /// The tip that was discarded, kept in `attic`.
     pub discarded: String,
     pub attic: String,
-    /// The commit the branch went back to.
+    /// The commit the branch went back to (for a failed try: the tip the next try starts
+    /// from again).
     pub restored: String,
+    /// `try` for a try that ended without a checkpoint (refused, looping, out of turns …);
+    /// empty for a rollback.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    /// How many replans the plan had when the try ended: only tries of the current plan
+    /// count towards the step's limit.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub replan: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// [`Attempt::kind`] of a try that ended without a checkpoint.
+pub const FAILED_TRY: &str = "try";
+
+impl Attempt {
+    /// Whether this is a failed try of `step` under the plan revision `replan`, started from
+    /// one of `tips`.
+    pub fn is_failed_try_of(&self, step: u32, replan: u32, tips: &[String]) -> bool {
+        self.kind == FAILED_TRY
+            && self.step == step
+            && self.replan == replan
+            && tips.contains(&self.restored)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -124,6 +124,7 @@ impl Store {
             discarded: task.tip.to_string(),
             attic: attic.clone(),
             restored: to.to_string(),
+            ..Attempt::default()
         });
         let notes = self.notes_edit(
             &task.slug,
@@ -190,6 +191,7 @@ impl Store {
             discarded: task.tip.to_string(),
             attic: attic.clone(),
             restored: restored.to_string(),
+            ..Attempt::default()
         });
         edits.push(self.notes_edit(
             &task.slug,

@@ -151,6 +151,17 @@ impl Human {
             Event::SecretFound { findings } => {
                 self.line(self.paint("31", &format!("  secret scan: {} finding(s); not committed", findings.len())));
             }
+            Event::TryEnded { step, reason, attic } => self.line(self.paint(
+                "33",
+                &format!(
+                    "  try of step {step} ended: {reason}{}",
+                    attic.map(|a| format!(" (work kept in {a})")).unwrap_or_default()
+                ),
+            )),
+            Event::BudgetWarning { budget, used, limit } => self.line(self.paint(
+                "33",
+                &format!("  budget: {used} of {limit} {budget} spent (80 %)"),
+            )),
             Event::Checkpoint { number, commit, step, tests, files_changed, checkpoint_ms } => self.line(format!(
                 "  {} checkpoint {number} {} (step {step}, tests {tests}, {files_changed} files, {checkpoint_ms} ms)",
                 self.paint("32", "✓"),

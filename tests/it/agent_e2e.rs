@@ -269,7 +269,7 @@ fn a_step_that_keeps_failing_is_rolled_back_replanned_and_then_blocked() {
         attempts[0]["reason"]
             .as_str()
             .unwrap()
-            .contains("still failed its tests after 2 tries")
+            .contains("step 1 failed 2 tries")
     );
     assert_eq!(plan["replans"].as_integer(), Some(2));
     assert_eq!(plan["stop"]["reason"].as_str(), Some("blocked"));

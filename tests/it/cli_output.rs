@@ -159,7 +159,7 @@ fn config_shows_values_and_their_sources() {
         record_file            (unset)                         # default
         max_turns              40                              # [TMP]/r/.git-agent.toml
         max_tokens             (unlimited)                     # default
-        max_cost               (unlimited)                     # default
+        max_cost               $10                             # default
         max_time               (unlimited)                     # default
         test_command           cargo test                      # [TMP]/r/.git-agent.toml
         lint_command           (none)                          # default
@@ -174,6 +174,7 @@ fn config_shows_values_and_their_sources() {
         replans                2                               # default
         max_steps              30                              # default
         max_edits_before_test  30                              # default
+        max_step_turns         40                              # default
         display_notes          true                            # default
         secret_allow           []                              # default
         --- stderr

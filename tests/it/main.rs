@@ -18,5 +18,6 @@ mod hostile_model;
 mod hostile_repo;
 mod merge_flags;
 mod recovery;
+mod runs_end;
 mod store_cli;
 mod store_errors;
