@@ -25,7 +25,7 @@ pub use checkpoint::{CheckpointInput, CheckpointOutcome, TestsSummary, TestsVerd
 pub use error::StoreError;
 pub use lock::TaskLock;
 pub use notes::NotesReader;
-pub use plan::{Attempt, Merged, Plan, PlanStep};
+pub use plan::{Attempt, FORMAT, Merged, Plan, PlanStep};
 pub use record::{CheckpointRecord, StopReason, StopRecord};
 pub use refs::{Edit, Expect};
 pub use rollback::{RollbackOutcome, RollbackTarget, now_rfc3339};
