@@ -7,6 +7,7 @@
 mod attic;
 mod checkpoint;
 mod error;
+mod fsck;
 mod lock;
 pub mod notes;
 mod plan;
@@ -23,6 +24,7 @@ mod worktree;
 pub use attic::AtticEntry;
 pub use checkpoint::{CheckpointInput, CheckpointOutcome, TestsSummary, TestsVerdict};
 pub use error::StoreError;
+pub use fsck::{Finding, FsckReport, Mismatch, Rewind};
 pub use lock::TaskLock;
 pub use notes::NotesReader;
 pub use plan::{Attempt, FORMAT, Merged, Plan, PlanStep};
