@@ -503,3 +503,40 @@ fn a_task_in_a_newer_format_is_read_but_never_written() {
     assert_eq!(env.rev(&repo, "agent/x"), tip);
     assert_eq!(env.rev(&repo, "refs/notes/agent/x"), notes);
 }
+
+/// docs/data-model.md is the specification: it lists every fsck rule and every trailer the
+/// code writes or reads.
+#[test]
+fn the_data_model_page_names_every_rule_and_every_trailer() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let page = std::fs::read_to_string(root.join("docs/data-model.md")).unwrap();
+    let fsck = &page[page.find("\n## fsck").unwrap()..];
+    let listed: Vec<&str> = fsck
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("| `")?
+                .split_once("` |")
+                .map(|(rule, _)| rule)
+        })
+        .collect();
+    assert_eq!(listed, git_agent::store::Finding::RULES.to_vec());
+
+    let trailer = regex::Regex::new(r"(Agent-[A-Z][A-Za-z-]*[a-z]|Co-authored-by)\b").unwrap();
+    let mut sources = vec![root.join("src")];
+    let mut keys = std::collections::BTreeSet::new();
+    while let Some(path) = sources.pop() {
+        if path.is_dir() {
+            sources.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            keys.extend(trailer.find_iter(&text).map(|m| m.as_str().to_string()));
+        }
+    }
+    assert!(keys.contains("Agent-Task-Tip"), "{keys:?}");
+    for key in keys {
+        assert!(
+            page.contains(&format!("| `{key}` |")),
+            "{key} is used in src/ but not in the trailer table of docs/data-model.md"
+        );
+    }
+}

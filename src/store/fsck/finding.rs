@@ -223,7 +223,27 @@ const REWIND_NOTE: &str = "a commit cannot be changed: this takes it, and everyt
 the attic; their files stay in the checkout as uncommitted changes, which `git agent checkpoint` records again";
 
 impl Finding {
-    /// The rule broken, a stable name (docs/data-model.md#fsck lists them).
+    /// Every rule, by its stable name (docs/data-model.md#fsck lists them).
+    pub const RULES: [&'static str; 16] = [
+        "plan-missing",
+        "plan-malformed",
+        "record-malformed",
+        "record-missing",
+        "record-mismatch",
+        "checkpoint-trailers",
+        "checkpoint-number",
+        "foreign-commit",
+        "branch-moved",
+        "notes-without-branch",
+        "ref-not-a-commit",
+        "attic-unknown-task",
+        "attic-not-of-task",
+        "stale-lock",
+        "stale-worktree",
+        "worktree-gone",
+    ];
+
+    /// The rule broken: one of [`Finding::RULES`].
     pub fn rule(&self) -> &'static str {
         match self {
             Finding::PlanMissing { .. } => "plan-missing",
