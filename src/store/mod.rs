@@ -1,4 +1,4 @@
-//! The git data model of DESIGN.md §1: tasks, checkpoints, notes, attic, lock, worktree.
+//! The git data model (docs/data-model.md): tasks, checkpoints, notes, attic, lock, worktree.
 //!
 //! Everything a task is lives in git: the branch `agent/<slug>`, the notes ref
 //! `refs/notes/agent/<slug>` (plan on the task commit, a record on every checkpoint) and the
