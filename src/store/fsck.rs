@@ -141,8 +141,12 @@ impl Store {
                 Some(&commit) => Some(self.task_notes(commit)?),
                 None => None,
             };
+            // A notes ref that is not a commit is its own finding; every note would be missing.
+            let unreadable = report.findings.iter().any(|f| {
+                matches!(f, Finding::RefNotACommit { refname, .. } if *refname == refs::notes(slug))
+            });
             let attic = attics.get(slug).map(Vec::as_slice).unwrap_or_default();
-            self.fsck_task(slug, *tip, notes.as_ref(), attic, &mut report)?;
+            self.fsck_task(slug, *tip, notes.as_ref(), unreadable, attic, &mut report)?;
             report.tasks.push(slug.clone());
         }
         for (slug, &commit) in &notes_refs {
@@ -467,6 +471,7 @@ impl Store {
         slug: &str,
         tip: ObjectId,
         notes: Option<&TaskNotes>,
+        notes_unreadable: bool,
         attic: &[(String, ObjectId)],
         report: &mut FsckReport,
     ) -> Result<()> {
@@ -551,6 +556,7 @@ impl Store {
                     }
                     parent_number = number;
                     match notes.and_then(|n| n.notes.get(&link.commit)) {
+                        None if notes_unreadable => {}
                         None => report.findings.push(Finding::RecordMissing {
                             task: task.clone(),
                             commit: link.commit,
@@ -610,6 +616,7 @@ impl Store {
             }
         }
         if let Some(task_commit) = task_commit
+            && !notes_unreadable
             && !notes.is_some_and(|n| n.notes.contains_key(&task_commit))
         {
             let earlier = match notes {

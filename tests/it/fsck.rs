@@ -365,6 +365,17 @@ fn refs_of_tasks_that_do_not_exist_or_that_are_not_commits() {
     );
     repair(&env, &repo, &finding);
 
+    // The notes ref itself pointing at a blob: one finding, not one per missing note, and the
+    // ref's reflog puts it back.
+    let notes = env.rev(&repo, "refs/notes/agent/x");
+    env.git(&repo, &["update-ref", "refs/notes/agent/x", blob.trim()]);
+    let finding = only(&env, &repo, "ref-not-a-commit");
+    assert_eq!(
+        text(&finding, "repair"),
+        format!("git update-ref --no-deref refs/notes/agent/x {notes}")
+    );
+    repair(&env, &repo, &finding);
+
     // An attic entry of this task's name that is not its work (a task of the same name
     // elsewhere).
     env.git(&repo, &["update-ref", "refs/agent/x/attic/1", "main"]);
