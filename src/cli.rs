@@ -71,6 +71,17 @@ pub enum Command {
     Push(PushArgs),
     /// Fetch tasks' branches, notes and attic from a remote.
     Pull(PullArgs),
+    /// Check the agent state in git against the data model and say how to repair each finding.
+    #[command(
+        long_about = "Check the agent state in git against the data model and say how to repair each finding. \
+The rules are those of docs/data-model.md: plan and record notes that do not parse, trailers that \
+disagree with records, checkpoint numbers that skip, branches moved off their task, commits of \
+other tasks on a task branch, notes and attic entries of tasks that do not exist, attic refs that \
+are not commits, stale locks and worktrees. Each finding says what is wrong, where, and the \
+command that repairs it; nothing is changed. Exits 1 when there are findings, 0 when the state is \
+clean."
+    )]
+    Fsck(FsckArgs),
     /// Print the effective configuration and where each value came from.
     Config,
     /// Trust this repository's .git-agent.toml, as it is now, to widen what the agent may do.
@@ -246,6 +257,12 @@ pub struct TrustArgs {
     /// Stop trusting the file: remove the record.
     #[arg(long)]
     pub revoke: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FsckArgs {
+    /// Check only this task (default: every task and the whole agent state).
+    pub slug: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,10 +1,10 @@
 //! The user-facing error: a message, an optional hint that says how to fix it, and the exit
-//! code of DESIGN.md §8. Library modules return their own `thiserror` errors; they implement
+//! code. Library modules return their own `thiserror` errors; they implement
 //! [`Advice`] so the binary can print the hint and choose the exit code without knowing them.
 
 use std::fmt;
 
-/// Exit codes of DESIGN.md §8.
+/// The process's exit codes, as the man page lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     Done = 0,

@@ -1,7 +1,7 @@
 //! git-agent: an autonomous coding agent that keeps every piece of its state in git.
 //!
 //! The crate is a library with a thin binary (`src/main.rs`). Each module owns one concern;
-//! see DESIGN.md §7 for the layout.
+//! the git data model they share is specified in docs/data-model.md.
 
 pub mod agent;
 pub mod beneath;

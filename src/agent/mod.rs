@@ -1,4 +1,4 @@
-//! The loop: planner, executor, budgets, stop rules, prompts (DESIGN.md §2).
+//! The loop: planner, executor, budgets, stop rules, prompts.
 //!
 //! `start:  goal -> planner -> plan note -> executor loop`
 //! `loop:   step context -> model turns with tools -> harness runs the tests -> checkpoint`

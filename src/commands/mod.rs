@@ -5,6 +5,7 @@ mod checks;
 mod demo;
 mod diff;
 mod drop;
+mod fsck;
 mod list;
 mod log;
 mod merge;
@@ -96,6 +97,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Drop(args) => drop::cmd_drop(&ctx, args),
         Command::Push(args) => remote::cmd_push(&ctx, args),
         Command::Pull(args) => remote::cmd_pull(&ctx, args),
+        Command::Fsck(args) => fsck::cmd_fsck(&ctx, args),
         Command::Config => misc::cmd_config(&ctx),
         Command::Trust(args) => trust::cmd_trust(&ctx, args),
         Command::Demo(args) => demo::cmd_demo(&ctx, args),

@@ -2,7 +2,7 @@
 //! config and environment names derive from it, and so do `git agent config` and the checks
 //! of every layer; adding a key is one line here and one field of [`super::Config`].
 
-/// Who may set a key (DESIGN.md §5).
+/// Who may set a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trust {
     /// A fact about the project (its commands, model names, step limits): the repository's

@@ -1,4 +1,4 @@
-//! Layered configuration (DESIGN.md §5). Lowest to highest: built-in defaults,
+//! Layered configuration. Lowest to highest: built-in defaults,
 //! `~/.config/git-agent/config.toml`, the repository's `.git-agent.toml`, git config
 //! `agent.*`, environment (`GIT_AGENT_*`; `ANTHROPIC_BASE_URL` and `OPENAI_BASE_URL` for the
 //! base URLs), command-line flags. Every effective value remembers where it came from, for

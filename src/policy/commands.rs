@@ -1,4 +1,4 @@
-//! The command policy (DESIGN.md §6): allow and deny patterns checked against every simple
+//! The command policy: allow and deny patterns checked against every simple
 //! command a shell string can run, before anything runs.
 //!
 //! # Patterns

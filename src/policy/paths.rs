@@ -1,4 +1,4 @@
-//! Path confinement for the file tools (DESIGN.md §3): a path the model gives is resolved
+//! Path confinement for the file tools: a path the model gives is resolved
 //! physically, symlink by symlink, and refused when it leaves the worktree or enters `.git`.
 //!
 //! The path returned is the resolved one (no symlinks left in its existing part), so the

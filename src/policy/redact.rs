@@ -1,5 +1,5 @@
 //! Redaction of secrets in text shown to people and to the model: tool output, logs, notes
-//! and errors (DESIGN.md §4: keys never reach a commit, a note, a log line or an error).
+//! and errors: keys never reach a commit, a note, a log line or an error.
 
 use super::secrets::compiled_rules;
 use regex::Regex;

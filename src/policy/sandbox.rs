@@ -1,4 +1,4 @@
-//! The sandbox for `run_command` and the test command (DESIGN.md §6).
+//! The sandbox for `run_command` and the test command.
 //!
 //! [`run`] spawns `LAUNCHER __sandbox-exec --write DIR… [--net] -- sh -c COMMAND`, where the
 //! launcher is git-agent itself (or an injected binary). The launcher (`super::launcher`),

@@ -1,4 +1,4 @@
-//! The secret scan of each checkpoint's change and of a task before merge (DESIGN.md §6):
+//! The secret scan of each checkpoint's change and of a task before merge:
 //! a key or private key is never committed.
 //!
 //! Every rule lives in [`RULES`], one named row each. Findings name the file, the line and

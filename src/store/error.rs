@@ -68,6 +68,14 @@ pub enum StoreError {
         findings.join("\n  ")
     )]
     Refused { findings: Vec<String> },
+    #[error(
+        "task '{slug}' is written in format {format}, newer than the format {known} this git-agent knows; it will not change it"
+    )]
+    NewerFormat {
+        slug: String,
+        format: u32,
+        known: u32,
+    },
     #[error("git {args} failed: {detail}")]
     GitCommand { args: String, detail: String },
 }
@@ -133,6 +141,9 @@ impl Advice for StoreError {
             StoreError::Refused { .. } => {
                 "remove the secrets (keep keys in the environment or outside the repository) and large files (or add them to .gitignore); \
                  allow a value with `secret_allow` in your own configuration, or record it anyway with `git agent checkpoint --allow-secrets`".into()
+            }
+            StoreError::NewerFormat { .. } => {
+                "upgrade git-agent to work on this task; reading it (status, log, list, fsck) works with this version".into()
             }
             StoreError::Git { .. } | StoreError::Io { .. } | StoreError::GitCommand { .. } => return None,
         })

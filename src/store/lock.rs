@@ -65,8 +65,19 @@ fn open_lock_file(path: &std::path::Path) -> Result<std::fs::File> {
 }
 
 impl TaskLock {
-    fn path(store: &Store, slug: &str) -> PathBuf {
-        store.agent_dir().join("locks").join(format!("{slug}.lock"))
+    /// Where the lock files of all tasks live, one `<slug>.lock` each.
+    pub(crate) fn dir(store: &Store) -> PathBuf {
+        store.agent_dir().join("locks")
+    }
+
+    pub(crate) fn path(store: &Store, slug: &str) -> PathBuf {
+        Self::dir(store).join(format!("{slug}.lock"))
+    }
+
+    /// The holder record in a task's lock file (pid, host, since), whether or not it is held.
+    pub(crate) fn holder(store: &Store, slug: &str) -> Option<(u32, String, String)> {
+        let text = std::fs::read_to_string(Self::path(store, slug)).ok()?;
+        parse_holder(&text).map(|h| (h.pid, h.host, h.since))
     }
 
     /// Whether a live run holds the lock.

@@ -1,4 +1,4 @@
-//! The git data model of DESIGN.md §1: tasks, checkpoints, notes, attic, lock, worktree.
+//! The git data model (docs/data-model.md): tasks, checkpoints, notes, attic, lock, worktree.
 //!
 //! Everything a task is lives in git: the branch `agent/<slug>`, the notes ref
 //! `refs/notes/agent/<slug>` (plan on the task commit, a record on every checkpoint) and the
@@ -7,6 +7,7 @@
 mod attic;
 mod checkpoint;
 mod error;
+mod fsck;
 mod lock;
 pub mod notes;
 mod plan;
@@ -23,9 +24,10 @@ mod worktree;
 pub use attic::AtticEntry;
 pub use checkpoint::{CheckpointInput, CheckpointOutcome, TestsSummary, TestsVerdict};
 pub use error::StoreError;
+pub use fsck::{Finding, FsckReport, Mismatch, Rewind};
 pub use lock::TaskLock;
 pub use notes::NotesReader;
-pub use plan::{Attempt, FAILED_TRY, Merged, Plan, PlanStep};
+pub use plan::{Attempt, FAILED_TRY, FORMAT, Merged, Plan, PlanStep};
 pub use record::{CheckpointRecord, StopReason, StopRecord};
 pub use refs::{Edit, Expect};
 pub use rollback::{RollbackOutcome, RollbackTarget, now_rfc3339};

@@ -4,9 +4,21 @@ use serde::{Deserialize, Serialize};
 
 use super::record::{StopRecord, Usage};
 
+/// The format of a task's data this version writes (docs/data-model.md#format). A plan note
+/// records it; notes written before the field existed read as format 1.
+pub const FORMAT: u32 = 1;
+
+fn format_one() -> u32 {
+    1
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Plan {
+    /// The format the task's data is written in. A version that finds a newer one reads the
+    /// fields it knows and refuses to change the task.
+    #[serde(default = "format_one")]
+    pub format: u32,
     pub goal: String,
     /// The branch checked out when the task started (empty for a detached HEAD).
     pub base_branch: String,
@@ -100,10 +112,16 @@ pub struct Merged {
 impl Plan {
     pub fn new(goal: &str) -> Plan {
         Plan {
+            format: FORMAT,
             goal: goal.to_string(),
             status: "planning".to_string(),
             ..Plan::default()
         }
+    }
+
+    /// Whether this version knows the plan's format well enough to write the task.
+    pub fn is_writable(&self) -> bool {
+        self.format <= FORMAT
     }
 
     pub fn to_toml(&self) -> String {
@@ -139,5 +157,22 @@ mod tests {
             rewritten.extra.get("reviewer").and_then(|v| v.as_str()),
             Some("alice")
         );
+    }
+
+    #[test]
+    fn new_plans_say_their_format_and_old_ones_read_as_format_1() {
+        let text = Plan::new("g").to_toml();
+        assert!(text.starts_with("format = 1\ngoal = \"g\"\n"), "{text}");
+        // A note written before the field existed: the same bytes for every other field.
+        let old = "goal = \"g\"\nbase_branch = \"\"\nhere = false\nstatus = \"planning\"\n";
+        let plan: Plan = toml::from_str(old).expect("parses");
+        assert_eq!(plan.format, 1);
+        assert!(plan.is_writable());
+        assert!(plan.to_toml().starts_with(&format!("format = 1\n{old}")));
+
+        let newer: Plan =
+            toml::from_str("format = 2\ngoal = \"g\"\nshiny = true\n").expect("parses");
+        assert_eq!((newer.format, newer.goal.as_str()), (2, "g"));
+        assert!(!newer.is_writable());
     }
 }

@@ -103,7 +103,7 @@ pub struct StopRecord {
     pub hint: String,
 }
 
-/// The note on each checkpoint (DESIGN.md §1).
+/// The note on each checkpoint (docs/data-model.md#checkpoint-record).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CheckpointRecord {

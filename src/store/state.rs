@@ -11,7 +11,7 @@ use super::plan::Plan;
 use super::record::{CheckpointRecord, StopReason, Usage};
 use super::task::Task;
 use super::trailers::{Trailers, parse_trailers};
-use super::{Result, Store};
+use super::{Result, Store, StoreError};
 
 /// A checkpoint as git holds it.
 #[derive(Debug, Clone)]
@@ -85,11 +85,17 @@ pub struct TaskSummary {
 }
 
 impl Store {
+    /// The plan of a task that is about to be changed (every caller writes to the task next).
+    /// A plan in a newer format than this version knows is refused: writing the task would
+    /// drop or misread what the newer version meant (docs/data-model.md#format). Commands that
+    /// only read use [`NotesReader::plan`], which reads the fields it knows.
     pub fn plan(&self, task: &Task) -> Result<Plan> {
         let mut notes = NotesReader::new(self, &task.slug)?;
-        Ok(notes
+        let plan = notes
             .plan(task.task_commit)?
-            .unwrap_or_else(|| Plan::new(&task.goal)))
+            .unwrap_or_else(|| Plan::new(&task.goal));
+        writable(task, &plan)?;
+        Ok(plan)
     }
 
     /// The step the commit finished, from its `Agent-Step` trailer (0 for the task commit).
@@ -299,6 +305,7 @@ impl Store {
             let mut plan = notes
                 .plan(task.task_commit)?
                 .unwrap_or_else(|| Plan::new(&task.goal));
+            writable(task, &plan)?;
             edit(&mut plan.stop, &mut plan.pending);
             Ok(plan.to_toml())
         } else {
@@ -310,6 +317,19 @@ impl Store {
 
     /// Rewrite the plan note.
     pub fn write_plan(&self, task: &Task, plan: &Plan, why: &str) -> Result<()> {
+        writable(task, plan)?;
         self.write_note(&task.slug, task.task_commit, plan.to_toml(), why)
     }
+}
+
+/// Refuse to write a task whose plan is in a newer format than this version knows.
+fn writable(task: &Task, plan: &Plan) -> Result<()> {
+    if plan.is_writable() {
+        return Ok(());
+    }
+    Err(StoreError::NewerFormat {
+        slug: task.slug.clone(),
+        format: plan.format,
+        known: super::plan::FORMAT,
+    })
 }

@@ -1,4 +1,4 @@
-//! The model-facing tools (DESIGN.md §3). Names and input fields are fixed so recorded
+//! The model-facing tools. Names and input fields are fixed so recorded
 //! sessions and test servers stay valid. Every path is confined to the worktree; every
 //! command passes the command policy and runs in the sandbox. A tool error goes back to the
 //! model as an error result; it never ends the run.

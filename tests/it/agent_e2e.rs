@@ -229,6 +229,7 @@ fn a_happy_run_plans_checkpoints_every_step_and_leaves_the_checkout_alone() {
     );
     assert_no_key_anywhere(&env, &dir, &format!("{out}{err}"));
     env.fsck(&dir);
+    env.agent_fsck(&dir);
 }
 
 #[test]
@@ -284,6 +285,7 @@ fn a_step_that_keeps_failing_is_rolled_back_replanned_and_then_blocked() {
     let status = env.agent_ok(&dir, &["status", "t"]);
     assert!(status.contains("state:       blocked"), "{status}");
     env.fsck(&dir);
+    env.agent_fsck(&dir);
 }
 
 #[test]
@@ -338,6 +340,7 @@ fn a_budget_stop_holds_across_resumes_and_a_resume_finishes() {
         Some("2/2")
     );
     env.fsck(&dir);
+    env.agent_fsck(&dir);
 }
 
 #[test]
@@ -426,6 +429,7 @@ fn ctrl_c_records_interrupted_and_keeps_the_steps_work_in_the_attic() {
         "{plan:?}"
     );
     env.fsck(&dir);
+    env.agent_fsck(&dir);
     // And the task resumes to the end.
     let (code, _, err) = agent(&env, &dir, &model, &["resume", "c"]);
     assert_eq!(code, 0, "{err}");

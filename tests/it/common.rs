@@ -58,6 +58,20 @@ impl TestEnv {
         cmd
     }
 
+    /// Run a shell command line (e.g. a repair that git agent fsck printed) and return stdout;
+    /// panics with stderr when it fails.
+    pub fn sh(&self, dir: &Path, script: &str) -> String {
+        let mut cmd = Command::new("sh");
+        self.apply_env(&mut cmd);
+        let out = cmd.current_dir(dir).arg("-c").arg(script).output().unwrap();
+        assert!(
+            out.status.success(),
+            "sh -c {script:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Run git and return stdout; panics with stderr when git fails.
     pub fn git(&self, dir: &Path, args: &[&str]) -> String {
         let out = self.git_cmd(dir, args).output().unwrap();
@@ -107,6 +121,12 @@ impl TestEnv {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// `git agent fsck` finds nothing: the state is what docs/data-model.md says it is.
+    pub fn agent_fsck(&self, dir: &Path) {
+        let (code, out, err) = self.agent(dir, &["fsck"]);
+        assert_eq!(code, 0, "git agent fsck is not clean:\n{out}{err}");
     }
 
     /// The trailers of a commit as `git interpret-trailers --parse` reads them.

@@ -181,6 +181,9 @@ fn killed_runs_resume_to_the_tree_of_an_uninterrupted_run() {
             get(&env.trailers(&dir, &format!("agent/{task}")), "Agent-Tests"),
             Some("pass (sh test.sh: 2 passed, 0 failed)")
         );
+        // However often it was killed, the finished task is what the data model says.
+        let (code, out, err) = env.agent(&dir, &["fsck", &task]);
+        assert_eq!(code, 0, "{task} after {kills} kills:\n{out}{err}");
     }
     assert!(kills >= points, "only {kills} kills in {tasks} tasks");
     env.fsck(&dir);

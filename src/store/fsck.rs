@@ -1,0 +1,708 @@
+//! Checking a repository's agent state against its specification, docs/data-model.md
+//! (`git agent fsck`).
+//!
+//! Nothing here writes. Each check returns typed [`Finding`]s, and a finding says what is
+//! wrong, where, and the command that repairs it: a git command wherever git can do the repair,
+//! so fixing the state never depends on git-agent reading it first. Repairs that move a branch
+//! are compare-and-swap (`git update-ref <ref> <new> <old>`), so a stale repair command fails
+//! instead of undoing something newer; repairs that take commits off a branch keep them in the
+//! attic first.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use gix::ObjectId;
+use gix::bstr::ByteSlice;
+use gix::objs::tree::EntryKind;
+use serde::de::DeserializeOwned;
+
+use super::plan::{FORMAT, Plan};
+use super::record::CheckpointRecord;
+use super::refs;
+use super::slug::validate_slug;
+use super::trailers::{Trailers, parse_trailers};
+use super::{Result, Store, StoreError, git_err};
+
+/// How far back the history of a notes ref is searched for an earlier, readable note, and how
+/// many reflog entries are tried when looking for where a branch was.
+const HISTORY_LIMIT: usize = 10_000;
+const REFLOG_LIMIT: usize = 200;
+
+mod finding;
+mod runtime;
+
+use finding::short;
+pub use finding::{Checkout, Finding, Mismatch, Rewind};
+
+/// What `git agent fsck` found.
+#[derive(Debug, Clone, Default)]
+pub struct FsckReport {
+    /// The tasks (branches) checked.
+    pub tasks: Vec<String>,
+    pub findings: Vec<Finding>,
+    /// Things worth knowing that are not wrong: `(task, text)`.
+    pub notices: Vec<(String, String)>,
+}
+
+/// What a ref under an agent prefix points to.
+enum Target {
+    Commit(ObjectId),
+    /// Not a commit: a description of what instead.
+    Other(String),
+}
+
+/// How the first-parent chain from a tip reaches the task commit.
+struct Link {
+    commit: ObjectId,
+    parent: Option<ObjectId>,
+    trailers: Trailers,
+}
+
+enum Chain {
+    /// The links from the task commit's child up to the tip, oldest first.
+    Found {
+        task_commit: ObjectId,
+        links: Vec<Link>,
+    },
+    NotFound,
+}
+
+/// The notes of one task: annotated commit -> note blob, and the notes commit they are read at.
+struct TaskNotes {
+    notes_commit: ObjectId,
+    notes: BTreeMap<ObjectId, ObjectId>,
+}
+
+impl Store {
+    /// Check the agent state of one task (`only`) or of the whole repository.
+    pub fn fsck(&self, only: Option<&str>) -> Result<FsckReport> {
+        if let Some(slug) = only {
+            validate_slug(slug)?;
+        }
+        let wanted = |slug: &str| only.is_none_or(|o| o == slug);
+        let mut report = FsckReport::default();
+
+        let branches: BTreeMap<String, ObjectId> = self
+            .refs_with_prefix("refs/heads/agent/")?
+            .into_iter()
+            .filter_map(|(name, id)| {
+                let slug = name.strip_prefix("refs/heads/agent/")?.to_string();
+                wanted(&slug).then_some((slug, id))
+            })
+            .collect();
+
+        let mut notes_refs: BTreeMap<String, ObjectId> = BTreeMap::new();
+        for (name, target) in self.agent_refs("refs/notes/agent/")? {
+            let Some(slug) = name.strip_prefix("refs/notes/agent/") else {
+                continue;
+            };
+            if !wanted(slug) {
+                continue;
+            }
+            match target {
+                Target::Commit(id) => {
+                    notes_refs.insert(slug.to_string(), id);
+                }
+                Target::Other(what) => report.findings.push(Finding::RefNotACommit {
+                    task: slug.to_string(),
+                    restore: self.reflog_commit(&name)?,
+                    refname: name,
+                    target: what,
+                }),
+            }
+        }
+
+        // Attic entries, by task. Other refs under refs/agent/ belong to no rule this version
+        // knows, and are left alone.
+        let mut attics: BTreeMap<String, Vec<(String, ObjectId)>> = BTreeMap::new();
+        for (name, target) in self.agent_refs("refs/agent/")? {
+            let Some((slug, n)) = name
+                .strip_prefix("refs/agent/")
+                .and_then(|rest| rest.split_once("/attic/"))
+            else {
+                continue;
+            };
+            if !wanted(slug) || n.parse::<u32>().is_err() {
+                continue;
+            }
+            let slug = slug.to_string();
+            match target {
+                Target::Commit(id) => attics.entry(slug).or_default().push((name, id)),
+                Target::Other(what) => report.findings.push(Finding::RefNotACommit {
+                    task: slug,
+                    refname: name,
+                    target: what,
+                    restore: None,
+                }),
+            }
+        }
+
+        for (slug, tip) in &branches {
+            let notes = match notes_refs.get(slug) {
+                Some(&commit) => Some(self.task_notes(commit)?),
+                None => None,
+            };
+            // A notes ref that is not a commit is its own finding; every note would be missing.
+            let unreadable = report.findings.iter().any(|f| {
+                matches!(f, Finding::RefNotACommit { refname, .. } if *refname == refs::notes(slug))
+            });
+            let attic = attics.get(slug).map(Vec::as_slice).unwrap_or_default();
+            self.fsck_task(slug, *tip, notes.as_ref(), unreadable, attic, &mut report)?;
+            report.tasks.push(slug.clone());
+        }
+        for (slug, &commit) in &notes_refs {
+            if !branches.contains_key(slug) {
+                let notes = self.task_notes(commit)?;
+                report.findings.push(Finding::NotesWithoutBranch {
+                    task: slug.clone(),
+                    restore: self.restore_point(slug, None, Some(&notes))?,
+                });
+            }
+        }
+        for (slug, entries) in &attics {
+            if branches.contains_key(slug) {
+                continue;
+            }
+            for (refname, commit) in entries {
+                report.findings.push(Finding::AtticOfUnknownTask {
+                    task: slug.clone(),
+                    refname: refname.clone(),
+                    commit: *commit,
+                });
+            }
+        }
+
+        let locks = self.fsck_locks(&branches, &wanted, &mut report);
+        let dirs = self.fsck_worktrees(&branches, &wanted, &mut report);
+
+        if let Some(slug) = only {
+            let known = !branches.is_empty()
+                || !notes_refs.is_empty()
+                || !attics.is_empty()
+                || locks
+                || dirs
+                || report.findings.iter().any(|f| f.task() == slug);
+            if !known {
+                return Err(StoreError::UnknownTask {
+                    slug: slug.to_string(),
+                    known: self.task_slugs()?,
+                });
+            }
+        }
+        report.findings.sort_by(|a, b| a.task().cmp(b.task()));
+        Ok(report)
+    }
+
+    /// The refs under `prefix` with what they point to, without peeling or following.
+    fn agent_refs(&self, prefix: &str) -> Result<Vec<(String, Target)>> {
+        let platform = self
+            .repo
+            .references()
+            .map_err(git_err("could not list refs"))?;
+        let iter = platform
+            .prefixed(prefix)
+            .map_err(git_err(format!("could not list refs under {prefix}")))?;
+        let mut out = Vec::new();
+        for reference in iter {
+            let reference = reference.map_err(|err| StoreError::Git {
+                context: format!("could not read a ref under {prefix}"),
+                detail: err.to_string(),
+            })?;
+            let name = reference.name().as_bstr().to_string();
+            let target = match reference.target() {
+                gix::refs::TargetRef::Symbolic(to) => {
+                    Target::Other(format!("the ref {}", to.as_bstr()))
+                }
+                gix::refs::TargetRef::Object(id) => {
+                    let id = id.to_owned();
+                    match self
+                        .repo
+                        .try_find_header(id)
+                        .map_err(git_err(format!("could not read {id}")))?
+                    {
+                        Some(header) if header.kind() == gix::object::Kind::Commit => {
+                            Target::Commit(id)
+                        }
+                        Some(header) => {
+                            Target::Other(format!("a {} {}", header.kind(), short(&id)))
+                        }
+                        None => Target::Other(format!("a missing object {}", short(&id))),
+                    }
+                }
+            };
+            out.push((name, target));
+        }
+        Ok(out)
+    }
+
+    /// The newest value in a ref's reflog that is a commit other than what it holds now.
+    fn reflog_commit(&self, refname: &str) -> Result<Option<ObjectId>> {
+        for id in self.reflog(refname) {
+            if self.is_commit(id) {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The values a ref had, newest first, from its reflog (empty when it has none).
+    fn reflog(&self, refname: &str) -> Vec<ObjectId> {
+        let Ok(Some(reference)) = self.repo.try_find_reference(refname) else {
+            return Vec::new();
+        };
+        let mut platform = reference.log_iter();
+        let Ok(Some(lines)) = platform.rev() else {
+            return Vec::new();
+        };
+        let current = match reference.target() {
+            gix::refs::TargetRef::Object(id) => Some(id.to_owned()),
+            gix::refs::TargetRef::Symbolic(_) => None,
+        };
+        lines
+            .filter_map(|line| line.ok().map(|l| l.new_oid))
+            .filter(|id| !id.is_null() && Some(*id) != current)
+            .take(REFLOG_LIMIT)
+            .collect()
+    }
+
+    fn is_commit(&self, id: ObjectId) -> bool {
+        matches!(
+            self.repo.try_find_header(id),
+            Ok(Some(header)) if header.kind() == gix::object::Kind::Commit
+        )
+    }
+
+    /// Every note of a notes commit: annotated object -> note blob (fan-out trees included).
+    fn task_notes(&self, notes_commit: ObjectId) -> Result<TaskNotes> {
+        let mut notes = BTreeMap::new();
+        self.note_entries(self.tree_of(notes_commit)?, String::new(), &mut notes)?;
+        Ok(TaskNotes {
+            notes_commit,
+            notes,
+        })
+    }
+
+    fn note_entries(
+        &self,
+        tree: ObjectId,
+        prefix: String,
+        out: &mut BTreeMap<ObjectId, ObjectId>,
+    ) -> Result<()> {
+        let tree = self
+            .repo
+            .find_tree(tree)
+            .map_err(git_err(format!("could not read notes tree {tree}")))?;
+        let decoded = tree.decode().map_err(git_err("could not decode a tree"))?;
+        for entry in &decoded.entries {
+            let name = format!("{prefix}{}", entry.filename);
+            if !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            match entry.mode.kind() {
+                EntryKind::Tree if name.len() < 40 => {
+                    self.note_entries(entry.oid.to_owned(), name, out)?;
+                }
+                EntryKind::Blob | EntryKind::BlobExecutable => {
+                    if let Ok(annotated) = ObjectId::from_hex(name.as_bytes()) {
+                        out.insert(annotated, entry.oid.to_owned());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn blob_text(&self, blob: ObjectId) -> Result<String> {
+        let blob = self
+            .repo
+            .find_blob(blob)
+            .map_err(git_err(format!("could not read note {blob}")))?;
+        Ok(blob.data.to_str_lossy().into_owned())
+    }
+
+    /// The newest note on `annotated` in the notes ref's first-parent history that is not
+    /// `current` and parses as `T`.
+    fn earlier_note<T: DeserializeOwned>(
+        &self,
+        notes: &TaskNotes,
+        annotated: ObjectId,
+        current: Option<ObjectId>,
+    ) -> Result<Option<ObjectId>> {
+        let mut commit = Some(notes.notes_commit);
+        let mut seen = BTreeSet::new();
+        for _ in 0..HISTORY_LIMIT {
+            let Some(at) = commit else { break };
+            let tree = self.tree_of(at)?;
+            let mut state = gix::note::plumbing::State::new(tree, self.repo())
+                .map_err(git_err(format!("could not read the notes tree of {at}")))?;
+            let blob = state.get(&annotated, self.repo()).map_err(git_err(format!(
+                "could not look up the note on {annotated}"
+            )))?;
+            if let Some(blob) = blob
+                && Some(blob) != current
+                && seen.insert(blob)
+                && toml::from_str::<T>(&self.blob_text(blob)?).is_ok()
+            {
+                return Ok(Some(blob));
+            }
+            commit = self.parents(at)?.first().copied();
+        }
+        Ok(None)
+    }
+
+    /// Walk first parents from `tip` to the commit `agent: start <slug>`.
+    fn chain(&self, slug: &str, tip: ObjectId) -> Result<Chain> {
+        let start = format!("agent: start {slug}");
+        let mut links = Vec::new();
+        let mut current = tip;
+        loop {
+            let message = self.commit_message(current)?;
+            if message.lines().next() == Some(start.as_str()) {
+                links.reverse();
+                return Ok(Chain::Found {
+                    task_commit: current,
+                    links,
+                });
+            }
+            let parent = self.parents(current)?.first().copied();
+            links.push(Link {
+                commit: current,
+                parent,
+                trailers: parse_trailers(&message),
+            });
+            match parent {
+                Some(parent) => current = parent,
+                None => return Ok(Chain::NotFound),
+            }
+        }
+    }
+
+    /// The task commit below `commit` when every commit on the way names the task: the
+    /// chain a task branch must have. Unreadable commits count as not.
+    fn clean_chain(&self, slug: &str, commit: ObjectId) -> Option<ObjectId> {
+        let start = format!("agent: start {slug}");
+        let mut current = commit;
+        loop {
+            let message = self.commit_message(current).ok()?;
+            if message.lines().next() == Some(start.as_str()) {
+                return Some(current);
+            }
+            if parse_trailers(&message).get("Agent-Task") != Some(slug) {
+                return None;
+            }
+            current = self.parents(current).ok()?.first().copied()?;
+        }
+    }
+
+    /// Whether `commit` has `ancestor` on its first-parent line.
+    fn descends(&self, commit: ObjectId, ancestor: ObjectId) -> Result<bool> {
+        let mut current = commit;
+        loop {
+            if current == ancestor {
+                return Ok(true);
+            }
+            match self.parents(current)?.first() {
+                Some(parent) => current = *parent,
+                None => return Ok(false),
+            }
+        }
+    }
+
+    /// Where a task's branch belongs: the newest position in its reflog whose chain is the
+    /// task's, else the checkpoint with the highest number among the commits its notes
+    /// annotate, else its task commit.
+    fn restore_point(
+        &self,
+        slug: &str,
+        task_commit: Option<ObjectId>,
+        notes: Option<&TaskNotes>,
+    ) -> Result<Option<ObjectId>> {
+        for id in self.reflog(&refs::branch(slug)) {
+            if let Some(found) = self.clean_chain(slug, id)
+                && task_commit.is_none_or(|t| t == found)
+            {
+                return Ok(Some(id));
+            }
+        }
+        let Some(notes) = notes else {
+            return Ok(task_commit);
+        };
+        let mut best: Option<(u32, i64, ObjectId)> = None;
+        for &annotated in notes.notes.keys() {
+            let Some(found) = self.clean_chain(slug, annotated) else {
+                continue;
+            };
+            if task_commit.is_some_and(|t| t != found) {
+                continue;
+            }
+            let number = if annotated == found {
+                0
+            } else {
+                match self.commit_message(annotated).map(|m| {
+                    parse_trailers(&m)
+                        .get("Agent-Checkpoint")
+                        .and_then(|n| n.parse::<u32>().ok())
+                }) {
+                    Ok(Some(n)) => n,
+                    _ => continue,
+                }
+            };
+            let time = self.commit_time(annotated).unwrap_or_default();
+            if best.is_none_or(|(n, t, _)| (number, time) > (n, t)) {
+                best = Some((number, time, annotated));
+            }
+        }
+        Ok(best.map(|(_, _, id)| id).or(task_commit))
+    }
+
+    /// The next attic ref of a task that a repair may create.
+    fn free_attic(&self, slug: &str, attic: &[(String, ObjectId)]) -> String {
+        let prefix = refs::attic_prefix(slug);
+        let next = attic
+            .iter()
+            .filter_map(|(name, _)| name.strip_prefix(&prefix)?.parse::<u32>().ok())
+            .max()
+            .map_or(1, |n| n + 1);
+        refs::attic(slug, next)
+    }
+
+    fn fsck_task(
+        &self,
+        slug: &str,
+        tip: ObjectId,
+        notes: Option<&TaskNotes>,
+        notes_unreadable: bool,
+        attic: &[(String, ObjectId)],
+        report: &mut FsckReport,
+    ) -> Result<()> {
+        let task = slug.to_string();
+        let task_commit = match self.chain(slug, tip)? {
+            Chain::NotFound => {
+                report.findings.push(Finding::BranchMoved {
+                    task: task.clone(),
+                    tip,
+                    restore: self.restore_point(slug, None, notes)?,
+                    checkout: self.checkout_of(slug),
+                });
+                // The plan still tells a reader what the task is: check it where it is.
+                let start = format!("agent: start {slug}");
+                notes.and_then(|n| {
+                    n.notes.keys().copied().find(|&c| {
+                        self.commit_message(c)
+                            .is_ok_and(|m| m.lines().next() == Some(start.as_str()))
+                    })
+                })
+            }
+            Chain::Found { task_commit, links } => {
+                let checkout = self.checkout_of(slug);
+                let rewind = |to: Option<ObjectId>| Rewind {
+                    tip,
+                    to: to.unwrap_or(task_commit),
+                    attic: self.free_attic(slug, attic),
+                    checkout: checkout.clone(),
+                };
+                let mut parent_number = Some(0u32);
+                for (i, link) in links.iter().enumerate() {
+                    let names = link.trailers.get("Agent-Task");
+                    if names != Some(slug) {
+                        report.findings.push(Finding::ForeignCommit {
+                            task: task.clone(),
+                            commit: link.commit,
+                            names: names.map(str::to_string),
+                            above: links.len() - 1 - i,
+                            rewind: rewind(link.parent),
+                        });
+                        break;
+                    }
+                    let mut problems = Vec::new();
+                    let number = match link.trailers.get("Agent-Checkpoint") {
+                        None => {
+                            problems.push("no Agent-Checkpoint trailer".to_string());
+                            None
+                        }
+                        Some(n) => n.parse::<u32>().ok().or_else(|| {
+                            problems.push(format!("Agent-Checkpoint: {n} is not a number"));
+                            None
+                        }),
+                    };
+                    let step = match link.trailers.get("Agent-Step") {
+                        None => {
+                            problems.push("no Agent-Step trailer".to_string());
+                            None
+                        }
+                        Some(s) => parse_step(s).or_else(|| {
+                            problems.push(format!("Agent-Step: {s} is not <i>/<steps>"));
+                            None
+                        }),
+                    };
+                    if !problems.is_empty() {
+                        report.findings.push(Finding::CheckpointTrailers {
+                            task: task.clone(),
+                            commit: link.commit,
+                            problems,
+                            rewind: rewind(link.parent),
+                        });
+                    }
+                    if let (Some(found), Some(before)) = (number, parent_number)
+                        && found != before + 1
+                    {
+                        report.findings.push(Finding::CheckpointNumber {
+                            task: task.clone(),
+                            commit: link.commit,
+                            expected: before + 1,
+                            found,
+                            rewind: rewind(link.parent),
+                        });
+                    }
+                    parent_number = number;
+                    match notes.and_then(|n| n.notes.get(&link.commit)) {
+                        None if notes_unreadable => {}
+                        None => report.findings.push(Finding::RecordMissing {
+                            task: task.clone(),
+                            commit: link.commit,
+                            checkpoint: number.unwrap_or(0),
+                            step,
+                        }),
+                        Some(&blob) => {
+                            let text = self.blob_text(blob)?;
+                            let fields = mismatches(&text, number, step);
+                            if !fields.is_empty() {
+                                report.findings.push(Finding::RecordMismatch {
+                                    task: task.clone(),
+                                    commit: link.commit,
+                                    fields,
+                                });
+                            }
+                        }
+                    }
+                }
+                Some(task_commit)
+            }
+        };
+
+        // Every note: the plan on the task commit, a checkpoint record on anything else.
+        if let Some(notes) = notes {
+            for (&annotated, &blob) in &notes.notes {
+                let text = self.blob_text(blob)?;
+                if Some(annotated) == task_commit {
+                    match toml::from_str::<Plan>(&text) {
+                        Ok(plan) if !plan.is_writable() => report.notices.push((
+                            task.clone(),
+                            format!(
+                                "written in format {}; this git-agent knows format {FORMAT} and checked what it knows",
+                                plan.format
+                            ),
+                        )),
+                        Ok(_) => {}
+                        Err(err) => report.findings.push(Finding::PlanMalformed {
+                            task: task.clone(),
+                            task_commit: annotated,
+                            detail: err.message().to_string(),
+                            earlier: self.earlier_note::<Plan>(notes, annotated, Some(blob))?,
+                        }),
+                    }
+                } else if let Err(err) = toml::from_str::<CheckpointRecord>(&text) {
+                    report.findings.push(Finding::RecordMalformed {
+                        task: task.clone(),
+                        commit: annotated,
+                        detail: err.message().to_string(),
+                        earlier: self.earlier_note::<CheckpointRecord>(
+                            notes,
+                            annotated,
+                            Some(blob),
+                        )?,
+                    });
+                }
+            }
+        }
+        if let Some(task_commit) = task_commit
+            && !notes_unreadable
+            && !notes.is_some_and(|n| n.notes.contains_key(&task_commit))
+        {
+            let earlier = match notes {
+                Some(notes) => self.earlier_note::<Plan>(notes, task_commit, None)?,
+                None => None,
+            };
+            let message = self.commit_message(task_commit)?;
+            let goal = message
+                .split("\n\n")
+                .nth(1)
+                .filter(|g| !g.starts_with("Agent-Task:"))
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            report.findings.push(Finding::PlanMissing {
+                task: task.clone(),
+                task_commit,
+                goal,
+                earlier,
+            });
+        }
+
+        if let Some(task_commit) = task_commit {
+            for (refname, commit) in attic {
+                if !self.descends(*commit, task_commit)? {
+                    report.findings.push(Finding::AtticNotOfTask {
+                        task: task.clone(),
+                        refname: refname.clone(),
+                        commit: *commit,
+                        task_commit,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `<i>/<steps>` of an `Agent-Step` trailer.
+fn parse_step(value: &str) -> Option<(u32, u32)> {
+    let (i, n) = value.split_once('/')?;
+    Some((i.trim().parse().ok()?, n.trim().parse().ok()?))
+}
+
+/// The record fields that disagree with the trailers. A field the record does not have is
+/// not a disagreement: readers tolerate it missing.
+fn mismatches(record: &str, number: Option<u32>, step: Option<(u32, u32)>) -> Vec<Mismatch> {
+    let Ok(table) = toml::from_str::<toml::Table>(record) else {
+        return Vec::new();
+    };
+    let expected = [
+        ("checkpoint", number),
+        ("step", step.map(|s| s.0)),
+        ("steps", step.map(|s| s.1)),
+    ];
+    expected
+        .into_iter()
+        .filter_map(|(field, trailer)| {
+            let trailer = trailer?;
+            let record = table.get(field)?.as_integer()?;
+            (record != i64::from(trailer)).then_some(Mismatch {
+                field,
+                record,
+                trailer,
+            })
+        })
+        .collect()
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn record_fields_are_compared_only_when_present() {
+        let record = "checkpoint = 3\nstep = 1\nmodel = \"m\"\n";
+        assert_eq!(
+            mismatches(record, Some(2), Some((1, 4))),
+            vec![Mismatch {
+                field: "checkpoint",
+                record: 3,
+                trailer: 2
+            }]
+        );
+        assert_eq!(mismatches(record, Some(3), None), Vec::new());
+        assert_eq!(parse_step("2/5"), Some((2, 5)));
+        assert_eq!(parse_step("two"), None);
+    }
+}
