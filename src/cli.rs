@@ -71,6 +71,35 @@ pub enum Command {
     Push(PushArgs),
     /// Fetch tasks' branches, notes and attic from a remote.
     Pull(PullArgs),
+    /// Tell a task something; a run shows it to the model at its next turn, from any terminal.
+    #[command(
+        long_about = "Tell a task something; a run shows it to the model at its next turn, from any terminal.\n\n\
+The message is stored in git (refs/agent/<slug>/say, one commit per message) and travels with \
+git agent push and pull, so it can come from another terminal or another machine. It takes no \
+lock: a running loop reads it before every model turn and shows it as the user's words; a \
+stopped task gets it when it resumes (the planner sees it too). The next checkpoint's record \
+lists the messages shown, so none is shown twice."
+    )]
+    Say(SayArgs),
+    /// Print a task's plan, or change it with --edit before the next resume.
+    #[command(
+        long_about = "Print a task's plan, or change it with --edit before the next resume.\n\n\
+--edit opens the plan's editable part (objective, constraints, acceptance criteria, test \
+command, steps) as TOML in git's editor (GIT_EDITOR, core.editor, VISUAL, EDITOR). On save it is \
+checked; a mistake reopens the file with the error at the top. An unchanged or empty file \
+changes nothing. The edit is a new revision of the plan note, and the next git agent resume \
+follows it. A running task cannot be edited: tell it with git agent say instead."
+    )]
+    Plan(PlanArgs),
+    /// Follow a running task live: steps, tool calls, tests, checkpoints, cost.
+    #[command(
+        long_about = "Follow a running task live: steps, tool calls, tests, checkpoints, cost.\n\n\
+Reads the run's event log ($GIT_COMMON_DIR/agent/runs/<slug>.jsonl) from the start and follows \
+it until the run stops; with --json it prints the events as JSON lines, as the run's own --json \
+does. Ctrl-C stops watching, never the run. With no run, it says so and shows the task's last \
+stop."
+    )]
+    Watch(TaskArg),
     /// Check the agent state in git against the data model and say how to repair each finding.
     #[command(
         long_about = "Check the agent state in git against the data model and say how to repair each finding. \
@@ -250,6 +279,23 @@ pub struct PushArgs {
 pub struct PullArgs {
     /// The remote (default: origin).
     pub remote: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SayArgs {
+    /// The task (optional: defaults to the current agent/* branch, else the most recent task),
+    /// then the message.
+    #[arg(value_name = "[TASK] MESSAGE", num_args = 1..=2, required = true)]
+    pub words: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The task (defaults to the current agent/* branch, else the most recent task).
+    pub slug: Option<String>,
+    /// Change the plan in git's editor; the next resume follows it.
+    #[arg(long)]
+    pub edit: bool,
 }
 
 #[derive(Debug, Args)]

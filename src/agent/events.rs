@@ -65,6 +65,11 @@ pub enum Event {
         used: String,
         limit: String,
     },
+    /// A message of `git agent say` was shown to the model as the user's words.
+    Said {
+        commit: String,
+        message: String,
+    },
     Checkpoint {
         number: u32,
         commit: String,

@@ -220,6 +220,7 @@ impl Agent<'_> {
         let mut last_call: Option<(String, String)> = None;
         let mut repeats = 0;
         for _ in 0..self.config.max_step_turns {
+            self.deliver_said(&mut messages)?;
             let response = match self
                 .turn(
                     &model,
@@ -396,6 +397,7 @@ impl Agent<'_> {
         // notes commit that clears it from the tip.
         let (pending, tip_note) = self.store.take_pending(task).map_err(|e| e.to_string())?;
         let fresh = self.take_unrecorded();
+        let said = std::mem::take(&mut self.said_unrecorded);
         let mut usage = pending;
         usage.add(&fresh);
         let secret_allow = SecretAllowList::new(&self.config.secret_allow, &[])
@@ -443,6 +445,7 @@ impl Agent<'_> {
                     model: self.config.model.clone(),
                     usage: usage.rounded(),
                     tests: tests.clone(),
+                    said: said.clone(),
                     ..CheckpointRecord::default()
                 },
                 co_author: self.config.co_author.as_deref(),
@@ -456,6 +459,7 @@ impl Agent<'_> {
                 // Nothing landed: the tip keeps its pending usage, and this run's fresh usage
                 // waits for the next checkpoint or the stop.
                 self.unrecorded.add(&fresh);
+                self.said_unrecorded.splice(0..0, said);
                 return Ok(Some(findings));
             }
             Err(err) => return Err(err.to_string()),

@@ -98,6 +98,12 @@ pub struct Agent<'a> {
     unrecorded: Usage,
     /// How to get past the error that ended the run, if it says.
     stop_hint: Option<String>,
+    /// The say ref as this run last read it.
+    said_tip: Option<gix::ObjectId>,
+    /// Messages of `git agent say` this run has shown to a model.
+    said_shown: std::collections::HashSet<String>,
+    /// Those of them no checkpoint record lists yet: the next checkpoint records them.
+    said_unrecorded: Vec<String>,
 }
 
 /// The result of one model turn.
@@ -144,6 +150,9 @@ impl<'a> Agent<'a> {
             base: Usage::default(),
             unrecorded: Usage::default(),
             stop_hint: None,
+            said_tip: None,
+            said_shown: Default::default(),
+            said_unrecorded: Vec::new(),
         }
     }
 
@@ -379,6 +388,47 @@ impl<'a> Agent<'a> {
 }
 
 impl Agent<'_> {
+    /// What the user said (`git agent say`) that no record lists and this run has not shown
+    /// yet; from now on it counts as shown. One ref read when nothing was said since the last
+    /// look.
+    fn new_said(&mut self) -> Result<Vec<crate::store::Said>, String> {
+        let tip = self
+            .store
+            .ref_target(&crate::store::say_ref(&self.slug))
+            .map_err(|e| e.to_string())?;
+        if tip.is_none() || tip == self.said_tip {
+            return Ok(Vec::new());
+        }
+        let task = self.store.task(&self.slug).map_err(|e| e.to_string())?;
+        let undelivered = self.store.undelivered(&task).map_err(|e| e.to_string())?;
+        self.said_tip = tip;
+        let mut out = Vec::new();
+        for said in undelivered {
+            let id = said.commit.to_string();
+            if self.said_shown.insert(id.clone()) {
+                self.said_unrecorded.push(id.clone());
+                (self.emit)(Event::Said {
+                    commit: id,
+                    message: said.message.clone(),
+                });
+                out.push(said);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Show new messages of `git agent say` to the model: appended to the last user message,
+    /// as the providers allow no two user messages in a row.
+    fn deliver_said(&mut self, messages: &mut [Message]) -> Result<(), String> {
+        let said = self.new_said()?;
+        if let Some(last) = messages.last_mut() {
+            for s in said {
+                last.content.push(ContentBlock::text(said_text(&s.message)));
+            }
+        }
+        Ok(())
+    }
+
     /// Tell the renderers about a tool call and count it in the step's usage.
     fn announce_tool_call(&mut self, name: &str, input: &Input) {
         let detail = match input {
@@ -433,6 +483,11 @@ fn describe(name: &str, input: &serde_json::Value) -> String {
         _ => String::new(),
     };
     crate::commands::first_line(text.trim(), 100)
+}
+
+/// How a message of `git agent say` reaches a model.
+fn said_text(message: &str) -> String {
+    format!("Message from the user (git agent say): {message}")
 }
 
 /// Tool results of one assistant message, answered in one user message.

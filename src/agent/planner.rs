@@ -131,6 +131,7 @@ impl Agent<'_> {
             blocked: &blocked,
         });
         let mut messages = vec![Message::user(message)];
+        self.deliver_said(&mut messages)?;
         let mut tools = READ_ONLY.to_vec();
         tools.extend(["submit_plan", "report_blocked"]);
         let model = self.config.planner_model.clone();

@@ -37,6 +37,10 @@ pub fn cmd_drop(ctx: &Context, args: DropArgs) -> anyhow::Result<Exit> {
     for entry in store.attic(&slug)? {
         edits.push(Edit::delete(entry.refname, entry.commit));
     }
+    let said = crate::store::say_ref(&slug);
+    if let Some(id) = store.ref_target(&said)? {
+        edits.push(Edit::delete(said, id));
+    }
     store.remove_worktree(&slug)?;
     store.transaction(&edits)?;
     ctx.out(format!("Dropped task {slug}"));

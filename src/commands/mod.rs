@@ -10,11 +10,14 @@ mod list;
 mod log;
 mod merge;
 mod misc;
+mod plan;
 mod remote;
 mod rollback;
+mod say;
 mod start;
 mod status;
 mod trust;
+mod watch;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -97,6 +100,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Drop(args) => drop::cmd_drop(&ctx, args),
         Command::Push(args) => remote::cmd_push(&ctx, args),
         Command::Pull(args) => remote::cmd_pull(&ctx, args),
+        Command::Say(args) => say::cmd_say(&ctx, args),
+        Command::Plan(args) => plan::cmd_plan(&ctx, args),
+        Command::Watch(args) => watch::cmd_watch(&ctx, args),
         Command::Fsck(args) => fsck::cmd_fsck(&ctx, args),
         Command::Config => misc::cmd_config(&ctx),
         Command::Trust(args) => trust::cmd_trust(&ctx, args),

@@ -9,11 +9,14 @@
 //! - notes: `refs/notes/remotes/<remote>/agent/<slug>` (under `refs/notes/`, where
 //!   `git notes` expects notes refs)
 //! - attic: `refs/agent-remotes/<remote>/<slug>/attic/<n>`
+//! - what was said (`git agent say`): `refs/agent-remotes/<remote>/<slug>/say`, fetched by the
+//!   same refspec as the attic
 //!
 //! Nothing is ever overwritten on either side: branches only fast-forward (a push may rewind
 //! a remote branch only when the commit it discards is kept in an attic pushed with it, i.e.
 //! after a `rollback`), notes are merged with `git notes merge`, attic entries are copied by
-//! commit under a free number. Every push is `--atomic` with a lease on each ref, so a
+//! commit under a free number, and what was said is joined by a merge commit when both sides
+//! said something. Every push is `--atomic` with a lease on each ref, so a
 //! concurrent push from another machine makes ours fail instead of clobbering it.
 
 use std::collections::BTreeMap;
@@ -25,7 +28,7 @@ use gix::ObjectId;
 use super::{Context, short};
 use crate::cli::{PullArgs, PushArgs};
 use crate::error::{Exit, UserError};
-use crate::store::{Store, TaskLock, validate_slug};
+use crate::store::{Store, TaskLock, say_ref, tracking_say, validate_slug};
 
 fn branch_ref(slug: &str) -> String {
     format!("refs/heads/agent/{slug}")
@@ -252,6 +255,23 @@ pub fn cmd_push(ctx: &Context, args: PushArgs) -> anyhow::Result<Exit> {
                 }
             },
         };
+        let ours_say = store.ref_target(&say_ref(slug))?;
+        let theirs_say = store.ref_target(&tracking_say(&remote, slug))?;
+        let said = match (ours_say, theirs_say) {
+            (None, _) => None,
+            (Some(ours), None) => Some((ours, None)),
+            (Some(ours), Some(theirs)) => match relation(&store, ours, theirs)? {
+                Relation::Ahead => Some((ours, Some(theirs))),
+                Relation::Same | Relation::Behind => None,
+                Relation::Diverged => {
+                    problems.push(slug.clone());
+                    continue;
+                }
+            },
+        };
+        if let Some((ours, expect)) = said {
+            push(ours, say_ref(slug), expect);
+        }
         if let Some(expect) = branch {
             push(tip, branch_ref(slug), expect);
         }
@@ -380,6 +400,16 @@ pub fn cmd_pull(ctx: &Context, args: PullArgs) -> anyhow::Result<Exit> {
             taken.insert(m, commit);
         }
 
+        // What was said, always: `say` takes no lock, and a run reads it at its next turn.
+        let said = pull_said(&store, &remote, &slug)?;
+        if let Some(said) = said {
+            if ctx.global.json {
+                ctx.json(&serde_json::json!({"type": "pull_said", "remote": remote, "slug": slug, "said": said}));
+            } else {
+                ctx.say(format!("{slug}: what was said: {said}"));
+            }
+        }
+
         if TaskLock::is_held(&store, &slug) {
             running.push(slug);
             continue;
@@ -430,6 +460,29 @@ pub fn cmd_pull(ctx: &Context, args: PullArgs) -> anyhow::Result<Exit> {
     }
     ctx.say(format!("Pulled {count} task(s) from {remote}"));
     Ok(Exit::Done)
+}
+
+/// Bring in what was said to a task on the remote: fast-forward, or join both lines with a
+/// merge commit so no message is lost. `None` when nothing changed.
+fn pull_said(store: &Store, remote: &str, slug: &str) -> anyhow::Result<Option<&'static str>> {
+    let Some(theirs) = store.ref_target(&tracking_say(remote, slug))? else {
+        return Ok(None);
+    };
+    let Some(ours) = store.ref_target(&say_ref(slug))? else {
+        update_ref(store, &say_ref(slug), theirs, None)?;
+        return Ok(Some("new"));
+    };
+    Ok(match relation(store, ours, theirs)? {
+        Relation::Same | Relation::Ahead => None,
+        Relation::Behind => {
+            update_ref(store, &say_ref(slug), theirs, Some(ours))?;
+            Some("fast-forward")
+        }
+        Relation::Diverged => {
+            store.merge_said(slug, ours, theirs)?;
+            Some("merged (both sides said something)")
+        }
+    })
 }
 
 /// Compare-and-swap a ref with `git update-ref` (`None`: it must not exist yet).

@@ -81,7 +81,12 @@ pub fn run_loop(
         .enable_all()
         .build()?;
     let tools = toolbox(&config, worktree.clone())?;
-    let mut emit = crate::ui::renderer(&ctx.global);
+    let mut render = crate::ui::renderer(&ctx.global);
+    let mut log = crate::ui::RunLog::create(store, slug);
+    let mut emit = move |event: Event| {
+        log.append(&event);
+        render(event);
+    };
     emit(Event::TaskStarted {
         slug: slug.to_string(),
         branch: format!("agent/{slug}"),
@@ -97,7 +102,7 @@ pub fn run_loop(
             config,
             provider,
             tools,
-            &mut *emit,
+            &mut emit,
             interrupt,
         );
         agent.plan_only = plan_only;

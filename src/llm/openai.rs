@@ -85,7 +85,12 @@ pub fn request_body(request: &Request) -> Value {
         let mut results = Vec::new();
         for block in &message.content {
             match block {
-                ContentBlock::Text { text: t } => text.push_str(t),
+                ContentBlock::Text { text: t } => {
+                    if !text.is_empty() {
+                        text.push_str("\n\n");
+                    }
+                    text.push_str(t)
+                }
                 ContentBlock::ToolUse { id, name, input } => calls.push(json!({
                     "id": id,
                     "type": "function",

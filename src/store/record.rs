@@ -120,6 +120,10 @@ pub struct CheckpointRecord {
     pub files_changed: u32,
     pub insertions: u32,
     pub deletions: u32,
+    /// The `git agent say` messages (their commits) the model was shown during this unit of
+    /// work, so no later run shows them again.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub said: Vec<String>,
     /// Model usage spent while this commit was the tip and not (yet) in a checkpoint record:
     /// a step in progress, or runs that stopped without a checkpoint. Written after every
     /// model turn; moved into the next checkpoint's record in the same notes commit.

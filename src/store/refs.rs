@@ -22,6 +22,16 @@ pub fn attic(slug: &str, n: u32) -> String {
     format!("{}{n}", attic_prefix(slug))
 }
 
+/// What the user said to a task (`git agent say`): a chain of commits, read by the running loop.
+pub fn say(slug: &str) -> String {
+    format!("refs/agent/{slug}/say")
+}
+
+/// Where `pull` and `push` keep the remote's say ref of a task.
+pub fn tracking_say(remote: &str, slug: &str) -> String {
+    format!("refs/agent-remotes/{remote}/{slug}/say")
+}
+
 pub(crate) fn full_name(name: &str) -> Result<FullName> {
     FullName::try_from(name).map_err(|err| StoreError::Git {
         context: format!("invalid ref name {name}"),

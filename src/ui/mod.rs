@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+mod runlog;
+
+pub use runlog::{RunLog, run_log_path};
+
 use crate::agent::Event;
 use crate::cli::{ColorChoice, GlobalArgs};
 
@@ -32,12 +36,18 @@ fn color_for(global: &GlobalArgs, terminal: bool) -> bool {
     }
 }
 
+/// An event as one line of JSON, redacted: what `--json` prints and the run log holds.
+pub fn json_line(event: &Event) -> Option<String> {
+    serde_json::to_string(event)
+        .ok()
+        .map(|line| redact_known(&line))
+}
+
 /// A sink for the loop's events, chosen by the global flags.
 pub fn renderer(global: &GlobalArgs) -> Box<dyn FnMut(Event) + Send> {
     if global.json {
         return Box::new(|event: Event| {
-            if let Ok(line) = serde_json::to_string(&event) {
-                let line = redact_known(&line);
+            if let Some(line) = json_line(&event) {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{line}");
             }
@@ -162,6 +172,9 @@ impl Human {
                 "33",
                 &format!("  budget: {used} of {limit} {budget} spent (80 %)"),
             )),
+            Event::Said { message, .. } => {
+                self.line(self.paint("36", &format!("  » from the user: {}", crate::commands::first_line(&message, 100))))
+            }
             Event::Checkpoint { number, commit, step, tests, files_changed, checkpoint_ms } => self.line(format!(
                 "  {} checkpoint {number} {} (step {step}, tests {tests}, {files_changed} files, {checkpoint_ms} ms)",
                 self.paint("32", "✓"),

@@ -20,5 +20,6 @@ mod hostile_repo;
 mod merge_flags;
 mod recovery;
 mod runs_end;
+mod steering;
 mod store_cli;
 mod store_errors;

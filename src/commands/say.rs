@@ -1,0 +1,36 @@
+//! `git agent say`: guidance for a task, stored in git (src/store/say.rs), without the lock.
+
+use super::{Context, short};
+use crate::cli::SayArgs;
+use crate::error::{Exit, UserError};
+use crate::store::TaskLock;
+
+pub fn cmd_say(ctx: &Context, args: SayArgs) -> anyhow::Result<Exit> {
+    let store = ctx.store()?;
+    let (slug, message) = match args.words.as_slice() {
+        [message] => (None, message),
+        [slug, message] => (Some(slug.as_str()), message),
+        _ => return Err(UserError::usage("say what: git agent say [<task>] \"message\"").into()),
+    };
+    if message.trim().is_empty() {
+        return Err(UserError::usage("the message is empty")
+            .hint("git agent say [<task>] \"use the v2 API, not v1\"")
+            .into());
+    }
+    let slug = store.resolve_slug(slug)?;
+    // The task must exist; its plan format does not matter, as nothing of the task changes.
+    store.task(&slug)?;
+    let commit = store.say(&slug, message)?;
+    let running = TaskLock::is_held(&store, &slug);
+    if ctx.global.json {
+        ctx.json(&serde_json::json!({"type": "said", "slug": slug, "commit": commit.to_string(), "running": running}));
+    } else {
+        ctx.out(format!("Said to {slug} ({})", short(commit)));
+        ctx.say(if running {
+            "  the run shows it to the model at its next turn".to_string()
+        } else {
+            format!("  the task is not running: `git agent resume {slug}` shows it to the model")
+        });
+    }
+    Ok(Exit::Done)
+}

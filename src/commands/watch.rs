@@ -1,0 +1,161 @@
+//! `git agent watch`: follow a run from another terminal through its run log
+//! (src/ui/runlog.rs). A separate process that only reads: Ctrl-C here never reaches the run.
+
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+
+use super::Context;
+use crate::cli::TaskArg;
+use crate::error::Exit;
+use crate::store::{Store, TaskLock};
+
+const POLL: Duration = Duration::from_millis(100);
+
+pub fn cmd_watch(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
+    let store = ctx.store()?;
+    let slug = store.resolve_slug(args.slug.as_deref())?;
+    store.task(&slug)?;
+    let path = crate::ui::run_log_path(&store, &slug);
+    if !wait_for_log(&store, &slug, &path) {
+        return not_running(ctx, &store, &slug);
+    }
+    let mut file = std::fs::File::open(&path)?;
+    let mut pending = String::new();
+    let mut offset = 0u64;
+    loop {
+        file.seek(SeekFrom::Start(offset))?;
+        let mut chunk = String::new();
+        let read = BufReader::new(&mut file).read_to_string(&mut chunk)?;
+        offset += read as u64;
+        pending.push_str(&chunk);
+        while let Some(end) = pending.find('\n') {
+            let line: String = pending.drain(..=end).collect();
+            if show(ctx, line.trim_end()) {
+                return Ok(Exit::Done);
+            }
+        }
+        if read == 0 {
+            if !TaskLock::is_held(&store, &slug) {
+                // The run is gone; a last look for lines written just before it ended.
+                let mut rest = String::new();
+                file.seek(SeekFrom::Start(offset))?;
+                BufReader::new(&mut file).read_to_string(&mut rest)?;
+                pending.push_str(&rest);
+                for line in pending.lines() {
+                    if show(ctx, line) {
+                        return Ok(Exit::Done);
+                    }
+                }
+                ctx.say(format!("The run of {slug} ended without a stop event."));
+                return Ok(Exit::Done);
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
+/// Wait until the log belongs to the run that holds the lock (a run creates it fresh just
+/// after taking the lock); false when no run holds it.
+fn wait_for_log(store: &Store, slug: &str, path: &Path) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    loop {
+        if !TaskLock::is_held(store, slug) {
+            return false;
+        }
+        let lock = modified(&TaskLock::path(store, slug)).unwrap_or(SystemTime::UNIX_EPOCH);
+        if modified(path).is_some_and(|log| log >= lock) {
+            return true;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+fn not_running(ctx: &Context, store: &Store, slug: &str) -> anyhow::Result<Exit> {
+    let summary = store.summary(slug)?;
+    let state = summary.state.as_str();
+    let detail = summary.stop_detail.unwrap_or_default();
+    if ctx.global.json {
+        ctx.json(&serde_json::json!({"type": "not_running", "slug": slug, "state": state, "detail": detail}));
+    } else {
+        ctx.out(format!("Task {slug} is not running."));
+        ctx.out(format!(
+            "  last stop: {state}{}",
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({detail})")
+            }
+        ));
+    }
+    Ok(Exit::Done)
+}
+
+/// Print one line of the log; true when it is the run's last (`stopped`).
+fn show(ctx: &Context, line: &str) -> bool {
+    let Ok(event) = serde_json::from_str::<Value>(line) else {
+        return false;
+    };
+    if ctx.global.json {
+        ctx.out(line);
+    } else if let Some(text) = human(&event) {
+        ctx.out(text);
+    }
+    event["type"] == "stopped"
+}
+
+/// The human form of an event of the log.
+fn human(event: &Value) -> Option<String> {
+    let s = |k: &str| event[k].as_str().unwrap_or_default().to_string();
+    let n = |k: &str| event[k].as_u64().unwrap_or_default();
+    let short = |k: &str| s(k).chars().take(8).collect::<String>();
+    Some(match event["type"].as_str()? {
+        "task_started" => format!("Watching {} on {}", s("slug"), s("branch")),
+        "planning" => "Planning…".to_string(),
+        "plan" => format!("Plan: {}", s("objective")),
+        "step_started" => format!("Step {}/{}: {}", n("step"), n("steps"), s("title")),
+        "tool_call" => format!("  · {} {}", s("name"), s("detail")),
+        "tool_result" if event["is_error"] == true => {
+            format!("    ! {}: {}", s("name"), s("detail"))
+        }
+        "tests" => format!(
+            "  tests `{}`: {} ({})",
+            s("command"),
+            s("verdict"),
+            s("summary")
+        ),
+        "said" => format!("  » from the user: {}", s("message")),
+        "try_ended" => format!("  try of step {} ended: {}", n("step"), s("reason")),
+        "checkpoint" => format!(
+            "  ✓ checkpoint {} {} (step {}, tests {})",
+            n("number"),
+            short("commit"),
+            n("step"),
+            s("tests")
+        ),
+        "rollback" => format!("  ↺ rolled back to {} ({})", short("to"), s("reason")),
+        "budget_warning" => format!(
+            "  budget: {} of {} {} spent (80 %)",
+            s("used"),
+            s("limit"),
+            s("budget")
+        ),
+        "usage" => format!(
+            "  {} turns · {} tokens · ${:.4}",
+            n("turns"),
+            n("tokens"),
+            event["cost_usd"].as_f64().unwrap_or_default()
+        ),
+        "stopped" => format!(
+            "Stopped: {}. {}\n  usage: {} turns · {} tokens · ${:.4}",
+            s("reason"),
+            s("detail"),
+            event["usage"]["turns"].as_u64().unwrap_or_default(),
+            event["usage"]["tokens"].as_u64().unwrap_or_default(),
+            event["usage"]["cost_usd"].as_f64().unwrap_or_default()
+        ),
+        _ => return None,
+    })
+}
