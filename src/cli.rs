@@ -419,8 +419,13 @@ pub fn render_man() -> std::io::Result<Vec<u8>> {
             "discarded tips, kept so that nothing is lost",
         ),
         (
+            "refs/agent/<slug>/say",
+            "what was said to the task with git agent say: one commit per message",
+        ),
+        (
             "$GIT_DIR/agent/",
-            "runtime only: locks and the private worktrees of tasks",
+            "runtime only: locks, the private worktrees of tasks, and the event log of each \
+run (runs/<slug>.jsonl) that git agent watch follows",
         ),
         (
             ".git-agent.toml",

@@ -96,4 +96,16 @@ fn bash_completes_subcommands_and_their_options_both_ways() {
         ),
         "--undo"
     );
+    // The steering commands: git agent wat<TAB>, git agent plan --ed<TAB>.
+    assert_eq!(
+        bash_complete(&file, "words=(git agent wat); cword=2; cur=wat; _git_agent"),
+        "watch"
+    );
+    assert_eq!(
+        bash_complete(
+            &file,
+            "words=(git agent plan --ed); cword=3; cur=--ed; _git_agent"
+        ),
+        "--edit"
+    );
 }

@@ -59,4 +59,11 @@ fn every_subcommand_has_help() {
     let (code, out, _) = env.agent(dir, &["-h"]);
     assert_eq!(code, 0);
     assert!(out.contains("rollback"), "{out}");
+    for steering in [
+        "  say          Tell a task something",
+        "  plan         Print a task's plan",
+        "  watch        Follow a running task live",
+    ] {
+        assert!(out.contains(steering), "{out}");
+    }
 }

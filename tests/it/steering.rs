@@ -366,7 +366,7 @@ fn watch_follows_a_run_and_ctrl_c_leaves_the_run_alone() {
     assert!(idle.starts_with("Task t is not running."), "{idle}");
 
     let run = spawn(&env, &dir, &model, &["resume", "t"]);
-    wait_until("the lock", || model.bodies().len() >= 1);
+    wait_until("the first model call", || !model.bodies().is_empty());
     let human = env
         .agent_cmd(&dir, &["watch", "t"])
         .stdout(Stdio::piped())
