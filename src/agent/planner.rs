@@ -131,13 +131,14 @@ impl Agent<'_> {
             blocked: &blocked,
         });
         let mut messages = vec![Message::user(message)];
-        self.deliver_said(&mut messages)?;
         let mut tools = READ_ONLY.to_vec();
         tools.extend(["submit_plan", "report_blocked"]);
         let model = self.config.planner_model.clone();
         let mut invalid = 0;
         let outcome = 'turns: {
             for _ in 0..MAX_TURNS {
+                // What the user said (`git agent say`) and no record lists yet, as their words.
+                self.deliver_said(&mut messages)?;
                 let response = match self
                     .turn(
                         &model,

@@ -418,3 +418,36 @@ fn watch_follows_a_run_and_ctrl_c_leaves_the_run_alone() {
     assert!(after.contains("last stop: done"), "{after}");
     env.fsck(&dir);
 }
+
+#[test]
+fn a_resume_shows_the_planner_what_was_said_to_a_stopped_task() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    let model = FakeModel::start(Arc::new(good_model) as Arc<Script>, Duration::ZERO);
+    env.agent_ok(
+        &dir,
+        &["start", "--name", "t", "--no-run", "Add a --shout flag"],
+    );
+    let (code, out, _) = env.agent(&dir, &["say", "--json", "shout in capitals"]);
+    assert_eq!(code, 0);
+    let said_json: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(said_json["running"], false);
+    let (code, _, err) = agent(&env, &dir, &model, &["resume", "t", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let message = format!("{PREFIX}shout in capitals");
+    let bodies = model.bodies();
+    // The planner's first request has it; no request has it twice; no executor request has
+    // it again (the planner was shown it in this run).
+    assert!(current_step(&bodies[0]).is_none());
+    assert!(last_user_texts(&bodies[0]).contains(&message));
+    for body in &bodies[1..] {
+        if current_step(body).is_some() {
+            assert_eq!(occurrences(body, &message), 0);
+        }
+    }
+    // The first checkpoint of the run records it.
+    let commit = said_json["commit"].as_str().unwrap().to_string();
+    assert_eq!(said(&record(&env, &dir, "agent/t~1")), vec![commit]);
+    assert_eq!(said(&record(&env, &dir, "agent/t")), Vec::<String>::new());
+    env.fsck(&dir);
+}
