@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::Context;
 use crate::cli::PlanArgs;
 use crate::error::{Exit, UserError};
-use crate::store::{NotesReader, Plan, PlanStep, Store, TaskLock};
+use crate::store::{NotesReader, Plan, PlanStep, Store, StoreError, TaskLock};
 
 /// The part of a plan a person edits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,7 +105,10 @@ fn edit(ctx: &Context, store: &Store, slug: &str) -> anyhow::Result<Exit> {
     if TaskLock::is_held(store, slug) {
         return Err(running(slug).into());
     }
-    let _lock = TaskLock::acquire(store, slug).map_err(|_| running(slug))?;
+    let _lock = TaskLock::acquire(store, slug).map_err(|err| match err {
+        StoreError::Locked { .. } => anyhow::Error::from(running(slug)),
+        other => other.into(),
+    })?;
     let task = store.task(slug)?;
     let mut plan = store.plan(&task)?;
     let original = Editable::of(&plan);
