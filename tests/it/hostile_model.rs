@@ -617,3 +617,40 @@ fn secrets_in_hidden_channels_never_reach_git_or_the_output() {
     assert!(notes.contains("I need the key"), "{notes}");
     env.fsck(&dir);
 }
+
+/// High: the provider key leaves the harness's own environment when it starts, so
+/// `/proc/<harness>/environ` (what a process of the same user could read) never holds it.
+#[test]
+fn the_harness_drops_the_key_from_its_environment() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    let model = FakeModel::start(
+        Arc::new(crate::agent_e2e::good_model) as Arc<Script>,
+        Duration::from_millis(400),
+    );
+    let mut child = env
+        .agent_cmd(&dir, &["start", "--name", "env", "Add a --shout flag"])
+        .env("ANTHROPIC_BASE_URL", &model.url)
+        .env("ANTHROPIC_API_KEY", KEY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first model call is in flight: the harness read its key long ago.
+    let started = Instant::now();
+    while model.bodies().is_empty() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap_or_default();
+    let environ = String::from_utf8_lossy(&environ).into_owned();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        environ.contains("ANTHROPIC_BASE_URL"),
+        "read the real environment: {environ}"
+    );
+    assert!(
+        !environ.contains(KEY),
+        "the key is still in the harness's environment"
+    );
+}
