@@ -133,6 +133,14 @@ fn attacker(attack: Vec<Vec<Value>>) -> Arc<Script> {
     )
 }
 
+/// The text the step's conversation opened with (the harness's context and feedback).
+fn first_message(request: &Value) -> String {
+    request["messages"][0]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn tool_write(path: &str, content: &str) -> Value {
     crate::fake_model::tool("write_file", json!({"path": path, "content": content}))
 }
@@ -324,10 +332,7 @@ fn secrets_never_reach_git_or_a_remote() {
     );
     env.git(&dir, &["remote", "add", "origin", remote.to_str().unwrap()]);
     let script: Arc<Script> = Arc::new(move |request: &Value| {
-        let first = request["messages"][0]["content"][0]["text"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let first = first_message(request);
         let told = first.contains("The secret scan found secrets");
         match (current_step(request), turn(request)) {
             (None, _) => vec![crate::fake_model::tool(
@@ -452,10 +457,7 @@ fn fifos_and_huge_files_are_refused_without_hanging() {
         .unwrap();
     assert!(made.success());
     let script: Arc<Script> = Arc::new(|request: &Value| {
-        let first = request["messages"][0]["content"][0]["text"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let first = first_message(request);
         let told = first.contains("too large");
         match (current_step(request), turn(request)) {
             (None, _) => plan(),
@@ -560,10 +562,7 @@ fn secrets_in_hidden_channels_never_reach_git_or_the_output() {
     let env = TestEnv::new();
     let dir = sample(&env, "");
     let script: Arc<Script> = Arc::new(move |request: &Value| {
-        let first = request["messages"][0]["content"][0]["text"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let first = first_message(request);
         let told = first.contains("The secret scan found secrets");
         match (current_step(request), turn(request)) {
             (None, _) => plan(),
