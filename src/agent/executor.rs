@@ -291,7 +291,7 @@ impl Agent<'_> {
                         (self.emit)(Event::ToolResult {
                             name: name.clone(),
                             is_error: true,
-                            detail: crate::commands::first_line(out.content.trim(), 100),
+                            detail: crate::text::first_line(out.content.trim(), 100),
                         });
                         results.push((id, out));
                         continue;
@@ -339,7 +339,7 @@ impl Agent<'_> {
                         (self.emit)(Event::ToolResult {
                             name: name.clone(),
                             is_error: out.is_error,
-                            detail: crate::commands::first_line(out.content.trim(), 100),
+                            detail: crate::text::first_line(out.content.trim(), 100),
                         });
                         results.push((id, out));
                     }

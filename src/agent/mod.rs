@@ -432,7 +432,7 @@ fn describe(name: &str, input: &serde_json::Value) -> String {
         "submit_plan" => get("objective").to_string(),
         _ => String::new(),
     };
-    crate::commands::first_line(text.trim(), 100)
+    crate::text::first_line(text.trim(), 100)
 }
 
 /// Tool results of one assistant message, answered in one user message.
