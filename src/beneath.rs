@@ -119,13 +119,7 @@ impl Root {
 
     /// The directory holding `rel` and the last component's name.
     fn parent_of<'p>(&self, rel: &'p Path) -> Result<(OwnedFd, &'p OsStr)> {
-        let name = display(rel);
-        check_relative(rel, &name)?;
-        let file_name = rel.file_name().ok_or(BeneathError::BadPath {
-            path: name.clone(),
-            why: "no file name",
-        })?;
-        let parent = rel.parent().unwrap_or(Path::new(""));
+        let (name, parent, file_name) = split(rel)?;
         let fd = if parent.as_os_str().is_empty() {
             self.fd.try_clone().map_err(|e| BeneathError::Io {
                 path: name,
@@ -271,13 +265,7 @@ impl Root {
         mode: Option<u32>,
         replace: bool,
     ) -> Result<bool> {
-        let name = display(rel);
-        check_relative(rel, &name)?;
-        let file_name = rel.file_name().ok_or(BeneathError::BadPath {
-            path: name.clone(),
-            why: "no file name",
-        })?;
-        let parent = rel.parent().unwrap_or(Path::new(""));
+        let (name, parent, file_name) = split(rel)?;
         let dir = self.create_dir_all(parent, replace)?;
         if replace {
             match rustix::fs::statat(&dir, file_name, AtFlags::SYMLINK_NOFOLLOW) {
@@ -344,12 +332,7 @@ impl Root {
 
     /// Make `rel` a symbolic link to `target`, replacing what stands there.
     pub fn symlink(&self, target: &Path, rel: &Path) -> Result<()> {
-        let name = display(rel);
-        let parent = rel.parent().unwrap_or(Path::new(""));
-        let file_name = rel.file_name().ok_or(BeneathError::BadPath {
-            path: name.clone(),
-            why: "no file name",
-        })?;
+        let (name, parent, file_name) = split(rel)?;
         let dir = self.create_dir_all(parent, true)?;
         remove_at(&dir, file_name).map_err(|e| io_err(name.clone(), e))?;
         rustix::fs::symlinkat(target, &dir, file_name).map_err(|e| io_err(name, e))
@@ -430,6 +413,17 @@ fn kind_of(stat: &rustix::fs::Stat) -> Kind {
         FileType::Symlink => Kind::Symlink,
         _ => Kind::Special,
     }
+}
+
+/// `rel` checked, as (its display name, its parent, its last component).
+fn split(rel: &Path) -> Result<(String, &Path, &OsStr)> {
+    let name = display(rel);
+    check_relative(rel, &name)?;
+    let file_name = rel.file_name().ok_or(BeneathError::BadPath {
+        path: name.clone(),
+        why: "no file name",
+    })?;
+    Ok((name, rel.parent().unwrap_or(Path::new("")), file_name))
 }
 
 /// Relative, with no `..`, no root, and at least one name.

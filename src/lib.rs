@@ -12,6 +12,7 @@ pub mod error;
 pub mod llm;
 pub mod policy;
 pub mod store;
+pub mod text;
 pub mod tools;
 pub mod ui;
 pub mod walk;

@@ -203,16 +203,7 @@ impl Agent<'_> {
     /// Model turns with tools until `finish_step`, `report_blocked`, a budget or Ctrl-C.
     async fn run_step(&mut self, context: String) -> Result<StepEnd, String> {
         let mut messages = vec![Message::user(context)];
-        let tools = crate::tools::specs(&[
-            "read_file",
-            "list_files",
-            "search",
-            "write_file",
-            "edit_file",
-            "run_command",
-            "finish_step",
-            "report_blocked",
-        ]);
+        let tools = crate::tools::registry::executor_specs();
         let model = self.config.model.clone();
         let mut nudges = 0;
         let mut edits_since_run = 0;
@@ -292,7 +283,7 @@ impl Agent<'_> {
                         (self.emit)(Event::ToolResult {
                             name: name.clone(),
                             is_error: true,
-                            detail: crate::commands::first_line(out.content.trim(), 100),
+                            detail: crate::text::first_line(out.content.trim(), 100),
                         });
                         results.push((id, out));
                         continue;
@@ -322,7 +313,8 @@ impl Agent<'_> {
                     }
                     "report_blocked" => return Ok(StepEnd::Stop(Outcome::Blocked(text("reason")))),
                     _ => {
-                        let is_edit = matches!(name.as_str(), "write_file" | "edit_file");
+                        let is_edit =
+                            crate::tools::registry::is(&name, crate::tools::registry::Kind::Edit);
                         let out = if is_edit && edits_since_run >= self.config.max_edits_before_test
                         {
                             ToolOutput::error(format!(
@@ -334,13 +326,14 @@ impl Agent<'_> {
                         if is_edit && !out.is_error {
                             edits_since_run += 1;
                         }
-                        if name == "run_command" {
+                        if crate::tools::registry::is(&name, crate::tools::registry::Kind::Command)
+                        {
                             edits_since_run = 0;
                         }
                         (self.emit)(Event::ToolResult {
                             name: name.clone(),
                             is_error: out.is_error,
-                            detail: crate::commands::first_line(out.content.trim(), 100),
+                            detail: crate::text::first_line(out.content.trim(), 100),
                         });
                         results.push((id, out));
                     }

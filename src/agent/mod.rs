@@ -471,18 +471,7 @@ fn invalid_input(name: &str, error: &str) -> crate::tools::ToolOutput {
 
 /// A short one-line description of a tool input, for progress lines.
 fn describe(name: &str, input: &serde_json::Value) -> String {
-    let get = |k: &str| input.get(k).and_then(|v| v.as_str()).unwrap_or_default();
-    let text = match name {
-        "read_file" | "write_file" | "edit_file" => get("path").to_string(),
-        "list_files" => get("path").to_string(),
-        "search" => format!("{} {}", get("pattern"), get("path")),
-        "run_command" => get("command").to_string(),
-        "finish_step" => get("summary").to_string(),
-        "report_blocked" => get("reason").to_string(),
-        "submit_plan" => get("objective").to_string(),
-        _ => String::new(),
-    };
-    crate::commands::first_line(text.trim(), 100)
+    crate::tools::registry::find(name).map_or_else(String::new, |tool| tool.describe(input))
 }
 
 /// How a message of `git agent say` reaches a model.

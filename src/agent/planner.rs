@@ -7,7 +7,8 @@ use super::context::{PlannerContext, planner_message};
 use super::{Agent, Book, Event, Outcome, Turn, invalid_input, owned_tool_calls, tool_results};
 use crate::llm::{Message, StopReason};
 use crate::store::{Plan, PlanStep, Task};
-use crate::tools::{READ_ONLY, ToolOutput, specs};
+use crate::tools::ToolOutput;
+use crate::tools::registry::{self, Kind};
 
 const PLANNER_PROMPT: &str = include_str!("prompts/planner.md");
 const MAX_TURNS: u32 = 30;
@@ -131,8 +132,7 @@ impl Agent<'_> {
             blocked: &blocked,
         });
         let mut messages = vec![Message::user(message)];
-        let mut tools = READ_ONLY.to_vec();
-        tools.extend(["submit_plan", "report_blocked"]);
+        let tools = registry::planner_specs();
         let model = self.config.planner_model.clone();
         let mut invalid = 0;
         let outcome = 'turns: {
@@ -144,7 +144,7 @@ impl Agent<'_> {
                         &model,
                         PLANNER_PROMPT,
                         &messages,
-                        specs(&tools),
+                        tools.clone(),
                         Book::Planning(task, plan),
                     )
                     .await?
@@ -218,13 +218,15 @@ impl Agent<'_> {
                                 .to_string();
                             break 'turns Some(self.block(task, plan, reason)?);
                         }
-                        _ if READ_ONLY.contains(&name.as_str()) => {
+                        _ if registry::is(&name, Kind::Read) => {
                             results.push((id, self.tools.call(&name, &input).await))
                         }
-                        _ => results.push((
+                        _ if registry::find(&name).is_some() => results.push((
                             id,
                             ToolOutput::error(format!("`{name}` is not available while planning")),
                         )),
+                        _ => results
+                            .push((id, ToolOutput::error(registry::unknown_tool(&name, true)))),
                     }
                 }
                 messages.push(tool_results(results));

@@ -3,6 +3,7 @@
 use super::Context;
 use crate::error::Exit;
 use crate::store::TaskSummary;
+use crate::text::first_line;
 
 pub fn cmd_list(ctx: &Context) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
@@ -100,14 +101,4 @@ pub fn summary_json(s: &TaskSummary) -> serde_json::Value {
         "stop_detail": s.stop_detail,
         "stop_hint": s.stop_hint,
     })
-}
-
-pub fn first_line(text: &str, max: usize) -> String {
-    let line = text.lines().next().unwrap_or_default();
-    if line.chars().count() <= max {
-        line.to_string()
-    } else {
-        let cut: String = line.chars().take(max - 1).collect();
-        format!("{cut}…")
-    }
 }

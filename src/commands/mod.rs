@@ -111,7 +111,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     }
 }
 
-pub use list::first_line;
+pub use crate::text::first_line;
 
 pub(crate) fn short(id: gix::ObjectId) -> String {
     id.to_hex_with_len(8).to_string()

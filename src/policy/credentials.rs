@@ -32,6 +32,7 @@ pub fn take_from_environment() {
             if let Ok(mut map) = taken().lock() {
                 map.insert(name.to_owned(), value.to_owned());
             }
+            wipe_initial_value(name);
             // SAFETY: called from `main` before any other thread exists, so nothing reads the
             // environment concurrently.
             unsafe { std::env::remove_var(name) };
@@ -39,6 +40,26 @@ pub fn take_from_environment() {
     }
     // SAFETY: PR_SET_DUMPABLE only changes who may ptrace or read /proc of this process.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+}
+
+/// Overwrite a variable's value where the kernel keeps the process's initial environment:
+/// `/proc/<pid>/environ` shows that memory, not the current environment, so removing the
+/// variable alone would leave the key readable there.
+fn wipe_initial_value(name: &str) {
+    let Ok(cname) = std::ffi::CString::new(name) else {
+        return;
+    };
+    // SAFETY: single-threaded (see above). getenv returns a pointer to the NUL-terminated
+    // value inside the environment block, which is writable process memory; it is
+    // overwritten in place with as many `*` as it has bytes, before the variable is
+    // removed, and nothing keeps a reference to it.
+    unsafe {
+        let value = libc::getenv(cname.as_ptr());
+        if !value.is_null() {
+            let len = libc::strlen(value);
+            std::ptr::write_bytes(value.cast::<u8>(), b'*', len);
+        }
+    }
 }
 
 /// A variable as the harness started with it: a taken key, else the environment's value.

@@ -4,14 +4,14 @@
 //! model as an error result; it never ends the run.
 
 mod files;
+pub mod registry;
 mod search;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::llm::ToolSpec;
 use crate::policy::{CommandPolicy, SandboxSpec};
 
 /// What a tool call gave back to the model.
@@ -58,91 +58,6 @@ pub struct ToolBox {
     pub secrets: Vec<String>,
     /// How many commands the policy refused in this run.
     pub refusals: u32,
-}
-
-pub const READ_ONLY: &[&str] = &["read_file", "list_files", "search"];
-
-fn spec(name: &str, description: &str, properties: Value, required: &[&str]) -> ToolSpec {
-    ToolSpec {
-        name: name.to_string(),
-        description: description.to_string(),
-        input_schema: json!({"type": "object", "properties": properties, "required": required}),
-    }
-}
-
-/// The tool definitions sent to the model.
-pub fn specs(names: &[&str]) -> Vec<ToolSpec> {
-    let all = [
-        spec(
-            "read_file",
-            "Read a file of the worktree; returns numbered lines.",
-            json!({"path": {"type": "string"}, "offset": {"type": "integer", "description": "first line, 1-based"}, "limit": {"type": "integer"}}),
-            &["path"],
-        ),
-        spec(
-            "list_files",
-            "List files under a folder of the worktree (default: all), honouring .gitignore.",
-            json!({"path": {"type": "string"}}),
-            &[],
-        ),
-        spec(
-            "search",
-            "Search the worktree for a regular expression; returns path:line: text.",
-            json!({"pattern": {"type": "string"}, "path": {"type": "string"}}),
-            &["pattern"],
-        ),
-        spec(
-            "write_file",
-            "Create or replace a file of the worktree.",
-            json!({"path": {"type": "string"}, "content": {"type": "string"}}),
-            &["path", "content"],
-        ),
-        spec(
-            "edit_file",
-            "Replace one exact, unique occurrence of old_text with new_text in a file.",
-            json!({"path": {"type": "string"}, "old_text": {"type": "string"}, "new_text": {"type": "string"}}),
-            &["path", "old_text", "new_text"],
-        ),
-        spec(
-            "run_command",
-            "Run a shell command in the worktree (sandboxed, no network unless allowed).",
-            json!({"command": {"type": "string"}, "timeout_secs": {"type": "integer"}}),
-            &["command"],
-        ),
-        spec(
-            "finish_step",
-            "End the current step. The harness then runs the tests and records a checkpoint.",
-            json!({"summary": {"type": "string"}, "expected_outcome": {"type": "string"}, "risks": {"type": "string"}, "next_step": {"type": "string"}}),
-            &["summary", "expected_outcome", "risks", "next_step"],
-        ),
-        spec(
-            "report_blocked",
-            "Stop the run: the goal cannot be reached safely or needs a human decision.",
-            json!({"reason": {"type": "string"}}),
-            &["reason"],
-        ),
-        spec(
-            "submit_plan",
-            "Submit the plan: objective, constraints, acceptance criteria, the test command and small ordered steps.",
-            json!({
-                "objective": {"type": "string"},
-                "constraints": {"type": "array", "items": {"type": "string"}},
-                "acceptance_criteria": {"type": "array", "items": {"type": "string"}},
-                "test_command": {"type": "string"},
-                "steps": {"type": "array", "items": {"type": "object", "properties": {"title": {"type": "string"}, "detail": {"type": "string"}}, "required": ["title", "detail"]}}
-            }),
-            &[
-                "objective",
-                "constraints",
-                "acceptance_criteria",
-                "test_command",
-                "steps",
-            ],
-        ),
-    ];
-    all.into_iter()
-        .filter(|s| names.contains(&s.name.as_str()))
-        .collect()
 }
 
 /// A string field of a tool input, or a tool error naming it.
@@ -207,9 +122,7 @@ impl ToolBox {
                 self.run_command(field(input, "command")?, number(input, "timeout_secs"))
                     .await
             }
-            other => Err(ToolOutput::error(format!(
-                "unknown tool `{other}`; the tools are read_file, list_files, search, write_file, edit_file, run_command, finish_step, report_blocked"
-            ))),
+            other => Err(ToolOutput::error(registry::unknown_tool(other, false))),
         }
     }
 

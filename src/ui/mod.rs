@@ -139,7 +139,7 @@ impl Human {
             Event::ModelText { text } => {
                 let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default().to_string();
                 if !last.is_empty() {
-                    self.status(&crate::commands::first_line(&last, 60));
+                    self.status(&crate::text::first_line(&last, 60));
                 }
             }
             Event::ModelRetry { attempt, wait_ms, reason } => {

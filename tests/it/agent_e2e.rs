@@ -280,7 +280,7 @@ fn a_step_that_keeps_failing_is_rolled_back_replanned_and_then_blocked() {
             && b["messages"][0]["content"][0]["text"]
                 .as_str()
                 .unwrap()
-                .contains("still failed its tests")
+                .contains("failed 2 tries")
     }));
     let status = env.agent_ok(&dir, &["status", "t"]);
     assert!(status.contains("state:       blocked"), "{status}");

@@ -133,6 +133,14 @@ fn attacker(attack: Vec<Vec<Value>>) -> Arc<Script> {
     )
 }
 
+/// The text the step's conversation opened with (the harness's context and feedback).
+fn first_message(request: &Value) -> String {
+    request["messages"][0]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn tool_write(path: &str, content: &str) -> Value {
     crate::fake_model::tool("write_file", json!({"path": path, "content": content}))
 }
@@ -324,10 +332,7 @@ fn secrets_never_reach_git_or_a_remote() {
     );
     env.git(&dir, &["remote", "add", "origin", remote.to_str().unwrap()]);
     let script: Arc<Script> = Arc::new(move |request: &Value| {
-        let first = request["messages"][0]["content"][0]["text"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let first = first_message(request);
         let told = first.contains("The secret scan found secrets");
         match (current_step(request), turn(request)) {
             (None, _) => vec![crate::fake_model::tool(
@@ -452,10 +457,7 @@ fn fifos_and_huge_files_are_refused_without_hanging() {
         .unwrap();
     assert!(made.success());
     let script: Arc<Script> = Arc::new(|request: &Value| {
-        let first = request["messages"][0]["content"][0]["text"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let first = first_message(request);
         let told = first.contains("too large");
         match (current_step(request), turn(request)) {
             (None, _) => plan(),
@@ -560,10 +562,7 @@ fn secrets_in_hidden_channels_never_reach_git_or_the_output() {
     let env = TestEnv::new();
     let dir = sample(&env, "");
     let script: Arc<Script> = Arc::new(move |request: &Value| {
-        let first = request["messages"][0]["content"][0]["text"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let first = first_message(request);
         let told = first.contains("The secret scan found secrets");
         match (current_step(request), turn(request)) {
             (None, _) => plan(),
@@ -616,4 +615,41 @@ fn secrets_in_hidden_channels_never_reach_git_or_the_output() {
     let notes = env.git(&dir, &["log", "-p", "refs/notes/agent/hidden"]);
     assert!(notes.contains("I need the key"), "{notes}");
     env.fsck(&dir);
+}
+
+/// High: the provider key leaves the harness's own environment when it starts, so
+/// `/proc/<harness>/environ` (what a process of the same user could read) never holds it.
+#[test]
+fn the_harness_drops_the_key_from_its_environment() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    let model = FakeModel::start(
+        Arc::new(crate::agent_e2e::good_model) as Arc<Script>,
+        Duration::from_millis(400),
+    );
+    let mut child = env
+        .agent_cmd(&dir, &["start", "--name", "env", "Add a --shout flag"])
+        .env("ANTHROPIC_BASE_URL", &model.url)
+        .env("ANTHROPIC_API_KEY", KEY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first model call is in flight: the harness read its key long ago.
+    let started = Instant::now();
+    while model.bodies().is_empty() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap_or_default();
+    let environ = String::from_utf8_lossy(&environ).into_owned();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        environ.contains("ANTHROPIC_BASE_URL"),
+        "read the real environment: {environ}"
+    );
+    assert!(
+        !environ.contains(KEY),
+        "the key is still in the harness's environment"
+    );
 }

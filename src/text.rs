@@ -1,0 +1,25 @@
+//! Text shaping shared by the loop, the renderers and the commands: a leaf module, so none of
+//! them needs another to shorten a line.
+
+/// The first line of `text`, cut to at most `max` characters with `…` (UTF-8 safe).
+pub fn first_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    if line.chars().count() <= max {
+        line.to_string()
+    } else {
+        let cut: String = line.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_line;
+
+    #[test]
+    fn first_lines_are_cut_on_characters_not_bytes() {
+        assert_eq!(first_line("héllo wörld\nsecond", 5), "héll…");
+        assert_eq!(first_line("short", 10), "short");
+        assert_eq!(first_line("", 3), "");
+    }
+}
