@@ -173,7 +173,7 @@ impl Human {
                 &format!("  budget: {used} of {limit} {budget} spent (80 %)"),
             )),
             Event::Said { message, .. } => {
-                self.line(self.paint("36", &format!("  » from the user: {}", crate::commands::first_line(&message, 100))))
+                self.line(self.paint("36", &format!("  » from the user: {}", crate::text::first_line(&message, 100))))
             }
             Event::Checkpoint { number, commit, step, tests, files_changed, checkpoint_ms } => self.line(format!(
                 "  {} checkpoint {number} {} (step {step}, tests {tests}, {files_changed} files, {checkpoint_ms} ms)",
