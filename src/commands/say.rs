@@ -18,8 +18,9 @@ pub fn cmd_say(ctx: &Context, args: SayArgs) -> anyhow::Result<Exit> {
             .into());
     }
     let slug = store.resolve_slug(slug)?;
-    // The task must exist; its plan format does not matter, as nothing of the task changes.
-    store.task(&slug)?;
+    // The say ref is a ref of the task: a task in a newer format is not written to.
+    let task = store.task(&slug)?;
+    store.plan(&task)?;
     let commit = store.say(&slug, message)?;
     let running = TaskLock::is_held(&store, &slug);
     if ctx.global.json {

@@ -115,6 +115,23 @@ impl Store {
         // knows, and are left alone.
         let mut attics: BTreeMap<String, Vec<(String, ObjectId)>> = BTreeMap::new();
         for (name, target) in self.agent_refs("refs/agent/")? {
+            // What was said (`git agent say`): a chain of commits.
+            if let Some(slug) = name
+                .strip_prefix("refs/agent/")
+                .and_then(|rest| rest.strip_suffix("/say"))
+                && !slug.contains('/')
+                && wanted(slug)
+            {
+                if let Target::Other(what) = target {
+                    report.findings.push(Finding::RefNotACommit {
+                        task: slug.to_string(),
+                        restore: self.reflog_commit(&name)?,
+                        refname: name,
+                        target: what,
+                    });
+                }
+                continue;
+            }
             let Some((slug, n)) = name
                 .strip_prefix("refs/agent/")
                 .and_then(|rest| rest.split_once("/attic/"))

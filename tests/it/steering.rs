@@ -451,3 +451,36 @@ fn a_resume_shows_the_planner_what_was_said_to_a_stopped_task() {
     assert_eq!(said(&record(&env, &dir, "agent/t")), Vec::<String>::new());
     env.fsck(&dir);
 }
+
+#[test]
+fn fsck_finds_a_say_ref_that_is_not_a_commit_and_its_reflog_puts_it_back() {
+    let env = TestEnv::new();
+    let repo = env.repo("r");
+    env.agent_ok(&repo, &["start", "--name", "t", "--no-run", "goal"]);
+    env.agent_ok(&repo, &["say", "t", "first"]);
+    env.agent_ok(&repo, &["say", "t", "second"]);
+    let said = env.rev(&repo, "refs/agent/t/say");
+    assert_eq!(
+        env.git(&repo, &["log", "--format=%s", "refs/agent/t/say"]),
+        "second\nfirst\n"
+    );
+    env.agent_fsck(&repo);
+    let blob = env.sh(&repo, "echo data | git hash-object -w --stdin");
+    env.git(&repo, &["update-ref", "refs/agent/t/say", blob.trim()]);
+    let (code, out, _) = env.agent(&repo, &["fsck", "--json"]);
+    assert_eq!(code, 1);
+    let findings: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|f| f["type"] == "finding")
+        .collect();
+    assert_eq!(findings.len(), 1, "{out}");
+    assert_eq!(findings[0]["rule"], "ref-not-a-commit");
+    env.sh(&repo, findings[0]["repair"].as_str().unwrap());
+    assert_eq!(env.rev(&repo, "refs/agent/t/say"), said);
+    env.agent_fsck(&repo);
+    env.fsck(&repo);
+    // drop takes what was said with the task.
+    env.agent_ok(&repo, &["drop", "t", "--force"]);
+    assert_eq!(env.git(&repo, &["for-each-ref", "refs/agent/"]), "");
+}
