@@ -81,6 +81,9 @@ fn say_reaches_a_running_loop_once_and_the_next_record_lists_it() {
     });
     let out = env.agent_ok(&dir, &["say", "t", "keep the greeting polite"]);
     assert!(out.starts_with("Said to t ("), "{out}");
+    // Requests from this index on may have read the say ref before `say` wrote it; the one
+    // after certainly did not.
+    let asked = model.bodies().len();
     let commit = env.rev(&dir, "refs/agent/t/say");
     let out = child.wait_with_output().unwrap();
     assert_eq!(
@@ -96,6 +99,10 @@ fn say_reaches_a_running_loop_once_and_the_next_record_lists_it() {
         .iter()
         .position(|b| occurrences(b, &message) > 0)
         .expect("the model never saw the message");
+    assert!(
+        first <= asked + 1,
+        "request {first} was the first to show it, said at {asked}"
+    );
     // Shown as the user's words, in the last user message, once.
     assert!(last_user_texts(&bodies[first]).contains(&message));
     let step = current_step(&bodies[first]);
