@@ -35,6 +35,7 @@ pub fn cmd_log(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
     if checkpoints.is_empty() {
         ctx.out("  no checkpoints yet");
     }
+    let said = store.said(&slug)?;
     for c in checkpoints.iter().rev() {
         let t = &c.trailers;
         ctx.out(String::new());
@@ -78,6 +79,16 @@ pub fn cmd_log(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
                 r.insertions,
                 r.deletions
             ));
+            for id in &r.said {
+                let message = said
+                    .iter()
+                    .find(|s| s.commit.to_string() == *id)
+                    .map_or("(not in this repository's say ref)", |s| s.message.as_str());
+                ctx.out(format!(
+                    "    said:     {}",
+                    crate::text::first_line(message, 100)
+                ));
+            }
             if let Some(stop) = &r.stop {
                 ctx.out(format!(
                     "    stopped:  {} {}",

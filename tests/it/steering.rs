@@ -121,6 +121,13 @@ fn say_reaches_a_running_loop_once_and_the_next_record_lists_it() {
     };
     assert_eq!(said(&record(&env, &dir, with)), vec![commit.clone()]);
     assert_eq!(said(&record(&env, &dir, without)), Vec::<String>::new());
+    let log = env.agent_ok(&dir, &["log", "t"]);
+    assert_eq!(
+        log.matches("    said:     keep the greeting polite\n")
+            .count(),
+        1,
+        "{log}"
+    );
     // The say commit: empty tree, the message, the trailer.
     assert_eq!(
         env.git(&dir, &["log", "-1", "--format=%B", "refs/agent/t/say"]),
