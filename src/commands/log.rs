@@ -82,7 +82,7 @@ pub fn cmd_log(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
             for id in &r.said {
                 let message = said
                     .iter()
-                    .find(|s| s.commit.to_string() == *id)
+                    .find(|s| id.parse::<gix::ObjectId>().is_ok_and(|id| id == s.commit))
                     .map_or("(not in this repository's say ref)", |s| s.message.as_str());
                 ctx.out(format!(
                     "    said:     {}",
