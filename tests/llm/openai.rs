@@ -684,3 +684,39 @@ async fn context_length_exceeded_fails_at_once_with_a_hint() {
     );
     assert_eq!(server.requests().len(), 1);
 }
+
+/// A message of `git agent say` rides on the user message that carries tool results: the
+/// results go first as tool messages, then the texts as one user message, a blank line apart.
+#[test]
+fn text_after_tool_results_follows_them_as_one_user_message() {
+    let mut request = simple_request("gpt-4o");
+    request.messages = vec![
+        Message::user("step context"),
+        Message::assistant(vec![ContentBlock::ToolUse {
+            id: "call_1".to_string(),
+            name: "read_file".to_string(),
+            input: json!({"path": "a"}),
+        }]),
+        Message {
+            role: Role::User,
+            content: vec![
+                ContentBlock::ToolResult {
+                    tool_use_id: "call_1".to_string(),
+                    content: "1 a".to_string(),
+                    is_error: false,
+                },
+                ContentBlock::text("first"),
+                ContentBlock::text("second"),
+            ],
+        },
+    ];
+    let body = git_agent::llm::wire::openai_body(&request);
+    let messages = body["messages"].as_array().unwrap();
+    assert_eq!(
+        messages[2..],
+        [
+            json!({"role": "tool", "tool_call_id": "call_1", "content": "1 a"}),
+            json!({"role": "user", "content": "first\n\nsecond"}),
+        ]
+    );
+}
