@@ -106,6 +106,15 @@ Writes DIR/man1/git-agent.1. The default DIR is <dir of the git-agent binary>/..
 `cargo install`, ~/.cargo/share/man, which man finds through PATH with no setup."
     )]
     InstallMan(InstallManArgs),
+    /// Serve the task commands to MCP clients (Claude Code, Codex, Cursor) over stdio.
+    #[command(
+        long_about = "Serve the task commands to MCP clients (Claude Code, Codex, Cursor) over stdio.\n\n\
+A Model Context Protocol server on stdin and stdout for the repository it starts in. Tools: start \
+(a detached run; returns the task at once), status, list, log, diff, plan, rollback, merge and drop. \
+Resources: git-agent://<task>/plan and git-agent://<task>/checkpoints/<n>. Runs started by the \
+`start` tool write their JSON events to $GIT_COMMON_DIR/agent/runs/<task>.jsonl."
+    )]
+    Mcp,
 }
 
 #[derive(Debug, Args, Clone, Default)]

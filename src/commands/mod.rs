@@ -9,6 +9,7 @@ mod fsck;
 mod install;
 mod list;
 mod log;
+mod mcp;
 mod merge;
 mod misc;
 mod remote;
@@ -104,6 +105,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Demo(args) => demo::cmd_demo(&ctx, args),
         Command::Completions(args) => misc::cmd_completions(&ctx, args),
         Command::InstallMan(args) => install::cmd_install_man(&ctx, args),
+        Command::Mcp => mcp::cmd_mcp(&ctx),
     }
 }
 
