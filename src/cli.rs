@@ -126,8 +126,24 @@ it) and prints what the file unlocks. Any change to the file ends the trust."
     Trust(TrustArgs),
     /// An offline run on a sample repository with a recorded session.
     Demo(DemoArgs),
-    /// Print shell completions.
+    /// Print shell completions, or install them where the shell finds them.
     Completions(CompletionsArgs),
+    /// Install the manual page, so that `git help agent` and `git agent --help` show it.
+    #[command(
+        long_about = "Install the manual page, so that `git help agent` and `git agent --help` show it.\n\n\
+Writes DIR/man1/git-agent.1. The default DIR is <dir of the git-agent binary>/../share/man: for \
+`cargo install`, ~/.cargo/share/man, which man finds through PATH with no setup."
+    )]
+    InstallMan(InstallManArgs),
+    /// Serve the task commands to MCP clients (Claude Code, Codex, Cursor) over stdio.
+    #[command(
+        long_about = "Serve the task commands to MCP clients (Claude Code, Codex, Cursor) over stdio.\n\n\
+A Model Context Protocol server on stdin and stdout for the repository it starts in. Tools: start \
+(a detached run; returns the task at once), status, list, log, diff, plan, rollback, merge and drop. \
+Resources: git-agent://<task>/plan and git-agent://<task>/checkpoints/<n>. Runs started by the \
+`start` tool write their JSON events to $GIT_COMMON_DIR/agent/runs/<task>.jsonl."
+    )]
+    Mcp,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -320,8 +336,28 @@ pub struct DemoArgs {
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
-    /// The shell.
-    pub shell: clap_complete::Shell,
+    /// The shell to print completions for.
+    #[arg(required_unless_present = "install")]
+    pub shell: Option<clap_complete::Shell>,
+    /// Install the completions where the shell loads them for you (bash, zsh, fish) and say
+    /// what to add to the shell's startup file, if anything.
+    #[arg(long)]
+    pub install: bool,
+    /// The shell to install for (default: the one $SHELL names).
+    #[arg(
+        long = "shell",
+        value_name = "SHELL",
+        requires = "install",
+        conflicts_with = "shell"
+    )]
+    pub install_shell: Option<clap_complete::Shell>,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallManArgs {
+    /// Install into DIR/man1 (default: <dir of the binary>/../share/man).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// The manual page `man/git-agent.1`: the main page, then one section per subcommand with its

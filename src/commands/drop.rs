@@ -3,12 +3,20 @@
 use super::Context;
 use crate::cli::DropArgs;
 use crate::error::{Exit, UserError};
-use crate::store::{Edit, TaskLock};
+use crate::store::{Edit, Store, TaskLock};
 
 pub fn cmd_drop(ctx: &Context, args: DropArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
+    let slug = drop_task(&store, &args)?;
+    ctx.out(format!("Dropped task {slug}"));
+    Ok(Exit::Done)
+}
+
+/// Delete a task under its lock (refused when it is not merged, unless `force`): what
+/// `git agent drop` and the MCP `drop` tool do. Returns the slug dropped.
+pub fn drop_task(store: &Store, args: &DropArgs) -> anyhow::Result<String> {
     let slug = store.resolve_slug(args.slug.as_deref())?;
-    let _lock = TaskLock::acquire(&store, &slug)?;
+    let _lock = TaskLock::acquire(store, &slug)?;
     let branch = format!("refs/heads/agent/{slug}");
     if store.current_branch()?.as_deref() == Some(branch.as_str()) {
         return Err(UserError::new(format!("agent/{slug} is checked out here"))
@@ -43,6 +51,5 @@ pub fn cmd_drop(ctx: &Context, args: DropArgs) -> anyhow::Result<Exit> {
     }
     store.remove_worktree(&slug)?;
     store.transaction(&edits)?;
-    ctx.out(format!("Dropped task {slug}"));
-    Ok(Exit::Done)
+    Ok(slug)
 }

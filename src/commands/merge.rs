@@ -3,12 +3,49 @@
 use super::{Context, short};
 use crate::cli::MergeArgs;
 use crate::error::{Exit, UserError};
-use crate::store::{Merged, TaskLock};
+use crate::store::{Merged, Store, TaskLock};
 
 pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
+    let merged = merge_task(ctx, &store, &args)?;
+    if ctx.global.json {
+        ctx.json(&serde_json::json!({
+            "type": "merge",
+            "slug": merged.slug,
+            "into": merged.into,
+            "commit": merged.commit,
+            "squash": merged.squash,
+            "forced": merged.forced,
+        }));
+        return Ok(Exit::Done);
+    }
+    ctx.out(format!(
+        "Merged task {} into {} as {}",
+        merged.slug,
+        merged.into,
+        &merged.commit[..8.min(merged.commit.len())]
+    ));
+    Ok(Exit::Done)
+}
+
+/// What a merge did.
+#[derive(Debug, Clone)]
+pub struct MergeOutcome {
+    pub slug: String,
+    /// The branch merged into.
+    pub into: String,
+    /// The merge (or squash) commit.
+    pub commit: String,
+    pub squash: bool,
+    /// Failed checks and flagged files merged anyway with `force` (the `Agent-Forced` trailer).
+    pub forced: Vec<String>,
+}
+
+/// Policy checks, then the merge into the checked-out branch, under the task's lock: what
+/// `git agent merge` and the MCP `merge` tool do.
+pub fn merge_task(ctx: &Context, store: &Store, args: &MergeArgs) -> anyhow::Result<MergeOutcome> {
     let slug = store.resolve_slug(args.slug.as_deref())?;
-    let _lock = TaskLock::acquire(&store, &slug)?;
+    let _lock = TaskLock::acquire(store, &slug)?;
     let task = store.task(&slug)?;
     let mut plan = store.plan(&task)?;
     let Some(target) = store
@@ -31,9 +68,9 @@ pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> anyhow::Result<Exit> {
         return Err(UserError::new(format!("task '{slug}' has no checkpoint to merge")).into());
     }
 
-    let config = super::start::load_config(ctx, &store, Default::default(), Default::default())?;
-    let flagged = super::checks::flagged_changes(&store, &task)?;
-    let checks = super::checks::policy_failures(&store, &task, &plan, &config)?;
+    let config = super::start::load_config(ctx, store, Default::default(), Default::default())?;
+    let flagged = super::checks::flagged_changes(store, &task)?;
+    let checks = super::checks::policy_failures(store, &task, &plan, &config)?;
     let failures: Vec<String> = flagged.iter().chain(&checks).cloned().collect();
     if !failures.is_empty() && !args.force {
         let mut message = format!("policy checks failed for task '{slug}':");
@@ -86,9 +123,11 @@ pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> anyhow::Result<Exit> {
         at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
     });
     store.write_plan(&task, &plan, &format!("merged {slug}"))?;
-    ctx.out(format!(
-        "Merged task {slug} into {target} as {}",
-        &merged[..8.min(merged.len())]
-    ));
-    Ok(Exit::Done)
+    Ok(MergeOutcome {
+        slug,
+        into: target,
+        commit: merged,
+        squash: args.squash,
+        forced: failures,
+    })
 }

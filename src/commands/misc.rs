@@ -59,15 +59,33 @@ _git_agent() {
 }
 "#;
 
-pub fn cmd_completions(_ctx: &Context, args: CompletionsArgs) -> anyhow::Result<Exit> {
-    use clap::CommandFactory;
+pub fn cmd_completions(ctx: &Context, args: CompletionsArgs) -> anyhow::Result<Exit> {
     use std::io::Write;
+    if args.install {
+        return super::install::install_completions(ctx, args.shell.or(args.install_shell));
+    }
+    let Some(shell) = args.shell else {
+        return Err(crate::error::UserError::usage("no shell given")
+            .hint("git agent completions bash (or zsh, fish, elvish, powershell)")
+            .into());
+    };
+    let script = completion_script(shell);
+    match std::io::stdout().lock().write_all(&script) {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(Exit::Done),
+        other => other.map(|()| Exit::Done).map_err(Into::into),
+    }
+}
+
+/// The completion script of `shell` for the `git-agent` binary (and, for bash, git's own
+/// `git agent <TAB>`).
+pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
+    use clap::CommandFactory;
     // The definitions say `git agent` for help texts; scripts need the binary's own name, set
     // before clap derives the subcommands' names from it.
     let mut cmd = crate::cli::Cli::command().bin_name("git-agent");
     let mut script = Vec::new();
-    clap_complete::generate(args.shell, &mut cmd, "git-agent", &mut script);
-    if args.shell == clap_complete::Shell::Bash {
+    clap_complete::generate(shell, &mut cmd, "git-agent", &mut script);
+    if shell == clap_complete::Shell::Bash {
         // clap_complete spells the case arms of a hyphenated binary differently from the
         // state its loop computes (clap-rs/clap#6421), so subcommand options never complete.
         let fixed = String::from_utf8_lossy(&script)
@@ -75,8 +93,5 @@ pub fn cmd_completions(_ctx: &Context, args: CompletionsArgs) -> anyhow::Result<
         script = fixed.into_bytes();
         script.extend_from_slice(BASH_GIT_SHIM.as_bytes());
     }
-    match std::io::stdout().lock().write_all(&script) {
-        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(Exit::Done),
-        other => other.map(|()| Exit::Done).map_err(Into::into),
-    }
+    script
 }

@@ -6,8 +6,10 @@ mod demo;
 mod diff;
 mod drop;
 mod fsck;
+mod install;
 mod list;
 mod log;
+mod mcp;
 mod merge;
 mod misc;
 mod plan;
@@ -108,6 +110,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Trust(args) => trust::cmd_trust(&ctx, args),
         Command::Demo(args) => demo::cmd_demo(&ctx, args),
         Command::Completions(args) => misc::cmd_completions(&ctx, args),
+        Command::InstallMan(args) => install::cmd_install_man(&ctx, args),
+        Command::Mcp => mcp::cmd_mcp(&ctx),
     }
 }
 

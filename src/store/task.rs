@@ -115,7 +115,8 @@ impl Store {
         })
     }
 
-    fn unique_slug(&self, wanted: &str) -> Result<String> {
+    /// `wanted`, or `wanted-2`, `wanted-3` … whichever names no task yet.
+    pub fn unique_slug(&self, wanted: &str) -> Result<String> {
         if self.ref_target(&refs::branch(wanted))?.is_none() {
             return Ok(wanted.to_string());
         }

@@ -109,3 +109,92 @@ fn bash_completes_subcommands_and_their_options_both_ways() {
         "--edit"
     );
 }
+
+#[test]
+fn completions_install_puts_each_script_where_its_shell_loads_it() {
+    let env = TestEnv::new();
+    let dir = env.root.path();
+    let install = |args: &[&str], vars: &[(&str, &Path)]| {
+        let mut cmd = env.agent_cmd(dir, args);
+        for (name, value) in vars {
+            cmd.env(name, value);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let home = &env.home;
+
+    // bash: bash-completion's user directory, loaded on demand for `git-agent` and, through
+    // git's completion (`_completion_loader git-agent`), for `git agent`.
+    let out = install(&["completions", "--install", "--shell", "bash"], &[]);
+    let bash = home.join(".local/share/bash-completion/completions/git-agent");
+    assert!(
+        out.starts_with(&format!("Installed bash completions: {}\n", bash.display())),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&bash).unwrap(),
+        script(&env, "bash")
+    );
+    assert_eq!(
+        bash_complete(
+            &bash,
+            "words=(git agent roll); cword=2; cur=roll; _git_agent"
+        ),
+        "rollback"
+    );
+    let xdg = dir.join("xdg-data");
+    install(
+        &["completions", "--install", "bash"],
+        &[("XDG_DATA_HOME", &xdg)],
+    );
+    assert!(xdg.join("bash-completion/completions/git-agent").is_file());
+
+    // zsh: ~/.zfunc/_git-agent, and the fpath line for .zshrc until it is there.
+    let out = install(&["completions", "--install", "--shell", "zsh"], &[]);
+    let zsh = home.join(".zfunc/_git-agent");
+    assert_eq!(std::fs::read_to_string(&zsh).unwrap(), script(&env, "zsh"));
+    assert!(
+        out.ends_with(&format!(
+            "Add to {}:\n    fpath=(~/.zfunc $fpath)\n    autoload -Uz compinit && compinit\nthen start a new shell.\n",
+            home.join(".zshrc").display()
+        )),
+        "{out}"
+    );
+    std::fs::write(
+        home.join(".zshrc"),
+        "fpath=(~/.zfunc $fpath)\nautoload -Uz compinit && compinit\n",
+    )
+    .unwrap();
+    let out = install(&["completions", "--install", "--shell", "zsh"], &[]);
+    assert!(
+        out.ends_with("nothing to add to its startup file.\n"),
+        "{out}"
+    );
+
+    // fish: autoloaded from its config directory; the shell from $SHELL.
+    let out = install(
+        &["completions", "--install"],
+        &[("SHELL", Path::new("/usr/bin/fish"))],
+    );
+    let fish = home.join(".config/fish/completions/git-agent.fish");
+    assert_eq!(
+        std::fs::read_to_string(&fish).unwrap(),
+        script(&env, "fish")
+    );
+    assert!(out.contains("nothing to add"), "{out}");
+
+    // A shell it cannot install for, and no shell at all, are refused with a hint.
+    let (code, _, err) = env.agent(dir, &["completions", "--install", "--shell", "elvish"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("hint: print the script"), "{err}");
+    let (code, _, err) = env.agent(dir, &["completions", "--install"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = env.agent(dir, &["completions"]);
+    assert_eq!(code, 2, "{err}");
+}

@@ -67,3 +67,139 @@ fn every_subcommand_has_help() {
         assert!(out.contains(steering), "{out}");
     }
 }
+
+/// `man`, if this machine has one; else the test says why it skips.
+fn man_program() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("man"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        eprintln!("skipped: no `man` on this machine (apt-get install man-db)");
+    }
+    found
+}
+
+/// Run `program args` with the test environment plus `env`; (status, stdout, stderr).
+fn run_with(
+    env: &TestEnv,
+    program: &Path,
+    args: &[&str],
+    vars: &[(&str, &std::ffi::OsStr)],
+) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new(program);
+    env.apply_env(&mut cmd);
+    cmd.args(args).current_dir(env.root.path());
+    for (name, value) in vars {
+        cmd.env(name, value);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn install_man_puts_the_page_beside_the_binary_where_man_finds_it_through_path() {
+    let env = TestEnv::new();
+    // A prefix laid out as `cargo install` lays out ~/.cargo: the binary in bin/.
+    let prefix = env.root.path().join("cargo");
+    std::fs::create_dir_all(prefix.join("bin")).unwrap();
+    let binary = prefix.join("bin/git-agent");
+    let built = assert_cmd::cargo::cargo_bin("git-agent");
+    std::fs::hard_link(&built, &binary)
+        .or_else(|_| std::fs::copy(&built, &binary).map(drop))
+        .unwrap();
+    let path = std::env::join_paths(
+        std::iter::once(prefix.join("bin"))
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let (ok, out, err) = run_with(&env, &binary, &["install-man"], &[("PATH", &path)]);
+    assert!(ok, "{err}");
+    let page = prefix.join("share/man/man1/git-agent.1");
+    assert_eq!(
+        std::fs::read(&page).unwrap(),
+        git_agent::cli::render_man().unwrap()
+    );
+    assert!(
+        out.starts_with(&format!("Installed the manual page: {}\n", page.display())),
+        "{out}"
+    );
+    let Some(man) = man_program() else { return };
+    // No MANPATH: man derives <prefix>/share/man from <prefix>/bin on PATH.
+    let (ok, found, err) = run_with(&env, &man, &["-w", "git-agent"], &[("PATH", &path)]);
+    assert!(ok, "man -w git-agent: {err}");
+    assert_eq!(found.trim(), page.to_str().unwrap());
+    assert!(
+        out.contains("`git help agent` and `git agent --help` show it."),
+        "{out}"
+    );
+    // And so git help finds it too.
+    let git = std::path::PathBuf::from("git");
+    let (ok, shown, err) = run_with(
+        &env,
+        &git,
+        &["help", "agent"],
+        &[
+            ("PATH", &path),
+            ("MANPAGER", "cat".as_ref()),
+            ("MANWIDTH", "100".as_ref()),
+        ],
+    );
+    assert!(ok, "git help agent: {err}");
+    assert!(shown.contains("GIT-AGENT(1)"), "{shown}");
+}
+
+#[test]
+fn git_help_agent_and_git_agent_help_show_the_installed_page() {
+    let env = TestEnv::new();
+    let dir = env.root.path().join("man");
+    let out = env.agent_ok(
+        env.root.path(),
+        &["install-man", "--dir", dir.to_str().unwrap()],
+    );
+    assert!(
+        out.contains(&dir.join("man1/git-agent.1").display().to_string()),
+        "{out}"
+    );
+    let Some(_) = man_program() else { return };
+    // git shows `man git-agent` only for a command it finds on PATH (else `man gitagent`, a
+    // guide's name).
+    let built = assert_cmd::cargo::cargo_bin("git-agent");
+    let path = std::env::join_paths(
+        std::iter::once(built.parent().unwrap().to_path_buf())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    // `git agent --help` never reaches git-agent: git turns it into `git help agent`.
+    for args in [&["help", "agent"][..], &["agent", "--help"]] {
+        let (ok, shown, err) = run_with(
+            &env,
+            Path::new("git"),
+            args,
+            &[
+                ("PATH", &path),
+                ("MANPATH", dir.as_os_str()),
+                ("MANPAGER", "cat".as_ref()),
+                ("MANWIDTH", "100".as_ref()),
+            ],
+        );
+        assert!(ok, "git {args:?}: {err}");
+        let flat = shown.split_whitespace().collect::<Vec<_>>().join(" ");
+        for needle in [
+            "GIT-AGENT(1)",
+            "git agent rollback",
+            "--last-green",
+            "EXIT STATUS",
+        ] {
+            assert!(
+                flat.contains(needle),
+                "git {args:?} shows no {needle}:\n{shown}"
+            );
+        }
+    }
+}

@@ -24,7 +24,7 @@ impl TestEnv {
         TestEnv { root, home }
     }
 
-    fn apply_env(&self, cmd: &mut Command) {
+    pub fn apply_env(&self, cmd: &mut Command) {
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", &self.home)

@@ -17,6 +17,7 @@ mod faults;
 mod fsck;
 mod hostile_model;
 mod hostile_repo;
+mod mcp;
 mod merge_flags;
 mod recovery;
 mod runs_end;

@@ -1,0 +1,486 @@
+//! `git agent mcp`: the task commands as a Model Context Protocol server over stdio, for
+//! Claude Code, Codex, Cursor and any other MCP client.
+//!
+//! Every tool is built on the function its CLI command uses (`store.summary` for `status` and
+//! `list`, `rollback_task`, `merge_task`, `drop_task` …), so the two cannot drift apart; git
+//! work runs on the blocking pool, so one slow call (a merge running the tests) never stalls
+//! the others. `start` never waits for a run: see [`runs`]. Stdout is the protocol: nothing
+//! else may print there, which is why no tool calls a `cmd_*` function.
+
+mod resources;
+mod runs;
+mod types;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{
+    Implementation, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{
+    ErrorData, Json, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router,
+};
+
+use super::Context;
+use crate::cli::{DropArgs, GlobalArgs, MergeArgs, RollbackArgs};
+use crate::error::Exit;
+use crate::store::Store;
+use types::*;
+
+pub fn cmd_mcp(ctx: &Context) -> anyhow::Result<Exit> {
+    // Fail now, on stderr, rather than on every call: the server serves one repository.
+    Store::discover(&ctx.cwd)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let server = GitAgentServer::new(ctx.cwd.clone());
+        let service = server.serve(rmcp::transport::stdio()).await?;
+        service.waiting().await?;
+        anyhow::Ok(())
+    })?;
+    Ok(Exit::Done)
+}
+
+#[derive(Clone)]
+pub struct GitAgentServer {
+    cwd: Arc<PathBuf>,
+    /// One `start` at a time: it picks a free slug, then waits for the run to take it.
+    starting: Arc<tokio::sync::Mutex<()>>,
+    tool_router: ToolRouter<Self>,
+}
+
+/// A failed call as the model and the person behind it see it: the error, its causes, and
+/// the hint, as the CLI prints them.
+fn describe(err: &anyhow::Error) -> String {
+    let mut text = format!("error: {err}");
+    for cause in err.chain().skip(1) {
+        text.push_str(&format!("\n  caused by: {cause}"));
+    }
+    if let (Some(hint), _) = crate::error::advice_of(err) {
+        text.push_str(&format!("\nhint: {hint}"));
+    }
+    crate::policy::redact_known(&text)
+}
+
+/// Run git work on the blocking pool; an error becomes the tool's error result.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(describe(&err)),
+        Err(err) => Err(format!("error: the call failed: {err}")),
+    }
+}
+
+/// A quiet command context at `cwd`, for the functions that take one (configuration
+/// warnings then go nowhere: stdout is the protocol).
+fn quiet_context(cwd: &Path) -> Context {
+    Context {
+        global: GlobalArgs {
+            quiet: true,
+            ..GlobalArgs::default()
+        },
+        cwd: cwd.to_path_buf(),
+    }
+}
+
+fn task_info(summary: &crate::store::TaskSummary) -> anyhow::Result<TaskInfo> {
+    Ok(serde_json::from_value(super::list::summary_json(summary))?)
+}
+
+#[tool_router]
+impl GitAgentServer {
+    pub fn new(cwd: PathBuf) -> GitAgentServer {
+        GitAgentServer {
+            cwd: Arc::new(cwd),
+            starting: Arc::default(),
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    fn cwd(&self) -> PathBuf {
+        self.cwd.as_ref().clone()
+    }
+
+    #[tool(
+        description = "Start a new task: the planner turns the goal into a plan and the executor works through it step by step on the branch agent/<slug>, one checkpoint commit per step, in a private worktree (the user's checkout is not touched). Returns at once with the task's slug; the run goes on in the background. Follow it with `status` (state becomes done, blocked, budget, error or interrupted when it stops), `log` and `diff`.",
+        annotations(
+            title = "Start a task",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn start(
+        &self,
+        Parameters(params): Parameters<StartParams>,
+    ) -> Result<Json<Started>, String> {
+        let _one_at_a_time = self.starting.lock().await;
+        let cwd = self.cwd();
+        blocking(move || runs::start_detached(&cwd, &params))
+            .await
+            .map(Json)
+    }
+
+    #[tool(
+        description = "One task in detail: state (planning, idle, running, done, blocked, budget, interrupted, error, merged), the step reached, the last test result, cost and tokens, and what stopped the last run with a hint.",
+        annotations(title = "Task status", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn status(
+        &self,
+        Parameters(params): Parameters<TaskParams>,
+    ) -> Result<Json<Status>, String> {
+        let cwd = self.cwd();
+        blocking(move || {
+            let store = Store::discover(&cwd)?;
+            let slug = store.resolve_slug(params.task.as_deref())?;
+            let summary = store.summary(&slug)?;
+            let events = runs::events_log(&store, &slug);
+            Ok(Status {
+                task: task_info(&summary)?,
+                events_log: events.is_file().then(|| events.display().to_string()),
+            })
+        })
+        .await
+        .map(Json)
+    }
+
+    #[tool(
+        description = "All tasks of the repository with state, step, tests and cost.",
+        annotations(title = "List tasks", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn list(&self) -> Result<Json<TaskList>, String> {
+        let cwd = self.cwd();
+        blocking(move || {
+            let store = Store::discover(&cwd)?;
+            let mut list = TaskList {
+                tasks: Vec::new(),
+                broken: Vec::new(),
+            };
+            for slug in store.task_slugs()? {
+                match store.summary(&slug) {
+                    Ok(summary) => list.tasks.push(task_info(&summary)?),
+                    Err(err) => list.broken.push(BrokenTask {
+                        slug,
+                        error: err.to_string(),
+                    }),
+                }
+            }
+            Ok(list)
+        })
+        .await
+        .map(Json)
+    }
+
+    #[tool(
+        description = "The checkpoints of a task, oldest first: each commit with its trailers (Agent-Step, Agent-Expected, Agent-Tests, Agent-Risks, Agent-Next …) and its record (model, tokens, cost, test run, changes), and the attic of discarded work.",
+        annotations(
+            title = "Task checkpoints",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn log(
+        &self,
+        Parameters(params): Parameters<TaskParams>,
+    ) -> Result<Json<TaskLog>, String> {
+        let cwd = self.cwd();
+        blocking(move || {
+            let store = Store::discover(&cwd)?;
+            let slug = store.resolve_slug(params.task.as_deref())?;
+            let task = store.task(&slug)?;
+            let checkpoints = store
+                .checkpoints(&task)?
+                .iter()
+                .map(|c| serde_json::from_value(super::log::checkpoint_json(c)))
+                .collect::<Result<Vec<CheckpointInfo>, _>>()?;
+            let attic = store
+                .attic(&slug)?
+                .into_iter()
+                .map(|e| AtticInfo {
+                    refname: e.refname,
+                    commit: e.commit.to_string(),
+                })
+                .collect();
+            Ok(TaskLog {
+                slug,
+                goal: task.goal,
+                checkpoints,
+                attic,
+            })
+        })
+        .await
+        .map(Json)
+    }
+
+    #[tool(
+        description = "The task's whole change against its base: the files changed with line counts, and the patch (cut at max_bytes).",
+        annotations(title = "Task diff", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn diff(
+        &self,
+        Parameters(params): Parameters<DiffParams>,
+    ) -> Result<Json<TaskDiff>, String> {
+        let cwd = self.cwd();
+        blocking(move || {
+            let store = Store::discover(&cwd)?;
+            let slug = store.resolve_slug(params.task.as_deref())?;
+            let task = store.task(&slug)?;
+            let patch = super::diff::task_patch(&store, &task)?;
+            let max = params.max_bytes.unwrap_or(100_000);
+            let mut text = patch.patch;
+            let truncated = text.len() > max;
+            if truncated {
+                let mut cut = max;
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                text.truncate(cut);
+            }
+            Ok(TaskDiff {
+                slug,
+                base: task.base.to_string(),
+                tip: task.tip.to_string(),
+                files: patch
+                    .files
+                    .into_iter()
+                    .map(|(path, insertions, deletions)| FileChange {
+                        path,
+                        insertions,
+                        deletions,
+                    })
+                    .collect(),
+                patch: text,
+                truncated,
+            })
+        })
+        .await
+        .map(Json)
+    }
+
+    #[tool(
+        description = "The task's plan: objective, constraints, acceptance criteria, test command, the steps with which are done, the planner's questions, and the failed attempts rolled back so far.",
+        annotations(title = "Task plan", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn plan(
+        &self,
+        Parameters(params): Parameters<TaskParams>,
+    ) -> Result<Json<PlanInfo>, String> {
+        let cwd = self.cwd();
+        blocking(move || {
+            let store = Store::discover(&cwd)?;
+            let slug = store.resolve_slug(params.task.as_deref())?;
+            let summary = store.summary(&slug)?;
+            let toml = resources::plan_text(&store, &summary.task)?;
+            let plan = summary.plan;
+            let done = summary.step.0;
+            Ok(PlanInfo {
+                slug,
+                status: plan.status,
+                goal: plan.goal,
+                objective: plan.objective,
+                constraints: plan.constraints,
+                acceptance_criteria: plan.acceptance_criteria,
+                test_command: plan.test_command,
+                steps: plan
+                    .steps
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, s)| PlanStepInfo {
+                        title: s.title,
+                        detail: s.detail,
+                        done: (i as u32) < done,
+                    })
+                    .collect(),
+                current_step: done,
+                questions: plan.questions,
+                replans: plan.replans,
+                attempts: plan
+                    .attempts
+                    .into_iter()
+                    .map(|a| AttemptInfo {
+                        step: a.step,
+                        reason: a.reason,
+                        discarded: a.discarded,
+                        attic: a.attic,
+                        restored: a.restored,
+                    })
+                    .collect(),
+                toml,
+            })
+        })
+        .await
+        .map(Json)
+    }
+
+    #[tool(
+        description = "Move the task's branch back: by `steps` checkpoints (default 1), `to` a checkpoint, or to the `last_green` one; or `undo` the last rollback. The discarded tip is kept in the attic and the reason goes into the plan's attempts. Refused while a run works on the task.",
+        annotations(
+            title = "Roll a task back",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn rollback(
+        &self,
+        Parameters(params): Parameters<RollbackParams>,
+    ) -> Result<Json<RolledBack>, String> {
+        let cwd = self.cwd();
+        blocking(move || {
+            let store = Store::discover(&cwd)?;
+            let args = RollbackArgs {
+                slug: Some(params.task),
+                to: params.to,
+                steps: params.steps,
+                last_green: params.last_green,
+                undo: params.undo,
+                reason: params.reason,
+            };
+            let (slug, outcome) = super::rollback::rollback_task(&store, args)?;
+            Ok(RolledBack {
+                slug,
+                from: outcome.from.to_string(),
+                to: outcome.to.to_string(),
+                attic: outcome.attic,
+                kept_unfinished: outcome.kept_unfinished,
+            })
+        })
+        .await
+        .map(Json)
+    }
+
+    #[tool(
+        description = "Run the policy checks (secret scan, tests and lint in the sandbox, changes to CI, hooks and configuration files), then merge the task into the branch checked out in the repository (a --no-ff merge, or a squash). A failed check refuses the merge unless `force`, which records it in an Agent-Forced trailer.",
+        annotations(
+            title = "Merge a task",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn merge(
+        &self,
+        Parameters(params): Parameters<MergeParams>,
+    ) -> Result<Json<MergedTask>, String> {
+        let cwd = self.cwd();
+        blocking(move || {
+            let store = Store::discover(&cwd)?;
+            let args = MergeArgs {
+                slug: Some(params.task),
+                squash: params.squash,
+                force: params.force,
+            };
+            let merged = super::merge::merge_task(&quiet_context(&cwd), &store, &args)?;
+            Ok(MergedTask {
+                slug: merged.slug,
+                into: merged.into,
+                commit: merged.commit,
+                squash: merged.squash,
+                forced: merged.forced,
+            })
+        })
+        .await
+        .map(Json)
+    }
+
+    #[tool(
+        description = "Delete a task: its branch, notes, attic and worktree. A task that is not merged is refused unless `force` (its work is then lost).",
+        annotations(
+            title = "Drop a task",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn drop(
+        &self,
+        Parameters(params): Parameters<DropParams>,
+    ) -> Result<Json<Dropped>, String> {
+        let cwd = self.cwd();
+        blocking(move || {
+            let store = Store::discover(&cwd)?;
+            let args = DropArgs {
+                slug: Some(params.task),
+                force: params.force,
+            };
+            let slug = super::drop::drop_task(&store, &args)?;
+            Ok(Dropped { slug })
+        })
+        .await
+        .map(Json)
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for GitAgentServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(Implementation::new("git-agent", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "git-agent runs an autonomous coding agent on a task branch (agent/<slug>) of this \
+repository and keeps all its state in git. `start` a task with a goal (it returns at once), \
+poll `status` until the state is no longer running, review with `log`, `diff` and `plan`, then \
+`merge`, `rollback` or `drop`. Resources: git-agent://<task>/plan (the plan note, TOML) and \
+git-agent://<task>/checkpoints/<n> (a checkpoint's trailers and record, JSON).",
+        )
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let cwd = self.cwd();
+        let resources = blocking(move || resources::list(&Store::discover(&cwd)?))
+            .await
+            .map_err(|err| ErrorData::internal_error(err, None))?;
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(
+            resources::templates(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let cwd = self.cwd();
+        let uri = request.uri.clone();
+        let Some(address) = resources::Address::parse(&uri) else {
+            return Err(ErrorData::resource_not_found(
+                format!(
+                    "not a git-agent resource: {uri} (git-agent://<task>/plan or git-agent://<task>/checkpoints/<n>)"
+                ),
+                None,
+            ));
+        };
+        blocking(move || resources::read(&Store::discover(&cwd)?, &address, &uri))
+            .await
+            .map(Into::into)
+            .map_err(|err| ErrorData::resource_not_found(err, None))
+    }
+}

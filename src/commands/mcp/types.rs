@@ -1,0 +1,269 @@
+//! The MCP tools' inputs and outputs. Their JSON schemas are derived from these types, so
+//! what `tools/list` announces is what `tools/call` returns.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+type JsonObject = serde_json::Map<String, serde_json::Value>;
+
+// ---- inputs -------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct StartParams {
+    /// The goal, in plain words: what the agent should do in this repository.
+    pub goal: String,
+    /// Task name (slug: lowercase a-z, 0-9 and `-`, at most 40 characters) instead of one
+    /// derived from the goal.
+    pub name: Option<String>,
+    /// Only plan: stop once the plan is written, before any step runs.
+    #[serde(default)]
+    pub plan_only: bool,
+    /// Model provider: anthropic, openai or replay (default: the user's configuration).
+    pub provider: Option<String>,
+    /// Model for the executor.
+    pub model: Option<String>,
+    /// Model for the planner (defaults to `model`).
+    pub planner_model: Option<String>,
+    /// Stop after this many model turns.
+    pub max_turns: Option<u64>,
+    /// Stop after this many tokens (input + output).
+    pub max_tokens: Option<u64>,
+    /// Stop after this many US dollars of model cost.
+    pub max_cost: Option<f64>,
+    /// Stop after this much wall time, e.g. "30m" or "2h".
+    pub max_time: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct TaskParams {
+    /// The task's slug (default: the task of the checked-out agent/* branch, else the most
+    /// recent task).
+    pub task: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct DiffParams {
+    /// The task's slug (default: the task of the checked-out agent/* branch, else the most
+    /// recent task).
+    pub task: Option<String>,
+    /// The most bytes of patch to return (default 100000); the file list is always whole.
+    pub max_bytes: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RollbackParams {
+    /// The task's slug.
+    pub task: String,
+    /// Move the branch back to this revision (a checkpoint of the task).
+    pub to: Option<String>,
+    /// Move the branch back by this many checkpoints (the default is 1).
+    pub steps: Option<u32>,
+    /// Move the branch back to the last checkpoint whose tests passed.
+    #[serde(default)]
+    pub last_green: bool,
+    /// Undo the most recent rollback: restore the tip kept in the attic.
+    #[serde(default)]
+    pub undo: bool,
+    /// Why; recorded in the plan's attempts so the next plan learns from it.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct MergeParams {
+    /// The task's slug.
+    pub task: String,
+    /// Squash the task into one commit instead of a merge commit.
+    #[serde(default)]
+    pub squash: bool,
+    /// Merge even when a policy check fails or a flagged file (CI, hooks, configuration)
+    /// changed; recorded in an Agent-Forced trailer.
+    #[serde(default)]
+    pub force: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct DropParams {
+    /// The task's slug.
+    pub task: String,
+    /// Also drop a task that is not merged (its work is deleted).
+    #[serde(default)]
+    pub force: bool,
+}
+
+// ---- outputs ------------------------------------------------------------------------------
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Started {
+    /// The new task's slug; its branch is agent/<slug>.
+    pub slug: String,
+    pub branch: String,
+    /// Process id of the run (its own process group).
+    pub pid: u32,
+    /// The run's JSON events, one per line (`git agent start --json`).
+    pub events_log: String,
+    /// The run's warnings and errors.
+    pub stderr_log: String,
+}
+
+/// One task as `git agent status --json` describes it.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct TaskInfo {
+    pub slug: String,
+    /// planning, idle, running, done, blocked, budget, interrupted, error or merged.
+    pub state: String,
+    pub branch: String,
+    pub tip: String,
+    pub base: String,
+    pub task_commit: String,
+    pub goal: String,
+    /// The step the tip finished.
+    pub step: u32,
+    /// Steps in the plan.
+    pub steps: u32,
+    pub checkpoints: usize,
+    /// The tip's Agent-Tests trailer.
+    pub tests: Option<String>,
+    pub cost_usd: f64,
+    pub tokens: u64,
+    pub turns: u64,
+    /// Failed attempts rolled back so far.
+    pub attempts: usize,
+    /// What stopped the last run.
+    pub stop_detail: Option<String>,
+    /// How to get past what stopped the last run.
+    pub stop_hint: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Status {
+    #[serde(flatten)]
+    pub task: TaskInfo,
+    /// The events of a run started through this server's `start` tool, if there was one.
+    pub events_log: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TaskList {
+    pub tasks: Vec<TaskInfo>,
+    /// Tasks whose branch or notes could not be read.
+    pub broken: Vec<BrokenTask>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BrokenTask {
+    pub slug: String,
+    pub error: String,
+}
+
+/// A checkpoint: its commit, trailers and record note.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct CheckpointInfo {
+    pub commit: String,
+    pub summary: String,
+    /// The commit's trailers (Agent-Checkpoint, Agent-Step, Agent-Tests, …).
+    pub trailers: std::collections::BTreeMap<String, String>,
+    /// The record note: model, tokens, cost, wall time, test run, changes, stop record.
+    pub record: Option<JsonObject>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TaskLog {
+    pub slug: String,
+    pub goal: String,
+    /// Oldest first.
+    pub checkpoints: Vec<CheckpointInfo>,
+    /// Discarded tips, restorable with rollback's `undo`.
+    pub attic: Vec<AtticInfo>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AtticInfo {
+    pub refname: String,
+    pub commit: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TaskDiff {
+    pub slug: String,
+    pub base: String,
+    pub tip: String,
+    pub files: Vec<FileChange>,
+    /// `git diff <base> <tip>`, cut at `max_bytes`.
+    pub patch: String,
+    pub truncated: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FileChange {
+    pub path: String,
+    /// Lines added; none for a binary file.
+    pub insertions: Option<u64>,
+    /// Lines deleted; none for a binary file.
+    pub deletions: Option<u64>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PlanInfo {
+    pub slug: String,
+    /// planning, ready or blocked.
+    pub status: String,
+    pub goal: String,
+    pub objective: String,
+    pub constraints: Vec<String>,
+    pub acceptance_criteria: Vec<String>,
+    pub test_command: String,
+    pub steps: Vec<PlanStepInfo>,
+    /// The step the tip finished.
+    pub current_step: u32,
+    /// Questions the planner needs answered.
+    pub questions: Vec<String>,
+    pub replans: u32,
+    pub attempts: Vec<AttemptInfo>,
+    /// The plan note as git holds it (TOML).
+    pub toml: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PlanStepInfo {
+    pub title: String,
+    pub detail: String,
+    pub done: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AttemptInfo {
+    pub step: u32,
+    pub reason: String,
+    pub discarded: String,
+    pub attic: String,
+    pub restored: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RolledBack {
+    pub slug: String,
+    /// The tip before.
+    pub from: String,
+    /// The tip now.
+    pub to: String,
+    /// Where the tip before is kept (for `undo`, where the undone tip went).
+    pub attic: String,
+    /// Uncommitted work of the worktree was kept in the attic too.
+    pub kept_unfinished: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct MergedTask {
+    pub slug: String,
+    /// The branch merged into (the checked-out branch).
+    pub into: String,
+    pub commit: String,
+    pub squash: bool,
+    /// Failed checks and flagged files merged anyway with `force`.
+    pub forced: Vec<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Dropped {
+    pub slug: String,
+}
