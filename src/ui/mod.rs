@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-mod runlog;
+pub mod runlog;
 
 pub use runlog::{RunLog, run_log_path};
 

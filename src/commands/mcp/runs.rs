@@ -2,8 +2,8 @@
 //!
 //! A run takes minutes to hours; an MCP call must not. The server picks the task's slug,
 //! spawns `git-agent start --json --name <slug> … -- <goal>` in a process group of its own
-//! (so a client that kills the server's group on exit does not kill the run) with its events
-//! going to `$GIT_COMMON_DIR/agent/runs/<slug>.jsonl`, and answers as soon as the task's
+//! (so a client that kills the server's group on exit does not kill the run), whose events go
+//! to its run log `$GIT_COMMON_DIR/agent/runs/<slug>.jsonl`, and answers as soon as the task's
 //! branch exists. Progress is then read from git, as with any other run: `status`, `log`.
 
 use std::os::unix::process::CommandExt;
@@ -19,9 +19,9 @@ use crate::store::{Store, slug_from_goal, validate_slug};
 /// How long `start` waits for the run to create its task before it gives up on it.
 const CREATE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Where a run started by the server writes its events.
+/// Where a run writes its events: the run log every run keeps (`git agent watch` reads it).
 pub fn events_log(store: &Store, slug: &str) -> PathBuf {
-    store.agent_dir().join("runs").join(format!("{slug}.jsonl"))
+    crate::ui::runlog::run_log_path(store, slug)
 }
 
 fn stderr_log(store: &Store, slug: &str) -> PathBuf {
@@ -92,7 +92,8 @@ pub fn start_detached(cwd: &Path, params: &StartParams) -> anyhow::Result<Starte
     cmd.args(start_args(params, &slug))
         .current_dir(cwd)
         .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&events)?)
+        // The run writes its own run log (the same events); its stdout would only repeat them.
+        .stdout(Stdio::null())
         .stderr(std::fs::File::create(&errors)?)
         .process_group(0);
     // The server took the keys out of its own environment when it started; the run is
