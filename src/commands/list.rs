@@ -2,21 +2,19 @@
 
 use super::Context;
 use crate::error::Exit;
-use crate::store::TaskSummary;
+use crate::store::TaskRow;
 
 pub fn cmd_list(ctx: &Context) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
-    let mut rows = Vec::new();
-    for slug in store.task_slugs()? {
-        match store.summary(&slug) {
-            Ok(summary) => rows.push(Ok(summary)),
-            Err(err) => rows.push(Err((slug, err))),
-        }
-    }
+    let rows: Vec<_> = store
+        .task_rows()?
+        .into_iter()
+        .map(|(slug, row)| row.map_err(|err| (slug, err)))
+        .collect();
     if ctx.global.json {
         for row in &rows {
             match row {
-                Ok(s) => ctx.json(&summary_json(s)),
+                Ok(s) => ctx.json(&row_json(s)),
                 Err((slug, err)) => ctx.json(
                     &serde_json::json!({"type": "task", "slug": slug, "error": err.to_string()}),
                 ),
@@ -79,7 +77,7 @@ pub fn paint_state(state: crate::store::TaskState, color: bool) -> String {
     format!("\x1b[{code}m{text}\x1b[0m")
 }
 
-pub fn summary_json(s: &TaskSummary) -> serde_json::Value {
+pub fn row_json(s: &TaskRow) -> serde_json::Value {
     serde_json::json!({
         "type": "task",
         "slug": s.task.slug,
@@ -96,7 +94,7 @@ pub fn summary_json(s: &TaskSummary) -> serde_json::Value {
         "cost_usd": s.budget.usage.cost_usd,
         "tokens": s.budget.usage.total_tokens(),
         "turns": s.budget.usage.turns,
-        "attempts": s.plan.attempts.len(),
+        "attempts": s.attempts,
         "stop_detail": s.stop_detail,
         "stop_hint": s.stop_hint,
     })

@@ -20,3 +20,4 @@ mod merge_flags;
 mod recovery;
 mod store_cli;
 mod store_errors;
+mod task_cache;
