@@ -20,4 +20,5 @@ mod merge_flags;
 mod recovery;
 mod store_cli;
 mod store_errors;
+mod syscalls;
 mod task_cache;
