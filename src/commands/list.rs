@@ -11,14 +11,21 @@ pub fn cmd_list(ctx: &Context) -> anyhow::Result<Exit> {
         .into_iter()
         .map(|(slug, row)| row.map_err(|err| (slug, err)))
         .collect();
+    // One write of the whole table: stdout is line-buffered, and a thousand tasks would be a
+    // thousand writes.
+    let mut table: Vec<String> = Vec::with_capacity(rows.len() + 1);
     if ctx.global.json {
         for row in &rows {
-            match row {
-                Ok(s) => ctx.json(&row_json(s)),
-                Err((slug, err)) => ctx.json(
-                    &serde_json::json!({"type": "task", "slug": slug, "error": err.to_string()}),
-                ),
-            }
+            let value = match row {
+                Ok(s) => row_json(s),
+                Err((slug, err)) => {
+                    serde_json::json!({"type": "task", "slug": slug, "error": err.to_string()})
+                }
+            };
+            table.push(value.to_string());
+        }
+        if !table.is_empty() {
+            ctx.out(table.join("\n"));
         }
         return Ok(Exit::Done);
     }
@@ -35,14 +42,14 @@ pub fn cmd_list(ctx: &Context) -> anyhow::Result<Exit> {
         .max()
         .unwrap_or(4)
         .max(4);
-    ctx.out(format!(
+    table.push(format!(
         "{:<width$}  {:<11}  {:>5}  {:<7}  {:>8}  GOAL",
         "TASK", "STATE", "STEP", "TESTS", "COST"
     ));
     let color = crate::ui::use_color_stdout(&ctx.global);
     for row in rows {
         match row {
-            Ok(s) => ctx.out(format!(
+            Ok(s) => table.push(format!(
                 "{:<width$}  {}  {:>5}  {:<7}  {:>8}  {}",
                 s.task.slug,
                 paint_state(s.state, color),
@@ -54,9 +61,10 @@ pub fn cmd_list(ctx: &Context) -> anyhow::Result<Exit> {
                 format!("${:.2}", s.budget.usage.cost_usd),
                 first_line(&s.task.goal, 60),
             )),
-            Err((slug, err)) => ctx.out(format!("{slug:<width$}  {:<11}  {err}", "broken")),
+            Err((slug, err)) => table.push(format!("{slug:<width$}  {:<11}  {err}", "broken")),
         }
     }
+    ctx.out(table.join("\n"));
     Ok(Exit::Done)
 }
 
