@@ -14,8 +14,9 @@
 //! two processes write at once, the last one wins and the other's entries are recomputed
 //! later. A missing, unreadable or unwritable cache costs time, never an answer.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use gix::ObjectId;
@@ -186,11 +187,14 @@ fn checksum(json: &str) -> String {
 /// The cache file as read, with the changes made since.
 pub(crate) struct TaskCache {
     path: PathBuf,
-    /// `slug -> (checksum, JSON)`, as read; checked when used.
-    lines: BTreeMap<String, (String, String)>,
+    /// The file as read, and where each slug's line is in it: a status reads one line of a
+    /// file that holds thousands, and copies none of the others.
+    text: String,
+    index: HashMap<String, Range<usize>>,
+    /// Lines written since (`<checksum> <JSON>`), or removed (`None`), by slug.
+    changed: BTreeMap<String, Option<String>>,
     /// Entries checked and parsed, by slug; `None` for a line that failed its check.
     parsed: HashMap<String, Option<Facts>>,
-    dirty: bool,
 }
 
 impl TaskCache {
@@ -201,23 +205,47 @@ impl TaskCache {
     /// Read the cache; a missing or unreadable file, or one of another version, is empty.
     pub fn load(path: PathBuf) -> TaskCache {
         let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let mut lines = BTreeMap::new();
-        let mut rest = text.lines();
-        if rest.next() == Some(VERSION_LINE) {
-            for line in rest {
-                let mut parts = line.splitn(3, ' ');
-                if let (Some(slug), Some(sum), Some(json)) =
-                    (parts.next(), parts.next(), parts.next())
-                {
-                    lines.insert(slug.to_string(), (sum.to_string(), json.to_string()));
+        let mut cache = TaskCache {
+            path,
+            text: String::new(),
+            index: HashMap::new(),
+            changed: BTreeMap::new(),
+            parsed: HashMap::new(),
+        };
+        cache.set_text(text);
+        cache
+    }
+
+    /// Take `text` as the file's content and index its lines.
+    fn set_text(&mut self, mut text: String) {
+        let mut index = HashMap::new();
+        match text
+            .strip_prefix(VERSION_LINE)
+            .and_then(|t| t.strip_prefix('\n'))
+        {
+            None => text.clear(),
+            Some(_) => {
+                let mut at = VERSION_LINE.len() + 1;
+                for line in text[at..].split_inclusive('\n') {
+                    let body = line.strip_suffix('\n').unwrap_or(line);
+                    if let Some((slug, _)) = body.split_once(' ') {
+                        let start = at + slug.len() + 1;
+                        index.insert(slug.to_string(), start..at + body.len());
+                    }
+                    at += line.len();
                 }
             }
         }
-        TaskCache {
-            path,
-            lines,
-            parsed: HashMap::new(),
-            dirty: false,
+        self.text = text;
+        self.index = index;
+        self.changed.clear();
+    }
+
+    /// `<checksum> <JSON>` of `slug`, as read or as changed since.
+    fn line(&self, slug: &str) -> Option<&str> {
+        match self.changed.get(slug) {
+            Some(line) => line.as_deref(),
+            None => self.index.get(slug).map(|range| &self.text[range.clone()]),
         }
     }
 
@@ -225,8 +253,9 @@ impl TaskCache {
     /// must match the refs of now. `None` for a missing or corrupted entry.
     pub fn any(&mut self, slug: &str) -> Option<&Facts> {
         if !self.parsed.contains_key(slug) {
-            let facts = self.lines.get(slug).and_then(|(sum, json)| {
-                if checksum(json) != *sum {
+            let facts = self.line(slug).and_then(|line| {
+                let (sum, json) = line.split_once(' ')?;
+                if checksum(json) != sum {
                     return None;
                 }
                 serde_json::from_str::<Entry>(json).ok()?.facts()
@@ -245,47 +274,62 @@ impl TaskCache {
         let Ok(json) = serde_json::to_string(&Entry::of(facts)) else {
             return;
         };
-        let line = (checksum(&json), json);
-        if self.lines.get(slug) != Some(&line) {
-            self.lines.insert(slug.to_string(), line);
-            self.dirty = true;
+        let line = format!("{} {json}", checksum(&json));
+        if self.line(slug) != Some(line.as_str()) {
+            self.changed.insert(slug.to_string(), Some(line));
         }
         self.parsed.insert(slug.to_string(), Some(facts.clone()));
     }
 
     /// Forget the entries of tasks that are gone.
     pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
-        let before = self.lines.len();
-        self.lines.retain(|slug, _| keep(slug));
-        self.parsed.retain(|slug, _| keep(slug));
-        self.dirty |= self.lines.len() != before;
+        let gone: Vec<String> = self
+            .index
+            .keys()
+            .chain(self.changed.keys())
+            .filter(|slug| !keep(slug) && self.line(slug).is_some())
+            .cloned()
+            .collect();
+        for slug in gone {
+            self.parsed.remove(&slug);
+            self.changed.insert(slug, None);
+        }
     }
 
     /// Write the file if anything changed. Failing is fine: the next reader recomputes.
     pub fn save(&mut self) {
-        if !self.dirty {
+        if self.changed.is_empty() {
             return;
         }
-        self.dirty = false;
-        if let Err(err) = self.write() {
-            tracing::debug!(path = %self.path.display(), %err, "could not write the task cache");
+        let text = self.render();
+        match self.write(&text) {
+            Ok(()) => self.set_text(text),
+            Err(err) => {
+                tracing::debug!(path = %self.path.display(), %err, "could not write the task cache")
+            }
         }
     }
 
-    fn write(&self) -> std::io::Result<()> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let mut text = String::with_capacity(64 + self.lines.len() * 512);
+    /// The file with the changes made.
+    fn render(&self) -> String {
+        let slugs: BTreeSet<&String> = self.index.keys().chain(self.changed.keys()).collect();
+        let mut text = String::with_capacity(self.text.len() + 64 + self.changed.len() * 512);
         text.push_str(VERSION_LINE);
         text.push('\n');
-        for (slug, (sum, json)) in &self.lines {
-            text.push_str(slug);
-            text.push(' ');
-            text.push_str(sum);
-            text.push(' ');
-            text.push_str(json);
-            text.push('\n');
+        for slug in slugs {
+            if let Some(line) = self.line(slug) {
+                text.push_str(slug);
+                text.push(' ');
+                text.push_str(line);
+                text.push('\n');
+            }
         }
+        text
+    }
+
+    fn write(&self, text: &str) -> std::io::Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
         let mut file = tempfile::NamedTempFile::new_in(dir)?;
         file.write_all(text.as_bytes())?;
         file.persist(&self.path).map_err(|err| err.error)?;
@@ -361,5 +405,29 @@ mod tests {
         )
         .expect("rewritten");
         assert_eq!(TaskCache::load(path).get("t", &facts().tips), None);
+    }
+
+    #[test]
+    fn changes_and_removals_survive_a_save_and_a_reload() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = TaskCache::path_in(dir.path());
+        let mut cache = TaskCache::load(path.clone());
+        let mut b = facts();
+        b.checkpoints = 9;
+        cache.put("a", &facts());
+        cache.put("b", &b);
+        cache.save();
+        let mut cache = TaskCache::load(path.clone());
+        b.checkpoints = 10;
+        cache.put("b", &b);
+        cache.put("c", &facts());
+        cache.retain(|slug| slug != "a");
+        cache.save();
+        // After a save the same cache goes on serving what it wrote.
+        assert_eq!(cache.get("b", &b.tips), Some(b.clone()));
+        let mut again = TaskCache::load(path);
+        assert_eq!(again.get("a", &facts().tips), None);
+        assert_eq!(again.get("b", &b.tips), Some(b));
+        assert_eq!(again.get("c", &facts().tips), Some(facts()));
     }
 }
