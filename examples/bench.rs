@@ -1,41 +1,217 @@
-//! The benchmark suite: where the harness spends its time, against git doing the same work
-//! in the same run. `cargo build --release && cargo run --release --example bench [SECTION]`
-//! with SECTION one of checkpoint, rollback, list, session (default: all).
+//! Whole-process benchmarks: git-agent as a user types it (`git agent …`, the release binary
+//! found on `PATH` by git), against the `git` CLI doing the same work on a twin repository in
+//! the same state, on the same disk.
 //!
-//! - checkpoint: a checkpoint with one file changed vs `git add -A && git commit`, on
-//!   generated repositories of 1k, 10k and 100k files (median of 5 rounds);
-//! - rollback: rolling back a 100-file checkpoint vs `git reset --hard HEAD~1`, 10k files;
-//! - list: `list` and `status` with 1,000 tasks and 10,000 checkpoints vs `git for-each-ref`,
-//!   and the resume bookkeeping on a 200-checkpoint task;
-//! - session: a 200-step replayed session through the release binary: peak memory, and the
-//!   harness's own time per step (no model latency).
+//! ```sh
+//! cargo build --release && cargo run --release --example bench [SECTION]
+//! ```
+//!
+//! SECTION is one of startup, checkpoint, rollback, list, session (default: all). Every pair
+//! runs alternately, A/B/A/B, after `git status` has refreshed the index on both sides; the
+//! table shows medians with the range (min–max). `GIT_AGENT_BENCH_ROUNDS` sets the rounds
+//! (default 11); `GIT_AGENT_BENCH_SKIP_100K=1` leaves out the 100k-file repositories, whose
+//! generation takes a minute or two.
+//!
+//! - startup: `git agent --version` vs `git --version`, the floor of every command;
+//! - checkpoint: `git agent checkpoint -q` of a one-file change vs `git add -A && git commit
+//!   -q`, on generated repositories of 1k, 10k and 100k files (the task works `--here`, so
+//!   both sides snapshot the same checkout); the second column is the checkpoint's own
+//!   `checkpoint_ms`, what the harness spends inside the process;
+//! - rollback: `git agent rollback -q` of a 100-file checkpoint vs `git reset -q --hard
+//!   HEAD~1`, 10k files;
+//! - list: `git agent list` with 1,000 tasks and 10,000 checkpoints vs `git for-each-ref`
+//!   over the same refs, with the task cache warm and with it removed before each run; and
+//!   `git agent status` of one task vs `git log -1 --format=%(trailers)` + `git notes show`;
+//! - session: a 200-step replayed session: harness time per step (no model latency) and the
+//!   run's peak RSS.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use git_agent::store::{
-    CheckpointInput, CheckpointRecord, NewTask, RollbackTarget, Store, TestsSummary, TestsVerdict,
-};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// The environment both sides run in: the release binary first on `PATH`, no system config,
+/// a global config of our own (identity only).
+struct Env {
+    path: OsString,
+    global_config: PathBuf,
+    bin: PathBuf,
 }
 
-fn generate(dir: &Path, files: usize) {
+impl Env {
+    fn new(root: &Path) -> Env {
+        let exe = std::env::current_exe().unwrap();
+        let release = exe.parent().unwrap().parent().unwrap().to_path_buf();
+        let bin = release.join("git-agent");
+        assert!(
+            bin.exists(),
+            "build the binary first: cargo build --release ({} is missing)",
+            bin.display()
+        );
+        let mut paths = vec![release];
+        paths.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
+        let global_config = root.join("gitconfig");
+        std::fs::write(
+            &global_config,
+            "[user]\n\tname = Bench\n\temail = bench@example.com\n[init]\n\tdefaultBranch = main\n[gc]\n\tauto = 0\n",
+        )
+        .unwrap();
+        Env {
+            path: std::env::join_paths(paths).unwrap(),
+            global_config,
+            bin,
+        }
+    }
+
+    fn cmd(&self, dir: &Path, program: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .current_dir(dir)
+            .env("PATH", &self.path)
+            .env("GIT_CONFIG_GLOBAL", &self.global_config)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Run to completion; panic with its stderr when it fails. Returns stdout.
+    fn run(&self, dir: &Path, program: &str, args: &[&str]) -> String {
+        let out = self.cmd(dir, program, args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{program} {args:?} in {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn git(&self, dir: &Path, args: &[&str]) -> String {
+        self.run(dir, "git", args)
+    }
+
+    /// Run a sequence of commands one after another, as a shell would; the wall time, the CPU
+    /// time of the processes (user and system, their children and threads included), and the
+    /// stdout of the last.
+    fn time(&self, dir: &Path, commands: &[(&str, &[&str])]) -> (Run, String) {
+        let cpu_before = children_cpu();
+        let started = Instant::now();
+        let mut stdout = String::new();
+        for (program, args) in commands {
+            stdout = self.run(dir, program, args);
+        }
+        let wall = started.elapsed();
+        let run = Run {
+            wall,
+            cpu: children_cpu().saturating_sub(cpu_before),
+        };
+        (run, stdout)
+    }
+}
+
+/// CPU time of every child process waited for so far.
+fn children_cpu() -> Duration {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct we own.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// One measured run.
+#[derive(Clone, Copy)]
+struct Run {
+    wall: Duration,
+    cpu: Duration,
+}
+
+/// Medians and ranges of paired runs.
+#[derive(Default)]
+struct Samples(Vec<Run>);
+
+impl Samples {
+    fn push(&mut self, run: Run) {
+        self.0.push(run);
+    }
+
+    fn median_of(&self, f: impl Fn(&Run) -> Duration) -> Duration {
+        let mut v: Vec<Duration> = self.0.iter().map(f).collect();
+        v.sort();
+        v[v.len() / 2]
+    }
+
+    fn median(&self) -> Duration {
+        self.median_of(|r| r.wall)
+    }
+
+    fn cpu(&self) -> Duration {
+        self.median_of(|r| r.cpu)
+    }
+
+    /// `12.3 ms (11.9–14.0), cpu 4.10 ms`
+    fn show(&self) -> String {
+        let mut v: Vec<Duration> = self.0.iter().map(|r| r.wall).collect();
+        v.sort();
+        format!(
+            "{} ({}–{}), cpu {}",
+            ms(self.median()),
+            ms_bare(v[0]),
+            ms_bare(v[v.len() - 1]),
+            ms(self.cpu())
+        )
+    }
+}
+
+fn ms_bare(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms >= 100.0 {
+        format!("{ms:.0}")
+    } else if ms >= 10.0 {
+        format!("{ms:.1}")
+    } else {
+        format!("{ms:.2}")
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{} ms", ms_bare(d))
+}
+
+/// `wall ratio (cpu ratio)`
+fn ratio(a: &Samples, b: &Samples) -> String {
+    format!(
+        "{:.2} ({:.2})",
+        a.median().as_secs_f64() / b.median().as_secs_f64(),
+        a.cpu().as_secs_f64() / b.cpu().as_secs_f64()
+    )
+}
+
+/// The table, printed as it goes and again at the end, in the README's format.
+#[derive(Default)]
+struct Table(Vec<String>);
+
+impl Table {
+    fn row(&mut self, what: &str, ours: &str, theirs: &str, ratio: &str, goal: &str) {
+        let line = format!("| {what} | {ours} | {theirs} | {ratio} | {goal} |");
+        println!("{line}");
+        self.0.push(line);
+    }
+}
+
+fn rounds() -> usize {
+    std::env::var("GIT_AGENT_BENCH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(11)
+        .max(1)
+}
+
+fn generate(env: &Env, dir: &Path, files: usize) {
     std::fs::create_dir_all(dir).unwrap();
     for i in 0..files {
         let sub = dir.join(format!("d{:03}/e{:03}", i / 10_000, (i / 100) % 100));
@@ -48,13 +224,9 @@ fn generate(dir: &Path, files: usize) {
         )
         .unwrap();
     }
-    git(dir, &["init", "-q"]);
-    // No background gc: it would repack objects while a copy is made.
-    git(dir, &["config", "gc.auto", "0"]);
-    git(dir, &["config", "user.name", "Bench"]);
-    git(dir, &["config", "user.email", "bench@example.com"]);
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-qm", "initial"]);
+    env.git(dir, &["init", "-q"]);
+    env.git(dir, &["add", "-A"]);
+    env.git(dir, &["commit", "-qm", "initial"]);
 }
 
 fn copy(from: &Path, to: &Path) {
@@ -69,144 +241,162 @@ fn copy(from: &Path, to: &Path) {
     );
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn input(summary: &str) -> CheckpointInput<'_> {
-    CheckpointInput {
-        summary,
-        body: "",
-        step: 1,
-        steps: 1,
-        expected: "bench",
-        tests: TestsSummary {
-            verdict: TestsVerdict::Pass,
-            command: "true".into(),
-            summary: "ok".into(),
-        },
-        risks: "none",
-        next: "none",
-        model: "bench",
-        record: CheckpointRecord::default(),
-        co_author: None,
-        secret_allow: None,
-    }
-}
-
-/// A task working in the checkout itself (`--here`), so both sides touch the same tree.
-fn task_here(dir: &Path) -> Store {
-    let store = Store::discover(dir).unwrap();
-    let task = store
-        .create_task(&NewTask {
-            goal: "benchmark",
-            name: Some("bench"),
-            here: true,
-            display_notes: false,
-        })
-        .unwrap();
-    store.switch_here(&task).unwrap();
-    store
-}
-
-fn touch(dir: &Path, files: usize, round: usize) {
-    for i in 0..files {
-        let path = dir.join(format!("d000/e{:03}/f{}.txt", i / 100, i));
+/// Rewrite `count` files (from number `first` on) with content unique to `round`.
+fn touch(dir: &Path, first: usize, count: usize, round: usize) {
+    for i in first..first + count {
+        let path = dir.join(format!(
+            "d{:03}/e{:03}/f{i}.txt",
+            i / 10_000,
+            (i / 100) % 100
+        ));
         std::fs::write(path, format!("changed in round {round}\n")).unwrap();
     }
 }
 
-fn bench_checkpoint(root: &Path) {
-    println!("\ncheckpoint, one file changed (median of 5)");
-    println!(
-        "{:>8}  {:>12}  {:>22}  {:>6}",
-        "files", "git-agent ms", "git add -A + commit ms", "ratio"
+/// Twin repositories of `files` files: ours with a task working in the checkout (`--here`).
+fn twins(env: &Env, root: &Path, name: &str, files: usize) -> (PathBuf, PathBuf) {
+    let ours = root.join(format!("{name}-agent"));
+    let theirs = root.join(format!("{name}-git"));
+    generate(env, &ours, files);
+    copy(&ours, &theirs);
+    env.git(
+        &ours,
+        &[
+            "agent",
+            "start",
+            "-q",
+            "--here",
+            "--no-run",
+            "--name",
+            "bench",
+            "benchmark",
+        ],
     );
-    for files in [1_000, 10_000, 100_000] {
-        let ours = root.join(format!("ckpt-ours-{files}"));
-        let theirs = root.join(format!("ckpt-git-{files}"));
-        generate(&ours, files);
-        copy(&ours, &theirs);
-        let store = task_here(&ours);
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        for round in 0..5 {
-            touch(&ours, 1, round);
-            let task = store.task("bench").unwrap();
-            let t = Instant::now();
-            store.checkpoint(&task, &ours, input("round")).unwrap();
-            a.push(t.elapsed());
-            touch(&theirs, 1, round);
-            let t = Instant::now();
-            let ok = Command::new("sh")
-                .args(["-c", "git add -A && git commit -qm round"])
-                .current_dir(&theirs)
-                .status()
-                .unwrap()
-                .success();
-            assert!(ok);
-            b.push(t.elapsed());
+    // The same branch name on the git side, so both commit on a branch of that name.
+    env.git(&theirs, &["switch", "-q", "-c", "agent/bench"]);
+    (ours, theirs)
+}
+
+fn refresh(env: &Env, dirs: &[&Path]) {
+    for dir in dirs {
+        env.git(dir, &["status", "--porcelain"]);
+    }
+}
+
+fn bench_startup(env: &Env, root: &Path, table: &mut Table) {
+    let dir = root.join("startup");
+    generate(env, &dir, 10);
+    let (mut a, mut b) = (Samples::default(), Samples::default());
+    for _ in 0..rounds() * 2 {
+        a.push(env.time(&dir, &[("git", &["agent", "--version"])]).0);
+        b.push(env.time(&dir, &[("git", &["--version"])]).0);
+    }
+    table.row(
+        "startup: `git agent --version`",
+        &a.show(),
+        &format!("{} (`git --version`)", b.show()),
+        &ratio(&a, &b),
+        "",
+    );
+}
+
+fn bench_checkpoint(env: &Env, root: &Path, table: &mut Table) {
+    let mut sizes = vec![1_000, 10_000];
+    if std::env::var_os("GIT_AGENT_BENCH_SKIP_100K").is_none() {
+        sizes.push(100_000);
+    }
+    let mut at_1k = None;
+    for files in sizes {
+        let (ours, theirs) = twins(env, root, &format!("ckpt-{files}"), files);
+        let (mut a, mut b, mut inside) =
+            (Samples::default(), Samples::default(), Samples::default());
+        for round in 0..rounds() {
+            let file = round * 37 % files;
+            touch(&ours, file, 1, round);
+            touch(&theirs, file, 1, round);
+            refresh(env, &[&ours, &theirs]);
+            let message = format!("round {round}");
+            let (t, out) = env.time(
+                &ours,
+                &[("git", &["agent", "checkpoint", "-q", "-m", &message])],
+            );
+            a.push(t);
+            // "Checkpoint 3 1a2b3c4d on agent/bench: 1 file, +1 -2 (12 ms)"
+            let own = out
+                .rsplit_once('(')
+                .and_then(|(_, r)| r.split_once(" ms"))
+                .and_then(|(n, _)| n.parse::<u64>().ok())
+                .unwrap_or_default();
+            inside.push(Run {
+                wall: Duration::from_millis(own),
+                cpu: Duration::ZERO,
+            });
+            let (t, _) = env.time(
+                &theirs,
+                &[
+                    ("git", &["add", "-A"]),
+                    ("git", &["commit", "-q", "-m", &message]),
+                ],
+            );
+            b.push(t);
         }
-        let (a, b) = (median(a), median(b));
-        println!(
-            "{files:>8}  {:>12.1}  {:>22.1}  {:>6.2}",
-            ms(a),
-            ms(b),
-            a.as_secs_f64() / b.as_secs_f64()
+        let own = inside.median();
+        let goal = if files == 1_000 {
+            at_1k = Some(a.median());
+            String::new()
+        } else {
+            let vs_1k = at_1k.map_or(String::new(), |base| {
+                format!(
+                    "; {:.2}× its 1k time",
+                    a.median().as_secs_f64() / base.as_secs_f64()
+                )
+            });
+            format!("≤ 0.5×{vs_1k}")
+        };
+        table.row(
+            &format!("checkpoint, 1 file changed, {}k files", files / 1000),
+            &format!("{} (in-process {} ms)", a.show(), own.as_millis()),
+            &format!("{} (`git add -A && git commit -q`)", b.show()),
+            &ratio(&a, &b),
+            &goal,
         );
         std::fs::remove_dir_all(&ours).ok();
         std::fs::remove_dir_all(&theirs).ok();
     }
 }
 
-fn bench_rollback(root: &Path) {
-    println!("\nrollback of a 100-file checkpoint, 10k files (median of 5)");
-    let ours = root.join("rb-ours");
-    let theirs = root.join("rb-git");
-    generate(&ours, 10_000);
-    copy(&ours, &theirs);
-    let store = task_here(&ours);
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for round in 0..5 {
-        touch(&ours, 100, round);
-        let task = store.task("bench").unwrap();
-        store
-            .checkpoint(&task, &ours, input("to roll back"))
-            .unwrap();
-        let task = store.task("bench").unwrap();
-        let to = store
-            .rollback_target(&task, &RollbackTarget::Steps(1))
-            .unwrap();
-        let t = Instant::now();
-        store.rollback(&task, to, "bench", Some(&ours)).unwrap();
-        a.push(t.elapsed());
-
-        touch(&theirs, 100, round);
-        git(&theirs, &["commit", "-qam", "to reset"]);
-        let t = Instant::now();
-        git(&theirs, &["reset", "-q", "--hard", "HEAD~1"]);
-        b.push(t.elapsed());
+fn bench_rollback(env: &Env, root: &Path, table: &mut Table) {
+    let (ours, theirs) = twins(env, root, "rollback", 10_000);
+    let (mut a, mut b) = (Samples::default(), Samples::default());
+    for round in 0..rounds() {
+        let message = format!("to roll back {round}");
+        touch(&ours, 0, 100, round);
+        env.git(&ours, &["agent", "checkpoint", "-q", "-m", &message]);
+        touch(&theirs, 0, 100, round);
+        env.git(&theirs, &["commit", "-q", "-a", "-m", &message]);
+        refresh(env, &[&ours, &theirs]);
+        a.push(env.time(&ours, &[("git", &["agent", "rollback", "-q"])]).0);
+        b.push(
+            env.time(&theirs, &[("git", &["reset", "-q", "--hard", "HEAD~1"])])
+                .0,
+        );
     }
-    let (a, b) = (median(a), median(b));
-    println!(
-        "  git-agent rollback {:.1} ms (attic ref, plan note, worktree and index)",
-        ms(a)
+    table.row(
+        "rollback of a 100-file checkpoint, 10k files",
+        &format!("{} (attic ref, plan note, worktree, index)", a.show()),
+        &format!("{} (`git reset -q --hard HEAD~1`)", b.show()),
+        &ratio(&a, &b),
+        "≤ 1.0×",
     );
-    println!(
-        "  git reset --hard   {:.1} ms    ratio {:.2}",
-        ms(b),
-        a.as_secs_f64() / b.as_secs_f64()
-    );
+    std::fs::remove_dir_all(&ours).ok();
+    std::fs::remove_dir_all(&theirs).ok();
 }
 
-/// 1,000 tasks of 10 checkpoints each (with trailers and record notes), through git fast-import.
-fn many_tasks(dir: &Path, tasks: usize, checkpoints: usize) {
-    generate(dir, 10);
-    let base = git(dir, &["rev-parse", "HEAD"]).trim().to_string();
+/// `tasks` tasks of `checkpoints` checkpoints each, with trailers, plan and record notes,
+/// through git fast-import.
+fn many_tasks(env: &Env, dir: &Path, tasks: usize, checkpoints: usize) {
+    generate(env, dir, 10);
+    let base = env.git(dir, &["rev-parse", "HEAD"]).trim().to_string();
     let mut script = Vec::new();
     let mut mark = 1;
     for t in 0..tasks {
@@ -246,9 +436,8 @@ fn many_tasks(dir: &Path, tasks: usize, checkpoints: usize) {
         }
         writeln!(script).unwrap();
     }
-    let mut child = Command::new("git")
-        .args(["fast-import", "--quiet"])
-        .current_dir(dir)
+    let mut child = env
+        .cmd(dir, "git", &["fast-import", "--quiet"])
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
@@ -256,86 +445,101 @@ fn many_tasks(dir: &Path, tasks: usize, checkpoints: usize) {
     assert!(child.wait().unwrap().success());
 }
 
-fn bench_list(root: &Path) {
-    println!("\nlist and status: 1,000 tasks, 10,000 checkpoints");
+fn bench_list(env: &Env, root: &Path, table: &mut Table) {
     let dir = root.join("many");
-    many_tasks(&dir, 1_000, 10);
-    let store = Store::discover(&dir).unwrap();
-    let t = Instant::now();
-    let slugs = store.task_slugs().unwrap();
-    let mut cost = 0.0;
-    for slug in &slugs {
-        cost += store.summary(slug).unwrap().budget.usage.cost_usd;
+    many_tasks(env, &dir, 1_000, 10);
+    let cache = dir.join(".git/agent/cache/tasks");
+    let refs: &[&str] = &[
+        "for-each-ref",
+        "refs/heads/agent/",
+        "refs/notes/agent/",
+        "refs/agent/",
+    ];
+    // Warm: the cache written by a first list.
+    env.git(&dir, &["agent", "list"]);
+    let (mut a, mut b, mut cold) = (Samples::default(), Samples::default(), Samples::default());
+    for _ in 0..rounds() {
+        a.push(env.time(&dir, &[("git", &["agent", "list"])]).0);
+        b.push(env.time(&dir, &[("git", refs)]).0);
     }
-    let list = t.elapsed();
-    assert_eq!(slugs.len(), 1_000);
-    let t = Instant::now();
-    let status = store.summary("task-0500").unwrap();
-    let one = t.elapsed();
-    let t = Instant::now();
-    git(
-        &dir,
-        &["for-each-ref", "refs/heads/agent", "refs/notes/agent"],
+    for _ in 0..rounds().min(5) {
+        std::fs::remove_file(&cache).unwrap();
+        cold.push(env.time(&dir, &[("git", &["agent", "list"])]).0);
+    }
+    table.row(
+        "`list`: 1,000 tasks, 10,000 checkpoints",
+        &a.show(),
+        &format!("{} (`git for-each-ref` over the same refs)", b.show()),
+        &ratio(&a, &b),
+        "≤ 2×",
     );
-    let refs = t.elapsed();
-    let t = Instant::now();
-    git(
-        &dir,
-        &[
-            "log",
-            "--format=%h %s%n%(trailers)",
-            "--notes=agent/task-0500",
-            "agent/task-0500",
-        ],
-    );
-    let log = t.elapsed();
-    println!(
-        "  list (1,000 summaries, ${cost:.2} summed)  {:.1} ms   vs git for-each-ref {:.1} ms",
-        ms(list),
-        ms(refs)
-    );
-    println!(
-        "  status of one task ({} checkpoints)      {:.2} ms   vs git log with trailers+notes {:.1} ms",
-        status.checkpoints,
-        ms(one),
-        ms(log)
+    table.row(
+        "`list`, the task cache removed before each run",
+        &cold.show(),
+        "",
+        &ratio(&cold, &b),
+        "",
     );
 
-    // Resume bookkeeping on a long task: read task, plan, checkpoints, budget.
-    let long = root.join("long");
-    many_tasks(&long, 1, 200);
-    let store = Store::discover(&long).unwrap();
-    let t = Instant::now();
-    let task = store.task("task-0000").unwrap();
-    let plan = store.plan(&task).unwrap();
-    let checkpoints = store.checkpoints(&task).unwrap();
-    let budget = store.budget(&task, &plan).unwrap();
-    let resume = t.elapsed();
-    println!(
-        "  resume bookkeeping, 200 checkpoints     {:.1} ms   ({} checkpoints, {} turns summed)",
-        ms(resume),
-        checkpoints.len(),
-        budget.usage.turns
+    let (mut a, mut b) = (Samples::default(), Samples::default());
+    let slug = "task-0500";
+    let branch = format!("agent/{slug}");
+    for _ in 0..rounds() {
+        a.push(env.time(&dir, &[("git", &["agent", "status", slug])]).0);
+        b.push(
+            env.time(
+                &dir,
+                &[
+                    ("git", &["log", "-1", "--format=%(trailers)", &branch]),
+                    ("git", &["notes", "--ref", &branch, "show", &branch]),
+                ],
+            )
+            .0,
+        );
+    }
+    table.row(
+        "`status` of one task (of 1,000)",
+        &a.show(),
+        &format!(
+            "{} (`git log -1 --format=%(trailers)` + `git notes show`)",
+            b.show()
+        ),
+        &ratio(&a, &b),
+        "≤ 10 ms",
     );
 }
 
-fn bench_session(root: &Path) {
-    println!("\na 200-step replayed session through the release binary");
-    let exe = std::env::current_exe().unwrap();
-    let bin: PathBuf = exe.parent().unwrap().parent().unwrap().join("git-agent");
-    if !bin.exists() {
-        println!("  skipped: build the binary first (cargo build --release)");
-        return;
-    }
+/// Run `cmd` and return its wall time and its own peak RSS in KiB (not that of any other
+/// child of this process).
+// The child is reaped by `wait4`, which std does not offer and which reports its own rusage.
+#[allow(clippy::zombie_processes)]
+fn run_measured(mut cmd: Command, stderr: &Path) -> (Duration, i64, bool) {
+    let started = Instant::now();
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, filling the status and rusage we own. The `Child` is
+    // not waited for again.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    (started.elapsed(), usage.ru_maxrss, ok)
+}
+
+fn bench_session(env: &Env, root: &Path, table: &mut Table) {
     let dir = root.join("session");
-    generate(&dir, 100);
+    generate(env, &dir, 100);
     std::fs::write(
         dir.join(".git-agent.toml"),
         "test_command = \"true\"\nmax_steps = 200\n",
     )
     .unwrap();
-    git(&dir, &["add", "-A"]);
-    git(&dir, &["commit", "-qm", "policy"]);
+    env.git(&dir, &["add", "-A"]);
+    env.git(&dir, &["commit", "-qm", "policy"]);
     let steps = 200;
     let mut lines = String::new();
     let tool = |id: usize, name: &str, input: serde_json::Value| {
@@ -361,79 +565,131 @@ fn bench_session(root: &Path) {
     }
     let session = root.join("session.jsonl");
     std::fs::write(&session, lines).unwrap();
-    let t = Instant::now();
-    let status = Command::new(&bin)
-        .args([
-            "start",
-            "--name",
-            "long",
-            "--provider",
-            "replay",
-            "--replay-file",
-        ])
-        .arg(&session)
-        .arg("two hundred parts")
-        .current_dir(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let wall = t.elapsed();
+    let mut cmd = env.cmd(&dir, env.bin.to_str().unwrap(), &[]);
+    cmd.args([
+        "start",
+        "--name",
+        "long",
+        "--provider",
+        "replay",
+        "--replay-file",
+    ])
+    .arg(&session)
+    .arg("two hundred parts");
+    let stderr = root.join("session.stderr");
+    let (wall, maxrss_kib, ok) = run_measured(cmd, &stderr);
     assert!(
-        status.status.success(),
+        ok,
         "{}",
-        String::from_utf8_lossy(&status.stderr)
+        std::fs::read_to_string(&stderr).unwrap_or_default()
     );
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage fills the struct we own.
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    let store = Store::discover(&dir).unwrap();
-    let task = store.task("long").unwrap();
-    let checkpoints = store.checkpoints(&task).unwrap();
-    let ckpt_ms: u64 = checkpoints
-        .iter()
-        .filter_map(|c| c.record.as_ref())
-        .map(|r| r.checkpoint_ms)
-        .sum();
-    let test_ms: u64 = checkpoints
-        .iter()
-        .filter_map(|c| c.record.as_ref())
-        .map(|r| r.tests.duration_ms)
-        .sum();
-    println!(
-        "  {} checkpoints in {:.1} s: {:.1} ms per step of harness time (model latency 0: replay)",
-        checkpoints.len(),
-        wall.as_secs_f64(),
-        ms(wall) / steps as f64
+    let records = env.git(
+        &dir,
+        &["log", "--format=%N", "--notes=agent/long", "agent/long"],
     );
-    println!(
-        "  of which checkpoint {:.1} ms and sandboxed test run {:.1} ms per step",
-        ckpt_ms as f64 / steps as f64,
-        test_ms as f64 / steps as f64
+    let field = |name: &str| -> u64 {
+        records
+            .lines()
+            .filter_map(|l| l.strip_prefix(name))
+            .filter_map(|v| v.trim_start_matches([' ', '=']).trim().parse::<u64>().ok())
+            .sum()
+    };
+    let per_step = |total: u64| format!("{:.1} ms", total as f64 / steps as f64);
+    table.row(
+        "200-step replayed session, harness time per step",
+        &format!(
+            "{:.1} ms (checkpoint {}, sandboxed test run {})",
+            wall.as_secs_f64() * 1000.0 / steps as f64,
+            per_step(field("checkpoint_ms")),
+            per_step(field("duration_ms")),
+        ),
+        "",
+        "",
+        "< 20 ms",
     );
-    println!(
-        "  peak memory (max RSS of the run): {:.1} MiB",
-        usage.ru_maxrss as f64 / 1024.0
+    table.row(
+        "200-step replayed session, peak RSS",
+        &format!("{:.1} MiB", maxrss_kib as f64 / 1024.0),
+        "",
+        "",
+        "< 50 MiB",
     );
+}
+
+fn machine() -> String {
+    let nproc = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let kernel = Command::new("uname")
+        .arg("-sr")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_default();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_gib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|l| l.trim().trim_end_matches(" kB").parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0 / 1024.0);
+    let git = Command::new("git")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let fs = Command::new("df")
+        .arg("--output=fstype")
+        .arg(std::env::temp_dir())
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .nth(1)
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        })
+        .unwrap_or_default();
+    format!(
+        "nproc {nproc}, {kernel}, {cpu}, {mem_gib:.0} GiB, {git}, repositories on {fs} ({})",
+        std::env::temp_dir().display()
+    )
 }
 
 fn main() {
     let section = std::env::args().nth(1).unwrap_or_else(|| "all".into());
     let root = tempfile::tempdir().unwrap();
+    let env = Env::new(root.path());
+    println!("machine: {}", machine());
     println!(
-        "git-agent benchmarks on {} cores",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        "whole processes, median (min–max) of {} alternated runs each\n",
+        rounds()
     );
-    if matches!(section.as_str(), "all" | "checkpoint") {
-        bench_checkpoint(root.path());
+    println!("| what | git-agent | git | ratio: wall (cpu) | goal |");
+    println!("|---|---|---|---|---|");
+    let mut table = Table::default();
+    let all = section == "all";
+    if all || section == "startup" {
+        bench_startup(&env, root.path(), &mut table);
     }
-    if matches!(section.as_str(), "all" | "rollback") {
-        bench_rollback(root.path());
+    if all || section == "checkpoint" {
+        bench_checkpoint(&env, root.path(), &mut table);
     }
-    if matches!(section.as_str(), "all" | "list") {
-        bench_list(root.path());
+    if all || section == "rollback" {
+        bench_rollback(&env, root.path(), &mut table);
     }
-    if matches!(section.as_str(), "all" | "session") {
-        bench_session(root.path());
+    if all || section == "list" {
+        bench_list(&env, root.path(), &mut table);
+    }
+    if all || section == "session" {
+        bench_session(&env, root.path(), &mut table);
+    }
+    println!("\n| what | git-agent | git | ratio: wall (cpu) | goal |");
+    println!("|---|---|---|---|---|");
+    for line in &table.0 {
+        println!("{line}");
     }
 }

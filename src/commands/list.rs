@@ -2,26 +2,31 @@
 
 use super::Context;
 use crate::error::Exit;
-use crate::store::TaskSummary;
+use crate::store::TaskRow;
 use crate::text::first_line;
 
 pub fn cmd_list(ctx: &Context) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
-    let mut rows = Vec::new();
-    for slug in store.task_slugs()? {
-        match store.summary(&slug) {
-            Ok(summary) => rows.push(Ok(summary)),
-            Err(err) => rows.push(Err((slug, err))),
-        }
-    }
+    let rows: Vec<_> = store
+        .task_rows()?
+        .into_iter()
+        .map(|(slug, row)| row.map_err(|err| (slug, err)))
+        .collect();
+    // One write of the whole table: stdout is line-buffered, and a thousand tasks would be a
+    // thousand writes.
+    let mut table: Vec<String> = Vec::with_capacity(rows.len() + 1);
     if ctx.global.json {
         for row in &rows {
-            match row {
-                Ok(s) => ctx.json(&summary_json(s)),
-                Err((slug, err)) => ctx.json(
-                    &serde_json::json!({"type": "task", "slug": slug, "error": err.to_string()}),
-                ),
-            }
+            let value = match row {
+                Ok(s) => row_json(s),
+                Err((slug, err)) => {
+                    serde_json::json!({"type": "task", "slug": slug, "error": err.to_string()})
+                }
+            };
+            table.push(value.to_string());
+        }
+        if !table.is_empty() {
+            ctx.out(table.join("\n"));
         }
         return Ok(Exit::Done);
     }
@@ -38,14 +43,14 @@ pub fn cmd_list(ctx: &Context) -> anyhow::Result<Exit> {
         .max()
         .unwrap_or(4)
         .max(4);
-    ctx.out(format!(
+    table.push(format!(
         "{:<width$}  {:<11}  {:>5}  {:<7}  {:>8}  GOAL",
         "TASK", "STATE", "STEP", "TESTS", "COST"
     ));
     let color = crate::ui::use_color_stdout(&ctx.global);
     for row in rows {
         match row {
-            Ok(s) => ctx.out(format!(
+            Ok(s) => table.push(format!(
                 "{:<width$}  {}  {:>5}  {:<7}  {:>8}  {}",
                 s.task.slug,
                 paint_state(s.state, color),
@@ -57,9 +62,10 @@ pub fn cmd_list(ctx: &Context) -> anyhow::Result<Exit> {
                 format!("${:.2}", s.budget.usage.cost_usd),
                 first_line(&s.task.goal, 60),
             )),
-            Err((slug, err)) => ctx.out(format!("{slug:<width$}  {:<11}  {err}", "broken")),
+            Err((slug, err)) => table.push(format!("{slug:<width$}  {:<11}  {err}", "broken")),
         }
     }
+    ctx.out(table.join("\n"));
     Ok(Exit::Done)
 }
 
@@ -80,7 +86,7 @@ pub fn paint_state(state: crate::store::TaskState, color: bool) -> String {
     format!("\x1b[{code}m{text}\x1b[0m")
 }
 
-pub fn summary_json(s: &TaskSummary) -> serde_json::Value {
+pub fn row_json(s: &TaskRow) -> serde_json::Value {
     serde_json::json!({
         "type": "task",
         "slug": s.task.slug,
@@ -97,7 +103,7 @@ pub fn summary_json(s: &TaskSummary) -> serde_json::Value {
         "cost_usd": s.budget.usage.cost_usd,
         "tokens": s.budget.usage.total_tokens(),
         "turns": s.budget.usage.turns,
-        "attempts": s.plan.attempts.len(),
+        "attempts": s.attempts,
         "stop_detail": s.stop_detail,
         "stop_hint": s.stop_hint,
     })

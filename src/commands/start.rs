@@ -19,7 +19,7 @@ pub fn load_config(
     model: ModelArgs,
     budget: BudgetArgs,
 ) -> anyhow::Result<Config> {
-    let inputs = Inputs::discover(store.workdir().ok(), model, budget);
+    let inputs = Inputs::discover_in(store.repo(), model, budget);
     let config = crate::config::load(&inputs)?;
     ctx.warn(&config.warnings);
     Ok(config)

@@ -9,7 +9,7 @@ pub fn cmd_status(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
     let slug = store.resolve_slug(args.slug.as_deref())?;
     let s = store.summary(&slug)?;
     if ctx.global.json {
-        ctx.json(&super::list::summary_json(&s));
+        ctx.json(&super::list::row_json(&s.row()));
         return Ok(Exit::Done);
     }
     let u = &s.budget.usage;

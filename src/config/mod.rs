@@ -365,31 +365,7 @@ impl Inputs<'_> {
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
             .map(|d| d.join("git-agent/config.toml"));
-        // `scope NUL name LF value NUL`, per entry; a name alone is a boolean `true`.
-        let output = repo_workdir
-            .and_then(|dir| {
-                std::process::Command::new("git")
-                    .args(["config", "-z", "--show-scope", "--get-regexp", "^agent\\."])
-                    .current_dir(dir)
-                    .output()
-                    .ok()
-            })
-            .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
-            .unwrap_or_default();
-        let mut git_config = Vec::new();
-        let mut trust_record = None;
-        let mut fields = output.split('\0');
-        while let (Some(scope), Some(entry)) = (fields.next(), fields.next()) {
-            let (name, value) = entry.split_once('\n').unwrap_or((entry, "true"));
-            if keys::fold(name) == keys::fold(TRUST_KEY) {
-                // Only the repository's own config records trust in its file.
-                if scope == "local" {
-                    trust_record = Some(value.to_string());
-                }
-                continue;
-            }
-            git_config.push((name.to_string(), value.to_string()));
-        }
+        let (git_config, trust_record) = repo_workdir.map(read_git_config).unwrap_or_default();
         Inputs {
             user_file,
             repo_file: repo_workdir.map(|d| d.join(REPO_FILE)),
@@ -400,6 +376,112 @@ impl Inputs<'_> {
             budget,
         }
     }
+}
+
+impl Inputs<'_> {
+    /// Like [`Inputs::discover`], in the repository `repo` was opened from, without running
+    /// `git config` when no configuration can hold an `agent.*` key: git-agent commands that
+    /// do git's work (a checkpoint) then start no process at all. Whether one can is decided
+    /// from what gix read when it opened the repository, the system file git reads and the
+    /// environment; whenever in doubt, `git config` is asked as before.
+    pub fn discover_in(
+        repo: &gix::Repository,
+        model: ModelArgs,
+        budget: BudgetArgs,
+    ) -> Inputs<'static> {
+        let workdir = repo.workdir();
+        if git_config_may_set_agent_keys(repo, &|name| std::env::var_os(name)) {
+            return Inputs::discover(workdir, model, budget);
+        }
+        let mut inputs = Inputs::discover(None, model, budget);
+        inputs.repo_file = workdir.map(|d| d.join(REPO_FILE));
+        inputs
+    }
+}
+
+/// The `agent.*` entries of git config, as `git config` reads them in `dir`, and the trust
+/// record of the repository's own config.
+fn read_git_config(dir: &Path) -> (Vec<(String, String)>, Option<String>) {
+    // `scope NUL name LF value NUL`, per entry; a name alone is a boolean `true`.
+    let output = std::process::Command::new("git")
+        .args(["config", "-z", "--show-scope", "--get-regexp", "^agent\\."])
+        .current_dir(dir)
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default();
+    let mut git_config = Vec::new();
+    let mut trust_record = None;
+    let mut fields = output.split('\0');
+    while let (Some(scope), Some(entry)) = (fields.next(), fields.next()) {
+        let (name, value) = entry.split_once('\n').unwrap_or((entry, "true"));
+        if keys::fold(name) == keys::fold(TRUST_KEY) {
+            // Only the repository's own config records trust in its file.
+            if scope == "local" {
+                trust_record = Some(value.to_string());
+            }
+            continue;
+        }
+        git_config.push((name.to_string(), value.to_string()));
+    }
+    (git_config, trust_record)
+}
+
+/// Whether `git config` could print an `agent.*` entry in `repo`. False only when none of
+/// the files gix read (with their includes) has an `[agent]` section, no environment
+/// variable adds configuration, and no system file git may read instead of gix's mentions
+/// `agent` at all. A wrong `true` costs a process; a wrong `false` would lose settings, so
+/// every doubt answers `true`.
+fn git_config_may_set_agent_keys(
+    repo: &gix::Repository,
+    env: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+) -> bool {
+    use gix::bstr::ByteSlice;
+    // `git -c`, `GIT_CONFIG_COUNT` and the old `GIT_CONFIG` (a file instead of all others).
+    if ["GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT", "GIT_CONFIG"]
+        .iter()
+        .any(|name| env(name).is_some())
+    {
+        return true;
+    }
+    let config = repo.config_snapshot();
+    if config
+        .plumbing()
+        .sections()
+        .any(|s| s.header().name().eq_ignore_ascii_case(b"agent"))
+    {
+        return true;
+    }
+    // The system file of the git that runs us may not be the one gix reads (/etc/gitconfig):
+    // a git installed under /usr/local reads /usr/local/etc/gitconfig.
+    if env("GIT_CONFIG_NOSYSTEM").is_some_and(|v| !v.is_empty() && v != "0" && v != "false") {
+        return false;
+    }
+    let mut candidates: Vec<PathBuf> = vec![PathBuf::from("/etc/gitconfig")];
+    if let Some(file) = env("GIT_CONFIG_SYSTEM") {
+        candidates = vec![PathBuf::from(file)];
+    } else {
+        // `<prefix>/libexec/git-core` (set by git for the commands it runs), and the
+        // `<prefix>/bin` of every `git` on PATH.
+        let exec_path = env("GIT_EXEC_PATH").map(PathBuf::from);
+        let path = env("PATH");
+        let prefixes = exec_path
+            .iter()
+            .filter_map(|p| p.parent()?.parent().map(Path::to_path_buf))
+            .chain(
+                path.iter()
+                    .flat_map(std::env::split_paths)
+                    .filter(|dir| dir.join("git").is_file())
+                    .filter_map(|dir| {
+                        let git = dir.join("git").canonicalize().ok()?;
+                        Some(git.parent()?.parent()?.to_path_buf())
+                    }),
+            );
+        candidates.extend(prefixes.map(|prefix| prefix.join("etc/gitconfig")));
+    }
+    candidates.iter().any(|file| match std::fs::read(file) {
+        Ok(text) => text.to_ascii_lowercase().find(b"agent").is_some(),
+        Err(err) => err.kind() != std::io::ErrorKind::NotFound,
+    })
 }
 
 fn defaults_layer() -> Result<Layer, ConfigError> {
@@ -849,5 +931,70 @@ mod tests {
                 dir.path().join("repo.toml").display()
             )]
         );
+    }
+
+    /// A repository with `config` as its local config, opened without global or system
+    /// configuration.
+    fn repo_with(config: &str) -> (tempfile::TempDir, gix::Repository) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let git = dir.path().join(".git");
+        std::fs::create_dir_all(git.join("objects")).expect("objects");
+        std::fs::create_dir_all(git.join("refs")).expect("refs");
+        std::fs::write(git.join("HEAD"), "ref: refs/heads/main\n").expect("HEAD");
+        std::fs::write(
+            git.join("config"),
+            format!("[core]\n\trepositoryformatversion = 0\n\tbare = false\n{config}"),
+        )
+        .expect("config");
+        let repo = gix::open_opts(dir.path(), gix::open::Options::isolated()).expect("opens");
+        (dir, repo)
+    }
+
+    #[test]
+    fn git_config_is_asked_only_when_it_may_hold_agent_keys() {
+        let system = tempfile::tempdir().expect("temp dir");
+        let none = |_: &str| None;
+        let (_d, plain) = repo_with("[user]\n\tname = x\n");
+        let no_system = |name: &str| (name == "GIT_CONFIG_NOSYSTEM").then(|| "1".into());
+        assert!(!git_config_may_set_agent_keys(&plain, &no_system));
+        for section in [
+            "[agent]\n\tmodel = m\n",
+            "[AGENT]\n\tx\n",
+            "[agent \"sub\"]\n\tk = v\n",
+        ] {
+            let (_d, repo) = repo_with(section);
+            assert!(
+                git_config_may_set_agent_keys(&repo, &no_system),
+                "{section}"
+            );
+        }
+        for var in ["GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT", "GIT_CONFIG"] {
+            let env = |name: &str| (name == var).then(|| "x".into());
+            assert!(git_config_may_set_agent_keys(&plain, &env), "{var}");
+        }
+        // The system file of the git on PATH (`<prefix>/bin/git` reads
+        // `<prefix>/etc/gitconfig`), or the one named by GIT_CONFIG_SYSTEM.
+        let prefix = system.path();
+        std::fs::create_dir_all(prefix.join("bin")).expect("bin");
+        std::fs::create_dir_all(prefix.join("etc")).expect("etc");
+        std::fs::write(prefix.join("bin/git"), "").expect("git");
+        let path = |name: &str| (name == "PATH").then(|| prefix.join("bin").into_os_string());
+        let etc = prefix.join("etc/gitconfig");
+        std::fs::write(&etc, "[user]\n\tname = x\n").expect("gitconfig");
+        let etc_gitconfig_mentions_agent = std::fs::read("/etc/gitconfig")
+            .is_ok_and(|t| t.to_ascii_lowercase().windows(5).any(|w| w == b"agent"));
+        assert_eq!(
+            git_config_may_set_agent_keys(&plain, &path),
+            etc_gitconfig_mentions_agent
+        );
+        assert_eq!(
+            git_config_may_set_agent_keys(&plain, &none),
+            etc_gitconfig_mentions_agent
+        );
+        std::fs::write(&etc, "[Agent]\n\tmaxTurns = 3\n").expect("gitconfig");
+        assert!(git_config_may_set_agent_keys(&plain, &path));
+        let named =
+            |name: &str| (name == "GIT_CONFIG_SYSTEM").then(|| etc.clone().into_os_string());
+        assert!(git_config_may_set_agent_keys(&plain, &named));
     }
 }

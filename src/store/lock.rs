@@ -1,6 +1,7 @@
 //! The run lock of a task: a file under `$GIT_DIR/agent/locks/`, holding pid and host. It is
 //! runtime state, not task state; a lock whose process is gone is taken over.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -11,6 +12,14 @@ use super::{Result, Store, StoreError};
 #[derive(Debug)]
 pub struct TaskLock {
     file: std::fs::File,
+}
+
+/// What the lock of a task says about runs: one is working on it (`held`), or one died
+/// without releasing it (`stale`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LockState {
+    pub held: bool,
+    pub stale: bool,
 }
 
 struct Holder {
@@ -100,6 +109,38 @@ impl TaskLock {
         let path = Self::path(store, slug);
         let left_over = std::fs::read_to_string(&path).is_ok_and(|t| !t.trim().is_empty());
         left_over && !Self::is_held(store, slug)
+    }
+
+    /// The state of every task lock there is, by slug: one read of the lock directory and a
+    /// test of each file, for listing many tasks. A task with no lock file is in none.
+    pub(crate) fn states(store: &Store) -> HashMap<String, LockState> {
+        let mut out = HashMap::new();
+        let Ok(entries) = std::fs::read_dir(store.agent_dir().join("locks")) else {
+            return out;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(slug) = name.to_str().and_then(|n| n.strip_suffix(".lock")) else {
+                continue;
+            };
+            let Ok(mut file) = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(entry.path())
+            else {
+                continue;
+            };
+            let held = !try_flock(&file);
+            // Same tests as `is_held` and `is_stale`, on one open file.
+            let mut text = String::new();
+            let stale = !held && {
+                use std::io::Read;
+                file.read_to_string(&mut text).is_ok() && !text.trim().is_empty()
+            };
+            drop(file);
+            out.insert(slug.to_string(), LockState { held, stale });
+        }
+        out
     }
 
     /// Take the lock, or fail with who holds it.

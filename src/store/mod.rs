@@ -5,6 +5,7 @@
 //! attic refs `refs/agent/<slug>/attic/<n>`. This module owns every read and write of them.
 
 mod attic;
+mod cache;
 mod checkpoint;
 mod error;
 mod fsck;
@@ -35,17 +36,26 @@ pub use rollback::{RollbackOutcome, RollbackTarget, now_rfc3339};
 pub use say::Said;
 pub use slug::{slug_from_goal, validate_slug};
 pub use snapshot::{Snapshot, snapshot_worktree};
-pub use state::{Budget, Checkpoint, TaskState, TaskSummary};
+pub use state::{Budget, Checkpoint, TaskRow, TaskState, TaskSummary};
 pub use task::{NewTask, Task};
 pub use trailers::{Trailers, parse_trailers};
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+use cache::{Anchor, TaskCache};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A repository opened for git-agent: the main repository (never a bare one).
 pub struct Store {
     repo: gix::Repository,
+    /// The task cache file, read once when first needed (see `cache.rs`).
+    cache: RefCell<Option<TaskCache>>,
+    /// Task commits already found, by `(slug, commit of the branch)`: a commit's ancestry
+    /// never changes, so a long-running loop walks each checkpoint once.
+    anchors: RefCell<HashMap<(String, gix::ObjectId), Anchor>>,
 }
 
 impl Store {
@@ -74,7 +84,11 @@ impl Store {
                 path: repo.git_dir().to_path_buf(),
             });
         }
-        Ok(Store { repo })
+        Ok(Store {
+            repo,
+            cache: RefCell::new(None),
+            anchors: RefCell::new(HashMap::new()),
+        })
     }
 
     pub fn repo(&self) -> &gix::Repository {
@@ -89,6 +103,14 @@ impl Store {
     /// Where git-agent keeps runtime files: locks and private worktrees.
     pub fn agent_dir(&self) -> PathBuf {
         self.common_dir().join("agent")
+    }
+
+    /// Use the task cache, reading it first if this is the first use.
+    pub(crate) fn with_cache<T>(&self, f: impl FnOnce(&mut TaskCache) -> T) -> T {
+        let mut slot = self.cache.borrow_mut();
+        let cache =
+            slot.get_or_insert_with(|| TaskCache::load(TaskCache::path_in(&self.agent_dir())));
+        f(cache)
     }
 
     /// The working tree of the checkout this store was opened from.

@@ -24,6 +24,20 @@ impl<'s> NotesReader<'s> {
         Self::with_tree(store, notes_ref, tree)
     }
 
+    /// The notes of a task as of `notes_commit`, a commit its notes ref pointed to (`None`:
+    /// the task has no notes yet).
+    pub(crate) fn at(
+        store: &'s Store,
+        slug: &str,
+        notes_commit: Option<ObjectId>,
+    ) -> Result<NotesReader<'s>> {
+        let tree = match notes_commit {
+            Some(commit) => Some(store.tree_of(commit)?),
+            None => None,
+        };
+        Self::with_tree(store, refs::notes(slug), tree)
+    }
+
     /// The notes as of one commit of a notes ref (e.g. each side of a notes merge).
     pub fn at_commit(store: &'s Store, notes_commit: ObjectId) -> Result<NotesReader<'s>> {
         let tree = store.tree_of(notes_commit)?;

@@ -185,3 +185,34 @@ impl Store {
         Ok(out)
     }
 }
+
+impl Store {
+    /// All refs under `prefix` with the id each holds, sorted by name, reading no object: a ref
+    /// that holds an id is taken as it is, only a symbolic one is followed. What listing
+    /// thousands of task refs needs; git-agent writes its refs pointing at commits.
+    pub(crate) fn ref_ids_with_prefix(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>> {
+        let platform = self
+            .repo
+            .references()
+            .map_err(git_err("could not list refs"))?;
+        let iter = platform
+            .prefixed(prefix)
+            .map_err(git_err(format!("could not list refs under {prefix}")))?;
+        let mut out = Vec::new();
+        for reference in iter {
+            let mut reference = reference.map_err(|err| StoreError::Git {
+                context: format!("could not read a ref under {prefix}"),
+                detail: err.to_string(),
+            })?;
+            let name = reference.name().as_bstr().to_string();
+            let id = match reference.target().try_id() {
+                Some(id) => Some(id.to_owned()),
+                None => reference.peel_to_id().ok().map(|id| id.detach()),
+            };
+            if let Some(id) = id {
+                out.push((name, id));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,17 +1,18 @@
 //! What a task is doing, derived from git alone: the plan note, the checkpoints' trailers and
 //! records, the stop record of the tip, and the lock.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use gix::ObjectId;
 
-use super::lock::TaskLock;
+use super::cache::{Facts, Tips};
+use super::lock::{LockState, TaskLock};
 use super::notes::NotesReader;
 use super::plan::Plan;
 use super::record::{CheckpointRecord, StopReason, Usage};
 use super::task::Task;
 use super::trailers::{Trailers, parse_trailers};
-use super::{Result, Store, StoreError};
+use super::{Result, Store, StoreError, refs};
 
 /// A checkpoint as git holds it.
 #[derive(Debug, Clone)]
@@ -82,6 +83,84 @@ pub struct TaskSummary {
     pub stop_detail: Option<String>,
     /// How to get past what stopped the last run, when it said.
     pub stop_hint: Option<String>,
+}
+
+/// What `list` shows of a task: its summary without the plan, read from ref tips.
+#[derive(Debug, Clone)]
+pub struct TaskRow {
+    pub task: Task,
+    pub state: TaskState,
+    pub checkpoints: usize,
+    pub step: (u32, u32),
+    pub last_tests: Option<String>,
+    pub budget: Budget,
+    /// Rolled-back attempts recorded in the plan.
+    pub attempts: usize,
+    pub stop_detail: Option<String>,
+    pub stop_hint: Option<String>,
+}
+
+impl TaskSummary {
+    pub fn row(&self) -> TaskRow {
+        TaskRow {
+            task: self.task.clone(),
+            state: self.state,
+            checkpoints: self.checkpoints,
+            step: self.step,
+            last_tests: self.last_tests.clone(),
+            budget: self.budget,
+            attempts: self.plan.attempts.len(),
+            stop_detail: self.stop_detail.clone(),
+            stop_hint: self.stop_hint.clone(),
+        }
+    }
+}
+
+/// The state of a task: what git says, unless a run holds its lock or died holding it.
+fn state_of(facts: &Facts, running: bool, stale: impl FnOnce() -> bool) -> TaskState {
+    if facts.merged {
+        TaskState::Merged
+    } else if running {
+        TaskState::Running
+    } else {
+        match facts.stop.as_ref().map(|s| s.reason) {
+            Some(StopReason::Done) => TaskState::Done,
+            Some(StopReason::Blocked) => TaskState::Blocked,
+            Some(StopReason::Budget) => TaskState::Budget,
+            Some(StopReason::Error) => TaskState::Error,
+            Some(StopReason::Interrupted) => TaskState::Interrupted,
+            // A lock left by a dead run: it died without a word (kill -9, power loss).
+            None if stale() => TaskState::Interrupted,
+            None if facts.planning && facts.checkpoints == 0 => TaskState::Planning,
+            None => TaskState::Idle,
+        }
+    }
+}
+
+fn row_of(slug: &str, facts: Facts, lock: Option<&LockState>) -> TaskRow {
+    let running = lock.is_some_and(|l| l.held);
+    let state = state_of(&facts, running, || lock.is_some_and(|l| l.stale));
+    let stop = facts.stop;
+    TaskRow {
+        task: Task {
+            slug: slug.to_string(),
+            task_commit: facts.anchor.task_commit,
+            base: facts.anchor.base,
+            goal: facts.anchor.goal,
+            tip: facts.tips.tip,
+        },
+        state,
+        checkpoints: facts.checkpoints,
+        step: facts.step,
+        last_tests: facts.last_tests,
+        budget: Budget { usage: facts.usage },
+        attempts: facts.attempts,
+        stop_hint: stop
+            .as_ref()
+            .map(|s| s.hint.clone())
+            .filter(|h| !h.is_empty()),
+        stop_detail: stop.map(|s| s.detail),
+    }
 }
 
 impl Store {
@@ -162,6 +241,23 @@ impl Store {
         notes: &mut NotesReader<'_>,
         known: &[Checkpoint],
     ) -> Result<Budget> {
+        let attic: Vec<ObjectId> = self
+            .attic(&task.slug)?
+            .into_iter()
+            .map(|e| e.commit)
+            .collect();
+        self.budget_over(task, plan, notes, known, &attic)
+    }
+
+    /// The budget of the branch and the attic tips `attic`.
+    fn budget_over(
+        &self,
+        task: &Task,
+        plan: &Plan,
+        notes: &mut NotesReader<'_>,
+        known: &[Checkpoint],
+        attic: &[ObjectId],
+    ) -> Result<Budget> {
         let mut usage = plan.planner_usage;
         usage.add(&plan.pending);
         let mut seen = HashSet::new();
@@ -173,7 +269,7 @@ impl Store {
             }
         }
         let mut tips = vec![task.tip];
-        tips.extend(self.attic(&task.slug)?.into_iter().map(|e| e.commit));
+        tips.extend(attic.iter().copied());
         for tip in tips {
             let mut current = tip;
             while current != task.task_commit && seen.insert(current) {
@@ -205,53 +301,178 @@ impl Store {
         }
     }
 
-    pub fn summary(&self, slug: &str) -> Result<TaskSummary> {
-        let task = self.task(slug)?;
-        let mut notes = NotesReader::new(self, &task.slug)?;
+    /// The ids a task's facts derive from; `None` when the task does not exist.
+    fn tips_of(&self, slug: &str) -> Result<Option<Tips>> {
+        let Some(tip) = self.ref_target(&refs::branch(slug))? else {
+            return Ok(None);
+        };
+        Ok(Some(Tips {
+            tip,
+            notes: self.ref_target(&refs::notes(slug))?,
+            attic: self
+                .attic(slug)?
+                .into_iter()
+                .map(|e| (e.n, e.commit))
+                .collect(),
+        }))
+    }
+
+    /// The ids of every task, from one listing of each ref namespace.
+    fn all_tips(&self) -> Result<BTreeMap<String, Tips>> {
+        let mut all = BTreeMap::new();
+        for (name, tip) in self.ref_ids_with_prefix("refs/heads/agent/")? {
+            if let Some(slug) = name.strip_prefix("refs/heads/agent/") {
+                let tips = Tips {
+                    tip,
+                    notes: None,
+                    attic: Vec::new(),
+                };
+                all.insert(slug.to_string(), tips);
+            }
+        }
+        for (name, id) in self.ref_ids_with_prefix("refs/notes/agent/")? {
+            if let Some(tips) = name
+                .strip_prefix("refs/notes/agent/")
+                .and_then(|slug| all.get_mut(slug))
+            {
+                tips.notes = Some(id);
+            }
+        }
+        for (name, id) in self.ref_ids_with_prefix("refs/agent/")? {
+            let Some((slug, n)) = name
+                .strip_prefix("refs/agent/")
+                .and_then(|rest| rest.rsplit_once("/attic/"))
+            else {
+                continue;
+            };
+            if let (Some(tips), Ok(n)) = (all.get_mut(slug), n.parse()) {
+                tips.attic.push((n, id));
+            }
+        }
+        for tips in all.values_mut() {
+            tips.attic.sort_by_key(|(n, _)| *n);
+        }
+        Ok(all)
+    }
+
+    /// The facts of a task at `tips`: from the task cache when it holds them for exactly these
+    /// ids, else read from git (and cached). The plan comes along when it was read.
+    fn facts(&self, slug: &str, tips: &Tips) -> Result<(Facts, Option<Plan>)> {
+        if let Some(facts) = self.with_cache(|c| c.get(slug, tips)) {
+            return Ok((facts, None));
+        }
+        let (facts, plan) = self.derive_facts(slug, tips)?;
+        self.with_cache(|c| c.put(slug, &facts));
+        Ok((facts, Some(plan)))
+    }
+
+    /// Read the facts of a task from git: the plan, every checkpoint and record of the branch,
+    /// and the attic — all as of `tips`, so they are exactly what the cache key says.
+    fn derive_facts(&self, slug: &str, tips: &Tips) -> Result<(Facts, Plan)> {
+        let task = self.task_at(slug, tips.tip)?;
+        let mut notes = NotesReader::at(self, slug, tips.notes)?;
         let plan = notes
             .plan(task.task_commit)?
             .unwrap_or_else(|| Plan::new(&task.goal));
         let checkpoints = self.checkpoints_with(&task, &mut notes, usize::MAX)?;
-        let budget = self.budget_with(&task, &plan, &mut notes, &checkpoints)?;
+        let attic: Vec<ObjectId> = tips.attic.iter().map(|(_, commit)| *commit).collect();
+        let budget = self.budget_over(&task, &plan, &mut notes, &checkpoints, &attic)?;
         let tip = checkpoints.last();
         let stop = self.stop_of(&task, &plan, tip.and_then(|c| c.record.as_ref()));
-        let running = TaskLock::is_held(self, slug);
-        let state = if plan.merged.is_some() {
-            TaskState::Merged
-        } else if running {
-            TaskState::Running
-        } else {
-            match stop.as_ref().map(|s| s.reason) {
-                Some(StopReason::Done) => TaskState::Done,
-                Some(StopReason::Blocked) => TaskState::Blocked,
-                Some(StopReason::Budget) => TaskState::Budget,
-                Some(StopReason::Error) => TaskState::Error,
-                Some(StopReason::Interrupted) => TaskState::Interrupted,
-                // A lock left by a dead run: it died without a word (kill -9, power loss).
-                None if TaskLock::is_stale(self, slug) => TaskState::Interrupted,
-                None if plan.status == "planning" && checkpoints.is_empty() => TaskState::Planning,
-                None => TaskState::Idle,
-            }
-        };
         let step = tip
             .and_then(|c| c.trailers.get("Agent-Step"))
             .and_then(|s| s.split_once('/'))
             .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
             .unwrap_or((0, plan.steps.len() as u32));
-        Ok(TaskSummary {
-            last_tests: tip.and_then(|c| c.trailers.get("Agent-Tests").map(str::to_string)),
+        let facts = Facts {
+            tips: tips.clone(),
+            anchor: super::cache::Anchor {
+                task_commit: task.task_commit,
+                base: task.base,
+                goal: task.goal.clone(),
+            },
+            tip_time: self.commit_time(task.tip)?,
             checkpoints: checkpoints.len(),
-            stop_hint: stop
-                .as_ref()
-                .map(|s| s.hint.clone())
-                .filter(|h| !h.is_empty()),
-            stop_detail: stop.map(|s| s.detail),
-            task,
+            step,
+            last_tests: tip.and_then(|c| c.trailers.get("Agent-Tests").map(str::to_string)),
+            usage: budget.usage,
+            stop,
+            merged: plan.merged.is_some(),
+            planning: plan.status == "planning",
+            attempts: plan.attempts.len(),
+        };
+        Ok((facts, plan))
+    }
+
+    pub fn summary(&self, slug: &str) -> Result<TaskSummary> {
+        let tips = self.tips_of(slug)?.ok_or_else(|| StoreError::UnknownTask {
+            slug: slug.to_string(),
+            known: self.task_slugs().unwrap_or_default(),
+        })?;
+        let (facts, plan) = self.facts(slug, &tips)?;
+        self.with_cache(|c| c.save());
+        let plan = match plan {
+            Some(plan) => plan,
+            None => NotesReader::at(self, slug, tips.notes)?
+                .plan(facts.anchor.task_commit)?
+                .unwrap_or_else(|| Plan::new(&facts.anchor.goal)),
+        };
+        let lock = LockState {
+            held: TaskLock::is_held(self, slug),
+            stale: false,
+        };
+        let state = state_of(&facts, lock.held, || TaskLock::is_stale(self, slug));
+        let row = row_of(slug, facts, Some(&lock));
+        Ok(TaskSummary {
+            task: row.task,
             plan,
             state,
-            step,
-            budget,
+            checkpoints: row.checkpoints,
+            step: row.step,
+            last_tests: row.last_tests,
+            budget: row.budget,
+            stop_detail: row.stop_detail,
+            stop_hint: row.stop_hint,
         })
+    }
+
+    /// Every task as `list` shows it, by slug, with the error of a task git cannot read.
+    /// Reads the ref tips, the task cache and the locks; a task whose refs moved since it was
+    /// cached is read from git and cached again.
+    pub fn task_rows(&self) -> Result<Vec<(String, Result<TaskRow>)>> {
+        let all = self.all_tips()?;
+        let locks: HashMap<String, LockState> = TaskLock::states(self);
+        let mut rows = Vec::with_capacity(all.len());
+        for (slug, tips) in &all {
+            let row = self
+                .facts(slug, tips)
+                .map(|(facts, _)| row_of(slug, facts, locks.get(slug)));
+            rows.push((slug.clone(), row));
+        }
+        self.with_cache(|c| {
+            c.retain(|slug| all.contains_key(slug));
+            c.save();
+        });
+        Ok(rows)
+    }
+
+    /// The committer time of each task's tip, for finding the most recent task.
+    pub(crate) fn tip_times(&self) -> Result<Vec<(String, i64)>> {
+        let mut out = Vec::new();
+        for (name, tip) in self.ref_ids_with_prefix("refs/heads/agent/")? {
+            let slug = name.trim_start_matches("refs/heads/agent/").to_string();
+            let cached = self.with_cache(|c| {
+                c.any(&slug)
+                    .filter(|f| f.tips.tip == tip)
+                    .map(|f| f.tip_time)
+            });
+            let time = match cached {
+                Some(time) => time,
+                None => self.commit_time(tip)?,
+            };
+            out.push((slug, time));
+        }
+        Ok(out)
     }
 
     /// Write the stop record onto the tip's note (or the plan, before any checkpoint), with

@@ -3,6 +3,7 @@
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
 
+use super::cache::Anchor;
 use super::plan::Plan;
 use super::refs::{self, Edit, Expect};
 use super::slug::{slug_from_goal, validate_slug};
@@ -171,7 +172,7 @@ impl Store {
         Ok(slugs)
     }
 
-    /// Read a task from its branch: walk first parents back to the task commit.
+    /// Read a task from its branch.
     pub fn task(&self, slug: &str) -> Result<Task> {
         let branch = refs::branch(slug);
         let tip = self
@@ -180,9 +181,40 @@ impl Store {
                 slug: slug.to_string(),
                 known: self.task_slugs().unwrap_or_default(),
             })?;
+        self.task_at(slug, tip)
+    }
+
+    /// The task whose branch points at `tip`.
+    pub(crate) fn task_at(&self, slug: &str, tip: ObjectId) -> Result<Task> {
+        let anchor = self.anchor_of(slug, tip)?;
+        Ok(Task {
+            slug: slug.to_string(),
+            task_commit: anchor.task_commit,
+            base: anchor.base,
+            goal: anchor.goal,
+            tip,
+        })
+    }
+
+    /// Walk first parents from `tip` back to the task commit, checking that every commit on
+    /// the way is a checkpoint of this task. The walk stops early at a commit whose task
+    /// commit is known: found earlier by this process, or the tip the task cache holds —
+    /// what lies below such a commit was checked when it was found, and cannot change.
+    fn anchor_of(&self, slug: &str, tip: ObjectId) -> Result<Anchor> {
+        let cached = self.with_cache(|c| c.any(slug).map(|f| (f.tips.tip, f.anchor.clone())));
         let start_line = format!("agent: start {slug}");
+        let mut walked = Vec::new();
         let mut current = tip;
-        loop {
+        let anchor = loop {
+            if let Some(anchor) = self.anchors.borrow().get(&(slug.to_string(), current)) {
+                break anchor.clone();
+            }
+            if let Some((at, anchor)) = &cached
+                && *at == current
+            {
+                break anchor.clone();
+            }
+            walked.push(current);
             let message = self.commit_message(current)?;
             if message.lines().next() == Some(start_line.as_str()) {
                 let trailers = parse_trailers(&message);
@@ -200,13 +232,11 @@ impl Store {
                     .unwrap_or_default()
                     .trim()
                     .to_string();
-                return Ok(Task {
-                    slug: slug.to_string(),
+                break Anchor {
                     task_commit: current,
                     base,
                     goal,
-                    tip,
-                });
+                };
             }
             // A checkpoint of this task names it in a trailer; anything else means the branch
             // was moved off the task by hand.
@@ -216,7 +246,7 @@ impl Store {
                 Some(parent) if is_ours => current = parent,
                 _ => {
                     return Err(StoreError::BranchMoved {
-                        branch,
+                        branch: refs::branch(slug),
                         tip: tip.to_string(),
                         task_commit: self
                             .task_commit_from_reflog(slug)
@@ -224,7 +254,12 @@ impl Store {
                     });
                 }
             }
+        };
+        let mut anchors = self.anchors.borrow_mut();
+        for commit in walked {
+            anchors.insert((slug.to_string(), commit), anchor.clone());
         }
+        Ok(anchor)
     }
 
     /// Where the task commit was, read from the branch's reflog, to help the user repair it.
@@ -254,9 +289,7 @@ impl Store {
             return Ok(slug.to_string());
         }
         let mut newest: Option<(i64, String)> = None;
-        for (name, tip) in self.refs_with_prefix("refs/heads/agent/")? {
-            let time = self.commit_time(tip)?;
-            let slug = name.trim_start_matches("refs/heads/agent/").to_string();
+        for (slug, time) in self.tip_times()? {
             if newest.as_ref().is_none_or(|(t, _)| time > *t) {
                 newest = Some((time, slug));
             }

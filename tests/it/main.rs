@@ -24,3 +24,5 @@ mod runs_end;
 mod steering;
 mod store_cli;
 mod store_errors;
+mod syscalls;
+mod task_cache;

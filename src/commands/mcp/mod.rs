@@ -91,7 +91,11 @@ fn quiet_context(cwd: &Path) -> Context {
 }
 
 fn task_info(summary: &crate::store::TaskSummary) -> anyhow::Result<TaskInfo> {
-    Ok(serde_json::from_value(super::list::summary_json(summary))?)
+    row_info(&summary.row())
+}
+
+fn row_info(row: &crate::store::TaskRow) -> anyhow::Result<TaskInfo> {
+    Ok(serde_json::from_value(super::list::row_json(row))?)
 }
 
 #[tool_router]
@@ -164,9 +168,10 @@ impl GitAgentServer {
                 tasks: Vec::new(),
                 broken: Vec::new(),
             };
-            for slug in store.task_slugs()? {
-                match store.summary(&slug) {
-                    Ok(summary) => list.tasks.push(task_info(&summary)?),
+            // The same rows `git agent list` reads: from the tips, through the task cache.
+            for (slug, row) in store.task_rows()? {
+                match row {
+                    Ok(row) => list.tasks.push(row_info(&row)?),
                     Err(err) => list.broken.push(BrokenTask {
                         slug,
                         error: err.to_string(),

@@ -1,0 +1,200 @@
+//! A checkpoint does git's work in the process: `git agent checkpoint` starts no child process
+//! and looks at each file of the worktree at most once. Counted with strace (`.ci/run`
+//! installs it and sets `GIT_AGENT_TEST_STRACE=1`, which makes a missing strace a failure;
+//! elsewhere the test is skipped with a note).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use pretty_assertions::assert_eq;
+
+use crate::common::{TestEnv, worktree};
+
+fn strace_available() -> bool {
+    let found = std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("GIT_AGENT_TEST_STRACE").is_none(),
+            "strace is required (GIT_AGENT_TEST_STRACE is set): apt-get install -y strace"
+        );
+        eprintln!("strace is not installed; the syscall counts are not checked");
+    }
+    found
+}
+
+/// What a trace says: child processes started, and per path the stat calls that named it
+/// (`by_name`) and the `fstat`s of a file descriptor open on it (`by_fd`).
+#[derive(Default, Debug)]
+struct Counts {
+    processes: Vec<String>,
+    by_name: BTreeMap<PathBuf, usize>,
+    by_fd: BTreeMap<PathBuf, usize>,
+}
+
+/// `<dir>` of `AT_FDCWD</dir>` or `3</dir>`, as `strace -y` decorates a descriptor.
+fn fd_path(arg: &str) -> Option<&str> {
+    let start = arg.find('<')?;
+    Some(&arg[start + 1..arg.rfind('>')?])
+}
+
+/// The first string argument: `"…"`.
+fn quoted(args: &str) -> Option<&str> {
+    let start = args.find('"')?;
+    let rest = &args[start + 1..];
+    Some(&rest[..rest.find('"')?])
+}
+
+fn parse(trace: &str) -> Counts {
+    let mut counts = Counts::default();
+    let mut execs = 0;
+    for line in trace.lines() {
+        // `<pid> <syscall>(<args>` — a call interrupted by another thread shows its
+        // arguments on the first line (`<unfinished ...>`) and is counted there.
+        let Some((_, call)) = line.split_once(' ') else {
+            continue;
+        };
+        let call = call.trim_start();
+        let Some((name, args)) = call.split_once('(') else {
+            continue;
+        };
+        match name {
+            "execve" | "execveat" if !args.contains("ENOENT") => {
+                execs += 1;
+                if execs > 1 {
+                    counts.processes.push(line.to_string());
+                }
+            }
+            "fork" | "vfork" => counts.processes.push(line.to_string()),
+            "clone" | "clone3" if !args.contains("CLONE_THREAD") => {
+                counts.processes.push(line.to_string())
+            }
+            "fstat" => {
+                if let Some(path) = fd_path(args.split(',').next().unwrap_or_default()) {
+                    *counts.by_fd.entry(PathBuf::from(path)).or_default() += 1;
+                }
+            }
+            "stat" | "lstat" | "newfstatat" | "fstatat64" | "statx" => {
+                let Some(name) = quoted(args) else { continue };
+                let path = if name.starts_with('/') {
+                    PathBuf::from(name)
+                } else {
+                    // Relative to the descriptor of the first argument (`AT_FDCWD</cwd>`);
+                    // an empty name with AT_EMPTY_PATH is that descriptor itself.
+                    let first = args.split(',').next().unwrap_or_default();
+                    let Some(dir) = fd_path(first) else { continue };
+                    if name.is_empty() {
+                        PathBuf::from(dir)
+                    } else {
+                        Path::new(dir).join(name)
+                    }
+                };
+                let key = if name.is_empty() {
+                    &mut counts.by_fd
+                } else {
+                    &mut counts.by_name
+                };
+                *key.entry(path).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+    counts
+}
+
+#[test]
+fn a_checkpoint_starts_no_process_and_stats_each_file_once() {
+    if !strace_available() {
+        return;
+    }
+    let env = TestEnv::new();
+    let repo = env.repo("r");
+    for d in 0..5 {
+        std::fs::create_dir_all(repo.join(format!("dir{d}/sub"))).unwrap();
+        for f in 0..40 {
+            let sub = if f % 2 == 0 { "" } else { "sub/" };
+            std::fs::write(
+                repo.join(format!("dir{d}/{sub}file{f}.txt")),
+                format!("{d} {f}\n"),
+            )
+            .unwrap();
+        }
+    }
+    env.git(&repo, &["add", "-A"]);
+    env.git(&repo, &["commit", "-qm", "files"]);
+    env.agent_ok(&repo, &["start", "--no-run", "--name", "t", "count"]);
+    let wt = worktree(&repo, "t");
+    // A change, a new file and a deletion, after a first checkpoint has written the index.
+    std::fs::write(wt.join("dir0/file0.txt"), "changed\n").unwrap();
+    env.agent_ok(&repo, &["checkpoint", "-m", "first"]);
+    std::fs::write(wt.join("dir1/sub/file1.txt"), "changed again\n").unwrap();
+    std::fs::write(wt.join("dir2/new.txt"), "new\n").unwrap();
+    std::fs::remove_file(wt.join("dir3/file2.txt")).unwrap();
+
+    // The binary with the environment of the tests, under strace.
+    let trace = env.root.path().join("trace");
+    let agent = env.agent_cmd(&repo, &["checkpoint", "-q", "-m", "second"]);
+    let mut strace = std::process::Command::new("strace");
+    strace.env_clear();
+    for (key, value) in agent.get_envs() {
+        if let Some(value) = value {
+            strace.env(key, value);
+        }
+    }
+    strace
+        .current_dir(&repo)
+        .args(["-f", "-qq", "-y", "-e", "trace=%process,%%stat", "-o"])
+        .arg(&trace)
+        .arg(agent.get_program())
+        .args(agent.get_args());
+    let out = strace.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let counts = parse(&std::fs::read_to_string(&trace).unwrap());
+
+    assert_eq!(counts.processes, Vec::<String>::new(), "child processes");
+
+    // Every file and folder of the worktree, `.git` (the link to its admin dir, which
+    // opening the worktree reads) and the worktree's root aside, is stat'ed once, but:
+    // - a `.gitignore` three times: walk.rs checks that it is a plain file before the
+    //   `ignore` crate opens it by name (and stats it) to read its rules; the snapshot stats
+    //   it as a file of the tree;
+    // - a deleted file twice: snapshot.rs looks for it beneath the worktree's root and again
+    //   by its whole path.
+    // Tighten these as they go.
+    let wt = wt.canonicalize().unwrap();
+    let inside = |p: &Path| p.starts_with(&wt) && p != wt && p != wt.join(".git");
+    let allowed = |p: &Path| {
+        if p.file_name().is_some_and(|n| n == ".gitignore") {
+            3
+        } else if std::fs::symlink_metadata(p).is_err() {
+            2
+        } else {
+            1
+        }
+    };
+    let too_many: Vec<_> = counts
+        .by_name
+        .iter()
+        .filter(|(p, n)| inside(p) && **n > allowed(p))
+        .collect();
+    assert_eq!(
+        too_many,
+        Vec::<(&PathBuf, &usize)>::new(),
+        "stat'ed too often"
+    );
+    let files = counts.by_name.keys().filter(|p| inside(p)).count();
+    assert!(files >= 200, "only {files} paths stat'ed: {counts:#?}");
+    // An open file or folder is checked once more through its descriptor (it is the one
+    // that was stat'ed, not a link swapped in since); of the files, only the changed and the
+    // new one are opened.
+    let opened: Vec<_> = counts.by_fd.iter().filter(|(p, _)| inside(p)).collect();
+    assert!(opened.iter().all(|(_, n)| **n == 1), "{opened:?}");
+    let files: Vec<_> = opened.iter().filter(|(p, _)| p.is_file()).collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+}
