@@ -360,6 +360,46 @@ pub struct InstallManArgs {
     pub dir: Option<PathBuf>,
 }
 
+/// The completion scripts committed in `completions/` (for packages), by shell: each under
+/// the name its shell's system directory expects.
+pub const COMPLETION_FILES: &[(clap_complete::Shell, &str)] = &[
+    (clap_complete::Shell::Bash, "git-agent"),
+    (clap_complete::Shell::Zsh, "_git-agent"),
+    (clap_complete::Shell::Fish, "git-agent.fish"),
+];
+
+/// The completion script of `shell` for the `git-agent` binary (and, for bash, git's own
+/// `git agent <TAB>`).
+pub fn render_completions(shell: clap_complete::Shell) -> Vec<u8> {
+    use clap::CommandFactory;
+    // The definitions say `git agent` for help texts; scripts need the binary's own name, set
+    // before clap derives the subcommands' names from it.
+    let mut cmd = Cli::command().bin_name("git-agent");
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "git-agent", &mut script);
+    if shell == clap_complete::Shell::Bash {
+        // clap_complete spells the case arms of a hyphenated binary differently from the
+        // state its loop computes (clap-rs/clap#6421), so subcommand options never complete.
+        let fixed = String::from_utf8_lossy(&script)
+            .replace("git__subcmd__agent__subcmd__", "git__agent__subcmd__");
+        script = fixed.into_bytes();
+        script.extend_from_slice(BASH_GIT_SHIM.as_bytes());
+    }
+    script
+}
+
+/// git's own bash completion hands `git agent …` to a function named `_git_agent`, with the
+/// words in `words`/`cword`; this adapts them to the function clap_complete generates for the
+/// `git-agent` binary, so both `git-agent <TAB>` and `git agent <TAB>` complete.
+const BASH_GIT_SHIM: &str = r#"
+# `git agent <TAB>`: git's completion calls _git_agent with words=(git agent ...).
+_git_agent() {
+    local COMP_WORDS=(git-agent "${words[@]:2}")
+    local COMP_CWORD=$((cword - 1))
+    _git__agent git-agent "$cur" "${COMP_WORDS[COMP_CWORD-1]}"
+}
+"#;
+
 /// The manual page `man/git-agent.1`: the main page, then one section per subcommand with its
 /// synopsis and its own options (the global options are listed once, on the main page), then
 /// exit status, environment and files. `cargo run --example gen_man` writes it.

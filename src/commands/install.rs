@@ -237,7 +237,7 @@ pub fn install_completions(ctx: &Context, shell: Option<Shell>) -> anyhow::Resul
         .iter()
         .any(|p| Path::new(p).is_file());
     let target = completion_target(shell, &ShellEnv::from_process(), bash_completion)?;
-    write_file(&target.path, &super::misc::completion_script(shell))?;
+    write_file(&target.path, &crate::cli::render_completions(shell))?;
     if ctx.global.json {
         ctx.json(&serde_json::json!({
             "type": "installed",

@@ -47,18 +47,6 @@ fn key_kind(name: &str) -> crate::config::Kind {
     crate::config::by_name(name).map_or(crate::config::Kind::Text, |k| k.kind)
 }
 
-/// git's own bash completion hands `git agent …` to a function named `_git_agent`, with the
-/// words in `words`/`cword`; this adapts them to the function clap_complete generates for the
-/// `git-agent` binary, so both `git-agent <TAB>` and `git agent <TAB>` complete.
-const BASH_GIT_SHIM: &str = r#"
-# `git agent <TAB>`: git's completion calls _git_agent with words=(git agent ...).
-_git_agent() {
-    local COMP_WORDS=(git-agent "${words[@]:2}")
-    local COMP_CWORD=$((cword - 1))
-    _git__agent git-agent "$cur" "${COMP_WORDS[COMP_CWORD-1]}"
-}
-"#;
-
 pub fn cmd_completions(ctx: &Context, args: CompletionsArgs) -> anyhow::Result<Exit> {
     use std::io::Write;
     if args.install {
@@ -69,29 +57,9 @@ pub fn cmd_completions(ctx: &Context, args: CompletionsArgs) -> anyhow::Result<E
             .hint("git agent completions bash (or zsh, fish, elvish, powershell)")
             .into());
     };
-    let script = completion_script(shell);
+    let script = crate::cli::render_completions(shell);
     match std::io::stdout().lock().write_all(&script) {
         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(Exit::Done),
         other => other.map(|()| Exit::Done).map_err(Into::into),
     }
-}
-
-/// The completion script of `shell` for the `git-agent` binary (and, for bash, git's own
-/// `git agent <TAB>`).
-pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
-    use clap::CommandFactory;
-    // The definitions say `git agent` for help texts; scripts need the binary's own name, set
-    // before clap derives the subcommands' names from it.
-    let mut cmd = crate::cli::Cli::command().bin_name("git-agent");
-    let mut script = Vec::new();
-    clap_complete::generate(shell, &mut cmd, "git-agent", &mut script);
-    if shell == clap_complete::Shell::Bash {
-        // clap_complete spells the case arms of a hyphenated binary differently from the
-        // state its loop computes (clap-rs/clap#6421), so subcommand options never complete.
-        let fixed = String::from_utf8_lossy(&script)
-            .replace("git__subcmd__agent__subcmd__", "git__agent__subcmd__");
-        script = fixed.into_bytes();
-        script.extend_from_slice(BASH_GIT_SHIM.as_bytes());
-    }
-    script
 }

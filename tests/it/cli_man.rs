@@ -18,6 +18,20 @@ fn the_committed_man_page_is_up_to_date() {
 }
 
 #[test]
+fn the_committed_completions_are_up_to_date() {
+    for (shell, name) in git_agent::cli::COMPLETION_FILES {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("completions")
+            .join(name);
+        let committed = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            committed == git_agent::cli::render_completions(*shell),
+            "completions/{name} is out of date: run `cargo run --example gen_man`"
+        );
+    }
+}
+
+#[test]
 fn the_man_page_documents_every_subcommand_with_its_options() {
     let page = String::from_utf8(git_agent::cli::render_man().unwrap()).unwrap();
     for sub in git_agent::cli::Cli::command().get_subcommands() {

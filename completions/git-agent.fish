@@ -1,0 +1,279 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_git_agent_global_optspecs
+    string join \n json color= q/quiet C= h/help V/version
+end
+
+function __fish_git_agent_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_git_agent_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_git_agent_using_subcommand
+    set -l cmd (__fish_git_agent_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c git-agent -n "__fish_git_agent_needs_command" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_needs_command" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_needs_command" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_needs_command" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-agent -n "__fish_git_agent_needs_command" -s V -l version -d 'Print version'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "start" -d 'Plan a goal and start working on it in a new task'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "resume" -d 'Continue a task from what git holds'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "rollback" -d 'Move the task branch back; the discarded tip is kept in the attic'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "checkpoint" -d 'Record the task worktree\'s current state as a checkpoint (e.g. after editing by hand)'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "list" -d 'List tasks with state, step, tests and cost'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "status" -d 'Show one task in detail'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "log" -d 'Show the checkpoints of a task with their trailers and records'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "diff" -d 'Show the task\'s whole change against its base'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "merge" -d 'Run the policy checks, then merge the task into its base branch'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "drop" -d 'Delete a task: branch, notes, attic and worktree'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "push" -d 'Push a task\'s branch, notes and attic to a remote'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "pull" -d 'Fetch tasks\' branches, notes and attic from a remote'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "say" -d 'Tell a task something; a run shows it to the model at its next turn, from any terminal'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "plan" -d 'Print a task\'s plan, or change it with --edit before the next resume'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "watch" -d 'Follow a running task live: steps, tool calls, tests, checkpoints, cost'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "fsck" -d 'Check the agent state in git against the data model and say how to repair each finding'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "config" -d 'Print the effective configuration and where each value came from'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "trust" -d 'Trust this repository\'s .git-agent.toml, as it is now, to widen what the agent may do'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "demo" -d 'An offline run on a sample repository with a recorded session'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "completions" -d 'Print shell completions, or install them where the shell finds them'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "install-man" -d 'Install the manual page, so that `git help agent` and `git agent --help` show it'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "mcp" -d 'Serve the task commands to MCP clients (Claude Code, Codex, Cursor) over stdio'
+complete -c git-agent -n "__fish_git_agent_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l name -d 'Task name (slug) instead of one derived from the goal' -r
+complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l provider -d 'Model provider' -r -f -a "anthropic\t''
+openai\t''
+replay\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l model -d 'Model for the executor' -r
+complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l planner-model -d 'Model for the planner (defaults to --model)' -r
+complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l replay-file -d 'Recorded session for the replay provider' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l max-turns -d 'Stop after this many model turns' -r
+complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l max-tokens -d 'Stop after this many tokens (input + output)' -r
+complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l max-cost -d 'Stop after this many US dollars of model cost' -r
+complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l max-time -d 'Stop after this much wall time, e.g. 30m or 2h' -r
+complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand start" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l here -d 'Work in the current checkout (it must be clean) instead of a private worktree'
+complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l plan-only -d 'Create the task and its plan, then stop before the executor runs'
+complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l no-run -d 'Only create the task and its worktree; plan and work later with `git agent resume`'
+complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand start" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_using_subcommand start" -s h -l help -d 'Print help'
+complete -c git-agent -n "__fish_git_agent_using_subcommand resume" -l provider -d 'Model provider' -r -f -a "anthropic\t''
+openai\t''
+replay\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand resume" -l model -d 'Model for the executor' -r
+complete -c git-agent -n "__fish_git_agent_using_subcommand resume" -l planner-model -d 'Model for the planner (defaults to --model)' -r
+complete -c git-agent -n "__fish_git_agent_using_subcommand resume" -l replay-file -d 'Recorded session for the replay provider' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand resume" -l max-turns -d 'Stop after this many model turns' -r
+complete -c git-agent -n "__fish_git_agent_using_subcommand resume" -l max-tokens -d 'Stop after this many tokens (input + output)' -r
+complete -c git-agent -n "__fish_git_agent_using_subcommand resume" -l max-cost -d 'Stop after this many US dollars of model cost' -r
+complete -c git-agent -n "__fish_git_agent_using_subcommand resume" -l max-time -d 'Stop after this much wall time, e.g. 30m or 2h' -r
+complete -c git-agent -n "__fish_git_agent_using_subcommand resume" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand resume" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand resume" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand resume" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_using_subcommand resume" -s h -l help -d 'Print help'
+complete -c git-agent -n "__fish_git_agent_using_subcommand rollback" -l to -d 'Move the branch back to this revision (a checkpoint of the task)' -r
+complete -c git-agent -n "__fish_git_agent_using_subcommand rollback" -l steps -d 'Move the branch back by N checkpoints (default 1)' -r
+complete -c git-agent -n "__fish_git_agent_using_subcommand rollback" -l reason -d 'Why; recorded in the plan\'s attempts so the next plan learns from it' -r
+complete -c git-agent -n "__fish_git_agent_using_subcommand rollback" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand rollback" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand rollback" -l last-green -d 'Move the branch back to the last checkpoint whose tests passed'
+complete -c git-agent -n "__fish_git_agent_using_subcommand rollback" -l undo -d 'Undo the most recent rollback: restore the tip kept in the attic'
+complete -c git-agent -n "__fish_git_agent_using_subcommand rollback" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand rollback" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_using_subcommand rollback" -s h -l help -d 'Print help'
+complete -c git-agent -n "__fish_git_agent_using_subcommand checkpoint" -s m -l message -d 'The summary line of the checkpoint' -r
+complete -c git-agent -n "__fish_git_agent_using_subcommand checkpoint" -l expected -d 'What this unit of work is expected to achieve' -r
+complete -c git-agent -n "__fish_git_agent_using_subcommand checkpoint" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand checkpoint" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand checkpoint" -l allow-secrets -d 'Record the change even when the secret scan finds something (merge still checks)'
+complete -c git-agent -n "__fish_git_agent_using_subcommand checkpoint" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand checkpoint" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_using_subcommand checkpoint" -s h -l help -d 'Print help'
+complete -c git-agent -n "__fish_git_agent_using_subcommand list" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand list" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand list" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand list" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_using_subcommand list" -s h -l help -d 'Print help'
+complete -c git-agent -n "__fish_git_agent_using_subcommand status" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand status" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand status" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand status" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_using_subcommand status" -s h -l help -d 'Print help'
+complete -c git-agent -n "__fish_git_agent_using_subcommand log" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand log" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand log" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand log" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_using_subcommand log" -s h -l help -d 'Print help'
+complete -c git-agent -n "__fish_git_agent_using_subcommand diff" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand diff" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand diff" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand diff" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_using_subcommand diff" -s h -l help -d 'Print help'
+complete -c git-agent -n "__fish_git_agent_using_subcommand merge" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand merge" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand merge" -l squash -d 'Squash the task into one commit instead of a merge commit'
+complete -c git-agent -n "__fish_git_agent_using_subcommand merge" -l force -d 'Merge even when a policy check fails or a flagged file (CI, hooks, configuration) changed; recorded in an Agent-Forced trailer'
+complete -c git-agent -n "__fish_git_agent_using_subcommand merge" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand merge" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_using_subcommand merge" -s h -l help -d 'Print help'
+complete -c git-agent -n "__fish_git_agent_using_subcommand drop" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand drop" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand drop" -s f -l force -d 'Also drop a task that is not merged'
+complete -c git-agent -n "__fish_git_agent_using_subcommand drop" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand drop" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_using_subcommand drop" -s h -l help -d 'Print help'
+complete -c git-agent -n "__fish_git_agent_using_subcommand push" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand push" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand push" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand push" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_using_subcommand push" -s h -l help -d 'Print help'
+complete -c git-agent -n "__fish_git_agent_using_subcommand pull" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand pull" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand pull" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand pull" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_using_subcommand pull" -s h -l help -d 'Print help'
+complete -c git-agent -n "__fish_git_agent_using_subcommand say" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand say" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand say" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand say" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_using_subcommand say" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-agent -n "__fish_git_agent_using_subcommand plan" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand plan" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand plan" -l edit -d 'Change the plan in git\'s editor; the next resume follows it'
+complete -c git-agent -n "__fish_git_agent_using_subcommand plan" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand plan" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_using_subcommand plan" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-agent -n "__fish_git_agent_using_subcommand watch" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand watch" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand watch" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand watch" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-agent -n "__fish_git_agent_using_subcommand fsck" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand fsck" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand fsck" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand fsck" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_using_subcommand fsck" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-agent -n "__fish_git_agent_using_subcommand config" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand config" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand config" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand config" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_using_subcommand config" -s h -l help -d 'Print help'
+complete -c git-agent -n "__fish_git_agent_using_subcommand trust" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand trust" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand trust" -l revoke -d 'Stop trusting the file: remove the record'
+complete -c git-agent -n "__fish_git_agent_using_subcommand trust" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand trust" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_using_subcommand trust" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-agent -n "__fish_git_agent_using_subcommand demo" -l dir -d 'Keep the sample repository in this directory instead of a temporary one' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand demo" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand demo" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand demo" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand demo" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_using_subcommand demo" -s h -l help -d 'Print help'
+complete -c git-agent -n "__fish_git_agent_using_subcommand completions" -l shell -d 'The shell to install for (default: the one $SHELL names)' -r -f -a "bash\t''
+elvish\t''
+fish\t''
+powershell\t''
+zsh\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand completions" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand completions" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand completions" -l install -d 'Install the completions where the shell loads them for you (bash, zsh, fish) and say what to add to the shell\'s startup file, if anything'
+complete -c git-agent -n "__fish_git_agent_using_subcommand completions" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand completions" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c git-agent -n "__fish_git_agent_using_subcommand install-man" -l dir -d 'Install into DIR/man1 (default: <dir of the binary>/../share/man)' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand install-man" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand install-man" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand install-man" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand install-man" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_using_subcommand install-man" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-agent -n "__fish_git_agent_using_subcommand mcp" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c git-agent -n "__fish_git_agent_using_subcommand mcp" -s C -d 'Run as if started in this directory' -r -F
+complete -c git-agent -n "__fish_git_agent_using_subcommand mcp" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand mcp" -s q -l quiet -d 'Print only results and errors, no progress'
+complete -c git-agent -n "__fish_git_agent_using_subcommand mcp" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "start" -d 'Plan a goal and start working on it in a new task'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "resume" -d 'Continue a task from what git holds'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "rollback" -d 'Move the task branch back; the discarded tip is kept in the attic'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "checkpoint" -d 'Record the task worktree\'s current state as a checkpoint (e.g. after editing by hand)'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "list" -d 'List tasks with state, step, tests and cost'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "status" -d 'Show one task in detail'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "log" -d 'Show the checkpoints of a task with their trailers and records'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "diff" -d 'Show the task\'s whole change against its base'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "merge" -d 'Run the policy checks, then merge the task into its base branch'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "drop" -d 'Delete a task: branch, notes, attic and worktree'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "push" -d 'Push a task\'s branch, notes and attic to a remote'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "pull" -d 'Fetch tasks\' branches, notes and attic from a remote'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "say" -d 'Tell a task something; a run shows it to the model at its next turn, from any terminal'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "plan" -d 'Print a task\'s plan, or change it with --edit before the next resume'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "watch" -d 'Follow a running task live: steps, tool calls, tests, checkpoints, cost'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "fsck" -d 'Check the agent state in git against the data model and say how to repair each finding'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "config" -d 'Print the effective configuration and where each value came from'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "trust" -d 'Trust this repository\'s .git-agent.toml, as it is now, to widen what the agent may do'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "demo" -d 'An offline run on a sample repository with a recorded session'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "completions" -d 'Print shell completions, or install them where the shell finds them'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "install-man" -d 'Install the manual page, so that `git help agent` and `git agent --help` show it'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "mcp" -d 'Serve the task commands to MCP clients (Claude Code, Codex, Cursor) over stdio'
+complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull say plan watch fsck config trust demo completions install-man mcp help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
