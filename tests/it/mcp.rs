@@ -273,7 +273,24 @@ async fn tools_resources_and_rollback_through_rmcps_client() {
     .await;
     assert!(both.contains("at most one of"), "{both}");
 
-    // Errors come back as tool errors with the CLI's hint, not as protocol failures.
+    // Errors come back as tool errors with the CLI's hint, not as protocol failures; a run
+    // that stops before its task exists says why in its own words.
+    let no_key = call_err(&client, "start", json!({"goal": "Add a farewell"})).await;
+    assert!(no_key.contains("ANTHROPIC_API_KEY"), "{no_key}");
+    let bad = call_err(
+        &client,
+        "start",
+        json!({"goal": "Add a farewell", "provider": "nope"}),
+    )
+    .await;
+    assert!(bad.contains("invalid value 'nope'"), "{bad}");
+    assert_eq!(
+        env.git(
+            &repo,
+            &["for-each-ref", "--format=%(refname)", "refs/heads/agent"]
+        ),
+        "refs/heads/agent/t\n"
+    );
     let unknown = call_err(&client, "status", json!({"task": "nope"})).await;
     assert!(
         unknown.starts_with("error: ") && unknown.contains("hint: "),
@@ -353,7 +370,7 @@ async fn start_returns_at_once_and_the_run_goes_on_in_its_own_process_group() {
     let events = PathBuf::from(started["events_log"].as_str().unwrap());
     assert_eq!(events, dir.join(".git/agent/runs/add-a-shout-flag.jsonl"));
 
-    // A second start of the same goal gets the next free name.
+    // A name that is taken is refused before anything runs.
     let again = call_err(
         &client,
         "start",
@@ -361,7 +378,7 @@ async fn start_returns_at_once_and_the_run_goes_on_in_its_own_process_group() {
     )
     .await;
     assert!(
-        again.contains("already exists") || again.contains("exists"),
+        again.contains("a task named 'add-a-shout-flag' exists already"),
         "{again}"
     );
 

@@ -71,7 +71,7 @@ pub fn list(store: &Store) -> anyhow::Result<Vec<Resource>> {
         };
         resources.push(
             Resource::new(plan_uri(&slug), format!("{slug} plan"))
-                .with_description(crate::commands::first_line(&task.goal, 100))
+                .with_description(crate::text::first_line(&task.goal, 100))
                 .with_mime_type("application/toml"),
         );
         for checkpoint in store.checkpoints(&task)? {

@@ -105,7 +105,8 @@ pub struct Started {
     pub stderr_log: String,
 }
 
-/// One task as `git agent status --json` describes it.
+/// One task as `git agent status --json` describes it: read from `list::summary_json`, so a
+/// field added there must be added here too (tests/it/mcp.rs compares the two whole).
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct TaskInfo {
     pub slug: String,
