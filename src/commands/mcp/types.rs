@@ -99,7 +99,7 @@ pub struct Started {
     pub branch: String,
     /// Process id of the run (its own process group).
     pub pid: u32,
-    /// The run's JSON events, one per line (`git agent start --json`).
+    /// The run's log: its events, one JSON object per line (`git agent watch` follows it).
     pub events_log: String,
     /// The run's warnings and errors.
     pub stderr_log: String,
@@ -139,7 +139,7 @@ pub struct TaskInfo {
 pub struct Status {
     #[serde(flatten)]
     pub task: TaskInfo,
-    /// The events of a run started through this server's `start` tool, if there was one.
+    /// The log of the task's last run, if it had one: its events, one JSON object per line.
     pub events_log: Option<String>,
 }
 
