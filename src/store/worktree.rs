@@ -140,7 +140,11 @@ impl Store {
         };
         for entry in entries.flatten() {
             let gitdir = std::fs::read_to_string(entry.path().join("gitdir")).unwrap_or_default();
-            if Path::new(gitdir.trim()).parent() == Some(path.as_path()) {
+            // A registration a killed run left half-written (no `gitdir` yet) is named after the
+            // worktree too; it is created only under the setup lock, which the caller holds.
+            let half_written = gitdir.trim().is_empty()
+                && entry.file_name().to_string_lossy().starts_with(slug);
+            if half_written || Path::new(gitdir.trim()).parent() == Some(path.as_path()) {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }

@@ -191,7 +191,16 @@ fn a_held_lock_stops_a_second_run() {
     assert!(status.contains("state:       running"), "{status}");
     // The holder dies: the kernel drops its flock; the record it left marks the task interrupted.
     drop(held);
-    let status = env.agent_ok(&repo, &["status", "l"]);
+    // Another test thread forking at this moment holds a copy of the locked descriptor until
+    // its child execs (close-on-exec): give the kernel that instant.
+    let mut status = env.agent_ok(&repo, &["status", "l"]);
+    for _ in 0..50 {
+        if status.contains("state:       interrupted") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(40));
+        status = env.agent_ok(&repo, &["status", "l"]);
+    }
     assert!(status.contains("state:       interrupted"), "{status}");
     env.agent_ok(&repo, &["checkpoint", "l", "-m", "x"]);
     assert_eq!(
