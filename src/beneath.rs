@@ -271,6 +271,18 @@ impl Root {
         mode: Option<u32>,
         replace: bool,
     ) -> Result<bool> {
+        self.write_from(rel, &mut &bytes[..], mode, replace)
+    }
+
+    /// Like [`Root::write`], with the content streamed from `content`: a checkout of a large
+    /// file never holds it in memory.
+    pub fn write_from(
+        &self,
+        rel: &Path,
+        content: &mut dyn Read,
+        mode: Option<u32>,
+        replace: bool,
+    ) -> Result<bool> {
         let name = display(rel);
         check_relative(rel, &name)?;
         let file_name = rel.file_name().ok_or(BeneathError::BadPath {
@@ -337,7 +349,8 @@ impl Root {
                 .map_err(|e| io_err(name.clone(), e))?;
         }
         let mut file = File::from(fd);
-        file.write_all(bytes)
+        io::copy(content, &mut file)
+            .and_then(|_| file.flush())
             .map_err(|source| BeneathError::Io { path: name, source })?;
         Ok(existed)
     }

@@ -228,11 +228,26 @@ impl Store {
         Ok(findings)
     }
 
-    /// Lines added and removed between two trees, reading only the blobs that differ.
+    /// Lines added and removed between two trees, reading only the blobs that differ. A
+    /// blob over 16 MiB counts as binary (no lines), as git's `core.bigFileThreshold` does
+    /// at 512 MiB: counting its lines would hold it in memory.
     pub fn line_stats(&self, from: ObjectId, to: ObjectId) -> Result<(u32, u32)> {
+        const MAX_COUNTED: u64 = 16 << 20;
         let mut insertions = 0;
         let mut deletions = 0;
         for (_, old, new) in self.diff_trees(from, to)? {
+            let too_large = [old, new].into_iter().flatten().any(|(_, id)| {
+                self.repo
+                    .find_header(id)
+                    .is_ok_and(|header| header.size() > MAX_COUNTED)
+            });
+            let gitlink = [old, new]
+                .into_iter()
+                .flatten()
+                .any(|(kind, _)| kind == gix::objs::tree::EntryKind::Commit);
+            if too_large || gitlink {
+                continue;
+            }
             let old_text = match old {
                 Some((_, id)) => self.blob_bytes(id)?,
                 None => Vec::new(),

@@ -70,6 +70,17 @@ pub enum StoreError {
     Refused { findings: Vec<String> },
     #[error("git {args} failed: {detail}")]
     GitCommand { args: String, detail: String },
+    #[error("the required filter `{driver}` failed on `{path}`; nothing was committed: {detail}")]
+    FilterFailed {
+        path: String,
+        driver: String,
+        detail: String,
+    },
+    #[error(
+        "your uncommitted work holds secrets; no task was started and nothing was written:\n  {}",
+        findings.join("\n  ")
+    )]
+    CarriedSecrets { findings: Vec<String> },
 }
 
 impl StoreError {
@@ -133,6 +144,15 @@ impl Advice for StoreError {
             StoreError::Refused { .. } => {
                 "remove the secrets (keep keys in the environment or outside the repository) and large files (or add them to .gitignore); \
                  allow a value with `secret_allow` in your own configuration, or record it anyway with `git agent checkpoint --allow-secrets`".into()
+            }
+            StoreError::FilterFailed { driver, .. } => format!(
+                "`git add` fails the same way: fix the filter (`git config --get-regexp '^filter\\.{driver}\\.'`), \
+                 or mark it optional with `git config filter.{driver}.required false` to store such files unfiltered"
+            ),
+            StoreError::CarriedSecrets { .. } => {
+                "remove the secrets from those files, add the files to .gitignore, or start from HEAD alone with \
+                 `git agent start --from-head` (your uncommitted work then stays out of the task)"
+                    .into()
             }
             StoreError::Git { .. } | StoreError::Io { .. } | StoreError::GitCommand { .. } => return None,
         })

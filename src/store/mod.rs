@@ -7,6 +7,7 @@
 mod attic;
 mod checkpoint;
 mod error;
+mod filters;
 mod lock;
 pub mod notes;
 mod plan;

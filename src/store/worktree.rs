@@ -6,14 +6,18 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use gix::ObjectId;
-use gix::bstr::{BString, ByteSlice};
+use gix::bstr::{BStr, BString, ByteSlice};
 use gix::index::entry::{Flags, Mode, Stat};
 use gix::objs::tree::EntryKind;
 
+use super::filters::{Direction, FilterError, Filters, MAX_CONVERTED_BYTES};
 use super::refs;
 use super::task::Task;
 use super::{Result, Store, StoreError, git_err};
 use crate::beneath::{BeneathError, Kind, Root};
+
+/// A blob larger than this that no attribute or filter converts is streamed on checkout.
+const STREAM_CHECKOUT_ABOVE: u64 = MAX_CONVERTED_BYTES;
 
 /// One entry of a tree: its mode and object.
 type TreeEntries = BTreeMap<BString, (EntryKind, ObjectId)>;
@@ -108,18 +112,25 @@ impl Store {
         }
         let branch = refs::full_name(&task.branch())?;
         let interrupt = AtomicBool::new(false);
-        self.repo
-            .add_worktree(
-                path,
-                gix::worktree::add::Head::Attached(branch),
-                gix::progress::Discard,
-                &interrupt,
-            )
-            .map_err(git_err(format!(
-                "could not create the worktree {}",
-                path.display()
-            )))?;
-        Ok(())
+        let failed = || git_err(format!("could not create the worktree {}", path.display()));
+        let repo = self
+            .repo
+            .prepare_add_worktree(path, gix::worktree::add::Head::Attached(branch), &interrupt)
+            .map_err(failed())?
+            .persist()
+            .map_err(failed())?;
+        // The files are written by our own checkout: through the same filters as every later
+        // checkout, and beneath the worktree without following links.
+        let empty = ObjectId::empty_tree(self.repo.object_hash());
+        let checked_out = self
+            .tree_of(task.tip)
+            .and_then(|tree| self.checkout_between(path, &repo.index_path(), empty, tree));
+        if checked_out.is_err() {
+            // Half a checkout would look like deleted files to the next checkpoint.
+            let _ = std::fs::remove_dir_all(path);
+            self.forget_worktree(&task.slug);
+        }
+        checked_out
     }
 
     /// Remove the task's worktree and its registration.
@@ -297,11 +308,116 @@ impl Store {
                 }
             }
         }
+        let blobs = changes.iter().filter_map(|(path, _, new)| {
+            matches!(new, Some((EntryKind::Blob | EntryKind::BlobExecutable, _)))
+                .then_some(path.as_ref())
+        });
+        let dirs = super::snapshot::parent_dirs(blobs);
+        let target = gix::index::State::from_tree(&to, &self.repo.objects, Default::default())
+            .map_err(|err| StoreError::Git {
+                context: "could not read the attributes of the tree".into(),
+                detail: err.to_string(),
+            })?;
+        let repo = self.open_worktree(workdir)?;
+        let mut filters = None;
         for (path, _, new) in &changes {
             let Some((kind, id)) = new else { continue };
-            self.write_entry(&root, &checkout_path(path)?, *kind, *id)?;
+            let rel = checkout_path(path)?;
+            if matches!(kind, EntryKind::Blob | EntryKind::BlobExecutable) {
+                let filters = match &mut filters {
+                    Some(filters) => filters,
+                    empty => empty.insert(
+                        Filters::new(&repo, &root, &target, &dirs, Direction::ToWorktree)
+                            .map_err(|err| checkout_filter_error(path.as_ref(), err))?,
+                    ),
+                };
+                self.write_blob(&root, filters, path.as_ref(), &rel, *kind, *id)?;
+            } else {
+                self.write_entry(&root, &rel, *kind, *id)?;
+            }
         }
         self.write_index_for(workdir, index_path, to)
+    }
+
+    /// Write a file as `git checkout` does: smudged by the attributes and filters of its
+    /// path. A large blob that nothing converts is streamed, never held in memory.
+    fn write_blob(
+        &self,
+        root: &Root,
+        filters: &mut Filters<'_>,
+        path: &BStr,
+        rel: &Path,
+        kind: EntryKind,
+        id: ObjectId,
+    ) -> Result<()> {
+        let failed = beneath_err(root.path());
+        let mode = if kind == EntryKind::BlobExecutable {
+            0o755
+        } else {
+            0o644
+        };
+        let size = self
+            .repo
+            .find_header(id)
+            .map_err(git_err(format!("could not read blob {id}")))?
+            .size();
+        let converts = filters
+            .may_convert(path)
+            .map_err(|err| checkout_filter_error(path, err))?;
+        if size > STREAM_CHECKOUT_ABOVE
+            && !converts
+            && self.stream_loose_blob(root, rel, id, mode)?
+        {
+            return Ok(());
+        }
+        let blob = self
+            .repo
+            .find_blob(id)
+            .map_err(git_err(format!("could not read blob {id}")))?;
+        filters
+            .smudge(path, &blob.data, &mut |content| {
+                root.write_from(rel, content, Some(mode), true)
+                    .map(|_| ())
+                    .map_err(FilterError::Beneath)
+            })
+            .map_err(|err| match err {
+                FilterError::Beneath(err) => failed(err),
+                err => checkout_filter_error(path, err),
+            })
+    }
+
+    /// Write a large blob that is a loose object by inflating it as it is written (gix, and
+    /// `git cat-file`, read objects whole), through the descriptor [`Root`] checked. `false`
+    /// when it is not loose (packed, or in an alternate): then it is read whole.
+    fn stream_loose_blob(&self, root: &Root, rel: &Path, id: ObjectId, mode: u32) -> Result<bool> {
+        let hex = id.to_hex().to_string();
+        let path = self
+            .common_dir()
+            .join("objects")
+            .join(&hex[..2])
+            .join(&hex[2..]);
+        let Ok(file) = std::fs::File::open(&path) else {
+            return Ok(false);
+        };
+        let mut loose = LooseBlob {
+            file: std::io::BufReader::new(file),
+            state: gix::zlib::Decompress::new(),
+            header: Vec::new(),
+            left: None,
+        };
+        let size = loose
+            .read_header()
+            .map_err(StoreError::io("could not read the object", &path))?;
+        let mut content = std::io::Read::take(loose, size);
+        root.write_from(rel, &mut content, Some(mode), true)
+            .map_err(beneath_err(root.path()))?;
+        if content.limit() != 0 {
+            return Err(StoreError::Git {
+                context: format!("could not read blob {id}"),
+                detail: "the object ended early".into(),
+            });
+        }
+        Ok(true)
     }
 
     fn write_entry(&self, root: &Root, rel: &Path, kind: EntryKind, id: ObjectId) -> Result<()> {
@@ -324,17 +440,11 @@ impl Store {
                 root.symlink(&target, rel).map_err(&failed)?;
             }
             EntryKind::Blob | EntryKind::BlobExecutable => {
-                let blob = self
-                    .repo
-                    .find_blob(id)
-                    .map_err(git_err(format!("could not read blob {id}")))?;
-                let mode = if kind == EntryKind::BlobExecutable {
-                    0o755
-                } else {
-                    0o644
-                };
-                root.write(rel, &blob.data, Some(mode), true)
-                    .map_err(&failed)?;
+                // Files go through `write_blob`, with their filters.
+                return Err(StoreError::Git {
+                    context: format!("could not check out {}", rel.display()),
+                    detail: "a file needs its filters".into(),
+                });
             }
         }
         Ok(())
@@ -386,6 +496,56 @@ impl Store {
     }
 }
 
+/// A loose object's content, inflated as it is read.
+struct LooseBlob {
+    file: std::io::BufReader<std::fs::File>,
+    state: gix::zlib::Decompress,
+    header: Vec<u8>,
+    /// Content bytes inflated with the header, not yet handed out.
+    left: Option<(Vec<u8>, usize)>,
+}
+
+impl LooseBlob {
+    /// Inflate up to the end of `blob <size>\0`; the size.
+    fn read_header(&mut self) -> std::io::Result<u64> {
+        let mut buf = [0u8; 256];
+        loop {
+            let n = gix::zlib::stream::inflate::read(&mut self.file, &mut self.state, &mut buf)?;
+            if n == 0 {
+                return Err(std::io::Error::other("the object has no header"));
+            }
+            self.header.extend_from_slice(&buf[..n]);
+            if let Some(nul) = self.header.iter().position(|&b| b == 0) {
+                let size = self.header[..nul]
+                    .strip_prefix(b"blob ")
+                    .and_then(|s| std::str::from_utf8(s).ok())
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| std::io::Error::other("not a blob"))?;
+                self.left = Some((self.header.split_off(nul + 1), 0));
+                return Ok(size);
+            }
+            if self.header.len() > 64 {
+                return Err(std::io::Error::other("the object's header is too long"));
+            }
+        }
+    }
+}
+
+impl std::io::Read for LooseBlob {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some((left, at)) = &mut self.left {
+            if *at < left.len() {
+                let n = (left.len() - *at).min(buf.len());
+                buf[..n].copy_from_slice(&left[*at..*at + n]);
+                *at += n;
+                return Ok(n);
+            }
+            self.left = None;
+        }
+        gix::zlib::stream::inflate::read(&mut self.file, &mut self.state, buf)
+    }
+}
+
 /// Put the worktree's `.git` file back when it no longer points at its admin dir, so that a
 /// person (or a tool) running git in the worktree meets the real repository, not a planted one.
 fn restore_gitfile(worktree: &Path, admin: &Path) -> Result<()> {
@@ -417,6 +577,24 @@ fn checkout_path(path: &BString) -> Result<PathBuf> {
         });
     }
     Ok(rel)
+}
+
+fn checkout_filter_error(path: &BStr, err: FilterError) -> StoreError {
+    match err {
+        FilterError::Required {
+            path,
+            driver,
+            detail,
+        } => StoreError::FilterFailed {
+            path,
+            driver,
+            detail,
+        },
+        err => StoreError::Git {
+            context: format!("could not check out {path}"),
+            detail: err.to_string(),
+        },
+    }
 }
 
 pub(crate) fn beneath_err(root: &Path) -> impl Fn(BeneathError) -> StoreError {

@@ -14,6 +14,7 @@ mod crash;
 mod differential;
 mod fake_model;
 mod faults;
+mod fidelity;
 mod hostile_model;
 mod hostile_repo;
 mod merge_flags;
