@@ -108,6 +108,7 @@ fn task_here(dir: &Path) -> Store {
             name: Some("bench"),
             here: true,
             display_notes: false,
+            carried: None,
         })
         .unwrap();
     store.switch_here(&task).unwrap();

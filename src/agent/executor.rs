@@ -39,6 +39,10 @@ fn position(checkpoints: &[Checkpoint]) -> (u32, u32, Option<TestRun>) {
     let Some(last) = checkpoints.last() else {
         return (1, 0, None);
     };
+    // The commit that carried the user's work in is step 0: the task is before step 1.
+    if last.trailers.get("Agent-Carried").is_some() {
+        return (1, 0, None);
+    }
     let step_of = |c: &Checkpoint| {
         c.trailers
             .get("Agent-Step")
@@ -440,5 +444,30 @@ impl Agent<'_> {
             .current_step(task.tip)
             .map_err(|e| e.to_string())?;
         self.plan(&task, &mut plan, Some(kept)).await
+    }
+}
+
+#[cfg(test)]
+mod carried_tests {
+    use super::position;
+    use crate::store::{Checkpoint, Trailers};
+
+    #[test]
+    fn the_carried_commit_is_before_step_one() {
+        let mut trailers = Trailers::default();
+        trailers.push("Agent-Checkpoint", "1");
+        trailers.push("Agent-Step", "0/0");
+        trailers.push("Agent-Tests", "not-run");
+        trailers.push("Agent-Carried", "working tree");
+        let carried = Checkpoint {
+            commit: gix::ObjectId::null(gix::hash::Kind::Sha1),
+            summary: "agent: carried over from the working tree".into(),
+            message: String::new(),
+            trailers,
+            record: None,
+        };
+        let (step, tries, last) = position(&[carried]);
+        assert_eq!((step, tries), (1, 0));
+        assert!(last.is_none());
     }
 }

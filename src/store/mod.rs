@@ -5,6 +5,7 @@
 //! attic refs `refs/agent/<slug>/attic/<n>`. This module owns every read and write of them.
 
 mod attic;
+mod carry;
 mod checkpoint;
 mod error;
 mod filters;
@@ -22,6 +23,7 @@ mod trailers;
 mod worktree;
 
 pub use attic::AtticEntry;
+pub use carry::Carried;
 pub use checkpoint::{CheckpointInput, CheckpointOutcome, TestsSummary, TestsVerdict};
 pub use error::StoreError;
 pub use lock::TaskLock;

@@ -12,6 +12,7 @@ mod concurrency;
 mod config_keys;
 mod crash;
 mod differential;
+mod dirty_start;
 mod fake_model;
 mod faults;
 mod fidelity;
