@@ -157,6 +157,9 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
     } else {
         store.ensure_worktree(&task)?
     };
+    for note in store.take_notes() {
+        ctx.say(format!("note: {note}"));
+    }
     let Some(provider) = provider else {
         // `--no-run`: the task is created; planning and work wait for `resume`.
         ctx.out(format!("Created task {} on agent/{}", task.slug, task.slug));
@@ -239,6 +242,9 @@ pub fn cmd_resume(ctx: &Context, args: ResumeArgs) -> anyhow::Result<Exit> {
     } else {
         store.ensure_worktree(&task)?
     };
+    for note in store.take_notes() {
+        ctx.say(format!("note: {note}"));
+    }
     if let Some((attic, _)) =
         store.stash_unfinished(&task, &worktree, "work of an interrupted step")?
     {

@@ -119,6 +119,12 @@ impl Store {
         let wt_repo = self.open_worktree(worktree)?;
         let tip_tree = self.tree_of(task.tip)?;
         let mut snapshot = snapshot_worktree(&wt_repo, tip_tree, input.secret_allow)?;
+        let gitlinks = snapshot.gitlinks();
+        if !gitlinks.is_empty() {
+            let inside =
+                self.submodule_changes(worktree, wt_repo.git_dir(), task.tip, &gitlinks)?;
+            snapshot.refused.extend(inside);
+        }
         if !snapshot.refused.is_empty() {
             return Err(StoreError::Refused {
                 findings: snapshot.refused,

@@ -18,6 +18,7 @@ mod rollback;
 mod slug;
 mod snapshot;
 mod state;
+mod submodules;
 mod task;
 mod trailers;
 mod worktree;
@@ -45,6 +46,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// A repository opened for git-agent: the main repository (never a bare one).
 pub struct Store {
     repo: gix::Repository,
+    /// What the store has to tell the user beyond its results (a submodule left empty);
+    /// the commands print them.
+    notes: std::sync::Mutex<Vec<String>>,
 }
 
 impl Store {
@@ -73,11 +77,28 @@ impl Store {
                 path: repo.git_dir().to_path_buf(),
             });
         }
-        Ok(Store { repo })
+        Ok(Store {
+            repo,
+            notes: Default::default(),
+        })
     }
 
     pub fn repo(&self) -> &gix::Repository {
         &self.repo
+    }
+
+    /// The notes gathered since the last call (see [`Store::notes`]).
+    pub fn take_notes(&self) -> Vec<String> {
+        self.notes
+            .lock()
+            .map(|mut notes| std::mem::take(&mut *notes))
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn note(&self, text: String) {
+        if let Ok(mut notes) = self.notes.lock() {
+            notes.push(text);
+        }
     }
 
     /// The directory shared by all worktrees (`$GIT_COMMON_DIR`).

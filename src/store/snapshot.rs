@@ -58,6 +58,16 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The submodules of the snapshot: their paths and the commits recorded.
+    pub(crate) fn gitlinks(&self) -> Vec<(String, ObjectId)> {
+        self.index
+            .entries()
+            .iter()
+            .filter(|e| e.mode == Mode::COMMIT)
+            .map(|e| (e.path(&self.index).to_string(), e.id))
+            .collect()
+    }
+
     /// Persist the index so the next snapshot (and `git status`) need not rehash anything.
     pub fn write_index(&mut self) -> Result<()> {
         if !self.index_dirty {
@@ -130,7 +140,34 @@ pub fn snapshot_worktree(
     let timestamp = (stamp.unix_seconds(), stamp.nanoseconds());
 
     let root = Root::open(&workdir).map_err(super::worktree::beneath_err(&workdir))?;
-    let found = walk(repo, &workdir)?;
+    let mut found = walk(repo, &workdir)?;
+    // Files inside a submodule's directory belong to the submodule, never to this tree (a
+    // checked-out submodule is a nested repository the walk does not enter; these are in one
+    // that is not checked out). git leaves them out silently; we say so.
+    let mut outside_submodules = Vec::new();
+    let gitlinks: Vec<BString> = index
+        .entries()
+        .iter()
+        .filter(|e| e.mode == Mode::COMMIT)
+        .map(|e| {
+            let mut prefix = e.path(&index).to_owned();
+            prefix.push(b'/');
+            prefix
+        })
+        .collect();
+    if !gitlinks.is_empty() {
+        found.retain(|f| match gitlinks.iter().find(|g| f.path.starts_with(g)) {
+            Some(gitlink) => {
+                outside_submodules.push(format!(
+                    "{}: inside the submodule {gitlink} which is not checked out in this worktree; \
+                     a checkpoint cannot record it",
+                    f.path
+                ));
+                false
+            }
+            None => true,
+        });
+    }
     let mut editor = repo
         .edit_tree(base_tree)
         .map_err(git_err("could not open the task's tree for editing"))?;
@@ -178,7 +215,7 @@ pub fn snapshot_worktree(
         repo,
         root: &root,
         guard,
-        refused: Vec::new(),
+        refused: outside_submodules,
         filters: None,
     };
     let dirs = parent_dirs(

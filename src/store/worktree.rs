@@ -122,9 +122,13 @@ impl Store {
         // The files are written by our own checkout: through the same filters as every later
         // checkout, and beneath the worktree without following links.
         let empty = ObjectId::empty_tree(self.repo.object_hash());
-        let checked_out = self
-            .tree_of(task.tip)
-            .and_then(|tree| self.checkout_between(path, &repo.index_path(), empty, tree));
+        let checked_out = self.tree_of(task.tip).and_then(|tree| {
+            self.checkout_between(path, &repo.index_path(), empty, tree)?;
+            for note in self.populate_submodules(path, repo.git_dir(), task.tip)? {
+                self.note(note);
+            }
+            Ok(())
+        });
         if checked_out.is_err() {
             // Half a checkout would look like deleted files to the next checkpoint.
             let _ = std::fs::remove_dir_all(path);
@@ -334,6 +338,18 @@ impl Store {
                 self.write_blob(&root, filters, path.as_ref(), &rel, *kind, *id)?;
             } else {
                 self.write_entry(&root, &rel, *kind, *id)?;
+            }
+        }
+        let moved: Vec<(String, ObjectId)> = changes
+            .iter()
+            .filter_map(|(path, _, new)| match new {
+                Some((EntryKind::Commit, id)) => Some((path.to_string(), *id)),
+                _ => None,
+            })
+            .collect();
+        if !moved.is_empty() {
+            for note in self.move_submodules(&root, repo.git_dir(), to, &moved)? {
+                self.note(note);
             }
         }
         self.write_index_for(workdir, index_path, to)

@@ -22,3 +22,4 @@ mod merge_flags;
 mod recovery;
 mod store_cli;
 mod store_errors;
+mod submodules;
