@@ -228,6 +228,23 @@ impl Store {
             if matches!(kind, gix::objs::tree::EntryKind::Commit) {
                 continue;
             }
+            if let Some((mut loose, size)) = self.open_loose_blob(id)?
+                && size > 16 << 20
+            {
+                // A large blob is scanned as it is inflated, never held whole.
+                let mut scan = crate::policy::StreamScan::new(&path.to_string(), allow);
+                let mut buf = vec![0u8; 64 << 10];
+                loop {
+                    let n = std::io::Read::read(&mut loose, &mut buf)
+                        .map_err(git_err_io(format!("could not read blob {id}")))?;
+                    if n == 0 {
+                        break;
+                    }
+                    scan.feed(&buf[..n]);
+                }
+                findings.extend(scan.finish());
+                continue;
+            }
             let data = self.blob_bytes(id)?;
             findings.extend(crate::policy::scan_object(&path.to_string(), &data, allow));
         }
@@ -275,6 +292,13 @@ impl Store {
             Ok(_) => Ok(Vec::new()),
             Err(err) => Err(git_err(format!("could not read blob {id}"))(err)),
         }
+    }
+}
+
+fn git_err_io(context: String) -> impl FnOnce(std::io::Error) -> StoreError {
+    move |err| StoreError::Git {
+        context,
+        detail: err.to_string(),
     }
 }
 

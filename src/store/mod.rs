@@ -10,6 +10,7 @@ mod checkpoint;
 mod error;
 mod filters;
 mod lock;
+mod loose;
 pub mod notes;
 mod plan;
 pub mod record;
