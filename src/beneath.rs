@@ -265,6 +265,18 @@ impl Root {
         mode: Option<u32>,
         replace: bool,
     ) -> Result<bool> {
+        self.write_from(rel, &mut &bytes[..], mode, replace)
+    }
+
+    /// Like [`Root::write`], with the content streamed from `content`: a checkout of a large
+    /// file never holds it in memory.
+    pub fn write_from(
+        &self,
+        rel: &Path,
+        content: &mut dyn Read,
+        mode: Option<u32>,
+        replace: bool,
+    ) -> Result<bool> {
         let (name, parent, file_name) = split(rel)?;
         let dir = self.create_dir_all(parent, replace)?;
         if replace {
@@ -325,7 +337,8 @@ impl Root {
                 .map_err(|e| io_err(name.clone(), e))?;
         }
         let mut file = File::from(fd);
-        file.write_all(bytes)
+        io::copy(content, &mut file)
+            .and_then(|_| file.flush())
             .map_err(|source| BeneathError::Io { path: name, source })?;
         Ok(existed)
     }

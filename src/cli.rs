@@ -196,6 +196,10 @@ pub struct StartArgs {
     /// Work in the current checkout (it must be clean) instead of a private worktree.
     #[arg(long)]
     pub here: bool,
+    /// Start from HEAD alone: leave your uncommitted work out of the task (by default it is
+    /// carried in as the task's first checkpoint; your checkout is never touched).
+    #[arg(long)]
+    pub from_head: bool,
     /// Create the task and its plan, then stop before the executor runs.
     #[arg(long, conflicts_with = "no_run")]
     pub plan_only: bool,

@@ -7,7 +7,7 @@
 //! would grow the harness without end, so a directory whose `.gitignore` is not a plain, small
 //! file is not entered; the walk reports why, and the snapshot refuses the checkpoint.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 const MAX_IGNORE_FILE: u64 = 1 << 20;
@@ -37,6 +37,28 @@ pub type Problem = Arc<Mutex<Option<String>>>;
 /// A walker over `start` (inside `root`), and where it reports a directory it did not enter.
 /// When the root's own `.gitignore` is unreadable, no `.gitignore` is honoured at all.
 pub fn builder(root: &Path, start: &Path) -> (ignore::WalkBuilder, Problem) {
+    let (mut builder, problem) = builder_inner(root, start);
+    builder.git_global(true);
+    (builder, problem)
+}
+
+/// Like [`builder`], with `core.excludesFile` as git resolves it for the repository (its
+/// own configuration included, not only `~/.gitconfig`): the lowest-precedence ignore rules.
+pub fn builder_with_excludes(
+    root: &Path,
+    start: &Path,
+    excludes_file: Option<PathBuf>,
+) -> (ignore::WalkBuilder, Problem) {
+    let (mut builder, problem) = builder_inner(root, start);
+    builder.git_global(false).current_dir(root);
+    if let Some(file) = excludes_file.filter(|f| f.is_file()) {
+        // A file that cannot be read is skipped, as git skips it.
+        let _ = builder.add_ignore(file);
+    }
+    (builder, problem)
+}
+
+fn builder_inner(root: &Path, start: &Path) -> (ignore::WalkBuilder, Problem) {
     let problem: Problem = Arc::new(Mutex::new(ignore_file_problem(root)));
     let honour_gitignore = problem.lock().map(|p| p.is_none()).unwrap_or(false);
     let seen = problem.clone();
@@ -48,7 +70,6 @@ pub fn builder(root: &Path, start: &Path) -> (ignore::WalkBuilder, Problem) {
         .ignore(false)
         .git_ignore(honour_gitignore)
         .git_exclude(true)
-        .git_global(true)
         .require_git(false)
         .follow_links(false)
         .filter_entry(move |entry| {

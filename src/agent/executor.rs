@@ -521,3 +521,29 @@ impl Agent<'_> {
         self.plan(&task, &mut plan, Some(kept)).await
     }
 }
+
+#[cfg(test)]
+mod carried_tests {
+    use super::position;
+    use crate::store::{Checkpoint, Trailers};
+
+    #[test]
+    fn the_carried_commit_is_before_step_one() {
+        let mut trailers = Trailers::default();
+        trailers.push("Agent-Checkpoint", "1");
+        trailers.push("Agent-Step", "0/0");
+        trailers.push("Agent-Tests", "not-run");
+        trailers.push("Agent-Carried", "working tree");
+        let carried = Checkpoint {
+            commit: gix::ObjectId::null(gix::hash::Kind::Sha1),
+            summary: "agent: carried over from the working tree".into(),
+            message: String::new(),
+            trailers,
+            record: None,
+        };
+        let null = gix::ObjectId::null(gix::hash::Kind::Sha1);
+        let (step, tries, last) = position(&[carried], &crate::store::Plan::default(), null);
+        assert_eq!((step, tries), (1, 0));
+        assert!(last.is_none());
+    }
+}

@@ -109,6 +109,7 @@ pub fn cmd_demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<Exit> {
         name: Some(SLUG),
         here: false,
         display_notes: true,
+        carried: None,
     })?;
     let exit = {
         let _lock = TaskLock::acquire(&store, SLUG)?;

@@ -8,6 +8,7 @@ pub mod launcher;
 pub mod paths;
 pub mod redact;
 pub mod sandbox;
+pub mod scan_stream;
 pub mod secrets;
 pub mod shell;
 
@@ -16,6 +17,7 @@ pub use launcher::{SANDBOX_EXEC_ARG, sandbox_exec_main};
 pub use paths::{PathError, confine, confine_for_write};
 pub use redact::{redact, redact_known, remember_secret};
 pub use sandbox::{CommandOutput, SandboxError, SandboxMode, SandboxSpec};
+pub use scan_stream::StreamScan;
 pub use secrets::{
     SecretAllowList, SecretConfigError, SecretFinding, scan_added_lines, scan_diff, scan_file,
     scan_object,

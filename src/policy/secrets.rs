@@ -205,7 +205,7 @@ impl SecretAllowList {
         self
     }
 
-    fn allows_path(&self, path: &str) -> bool {
+    pub(crate) fn allows_path(&self, path: &str) -> bool {
         self.paths.iter().any(|re| re.is_match(path))
     }
 
@@ -248,37 +248,56 @@ pub fn scan_added_lines<'a>(
     }
     let mut findings = Vec::new();
     for (line_no, line) in added {
-        if allow.inline_marker && line.contains(ALLOW_MARKER) {
-            continue;
-        }
-        let mut taken: Vec<(usize, usize)> = Vec::new();
-        for (rule, regex) in compiled_rules() {
-            for caps in regex.captures_iter(line) {
-                let Some(secret) = (1..caps.len())
-                    .find_map(|i| caps.get(i))
-                    .or_else(|| caps.get(0))
-                else {
-                    continue;
-                };
-                let span = (secret.start(), secret.end());
-                if taken.iter().any(|&(s, e)| span.0 < e && s < span.1) {
-                    continue;
-                }
-                let value = secret.as_str();
-                if rule.generic && !looks_random(value) {
-                    continue;
-                }
-                if allow.allows_value(value) {
-                    continue;
-                }
-                taken.push(span);
-                findings.push(SecretFinding {
+        findings.extend(
+            scan_line(path, line_no, line, allow)
+                .into_iter()
+                .map(|(f, _)| f),
+        );
+    }
+    findings
+}
+
+/// The findings of one line, each with where its secret ends in the line (a byte offset).
+pub(crate) fn scan_line(
+    path: &str,
+    line_no: u32,
+    line: &str,
+    allow: &SecretAllowList,
+) -> Vec<(SecretFinding, usize)> {
+    let mut findings = Vec::new();
+    if allow.inline_marker && line.contains(ALLOW_MARKER) {
+        return findings;
+    }
+    let mut taken: Vec<(usize, usize)> = Vec::new();
+    for (rule, regex) in compiled_rules() {
+        for caps in regex.captures_iter(line) {
+            let Some(secret) = (1..caps.len())
+                .find_map(|i| caps.get(i))
+                .or_else(|| caps.get(0))
+            else {
+                continue;
+            };
+            let span = (secret.start(), secret.end());
+            if taken.iter().any(|&(s, e)| span.0 < e && s < span.1) {
+                continue;
+            }
+            let value = secret.as_str();
+            if rule.generic && !looks_random(value) {
+                continue;
+            }
+            if allow.allows_value(value) {
+                continue;
+            }
+            taken.push(span);
+            findings.push((
+                SecretFinding {
                     path: path.to_owned(),
                     line: line_no,
                     rule: rule.name.to_owned(),
                     redacted_excerpt: excerpt(line, span, rule.redact_in_text || rule.generic),
-                });
-            }
+                },
+                span.1,
+            ));
         }
     }
     findings

@@ -119,6 +119,12 @@ impl Store {
         let wt_repo = self.open_worktree(worktree)?;
         let tip_tree = self.tree_of(task.tip)?;
         let mut snapshot = snapshot_worktree(&wt_repo, tip_tree, input.secret_allow)?;
+        let gitlinks = snapshot.gitlinks();
+        if !gitlinks.is_empty() {
+            let inside =
+                self.submodule_changes(worktree, wt_repo.git_dir(), task.tip, &gitlinks)?;
+            snapshot.refused.extend(inside);
+        }
         if !snapshot.refused.is_empty() {
             return Err(StoreError::Refused {
                 findings: snapshot.refused,
@@ -222,17 +228,49 @@ impl Store {
             if matches!(kind, gix::objs::tree::EntryKind::Commit) {
                 continue;
             }
+            if let Some((mut loose, size)) = self.open_loose_blob(id)?
+                && size > 16 << 20
+            {
+                // A large blob is scanned as it is inflated, never held whole.
+                let mut scan = crate::policy::StreamScan::new(&path.to_string(), allow);
+                let mut buf = vec![0u8; 64 << 10];
+                loop {
+                    let n = std::io::Read::read(&mut loose, &mut buf)
+                        .map_err(git_err_io(format!("could not read blob {id}")))?;
+                    if n == 0 {
+                        break;
+                    }
+                    scan.feed(&buf[..n]);
+                }
+                findings.extend(scan.finish());
+                continue;
+            }
             let data = self.blob_bytes(id)?;
             findings.extend(crate::policy::scan_object(&path.to_string(), &data, allow));
         }
         Ok(findings)
     }
 
-    /// Lines added and removed between two trees, reading only the blobs that differ.
+    /// Lines added and removed between two trees, reading only the blobs that differ. A
+    /// blob over 16 MiB counts as binary (no lines), as git's `core.bigFileThreshold` does
+    /// at 512 MiB: counting its lines would hold it in memory.
     pub fn line_stats(&self, from: ObjectId, to: ObjectId) -> Result<(u32, u32)> {
+        const MAX_COUNTED: u64 = 16 << 20;
         let mut insertions = 0;
         let mut deletions = 0;
         for (_, old, new) in self.diff_trees(from, to)? {
+            let too_large = [old, new].into_iter().flatten().any(|(_, id)| {
+                self.repo
+                    .find_header(id)
+                    .is_ok_and(|header| header.size() > MAX_COUNTED)
+            });
+            let gitlink = [old, new]
+                .into_iter()
+                .flatten()
+                .any(|(kind, _)| kind == gix::objs::tree::EntryKind::Commit);
+            if too_large || gitlink {
+                continue;
+            }
             let old_text = match old {
                 Some((_, id)) => self.blob_bytes(id)?,
                 None => Vec::new(),
@@ -254,6 +292,13 @@ impl Store {
             Ok(_) => Ok(Vec::new()),
             Err(err) => Err(git_err(format!("could not read blob {id}"))(err)),
         }
+    }
+}
+
+fn git_err_io(context: String) -> impl FnOnce(std::io::Error) -> StoreError {
+    move |err| StoreError::Git {
+        context,
+        detail: err.to_string(),
     }
 }
 

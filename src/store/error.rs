@@ -64,7 +64,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error(
-        "the change holds secrets or files too large to commit; nothing was committed:\n  {}",
+        "the checkpoint was refused (secrets, files too large, or changes inside a submodule); nothing was committed:\n  {}",
         findings.join("\n  ")
     )]
     Refused { findings: Vec<String> },
@@ -78,6 +78,17 @@ pub enum StoreError {
     },
     #[error("git {args} failed: {detail}")]
     GitCommand { args: String, detail: String },
+    #[error("the required filter `{driver}` failed on `{path}`; nothing was committed: {detail}")]
+    FilterFailed {
+        path: String,
+        driver: String,
+        detail: String,
+    },
+    #[error(
+        "your uncommitted work holds secrets; no task was started and nothing was written:\n  {}",
+        findings.join("\n  ")
+    )]
+    CarriedSecrets { findings: Vec<String> },
 }
 
 impl StoreError {
@@ -139,8 +150,18 @@ impl Advice for StoreError {
             StoreError::NothingToRollBack(_) => "`git agent log` lists the checkpoints of the task".into(),
             StoreError::BadRevision(_) => "name a checkpoint of the task: a commit id, or agent/<slug>~N".into(),
             StoreError::Refused { .. } => {
-                "remove the secrets (keep keys in the environment or outside the repository) and large files (or add them to .gitignore); \
-                 allow a value with `secret_allow` in your own configuration, or record it anyway with `git agent checkpoint --allow-secrets`".into()
+                "remove the secrets (keep keys in the environment or outside the repository) and large files (or add them to .gitignore), \
+                 and undo changes inside submodules; allow a value with `secret_allow` in your own configuration, or record secrets anyway \
+                 with `git agent checkpoint --allow-secrets`".into()
+            }
+            StoreError::FilterFailed { driver, .. } => format!(
+                "`git add` fails the same way: fix the filter (`git config --get-regexp '^filter\\.{driver}\\.'`), \
+                 or mark it optional with `git config filter.{driver}.required false` to store such files unfiltered"
+            ),
+            StoreError::CarriedSecrets { .. } => {
+                "remove the secrets from those files, add the files to .gitignore, or start from HEAD alone with \
+                 `git agent start --from-head` (your uncommitted work then stays out of the task)"
+                    .into()
             }
             StoreError::NewerFormat { .. } => {
                 "upgrade git-agent to work on this task; reading it (status, log, list, fsck) works with this version".into()

@@ -6,10 +6,13 @@
 
 mod attic;
 mod cache;
+mod carry;
 mod checkpoint;
 mod error;
+mod filters;
 mod fsck;
 mod lock;
+mod loose;
 pub mod notes;
 mod plan;
 pub mod record;
@@ -19,11 +22,13 @@ mod say;
 mod slug;
 mod snapshot;
 mod state;
+mod submodules;
 mod task;
 mod trailers;
 mod worktree;
 
 pub use attic::AtticEntry;
+pub use carry::Carried;
 pub use checkpoint::{CheckpointInput, CheckpointOutcome, TestsSummary, TestsVerdict};
 pub use error::StoreError;
 pub use fsck::{Finding, FsckReport, Mismatch, Rewind};
@@ -56,6 +61,9 @@ pub struct Store {
     /// Task commits already found, by `(slug, commit of the branch)`: a commit's ancestry
     /// never changes, so a long-running loop walks each checkpoint once.
     anchors: RefCell<HashMap<(String, gix::ObjectId), Anchor>>,
+    /// What the store has to tell the user beyond its results (a submodule left empty);
+    /// the commands print them.
+    notes: std::sync::Mutex<Vec<String>>,
 }
 
 impl Store {
@@ -88,11 +96,26 @@ impl Store {
             repo,
             cache: RefCell::new(None),
             anchors: RefCell::new(HashMap::new()),
+            notes: Default::default(),
         })
     }
 
     pub fn repo(&self) -> &gix::Repository {
         &self.repo
+    }
+
+    /// The notes gathered since the last call (see [`Store::notes`]).
+    pub fn take_notes(&self) -> Vec<String> {
+        self.notes
+            .lock()
+            .map(|mut notes| std::mem::take(&mut *notes))
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn note(&self, text: String) {
+        if let Ok(mut notes) = self.notes.lock() {
+            notes.push(text);
+        }
     }
 
     /// The directory shared by all worktrees (`$GIT_COMMON_DIR`).

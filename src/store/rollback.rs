@@ -15,7 +15,8 @@ pub enum RollbackTarget {
     Steps(u32),
     /// A revision of the task.
     To(String),
-    /// The last checkpoint whose tests passed (the task commit counts as green).
+    /// The last checkpoint whose tests passed (the task commit, and the commit that carried
+    /// the user's uncommitted work in, count as green: the work starts from them).
     LastGreen,
 }
 
@@ -81,7 +82,9 @@ impl Store {
             RollbackTarget::LastGreen => chain
                 .iter()
                 .rev()
-                .find(|c| c.tests_verdict() == Some("pass"))
+                .find(|c| {
+                    c.tests_verdict() == Some("pass") || c.trailers.get("Agent-Carried").is_some()
+                })
                 .map_or(task.task_commit, |c: &Checkpoint| c.commit),
         };
         if to == task.tip {

@@ -4,8 +4,16 @@
 //! still matches is not read; only changed, new and deleted paths are hashed and written.
 //! The new tree is the previous tree edited at those paths, so writing it costs the depth of
 //! the changed paths, not the size of the tree.
+//!
+//! A file's content goes through git's conversion pipeline first ([`super::filters`]:
+//! attributes, `core.autocrlf`, clean filters such as git-lfs), and the secret scan reads
+//! the bytes that will be stored, before they become an object. Large content is streamed:
+//! read once, scanned in bounded chunks as it passes, and written as a loose object whose
+//! temp file is discarded when the scan finds a secret, so memory stays bounded whatever
+//! the size of the file.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
+use std::io::Read;
 use std::path::Path;
 
 use gix::ObjectId;
@@ -13,9 +21,12 @@ use gix::bstr::{BStr, BString, ByteSlice};
 use gix::index::entry::{Flags, Mode, Stat};
 use gix::objs::tree::EntryKind;
 
+use super::filters::{Cleaned, Direction, FilterError, Filters};
 use super::{Result, StoreError, git_err};
-use crate::beneath::{BeneathError, Kind, Root};
-use crate::policy::{SecretAllowList, scan_object};
+use crate::beneath::{Kind, Root};
+use crate::policy::{SecretAllowList, SecretFinding, StreamScan, scan_object};
+
+pub use super::filters::MAX_BLOB_BYTES;
 
 /// How a path changed relative to the previous snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +42,9 @@ pub struct PathChange {
     pub kind: ChangeKind,
 }
 
-/// The largest file a checkpoint takes; a larger one is refused with a message.
-pub const MAX_BLOB_BYTES: u64 = 100 << 20;
+/// Content up to this size is read into memory and hashed before it is written (an object
+/// that exists already is not written again); larger content is streamed.
+const IN_MEMORY_BYTES: u64 = 8 << 20;
 
 /// A worktree captured as a tree, with the index that matches it.
 pub struct Snapshot {
@@ -46,6 +58,16 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The submodules of the snapshot: their paths and the commits recorded.
+    pub(crate) fn gitlinks(&self) -> Vec<(String, ObjectId)> {
+        self.index
+            .entries()
+            .iter()
+            .filter(|e| e.mode == Mode::COMMIT)
+            .map(|e| (e.path(&self.index).to_string(), e.id))
+            .collect()
+    }
+
     /// Persist the index so the next snapshot (and `git status`) need not rehash anything.
     pub fn write_index(&mut self) -> Result<()> {
         if !self.index_dirty {
@@ -76,6 +98,15 @@ fn stat_options() -> gix::index::entry::stat::Options {
 struct Found {
     path: BString,
     meta: gix::index::fs::Metadata,
+}
+
+/// A path whose content must be hashed: new, or its stat data changed.
+struct Work {
+    path: BString,
+    mode: Mode,
+    stat: Stat,
+    /// Its index entry, if it is tracked.
+    entry: Option<usize>,
 }
 
 /// Capture the worktree of `repo` on top of `base_tree` (the tree of the branch tip).
@@ -109,22 +140,38 @@ pub fn snapshot_worktree(
     let timestamp = (stamp.unix_seconds(), stamp.nanoseconds());
 
     let root = Root::open(&workdir).map_err(super::worktree::beneath_err(&workdir))?;
-    let found = walk(&workdir)?;
-    let mut seen = vec![false; index.entries().len()];
-    let editor = repo
+    let mut found = walk(repo, &workdir)?;
+    // Files inside a submodule's directory belong to the submodule, never to this tree (a
+    // checked-out submodule is a nested repository the walk does not enter; these are in one
+    // that is not checked out). git leaves them out silently; we say so.
+    let mut outside_submodules = Vec::new();
+    let gitlinks: Vec<BString> = index
+        .entries()
+        .iter()
+        .filter(|e| e.mode == Mode::COMMIT)
+        .map(|e| {
+            let mut prefix = e.path(&index).to_owned();
+            prefix.push(b'/');
+            prefix
+        })
+        .collect();
+    if !gitlinks.is_empty() {
+        found.retain(|f| match gitlinks.iter().find(|g| f.path.starts_with(g)) {
+            Some(gitlink) => {
+                outside_submodules.push(format!(
+                    "{}: inside the submodule {gitlink} which is not checked out in this worktree; \
+                     a checkpoint cannot record it",
+                    f.path
+                ));
+                false
+            }
+            None => true,
+        });
+    }
+    let mut editor = repo
         .edit_tree(base_tree)
         .map_err(git_err("could not open the task's tree for editing"))?;
-    let mut pass = Pass {
-        repo,
-        root: &root,
-        guard,
-        refused: Vec::new(),
-        timestamp,
-        editor,
-        changes: Vec::new(),
-        new_entries: Vec::new(),
-        index_dirty: false,
-    };
+    let mut changes = Vec::new();
     // Tracked paths the walk did not reach: deleted, or ignored but still tracked (git keeps
     // tracking those, and so do we). Deletions go into the tree first: a file that became a
     // directory is removed before the directory's new files are added.
@@ -152,25 +199,73 @@ pub fn snapshot_worktree(
         match meta {
             Ok(meta) if present && mode_of(&meta).is_some() => tracked_unwalked.push((path, meta)),
             _ => {
-                pass.remove(path.as_ref())?;
+                remove(&mut editor, &mut changes, path.as_ref())?;
                 deleted.insert(i);
             }
         }
     }
-    for Found { path, meta } in &found {
-        pass.visit(path.as_ref(), meta, &mut index, &mut seen)?;
+    let work: Vec<Work> = found
+        .iter()
+        .map(|f| (f.path.as_ref(), &f.meta))
+        .chain(tracked_unwalked.iter().map(|(p, m)| (p.as_ref(), m)))
+        .filter_map(|(path, meta)| needs_hashing(&index, timestamp, path, meta))
+        .collect();
+
+    let mut store = BlobStore {
+        repo,
+        root: &root,
+        guard,
+        refused: outside_submodules,
+        filters: None,
+    };
+    let dirs = parent_dirs(
+        work.iter()
+            .filter(|w| w.mode != Mode::SYMLINK)
+            .map(|w| w.path.as_ref()),
+    );
+    let mut new_entries: Vec<(BString, Stat, ObjectId, Mode)> = Vec::new();
+    let mut index_dirty = false;
+    let mut hashed = Vec::with_capacity(work.len());
+    for w in &work {
+        // A refused path keeps its stale index entry, so the next snapshot looks at it again.
+        if let Some(id) = store.store_blob(w.path.as_ref(), w.mode, &index, &dirs)? {
+            hashed.push((w, id));
+        }
     }
-    for (path, meta) in &tracked_unwalked {
-        pass.visit(path.as_ref(), meta, &mut index, &mut seen)?;
+    let BlobStore { refused, .. } = store;
+    for (w, id) in hashed {
+        match w.entry {
+            None => {
+                upsert(
+                    &mut editor,
+                    &mut changes,
+                    w.path.as_ref(),
+                    w.mode,
+                    id,
+                    ChangeKind::Added,
+                )?;
+                new_entries.push((w.path.clone(), w.stat, id, w.mode));
+            }
+            Some(i) => {
+                let entry = &mut index.entries_mut()[i];
+                let changed = entry.id != id || entry.mode != w.mode;
+                entry.stat = w.stat;
+                entry.id = id;
+                entry.mode = w.mode;
+                index_dirty = true;
+                if changed {
+                    upsert(
+                        &mut editor,
+                        &mut changes,
+                        w.path.as_ref(),
+                        w.mode,
+                        id,
+                        ChangeKind::Modified,
+                    )?;
+                }
+            }
+        }
     }
-    let Pass {
-        mut editor,
-        mut changes,
-        new_entries,
-        mut index_dirty,
-        refused,
-        ..
-    } = pass;
     if !deleted.is_empty() {
         index.remove_entries(|i, _, _| deleted.contains(&i));
         index_dirty = true;
@@ -205,96 +300,139 @@ pub fn snapshot_worktree(
     })
 }
 
-/// The state of one snapshot while paths are visited.
-struct Pass<'r> {
+/// Compare one worktree path with its index entry: `Some` when its content must be hashed.
+fn needs_hashing(
+    index: &gix::index::File,
+    timestamp: (i64, u32),
+    path: &BStr,
+    meta: &gix::index::fs::Metadata,
+) -> Option<Work> {
+    let mode = mode_of(meta)?;
+    let stat = Stat::from_fs(meta).unwrap_or_default();
+    let Ok(i) = index.entry_index_by_path(path) else {
+        return Some(Work {
+            path: path.to_owned(),
+            mode,
+            stat,
+            entry: None,
+        });
+    };
+    let entry = &index.entries()[i];
+    if entry.mode == Mode::COMMIT {
+        return None; // a submodule: recorded as a gitlink, never re-hashed
+    }
+    let unchanged = entry.mode == mode
+        && entry.stat.matches(&stat, stat_options())
+        && !is_racy(&entry.stat, timestamp);
+    (!unchanged).then(|| Work {
+        path: path.to_owned(),
+        mode,
+        stat,
+        entry: Some(i),
+    })
+}
+
+/// Every directory holding one of `paths`, and their parents; `""` is the top.
+pub(crate) fn parent_dirs<'p>(paths: impl Iterator<Item = &'p BStr>) -> BTreeSet<BString> {
+    let mut dirs = BTreeSet::new();
+    for path in paths {
+        dirs.insert(BString::default());
+        let mut end = path.len();
+        while let Some(slash) = path[..end].rfind_byte(b'/') {
+            if !dirs.insert(path[..slash].to_owned()) {
+                break;
+            }
+            end = slash;
+        }
+    }
+    dirs
+}
+
+/// Writes the blobs of one snapshot: converted, scanned, then stored.
+struct BlobStore<'r> {
     repo: &'r gix::Repository,
     root: &'r Root,
     guard: Option<&'r SecretAllowList>,
     refused: Vec<String>,
-    /// When the index was written, as (seconds, nanoseconds): entries not older are racy.
-    timestamp: (i64, u32),
-    editor: gix::object::tree::Editor<'r>,
-    changes: Vec<PathChange>,
-    new_entries: Vec<(BString, Stat, ObjectId, Mode)>,
-    index_dirty: bool,
+    /// Built for the first file to hash (links and unchanged worktrees need none).
+    filters: Option<Filters<'r>>,
 }
 
-impl Pass<'_> {
-    /// Compare one worktree path with its index entry; hash it only when its stat data changed.
-    fn visit(
+impl<'r> BlobStore<'r> {
+    /// Read the blob of a worktree path (a file's cleaned content, or a link's target)
+    /// beneath the root, scan it, and write it — or record why not and return `None`.
+    fn store_blob(
         &mut self,
         path: &BStr,
-        meta: &gix::index::fs::Metadata,
-        index: &mut gix::index::File,
-        seen: &mut [bool],
-    ) -> Result<()> {
-        let Some(mode) = mode_of(meta) else {
-            return Ok(());
-        };
-        let stat = Stat::from_fs(meta).unwrap_or_default();
-        let Ok(i) = index.entry_index_by_path(path) else {
-            let Some(id) = self.store_blob(path, mode)? else {
-                return Ok(());
-            };
-            self.upsert(path, mode, id, ChangeKind::Added)?;
-            self.new_entries.push((path.to_owned(), stat, id, mode));
-            return Ok(());
-        };
-        seen[i] = true;
-        let entry = &index.entries()[i];
-        if entry.mode == Mode::COMMIT {
-            return Ok(()); // a submodule: recorded as a gitlink, never re-hashed
-        }
-        let unchanged = entry.mode == mode
-            && entry.stat.matches(&stat, stat_options())
-            && !is_racy(&entry.stat, self.timestamp);
-        if unchanged {
-            return Ok(());
-        }
-        // A refused path keeps its stale index entry, so the next snapshot looks at it again.
-        let Some(id) = self.store_blob(path, mode)? else {
-            return Ok(());
-        };
-        let entry = &mut index.entries_mut()[i];
-        let changed = entry.id != id || entry.mode != mode;
-        entry.stat = stat;
-        entry.id = id;
-        entry.mode = mode;
-        self.index_dirty = true;
-        if changed {
-            self.upsert(path, mode, id, ChangeKind::Modified)?;
-        }
-        Ok(())
-    }
-
-    /// Read the blob of a worktree path (a file's bytes, or a link's target) beneath the
-    /// root, scan it, and write it — or record why not and return `None`.
-    fn store_blob(&mut self, path: &BStr, mode: Mode) -> Result<Option<ObjectId>> {
+        mode: Mode,
+        index: &'r gix::index::State,
+        dirs: &BTreeSet<BString>,
+    ) -> Result<Option<ObjectId>> {
         let rel = path.to_path_lossy();
-        let data = if mode == Mode::SYMLINK {
-            let target = self
-                .root
-                .read_link(&rel)
-                .map_err(super::worktree::beneath_err(self.root.path()))?;
-            gix::path::into_bstr(target)
+        let failed = super::worktree::beneath_err(self.root.path());
+        if mode == Mode::SYMLINK {
+            let target = self.root.read_link(&rel).map_err(&failed)?;
+            let data: Vec<u8> = gix::path::into_bstr(target)
                 .map_err(git_err(format!("could not read the link {path}")))?
                 .into_owned()
-                .into()
-        } else {
-            match self.root.read(&rel, MAX_BLOB_BYTES) {
-                Ok(bytes) => bytes,
-                Err(BeneathError::TooLarge { size, .. }) => {
-                    self.refused.push(format!(
-                        "{path}: {size} bytes, more than the {} MiB a checkpoint takes; delete it or add it to .gitignore",
-                        MAX_BLOB_BYTES >> 20
-                    ));
-                    return Ok(None);
-                }
-                Err(err) => return Err(super::worktree::beneath_err(self.root.path())(err)),
-            }
+                .into();
+            return self.store_bytes(path, &data);
+        }
+        let filters = match &mut self.filters {
+            Some(filters) => filters,
+            empty => empty.insert(
+                Filters::new(self.repo, self.root, index, dirs, Direction::ToGit)
+                    .map_err(|err| filter_error(path, err))?,
+            ),
         };
+        let open = || self.root.open_regular(&rel);
+        let cleaned = match filters.clean(path, &open) {
+            Ok(cleaned) => cleaned,
+            Err(FilterError::Refused(why)) => {
+                self.refused.push(why);
+                return Ok(None);
+            }
+            Err(err) => return Err(filter_error(path, err)),
+        };
+        let (mut reader, size): (Box<dyn Read>, u64) = match cleaned {
+            Cleaned::Unchanged(file, size) => (Box::new(file), size),
+            Cleaned::Converted(spool) => match spool.as_bytes() {
+                Some(bytes) => return self.store_bytes(path, bytes),
+                None => {
+                    let len = spool.len();
+                    (Box::new(SpoolReader(spool)), len)
+                }
+            },
+        };
+        if size > MAX_BLOB_BYTES {
+            self.refused.push(format!(
+                "{path}: {size} bytes, more than the {} MiB a checkpoint takes; delete it, add it to .gitignore, or track it with git-lfs",
+                MAX_BLOB_BYTES >> 20
+            ));
+            return Ok(None);
+        }
+        if size <= IN_MEMORY_BYTES {
+            let mut data = Vec::with_capacity(size as usize);
+            (&mut reader)
+                .take(IN_MEMORY_BYTES + 1)
+                .read_to_end(&mut data)
+                .map_err(StoreError::io(
+                    "could not read",
+                    self.root.path().join(&rel),
+                ))?;
+            if data.len() as u64 > IN_MEMORY_BYTES {
+                self.refused.push(changed_while_read(path));
+                return Ok(None);
+            }
+            return self.store_bytes(path, &data);
+        }
+        self.store_stream(path, reader, size)
+    }
+
+    /// Scan `data` and write it as a blob.
+    fn store_bytes(&mut self, path: &BStr, data: &[u8]) -> Result<Option<ObjectId>> {
         if let Some(allow) = self.guard {
-            let findings = scan_object(&path.to_string(), &data, allow);
+            let findings = scan_object(&path.to_string(), data, allow);
             if !findings.is_empty() {
                 self.refused
                     .extend(findings.iter().map(ToString::to_string));
@@ -303,40 +441,169 @@ impl Pass<'_> {
         }
         Ok(Some(
             self.repo
-                .write_blob(&data)
+                .write_blob(data)
                 .map_err(git_err(format!("could not store {path}")))?
                 .detach(),
         ))
     }
 
-    fn upsert(&mut self, path: &BStr, mode: Mode, id: ObjectId, kind: ChangeKind) -> Result<()> {
-        self.editor
-            .upsert(path, kind_of(mode), id)
-            .map_err(git_err(format!("could not add {path} to the tree")))?;
-        self.changes.push(PathChange {
-            path: path.to_string(),
-            kind,
-        });
-        Ok(())
+    /// Write `size` bytes of `reader` as a blob, scanning them on the way: a finding aborts
+    /// the write, and the temp file of the object goes with it.
+    fn store_stream(
+        &mut self,
+        path: &BStr,
+        reader: Box<dyn Read + '_>,
+        size: u64,
+    ) -> Result<Option<ObjectId>> {
+        let mut source = Exact {
+            inner: reader,
+            left: size,
+            scan: self
+                .guard
+                .map(|allow| StreamScan::new(&path.to_string(), allow)),
+            findings: Vec::new(),
+            changed: false,
+        };
+        let written = gix::objs::Write::write_stream(
+            &self.repo.objects,
+            gix::objs::Kind::Blob,
+            size,
+            &mut source,
+        );
+        if !source.findings.is_empty() {
+            self.refused
+                .extend(source.findings.iter().map(ToString::to_string));
+            return Ok(None);
+        }
+        if source.changed {
+            self.refused.push(changed_while_read(path));
+            return Ok(None);
+        }
+        Ok(Some(
+            written.map_err(git_err(format!("could not store {path}")))?,
+        ))
     }
+}
 
-    fn remove(&mut self, path: &BStr) -> Result<()> {
-        self.editor
-            .remove(path)
-            .map_err(git_err(format!("could not remove {path} from the tree")))?;
-        self.changes.push(PathChange {
-            path: path.to_string(),
-            kind: ChangeKind::Deleted,
-        });
-        Ok(())
+/// Reads a spooled conversion result.
+struct SpoolReader(super::filters::Spool);
+
+impl Read for SpoolReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.reader().read(buf)
     }
+}
+
+/// Gives exactly `left` bytes of `inner` to the object writer, scanning them as they pass;
+/// the end of the stream is reported only once the scan found nothing.
+struct Exact<'a> {
+    inner: Box<dyn Read + 'a>,
+    left: u64,
+    scan: Option<StreamScan<'a>>,
+    findings: Vec<SecretFinding>,
+    changed: bool,
+}
+
+impl Read for Exact<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            let mut probe = [0u8; 1];
+            if self.inner.read(&mut probe)? != 0 {
+                self.changed = true;
+                return Err(std::io::Error::other("the file grew while it was read"));
+            }
+            if let Some(scan) = self.scan.take() {
+                self.findings = scan.finish();
+            }
+            if !self.findings.is_empty() {
+                return Err(std::io::Error::other("the secret scan refused the content"));
+            }
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            self.changed = true;
+            return Err(std::io::Error::other("the file shrank while it was read"));
+        }
+        self.left -= n as u64;
+        if let Some(scan) = &mut self.scan {
+            scan.feed(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+fn changed_while_read(path: &BStr) -> String {
+    format!("{path}: it changed while it was read; run the checkpoint again")
+}
+
+fn filter_error(path: &BStr, err: FilterError) -> StoreError {
+    match err {
+        FilterError::Required {
+            path,
+            driver,
+            detail,
+        } => StoreError::FilterFailed {
+            path,
+            driver,
+            detail,
+        },
+        FilterError::Refused(why) => StoreError::Refused {
+            findings: vec![why],
+        },
+        FilterError::Beneath(err) => StoreError::Git {
+            context: format!("could not read {path}"),
+            detail: err.to_string(),
+        },
+        FilterError::Io(detail) => StoreError::Git {
+            context: format!("could not convert {path}"),
+            detail,
+        },
+    }
+}
+
+fn upsert(
+    editor: &mut gix::object::tree::Editor<'_>,
+    changes: &mut Vec<PathChange>,
+    path: &BStr,
+    mode: Mode,
+    id: ObjectId,
+    kind: ChangeKind,
+) -> Result<()> {
+    editor
+        .upsert(path, kind_of(mode), id)
+        .map_err(git_err(format!("could not add {path} to the tree")))?;
+    changes.push(PathChange {
+        path: path.to_string(),
+        kind,
+    });
+    Ok(())
+}
+
+fn remove(
+    editor: &mut gix::object::tree::Editor<'_>,
+    changes: &mut Vec<PathChange>,
+    path: &BStr,
+) -> Result<()> {
+    editor
+        .remove(path)
+        .map_err(git_err(format!("could not remove {path} from the tree")))?;
+    changes.push(PathChange {
+        path: path.to_string(),
+        kind: ChangeKind::Deleted,
+    });
+    Ok(())
 }
 
 /// Files and symlinks of the worktree, honouring .gitignore, .git/info/exclude and
 /// core.excludesFile; nested repositories are left alone like git does.
-fn walk(workdir: &Path) -> Result<Vec<Found>> {
+fn walk(repo: &gix::Repository, workdir: &Path) -> Result<Vec<Found>> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
-    let (mut builder, problem) = crate::walk::builder(workdir, workdir);
+    let (mut builder, problem) =
+        crate::walk::builder_with_excludes(workdir, workdir, excludes_file(repo, workdir));
     if let Some(why) = crate::walk::take(&problem) {
         return Err(StoreError::Refused {
             findings: vec![why],
@@ -380,6 +647,24 @@ fn walk(workdir: &Path) -> Result<Vec<Found>> {
         });
     }
     Ok(found.into_inner().unwrap_or_default())
+}
+
+/// The file of `core.excludesFile`, as git finds it: the repository's configuration (any
+/// level), else `$XDG_CONFIG_HOME/git/ignore` or `~/.config/git/ignore`.
+fn excludes_file(repo: &gix::Repository, workdir: &Path) -> Option<std::path::PathBuf> {
+    let configured = repo
+        .config_snapshot()
+        .trusted_path("core.excludesFile")
+        .ok()
+        .flatten();
+    let path = configured.or_else(|| {
+        let base = std::env::var_os("XDG_CONFIG_HOME")
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".config")))?;
+        Some(base.join("git").join("ignore"))
+    })?;
+    Some(workdir.join(path))
 }
 
 fn found_of(workdir: &Path, entry: &ignore::DirEntry) -> Result<Option<Found>> {

@@ -4,6 +4,7 @@ use gix::ObjectId;
 use gix::bstr::ByteSlice;
 
 use super::cache::Anchor;
+use super::carry::Carried;
 use super::plan::Plan;
 use super::refs::{self, Edit, Expect};
 use super::slug::{slug_from_goal, validate_slug};
@@ -18,6 +19,8 @@ pub struct NewTask<'a> {
     pub here: bool,
     /// Add `refs/notes/agent/*` to `notes.displayRef` so plain `git log` shows the notes.
     pub display_notes: bool,
+    /// The user's uncommitted work, committed on top of the task commit as checkpoint 1.
+    pub carried: Option<&'a Carried>,
 }
 
 /// A task as git holds it.
@@ -46,6 +49,32 @@ fn task_message(slug: &str, goal: &str, base: ObjectId) -> String {
     format!(
         "agent: start {slug}\n\n{}\n\n{}",
         goal.trim(),
+        trailers.render()
+    )
+}
+
+/// The message of the commit that carries the user's uncommitted work into the task.
+fn carried_message(slug: &str, carried: &Carried) -> String {
+    let mut trailers = Trailers::default();
+    trailers.push("Agent-Task", slug);
+    trailers.push("Agent-Checkpoint", "1");
+    trailers.push("Agent-Step", "0/0");
+    trailers.push("Agent-Tests", "not-run");
+    trailers.push("Agent-Carried", "working tree");
+    let mut files = String::new();
+    for (status, path) in carried.changes.iter().take(20) {
+        files.push_str(&format!("  {status} {path}\n"));
+    }
+    if carried.changes.len() > 20 {
+        files.push_str(&format!("  … and {} more\n", carried.changes.len() - 20));
+    }
+    format!(
+        "agent: carried over from the working tree\n\n\
+         The uncommitted work of the checkout when the task started (tracked changes, and\n\
+         untracked files that are not ignored), as `git add -A` stages it; the checkout, its\n\
+         index and the stash were left as they were. {} file{}:\n{files}\n{}",
+        carried.changes.len(),
+        if carried.changes.len() == 1 { "" } else { "s" },
         trailers.render()
     )
 }
@@ -97,10 +126,16 @@ impl Store {
             &[(commit, plan.to_toml())],
             &format!("plan of {slug}"),
         )?;
+        let tip = match new.carried {
+            Some(carried) => {
+                self.commit(&carried_message(&slug, carried), carried.tree, [commit])?
+            }
+            None => commit,
+        };
         let branch = Edit::update(
             refs::branch(&slug),
             Expect::Absent,
-            commit,
+            tip,
             format!("agent: start {slug}"),
         );
         self.transaction(&[branch, notes])?;
@@ -112,7 +147,7 @@ impl Store {
             task_commit: commit,
             base,
             goal: new.goal.trim().to_string(),
-            tip: commit,
+            tip,
         })
     }
 

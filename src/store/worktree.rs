@@ -6,14 +6,18 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use gix::ObjectId;
-use gix::bstr::{BString, ByteSlice};
+use gix::bstr::{BStr, BString, ByteSlice};
 use gix::index::entry::{Flags, Mode, Stat};
 use gix::objs::tree::EntryKind;
 
+use super::filters::{Direction, FilterError, Filters, MAX_CONVERTED_BYTES};
 use super::refs;
 use super::task::Task;
 use super::{Result, Store, StoreError, git_err};
 use crate::beneath::{BeneathError, Kind, Root};
+
+/// A blob larger than this that no attribute or filter converts is streamed on checkout.
+const STREAM_CHECKOUT_ABOVE: u64 = MAX_CONVERTED_BYTES;
 
 /// One entry of a tree: its mode and object.
 type TreeEntries = BTreeMap<BString, (EntryKind, ObjectId)>;
@@ -108,18 +112,29 @@ impl Store {
         }
         let branch = refs::full_name(&task.branch())?;
         let interrupt = AtomicBool::new(false);
-        self.repo
-            .add_worktree(
-                path,
-                gix::worktree::add::Head::Attached(branch),
-                gix::progress::Discard,
-                &interrupt,
-            )
-            .map_err(git_err(format!(
-                "could not create the worktree {}",
-                path.display()
-            )))?;
-        Ok(())
+        let failed = || git_err(format!("could not create the worktree {}", path.display()));
+        let repo = self
+            .repo
+            .prepare_add_worktree(path, gix::worktree::add::Head::Attached(branch), &interrupt)
+            .map_err(failed())?
+            .persist()
+            .map_err(failed())?;
+        // The files are written by our own checkout: through the same filters as every later
+        // checkout, and beneath the worktree without following links.
+        let empty = ObjectId::empty_tree(self.repo.object_hash());
+        let checked_out = self.tree_of(task.tip).and_then(|tree| {
+            self.checkout_between(path, &repo.index_path(), empty, tree)?;
+            for note in self.populate_submodules(path, repo.git_dir(), task.tip)? {
+                self.note(note);
+            }
+            Ok(())
+        });
+        if checked_out.is_err() {
+            // Half a checkout would look like deleted files to the next checkpoint.
+            let _ = std::fs::remove_dir_all(path);
+            self.forget_worktree(&task.slug);
+        }
+        checked_out
     }
 
     /// Remove the task's worktree and its registration.
@@ -142,8 +157,8 @@ impl Store {
             let gitdir = std::fs::read_to_string(entry.path().join("gitdir")).unwrap_or_default();
             // A registration a killed run left half-written (no `gitdir` yet) is named after the
             // worktree too; it is created only under the setup lock, which the caller holds.
-            let half_written = gitdir.trim().is_empty()
-                && entry.file_name().to_string_lossy().starts_with(slug);
+            let half_written =
+                gitdir.trim().is_empty() && entry.file_name().to_string_lossy().starts_with(slug);
             if half_written || Path::new(gitdir.trim()).parent() == Some(path.as_path()) {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
@@ -301,11 +316,113 @@ impl Store {
                 }
             }
         }
+        let blobs = changes.iter().filter_map(|(path, _, new)| {
+            matches!(new, Some((EntryKind::Blob | EntryKind::BlobExecutable, _)))
+                .then_some(path.as_ref())
+        });
+        let dirs = super::snapshot::parent_dirs(blobs);
+        let target = gix::index::State::from_tree(&to, &self.repo.objects, Default::default())
+            .map_err(|err| StoreError::Git {
+                context: "could not read the attributes of the tree".into(),
+                detail: err.to_string(),
+            })?;
+        let repo = self.open_worktree(workdir)?;
+        let mut filters = None;
         for (path, _, new) in &changes {
             let Some((kind, id)) = new else { continue };
-            self.write_entry(&root, &checkout_path(path)?, *kind, *id)?;
+            let rel = checkout_path(path)?;
+            if matches!(kind, EntryKind::Blob | EntryKind::BlobExecutable) {
+                let filters = match &mut filters {
+                    Some(filters) => filters,
+                    empty => empty.insert(
+                        Filters::new(&repo, &root, &target, &dirs, Direction::ToWorktree)
+                            .map_err(|err| checkout_filter_error(path.as_ref(), err))?,
+                    ),
+                };
+                self.write_blob(&root, filters, path.as_ref(), &rel, *kind, *id)?;
+            } else {
+                self.write_entry(&root, &rel, *kind, *id)?;
+            }
+        }
+        let moved: Vec<(String, ObjectId)> = changes
+            .iter()
+            .filter_map(|(path, _, new)| match new {
+                Some((EntryKind::Commit, id)) => Some((path.to_string(), *id)),
+                _ => None,
+            })
+            .collect();
+        if !moved.is_empty() {
+            for note in self.move_submodules(&root, repo.git_dir(), to, &moved)? {
+                self.note(note);
+            }
         }
         self.write_index_for(workdir, index_path, to)
+    }
+
+    /// Write a file as `git checkout` does: smudged by the attributes and filters of its
+    /// path. A large blob that nothing converts is streamed, never held in memory.
+    fn write_blob(
+        &self,
+        root: &Root,
+        filters: &mut Filters<'_>,
+        path: &BStr,
+        rel: &Path,
+        kind: EntryKind,
+        id: ObjectId,
+    ) -> Result<()> {
+        let failed = beneath_err(root.path());
+        let mode = if kind == EntryKind::BlobExecutable {
+            0o755
+        } else {
+            0o644
+        };
+        let size = self
+            .repo
+            .find_header(id)
+            .map_err(git_err(format!("could not read blob {id}")))?
+            .size();
+        let converts = filters
+            .may_convert(path)
+            .map_err(|err| checkout_filter_error(path, err))?;
+        if size > STREAM_CHECKOUT_ABOVE
+            && !converts
+            && self.stream_loose_blob(root, rel, id, mode)?
+        {
+            return Ok(());
+        }
+        let blob = self
+            .repo
+            .find_blob(id)
+            .map_err(git_err(format!("could not read blob {id}")))?;
+        filters
+            .smudge(path, &blob.data, &mut |content| {
+                root.write_from(rel, content, Some(mode), true)
+                    .map(|_| ())
+                    .map_err(FilterError::Beneath)
+            })
+            .map_err(|err| match err {
+                FilterError::Beneath(err) => failed(err),
+                err => checkout_filter_error(path, err),
+            })
+    }
+
+    /// Write a large blob that is a loose object by inflating it as it is written (gix, and
+    /// `git cat-file`, read objects whole), through the descriptor [`Root`] checked. `false`
+    /// when it is not loose (packed, or in an alternate): then it is read whole.
+    fn stream_loose_blob(&self, root: &Root, rel: &Path, id: ObjectId, mode: u32) -> Result<bool> {
+        let Some((loose, size)) = self.open_loose_blob(id)? else {
+            return Ok(false);
+        };
+        let mut content = std::io::Read::take(loose, size);
+        root.write_from(rel, &mut content, Some(mode), true)
+            .map_err(beneath_err(root.path()))?;
+        if content.limit() != 0 {
+            return Err(StoreError::Git {
+                context: format!("could not read blob {id}"),
+                detail: "the object ended early".into(),
+            });
+        }
+        Ok(true)
     }
 
     fn write_entry(&self, root: &Root, rel: &Path, kind: EntryKind, id: ObjectId) -> Result<()> {
@@ -328,17 +445,11 @@ impl Store {
                 root.symlink(&target, rel).map_err(&failed)?;
             }
             EntryKind::Blob | EntryKind::BlobExecutable => {
-                let blob = self
-                    .repo
-                    .find_blob(id)
-                    .map_err(git_err(format!("could not read blob {id}")))?;
-                let mode = if kind == EntryKind::BlobExecutable {
-                    0o755
-                } else {
-                    0o644
-                };
-                root.write(rel, &blob.data, Some(mode), true)
-                    .map_err(&failed)?;
+                // Files go through `write_blob`, with their filters.
+                return Err(StoreError::Git {
+                    context: format!("could not check out {}", rel.display()),
+                    detail: "a file needs its filters".into(),
+                });
             }
         }
         Ok(())
@@ -421,6 +532,24 @@ fn checkout_path(path: &BString) -> Result<PathBuf> {
         });
     }
     Ok(rel)
+}
+
+fn checkout_filter_error(path: &BStr, err: FilterError) -> StoreError {
+    match err {
+        FilterError::Required {
+            path,
+            driver,
+            detail,
+        } => StoreError::FilterFailed {
+            path,
+            driver,
+            detail,
+        },
+        err => StoreError::Git {
+            context: format!("could not check out {path}"),
+            detail: err.to_string(),
+        },
+    }
 }
 
 pub(crate) fn beneath_err(root: &Path) -> impl Fn(BeneathError) -> StoreError {

@@ -295,6 +295,7 @@ fn the_commands_that_change_things_say_what_they_did() {
         --- stdout
         Created task gamma on agent/gamma
         --- stderr
+        Starting from HEAD: the working tree has no uncommitted changes.
           worktree: [TMP]/r/.git/agent/worktrees/gamma
           plan it:  git agent resume gamma
 

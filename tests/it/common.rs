@@ -13,7 +13,22 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub fn new() -> TestEnv {
-        let root = tempfile::tempdir().unwrap();
+        TestEnv::with_root(tempfile::tempdir().unwrap())
+    }
+
+    /// An environment in memory (`/dev/shm`) where there is one: for suites that make
+    /// thousands of small repositories, whose cost is otherwise the disk's.
+    pub fn in_memory() -> TestEnv {
+        let shm = Path::new("/dev/shm");
+        let root = if shm.is_dir() {
+            tempfile::tempdir_in(shm).unwrap_or_else(|_| tempfile::tempdir().unwrap())
+        } else {
+            tempfile::tempdir().unwrap()
+        };
+        TestEnv::with_root(root)
+    }
+
+    fn with_root(root: tempfile::TempDir) -> TestEnv {
         let home = root.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
         std::fs::write(
@@ -70,6 +85,15 @@ impl TestEnv {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A shell script run in `dir` with the test environment (git isolated from the user's
+    /// configuration).
+    pub fn sh_cmd(&self, dir: &Path, script: &str) -> Command {
+        let mut cmd = Command::new("sh");
+        self.apply_env(&mut cmd);
+        cmd.current_dir(dir).arg("-c").arg(script);
+        cmd
     }
 
     /// Run git and return stdout; panics with stderr when git fails.

@@ -2,6 +2,17 @@
 //! and staged by git itself on a twin, must give the same tree; a rollback must leave a
 //! worktree that `git status` calls clean.
 //!
+//! The repositories have what real ones have: `.gitattributes` (`text`, `eol=crlf`, `-text`,
+//! `binary`, `text=auto`), a clean/smudge filter driver standing in for git-lfs (content
+//! becomes a pointer), `core.excludesFile`, `info/exclude`, nested `.gitignore` files with
+//! negations, files tracked although ignored, links, type changes, odd names. The twin is a
+//! `git worktree add` of the same commit, so both sides start from a checkout made through
+//! the same filters. Before the edit, every file of both sides gets one old mtime: either
+//! both indexes are refreshed (stat data matches, nothing is rehashed, even after an edit of
+//! `.gitattributes`), or neither is (everything is rehashed with the new attributes). Git
+//! itself leaves the case in between to chance: a racily clean file is rehashed and others
+//! are not.
+//!
 //! `GIT_AGENT_DIFF_CASES=N` runs N cases (CI runs 300), `GIT_AGENT_DIFF_SEED=S` starts at
 //! seed S. A failure prints the seed and a shell script that rebuilds the case by hand.
 
@@ -14,9 +25,28 @@ use crate::common::{TestEnv, worktree};
 struct Case {
     base: String,
     edit: String,
-    /// Extra lines for `.git/info/exclude`, written in both repositories.
+    /// Extra lines for `.git/info/exclude`.
     exclude: String,
+    /// Lines of the file named by `core.excludesFile`, when it is set.
+    excludes_file: Option<String>,
+    /// Ignored files committed anyway (`git add -f`).
+    forced: Vec<String>,
+    /// Whether both indexes are refreshed before the edit.
+    refresh: bool,
 }
+
+/// The filter driver standing in for git-lfs: content becomes a pointer (its hash and size);
+/// a pointer stays as it is, so a checkout (smudge: `cat`) followed by a clean changes nothing.
+const LFS_LIKE: &str = r#"#!/bin/sh
+f=$(mktemp) || exit 1
+cat > "$f"
+if [ "$(head -c 17 "$f")" = "version lfs-like " ]; then
+  cat "$f"
+else
+  printf 'version lfs-like 1\noid sha256:%s\nsize %s\n' "$(sha256sum < "$f" | cut -d' ' -f1)" "$(wc -c < "$f" | tr -d ' ')"
+fi
+rm -f "$f"
+"#;
 
 const NAMES: &[&str] = &[
     "a.txt",
@@ -148,6 +178,9 @@ fn edit_op(rng: &mut fastrand::Rng, out: &mut String, attributes: bool) {
                 "*.dat binary",
                 "* text=auto",
                 "CRLF.txt -text",
+                "*.dat filter=lfs-like",
+                "y.bin filter=lfs-like -text",
+                "*.rs ident",
             ];
             let _ = writeln!(
                 out,
@@ -165,7 +198,14 @@ fn generate(seed: u64, attributes: bool) -> Case {
     for _ in 0..rng.usize(3..12) {
         edit_op(&mut rng, &mut base, attributes);
     }
-    // Tracked-but-ignored files: ignored after they were committed.
+    let mut forced = Vec::new();
+    if rng.u8(..3) == 0 {
+        // Tracked although ignored: committed with `git add -f`, then ignored.
+        let name = format!("forced{}.tmp", rng.u8(..4));
+        let _ = writeln!(base, "printf 'forced\\n' > {name}");
+        forced.push(name);
+    }
+    // Tracked-but-ignored files also come from ignore rules the edit adds.
     let mut edit = String::new();
     for _ in 0..rng.usize(1..10) {
         edit_op(&mut rng, &mut edit, attributes);
@@ -175,32 +215,94 @@ fn generate(seed: u64, attributes: bool) -> Case {
     } else {
         String::new()
     };
+    let excludes_file = match rng.u8(..4) {
+        0 => Some("*.bin\n".to_string()),
+        1 => Some("docs/\n!docs/a.txt\n".to_string()),
+        _ => None,
+    };
     Case {
         base,
         edit,
         exclude,
+        excludes_file,
+        forced,
+        refresh: rng.bool(),
     }
 }
 
+/// Gives every file under `dir` (not `.git`) one old mtime, then refreshes the index or not.
+fn age_script(refresh: bool) -> String {
+    format!(
+        "find . -path ./.git -prune -o -exec touch -h -d @1600000000 {{}} + 2>/dev/null{}",
+        if refresh {
+            "; git update-index -q --refresh >/dev/null 2>&1"
+        } else {
+            ""
+        }
+    )
+}
+
 fn sh(env: &TestEnv, dir: &Path, script: &str) {
-    let out = env.git_cmd(dir, &["--version"]).output().unwrap();
-    assert!(out.status.success());
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .status()
-        .unwrap();
-    let _ = status; // edits may fail (a path that is now a file): the same on both sides
+    let out = env.sh_cmd(dir, script).output().unwrap();
+    let _ = out; // edits may fail (a path that is now a file): the same on both sides
+}
+
+fn sh_ok(env: &TestEnv, dir: &Path, script: &str) -> String {
+    let out = env.sh_cmd(dir, script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The repository's setup after its files are written: exclude rules, the filter driver,
+/// the commit.
+fn setup_script(case: &Case, root: &Path) -> String {
+    let mut script = format!(
+        "printf '%s' {} >> .git/info/exclude\n\
+         git config filter.lfs-like.clean {}\n\
+         git config filter.lfs-like.smudge cat\n\
+         git config filter.lfs-like.required true\n",
+        q(&case.exclude),
+        q(&format!("sh {}", root.join("lfs-like.sh").display())),
+    );
+    if let Some(lines) = &case.excludes_file {
+        let file = root.join("excludes");
+        let _ = writeln!(
+            script,
+            "printf '%s' {} > {}\ngit config core.excludesFile {}",
+            q(lines),
+            q(&file.display().to_string()),
+            q(&file.display().to_string())
+        );
+    }
+    script.push_str("git add -A\n");
+    for forced in &case.forced {
+        let _ = writeln!(
+            script,
+            "git add -f {f}\nprintf '%s\\n' {f} >> .gitignore\ngit add .gitignore",
+            f = q(forced)
+        );
+    }
+    script.push_str("git commit -qm base --allow-empty\n");
+    script
 }
 
 fn repro(seed: u64, case: &Case) -> String {
+    let root = Path::new("/tmp/diff-case");
     format!(
-        "# seed {seed}\nset -x\nrm -rf /tmp/diff-case && mkdir -p /tmp/diff-case/repo && cd /tmp/diff-case/repo\ngit init -q\n{}\nprintf '%s' {} >> .git/info/exclude\ngit add -A && git commit -qm base --allow-empty\ncp -a . ../twin\ngit agent start --no-run --name t goal\ncd .git/agent/worktrees/t\n{}\ngit agent checkpoint t -m edit && git rev-parse 'agent/t^{{tree}}'\ncd /tmp/diff-case/twin\n{}\ngit add -A && git write-tree\n",
+        "# seed {seed}\nset -x\nrm -rf /tmp/diff-case && mkdir -p /tmp/diff-case/repo && cd /tmp/diff-case/repo\n\
+         cat > ../lfs-like.sh <<'EOF'\n{LFS_LIKE}EOF\ngit init -q\n{}\n{}\n\
+         git agent start --no-run --name t goal\ngit worktree add -q --detach ../twin HEAD\n\
+         cd .git/agent/worktrees/t\n{age}\n{}\ngit agent checkpoint t -m edit --allow-secrets && git rev-parse 'agent/t^{{tree}}'\n\
+         cd /tmp/diff-case/twin\n{age}\n{}\ngit add -A && git write-tree\n",
         case.base,
-        q(&case.exclude),
+        setup_script(case, root),
         case.edit,
-        case.edit
+        case.edit,
+        age = age_script(case.refresh),
     )
 }
 
@@ -210,30 +312,38 @@ fn run_case(env: &TestEnv, seed: u64, attributes: bool) -> Result<(), String> {
     let root = env.root.path().join(format!("case-{seed}"));
     let repo = root.join("repo");
     std::fs::create_dir_all(&repo).unwrap();
-    env.git(&repo, &["init", "-q"]);
-    sh(env, &repo, &case.base);
-    std::fs::write(repo.join(".git/info/exclude"), &case.exclude).unwrap();
-    env.git(&repo, &["add", "-A"]);
-    env.git(&repo, &["commit", "-qm", "base", "--allow-empty"]);
-    let twin = root.join("twin");
-    let copied = std::process::Command::new("cp")
-        .args(["-a"])
-        .arg(&repo)
-        .arg(&twin)
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    std::fs::write(root.join("lfs-like.sh"), LFS_LIKE).unwrap();
+    sh(
+        env,
+        &repo,
+        &format!("git init -q --template=\n{}", case.base),
+    );
+    sh_ok(env, &repo, &setup_script(&case, &root));
     env.agent_ok(&repo, &["start", "--no-run", "--name", "t", "goal"]);
     let wt = worktree(&repo, "t");
-    sh(env, &wt, &case.edit);
-    sh(env, &twin, &case.edit);
+    let twin = root.join("twin");
+    // The twin is checked out by git, the task's worktree by git-agent: both through the
+    // same smudge filters.
+    env.git(
+        &repo,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "--detach",
+            twin.to_str().unwrap(),
+            "HEAD",
+        ],
+    );
+    let age = age_script(case.refresh);
+    sh(env, &wt, &format!("{age}\n{}", case.edit));
+    sh(env, &twin, &format!("{age}\n{}", case.edit));
     let (code, _, err) = env.agent(&repo, &["checkpoint", "t", "-m", "edit", "--allow-secrets"]);
     if code != 0 {
         return Err(format!("checkpoint failed: {err}"));
     }
     let ours = env.git(&repo, &["rev-parse", "agent/t^{tree}"]);
-    env.git(&twin, &["add", "-A"]);
-    let theirs = env.git(&twin, &["write-tree"]);
+    let theirs = sh_ok(env, &twin, "git add -A && git write-tree");
     if ours != theirs {
         let listing = |dir: &Path, tree: &str| -> Vec<String> {
             env.git(dir, &["ls-tree", "-r", tree.trim()])
@@ -283,7 +393,7 @@ fn cases() -> (u64, u64) {
 }
 
 fn run_all(attributes: bool) {
-    let env = TestEnv::new();
+    let env = TestEnv::in_memory();
     let (first, n) = cases();
     // Cases are independent: two threads (the machine's cores) share the seeds.
     let threads = std::thread::available_parallelism().map_or(2, |c| c.get().clamp(1, 4)) as u64;
@@ -312,5 +422,5 @@ fn run_all(attributes: bool) {
 
 #[test]
 fn checkpoints_equal_git_add_on_random_repositories() {
-    run_all(false);
+    run_all(true);
 }

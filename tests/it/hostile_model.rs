@@ -440,8 +440,8 @@ fn refused_work_stays_out_of_the_attic() {
 
 /// Medium: a FIFO, a 4 GiB sparse file and a `/dev/zero` link never hang or exhaust the
 /// harness: commands cannot make a FIFO, the tools refuse one that is there anyway (made
-/// here by the user), the checkpoint refuses the large file with a message, and the run goes
-/// on. A committed `.gitignore` that links to `/dev/zero` is refused, not read.
+/// here by the user), the checkpoint refuses the 4 GiB file by its size, without reading it
+/// (it streams files up to 2 GiB; this one is over), with a message, and the run goes on. A committed `.gitignore` that links to `/dev/zero` is refused, not read.
 #[test]
 fn fifos_and_huge_files_are_refused_without_hanging() {
     let env = TestEnv::new();
@@ -493,7 +493,14 @@ fn fifos_and_huge_files_are_refused_without_hanging() {
         .collect::<String>();
     assert!(results.contains("no-fifo"), "commands cannot make a FIFO");
     assert!(results.contains("FIFO, not a regular file"), "fifo refused");
-    assert!(results.contains("more than the"), "big file refused");
+    assert!(
+        results.contains("more than the"),
+        "big file refused by read_file"
+    );
+    assert!(
+        results.contains("big: 4294967296 bytes, more than the 2048 MiB a checkpoint takes"),
+        "big file refused by the checkpoint, by its size"
+    );
     assert!(results.contains("symbolic link"), "link refused");
     env.fsck(&dir);
 }

@@ -231,7 +231,7 @@ fn a_hand_checkpoint_with_a_secret_is_refused() {
         &repo,
         &["checkpoint", "s", "-m", "x"],
         1,
-        "the change holds secrets",
+        "the checkpoint was refused",
     );
     assert!(
         err.contains("deploy.env:1") && err.contains("src/lib.rs:4"),
