@@ -71,6 +71,7 @@ always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand start" -s C -d 'Run as if started in this directory' -r -F
 complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l here -d 'Work in the current checkout (it must be clean) instead of a private worktree'
+complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l from-head -d 'Start from HEAD alone: leave your uncommitted work out of the task (by default it is carried in as the task\'s first checkpoint; your checkout is never touched)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l plan-only -d 'Create the task and its plan, then stop before the executor runs'
 complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l no-run -d 'Only create the task and its worktree; plan and work later with `git agent resume`'
 complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l json -d 'Print one JSON event per line on stdout instead of human output'
