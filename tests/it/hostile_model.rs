@@ -491,7 +491,10 @@ fn fifos_and_huge_files_are_refused_without_hanging() {
         .collect::<String>();
     assert!(results.contains("no-fifo"), "commands cannot make a FIFO");
     assert!(results.contains("FIFO, not a regular file"), "fifo refused");
-    assert!(results.contains("more than the"), "big file refused by read_file");
+    assert!(
+        results.contains("more than the"),
+        "big file refused by read_file"
+    );
     assert!(
         results.contains("big: 4294967296 bytes, more than the 2048 MiB a checkpoint takes"),
         "big file refused by the checkpoint, by its size"
