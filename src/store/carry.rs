@@ -43,6 +43,20 @@ impl Store {
     /// the checkout has nothing uncommitted (ignored files do not count).
     pub fn capture_working_state(&self, allow: &SecretAllowList) -> Result<Option<Carried>> {
         let base_tree = self.tree_of(self.head_commit_id()?)?;
+        // `git add -A` would stage conflict markers as resolutions; `git stash` refuses too.
+        if let Ok(index) = self.repo.open_index() {
+            let unmerged: Vec<String> = index
+                .entries()
+                .iter()
+                .filter(|e| e.stage_raw() != 0)
+                .map(|e| e.path(&index).to_string())
+                .collect();
+            if !unmerged.is_empty() {
+                let mut names: Vec<String> = unmerged.into_iter().take(5).collect();
+                names.dedup();
+                return Err(StoreError::Unmerged(names.join(", ")));
+            }
+        }
         let scratch_dir = self.agent_dir().join(format!(
             "carry-{}-{}",
             std::process::id(),

@@ -84,6 +84,8 @@ pub enum StoreError {
         driver: String,
         detail: String,
     },
+    #[error("your checkout has unresolved conflicts: {0}")]
+    Unmerged(String),
     #[error(
         "your uncommitted work holds secrets; no task was started and nothing was written:\n  {}",
         findings.join("\n  ")
@@ -158,6 +160,11 @@ impl Advice for StoreError {
                 "`git add` fails the same way: fix the filter (`git config --get-regexp '^filter\\.{driver}\\.'`), \
                  or mark it optional with `git config filter.{driver}.required false` to store such files unfiltered"
             ),
+            StoreError::Unmerged(_) => {
+                "resolve them (or finish or abort the merge or rebase) first, or start from HEAD alone with \
+                 `git agent start --from-head`"
+                    .into()
+            }
             StoreError::CarriedSecrets { .. } => {
                 "remove the secrets from those files, add the files to .gitignore, or start from HEAD alone with \
                  `git agent start --from-head` (your uncommitted work then stays out of the task)"

@@ -167,3 +167,25 @@ fn a_clean_checkout_starts_from_head_and_says_so() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("uncommitted changes"), "{err}");
 }
+
+#[test]
+fn unresolved_conflicts_refuse_a_carried_start() {
+    let env = TestEnv::new();
+    let repo = env.repo("conflict");
+    env.git(&repo, &["checkout", "-q", "-b", "other"]);
+    std::fs::write(repo.join("README.md"), "# other\n").unwrap();
+    env.git(&repo, &["commit", "-qam", "other"]);
+    env.git(&repo, &["checkout", "-q", "main"]);
+    std::fs::write(repo.join("README.md"), "# main\n").unwrap();
+    env.git(&repo, &["commit", "-qam", "main"]);
+    let merged = env
+        .git_cmd(&repo, &["merge", "-q", "other"])
+        .output()
+        .unwrap();
+    assert!(!merged.status.success());
+    let (code, _, err) = env.agent(&repo, &["start", "--no-run", "--name", "t", "goal"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("unresolved conflicts: README.md"), "{err}");
+    assert!(err.contains("--from-head"), "{err}");
+    assert_eq!(env.git(&repo, &["branch", "--list", "agent/*"]), "");
+}
