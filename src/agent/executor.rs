@@ -162,8 +162,7 @@ impl Agent<'_> {
             }
             // The secret scan reads the blobs the checkpoint is about to write, after the
             // tests, so a file the test command wrote is scanned too.
-            let Some(findings) = self.checkpoint(&task, &plan, step, finish, tests)?
-            else {
+            let Some(findings) = self.checkpoint(&task, &plan, step, finish, tests)? else {
                 feedback = None;
                 continue;
             };
@@ -413,38 +412,19 @@ impl Agent<'_> {
             "Step {step}/{steps}: {}",
             plan.steps[(step - 1) as usize].title
         );
-        let outcome = self
-            .store
-            .checkpoint_with_tip_note(
-                task,
-                &self.worktree,
-                CheckpointInput {
-                    summary: &finish.summary,
-                    body: &body,
-                    step,
-                    steps,
-                    expected: &finish.expected,
-                    tests: TestsSummary {
-                        verdict,
-                        command: tests.command.clone(),
-                        summary: tests.summary.clone(),
-                    },
-                    risks: if finish.risks.is_empty() {
-                        "none"
-                    } else {
-                        &finish.risks
-                    },
-                    next: &next,
-                    model: &self.config.model,
-                    record: CheckpointRecord {
-                        provider: self.provider.name().to_string(),
-                        model: self.config.model.clone(),
-                        usage: usage.rounded(),
-                        tests: tests.clone(),
-                        ..CheckpointRecord::default()
-                    },
-                    co_author: self.config.co_author.as_deref(),
-                    secret_allow: Some(&secret_allow),
+        let outcome = self.store.checkpoint_with_tip_note(
+            task,
+            &self.worktree,
+            CheckpointInput {
+                summary: &finish.summary,
+                body: &body,
+                step,
+                steps,
+                expected: &finish.expected,
+                tests: TestsSummary {
+                    verdict,
+                    command: tests.command.clone(),
+                    summary: tests.summary.clone(),
                 },
                 risks: if finish.risks.is_empty() {
                     "none"
