@@ -17,7 +17,7 @@ pub fn cmd_drop(ctx: &Context, args: DropArgs) -> anyhow::Result<Exit> {
 pub fn drop_task(store: &Store, args: &DropArgs) -> anyhow::Result<String> {
     let slug = store.resolve_slug(args.slug.as_deref())?;
     let _lock = TaskLock::acquire(store, &slug)?;
-    let branch = format!("refs/heads/agent/{slug}");
+    let branch = crate::store::branch_ref(&slug);
     if store.current_branch()?.as_deref() == Some(branch.as_str()) {
         return Err(UserError::new(format!("agent/{slug} is checked out here"))
             .hint("switch to another branch first (git switch -), then drop the task")

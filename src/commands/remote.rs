@@ -28,11 +28,8 @@ use gix::ObjectId;
 use super::{Context, short};
 use crate::cli::{PullArgs, PushArgs};
 use crate::error::{Exit, UserError};
-use crate::store::{Store, TaskLock, say_ref, tracking_say, validate_slug};
+use crate::store::{Store, TaskLock, branch_ref, say_ref, tracking_say, validate_slug};
 
-fn branch_ref(slug: &str) -> String {
-    format!("refs/heads/agent/{slug}")
-}
 fn notes_ref(slug: &str) -> String {
     format!("refs/notes/agent/{slug}")
 }

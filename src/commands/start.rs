@@ -122,10 +122,7 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
     // is written.
     if let Some(name) = args.name.as_deref() {
         crate::store::validate_slug(name)?;
-        if store
-            .ref_target(&format!("refs/heads/agent/{name}"))?
-            .is_some()
-        {
+        if store.ref_target(&crate::store::branch_ref(name))?.is_some() {
             return Err(crate::store::StoreError::TaskExists(name.to_string()).into());
         }
     }

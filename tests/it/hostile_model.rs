@@ -120,6 +120,22 @@ fn run_bounded(
     }
 }
 
+/// A run of the model that does the job, bounded in time: (exit code, stderr, the model).
+fn run_good_model(env: &TestEnv, dir: &Path, slug: &str) -> (i32, String, FakeModel) {
+    let model = FakeModel::start(
+        Arc::new(crate::agent_e2e::good_model) as Arc<Script>,
+        Duration::ZERO,
+    );
+    let (code, err) = run_bounded(
+        env,
+        dir,
+        &model,
+        &["start", "--name", slug, "Add a --shout flag"],
+        Duration::from_secs(60),
+    );
+    (code, err, model)
+}
+
 /// A model that plans, then plays `attack` in step 1 (one list of tool calls per turn), then
 /// finishes every step with the good greeting.
 fn attacker(attack: Vec<Vec<Value>>) -> Arc<Script> {
@@ -514,17 +530,7 @@ fn a_linked_gitignore_is_refused_not_read() {
     std::os::unix::fs::symlink("/dev/zero", dir.join(".gitignore")).unwrap();
     env.git(&dir, &["add", "-A"]);
     env.git(&dir, &["commit", "-qm", "a hostile ignore file"]);
-    let model = FakeModel::start(
-        Arc::new(crate::agent_e2e::good_model) as Arc<Script>,
-        Duration::ZERO,
-    );
-    let (code, err) = run_bounded(
-        &env,
-        &dir,
-        &model,
-        &["start", "--name", "zero", "Add a --shout flag"],
-        Duration::from_secs(60),
-    );
+    let (code, err, _) = run_good_model(&env, &dir, "zero");
     assert_eq!(code, 3, "{err}");
     assert!(err.contains(".gitignore is a symbolic link"), "{err}");
     env.fsck(&dir);
@@ -543,17 +549,7 @@ fn the_planner_never_follows_committed_links_out_of_the_repository() {
     std::os::unix::fs::symlink("/dev/zero", dir.join("AGENTS.md")).unwrap();
     env.git(&dir, &["add", "-A"]);
     env.git(&dir, &["commit", "-qm", "links"]);
-    let model = FakeModel::start(
-        Arc::new(crate::agent_e2e::good_model) as Arc<Script>,
-        Duration::ZERO,
-    );
-    let (code, err) = run_bounded(
-        &env,
-        &dir,
-        &model,
-        &["start", "--name", "links", "Add a --shout flag"],
-        Duration::from_secs(60),
-    );
+    let (code, err, model) = run_good_model(&env, &dir, "links");
     assert_eq!(code, 0, "{err}");
     let sent: String = model.bodies().iter().map(|b| b.to_string()).collect();
     assert!(!sent.contains("PRIVATE-KEY-MATERIAL-OUTSIDE"));

@@ -79,7 +79,7 @@ pub fn start_detached(cwd: &Path, params: &StartParams) -> anyhow::Result<Starte
         }
         None => store.unique_slug(&slug_from_goal(&params.goal))?,
     };
-    let branch = format!("refs/heads/agent/{slug}");
+    let branch = crate::store::branch_ref(&slug);
     if store.ref_target(&branch)?.is_some() {
         return Err(crate::store::StoreError::TaskExists(slug).into());
     }
