@@ -12,20 +12,48 @@ pub mod runlog;
 pub use runlog::{RunLog, run_log_path};
 
 use crate::agent::Event;
-use crate::cli::{ColorChoice, GlobalArgs};
+
+/// When to colour output (`--color`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    pub const ALL: [ColorChoice; 3] = [ColorChoice::Auto, ColorChoice::Always, ColorChoice::Never];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ColorChoice::Auto => "auto",
+            ColorChoice::Always => "always",
+            ColorChoice::Never => "never",
+        }
+    }
+}
+
+/// How output looks: JSON lines, quiet, and colour; the global flags fill it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    pub json: bool,
+    pub quiet: bool,
+    pub color: ColorChoice,
+}
 
 /// Whether to colour stderr: `--color`, `NO_COLOR`, `TERM=dumb`, and whether it is a terminal.
-pub fn use_color(global: &GlobalArgs) -> bool {
-    color_for(global, std::io::stderr().is_terminal())
+pub fn use_color(style: &Style) -> bool {
+    color_for(style, std::io::stderr().is_terminal())
 }
 
 /// Whether to colour results on stdout, by the same rules.
-pub fn use_color_stdout(global: &GlobalArgs) -> bool {
-    color_for(global, std::io::stdout().is_terminal())
+pub fn use_color_stdout(style: &Style) -> bool {
+    color_for(style, std::io::stdout().is_terminal())
 }
 
-fn color_for(global: &GlobalArgs, terminal: bool) -> bool {
-    match global.color {
+fn color_for(style: &Style, terminal: bool) -> bool {
+    match style.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
@@ -44,8 +72,8 @@ pub fn json_line(event: &Event) -> Option<String> {
 }
 
 /// A sink for the loop's events, chosen by the global flags.
-pub fn renderer(global: &GlobalArgs) -> Box<dyn FnMut(Event) + Send> {
-    if global.json {
+pub fn renderer(style: &Style) -> Box<dyn FnMut(Event) + Send> {
+    if style.json {
         return Box::new(|event: Event| {
             if let Some(line) = json_line(&event) {
                 let mut out = std::io::stdout().lock();
@@ -53,10 +81,10 @@ pub fn renderer(global: &GlobalArgs) -> Box<dyn FnMut(Event) + Send> {
             }
         });
     }
-    if global.quiet {
+    if style.quiet {
         return Box::new(|_| {});
     }
-    let color = use_color(global);
+    let color = use_color(style);
     let spinner = (std::io::stderr().is_terminal()
         && std::env::var("TERM").map_or(true, |t| t != "dumb"))
     .then(|| {

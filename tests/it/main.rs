@@ -19,6 +19,7 @@ mod fidelity;
 mod fsck;
 mod hostile_model;
 mod hostile_repo;
+mod layout;
 mod mcp;
 mod merge_flags;
 mod recovery;
