@@ -12,8 +12,8 @@ use crate::policy::SecretAllowList;
 use crate::store::StoreError;
 use crate::store::record::TestRun;
 use crate::store::{
-    Checkpoint, CheckpointInput, CheckpointRecord, Plan, RollbackTarget, Task, TestsSummary,
-    TestsVerdict,
+    Checkpoint, CheckpointInput, CheckpointRecord, Plan, PlanStatus, RollbackTarget, Task,
+    TestsSummary, TestsVerdict,
 };
 use crate::tools::ToolOutput;
 
@@ -48,23 +48,19 @@ fn position(
     plan: &Plan,
     task_commit: ObjectId,
 ) -> (u32, u32, Option<TestRun>) {
-    let step_of = |c: &Checkpoint| {
-        c.trailers
-            .get("Agent-Step")
-            .and_then(|s| s.split('/').next())
-            .and_then(|s| s.parse::<u32>().ok())
-            .unwrap_or(0)
-    };
+    let step_of = |c: &Checkpoint| c.typed.step_index();
     let (step, streak, last_test) = match checkpoints.last() {
         None => (1, 0, None),
         Some(last) => {
             let step = step_of(last);
             let last_test = last.record.as_ref().map(|r| r.tests.clone());
-            if last.tests_verdict() == Some("fail") {
+            if last.tests_verdict() == Some(TestsVerdict::Fail) {
                 let streak = checkpoints
                     .iter()
                     .rev()
-                    .take_while(|c| step_of(c) == step && c.tests_verdict() == Some("fail"))
+                    .take_while(|c| {
+                        step_of(c) == step && c.tests_verdict() == Some(TestsVerdict::Fail)
+                    })
                     .count();
                 (step.max(1), streak, last_test)
             } else {
@@ -99,7 +95,7 @@ impl Agent<'_> {
         let mut plan = store.plan(&task).map_err(|e| e.to_string())?;
         // A plan blocked by the planner is planned again (told why it blocked): the user
         // resumed it.
-        if (plan.status != "ready" || plan.steps.is_empty())
+        if (plan.status != PlanStatus::Ready || plan.steps.is_empty())
             && let Some(outcome) = self.plan(&task, &mut plan, None).await?
         {
             return Ok(outcome);
@@ -120,7 +116,7 @@ impl Agent<'_> {
             let steps = plan.steps.len() as u32;
             if step > steps {
                 return Ok(Outcome::Done(match &last_test {
-                    Some(t) if t.verdict == "pass" => {
+                    Some(t) if t.verdict == TestsVerdict::Pass => {
                         format!("all {steps} steps done; `{}`: {}", t.command, t.summary)
                     }
                     _ => format!("all {steps} steps done"),
@@ -362,11 +358,11 @@ impl Agent<'_> {
         let interrupt = self.interrupt.clone();
         let tests = tokio::select! {
             t = run_tests(&command, &self.worktree, &self.tools.sandbox, self.config.test_timeout) => t,
-            _ = interrupt.wait() => TestRun { command: command.clone(), verdict: "not-run".into(), summary: "interrupted".into(), ..TestRun::default() },
+            _ = interrupt.wait() => TestRun { command: command.clone(), verdict: TestsVerdict::NotRun, summary: "interrupted".into(), ..TestRun::default() },
         };
         (self.emit)(Event::Tests {
             command: tests.command.clone(),
-            verdict: tests.verdict.clone(),
+            verdict: tests.verdict,
             summary: tests.summary.clone(),
         });
         tests
@@ -380,11 +376,7 @@ impl Agent<'_> {
         finish: Finish,
         tests: TestRun,
     ) -> Result<Option<Vec<String>>, String> {
-        let verdict = match tests.verdict.as_str() {
-            "pass" => TestsVerdict::Pass,
-            "fail" => TestsVerdict::Fail,
-            _ => TestsVerdict::NotRun,
-        };
+        let verdict = tests.verdict;
         // The step's usage is in the tip's pending usage, turn by turn (with that of earlier
         // runs that stopped on this tip); the checkpoint takes it into its record, in the same
         // notes commit that clears it from the tip.
@@ -525,22 +517,23 @@ impl Agent<'_> {
 #[cfg(test)]
 mod carried_tests {
     use super::position;
-    use crate::store::{Checkpoint, Trailers};
+    use crate::store::{Checkpoint, Trailers, trailer};
 
     #[test]
     fn the_carried_commit_is_before_step_one() {
         let mut trailers = Trailers::default();
-        trailers.push("Agent-Checkpoint", "1");
-        trailers.push("Agent-Step", "0/0");
-        trailers.push("Agent-Tests", "not-run");
-        trailers.push("Agent-Carried", "working tree");
-        let carried = Checkpoint {
-            commit: gix::ObjectId::null(gix::hash::Kind::Sha1),
-            summary: "agent: carried over from the working tree".into(),
-            message: String::new(),
-            trailers,
-            record: None,
-        };
+        trailers.push(trailer::CHECKPOINT, "1");
+        trailers.push(trailer::STEP, "0/0");
+        trailers.push(trailer::TESTS, "not-run");
+        trailers.push(trailer::CARRIED, "working tree");
+        let carried = Checkpoint::new(
+            gix::ObjectId::null(gix::hash::Kind::Sha1),
+            format!(
+                "agent: carried over from the working tree\n\n{}",
+                trailers.render()
+            ),
+            None,
+        );
         let null = gix::ObjectId::null(gix::hash::Kind::Sha1);
         let (step, tries, last) = position(&[carried], &crate::store::Plan::default(), null);
         assert_eq!((step, tries), (1, 0));

@@ -127,7 +127,7 @@ pub fn cmd_demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<Exit> {
             "--oneline",
             "--graph",
             &format!("agent/{SLUG}"),
-            &format!("refs/agent/{SLUG}/attic/1"),
+            &crate::store::attic_ref(SLUG, 1),
         ],
     )
     .unwrap_or_default();

@@ -183,8 +183,8 @@ impl Human {
                 }
             }
             Event::Tests { command, verdict, summary } => {
-                let code = if verdict == "pass" { "32" } else { "31" };
-                self.line(format!("  tests `{command}`: {} ({summary})", self.paint(code, &verdict)));
+                let code = if verdict == crate::store::TestsVerdict::Pass { "32" } else { "31" };
+                self.line(format!("  tests `{command}`: {} ({summary})", self.paint(code, verdict.as_str())));
             }
             Event::SecretFound { findings } => {
                 self.line(self.paint("31", &format!("  secret scan: {} finding(s); not committed", findings.len())));

@@ -288,7 +288,7 @@ impl GitAgentServer {
             let done = summary.step.0;
             Ok(PlanInfo {
                 slug,
-                status: plan.status,
+                status: plan.status.to_string(),
                 goal: plan.goal,
                 objective: plan.objective,
                 constraints: plan.constraints,
