@@ -40,6 +40,35 @@ enum StepEnd {
     Stop(Outcome),
 }
 
+/// What the loop does next at a step boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NextMove {
+    /// Every step of the plan has a checkpoint.
+    Done,
+    /// Work on the step (another try).
+    Work,
+    /// The step failed its tries: roll back to the last green checkpoint and plan again.
+    Replan,
+}
+
+/// The stop rule at a step boundary, from where the task stands (`position`): a pure
+/// decision, so the rule is tested without a model.
+fn next_move(step: u32, steps: u32, failed_tries: u32, tries_per_step: u32) -> NextMove {
+    if step > steps {
+        NextMove::Done
+    } else if failed_tries >= tries_per_step {
+        NextMove::Replan
+    } else {
+        NextMove::Work
+    }
+}
+
+/// Whether a task that has now been replanned `replans` times has used up its `limit`: it
+/// then stops `blocked` instead of planning again.
+fn replans_exhausted(replans: u32, limit: u32) -> bool {
+    replans > limit
+}
+
 /// Where the task stands, read from git: the next step, how many of its tries failed
 /// already — failing checkpoints and tries that ended without one (the plan's `attempts`) —
 /// and the last test result.
@@ -114,22 +143,25 @@ impl Agent<'_> {
                 .map_err(|e| e.to_string())?;
             let (step, tries, last_test) = position(&checkpoints, &plan, task.task_commit);
             let steps = plan.steps.len() as u32;
-            if step > steps {
-                return Ok(Outcome::Done(match &last_test {
-                    Some(t) if t.verdict == TestsVerdict::Pass => {
-                        format!("all {steps} steps done; `{}`: {}", t.command, t.summary)
-                    }
-                    _ => format!("all {steps} steps done"),
-                }));
-            }
-            if tries >= self.config.step_attempts {
-                if let Some(outcome) = self
-                    .replan_after_failures(&task, step, tries, last_test.as_ref())
-                    .await?
-                {
-                    return Ok(outcome);
+            match next_move(step, steps, tries, self.config.step_attempts) {
+                NextMove::Done => {
+                    return Ok(Outcome::Done(match &last_test {
+                        Some(t) if t.verdict == TestsVerdict::Pass => {
+                            format!("all {steps} steps done; `{}`: {}", t.command, t.summary)
+                        }
+                        _ => format!("all {steps} steps done"),
+                    }));
                 }
-                continue;
+                NextMove::Replan => {
+                    if let Some(outcome) = self
+                        .replan_after_failures(&task, step, tries, last_test.as_ref())
+                        .await?
+                    {
+                        return Ok(outcome);
+                    }
+                    continue;
+                }
+                NextMove::Work => {}
             }
             (self.emit)(Event::StepStarted {
                 step,
@@ -497,7 +529,7 @@ impl Agent<'_> {
         let task = self.store.task(&self.slug).map_err(|e| e.to_string())?;
         let mut plan = self.store.plan(&task).map_err(|e| e.to_string())?;
         plan.replans += 1;
-        if plan.replans > self.config.replans {
+        if replans_exhausted(plan.replans, self.config.replans) {
             self.store
                 .write_plan(&task, &plan, "replans exhausted")
                 .map_err(|e| e.to_string())?;
@@ -511,6 +543,46 @@ impl Agent<'_> {
             .current_step(task.tip)
             .map_err(|e| e.to_string())?;
         self.plan(&task, &mut plan, Some(kept)).await
+    }
+}
+
+#[cfg(test)]
+mod decision_tests {
+    use super::{NextMove, next_move, replans_exhausted};
+
+    #[test]
+    fn a_step_is_worked_until_its_tries_are_spent_then_replanned() {
+        // (step, steps, failed tries, tries per step) -> what happens
+        let table = [
+            ((1, 2, 0, 2), NextMove::Work),
+            ((1, 2, 1, 2), NextMove::Work),
+            ((1, 2, 2, 2), NextMove::Replan),
+            ((2, 2, 5, 2), NextMove::Replan),
+            ((3, 2, 0, 2), NextMove::Done),
+            // Past the last step the task is done even if the last tries failed: those
+            // belong to a step that was finished.
+            ((3, 2, 2, 2), NextMove::Done),
+            // A plan with no steps has nothing to do.
+            ((1, 0, 0, 2), NextMove::Done),
+            // One try per step: the first failure replans.
+            ((1, 3, 1, 1), NextMove::Replan),
+        ];
+        for ((step, steps, tries, per_step), expected) in table {
+            assert_eq!(
+                next_move(step, steps, tries, per_step),
+                expected,
+                "step {step}/{steps}, {tries} failed of {per_step}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_replan_limit_allows_exactly_that_many_replans() {
+        assert!(!replans_exhausted(1, 2));
+        assert!(!replans_exhausted(2, 2));
+        assert!(replans_exhausted(3, 2));
+        // No replans allowed: the first failure stops the run.
+        assert!(replans_exhausted(1, 0));
     }
 }
 
