@@ -8,7 +8,7 @@ use crate::cli::{ResumeArgs, StartArgs};
 use crate::config::{Config, Flags, Inputs};
 use crate::error::{Exit, UserError};
 use crate::llm::{ApiKey, Provider, ProviderConfig, ProviderKind};
-use crate::policy::{CommandPolicy, SandboxSpec};
+use crate::policy::CommandPolicy;
 use crate::store::{NewTask, Store, TaskLock};
 use crate::tools::ToolBox;
 
@@ -50,7 +50,7 @@ fn known_secrets() -> Vec<String> {
 pub fn toolbox(config: &Config, worktree: PathBuf) -> anyhow::Result<ToolBox> {
     let policy = CommandPolicy::from_config(&config.allow, &config.deny)?;
     Ok(ToolBox {
-        sandbox: SandboxSpec::for_worktree(&worktree, config.network, config.sandbox_off),
+        sandbox: config.sandbox_for(&worktree),
         worktree,
         policy,
         command_timeout: config.command_timeout,
