@@ -83,7 +83,7 @@ impl Store {
         let tree = self.git_in_checkout(&["write-tree"], &env)?;
         let tree = ObjectId::from_hex(tree.trim().as_bytes()).map_err(|err| StoreError::Git {
             context: "git write-tree gave no tree id".into(),
-            detail: err.to_string(),
+            source: err.into(),
         })?;
         if tree == base_tree {
             return Ok(None);
