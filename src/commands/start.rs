@@ -11,6 +11,7 @@ use crate::llm::{ApiKey, Provider, ProviderConfig, ProviderKind};
 use crate::policy::{CommandPolicy, SandboxSpec};
 use crate::store::{NewTask, Store, TaskLock};
 use crate::tools::ToolBox;
+use crate::tools::mcp::McpServers;
 
 /// The configuration of the checkout; its warnings (ignored keys) go to stderr, once per run.
 pub fn load_config(
@@ -54,8 +55,14 @@ fn known_secrets() -> Vec<String> {
 
 pub fn toolbox(config: &Config, worktree: PathBuf) -> anyhow::Result<ToolBox> {
     let policy = CommandPolicy::from_config(&config.allow, &config.deny)?;
+    let sandbox = SandboxSpec::for_worktree(&worktree, config.network, config.sandbox_off);
     Ok(ToolBox {
-        sandbox: SandboxSpec::for_worktree(&worktree, config.network, config.sandbox_off),
+        mcp: McpServers::new(
+            config.mcp_servers.clone(),
+            worktree.clone(),
+            sandbox.clone(),
+        ),
+        sandbox,
         worktree,
         policy,
         command_timeout: config.command_timeout,

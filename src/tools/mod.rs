@@ -4,6 +4,7 @@
 //! model as an error result; it never ends the run.
 
 mod files;
+pub mod mcp;
 pub mod registry;
 mod search;
 
@@ -58,6 +59,8 @@ pub struct ToolBox {
     pub secrets: Vec<String>,
     /// How many commands the policy refused in this run.
     pub refusals: u32,
+    /// The configured MCP servers, whose tools the executor is offered beside these.
+    pub mcp: mcp::McpServers,
 }
 
 /// A string field of a tool input, or a tool error naming it.
@@ -122,7 +125,17 @@ impl ToolBox {
                 self.run_command(field(input, "command")?, number(input, "timeout_secs"))
                     .await
             }
-            other => Err(ToolOutput::error(registry::unknown_tool(other, false))),
+            other => match self.mcp.call(other, input).await {
+                Some(out) => Ok(out),
+                None => {
+                    let mut message = registry::unknown_tool(other, false);
+                    let servers = self.mcp.names();
+                    if !servers.is_empty() {
+                        message.push_str(&format!(", and of MCP servers {}", servers.join(", ")));
+                    }
+                    Err(ToolOutput::error(message))
+                }
+            },
         }
     }
 

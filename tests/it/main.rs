@@ -20,6 +20,7 @@ mod fsck;
 mod hostile_model;
 mod hostile_repo;
 mod mcp;
+mod mcp_client;
 mod merge_flags;
 mod recovery;
 mod runs_end;
