@@ -241,7 +241,7 @@ impl McpServers {
             Err(_) => {
                 self.stop(server);
                 ToolOutput::error(format!(
-                    "the MCP server `{server}` did not answer `{}` within {}; it was stopped (with everything it started) and is started again at the next call",
+                    "the MCP server `{server}` did not answer `{}` within {}; it was stopped and is started again at the next call",
                     offered.tool,
                     humantime::format_duration(config.timeout)
                 ))

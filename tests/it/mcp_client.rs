@@ -49,6 +49,9 @@ fn user_config(env: &TestEnv, text: &str) {
     std::fs::write(dir.join("config.toml"), text).unwrap();
 }
 
+/// A credential the user hands a server in its `env`.
+const TOKEN: &str = "fixture-token-5f0c2a9d7e1b4c3a";
+
 fn one_step_plan() -> Vec<Value> {
     vec![
         text("Planning."),
@@ -139,7 +142,9 @@ fn a_servers_tool_is_offered_namespaced_and_its_answer_reaches_git() {
         &server_toml(
             "fx",
             &[],
-            "env = { FIXTURE_GREETING = \"from-env\" }\ntools = [\"echo\", \"write\"]\n",
+            &format!(
+                "env = {{ FIXTURE_GREETING = \"from-env\", FIXTURE_API_TOKEN = \"{TOKEN}\" }}\ntools = [\"echo\", \"write\", \"env\"]\n"
+            ),
         ),
     );
     let script = |request: &Value| match (current_step(request), turn(request)) {
@@ -153,6 +158,9 @@ fn a_servers_tool_is_offered_namespaced_and_its_answer_reaches_git() {
                 json!({"path": "answer.txt", "content": answer}),
             )]
         }
+        // The provider key never reaches a server; a credential given to one is masked.
+        (Some(_), 2) => vec![tool("fx__env", json!({"name": "ANTHROPIC_API_KEY"}))],
+        (Some(_), 3) => vec![tool("fx__env", json!({"name": "FIXTURE_API_TOKEN"}))],
         (Some(_), _) => finish("Record the server's answer"),
     };
     let model = FakeModel::start(Arc::new(script) as Arc<Script>, Duration::ZERO);
@@ -180,7 +188,7 @@ fn a_servers_tool_is_offered_namespaced_and_its_answer_reaches_git() {
             .iter()
             .filter(|n| n.starts_with("fx__"))
             .collect::<Vec<_>>(),
-        ["fx__echo", "fx__write"]
+        ["fx__echo", "fx__write", "fx__env"]
     );
     let echo = executor["tools"]
         .as_array()
@@ -195,10 +203,10 @@ fn a_servers_tool_is_offered_namespaced_and_its_answer_reaches_git() {
     assert_eq!(echo["description"], "(MCP server `fx`) Echo the text back.");
 
     // The answer, the environment given to the server included, reached the model and git.
-    assert_eq!(
-        results_seen(&model)[0],
-        ("echo: hello from-env".to_string(), false)
-    );
+    let seen = results_seen(&model);
+    assert_eq!(seen[0], ("echo: hello from-env".to_string(), false));
+    assert_eq!(seen[2], ("(unset)".to_string(), false));
+    assert_eq!(seen[3], ("***".to_string(), false));
     assert_eq!(
         env.git(&dir, &["show", "agent/t:answer.txt"]),
         "echo: hello from-env"
@@ -206,14 +214,17 @@ fn a_servers_tool_is_offered_namespaced_and_its_answer_reaches_git() {
     // Counted and reported like every tool call.
     let record: toml::Table =
         toml::from_str(&env.git(&dir, &["notes", "--ref", "agent/t", "show", "agent/t"])).unwrap();
-    assert_eq!(record["tool_calls"].as_integer(), Some(3), "{record:?}");
+    assert_eq!(record["tool_calls"].as_integer(), Some(5), "{record:?}");
     let events = json_events(&out);
     let started: Vec<&Value> = events
         .iter()
         .filter(|e| e["type"] == "mcp_server")
         .collect();
     assert_eq!(started.len(), 1, "{out}");
-    assert_eq!(started[0]["tools"], json!(["fx__echo", "fx__write"]));
+    assert_eq!(
+        started[0]["tools"],
+        json!(["fx__echo", "fx__write", "fx__env"])
+    );
     assert_eq!(started[0]["error"], Value::Null);
     assert!(
         events
@@ -224,7 +235,15 @@ fn a_servers_tool_is_offered_namespaced_and_its_answer_reaches_git() {
         && e["name"] == "fx__echo"
         && e["is_error"] == json!(false)
         && e["detail"] == "echo: hello from-env"));
-    assert!(!out.contains(KEY) && !err.contains(KEY));
+    let history = env.git(&dir, &["log", "--all", "-p", "--notes=agent/*"]);
+    for text in [&out, &err, &history] {
+        assert!(!text.contains(KEY) && !text.contains(TOKEN));
+    }
+    let requests: String = model.bodies().iter().map(Value::to_string).collect();
+    assert!(
+        !requests.contains(TOKEN),
+        "the server's credential reached the model"
+    );
     env.fsck(&dir);
     env.agent_fsck(&dir);
 }
@@ -238,9 +257,10 @@ fn a_crash_a_hang_and_garbage_are_tool_errors_and_the_run_finishes() {
         &env,
         &format!(
             "{}{}",
+            // Lingering when its input ends, only a kill ends it; the tag finds it.
             server_toml(
                 "fx",
-                &[],
+                &["--linger", "--tag", &marker],
                 &format!("timeout = \"4s\"\nenv = {{ FIXTURE_MARKER = \"{marker}\" }}\n")
             ),
             server_toml("dead", &["--exit-at-start"], "")
@@ -311,7 +331,8 @@ fn a_crash_a_hang_and_garbage_are_tool_errors_and_the_run_finishes() {
             .any(|n| n.starts_with("dead__"))
     );
 
-    // Killed when the run ended, with what they started in a session of their own.
+    // Killed when the run ended (the server started again for the echo would linger), with
+    // what they started in a session of their own.
     let deadline = Instant::now() + Duration::from_secs(5);
     while !processes_with(&marker).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
@@ -336,6 +357,9 @@ fn an_mcp_server_in_the_sandbox_cannot_write_outside_the_worktree() {
         dir.join("README.md").display().to_string(),
         "inside.txt".to_string(),
     ];
+    // The network is off, as for commands: a listener on this machine is out of reach.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
     let script = {
         let targets = targets.clone();
         move |request: &Value| match (current_step(request), turn(request)) {
@@ -343,6 +367,10 @@ fn an_mcp_server_in_the_sandbox_cannot_write_outside_the_worktree() {
             (Some(_), n) if n < targets.len() => vec![tool(
                 "fx__write",
                 json!({"path": targets[n], "content": "#!/bin/sh\necho pwned\n"}),
+            )],
+            (Some(_), 4) => vec![tool(
+                "fx__connect",
+                json!({"host": "127.0.0.1", "port": port}),
             )],
             (Some(_), _) => finish("Write where allowed"),
         }
@@ -352,7 +380,12 @@ fn an_mcp_server_in_the_sandbox_cannot_write_outside_the_worktree() {
     let (code, out, err) = agent(&env, &dir, &model, &["start", "--name", "t", "Write"]);
     assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
     let seen = results_seen(&model);
-    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    assert!(
+        seen[4].1 && seen[4].0.starts_with("cannot connect"),
+        "{:?}",
+        seen[4]
+    );
     for (target, (result, is_error)) in targets.iter().zip(&seen).take(3) {
         assert!(*is_error, "{target}: {result}");
         assert!(
