@@ -339,6 +339,14 @@ impl Agent<'_> {
                             ToolOutput::error(format!(
                                 "{edits_since_run} edits without running anything: run the tests with run_command first"
                             ))
+                        } else if self.tools.mcp.offers(&name) {
+                            // A server's call may take its whole timeout: Ctrl-C does not wait
+                            // for it (the server is stopped with the run).
+                            let interrupt = self.interrupt.clone();
+                            tokio::select! {
+                                out = self.tools.call(&name, &input) => out,
+                                () = interrupt.wait() => ToolOutput::error("interrupted (Ctrl-C) before the MCP server answered"),
+                            }
                         } else {
                             self.tools.call(&name, &input).await
                         };

@@ -160,6 +160,11 @@ impl McpServers {
         self.offered.iter().map(|o| o.spec.clone()).collect()
     }
 
+    /// Whether `name` is a tool of a server.
+    pub fn offers(&self, name: &str) -> bool {
+        self.offered.iter().any(|o| o.spec.name == name)
+    }
+
     /// Names of the tools offered, for the unknown-tool message.
     pub fn names(&self) -> Vec<String> {
         self.offered.iter().map(|o| o.spec.name.clone()).collect()

@@ -468,3 +468,63 @@ fn a_repositorys_mcp_server_runs_only_after_git_agent_trust() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("[mcp.servers.<name>]"), "{err}");
 }
+
+#[test]
+fn ctrl_c_during_a_call_that_never_answers_stops_the_run_at_once_and_the_server() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    let marker = format!("git-agent-mcp-ctrl-c-{}", std::process::id());
+    // The default timeout (60s): the run must not wait for it.
+    user_config(
+        &env,
+        &server_toml(
+            "fx",
+            &["--linger", "--tag", &marker],
+            &format!("env = {{ FIXTURE_MARKER = \"{marker}\" }}\n"),
+        ),
+    );
+    let script = |request: &Value| match (current_step(request), turn(request)) {
+        (None, _) => one_step_plan(),
+        (Some(_), 0) => vec![tool("fx__hang", json!({}))],
+        (Some(_), _) => finish("Never reached"),
+    };
+    let model = FakeModel::start(Arc::new(script) as Arc<Script>, Duration::ZERO);
+    let child = env
+        .agent_cmd(&dir, &["start", "--name", "c", "Hang"])
+        .env("ANTHROPIC_BASE_URL", &model.url)
+        .env("ANTHROPIC_API_KEY", KEY)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The hang tool has started its child: the call is in flight.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !processes_with(&marker)
+        .iter()
+        .any(|p| p.contains("time.sleep"))
+    {
+        assert!(Instant::now() < deadline, "the call never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let interrupted = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(20),
+        "Ctrl-C waited {:?}",
+        interrupted.elapsed()
+    );
+    assert!(stderr.contains("Stopped: interrupted."), "{stderr}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !processes_with(&marker).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(processes_with(&marker), Vec::<String>::new());
+    env.fsck(&dir);
+}
