@@ -271,7 +271,11 @@ fn a_crash_a_hang_and_garbage_are_tool_errors_and_the_run_finishes() {
         (Some(_), 0) => vec![tool("fx__crash", json!({}))],
         (Some(_), 1) => vec![tool("fx__hang", json!({}))],
         (Some(_), 2) => vec![tool("fx__garbage", json!({}))],
-        (Some(_), 3) => vec![tool("fx__echo", json!({"text": "still here"}))],
+        // Larger than a message may be (4 MiB): dropped unread, so the call times out.
+        (Some(_), 3) => vec![tool("fx__big", json!({"bytes": 6_000_000}))],
+        // Large but allowed: the model gets its head and tail.
+        (Some(_), 4) => vec![tool("fx__big", json!({"bytes": 2_000_000}))],
+        (Some(_), 5) => vec![tool("fx__echo", json!({"text": "still here"}))],
         (Some(_), _) => finish("Survive the server"),
     };
     let model = FakeModel::start(Arc::new(script) as Arc<Script>, Duration::ZERO);
@@ -284,12 +288,12 @@ fn a_crash_a_hang_and_garbage_are_tool_errors_and_the_run_finishes() {
     );
     let took = began.elapsed();
     assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
-    // Two timeouts at most (hang, garbage), plus starts: never a hung run.
-    assert!(took < Duration::from_secs(40), "the run took {took:?}");
+    // Three timeouts at most (hang, garbage, the oversized answer), plus starts.
+    assert!(took < Duration::from_secs(50), "the run took {took:?}");
 
     let seen = results_seen(&model);
-    assert_eq!(seen.len(), 4, "{seen:?}");
-    let (crash, hang, garbage, echo) = (&seen[0], &seen[1], &seen[2], &seen[3]);
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    let (crash, hang, garbage, echo) = (&seen[0], &seen[1], &seen[2], &seen[5]);
     assert!(crash.1, "{crash:?}");
     assert!(
         crash
@@ -306,6 +310,21 @@ fn a_crash_a_hang_and_garbage_are_tool_errors_and_the_run_finishes() {
     );
     assert!(garbage.1, "{garbage:?}");
     assert!(garbage.0.contains("the MCP server `fx`"), "{garbage:?}");
+    let (huge, big) = (&seen[3], &seen[4]);
+    assert!(
+        huge.1 && huge.0.contains("did not answer `big` within 4s"),
+        "{}",
+        short(&huge.0)
+    );
+    assert!(!big.1 && big.0.len() < 13_000, "{}", big.0.len());
+    assert!(
+        big.0.starts_with("yyyy") && big.0.contains(" characters (") && big.0.ends_with("yyyy\n"),
+        "{:?}",
+        big.0
+            .lines()
+            .filter(|l| !l.starts_with('y'))
+            .collect::<Vec<_>>()
+    );
     // Started again after each failure, the server answers.
     assert_eq!(echo, &("echo: still here".to_string(), false));
 
@@ -527,4 +546,9 @@ fn ctrl_c_during_a_call_that_never_answers_stops_the_run_at_once_and_the_server(
     }
     assert_eq!(processes_with(&marker), Vec::<String>::new());
     env.fsck(&dir);
+}
+
+/// The start of a long text, for a failure message.
+fn short(text: &str) -> String {
+    text.chars().take(300).collect()
 }
