@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::context::{PlannerContext, planner_message};
 use super::{Agent, Book, Event, Outcome, Turn, invalid_input, owned_tool_calls, tool_results};
 use crate::llm::{Message, StopReason};
-use crate::store::{Plan, PlanStep, Task};
+use crate::store::{Plan, PlanStatus, PlanStep, Task};
 use crate::tools::ToolOutput;
 use crate::tools::registry::{self, Kind};
 
@@ -118,7 +118,7 @@ impl Agent<'_> {
             .store
             .git_output(&["log", "--oneline", "-10", &task.base.to_string()])
             .unwrap_or_default();
-        let blocked = if plan.status == "blocked" {
+        let blocked = if plan.status == PlanStatus::Blocked {
             plan.questions.clone()
         } else {
             Vec::new()
@@ -193,7 +193,7 @@ impl Agent<'_> {
                                     plan.constraints = constraints;
                                     plan.acceptance_criteria = acceptance;
                                     plan.test_command = test_command;
-                                    plan.status = "ready".into();
+                                    plan.status = PlanStatus::Ready;
                                     // Answered by this plan: no longer open.
                                     plan.questions.clear();
                                     plan.planner_model = model.clone();
@@ -254,7 +254,7 @@ impl Agent<'_> {
     }
 
     fn block(&mut self, _task: &Task, plan: &mut Plan, reason: String) -> Result<Outcome, String> {
-        plan.status = "blocked".into();
+        plan.status = PlanStatus::Blocked;
         plan.questions.push(reason.clone());
         Ok(Outcome::Blocked(reason))
     }

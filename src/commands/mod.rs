@@ -1,5 +1,6 @@
 //! One file per subcommand; this module dispatches and holds what they share.
 
+pub mod advice;
 mod checkpoint;
 mod checks;
 mod demo;

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use super::Context;
 use crate::agent::{Agent, Event, Interrupt};
-use crate::cli::{BudgetArgs, ModelArgs, ResumeArgs, StartArgs};
-use crate::config::{Config, Inputs};
+use crate::cli::{ResumeArgs, StartArgs};
+use crate::config::{Config, Flags, Inputs};
 use crate::error::{Exit, UserError};
 use crate::llm::{ApiKey, Provider, ProviderConfig, ProviderKind};
 use crate::policy::{CommandPolicy, SandboxSpec};
@@ -14,13 +14,8 @@ use crate::tools::ToolBox;
 use crate::tools::mcp::McpServers;
 
 /// The configuration of the checkout; its warnings (ignored keys) go to stderr, once per run.
-pub fn load_config(
-    ctx: &Context,
-    store: &Store,
-    model: ModelArgs,
-    budget: BudgetArgs,
-) -> anyhow::Result<Config> {
-    let inputs = Inputs::discover_in(store.repo(), model, budget);
+pub fn load_config(ctx: &Context, store: &Store, flags: Flags) -> anyhow::Result<Config> {
+    let inputs = Inputs::discover_in(store.repo(), flags);
     let config = crate::config::load(&inputs)?;
     ctx.warn(&config.warnings);
     Ok(config)
@@ -88,7 +83,7 @@ pub fn run_loop(
         .enable_all()
         .build()?;
     let tools = toolbox(&config, worktree.clone())?;
-    let mut render = crate::ui::renderer(&ctx.global);
+    let mut render = crate::ui::renderer(&ctx.global.style());
     let mut log = crate::ui::RunLog::create(store, slug);
     let mut emit = move |event: Event| {
         log.append(&event);
@@ -137,7 +132,7 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
     if args.here {
         store.ensure_clean_checkout()?;
     }
-    let config = load_config(ctx, &store, args.model.clone(), args.budget.clone())?;
+    let config = load_config(ctx, &store, args.model.flags(&args.budget))?;
     let provider = if args.no_run {
         None
     } else {
@@ -241,7 +236,7 @@ fn say_start_point(
 pub fn cmd_resume(ctx: &Context, args: ResumeArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
     let slug = store.resolve_slug(args.slug.as_deref())?;
-    let config = load_config(ctx, &store, args.model.clone(), args.budget.clone())?;
+    let config = load_config(ctx, &store, args.model.flags(&args.budget))?;
     let provider = provider_for(&config)?;
     let task = store.task(&slug)?;
     let plan = store.plan(&task)?;

@@ -1,6 +1,9 @@
 //! All end-to-end tests of the binary compile into this one test binary (link time).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod accounting;
 mod agent_e2e;
 mod cli_completions;
@@ -19,6 +22,7 @@ mod fidelity;
 mod fsck;
 mod hostile_model;
 mod hostile_repo;
+mod layout;
 mod mcp;
 mod mcp_client;
 mod merge_flags;
