@@ -70,6 +70,14 @@ pub enum Event {
         commit: String,
         message: String,
     },
+    /// An MCP server was started for the executor (`tools`: what it offers), or could not
+    /// be (`error`); `skipped`: tools it lists that are not offered, and why.
+    McpServer {
+        server: String,
+        tools: Vec<String>,
+        skipped: Vec<String>,
+        error: Option<String>,
+    },
     Checkpoint {
         number: u32,
         commit: String,

@@ -134,6 +134,7 @@ impl Agent<'_> {
         if self.plan_only {
             return Ok(Outcome::Done("planned".into()));
         }
+        self.start_mcp_servers().await;
         let mut feedback: Option<String> = None;
         loop {
             let task = store.task(&self.slug)?;
@@ -208,6 +209,23 @@ impl Agent<'_> {
         }
     }
 
+    /// Start the configured MCP servers, once a run, and say what each offers. The planner
+    /// gets none of their tools: it only reads.
+    async fn start_mcp_servers(&mut self) {
+        for started in self.tools.mcp.start().await {
+            let (tools, error) = match started.result {
+                Ok(tools) => (tools, None),
+                Err(error) => (Vec::new(), Some(error)),
+            };
+            (self.emit)(Event::McpServer {
+                server: started.server,
+                tools,
+                skipped: started.skipped,
+                error,
+            });
+        }
+    }
+
     /// A try that made no checkpoint counts: its work goes to the attic, its reason into the
     /// plan's `attempts`, and the worktree back to the tip. Returns what the next try is told.
     fn end_try(&mut self, task: &Task, step: u32, reason: &str) -> Result<String, LoopError> {
@@ -230,7 +248,8 @@ impl Agent<'_> {
     /// Model turns with tools until `finish_step`, `report_blocked`, a budget or Ctrl-C.
     async fn run_step(&mut self, context: String) -> Result<StepEnd, LoopError> {
         let mut messages = vec![Message::user(context)];
-        let tools = crate::tools::registry::executor_specs();
+        let mut tools = crate::tools::registry::executor_specs();
+        tools.extend(self.tools.mcp.specs());
         let model = self.config.model.clone();
         let mut nudges = 0;
         let mut edits_since_run = 0;
@@ -347,6 +366,14 @@ impl Agent<'_> {
                             ToolOutput::error(format!(
                                 "{edits_since_run} edits without running anything: run the tests with run_command first"
                             ))
+                        } else if self.tools.mcp.offers(&name) {
+                            // A server's call may take its whole timeout: Ctrl-C does not wait
+                            // for it (the server is stopped with the run).
+                            let interrupt = self.interrupt.clone();
+                            tokio::select! {
+                                out = self.tools.call(&name, &input) => out,
+                                () = interrupt.wait() => ToolOutput::error("interrupted (Ctrl-C) before the MCP server answered"),
+                            }
                         } else {
                             self.tools.call(&name, &input).await
                         };

@@ -173,6 +173,8 @@ impl<'a> Agent<'a> {
                 Outcome::Failed(err.to_string())
             }
         };
+        // MCP servers end with the run's work, before anything is written about it.
+        self.tools.mcp.shutdown();
         if matches!(
             outcome,
             Outcome::Interrupted | Outcome::Budget(_) | Outcome::Failed(_)
@@ -500,7 +502,19 @@ fn invalid_input(name: &str, error: &str) -> crate::tools::ToolOutput {
 
 /// A short one-line description of a tool input, for progress lines.
 fn describe(name: &str, input: &serde_json::Value) -> String {
-    crate::tools::registry::find(name).map_or_else(String::new, |tool| tool.describe(input))
+    match crate::tools::registry::find(name) {
+        Some(tool) => tool.describe(input),
+        // An MCP server's tool: its input's text fields, in order.
+        None => {
+            let parts: Vec<&str> = input
+                .as_object()
+                .into_iter()
+                .flat_map(|o| o.values())
+                .filter_map(serde_json::Value::as_str)
+                .collect();
+            crate::text::first_line(parts.join(" ").trim(), 100)
+        }
+    }
 }
 
 /// How a message of `git agent say` reaches a model.

@@ -12,6 +12,7 @@ use crate::llm::{ApiKey, Provider, ProviderConfig, ProviderKind};
 use crate::policy::CommandPolicy;
 use crate::store::Store;
 use crate::tools::ToolBox;
+use crate::tools::mcp::McpServers;
 
 /// The configuration of the checkout; its warnings (ignored keys) go to stderr, once per run.
 pub fn load_config(ctx: &Context, store: &Store, flags: Flags) -> anyhow::Result<Config> {
@@ -50,8 +51,15 @@ fn known_secrets() -> Vec<String> {
 
 pub fn toolbox(config: &Config, worktree: PathBuf) -> anyhow::Result<ToolBox> {
     let policy = CommandPolicy::from_config(&config.allow, &config.deny)?;
+    let sandbox = config.sandbox_for(&worktree);
     Ok(ToolBox {
-        sandbox: config.sandbox_for(&worktree),
+        // MCP servers of the configuration run in the commands' sandbox.
+        mcp: McpServers::new(
+            config.mcp_servers.clone(),
+            worktree.clone(),
+            sandbox.clone(),
+        ),
+        sandbox,
         worktree,
         policy,
         command_timeout: config.command_timeout,

@@ -11,6 +11,7 @@
 //! exact content (`trust.rs`). Deny lists add up across layers.
 
 mod keys;
+mod mcp;
 mod trust;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ use crate::error::{Advice, Exit};
 use crate::llm::ProviderKind;
 
 pub use keys::{KEYS, Key, Kind, Trust, by_name};
+pub use mcp::McpServer;
 pub use trust::{REPO_FILE, RepoFile, RepoRead, TRUST_KEY, TrustState, read_repo_file};
 
 /// The effective configuration.
@@ -58,6 +60,8 @@ pub struct Config {
     pub max_step_turns: u32,
     pub display_notes: bool,
     pub secret_allow: Vec<String>,
+    /// MCP servers whose tools the executor is offered, by name.
+    pub mcp_servers: Vec<McpServer>,
     /// Key → (value as shown, source), for `git agent config`.
     pub sources: BTreeMap<&'static str, (String, String)>,
     /// Values of the repository's file that do not apply, and why.
@@ -616,6 +620,11 @@ fn resolve(layers: &[Layer]) -> (BTreeMap<&'static str, Picked>, Vec<Ignored>) {
                         format!("{source} + {}", layer.name),
                     )
                 }
+                // Servers merge by name: a higher layer replaces a server of the same name.
+                ("mcp", Some((before, source))) => (
+                    mcp::merge(&before, value),
+                    format!("{source} + {}", layer.name),
+                ),
                 _ => (value.clone(), layer.name.clone()),
             });
         }
@@ -786,6 +795,7 @@ fn build(
         max_step_turns: small("max_step_turns").max(1),
         display_notes: flag("display_notes"),
         secret_allow: list("secret_allow"),
+        mcp_servers: get("mcp").map(mcp::servers).unwrap_or_default(),
         sources,
         ignored,
         warnings,

@@ -114,7 +114,11 @@ impl Store {
 
     /// git in the user's own checkout (trusted), with `env` added; stdin is closed, so git
     /// never waits on a prompt there.
-    pub(crate) fn git_in_checkout(&self, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Result<String> {
+    pub(crate) fn git_in_checkout(
+        &self,
+        args: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Result<String> {
         let output = Command::new("git")
             .args(args)
             .current_dir(self.workdir()?)

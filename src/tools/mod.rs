@@ -4,6 +4,7 @@
 //! model as an error result; it never ends the run.
 
 mod files;
+pub mod mcp;
 pub mod registry;
 mod search;
 
@@ -60,6 +61,8 @@ pub struct ToolBox {
     pub secrets: Vec<String>,
     /// How many commands the policy refused in this run.
     pub refusals: u32,
+    /// The configured MCP servers, whose tools the executor is offered beside these.
+    pub mcp: mcp::McpServers,
 }
 
 /// A string field of a tool input, or a tool error naming it.
@@ -92,9 +95,19 @@ impl ToolBox {
     }
 
     async fn dispatch(&mut self, name: &str, input: &Value) -> Result<ToolOutput, ToolOutput> {
-        let def = registry::find(name)
-            .filter(|def| def.executor)
-            .ok_or_else(|| ToolOutput::error(registry::unknown_tool(name, false)))?;
+        let Some(def) = registry::find(name).filter(|def| def.executor) else {
+            return match self.mcp.call(name, input).await {
+                Some(out) => Ok(out),
+                None => {
+                    let mut message = registry::unknown_tool(name, false);
+                    let servers = self.mcp.names();
+                    if !servers.is_empty() {
+                        message.push_str(&format!(", and of MCP servers {}", servers.join(", ")));
+                    }
+                    Err(ToolOutput::error(message))
+                }
+            };
+        };
         let out = match def.handler {
             Handler::Worktree(handle) => handle(&self.worktree, input),
             Handler::Command => {

@@ -206,6 +206,15 @@ impl Human {
             Event::Said { message, .. } => {
                 self.line(self.paint("36", &format!("  » from the user: {}", crate::text::first_line(&message, 100))))
             }
+            Event::McpServer { server, tools, skipped, error } => {
+                match error {
+                    Some(error) => self.line(self.paint("33", &format!("  ! MCP server {server} not started: {error}"))),
+                    None => self.line(format!("  MCP server {server}: {} tool(s) {}", tools.len(), self.paint("2", &tools.join(", ")))),
+                }
+                for why in skipped {
+                    self.line(self.paint("33", &format!("  ! MCP server {server}: not offered: {why}")));
+                }
+            }
             Event::Checkpoint { number, commit, step, tests, files_changed, checkpoint_ms } => self.line(format!(
                 "  {} checkpoint {number} {} (step {step}, tests {tests}, {files_changed} files, {checkpoint_ms} ms)",
                 self.paint("32", "✓"),

@@ -24,6 +24,7 @@ mod hostile_model;
 mod hostile_repo;
 mod layout;
 mod mcp;
+mod mcp_client;
 mod merge_flags;
 mod recovery;
 mod runs_end;
