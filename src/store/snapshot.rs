@@ -194,10 +194,15 @@ pub fn snapshot_worktree(
             root.kind(&path.to_path_lossy()),
             Ok(Some(Kind::File { .. } | Kind::Symlink))
         );
-        let meta =
-            gix::index::fs::Metadata::from_path_no_follow(&workdir.join(path.to_path_lossy()));
+        // A deleted file is stat'ed once (above); only a present one needs its metadata.
+        let meta = present
+            .then(|| {
+                gix::index::fs::Metadata::from_path_no_follow(&workdir.join(path.to_path_lossy()))
+                    .ok()
+            })
+            .flatten();
         match meta {
-            Ok(meta) if present && mode_of(&meta).is_some() => tracked_unwalked.push((path, meta)),
+            Some(meta) if mode_of(&meta).is_some() => tracked_unwalked.push((path, meta)),
             _ => {
                 remove(&mut editor, &mut changes, path.as_ref())?;
                 deleted.insert(i);

@@ -164,16 +164,12 @@ fn a_checkpoint_starts_no_process_and_stats_each_file_once() {
     // - a `.gitignore` three times: walk.rs checks that it is a plain file before the
     //   `ignore` crate opens it by name (and stats it) to read its rules; the snapshot stats
     //   it as a file of the tree;
-    // - a deleted file twice: snapshot.rs looks for it beneath the worktree's root and again
-    //   by its whole path.
     // Tighten these as they go.
     let wt = wt.canonicalize().unwrap();
     let inside = |p: &Path| p.starts_with(&wt) && p != wt && p != wt.join(".git");
     let allowed = |p: &Path| {
         if p.file_name().is_some_and(|n| n == ".gitignore") {
             3
-        } else if std::fs::symlink_metadata(p).is_err() {
-            2
         } else {
             1
         }
