@@ -6,7 +6,9 @@ use serde_json::Value;
 
 use super::context::{StepContext, step_message};
 use super::testrun::run_tests;
-use super::{Agent, Book, Event, Outcome, Turn, invalid_input, owned_tool_calls, tool_results};
+use super::{
+    Agent, Book, Event, LoopError, Outcome, Turn, invalid_input, owned_tool_calls, tool_results,
+};
 use crate::llm::{Message, StopReason};
 use crate::policy::SecretAllowList;
 use crate::store::StoreError;
@@ -118,10 +120,10 @@ fn position(
 }
 
 impl Agent<'_> {
-    pub(super) async fn work(&mut self) -> Result<Outcome, String> {
+    pub(super) async fn work(&mut self) -> Result<Outcome, LoopError> {
         let store = self.store;
-        let task = store.task(&self.slug).map_err(|e| e.to_string())?;
-        let mut plan = store.plan(&task).map_err(|e| e.to_string())?;
+        let task = store.task(&self.slug)?;
+        let mut plan = store.plan(&task)?;
         // A plan blocked by the planner is planned again (told why it blocked): the user
         // resumed it.
         if (plan.status != PlanStatus::Ready || plan.steps.is_empty())
@@ -135,13 +137,11 @@ impl Agent<'_> {
         self.start_mcp_servers().await;
         let mut feedback: Option<String> = None;
         loop {
-            let task = store.task(&self.slug).map_err(|e| e.to_string())?;
-            let plan = store.plan(&task).map_err(|e| e.to_string())?;
+            let task = store.task(&self.slug)?;
+            let plan = store.plan(&task)?;
             // Enough history for the stop rules and the context, not the whole branch.
             let recent = (self.config.step_attempts as usize).max(5) + 1;
-            let checkpoints = store
-                .recent_checkpoints(&task, recent)
-                .map_err(|e| e.to_string())?;
+            let checkpoints = store.recent_checkpoints(&task, recent)?;
             let (step, tries, last_test) = position(&checkpoints, &plan, task.task_commit);
             let steps = plan.steps.len() as u32;
             match next_move(step, steps, tries, self.config.step_attempts) {
@@ -228,12 +228,11 @@ impl Agent<'_> {
 
     /// A try that made no checkpoint counts: its work goes to the attic, its reason into the
     /// plan's `attempts`, and the worktree back to the tip. Returns what the next try is told.
-    fn end_try(&mut self, task: &Task, step: u32, reason: &str) -> Result<String, String> {
-        let task = self.store.task(&task.slug).map_err(|e| e.to_string())?;
+    fn end_try(&mut self, task: &Task, step: u32, reason: &str) -> Result<String, LoopError> {
+        let task = self.store.task(&task.slug)?;
         let attic = self
             .store
-            .record_failed_try(&task, &self.worktree, step, reason)
-            .map_err(|e| e.to_string())?;
+            .record_failed_try(&task, &self.worktree, step, reason)?;
         (self.emit)(Event::TryEnded {
             step,
             reason: reason.to_string(),
@@ -247,7 +246,7 @@ impl Agent<'_> {
     }
 
     /// Model turns with tools until `finish_step`, `report_blocked`, a budget or Ctrl-C.
-    async fn run_step(&mut self, context: String) -> Result<StepEnd, String> {
+    async fn run_step(&mut self, context: String) -> Result<StepEnd, LoopError> {
         let mut messages = vec![Message::user(context)];
         let mut tools = crate::tools::registry::executor_specs();
         tools.extend(self.tools.mcp.specs());
@@ -434,19 +433,18 @@ impl Agent<'_> {
         step: u32,
         finish: Finish,
         tests: TestRun,
-    ) -> Result<Option<Vec<String>>, String> {
+    ) -> Result<Option<Vec<String>>, LoopError> {
         let verdict = tests.verdict;
         // The step's usage is in the tip's pending usage, turn by turn (with that of earlier
         // runs that stopped on this tip); the checkpoint takes it into its record, in the same
         // notes commit that clears it from the tip.
-        let (pending, tip_note) = self.store.take_pending(task).map_err(|e| e.to_string())?;
+        let (pending, tip_note) = self.store.take_pending(task)?;
         let fresh = self.take_unrecorded();
         let said = std::mem::take(&mut self.said_unrecorded);
         let mut usage = pending;
         usage.add(&fresh);
-        let secret_allow = SecretAllowList::new(&self.config.secret_allow, &[])
-            .map_err(|e| e.to_string())?
-            .without_inline_marker();
+        let secret_allow =
+            SecretAllowList::new(&self.config.secret_allow, &[])?.without_inline_marker();
         let steps = plan.steps.len() as u32;
         let next = if verdict == TestsVerdict::Fail {
             format!("fix the failing tests of step {step}")
@@ -506,7 +504,7 @@ impl Agent<'_> {
                 self.said_unrecorded.splice(0..0, said);
                 return Ok(Some(findings));
             }
-            Err(err) => return Err(err.to_string()),
+            Err(err) => return Err(err.into()),
         };
         self.base.add(&fresh);
         (self.emit)(Event::Checkpoint {
@@ -528,7 +526,7 @@ impl Agent<'_> {
         step: u32,
         tries: u32,
         last: Option<&TestRun>,
-    ) -> Result<Option<Outcome>, String> {
+    ) -> Result<Option<Outcome>, LoopError> {
         let reason = format!(
             "step {step} failed {tries} tries{}",
             last.map(|t| format!(" (last tests `{}`: {})", t.command, t.summary))
@@ -539,13 +537,12 @@ impl Agent<'_> {
         let to = match self.store.rollback_target(task, &RollbackTarget::LastGreen) {
             Ok(to) => Some(to),
             Err(StoreError::NothingToRollBack(_)) => None,
-            Err(err) => return Err(err.to_string()),
+            Err(err) => return Err(err.into()),
         };
         if let Some(to) = to {
             let rolled = self
                 .store
-                .rollback(task, to, &reason, Some(&self.worktree))
-                .map_err(|e| e.to_string())?;
+                .rollback(task, to, &reason, Some(&self.worktree))?;
             (self.emit)(Event::Rollback {
                 from: rolled.from.to_string(),
                 to: rolled.to.to_string(),
@@ -553,22 +550,17 @@ impl Agent<'_> {
                 reason: reason.clone(),
             });
         }
-        let task = self.store.task(&self.slug).map_err(|e| e.to_string())?;
-        let mut plan = self.store.plan(&task).map_err(|e| e.to_string())?;
+        let task = self.store.task(&self.slug)?;
+        let mut plan = self.store.plan(&task)?;
         plan.replans += 1;
         if replans_exhausted(plan.replans, self.config.replans) {
-            self.store
-                .write_plan(&task, &plan, "replans exhausted")
-                .map_err(|e| e.to_string())?;
+            self.store.write_plan(&task, &plan, "replans exhausted")?;
             return Ok(Some(Outcome::Blocked(format!(
                 "{reason}; gave up after {} replans",
                 self.config.replans
             ))));
         }
-        let kept = self
-            .store
-            .current_step(task.tip)
-            .map_err(|e| e.to_string())?;
+        let kept = self.store.current_step(task.tip)?;
         self.plan(&task, &mut plan, Some(kept)).await
     }
 }

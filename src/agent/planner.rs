@@ -4,7 +4,9 @@
 use serde_json::Value;
 
 use super::context::{PlannerContext, planner_message};
-use super::{Agent, Book, Event, Outcome, Turn, invalid_input, owned_tool_calls, tool_results};
+use super::{
+    Agent, Book, Event, LoopError, Outcome, Turn, invalid_input, owned_tool_calls, tool_results,
+};
 use crate::llm::{Message, StopReason};
 use crate::store::{Plan, PlanStatus, PlanStep, Task};
 use crate::tools::ToolOutput;
@@ -110,7 +112,7 @@ impl Agent<'_> {
         task: &Task,
         plan: &mut Plan,
         kept: Option<u32>,
-    ) -> Result<Option<Outcome>, String> {
+    ) -> Result<Option<Outcome>, LoopError> {
         (self.emit)(Event::Planning {
             replan: plan.replans,
         });
@@ -241,8 +243,7 @@ impl Agent<'_> {
         plan.planner_usage = plan.planner_usage.rounded();
         self.base.add(&spent);
         self.store
-            .write_plan(task, plan, &format!("plan of {}", task.slug))
-            .map_err(|e| e.to_string())?;
+            .write_plan(task, plan, &format!("plan of {}", task.slug))?;
         if outcome.is_none() {
             (self.emit)(Event::Plan {
                 objective: plan.objective.clone(),
@@ -253,7 +254,12 @@ impl Agent<'_> {
         Ok(outcome)
     }
 
-    fn block(&mut self, _task: &Task, plan: &mut Plan, reason: String) -> Result<Outcome, String> {
+    fn block(
+        &mut self,
+        _task: &Task,
+        plan: &mut Plan,
+        reason: String,
+    ) -> Result<Outcome, LoopError> {
         plan.status = PlanStatus::Blocked;
         plan.questions.push(reason.clone());
         Ok(Outcome::Blocked(reason))

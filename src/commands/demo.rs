@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Context;
-use super::start::{load_config, run_loop};
+use super::session::{load_config, run_loop};
 use crate::cli::DemoArgs;
 use crate::config::Flags;
 use crate::error::{Exit, UserError};
@@ -104,7 +104,7 @@ pub fn cmd_demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<Exit> {
         );
         config.sandbox_off = true;
     }
-    let provider = super::start::provider_for(&config)?;
+    let provider = super::session::provider_for(&config)?;
     let task = store.create_task(&NewTask {
         goal: GOAL,
         name: Some(SLUG),

@@ -68,7 +68,7 @@ pub fn merge_task(ctx: &Context, store: &Store, args: &MergeArgs) -> anyhow::Res
         return Err(UserError::new(format!("task '{slug}' has no checkpoint to merge")).into());
     }
 
-    let config = super::start::load_config(ctx, store, Default::default())?;
+    let config = super::session::load_config(ctx, store, Default::default())?;
     let flagged = super::checks::flagged_changes(store, &task)?;
     let checks = super::checks::policy_failures(store, &task, &plan, &config)?;
     let failures: Vec<String> = flagged.iter().chain(&checks).cloned().collect();

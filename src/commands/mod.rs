@@ -17,6 +17,7 @@ mod plan;
 mod remote;
 mod rollback;
 mod say;
+mod session;
 mod start;
 mod status;
 mod trust;

@@ -70,6 +70,14 @@ pub struct Config {
     pub warnings: Vec<Warning>,
 }
 
+impl Config {
+    /// The sandbox of commands run for a task in `worktree`: the agent's own commands, the
+    /// harness's test runs and merge's checks all get this one.
+    pub fn sandbox_for(&self, worktree: &std::path::Path) -> crate::policy::SandboxSpec {
+        crate::policy::SandboxSpec::for_worktree(worktree, self.network, self.sandbox_off)
+    }
+}
+
 /// A value of the repository's file that does not apply.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ignored {

@@ -281,7 +281,7 @@ impl Store {
 fn git_err_io(context: String) -> impl FnOnce(std::io::Error) -> StoreError {
     move |err| StoreError::Git {
         context,
-        detail: err.to_string(),
+        source: err.into(),
     }
 }
 

@@ -214,7 +214,7 @@ impl Store {
         for reference in iter {
             let reference = reference.map_err(|err| StoreError::Git {
                 context: format!("could not read a ref under {prefix}"),
-                detail: err.to_string(),
+                source: err.into(),
             })?;
             let name = reference.name().as_bstr().to_string();
             let target = match reference.target() {

@@ -176,7 +176,7 @@ impl Store {
                 } else {
                     Err(StoreError::Git {
                         context: "could not write a commit".into(),
-                        detail,
+                        source: detail.into(),
                     })
                 }
             }
@@ -198,6 +198,6 @@ pub(crate) fn git_err(context: impl Into<String>) -> impl FnOnce(gix::Error) -> 
     let context = context.into();
     move |err| StoreError::Git {
         context,
-        detail: err.to_string(),
+        source: err.into(),
     }
 }

@@ -77,7 +77,7 @@ impl TaskRef {
 pub(crate) fn full_name(name: &str) -> Result<FullName> {
     FullName::try_from(name).map_err(|err| StoreError::Git {
         context: format!("invalid ref name {name}"),
-        detail: err.to_string(),
+        source: err.into(),
     })
 }
 
@@ -217,7 +217,7 @@ impl Store {
         for reference in iter {
             let mut reference = reference.map_err(|err| StoreError::Git {
                 context: format!("could not read a ref under {prefix}"),
-                detail: err.to_string(),
+                source: err.into(),
             })?;
             let name = reference.name().as_bstr().to_string();
             if let Ok(id) = reference.peel_to_id() {
@@ -244,7 +244,7 @@ impl Store {
         for reference in iter {
             let mut reference = reference.map_err(|err| StoreError::Git {
                 context: format!("could not read a ref under {prefix}"),
-                detail: err.to_string(),
+                source: err.into(),
             })?;
             let name = reference.name().as_bstr().to_string();
             let id = match reference.target().try_id() {

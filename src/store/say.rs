@@ -36,7 +36,7 @@ impl Store {
             .write_object(gix::objs::Tree::empty())
             .map_err(|err| StoreError::Git {
                 context: "could not write the empty tree".into(),
-                detail: err.to_string(),
+                source: err.into(),
             })?
             .detach())
     }

@@ -374,21 +374,6 @@ impl Store {
 
     /// Run the `git` CLI for the porcelain gix lacks (config writes, status, push, fetch).
     pub fn git_output(&self, args: &[&str]) -> Result<String> {
-        let dir = self.workdir()?;
-        let output = std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .map_err(|err| StoreError::GitCommand {
-                args: args.join(" "),
-                detail: err.to_string(),
-            })?;
-        if !output.status.success() {
-            return Err(StoreError::GitCommand {
-                args: args.join(" "),
-                detail: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-            });
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        self.git_in_checkout(args, &[])
     }
 }

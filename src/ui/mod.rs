@@ -289,6 +289,18 @@ mod snapshot_tests {
                 test_command: s("sh test.sh"),
                 steps: vec![s("Add the flag"), s("Test it")],
             },
+            Event::McpServer {
+                server: s("docs"),
+                tools: vec![s("docs__lookup")],
+                skipped: vec![s("docs__delete: not in the allow list")],
+                error: None,
+            },
+            Event::McpServer {
+                server: s("broken"),
+                tools: vec![],
+                skipped: vec![],
+                error: Some(s("exited before answering initialize")),
+            },
             Event::StepStarted {
                 step: 1,
                 steps: 2,
