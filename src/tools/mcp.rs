@@ -119,10 +119,6 @@ impl McpServers {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.configs.is_empty()
-    }
-
     /// Start every server and learn its tools, once a run; later calls return nothing. A
     /// server that cannot start offers no tools, and the run goes on without it.
     pub async fn start(&mut self) -> Vec<Started> {
@@ -133,10 +129,15 @@ impl McpServers {
         let mut report = Vec::new();
         for config in self.configs.clone() {
             let started = match start(&config, &self.worktree, &self.sandbox).await {
-                Ok((running, tools)) => {
-                    self.running.push((config.name.clone(), running));
+                Ok((mut running, tools)) => {
                     let (offered, skipped) = offer(&config, tools);
                     let names = offered.iter().map(|o| o.spec.name.clone()).collect();
+                    if offered.is_empty() {
+                        // Nothing of it is offered: it has no reason to run.
+                        running.process.kill();
+                    } else {
+                        self.running.push((config.name.clone(), running));
+                    }
                     self.offered.extend(offered);
                     Started {
                         server: config.name.clone(),
