@@ -348,3 +348,27 @@ pub fn is_replan(request: &Value) -> bool {
         .as_str()
         .is_some_and(|t| t.contains("# Replanning"))
 }
+
+/// The tool results a request carries in its last (user) message, in order, as
+/// (content, is_error); content given as text parts is joined.
+pub fn last_tool_results(request: &Value) -> Vec<(String, bool)> {
+    let messages = request["messages"].as_array().unwrap();
+    messages.last().unwrap()["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "tool_result")
+        .map(|b| {
+            let content = match &b["content"] {
+                Value::String(s) => s.clone(),
+                Value::Array(parts) => parts
+                    .iter()
+                    .filter_map(|p| p["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(""),
+                _ => String::new(),
+            };
+            (content, b["is_error"].as_bool().unwrap_or(false))
+        })
+        .collect()
+}

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::agent_e2e::{KEY, agent, finish, sample};
 use crate::common::TestEnv;
-use crate::fake_model::{FakeModel, Script, current_step, text, tool, turn};
+use crate::fake_model::{FakeModel, Script, current_step, last_tool_results, text, tool, turn};
 
 /// The Python that runs the fixture, resolved with the caller's environment: the sandbox's
 /// clean environment has no pyenv shim setup, so the server is named by its real path.
@@ -64,36 +64,13 @@ fn one_step_plan() -> Vec<Value> {
     ]
 }
 
-/// The tool results of the last (user) message of a request: (content, is_error).
-fn last_results(request: &Value) -> Vec<(String, bool)> {
-    let messages = request["messages"].as_array().unwrap();
-    messages.last().unwrap()["content"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|b| b["type"] == "tool_result")
-        .map(|b| {
-            let content = match &b["content"] {
-                Value::String(s) => s.clone(),
-                Value::Array(parts) => parts
-                    .iter()
-                    .filter_map(|p| p["text"].as_str())
-                    .collect::<Vec<_>>()
-                    .join(""),
-                _ => String::new(),
-            };
-            (content, b["is_error"] == json!(true))
-        })
-        .collect()
-}
-
 /// The results the model was shown, in order, one per executor turn after the first.
 fn results_seen(model: &FakeModel) -> Vec<(String, bool)> {
     model
         .bodies()
         .iter()
         .filter(|b| current_step(b).is_some() && turn(b) > 0)
-        .flat_map(last_results)
+        .flat_map(last_tool_results)
         .collect()
 }
 
@@ -152,7 +129,7 @@ fn a_servers_tool_is_offered_namespaced_and_its_answer_reaches_git() {
         (Some(_), 0) => vec![tool("fx__echo", json!({"text": "hello"}))],
         (Some(_), 1) => {
             // What the server answered goes into a file, and so into the checkpoint.
-            let (answer, _) = last_results(request).remove(0);
+            let (answer, _) = last_tool_results(request).remove(0);
             vec![tool(
                 "write_file",
                 json!({"path": "answer.txt", "content": answer}),

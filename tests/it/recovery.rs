@@ -10,24 +10,9 @@ use serde_json::{Value, json};
 
 use crate::agent_e2e::{GOOD_GREET, agent, finish, good_model, plan, sample};
 use crate::common::{TestEnv, get};
-use crate::fake_model::{FakeModel, FaultPlan, Script, current_step, raw_tool, tool, turn};
-
-/// The tool results the request carries in its last message, as (is_error, text).
-fn last_results(request: &Value) -> Vec<(bool, String)> {
-    let messages = request["messages"].as_array().unwrap();
-    messages.last().unwrap()["content"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|b| b["type"] == "tool_result")
-        .map(|b| {
-            (
-                b["is_error"].as_bool().unwrap_or(false),
-                b["content"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
-}
+use crate::fake_model::{
+    FakeModel, FaultPlan, Script, current_step, last_tool_results, raw_tool, tool, turn,
+};
 
 /// Step 1 first sends a write whose input is cut off mid-string and a read whose input is a
 /// JSON string; once told, it sends them right.
@@ -67,7 +52,10 @@ fn tool_input_that_is_not_a_json_object_goes_back_to_the_model_and_the_run_conti
         .into_iter()
         .find(|b| current_step(b) == Some(1) && turn(b) == 1)
         .unwrap();
-    let results = last_results(&answer);
+    let results: Vec<(bool, String)> = last_tool_results(&answer)
+        .into_iter()
+        .map(|(text, is_error)| (is_error, text))
+        .collect();
     assert_eq!(results.len(), 2, "{results:?}");
     assert!(
         results[0].0
