@@ -1,7 +1,6 @@
 //! The task's private worktree under `$GIT_DIR/agent/worktrees/<slug>`, and moving a worktree
 //! between trees while touching only the paths that differ.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
@@ -20,7 +19,6 @@ use crate::beneath::{BeneathError, Kind, Root};
 const STREAM_CHECKOUT_ABOVE: u64 = MAX_CONVERTED_BYTES;
 
 /// One entry of a tree: its mode and object.
-type TreeEntries = BTreeMap<BString, (EntryKind, ObjectId)>;
 
 impl Store {
     pub fn worktree_path(&self, slug: &str) -> PathBuf {
@@ -188,17 +186,31 @@ impl Store {
         Ok(())
     }
 
-    fn tree_entries(&self, tree: ObjectId, prefix: &str, out: &mut TreeEntries) -> Result<()> {
-        let tree = self
+    /// The entries of a tree, sorted by name: borrowed from `data`, no allocation per entry.
+    fn tree_entries<'a>(
+        &self,
+        tree: ObjectId,
+        data: &'a mut Vec<u8>,
+    ) -> Result<Vec<(&'a BStr, (EntryKind, ObjectId))>> {
+        let found = self
             .repo
             .find_tree(tree)
             .map_err(git_err(format!("could not read tree {tree}")))?;
-        let decoded = tree.decode().map_err(git_err("could not decode a tree"))?;
-        for entry in &decoded.entries {
-            let path: BString = format!("{prefix}{}", entry.filename).into();
-            out.insert(path, (entry.mode.kind(), entry.oid.to_owned()));
-        }
-        Ok(())
+        *data = found.detach().data;
+        let decoded =
+            gix::objs::TreeRef::from_bytes(data, self.repo.object_hash()).map_err(|err| {
+                StoreError::Git {
+                    context: "could not decode a tree".into(),
+                    source: err.into(),
+                }
+            })?;
+        let mut entries: Vec<(&'a BStr, (EntryKind, ObjectId))> = decoded
+            .entries
+            .into_iter()
+            .map(|e| (e.filename, (e.mode.kind(), e.oid.to_owned())))
+            .collect();
+        entries.sort_by(|x, y| x.0.cmp(y.0));
+        Ok(entries)
     }
 
     /// The paths that differ between two trees: `(path, entry in from, entry in to)`,
@@ -235,19 +247,44 @@ impl Store {
         if from == to {
             return Ok(());
         }
-        let mut a = TreeEntries::new();
-        let mut b = TreeEntries::new();
-        self.tree_entries(from, prefix, &mut a)?;
-        self.tree_entries(to, prefix, &mut b)?;
-        let mut paths: Vec<&BString> = a.keys().chain(b.keys()).collect();
-        paths.sort();
-        paths.dedup();
-        for path in paths {
-            let old = a.get(path).copied();
-            let new = b.get(path).copied();
-            if old == new {
-                continue;
+        let (mut data_a, mut data_b) = (Vec::new(), Vec::new());
+        let a = self.tree_entries(from, &mut data_a)?;
+        let b = self.tree_entries(to, &mut data_b)?;
+        // Both sorted by name: walk them side by side; only a name whose entries differ costs
+        // a path.
+        let (mut i, mut j) = (0, 0);
+        let mut differing: Vec<(
+            &BStr,
+            Option<(EntryKind, ObjectId)>,
+            Option<(EntryKind, ObjectId)>,
+        )> = Vec::new();
+        while i < a.len() || j < b.len() {
+            let order = match (a.get(i), b.get(j)) {
+                (Some(x), Some(y)) => x.0.cmp(y.0),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                _ => std::cmp::Ordering::Greater,
+            };
+            match order {
+                std::cmp::Ordering::Less => {
+                    differing.push((a[i].0, Some(a[i].1), None));
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    differing.push((b[j].0, None, Some(b[j].1)));
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    if a[i].1 != b[j].1 {
+                        differing.push((a[i].0, Some(a[i].1), Some(b[j].1)));
+                    }
+                    i += 1;
+                    j += 1;
+                }
             }
+        }
+        for (name, old, new) in differing {
+            let path: BString = format!("{prefix}{name}").into();
+            let path = &path;
             let is_tree =
                 |e: Option<(EntryKind, ObjectId)>| matches!(e, Some((EntryKind::Tree, _)));
             let empty = ObjectId::empty_tree(self.repo.object_hash());
