@@ -23,6 +23,7 @@ mod slug;
 mod snapshot;
 mod state;
 mod submodules;
+pub mod sync;
 mod task;
 mod trailers;
 mod worktree;
@@ -36,7 +37,10 @@ pub use lock::TaskLock;
 pub use notes::NotesReader;
 pub use plan::{Attempt, FAILED_TRY, FORMAT, Merged, Plan, PlanStep};
 pub use record::{CheckpointRecord, StopReason, StopRecord};
-pub use refs::{Edit, Expect, branch as branch_ref, say as say_ref, tracking_say};
+pub use refs::{
+    Edit, Expect, branch as branch_ref, lease as lease_ref, notes as notes_ref, say as say_ref,
+    tracking_lease, tracking_say,
+};
 pub use rollback::{RollbackOutcome, RollbackTarget, now_rfc3339};
 pub use say::Said;
 pub use slug::{slug_from_goal, validate_slug};

@@ -27,6 +27,17 @@ pub fn say(slug: &str) -> String {
     format!("refs/agent/{slug}/say")
 }
 
+/// The lease of a task on a shared remote (`git agent worker`): a commit naming the worker
+/// that holds the task, with a heartbeat counter (docs/data-model.md#leases).
+pub fn lease(slug: &str) -> String {
+    format!("refs/agent/{slug}/lease")
+}
+
+/// Where a fetch keeps the remote's lease of a task.
+pub fn tracking_lease(remote: &str, slug: &str) -> String {
+    format!("refs/agent-remotes/{remote}/{slug}/lease")
+}
+
 /// Where `pull` and `push` keep the remote's say ref of a task.
 pub fn tracking_say(remote: &str, slug: &str) -> String {
     format!("refs/agent-remotes/{remote}/{slug}/say")
