@@ -115,11 +115,11 @@ impl Store {
         // knows, and are left alone.
         let mut attics: BTreeMap<String, Vec<(String, ObjectId)>> = BTreeMap::new();
         for (name, target) in self.agent_refs("refs/agent/")? {
-            // What was said (`git agent say`): a chain of commits.
-            if let Some(slug) = name
-                .strip_prefix("refs/agent/")
-                .and_then(|rest| rest.strip_suffix("/say"))
-                && !slug.contains('/')
+            // What was said (`git agent say`): a chain of commits; a worker's lease: a commit.
+            if let Some(slug) = name.strip_prefix("refs/agent/").and_then(|rest| {
+                rest.strip_suffix("/say")
+                    .or_else(|| rest.strip_suffix("/lease"))
+            }) && !slug.contains('/')
                 && wanted(slug)
             {
                 if let Target::Other(what) = target {

@@ -11,6 +11,7 @@ mod checkpoint;
 mod error;
 mod filters;
 mod fsck;
+pub mod lease;
 mod lock;
 mod loose;
 pub mod notes;
