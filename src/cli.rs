@@ -120,9 +120,11 @@ follows it. A running task cannot be edited: tell it with git agent say instead.
 Reads the run's event log ($GIT_COMMON_DIR/agent/runs/<slug>.jsonl) from the start and follows \
 it until the run stops; with --json it prints the events as JSON lines, as the run's own --json \
 does. Ctrl-C stops watching, never the run. With no run, it says so and shows the task's last \
-stop."
+stop.\n\n\
+With --remote, it follows a task that a worker elsewhere runs, through the remote: every \
+checkpoint as it is pushed, who holds the lease, and the stop once the task is done or blocked."
     )]
-    Watch(TaskArg),
+    Watch(WatchArgs),
     /// Check the agent state in git against the data model and say how to repair each finding.
     #[command(
         long_about = "Check the agent state in git against the data model and say how to repair each finding. \
@@ -402,6 +404,15 @@ fn parse_poll(text: &str) -> Result<std::time::Duration, String> {
         return Err("poll between 10ms and 1h".into());
     }
     Ok(d)
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The task (defaults to the current agent/* branch, else the most recent task).
+    pub slug: Option<String>,
+    /// Follow the task as this remote shows it (a worker elsewhere runs it).
+    #[arg(long, value_name = "REMOTE")]
+    pub remote: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -446,15 +446,33 @@ impl Store {
             remote,
         ];
         args.extend(specs.iter().map(String::as_str));
-        let out = self.git_raw(&args)?;
-        if !out.status.success() {
-            return Err(StoreError::Remote {
-                remote: remote.to_string(),
-                what: "could not fetch from",
-                detail: stderr_of(&out),
-            });
+        self.fetch_retrying(remote, &args)
+    }
+
+    /// Run a fetch; when another process of this repository was updating the same tracking
+    /// refs at that moment (`cannot lock ref`: two fetches, or a push recording what it sent),
+    /// try again: the refs are a cache, and the next fetch brings them up to date.
+    fn fetch_retrying(&self, remote: &str, args: &[&str]) -> Result<()> {
+        let mut attempt = 0;
+        loop {
+            let out = self.git_raw(args)?;
+            if out.status.success() {
+                return Ok(());
+            }
+            let detail = stderr_of(&out);
+            let contended = detail.contains("cannot lock ref")
+                || detail.contains("unable to update local ref")
+                || detail.contains("Unable to create") && detail.contains(".lock");
+            attempt += 1;
+            if !contended || attempt >= 8 {
+                return Err(StoreError::Remote {
+                    remote: remote.to_string(),
+                    what: "could not fetch from",
+                    detail,
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25 * attempt));
         }
-        Ok(())
     }
 
     /// The attic of every task as the remote holds it (after a fetch): slug -> (n -> commit).
@@ -992,22 +1010,17 @@ impl Store {
             "+refs/agent/{slug}/*:{}{slug}/*",
             tracking_agent_prefix(remote)
         );
-        let out = self.git_raw(&[
-            "fetch",
-            "--quiet",
-            "--no-write-fetch-head",
-            "--",
+        self.fetch_retrying(
             remote,
-            &spec,
-        ])?;
-        if !out.status.success() {
-            return Err(StoreError::Remote {
-                remote: remote.to_string(),
-                what: "could not fetch from",
-                detail: stderr_of(&out),
-            });
-        }
-        Ok(())
+            &[
+                "fetch",
+                "--quiet",
+                "--no-write-fetch-head",
+                "--",
+                remote,
+                &spec,
+            ],
+        )
     }
 
     /// Take in what was said to a task on the remote (after a fetch): see [`Store::pull_task`].

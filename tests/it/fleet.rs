@@ -482,7 +482,13 @@ fn say_reaches_a_task_that_a_worker_elsewhere_runs() {
     wait_until("the first executor turn", Duration::from_secs(60), || {
         model.bodies().iter().any(|b| current_step(b).is_some())
     });
-    // From the machine that queued it: say, and push what was said.
+    // From the machine that queued it: watch through the remote, say, push what was said.
+    let watch = env
+        .agent_cmd(&fleet.home, &["watch", "--remote", "origin", "t"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     env.agent_ok(&fleet.home, &["say", "t", "from afar: keep the exit code"]);
     env.agent_ok(&fleet.home, &["push"]);
     let (code, out, err) = finish(child);
@@ -500,11 +506,25 @@ fn say_reaches_a_task_that_a_worker_elsewhere_runs() {
     let said = env.git(&fleet.bare, &["rev-parse", "refs/agent/t/say"]);
     let notes = env.git(&fleet.bare, &["log", "-p", "refs/notes/agent/t"]);
     assert!(notes.contains(said.trim()), "not delivered:\n{notes}");
-    // `watch` from the machine that queued it follows the remote's view after a pull.
-    env.agent_ok(&fleet.home, &["pull"]);
-    let (code, out, _) = env.agent(&fleet.home, &["watch", "t"]);
-    assert_eq!(code, 0);
-    assert!(out.contains("done") || out.contains("Done"), "{out}");
+    // The watch saw both checkpoints as they were pushed, the worker's lease, and the end.
+    let (code, out, err) = finish(watch);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("Watching t on origin"), "{out}");
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("✓ checkpoint")).count(),
+        2,
+        "{out}"
+    );
+    assert!(out.contains("held by "), "{out}");
+    assert!(out.contains("no worker holds it"), "{out}");
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .starts_with("Stopped: done. all 2 steps done"),
+        "{out}"
+    );
 }
 
 /// The proof of the fleet: workers killed at random moments and restarted, every task done
@@ -663,4 +683,80 @@ fn a_fleet_with_random_kills_finishes_every_task_exactly_once() {
         "fleet: {workers} workers, {tasks} tasks, {killed} kills, {redone} steps redone, {:.1}s",
         elapsed.as_secs_f64()
     );
+}
+
+/// Figures for the README, on demand (`cargo test --test it fleet_figures -- --ignored
+/// --nocapture`): claim latency, throughput from 1 to 6 workers with a fixed model delay,
+/// and what the lease costs per task. `GIT_AGENT_FLEET_BENCH_TASKS` (12) tasks per run,
+/// `GIT_AGENT_FLEET_DELAY_MS` (300) per model answer, over `git daemon`.
+#[test]
+#[ignore = "figures, run on demand"]
+fn fleet_figures() {
+    let tasks = env_or("GIT_AGENT_FLEET_BENCH_TASKS", 12) as usize;
+    let delay = env_or("GIT_AGENT_FLEET_DELAY_MS", 300);
+    let max_workers = env_or("GIT_AGENT_FLEET_BENCH_WORKERS", 6) as usize;
+    let mut baseline = None;
+    for workers in [1, 2, 3, 4, 6].into_iter().filter(|w| *w <= max_workers) {
+        let fleet = Fleet::new();
+        let env = &fleet.env;
+        let daemon = Daemon::serve(env, env.root.path(), "remote.git");
+        for i in 0..tasks {
+            fleet.queue(&format!("q{i:03}"));
+        }
+        let model = FakeModel::start(
+            Arc::new(good_model) as Arc<Script>,
+            Duration::from_millis(delay),
+        );
+        let dirs: Vec<PathBuf> = (0..workers)
+            .map(|i| fleet.clone(&format!("w{i}"), &daemon.url))
+            .collect();
+        let started = Instant::now();
+        let children: Vec<Child> = dirs
+            .iter()
+            .map(|d| fleet.worker(d, &model, &["--lease", "1m", "--poll", "500ms"]))
+            .collect();
+        let mut claims = Vec::new();
+        let mut push_ms = 0u64;
+        let mut pushes = 0u64;
+        let mut wall_ms = 0u64;
+        let mut done = 0;
+        for child in children {
+            let (code, out, err) = finish(child);
+            assert_eq!(code, 0, "{out}\n{err}");
+            for e in worker_events(&out) {
+                match e["event"].as_str() {
+                    Some("claimed") => claims.push(e["claim_ms"].as_u64().unwrap()),
+                    Some("finished") => {
+                        done += usize::from(e["state"] == "done");
+                        push_ms += e["push_ms"].as_u64().unwrap();
+                        pushes += e["pushes"].as_u64().unwrap();
+                        wall_ms += e["wall_ms"].as_u64().unwrap();
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        assert_eq!(done, tasks);
+        claims.sort_unstable();
+        let per_min = tasks as f64 * 60.0 / elapsed;
+        let speedup = per_min / *baseline.get_or_insert(per_min);
+        let leases = fleet
+            .remote_refs("refs/agent/")
+            .keys()
+            .filter(|r| r.ends_with("/lease"))
+            .count();
+        assert_eq!(leases, 0);
+        eprintln!(
+            "figures: {workers} workers, {tasks} tasks, model delay {delay} ms: {elapsed:.1} s, \
+             {per_min:.1} tasks/min (x{speedup:.2}); claim median {} ms, max {} ms; \
+             per task {:.1} pushes taking {:.0} ms of {:.0} ms ({:.1} %)",
+            claims[claims.len() / 2],
+            claims[claims.len() - 1],
+            pushes as f64 / tasks as f64,
+            push_ms as f64 / tasks as f64,
+            wall_ms as f64 / tasks as f64,
+            100.0 * push_ms as f64 / wall_ms as f64,
+        );
+    }
 }
