@@ -760,3 +760,69 @@ fn fleet_figures() {
         );
     }
 }
+
+#[test]
+fn fsck_accepts_a_lease_that_is_a_commit_and_finds_one_that_is_not() {
+    let env = TestEnv::new();
+    let repo = env.repo("r");
+    env.agent_ok(&repo, &["start", "--name", "t", "--no-run", "goal"]);
+    // A repository that serves as a shared remote holds leases next to the task's refs.
+    let lease = env.sh(
+        &repo,
+        "git commit-tree $(git hash-object -t tree /dev/null) -m 'agent: lease t\n\nAgent-Task: t\nAgent-Lease-Holder: w/1/0\nAgent-Lease-Heartbeat: 0\nAgent-Lease-Duration: 300s'",
+    );
+    env.git(&repo, &["update-ref", "refs/agent/t/lease", lease.trim()]);
+    env.agent_fsck(&repo);
+    let blob = env.sh(&repo, "echo data | git hash-object -w --stdin");
+    env.git(&repo, &["update-ref", "refs/agent/t/lease", blob.trim()]);
+    let (code, out, _) = env.agent(&repo, &["fsck", "--json"]);
+    assert_eq!(code, 1, "{out}");
+    let findings: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|f| f["type"] == "finding")
+        .collect();
+    assert_eq!(findings.len(), 1, "{out}");
+    assert_eq!(findings[0]["rule"], "ref-not-a-commit");
+    assert_eq!(findings[0]["where"], "refs/agent/t/lease", "{out}");
+    // `git update-ref` kept no reflog of a ref under refs/agent/, so there is nothing to put
+    // back: the repair deletes it (a lease is only ever held on a remote, never task state).
+    let repair = findings[0]["repair"].as_str().unwrap();
+    assert_eq!(repair, "git update-ref --no-deref -d refs/agent/t/lease");
+    env.sh(&repo, repair);
+    assert_eq!(env.git(&repo, &["for-each-ref", "refs/agent/t/lease"]), "");
+    env.agent_fsck(&repo);
+}
+
+#[test]
+fn hostile_remote_names_and_arguments_are_refused_with_a_clear_error() {
+    let fleet = Fleet::new();
+    let env = &fleet.env;
+    for remote in ["--upload-pack=touch /tmp/pwned", "a b", "../x", ""] {
+        for args in [
+            vec!["queue", "--remote", remote],
+            vec!["worker", "--once", "--remote", remote],
+            vec!["push", remote],
+        ] {
+            let (code, out, err) = env.agent(&fleet.home, &args);
+            assert!(code == 1 || code == 2, "{args:?}: {code}\n{out}{err}");
+            assert!(
+                err.contains("cannot be a remote name") || err.contains("error:"),
+                "{args:?}: {err}"
+            );
+            assert!(!err.contains("panicked"), "{err}");
+        }
+    }
+    // A remote that does not answer: an error naming it, no hang.
+    env.git(
+        &fleet.home,
+        &["remote", "add", "gone", "/nonexistent/remote.git"],
+    );
+    let (code, _, err) = env.agent(&fleet.home, &["queue", "--remote", "gone"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("could not fetch from gone"), "{err}");
+    for lease in ["0s", "soon", "100d"] {
+        let (code, _, err) = env.agent(&fleet.home, &["worker", "--lease", lease]);
+        assert_eq!(code, 2, "{lease}: {err}");
+    }
+}
