@@ -38,7 +38,7 @@ pub fn drop_task(store: &Store, args: &DropArgs) -> anyhow::Result<String> {
     if let Some(tip) = store.ref_target(&branch)? {
         edits.push(Edit::delete(branch.clone(), tip));
     }
-    let notes = format!("refs/notes/agent/{slug}");
+    let notes = crate::store::notes_ref(&slug);
     if let Some(id) = store.ref_target(&notes)? {
         edits.push(Edit::delete(notes, id));
     }

@@ -133,6 +133,7 @@ fn queue_ls(ctx: &Context, remote: Option<String>) -> anyhow::Result<Exit> {
     store.fetch_agent_refs(&remote)?;
     let rows = store.remote_queue(&remote)?;
     let now = chrono_now();
+    let width = rows.iter().map(|r| r.slug.len()).max().unwrap_or(0);
     for row in &rows {
         let lease = row.lease.as_ref().map(|(id, l)| {
             serde_json::json!({"holder": l.holder, "host": l.host, "pid": l.pid, "since": l.since,
@@ -150,7 +151,7 @@ fn queue_ls(ctx: &Context, remote: Option<String>) -> anyhow::Result<Exit> {
             continue;
         }
         let mut line = format!(
-            "{:<9} {:<24} {:>3} ckpt  {}",
+            "{:<9} {:<width$} {:>3} ckpt  {}",
             row.state.as_str(),
             row.slug,
             row.checkpoints,

@@ -87,7 +87,7 @@ pub fn cmd_pull(ctx: &Context, args: PullArgs) -> anyhow::Result<Exit> {
     store.fetch_agent_refs(&remote)?;
     let attics = store.tracking_attics(&remote)?;
     let checkouts = store.checkouts()?;
-    let prefix = format!("refs/remotes/{remote}/agent/");
+    let prefix = crate::store::sync::tracking_branch_prefix(&remote);
     let mut problems = Vec::new();
     let mut running = Vec::new();
     let mut count = 0;

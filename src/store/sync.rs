@@ -30,7 +30,8 @@ pub fn tracking_branch(remote: &str, slug: &str) -> String {
     format!("refs/remotes/{remote}/agent/{slug}")
 }
 
-fn tracking_branch_prefix(remote: &str) -> String {
+/// Where a fetch puts the remote's task branches, for every task.
+pub fn tracking_branch_prefix(remote: &str) -> String {
     format!("refs/remotes/{remote}/agent/")
 }
 
