@@ -3,6 +3,10 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+use crate::config::Flags;
+use crate::llm::ProviderKind;
+use crate::ui::{ColorChoice, Style};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "git-agent",
@@ -37,12 +41,25 @@ pub struct GlobalArgs {
     pub directory: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    #[default]
-    Auto,
-    Always,
-    Never,
+/// The command line's view of `--color`: the domain enum is `ui::ColorChoice`.
+impl ValueEnum for ColorChoice {
+    fn value_variants<'a>() -> &'a [Self] {
+        &ColorChoice::ALL
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
+impl GlobalArgs {
+    /// How output looks, for the renderers.
+    pub fn style(&self) -> Style {
+        Style {
+            json: self.json,
+            quiet: self.quiet,
+            color: self.color,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,6 +204,22 @@ pub struct BudgetArgs {
     pub max_time: Option<String>,
 }
 
+impl ModelArgs {
+    /// The configuration's command-line layer of these flags and `budget`'s.
+    pub fn flags(&self, budget: &BudgetArgs) -> Flags {
+        Flags {
+            provider: self.provider,
+            model: self.model.clone(),
+            planner_model: self.planner_model.clone(),
+            replay_file: self.replay_file.clone(),
+            max_turns: budget.max_turns,
+            max_tokens: budget.max_tokens,
+            max_cost: budget.max_cost,
+            max_time: budget.max_time.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Args, Clone, Default)]
 pub struct ModelArgs {
     /// Model provider.
@@ -203,12 +236,14 @@ pub struct ModelArgs {
     pub replay_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
-    Anthropic,
-    Openai,
-    Replay,
+/// The command line's view of the providers: the domain enum is `llm::ProviderKind`.
+impl ValueEnum for ProviderKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &ProviderKind::ALL
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
 }
 
 #[derive(Debug, Args)]

@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     match git_agent::commands::run(cli) {
         Ok(exit) => ExitCode::from(exit.code()),
         Err(err) => {
-            let (hint, exit) = git_agent::error::advice_of(&err);
+            let (hint, exit) = git_agent::commands::advice::advice_of(&err);
             eprintln!("error: {err}");
             for cause in err.chain().skip(1) {
                 eprintln!("  caused by: {cause}");

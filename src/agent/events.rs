@@ -45,7 +45,7 @@ pub enum Event {
     },
     Tests {
         command: String,
-        verdict: String,
+        verdict: crate::store::TestsVerdict,
         summary: String,
     },
     SecretFound {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use gix::ObjectId;
 
-use super::start::{RunHooks, load_config, provider_for, run_loop_with};
+use super::session::{RunHooks, load_config, provider_for, run_loop_with};
 use super::{Context, short};
 use crate::agent::{Event, Interrupt};
 use crate::cli::{QueueAction, QueueAddArgs, QueueArgs, WorkerArgs};
@@ -405,7 +405,7 @@ struct Worked {
 pub fn cmd_worker(ctx: &Context, args: WorkerArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
     let remote = remote_of(args.remote.clone())?;
-    let config = load_config(ctx, &store, args.model.clone(), args.budget.clone())?;
+    let config = load_config(ctx, &store, args.model.flags(&args.budget))?;
     // A missing key or an unreadable recording is found before any task is claimed.
     provider_for(&config)?;
     let signals = Signals::install()?;

@@ -1,5 +1,6 @@
 //! One file per subcommand; this module dispatches and holds what they share.
 
+pub mod advice;
 mod checkpoint;
 mod checks;
 mod demo;
@@ -17,6 +18,7 @@ mod plan;
 mod remote;
 mod rollback;
 mod say;
+mod session;
 mod start;
 mod status;
 mod trust;

@@ -31,16 +31,16 @@ mod worktree;
 
 pub use attic::AtticEntry;
 pub use carry::Carried;
-pub use checkpoint::{CheckpointInput, CheckpointOutcome, TestsSummary, TestsVerdict};
+pub use checkpoint::{CheckpointInput, CheckpointOutcome, TestsSummary};
 pub use error::StoreError;
 pub use fsck::{Finding, FsckReport, Mismatch, Rewind};
 pub use lock::TaskLock;
 pub use notes::NotesReader;
-pub use plan::{Attempt, FAILED_TRY, FORMAT, Merged, Plan, PlanStep};
-pub use record::{CheckpointRecord, StopReason, StopRecord};
+pub use plan::{Attempt, FAILED_TRY, FORMAT, Merged, Plan, PlanStatus, PlanStep};
+pub use record::{CheckpointRecord, StopReason, StopRecord, TestsVerdict};
 pub use refs::{
-    Edit, Expect, branch as branch_ref, lease as lease_ref, notes as notes_ref, say as say_ref,
-    tracking_lease, tracking_say,
+    Edit, Expect, TaskRef, attic as attic_ref, branch as branch_ref, lease as lease_ref,
+    notes as notes_ref, say as say_ref, tracking_lease, tracking_say,
 };
 pub use rollback::{RollbackOutcome, RollbackTarget, now_rfc3339};
 pub use say::Said;
@@ -48,7 +48,9 @@ pub use slug::{slug_from_goal, validate_slug};
 pub use snapshot::{Snapshot, snapshot_worktree};
 pub use state::{Budget, Checkpoint, TaskRow, TaskState, TaskSummary};
 pub use task::{NewTask, Task};
-pub use trailers::{Trailers, parse_trailers};
+pub use trailers::{
+    CheckpointTrailers, StepOf, Trailers, key as trailer, merge_trailers, parse_trailers,
+};
 
 use std::cell::RefCell;
 use std::collections::HashMap;

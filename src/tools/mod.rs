@@ -7,6 +7,8 @@ mod files;
 pub mod registry;
 mod search;
 
+use registry::{Handler, Kind};
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -90,40 +92,21 @@ impl ToolBox {
     }
 
     async fn dispatch(&mut self, name: &str, input: &Value) -> Result<ToolOutput, ToolOutput> {
-        match name {
-            "read_file" => files::read_file(
-                &self.worktree,
-                field(input, "path")?,
-                number(input, "offset"),
-                number(input, "limit"),
-            ),
-            "list_files" => {
-                files::list_files(&self.worktree, input.get("path").and_then(Value::as_str))
-            }
-            "search" => search::search(
-                &self.worktree,
-                field(input, "pattern")?,
-                input.get("path").and_then(Value::as_str),
-            ),
-            "write_file" => files::write_file(
-                &self.worktree,
-                field(input, "path")?,
-                field(input, "content")?,
-            )
-            .map(ToolOutput::edited),
-            "edit_file" => files::edit_file(
-                &self.worktree,
-                field(input, "path")?,
-                field(input, "old_text")?,
-                field(input, "new_text")?,
-            )
-            .map(ToolOutput::edited),
-            "run_command" => {
+        let def = registry::find(name)
+            .filter(|def| def.executor)
+            .ok_or_else(|| ToolOutput::error(registry::unknown_tool(name, false)))?;
+        let out = match def.handler {
+            Handler::Worktree(handle) => handle(&self.worktree, input),
+            Handler::Command => {
                 self.run_command(field(input, "command")?, number(input, "timeout_secs"))
                     .await
             }
-            other => Err(ToolOutput::error(registry::unknown_tool(other, false))),
+            Handler::Loop => Err(ToolOutput::error(registry::unknown_tool(name, false))),
+        };
+        if def.kind == Kind::Edit {
+            return out.map(ToolOutput::edited);
         }
+        out
     }
 
     async fn run_command(

@@ -1,6 +1,9 @@
 //! All end-to-end tests of the binary compile into this one test binary (link time).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod accounting;
 mod agent_e2e;
 mod cli_completions;
@@ -20,6 +23,7 @@ mod fleet;
 mod fsck;
 mod hostile_model;
 mod hostile_repo;
+mod layout;
 mod mcp;
 mod merge_flags;
 mod recovery;
