@@ -226,7 +226,7 @@ complete -c git-agent -n "__fish_git_agent_using_subcommand worker" -l color -d 
 always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand worker" -s C -d 'Run as if started in this directory' -r -F
-complete -c git-agent -n "__fish_git_agent_using_subcommand worker" -l once -d 'Work on one task (if one is queued), then exit'
+complete -c git-agent -n "__fish_git_agent_using_subcommand worker" -l once -d 'Work on one task, then exit. With nothing queued it exits once no other worker holds a task; until then it waits, to take over a task whose worker died'
 complete -c git-agent -n "__fish_git_agent_using_subcommand worker" -l follow -d 'Keep waiting for new tasks when the queue is empty'
 complete -c git-agent -n "__fish_git_agent_using_subcommand worker" -l json -d 'Print one JSON event per line on stdout instead of human output'
 complete -c git-agent -n "__fish_git_agent_using_subcommand worker" -s q -l quiet -d 'Print only results and errors, no progress'

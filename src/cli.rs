@@ -403,7 +403,8 @@ pub struct WorkerArgs {
     /// The shared remote (default: origin).
     #[arg(long, value_name = "REMOTE")]
     pub remote: Option<String>,
-    /// Work on one task (if one is queued), then exit.
+    /// Work on one task, then exit. With nothing queued it exits once no other worker holds a
+    /// task; until then it waits, to take over a task whose worker died.
     #[arg(long, conflicts_with = "follow")]
     pub once: bool,
     /// Exit after this many tasks.
