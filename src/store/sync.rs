@@ -625,7 +625,7 @@ impl Store {
                 None => format!(":{}", update.name),
             });
         }
-        let mut args = vec!["push", "--atomic", "--porcelain", "--quiet", "--no-verify"];
+        let mut args = vec!["push", "--atomic", "--porcelain", "--quiet"];
         args.extend(leases.iter().map(String::as_str));
         args.push("--");
         args.push(remote);
