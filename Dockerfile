@@ -10,6 +10,19 @@
 # namespaces: Docker's default seccomp profile refuses those to a container without
 # CAP_SYS_ADMIN, hence the two --security-opt above (README, "Packages"). Untested here: the
 # machine this was written on has no Docker engine.
+#
+# As a fleet worker (README, "A fleet of workers sharing one remote"), the container clones
+# the queue's repository itself, one clone per container, and runs the worker there:
+#
+#   docker run --rm -e HOME=/tmp -e ANTHROPIC_API_KEY -e GIT_URL \
+#     --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+#     --entrypoint sh git-agent -c 'git clone -q "$GIT_URL" /tmp/r && cd /tmp/r &&
+#       git config user.name fleet && git config user.email fleet@example.com &&
+#       exec git agent worker --lease 10m'
+#
+# `docker stop` sends SIGTERM: the worker finishes its tool call, pushes, releases its lease
+# and exits 130 (give it time: `docker stop -t 120`). examples/fleet/kubernetes-job.yaml runs
+# the same in a Kubernetes Job.
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src

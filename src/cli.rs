@@ -88,6 +88,29 @@ pub enum Command {
     Push(PushArgs),
     /// Fetch tasks' branches, notes and attic from a remote.
     Pull(PullArgs),
+    /// Put tasks on a shared remote for workers, or show the remote's queue.
+    #[command(
+        long_about = "Put tasks on a shared remote for workers, or show the remote's queue.\n\n\
+git agent queue add creates a task as start --no-run does and pushes it; git agent queue (or \
+queue ls) fetches the remote's agent refs and shows every task as queued, claimed (by which \
+worker, since when, how long ago its lease last moved), running, done or blocked. Any git host \
+is the coordination store: no server of git-agent's own."
+    )]
+    Queue(QueueArgs),
+    /// Take queued tasks of a shared remote and work on them, one at a time.
+    #[command(
+        long_about = "Take queued tasks of a shared remote and work on them, one at a time.\n\n\
+A worker fetches the remote's agent refs, claims the oldest queued task by pushing its lease \
+ref (refs/agent/<slug>/lease) with compare-and-swap (git push --atomic --force-with-lease), \
+resumes it from what the remote holds, pushes after every checkpoint together with a renewal of \
+the lease, renews the lease while it works, and on stop pushes the final state and releases the \
+lease in one atomic push. When the push of the lease fails, another worker won: it picks another \
+task. A lease whose heartbeat has not moved for its duration, as this worker's own clock sees \
+it, may be taken over; the work goes on from the last pushed checkpoint. SIGTERM or Ctrl-C \
+finishes the current tool call, pushes, releases and exits 130. Use one clone per worker. \
+Without --follow, the worker exits when no task is queued or held by another worker."
+    )]
+    Worker(WorkerArgs),
     /// Tell a task something; a run shows it to the model at its next turn, from any terminal.
     #[command(
         long_about = "Tell a task something; a run shows it to the model at its next turn, from any terminal.\n\n\
@@ -114,9 +137,11 @@ follows it. A running task cannot be edited: tell it with git agent say instead.
 Reads the run's event log ($GIT_COMMON_DIR/agent/runs/<slug>.jsonl) from the start and follows \
 it until the run stops; with --json it prints the events as JSON lines, as the run's own --json \
 does. Ctrl-C stops watching, never the run. With no run, it says so and shows the task's last \
-stop."
+stop.\n\n\
+With --remote, it follows a task that a worker elsewhere runs, through the remote: every \
+checkpoint as it is pushed, who holds the lease, and the stop once the task is done or blocked."
     )]
-    Watch(TaskArg),
+    Watch(WatchArgs),
     /// Check the agent state in git against the data model and say how to repair each finding.
     #[command(
         long_about = "Check the agent state in git against the data model and say how to repair each finding. \
@@ -333,6 +358,96 @@ pub struct PushArgs {
 #[derive(Debug, Args)]
 pub struct PullArgs {
     /// The remote (default: origin).
+    pub remote: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct QueueArgs {
+    #[command(subcommand)]
+    pub action: Option<QueueAction>,
+    /// The shared remote (default: origin).
+    #[arg(long, value_name = "REMOTE")]
+    pub remote: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueAction {
+    /// Create a task (as `start --no-run`) and push it to the remote for a worker.
+    Add(QueueAddArgs),
+    /// Show the remote's tasks: queued, claimed, running, done, blocked.
+    Ls(QueueLsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QueueAddArgs {
+    /// The goal, in plain words.
+    pub goal: String,
+    /// Task name (slug) instead of one derived from the goal.
+    #[arg(long, value_name = "SLUG")]
+    pub name: Option<String>,
+    /// The shared remote (default: origin).
+    #[arg(long, value_name = "REMOTE")]
+    pub remote: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct QueueLsArgs {
+    /// The shared remote (default: origin).
+    #[arg(long, value_name = "REMOTE")]
+    pub remote: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The shared remote (default: origin).
+    #[arg(long, value_name = "REMOTE")]
+    pub remote: Option<String>,
+    /// Work on one task, then exit. With nothing queued it exits once no other worker holds a
+    /// task; until then it waits, to take over a task whose worker died.
+    #[arg(long, conflicts_with = "follow")]
+    pub once: bool,
+    /// Exit after this many tasks.
+    #[arg(long, value_name = "N")]
+    pub max_tasks: Option<u32>,
+    /// How long the lease lasts without a heartbeat before another worker may take the task
+    /// over (renewed every third of it).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_lease)]
+    pub lease: std::time::Duration,
+    /// How often to look at the remote while waiting.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_poll)]
+    pub poll: std::time::Duration,
+    /// Keep waiting for new tasks when the queue is empty.
+    #[arg(long)]
+    pub follow: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+}
+
+fn parse_lease(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text.trim()).map_err(|e| e.to_string())?;
+    if d < std::time::Duration::from_secs(1) || d > std::time::Duration::from_secs(7 * 24 * 3600) {
+        return Err("a lease lasts between 1s and 7 days".into());
+    }
+    Ok(d)
+}
+
+fn parse_poll(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text.trim()).map_err(|e| e.to_string())?;
+    if d < std::time::Duration::from_millis(10) || d > std::time::Duration::from_secs(3600) {
+        return Err("poll between 10ms and 1h".into());
+    }
+    Ok(d)
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The task (defaults to the current agent/* branch, else the most recent task).
+    pub slug: Option<String>,
+    /// Follow the task as this remote shows it (a worker elsewhere runs it).
+    #[arg(long, value_name = "REMOTE")]
     pub remote: Option<String>,
 }
 

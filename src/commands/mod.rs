@@ -6,6 +6,7 @@ mod checks;
 mod demo;
 mod diff;
 mod drop;
+mod fleet;
 mod fsck;
 mod install;
 mod list;
@@ -104,6 +105,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Drop(args) => drop::cmd_drop(&ctx, args),
         Command::Push(args) => remote::cmd_push(&ctx, args),
         Command::Pull(args) => remote::cmd_pull(&ctx, args),
+        Command::Queue(args) => fleet::cmd_queue(&ctx, args),
+        Command::Worker(args) => fleet::cmd_worker(&ctx, args),
         Command::Say(args) => say::cmd_say(&ctx, args),
         Command::Plan(args) => plan::cmd_plan(&ctx, args),
         Command::Watch(args) => watch::cmd_watch(&ctx, args),

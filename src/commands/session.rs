@@ -81,6 +81,44 @@ pub fn run_loop(
     resumed: bool,
     plan_only: bool,
 ) -> anyhow::Result<Exit> {
+    run_loop_with(
+        ctx,
+        store,
+        slug,
+        worktree,
+        config,
+        provider,
+        resumed,
+        plan_only,
+        RunHooks::default(),
+    )
+}
+
+/// What a caller that drives runs (`git agent worker`) adds to one: its own interrupt (it
+/// handles the signals itself, and interrupts a run whose lease was lost), and a look at
+/// every event before it is rendered (to push after every checkpoint).
+#[derive(Default)]
+pub struct RunHooks<'a> {
+    pub interrupt: Option<Interrupt>,
+    pub on_event: Option<&'a mut (dyn FnMut(&Event) + Send)>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn run_loop_with(
+    ctx: &Context,
+    store: &Store,
+    slug: &str,
+    worktree: PathBuf,
+    config: Config,
+    provider: Provider,
+    resumed: bool,
+    plan_only: bool,
+    hooks: RunHooks<'_>,
+) -> anyhow::Result<Exit> {
+    let RunHooks {
+        interrupt,
+        mut on_event,
+    } = hooks;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -89,6 +127,9 @@ pub fn run_loop(
     let mut log = crate::ui::RunLog::create(store, slug);
     let mut emit = move |event: Event| {
         log.append(&event);
+        if let Some(hook) = on_event.as_mut() {
+            hook(&event);
+        }
         render(event);
     };
     emit(Event::TaskStarted {
@@ -98,7 +139,7 @@ pub fn run_loop(
         resumed,
     });
     let outcome = runtime.block_on(async {
-        let interrupt = Interrupt::install();
+        let interrupt = interrupt.unwrap_or_else(Interrupt::install);
         let mut agent = Agent::new(
             store,
             slug.to_string(),

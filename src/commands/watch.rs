@@ -8,14 +8,17 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use super::Context;
-use crate::cli::TaskArg;
+use crate::cli::WatchArgs;
 use crate::error::Exit;
 use crate::store::{Store, TaskLock};
 
 const POLL: Duration = Duration::from_millis(100);
 
-pub fn cmd_watch(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
+pub fn cmd_watch(ctx: &Context, args: WatchArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
+    if let Some(remote) = args.remote {
+        return watch_remote(ctx, &store, args.slug.as_deref(), &remote);
+    }
     let slug = store.resolve_slug(args.slug.as_deref())?;
     store.task(&slug)?;
     let path = crate::ui::run_log_path(&store, &slug);
@@ -158,4 +161,109 @@ fn human(event: &Value) -> Option<String> {
         ),
         _ => return None,
     })
+}
+
+/// How often `watch --remote` looks at the remote.
+const POLL_REMOTE: Duration = Duration::from_millis(500);
+
+/// Follow a task through a remote: what its worker pushes (checkpoints, the lease, the stop),
+/// until the task is done or blocked there.
+fn watch_remote(
+    ctx: &Context,
+    store: &Store,
+    slug: Option<&str>,
+    remote: &str,
+) -> anyhow::Result<Exit> {
+    use crate::store::lease::QueueState;
+    crate::store::sync::validate_remote(remote)?;
+    let slug = match slug {
+        Some(slug) => {
+            crate::store::validate_slug(slug)?;
+            slug.to_string()
+        }
+        None => store.resolve_slug(None)?,
+    };
+    let mut shown = std::collections::HashSet::new();
+    let mut last_holder: Option<String> = None;
+    let mut announced = false;
+    loop {
+        store.fetch_agent_refs(remote)?;
+        let rows = store.remote_queue(remote)?;
+        let Some(row) = rows.into_iter().find(|r| r.slug == slug) else {
+            return Err(crate::store::StoreError::UnknownTask {
+                slug,
+                known: Vec::new(),
+            }
+            .into());
+        };
+        if !announced {
+            announced = true;
+            if ctx.global.json {
+                ctx.json(&serde_json::json!({"type": "watch_remote", "remote": remote, "slug": slug, "state": row.state.as_str()}));
+            } else {
+                ctx.out(format!(
+                    "Watching {slug} on {remote}: {}",
+                    row.state.as_str()
+                ));
+            }
+        }
+        // New checkpoints, oldest first: first parents from the tip down to what was shown.
+        let task = store.task_at_tip(&slug, row.tip)?;
+        let mut fresh = Vec::new();
+        let mut at = row.tip;
+        while at != task.task_commit && !shown.contains(&at) {
+            fresh.push(at);
+            match store.parents(at)?.first() {
+                Some(&parent) => at = parent,
+                None => break,
+            }
+        }
+        for commit in fresh.into_iter().rev() {
+            shown.insert(commit);
+            let message = store.commit_message(commit)?;
+            let trailers = crate::store::parse_trailers(&message);
+            let get = |k: &str| trailers.get(k).unwrap_or_default().to_string();
+            let subject = crate::text::first_line(&message, 72);
+            if ctx.global.json {
+                ctx.json(
+                    &serde_json::json!({"type": "remote_checkpoint", "slug": slug,
+                    "commit": commit.to_string(), "number": get("Agent-Checkpoint"),
+                    "step": get("Agent-Step"), "tests": get("Agent-Tests"), "summary": subject}),
+                );
+            } else {
+                ctx.out(format!(
+                    "  ✓ checkpoint {} {} (step {}, tests {}): {subject}",
+                    get("Agent-Checkpoint"),
+                    super::short(commit),
+                    get("Agent-Step"),
+                    get("Agent-Tests")
+                ));
+            }
+        }
+        let holder = row.lease.as_ref().map(|(_, l)| l.holder.clone());
+        if holder != last_holder {
+            let text = match &holder {
+                Some(h) => format!("  held by {h}"),
+                None => "  no worker holds it".to_string(),
+            };
+            if ctx.global.json {
+                ctx.json(
+                    &serde_json::json!({"type": "remote_lease", "slug": slug, "holder": holder}),
+                );
+            } else {
+                ctx.out(text);
+            }
+            last_holder = holder;
+        }
+        if matches!(row.state, QueueState::Done | QueueState::Blocked(_)) {
+            let detail = row.stop_detail.unwrap_or_default();
+            if ctx.global.json {
+                ctx.json(&serde_json::json!({"type": "remote_stopped", "slug": slug, "state": row.state.as_str(), "detail": detail}));
+            } else {
+                ctx.out(format!("Stopped: {}. {detail}", row.state.as_str()));
+            }
+            return Ok(Exit::Done);
+        }
+        std::thread::sleep(POLL_REMOTE);
+    }
 }

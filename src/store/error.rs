@@ -89,6 +89,20 @@ pub enum StoreError {
         driver: String,
         detail: String,
     },
+    #[error("'{0}' cannot be a remote name here")]
+    BadRemote(String),
+    #[error("{what} {remote}: {detail}")]
+    Remote {
+        remote: String,
+        what: &'static str,
+        detail: String,
+    },
+    #[error("could not move agent/{slug} in {}: {detail}", dir.display())]
+    CheckoutInTheWay {
+        slug: String,
+        dir: PathBuf,
+        detail: String,
+    },
     #[error("your checkout has unresolved conflicts: {0}")]
     Unmerged(String),
     #[error(
@@ -153,6 +167,15 @@ impl Advice for StoreError {
             StoreError::Locked { .. } => {
                 "wait for that run to finish or stop it (Ctrl-C); a lock left by a dead process is taken over automatically".into()
             }
+            StoreError::BadRemote(_) => {
+                "give the name of a configured remote (`git remote -v` lists them); add one with `git remote add <name> <url>`".into()
+            }
+            StoreError::Remote { remote, .. } => format!(
+                "is `{remote}` a remote you can reach? `git remote -v` lists them; if someone pushed meanwhile, `git agent pull {remote}` first"
+            ),
+            StoreError::CheckoutInTheWay { slug, .. } => format!(
+                "uncommitted changes there are in the way; record them with `git agent checkpoint {slug} -m …` or remove them, then pull again"
+            ),
             StoreError::RaceLost { .. } => "nothing was overwritten; look at `git agent status` and try again".into(),
             StoreError::NothingToRollBack(_) => "`git agent log` lists the checkpoints of the task".into(),
             StoreError::BadRevision(_) => "name a checkpoint of the task: a commit id, or agent/<slug>~N".into(),

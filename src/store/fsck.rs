@@ -118,8 +118,8 @@ impl Store {
             let Some((slug, kind)) = TaskRef::parse(&name) else {
                 continue;
             };
-            // What was said (`git agent say`): a chain of commits.
-            if kind == TaskRef::Say && wanted(slug) {
+            // What was said (`git agent say`): a chain of commits; a worker's lease: a commit.
+            if (kind == TaskRef::Say || kind == TaskRef::Lease) && wanted(slug) {
                 if let Target::Other(what) = target {
                     report.findings.push(Finding::RefNotACommit {
                         task: slug.to_string(),

@@ -11,6 +11,7 @@ mod checkpoint;
 mod error;
 mod filters;
 mod fsck;
+pub mod lease;
 mod lock;
 mod loose;
 pub mod notes;
@@ -23,6 +24,7 @@ mod slug;
 mod snapshot;
 mod state;
 mod submodules;
+pub mod sync;
 mod task;
 mod trailers;
 mod worktree;
@@ -37,8 +39,8 @@ pub use notes::NotesReader;
 pub use plan::{Attempt, FAILED_TRY, FORMAT, Merged, Plan, PlanStatus, PlanStep};
 pub use record::{CheckpointRecord, StopReason, StopRecord, TestsVerdict};
 pub use refs::{
-    Edit, Expect, TaskRef, attic as attic_ref, branch as branch_ref, notes as notes_ref,
-    say as say_ref, tracking_say,
+    Edit, Expect, TaskRef, attic as attic_ref, branch as branch_ref, lease as lease_ref,
+    notes as notes_ref, say as say_ref, tracking_lease, tracking_say,
 };
 pub use rollback::{RollbackOutcome, RollbackTarget, now_rfc3339};
 pub use say::Said;

@@ -34,6 +34,17 @@ pub fn say(slug: &str) -> String {
     format!("refs/agent/{slug}/say")
 }
 
+/// The lease of a task on a shared remote (`git agent worker`): a commit naming the worker
+/// that holds the task, with a heartbeat counter (docs/data-model.md#leases).
+pub fn lease(slug: &str) -> String {
+    format!("{TASK_PREFIX}{slug}/lease")
+}
+
+/// Where a fetch keeps the remote's lease of a task.
+pub fn tracking_lease(remote: &str, slug: &str) -> String {
+    format!("refs/agent-remotes/{remote}/{slug}/lease")
+}
+
 /// Where `pull` and `push` keep the remote's say ref of a task.
 pub fn tracking_say(remote: &str, slug: &str) -> String {
     format!("refs/agent-remotes/{remote}/{slug}/say")
@@ -47,6 +58,8 @@ pub enum TaskRef {
     Notes,
     Attic(u32),
     Say,
+    /// A worker's lease on a shared remote (docs/data-model.md#leases).
+    Lease,
     /// Under `refs/agent/<slug>/` but nothing this format names: reserved for later formats,
     /// left alone by readers.
     Reserved(String),
@@ -64,6 +77,7 @@ impl TaskRef {
         let (slug, rest) = name.strip_prefix(TASK_PREFIX)?.split_once('/')?;
         let kind = match rest.split_once('/') {
             None if rest == "say" => TaskRef::Say,
+            None if rest == "lease" => TaskRef::Lease,
             Some(("attic", n)) => match n.parse::<u32>() {
                 Ok(number) if number > 0 => TaskRef::Attic(number),
                 _ => TaskRef::Reserved(rest.to_string()),
@@ -270,6 +284,7 @@ mod layout_tests {
             (notes("fix"), TaskRef::Notes),
             (attic("fix", 12), TaskRef::Attic(12)),
             (say("fix"), TaskRef::Say),
+            (lease("fix"), TaskRef::Lease),
         ] {
             assert_eq!(TaskRef::parse(&name), Some(("fix", kind)), "{name}");
         }
@@ -289,8 +304,8 @@ mod layout_tests {
             Some(("fix", TaskRef::Reserved("attic/0".into())))
         );
         assert_eq!(
-            TaskRef::parse("refs/agent/fix/lease"),
-            Some(("fix", TaskRef::Reserved("lease".into())))
+            TaskRef::parse("refs/agent/fix/leases"),
+            Some(("fix", TaskRef::Reserved("leases".into())))
         );
     }
 }

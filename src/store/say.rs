@@ -30,7 +30,7 @@ pub struct Said {
 const RACE_RETRIES: u32 = 8;
 
 impl Store {
-    fn empty_tree(&self) -> Result<ObjectId> {
+    pub(crate) fn empty_tree(&self) -> Result<ObjectId> {
         Ok(self
             .repo
             .write_object(gix::objs::Tree::empty())

@@ -222,6 +222,11 @@ impl Store {
         self.task_at(slug, tip)
     }
 
+    /// The task whose tip is `tip` (a remote's copy of the branch, say).
+    pub fn task_at_tip(&self, slug: &str, tip: ObjectId) -> Result<Task> {
+        self.task_at(slug, tip)
+    }
+
     /// The task whose branch points at `tip`.
     pub(crate) fn task_at(&self, slug: &str, tip: ObjectId) -> Result<Task> {
         let anchor = self.anchor_of(slug, tip)?;

@@ -19,6 +19,7 @@ mod dirty_start;
 mod fake_model;
 mod faults;
 mod fidelity;
+mod fleet;
 mod fsck;
 mod hostile_model;
 mod hostile_repo;
