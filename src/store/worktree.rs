@@ -18,8 +18,6 @@ use crate::beneath::{BeneathError, Kind, Root};
 /// A blob larger than this that no attribute or filter converts is streamed on checkout.
 const STREAM_CHECKOUT_ABOVE: u64 = MAX_CONVERTED_BYTES;
 
-/// One entry of a tree: its mode and object.
-
 impl Store {
     pub fn worktree_path(&self, slug: &str) -> PathBuf {
         self.agent_dir().join("worktrees").join(slug)
