@@ -1,5 +1,7 @@
 //! One file per subcommand; this module dispatches and holds what they share.
 
+mod attempts;
+mod bisect;
 mod checkpoint;
 mod checks;
 mod demo;
@@ -104,6 +106,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Pull(args) => remote::cmd_pull(&ctx, args),
         Command::Say(args) => say::cmd_say(&ctx, args),
         Command::Plan(args) => plan::cmd_plan(&ctx, args),
+        Command::Compare(args) => attempts::cmd_compare(&ctx, args),
+        Command::Pick(args) => attempts::cmd_pick(&ctx, args),
+        Command::Bisect(args) => bisect::cmd_bisect(&ctx, args),
         Command::Watch(args) => watch::cmd_watch(&ctx, args),
         Command::Fsck(args) => fsck::cmd_fsck(&ctx, args),
         Command::Config => misc::cmd_config(&ctx),

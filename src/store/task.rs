@@ -42,7 +42,7 @@ impl Task {
     }
 }
 
-fn task_message(slug: &str, goal: &str, base: ObjectId) -> String {
+pub(crate) fn task_message(slug: &str, goal: &str, base: ObjectId) -> String {
     let mut trailers = Trailers::default();
     trailers.push("Agent-Task", slug);
     trailers.push("Agent-Base", base.to_string());
