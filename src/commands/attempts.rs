@@ -68,10 +68,7 @@ fn model_flags(model: &ModelArgs) -> Vec<String> {
         flags.extend(["--planner-model".to_string(), m.clone()]);
     }
     if let Some(file) = &model.replay_file {
-        flags.extend([
-            "--replay-file".to_string(),
-            file.display().to_string(),
-        ]);
+        flags.extend(["--replay-file".to_string(), file.display().to_string()]);
     }
     flags
 }
@@ -92,6 +89,13 @@ fn spawn_attempt(store: &Store, slug: &str, flags: &[String]) -> anyhow::Result<
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::from(stderr));
+    // The harness took the provider keys out of its environment (credentials.rs); the
+    // attempt's own run needs them, as the run the MCP server starts does.
+    for name in crate::policy::credentials::PROVIDER_KEY_VARS {
+        if let Some(value) = crate::policy::credentials::var(name) {
+            cmd.env(name, value);
+        }
+    }
     // SAFETY: prctl is async-signal-safe; the closure touches no memory of the parent. An
     // attempt must not outlive the run that started it (a kill -9 of that run would leave it
     // holding its lock); `resume` of the task restarts it from git.
@@ -137,13 +141,21 @@ pub fn run_round(
         let slug = attempt_slug(&task.slug, k);
         let state = store.summary(&slug)?.state;
         if is_final(state.as_str()) {
-            ctx.say(format!("attempt {k} ({slug}): already stopped ({})", state.as_str()));
+            ctx.say(format!(
+                "attempt {k} ({slug}): already stopped ({})",
+                state.as_str()
+            ));
             continue;
         }
         if TaskLock::is_held(store, &slug) {
-            return Err(UserError::new(format!("attempt {k} ({slug}) is running elsewhere"))
-                .hint(format!("wait for it, then `git agent resume {}`", task.slug))
-                .into());
+            return Err(
+                UserError::new(format!("attempt {k} ({slug}) is running elsewhere"))
+                    .hint(format!(
+                        "wait for it, then `git agent resume {}`",
+                        task.slug
+                    ))
+                    .into(),
+            );
         }
         let child = spawn_attempt(store, &slug, &flags)?;
         ctx.say(format!(
@@ -165,8 +177,32 @@ pub fn run_round(
                         started.elapsed().as_secs_f64(),
                         summary.checkpoints,
                         if summary.checkpoints == 1 { "" } else { "s" },
-                        if status.code().is_none() { ", killed" } else { "" }
+                        if status.code().is_none() {
+                            ", killed"
+                        } else {
+                            ""
+                        }
                     ));
+                    if !status.success() && !is_final(summary.state.as_str()) {
+                        // It failed before its loop could record why: show what it said.
+                        let said = std::fs::read_to_string(
+                            store
+                                .agent_dir()
+                                .join("runs")
+                                .join(format!("{slug}.stderr")),
+                        )
+                        .unwrap_or_default();
+                        for line in said
+                            .lines()
+                            .rev()
+                            .take(5)
+                            .collect::<Vec<_>>()
+                            .into_iter()
+                            .rev()
+                        {
+                            ctx.say(format!("  attempt {k}: {line}"));
+                        }
+                    }
                     if ctx.global.json {
                         ctx.json(&serde_json::json!({
                             "type": "attempt_stopped", "task": task.slug, "k": k,
@@ -399,4 +435,3 @@ pub fn steps_done(store: &Store, task: &Task) -> anyhow::Result<u32> {
         .is_some_and(|t| t.starts_with("fail"));
     Ok(if failed { step.saturating_sub(1) } else { step })
 }
-

@@ -97,6 +97,12 @@ pub fn cmd_bisect(ctx: &Context, args: BisectArgs) -> anyhow::Result<Exit> {
         } else {
             format!("checkpoint {position}")
         };
+        if ctx.global.json {
+            ctx.json(&serde_json::json!({
+                "type": "bisect_run", "run": runs, "position": position,
+                "commit": line[position].to_string(), "pass": pass, "summary": run.summary,
+            }));
+        }
         ctx.say(format!(
             "run {runs}: {what} ({}): {} ({})",
             super::short(line[position]),
@@ -133,17 +139,16 @@ pub fn cmd_bisect(ctx: &Context, args: BisectArgs) -> anyhow::Result<Exit> {
             args.test
         ));
         if ctx.global.json {
-            ctx.json(&serde_json::json!({"type": "bisect", "task": slug, "first_failing": 0,
-                "commit": task.task_commit.to_string(), "runs": runs}));
+            ctx.json(
+                &serde_json::json!({"type": "bisect", "task": slug, "first_failing": 0,
+                "commit": task.task_commit.to_string(), "runs": runs}),
+            );
         }
         return Ok(Exit::Error);
     }
     let bad = &checkpoints[first - 1];
     let before = line[first - 1];
-    let rollback = format!(
-        "git agent rollback {slug} --to {}",
-        super::short(before)
-    );
+    let rollback = format!("git agent rollback {slug} --to {}", super::short(before));
     let mut notes = NotesReader::new(&store, &slug)?;
     let record = notes.text(bad.commit)?.unwrap_or_default();
     if ctx.global.json {

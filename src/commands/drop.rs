@@ -3,7 +3,7 @@
 use super::Context;
 use crate::cli::DropArgs;
 use crate::error::{Exit, UserError};
-use crate::store::{Edit, Store, TaskLock};
+use crate::store::{Store, TaskLock};
 
 pub fn cmd_drop(ctx: &Context, args: DropArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
@@ -34,20 +34,16 @@ pub fn drop_task(store: &Store, args: &DropArgs) -> anyhow::Result<String> {
         ))
         .into());
     }
-    let mut edits = Vec::new();
-    if let Some(tip) = store.ref_target(&branch)? {
-        edits.push(Edit::delete(branch.clone(), tip));
-    }
-    let notes = format!("refs/notes/agent/{slug}");
-    if let Some(id) = store.ref_target(&notes)? {
-        edits.push(Edit::delete(notes, id));
-    }
-    for entry in store.attic(&slug)? {
-        edits.push(Edit::delete(entry.refname, entry.commit));
-    }
-    let said = crate::store::say_ref(&slug);
-    if let Some(id) = store.ref_target(&said)? {
-        edits.push(Edit::delete(said, id));
+    let mut edits = store.task_deletions(&slug)?;
+    // Its attempts that are not picked yet go with it.
+    let attempts = store.attempt_tasks(&slug)?;
+    let _locks = attempts
+        .iter()
+        .map(|(_, attempt)| TaskLock::acquire(store, attempt))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (_, attempt) in &attempts {
+        edits.extend(store.task_deletions(attempt)?);
+        store.remove_worktree(attempt)?;
     }
     store.remove_worktree(&slug)?;
     store.transaction(&edits)?;

@@ -195,7 +195,17 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
     };
     if let Some(n) = attempts {
         let pick = args.parallel.pick.unwrap_or_default();
-        return plan_then_attempts(ctx, &store, &task.slug, worktree, config, provider, &args.model, n, pick);
+        return plan_then_attempts(
+            ctx,
+            &store,
+            &task.slug,
+            worktree,
+            config,
+            provider,
+            &args.model,
+            n,
+            pick,
+        );
     }
     let exit = run_loop(
         ctx,
@@ -246,7 +256,16 @@ fn plan_then_attempts(
     let task = store.task(slug)?;
     let plan = store.plan(&task)?;
     if plan.status != "ready" || plan.steps.is_empty() {
-        let exit = run_loop(ctx, store, slug, worktree, config.clone(), provider, task.tip != task.task_commit, true)?;
+        let exit = run_loop(
+            ctx,
+            store,
+            slug,
+            worktree,
+            config.clone(),
+            provider,
+            task.tip != task.task_commit,
+            true,
+        )?;
         if exit != Exit::Done {
             return Ok(exit);
         }
@@ -327,7 +346,9 @@ pub fn cmd_resume(ctx: &Context, args: ResumeArgs) -> anyhow::Result<Exit> {
         }
         if open_round {
             if attempts.is_some() {
-                ctx.say("The attempts already started go on; --attempts applies to the next round.");
+                ctx.say(
+                    "The attempts already started go on; --attempts applies to the next round.",
+                );
             }
             return super::attempts::run_round(ctx, &store, &task, &args.model, &config);
         }
@@ -335,7 +356,17 @@ pub fn cmd_resume(ctx: &Context, args: ResumeArgs) -> anyhow::Result<Exit> {
         check_room_for_attempts(&slug, n)?;
         let worktree = store.ensure_worktree(&task)?;
         let pick = args.parallel.pick.unwrap_or_default();
-        return plan_then_attempts(ctx, &store, &slug, worktree, config, provider, &args.model, n, pick);
+        return plan_then_attempts(
+            ctx,
+            &store,
+            &slug,
+            worktree,
+            config,
+            provider,
+            &args.model,
+            n,
+            pick,
+        );
     }
     let worktree = if plan.here {
         store.workdir()?.to_path_buf()

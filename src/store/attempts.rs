@@ -67,7 +67,10 @@ pub fn why_lost(loser: &AttemptResult, winner: &AttemptResult) -> String {
     let w = winner.k;
     if class(loser) != class(winner) {
         let own = match class(loser) {
-            1 => format!("its tests pass but it did not finish (stopped: {})", loser.stop),
+            1 => format!(
+                "its tests pass but it did not finish (stopped: {})",
+                loser.stop
+            ),
             _ if loser.tests == "none" => {
                 format!("it made no checkpoint (stopped: {})", loser.stop)
             }
@@ -501,7 +504,10 @@ impl Store {
         let prefix = format!("{slug}--try-");
         let mut out = Vec::new();
         for name in self.task_slugs()? {
-            let Some(k) = name.strip_prefix(&prefix).and_then(|k| k.parse::<u32>().ok()) else {
+            let Some(k) = name
+                .strip_prefix(&prefix)
+                .and_then(|k| k.parse::<u32>().ok())
+            else {
                 continue;
             };
             if self.attempt_of(&name)?.is_some_and(|of| of.task == slug) {

@@ -43,9 +43,7 @@ pub use record::{CheckpointRecord, StopReason, StopRecord};
 pub use refs::{Edit, Expect, branch as branch_ref, say as say_ref, tracking_say};
 pub use rollback::{RollbackOutcome, RollbackTarget, now_rfc3339};
 pub use say::Said;
-pub use slug::{
-    MAX_ATTEMPTS, attempt_slug, max_len_with_attempts, slug_from_goal, validate_slug,
-};
+pub use slug::{MAX_ATTEMPTS, attempt_slug, max_len_with_attempts, slug_from_goal, validate_slug};
 pub use snapshot::{Snapshot, snapshot_worktree};
 pub use state::{Budget, Checkpoint, TaskRow, TaskState, TaskSummary};
 pub use task::{NewTask, Task};

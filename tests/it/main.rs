@@ -3,6 +3,7 @@
 
 mod accounting;
 mod agent_e2e;
+mod attempts;
 mod cli_completions;
 mod cli_man;
 mod cli_output;
