@@ -276,7 +276,17 @@ fn a_manual_pick_waits_for_the_user_and_a_pick_can_be_changed() {
     let waiting = env.agent_ok(&dir, &["compare", "m"]);
     assert!(waiting.contains("none picked yet"), "{waiting}");
     let list = env.agent_ok(&dir, &["list"]);
-    assert!(list.contains("m--try-2"), "{list}");
+    assert!(
+        list.contains("m--try-2") && list.contains("attempt 2 of m"),
+        "{list}"
+    );
+    let status = env.agent_ok(&dir, &["status", "m"]);
+    assert!(
+        status.contains("2 side by side, pick manual: none picked yet (m--try-1, m--try-2)"),
+        "{status}"
+    );
+    let status = env.agent_ok(&dir, &["status", "m--try-1"]);
+    assert!(status.contains("attempt:     1 of 2 of task m"), "{status}");
 
     // The user takes the larger one.
     let out = env.agent_ok(&dir, &["pick", "m", "2"]);
@@ -321,6 +331,8 @@ fn a_manual_pick_waits_for_the_user_and_a_pick_can_be_changed() {
         GOOD_GREET
     );
     assert_eq!(env.git(&wt, &["status", "--porcelain"]), "");
+    let status = env.agent_ok(&dir, &["status", "m"]);
+    assert!(status.contains("pick manual: attempt 1 picked"), "{status}");
     let (code, _, err) = env.agent(&dir, &["pick", "m", "7"]);
     assert_ne!(code, 0);
     assert!(err.contains("no attempt 7"), "{err}");
@@ -604,4 +616,57 @@ fn bench_parallel_attempts_wall_time() {
         many.as_secs_f64()
     );
     assert!(ratio <= 1.3, "{n} attempts took {ratio:.2}x one");
+}
+
+#[test]
+fn fsck_reports_attempts_whose_task_is_gone_and_its_repair_removes_them() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    let model = FakeModel::start(Arc::new(good_model) as Arc<Script>, Duration::ZERO);
+    let (code, out, err) = agent(
+        &env,
+        &dir,
+        &model,
+        &[
+            "start",
+            "--name",
+            "o",
+            "--attempts",
+            "2",
+            "--pick",
+            "manual",
+            "Add a --shout flag",
+        ],
+    );
+    assert_eq!(code, 3, "{out}{err}");
+    // The task is deleted by hand, its attempts left behind.
+    let tip = env.rev(&dir, "agent/o");
+    let notes = env.rev(&dir, "refs/notes/agent/o");
+    env.git(&dir, &["update-ref", "-d", "refs/heads/agent/o", &tip]);
+    env.git(&dir, &["update-ref", "-d", "refs/notes/agent/o", &notes]);
+    let (code, out, _) = env.agent(&dir, &["--json", "fsck"]);
+    assert_eq!(code, 1, "{out}");
+    let findings: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|f| f["rule"] == "attempt-orphan")
+        .collect();
+    assert_eq!(findings.len(), 2, "{out}");
+    assert!(
+        findings[0]["what"]
+            .as_str()
+            .unwrap()
+            .contains("task 'o' does not exist")
+    );
+    for finding in &findings {
+        env.sh(&dir, finding["repair"].as_str().unwrap());
+    }
+    assert_eq!(
+        env.git(
+            &dir,
+            &["for-each-ref", "refs/heads/agent/", "refs/notes/agent/"]
+        ),
+        ""
+    );
+    env.fsck(&dir);
 }
