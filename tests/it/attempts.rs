@@ -285,6 +285,12 @@ fn a_manual_pick_waits_for_the_user_and_a_pick_can_be_changed() {
         status.contains("2 side by side, pick manual: none picked yet (m--try-1, m--try-2)"),
         "{status}"
     );
+    let (code, _, watch) = env.agent(&dir, &["watch", "m"]);
+    assert_eq!(code, 0, "{watch}");
+    assert!(
+        watch.contains("attempt 2: done — git agent watch m--try-2"),
+        "{watch}"
+    );
     let status = env.agent_ok(&dir, &["status", "m--try-1"]);
     assert!(status.contains("attempt:     1 of 2 of task m"), "{status}");
 
