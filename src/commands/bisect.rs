@@ -129,7 +129,6 @@ pub fn cmd_bisect(ctx: &Context, args: BisectArgs) -> anyhow::Result<Exit> {
             hi = mid;
         }
     }
-    drop(test);
     drop(scratch);
     let first = hi as usize;
     if first == 0 {

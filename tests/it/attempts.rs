@@ -676,3 +676,60 @@ fn fsck_reports_attempts_whose_task_is_gone_and_its_repair_removes_them() {
     );
     env.fsck(&dir);
 }
+
+#[test]
+fn resume_with_attempts_works_on_the_remaining_steps_and_numbers_on_from_the_tip() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    let model = FakeModel::start(Arc::new(two_good_ways) as Arc<Script>, Duration::ZERO);
+    // The plan and step 1 (three turns), then the budget stops it.
+    let (code, out, err) = agent(
+        &env,
+        &dir,
+        &model,
+        &[
+            "start",
+            "--name",
+            "r",
+            "--max-turns",
+            "4",
+            "Add a --shout flag",
+        ],
+    );
+    assert_eq!(code, 4, "{out}{err}");
+    assert_eq!(
+        env.git(&dir, &["log", "-1", "--format=%s", "agent/r"]),
+        "Add a --shout flag to greet.sh\n"
+    );
+    let step_one = env.rev(&dir, "agent/r");
+
+    let (code, out, err) = agent(
+        &env,
+        &dir,
+        &model,
+        &["resume", "r", "--attempts", "2", "--max-turns", "40"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("2 attempts of r from step 2"), "{err}");
+    assert_eq!(
+        env.rev(&dir, "agent/r~1"),
+        step_one,
+        "the attempts went on from the tip"
+    );
+    let tip = env.trailers(&dir, "agent/r");
+    assert_eq!(crate::common::get(&tip, "Agent-Checkpoint"), Some("2"));
+    assert_eq!(crate::common::get(&tip, "Agent-Step"), Some("2/2"));
+    assert_eq!(crate::common::get(&tip, "Agent-Task"), Some("r"));
+    let record: toml::Value =
+        toml::from_str(&env.git(&dir, &["notes", "--ref", "agent/r", "show", "agent/r"])).unwrap();
+    assert_eq!(record["checkpoint"].as_integer(), Some(2));
+    assert_eq!(record["step"].as_integer(), Some(2));
+    let note = plan_note(&env, &dir, "r");
+    assert_eq!(note["parallel"][0]["offset"].as_integer(), Some(1));
+    assert_eq!(note["steps"].as_array().unwrap().len(), 2);
+    // Attempt 2's step 2 is the same as attempt 1's: a tie broken by cost or number.
+    assert_eq!(result_of(&note, 1)["checkpoints"].as_integer(), Some(1));
+    crate::accounting::assert_books(&env, &dir, "r", &model);
+    env.agent_fsck(&dir);
+    env.fsck(&dir);
+}
