@@ -692,7 +692,8 @@ mod tests {
             result(7, "pass", "done", 1, 3, 0.9),
         ];
         let order: Vec<u32> = rank(&results).into_iter().map(|i| results[i].k).collect();
-        assert_eq!(order, vec![7, 4, 3, 2, 5, 1, 6]);
+        // Among attempts without passing tests, the smaller diff first: nothing beats a broken change.
+        assert_eq!(order, vec![7, 4, 3, 2, 5, 6, 1]);
         let best = &results[6];
         assert_eq!(
             why_lost(&results[0], best),
