@@ -733,3 +733,78 @@ fn resume_with_attempts_works_on_the_remaining_steps_and_numbers_on_from_the_tip
     env.agent_fsck(&dir);
     env.fsck(&dir);
 }
+
+#[test]
+fn ctrl_c_stops_the_attempts_with_their_run_and_nothing_is_picked_until_resume() {
+    use std::os::unix::process::CommandExt;
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    let model = FakeModel::start(
+        Arc::new(good_model) as Arc<Script>,
+        Duration::from_millis(150),
+    );
+    // Its own process group, as a shell gives a foreground job: Ctrl-C reaches all of it.
+    let child = env
+        .agent_cmd(
+            &dir,
+            &[
+                "start",
+                "--name",
+                "c",
+                "--attempts",
+                "2",
+                "Add a --shout flag",
+            ],
+        )
+        .env("ANTHROPIC_BASE_URL", &model.url)
+        .env("ANTHROPIC_API_KEY", KEY)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let checkpointed = |k: u32| {
+        env.git_cmd(
+            &dir,
+            &["log", "-1", "--format=%s", &format!("agent/c--try-{k}")],
+        )
+        .output()
+        .is_ok_and(|o| o.status.success() && !o.stdout.starts_with(b"agent: start"))
+    };
+    while !(1..=2).all(checkpointed) {
+        assert!(Instant::now() < deadline, "the attempts never got going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let group = format!("-{}", child.id());
+    let status = std::process::Command::new("kill")
+        .args(["-INT", "--", &group])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("Not picking"), "{err}");
+    for k in 1..=2 {
+        let status = env.agent_ok(&dir, &["--json", "status", &format!("c--try-{k}")]);
+        assert!(
+            status.contains("\"state\":\"interrupted\""),
+            "attempt {k}: {status}"
+        );
+    }
+    assert_eq!(
+        env.git(&dir, &["log", "-1", "--format=%s", "agent/c"]),
+        "agent: start c\n"
+    );
+
+    let (code, out, err) = agent(&env, &dir, &model, &["resume", "c"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Picked attempt"), "{out}");
+    assert_eq!(
+        env.git(&dir, &["log", "-1", "--format=%s", "agent/c"]),
+        "Test --shout\n"
+    );
+    env.agent_fsck(&dir);
+    env.fsck(&dir);
+}
