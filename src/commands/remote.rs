@@ -373,6 +373,10 @@ pub fn cmd_pull(ctx: &Context, args: PullArgs) -> anyhow::Result<Exit> {
             ctx.say(format!("skipping {name}: not a task name"));
             continue;
         }
+        if store.is_folded_attempt(&slug)? {
+            ctx.say(format!("skipping {name}: an attempt already picked here"));
+            continue;
+        }
         count += 1;
 
         // The attic, always: it only adds refs, and keeps their work reachable here.

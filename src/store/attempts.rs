@@ -518,6 +518,26 @@ impl Store {
         Ok(out)
     }
 
+    /// Whether `slug` names an attempt (`<task>--try-<k>`) that this repository does not have
+    /// but whose task it has, with no round of attempts open: the attempt was picked and
+    /// folded into the task here, and a remote that still has it must not bring it back.
+    pub fn is_folded_attempt(&self, slug: &str) -> Result<bool> {
+        let Some((task, k)) = slug.rsplit_once("--try-") else {
+            return Ok(false);
+        };
+        if k.parse::<u32>().is_err()
+            || self.ref_target(&refs::branch(slug))?.is_some()
+            || self.ref_target(&refs::branch(task))?.is_none()
+        {
+            return Ok(false);
+        }
+        let task = self.task(task)?;
+        let mut reader = NotesReader::new(self, &task.slug)?;
+        Ok(reader
+            .plan(task.task_commit)?
+            .is_some_and(|plan| !plan.parallel.is_empty() && self.open_round(&plan).is_none()))
+    }
+
     /// What task `slug` is an attempt of, if it is one.
     pub fn attempt_of(&self, slug: &str) -> Result<Option<AttemptOf>> {
         let task = self.task(slug)?;
