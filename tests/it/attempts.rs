@@ -473,7 +473,8 @@ fn bisect_finds_the_breaking_checkpoint_in_log2_runs_without_touching_the_checko
     env.git(&dir, &["commit", "-qm", "state"]);
     let n = bisect_size();
     let head = env.rev(&dir, "HEAD");
-    let limit = (f64::from(n)).log2().ceil() as usize + 1;
+    // ceil(log2(n + 1)) + 1: 7 for 50, as ceil(log2 50) + 1 (they differ only at powers of two).
+    let limit = (f64::from(n + 1)).log2().ceil() as usize + 1;
     for breaks in [n * 3 / 4, 1, n] {
         let slug = format!("b{breaks}");
         hand_made_task(&env, &dir, &slug, n, breaks);
