@@ -3,6 +3,10 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+use crate::config::Flags;
+use crate::llm::ProviderKind;
+use crate::ui::{ColorChoice, Style};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "git-agent",
@@ -37,12 +41,25 @@ pub struct GlobalArgs {
     pub directory: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    #[default]
-    Auto,
-    Always,
-    Never,
+/// The command line's view of `--color`: the domain enum is `ui::ColorChoice`.
+impl ValueEnum for ColorChoice {
+    fn value_variants<'a>() -> &'a [Self] {
+        &ColorChoice::ALL
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
+impl GlobalArgs {
+    /// How output looks, for the renderers.
+    pub fn style(&self) -> Style {
+        Style {
+            json: self.json,
+            quiet: self.quiet,
+            color: self.color,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,7 +166,7 @@ clean."
 A repository's .git-agent.toml may set only project facts (test and lint commands, model names, \
 step limits, budgets lower than yours). Keys that widen what the agent may do or where data goes \
 (sandbox, network, allow, secret_allow, provider, replay_file, record_file, anthropic_base_url, \
-openai_base_url) are ignored until you trust the file: this records the git blob id of its \
+openai_base_url, mcp) are ignored until you trust the file: this records the git blob id of its \
 current content as agent.trustedConfig in the repository's own .git/config (a clone never carries \
 it) and prints what the file unlocks. Any change to the file ends the trust."
     )]
@@ -192,6 +209,22 @@ pub struct BudgetArgs {
     pub max_time: Option<String>,
 }
 
+impl ModelArgs {
+    /// The configuration's command-line layer of these flags and `budget`'s.
+    pub fn flags(&self, budget: &BudgetArgs) -> Flags {
+        Flags {
+            provider: self.provider,
+            model: self.model.clone(),
+            planner_model: self.planner_model.clone(),
+            replay_file: self.replay_file.clone(),
+            max_turns: budget.max_turns,
+            max_tokens: budget.max_tokens,
+            max_cost: budget.max_cost,
+            max_time: budget.max_time.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Args, Clone, Default)]
 pub struct ModelArgs {
     /// Model provider.
@@ -208,12 +241,14 @@ pub struct ModelArgs {
     pub replay_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
-    Anthropic,
-    Openai,
-    Replay,
+/// The command line's view of the providers: the domain enum is `llm::ProviderKind`.
+impl ValueEnum for ProviderKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &ProviderKind::ALL
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -545,6 +580,26 @@ pub fn render_man() -> std::io::Result<Vec<u8>> {
             .text([bold(code)])
             .text([roman(meaning)]);
     }
+    extra.control("SH", ["MCP SERVERS"]);
+    extra.control("PP", []).text([roman(
+        "The executor can be given the tools of MCP (Model Context Protocol) servers. Each \
+server named in the configuration is started for a run in the same sandbox as commands \
+(in the task's worktree, its writes confined to it, the network as configured), spoken to over \
+stdio, and its tools are offered to the executor (not the planner) as <server>__<tool> with \
+their input schemas. An error the server answers is a tool error; a server that exits \
+during a call, does not answer within its timeout or answers outside the protocol is a tool \
+error too, and is killed and started again at the next call (at most 5 times a run). Every server is killed, with what it started, when the run ends. \
+Servers come from your configuration file; a repository's .git-agent.toml names one only \
+after git agent trust. For example, in ~/.config/git-agent/config.toml:",
+    )]);
+    extra.control("IP", []).control("nf", []).text([roman(
+        "[mcp.servers.docs]\n\
+command = [\"python3\", \"/opt/docs-mcp/server.py\"]   # program and arguments, no shell\n\
+env = { DOCS_INDEX = \"/var/cache/docs\" }           # added to the clean environment\n\
+tools = [\"search\"]                                 # allow list; absent: all its tools\n\
+timeout = \"30s\"                                    # per call and for starting (60s)",
+    )]);
+    extra.control("fi", []);
     extra.control("SH", ["ENVIRONMENT"]);
     for (name, meaning) in [
         (

@@ -1,6 +1,7 @@
 //! The user-facing error: a message, an optional hint that says how to fix it, and the exit
 //! code. Library modules return their own `thiserror` errors; they implement
-//! [`Advice`] so the binary can print the hint and choose the exit code without knowing them.
+//! [`Advice`]; the command edge (`commands::advice`) finds the advice in an error's chain.
+//! This module is a leaf: it imports no other module of the crate.
 
 use std::fmt;
 
@@ -80,33 +81,4 @@ impl Advice for UserError {
     fn exit(&self) -> Exit {
         self.exit
     }
-}
-
-/// The hint and exit code of an `anyhow` error: the first error in its chain that gives advice.
-pub fn advice_of(err: &anyhow::Error) -> (Option<String>, Exit) {
-    for cause in err.chain() {
-        if let Some(advice) = as_advice(cause) {
-            return (advice.hint(), advice.exit());
-        }
-    }
-    (None, Exit::Error)
-}
-
-fn as_advice<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Advice> {
-    if let Some(e) = cause.downcast_ref::<UserError>() {
-        return Some(e);
-    }
-    if let Some(e) = cause.downcast_ref::<crate::store::StoreError>() {
-        return Some(e);
-    }
-    if let Some(e) = cause.downcast_ref::<crate::policy::SandboxError>() {
-        return Some(e);
-    }
-    if let Some(e) = cause.downcast_ref::<crate::llm::LlmError>() {
-        return Some(e);
-    }
-    if let Some(e) = cause.downcast_ref::<crate::config::ConfigError>() {
-        return Some(e);
-    }
-    None
 }

@@ -13,10 +13,18 @@ fn main() -> ExitCode {
     match git_agent::commands::run(cli) {
         Ok(exit) => ExitCode::from(exit.code()),
         Err(err) => {
-            let (hint, exit) = git_agent::error::advice_of(&err);
-            eprintln!("error: {err}");
+            let (hint, exit) = git_agent::commands::advice::advice_of(&err);
+            let message = err.to_string();
+            eprintln!("error: {message}");
+            // An error that shows its cause in its own message (`context: cause`) keeps the
+            // cause for the hint and the exit code; it is not printed twice.
+            let mut shown = message;
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                let text = cause.to_string();
+                if !shown.contains(&text) {
+                    eprintln!("  caused by: {text}");
+                    shown.push_str(&text);
+                }
             }
             if let Some(hint) = hint {
                 eprintln!("hint: {hint}");

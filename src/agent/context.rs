@@ -164,7 +164,7 @@ pub fn step_message(ctx: &StepContext<'_>) -> String {
             out.push_str(&format!(
                 "- {} [tests: {}]\n",
                 c.summary,
-                c.trailers.get("Agent-Tests").unwrap_or("?")
+                c.typed.tests_line.as_deref().unwrap_or("?")
             ));
         }
         out.push('\n');
@@ -181,7 +181,10 @@ pub fn step_message(ctx: &StepContext<'_>) -> String {
         }
         out.push('\n');
     }
-    if let Some(test) = ctx.last_test.filter(|t| t.verdict == "fail") {
+    if let Some(test) = ctx
+        .last_test
+        .filter(|t| t.verdict == crate::store::TestsVerdict::Fail)
+    {
         out.push_str(&format!(
             "# The last test run FAILED\n\n`{}`: {}\n```\n{}\n```\n\n",
             test.command, test.summary, test.output_tail

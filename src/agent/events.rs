@@ -45,7 +45,7 @@ pub enum Event {
     },
     Tests {
         command: String,
-        verdict: String,
+        verdict: crate::store::TestsVerdict,
         summary: String,
     },
     SecretFound {
@@ -69,6 +69,14 @@ pub enum Event {
     Said {
         commit: String,
         message: String,
+    },
+    /// An MCP server was started for the executor (`tools`: what it offers), or could not
+    /// be (`error`); `skipped`: tools it lists that are not offered, and why.
+    McpServer {
+        server: String,
+        tools: Vec<String>,
+        skipped: Vec<String>,
+        error: Option<String>,
     },
     Checkpoint {
         number: u32,

@@ -6,14 +6,16 @@ use serde_json::Value;
 
 use super::context::{StepContext, step_message};
 use super::testrun::run_tests;
-use super::{Agent, Book, Event, Outcome, Turn, invalid_input, owned_tool_calls, tool_results};
+use super::{
+    Agent, Book, Event, LoopError, Outcome, Turn, invalid_input, owned_tool_calls, tool_results,
+};
 use crate::llm::{Message, StopReason};
 use crate::policy::SecretAllowList;
 use crate::store::StoreError;
 use crate::store::record::TestRun;
 use crate::store::{
-    Checkpoint, CheckpointInput, CheckpointRecord, Plan, RollbackTarget, Task, TestsSummary,
-    TestsVerdict,
+    Checkpoint, CheckpointInput, CheckpointRecord, Plan, PlanStatus, RollbackTarget, Task,
+    TestsSummary, TestsVerdict,
 };
 use crate::tools::ToolOutput;
 
@@ -40,6 +42,35 @@ enum StepEnd {
     Stop(Outcome),
 }
 
+/// What the loop does next at a step boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NextMove {
+    /// Every step of the plan has a checkpoint.
+    Done,
+    /// Work on the step (another try).
+    Work,
+    /// The step failed its tries: roll back to the last green checkpoint and plan again.
+    Replan,
+}
+
+/// The stop rule at a step boundary, from where the task stands (`position`): a pure
+/// decision, so the rule is tested without a model.
+fn next_move(step: u32, steps: u32, failed_tries: u32, tries_per_step: u32) -> NextMove {
+    if step > steps {
+        NextMove::Done
+    } else if failed_tries >= tries_per_step {
+        NextMove::Replan
+    } else {
+        NextMove::Work
+    }
+}
+
+/// Whether a task that has now been replanned `replans` times has used up its `limit`: it
+/// then stops `blocked` instead of planning again.
+fn replans_exhausted(replans: u32, limit: u32) -> bool {
+    replans > limit
+}
+
 /// Where the task stands, read from git: the next step, how many of its tries failed
 /// already — failing checkpoints and tries that ended without one (the plan's `attempts`) —
 /// and the last test result.
@@ -48,23 +79,19 @@ fn position(
     plan: &Plan,
     task_commit: ObjectId,
 ) -> (u32, u32, Option<TestRun>) {
-    let step_of = |c: &Checkpoint| {
-        c.trailers
-            .get("Agent-Step")
-            .and_then(|s| s.split('/').next())
-            .and_then(|s| s.parse::<u32>().ok())
-            .unwrap_or(0)
-    };
+    let step_of = |c: &Checkpoint| c.typed.step_index();
     let (step, streak, last_test) = match checkpoints.last() {
         None => (1, 0, None),
         Some(last) => {
             let step = step_of(last);
             let last_test = last.record.as_ref().map(|r| r.tests.clone());
-            if last.tests_verdict() == Some("fail") {
+            if last.tests_verdict() == Some(TestsVerdict::Fail) {
                 let streak = checkpoints
                     .iter()
                     .rev()
-                    .take_while(|c| step_of(c) == step && c.tests_verdict() == Some("fail"))
+                    .take_while(|c| {
+                        step_of(c) == step && c.tests_verdict() == Some(TestsVerdict::Fail)
+                    })
                     .count();
                 (step.max(1), streak, last_test)
             } else {
@@ -93,13 +120,13 @@ fn position(
 }
 
 impl Agent<'_> {
-    pub(super) async fn work(&mut self) -> Result<Outcome, String> {
+    pub(super) async fn work(&mut self) -> Result<Outcome, LoopError> {
         let store = self.store;
-        let task = store.task(&self.slug).map_err(|e| e.to_string())?;
-        let mut plan = store.plan(&task).map_err(|e| e.to_string())?;
+        let task = store.task(&self.slug)?;
+        let mut plan = store.plan(&task)?;
         // A plan blocked by the planner is planned again (told why it blocked): the user
         // resumed it.
-        if (plan.status != "ready" || plan.steps.is_empty())
+        if (plan.status != PlanStatus::Ready || plan.steps.is_empty())
             && let Some(outcome) = self.plan(&task, &mut plan, None).await?
         {
             return Ok(outcome);
@@ -107,33 +134,35 @@ impl Agent<'_> {
         if self.plan_only {
             return Ok(Outcome::Done("planned".into()));
         }
+        self.start_mcp_servers().await;
         let mut feedback: Option<String> = None;
         loop {
-            let task = store.task(&self.slug).map_err(|e| e.to_string())?;
-            let plan = store.plan(&task).map_err(|e| e.to_string())?;
+            let task = store.task(&self.slug)?;
+            let plan = store.plan(&task)?;
             // Enough history for the stop rules and the context, not the whole branch.
             let recent = (self.config.step_attempts as usize).max(5) + 1;
-            let checkpoints = store
-                .recent_checkpoints(&task, recent)
-                .map_err(|e| e.to_string())?;
+            let checkpoints = store.recent_checkpoints(&task, recent)?;
             let (step, tries, last_test) = position(&checkpoints, &plan, task.task_commit);
             let steps = plan.steps.len() as u32;
-            if step > steps {
-                return Ok(Outcome::Done(match &last_test {
-                    Some(t) if t.verdict == "pass" => {
-                        format!("all {steps} steps done; `{}`: {}", t.command, t.summary)
-                    }
-                    _ => format!("all {steps} steps done"),
-                }));
-            }
-            if tries >= self.config.step_attempts {
-                if let Some(outcome) = self
-                    .replan_after_failures(&task, step, tries, last_test.as_ref())
-                    .await?
-                {
-                    return Ok(outcome);
+            match next_move(step, steps, tries, self.config.step_attempts) {
+                NextMove::Done => {
+                    return Ok(Outcome::Done(match &last_test {
+                        Some(t) if t.verdict == TestsVerdict::Pass => {
+                            format!("all {steps} steps done; `{}`: {}", t.command, t.summary)
+                        }
+                        _ => format!("all {steps} steps done"),
+                    }));
                 }
-                continue;
+                NextMove::Replan => {
+                    if let Some(outcome) = self
+                        .replan_after_failures(&task, step, tries, last_test.as_ref())
+                        .await?
+                    {
+                        return Ok(outcome);
+                    }
+                    continue;
+                }
+                NextMove::Work => {}
             }
             (self.emit)(Event::StepStarted {
                 step,
@@ -180,14 +209,30 @@ impl Agent<'_> {
         }
     }
 
+    /// Start the configured MCP servers, once a run, and say what each offers. The planner
+    /// gets none of their tools: it only reads.
+    async fn start_mcp_servers(&mut self) {
+        for started in self.tools.mcp.start().await {
+            let (tools, error) = match started.result {
+                Ok(tools) => (tools, None),
+                Err(error) => (Vec::new(), Some(error)),
+            };
+            (self.emit)(Event::McpServer {
+                server: started.server,
+                tools,
+                skipped: started.skipped,
+                error,
+            });
+        }
+    }
+
     /// A try that made no checkpoint counts: its work goes to the attic, its reason into the
     /// plan's `attempts`, and the worktree back to the tip. Returns what the next try is told.
-    fn end_try(&mut self, task: &Task, step: u32, reason: &str) -> Result<String, String> {
-        let task = self.store.task(&task.slug).map_err(|e| e.to_string())?;
+    fn end_try(&mut self, task: &Task, step: u32, reason: &str) -> Result<String, LoopError> {
+        let task = self.store.task(&task.slug)?;
         let attic = self
             .store
-            .record_failed_try(&task, &self.worktree, step, reason)
-            .map_err(|e| e.to_string())?;
+            .record_failed_try(&task, &self.worktree, step, reason)?;
         (self.emit)(Event::TryEnded {
             step,
             reason: reason.to_string(),
@@ -201,9 +246,10 @@ impl Agent<'_> {
     }
 
     /// Model turns with tools until `finish_step`, `report_blocked`, a budget or Ctrl-C.
-    async fn run_step(&mut self, context: String) -> Result<StepEnd, String> {
+    async fn run_step(&mut self, context: String) -> Result<StepEnd, LoopError> {
         let mut messages = vec![Message::user(context)];
-        let tools = crate::tools::registry::executor_specs();
+        let mut tools = crate::tools::registry::executor_specs();
+        tools.extend(self.tools.mcp.specs());
         let model = self.config.model.clone();
         let mut nudges = 0;
         let mut edits_since_run = 0;
@@ -320,6 +366,14 @@ impl Agent<'_> {
                             ToolOutput::error(format!(
                                 "{edits_since_run} edits without running anything: run the tests with run_command first"
                             ))
+                        } else if self.tools.mcp.offers(&name) {
+                            // A server's call may take its whole timeout: Ctrl-C does not wait
+                            // for it (the server is stopped with the run).
+                            let interrupt = self.interrupt.clone();
+                            tokio::select! {
+                                out = self.tools.call(&name, &input) => out,
+                                () = interrupt.wait() => ToolOutput::error("interrupted (Ctrl-C) before the MCP server answered"),
+                            }
                         } else {
                             self.tools.call(&name, &input).await
                         };
@@ -362,11 +416,11 @@ impl Agent<'_> {
         let interrupt = self.interrupt.clone();
         let tests = tokio::select! {
             t = run_tests(&command, &self.worktree, &self.tools.sandbox, self.config.test_timeout) => t,
-            _ = interrupt.wait() => TestRun { command: command.clone(), verdict: "not-run".into(), summary: "interrupted".into(), ..TestRun::default() },
+            _ = interrupt.wait() => TestRun { command: command.clone(), verdict: TestsVerdict::NotRun, summary: "interrupted".into(), ..TestRun::default() },
         };
         (self.emit)(Event::Tests {
             command: tests.command.clone(),
-            verdict: tests.verdict.clone(),
+            verdict: tests.verdict,
             summary: tests.summary.clone(),
         });
         tests
@@ -379,23 +433,18 @@ impl Agent<'_> {
         step: u32,
         finish: Finish,
         tests: TestRun,
-    ) -> Result<Option<Vec<String>>, String> {
-        let verdict = match tests.verdict.as_str() {
-            "pass" => TestsVerdict::Pass,
-            "fail" => TestsVerdict::Fail,
-            _ => TestsVerdict::NotRun,
-        };
+    ) -> Result<Option<Vec<String>>, LoopError> {
+        let verdict = tests.verdict;
         // The step's usage is in the tip's pending usage, turn by turn (with that of earlier
         // runs that stopped on this tip); the checkpoint takes it into its record, in the same
         // notes commit that clears it from the tip.
-        let (pending, tip_note) = self.store.take_pending(task).map_err(|e| e.to_string())?;
+        let (pending, tip_note) = self.store.take_pending(task)?;
         let fresh = self.take_unrecorded();
         let said = std::mem::take(&mut self.said_unrecorded);
         let mut usage = pending;
         usage.add(&fresh);
-        let secret_allow = SecretAllowList::new(&self.config.secret_allow, &[])
-            .map_err(|e| e.to_string())?
-            .without_inline_marker();
+        let secret_allow =
+            SecretAllowList::new(&self.config.secret_allow, &[])?.without_inline_marker();
         let steps = plan.steps.len() as u32;
         let next = if verdict == TestsVerdict::Fail {
             format!("fix the failing tests of step {step}")
@@ -455,7 +504,7 @@ impl Agent<'_> {
                 self.said_unrecorded.splice(0..0, said);
                 return Ok(Some(findings));
             }
-            Err(err) => return Err(err.to_string()),
+            Err(err) => return Err(err.into()),
         };
         self.base.add(&fresh);
         (self.emit)(Event::Checkpoint {
@@ -477,7 +526,7 @@ impl Agent<'_> {
         step: u32,
         tries: u32,
         last: Option<&TestRun>,
-    ) -> Result<Option<Outcome>, String> {
+    ) -> Result<Option<Outcome>, LoopError> {
         let reason = format!(
             "step {step} failed {tries} tries{}",
             last.map(|t| format!(" (last tests `{}`: {})", t.command, t.summary))
@@ -488,13 +537,12 @@ impl Agent<'_> {
         let to = match self.store.rollback_target(task, &RollbackTarget::LastGreen) {
             Ok(to) => Some(to),
             Err(StoreError::NothingToRollBack(_)) => None,
-            Err(err) => return Err(err.to_string()),
+            Err(err) => return Err(err.into()),
         };
         if let Some(to) = to {
             let rolled = self
                 .store
-                .rollback(task, to, &reason, Some(&self.worktree))
-                .map_err(|e| e.to_string())?;
+                .rollback(task, to, &reason, Some(&self.worktree))?;
             (self.emit)(Event::Rollback {
                 from: rolled.from.to_string(),
                 to: rolled.to.to_string(),
@@ -502,45 +550,81 @@ impl Agent<'_> {
                 reason: reason.clone(),
             });
         }
-        let task = self.store.task(&self.slug).map_err(|e| e.to_string())?;
-        let mut plan = self.store.plan(&task).map_err(|e| e.to_string())?;
+        let task = self.store.task(&self.slug)?;
+        let mut plan = self.store.plan(&task)?;
         plan.replans += 1;
-        if plan.replans > self.config.replans {
-            self.store
-                .write_plan(&task, &plan, "replans exhausted")
-                .map_err(|e| e.to_string())?;
+        if replans_exhausted(plan.replans, self.config.replans) {
+            self.store.write_plan(&task, &plan, "replans exhausted")?;
             return Ok(Some(Outcome::Blocked(format!(
                 "{reason}; gave up after {} replans",
                 self.config.replans
             ))));
         }
-        let kept = self
-            .store
-            .current_step(task.tip)
-            .map_err(|e| e.to_string())?;
+        let kept = self.store.current_step(task.tip)?;
         self.plan(&task, &mut plan, Some(kept)).await
+    }
+}
+
+#[cfg(test)]
+mod decision_tests {
+    use super::{NextMove, next_move, replans_exhausted};
+
+    #[test]
+    fn a_step_is_worked_until_its_tries_are_spent_then_replanned() {
+        // (step, steps, failed tries, tries per step) -> what happens
+        let table = [
+            ((1, 2, 0, 2), NextMove::Work),
+            ((1, 2, 1, 2), NextMove::Work),
+            ((1, 2, 2, 2), NextMove::Replan),
+            ((2, 2, 5, 2), NextMove::Replan),
+            ((3, 2, 0, 2), NextMove::Done),
+            // Past the last step the task is done even if the last tries failed: those
+            // belong to a step that was finished.
+            ((3, 2, 2, 2), NextMove::Done),
+            // A plan with no steps has nothing to do.
+            ((1, 0, 0, 2), NextMove::Done),
+            // One try per step: the first failure replans.
+            ((1, 3, 1, 1), NextMove::Replan),
+        ];
+        for ((step, steps, tries, per_step), expected) in table {
+            assert_eq!(
+                next_move(step, steps, tries, per_step),
+                expected,
+                "step {step}/{steps}, {tries} failed of {per_step}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_replan_limit_allows_exactly_that_many_replans() {
+        assert!(!replans_exhausted(1, 2));
+        assert!(!replans_exhausted(2, 2));
+        assert!(replans_exhausted(3, 2));
+        // No replans allowed: the first failure stops the run.
+        assert!(replans_exhausted(1, 0));
     }
 }
 
 #[cfg(test)]
 mod carried_tests {
     use super::position;
-    use crate::store::{Checkpoint, Trailers};
+    use crate::store::{Checkpoint, Trailers, trailer};
 
     #[test]
     fn the_carried_commit_is_before_step_one() {
         let mut trailers = Trailers::default();
-        trailers.push("Agent-Checkpoint", "1");
-        trailers.push("Agent-Step", "0/0");
-        trailers.push("Agent-Tests", "not-run");
-        trailers.push("Agent-Carried", "working tree");
-        let carried = Checkpoint {
-            commit: gix::ObjectId::null(gix::hash::Kind::Sha1),
-            summary: "agent: carried over from the working tree".into(),
-            message: String::new(),
-            trailers,
-            record: None,
-        };
+        trailers.push(trailer::CHECKPOINT, "1");
+        trailers.push(trailer::STEP, "0/0");
+        trailers.push(trailer::TESTS, "not-run");
+        trailers.push(trailer::CARRIED, "working tree");
+        let carried = Checkpoint::new(
+            gix::ObjectId::null(gix::hash::Kind::Sha1),
+            format!(
+                "agent: carried over from the working tree\n\n{}",
+                trailers.render()
+            ),
+            None,
+        );
         let null = gix::ObjectId::null(gix::hash::Kind::Sha1);
         let (step, tries, last) = position(&[carried], &crate::store::Plan::default(), null);
         assert_eq!((step, tries), (1, 0));

@@ -166,8 +166,15 @@ impl<'a> Agent<'a> {
         self.mark = self.started;
         let outcome = match self.work().await {
             Ok(outcome) => outcome,
-            Err(err) => Outcome::Failed(err),
+            Err(err) => {
+                // The cause's advice (a provider's "set ANTHROPIC_API_KEY", a store's repair)
+                // becomes the stop record's hint.
+                self.stop_hint = crate::error::Advice::hint(&err).or(self.stop_hint.take());
+                Outcome::Failed(err.to_string())
+            }
         };
+        // MCP servers end with the run's work, before anything is written about it.
+        self.tools.mcp.shutdown();
         if matches!(
             outcome,
             Outcome::Interrupted | Outcome::Budget(_) | Outcome::Failed(_)
@@ -242,7 +249,7 @@ impl<'a> Agent<'a> {
     }
 
     /// Write this run's unrecorded usage to git where `book` says.
-    fn book(&mut self, book: Book<'_>) -> Result<(), String> {
+    fn book(&mut self, book: Book<'_>) -> Result<(), LoopError> {
         let spent = self.take_unrecorded();
         match book {
             Book::Planning(task, plan) => {
@@ -255,8 +262,7 @@ impl<'a> Agent<'a> {
                 .store
                 .task(&self.slug)
                 .and_then(|task| self.store.add_pending(&task, &spent)),
-        }
-        .map_err(|e| e.to_string())?;
+        }?;
         self.base.add(&spent);
         Ok(())
     }
@@ -274,7 +280,7 @@ impl<'a> Agent<'a> {
         messages: &[Message],
         tools: Vec<ToolSpec>,
         book: Book<'_>,
-    ) -> Result<Turn, String> {
+    ) -> Result<Turn, LoopError> {
         if self.interrupt.is_set() {
             return Ok(Turn::Interrupted);
         }
@@ -359,10 +365,7 @@ impl<'a> Agent<'a> {
                 }
             }
         };
-        let response = response.map_err(|err| {
-            self.stop_hint = err.hint();
-            err.to_string()
-        })?;
+        let response = response?;
         self.unrecorded.turns += 1;
         self.unrecorded.input_tokens += response.usage.input_tokens;
         self.unrecorded.output_tokens += response.usage.output_tokens;
@@ -391,16 +394,13 @@ impl Agent<'_> {
     /// What the user said (`git agent say`) that no record lists and this run has not shown
     /// yet; from now on it counts as shown. One ref read when nothing was said since the last
     /// look.
-    fn new_said(&mut self) -> Result<Vec<crate::store::Said>, String> {
-        let tip = self
-            .store
-            .ref_target(&crate::store::say_ref(&self.slug))
-            .map_err(|e| e.to_string())?;
+    fn new_said(&mut self) -> Result<Vec<crate::store::Said>, LoopError> {
+        let tip = self.store.ref_target(&crate::store::say_ref(&self.slug))?;
         if tip.is_none() || tip == self.said_tip {
             return Ok(Vec::new());
         }
-        let task = self.store.task(&self.slug).map_err(|e| e.to_string())?;
-        let undelivered = self.store.undelivered(&task).map_err(|e| e.to_string())?;
+        let task = self.store.task(&self.slug)?;
+        let undelivered = self.store.undelivered(&task)?;
         self.said_tip = tip;
         let mut out = Vec::new();
         for said in undelivered {
@@ -419,7 +419,7 @@ impl Agent<'_> {
 
     /// Show new messages of `git agent say` to the model: appended to the last user message,
     /// as the providers allow no two user messages in a row.
-    fn deliver_said(&mut self, messages: &mut [Message]) -> Result<(), String> {
+    fn deliver_said(&mut self, messages: &mut [Message]) -> Result<(), LoopError> {
         let said = self.new_said()?;
         if let Some(last) = messages.last_mut() {
             for s in said {
@@ -440,6 +440,37 @@ impl Agent<'_> {
             detail,
         });
         self.unrecorded.tool_calls += 1;
+    }
+}
+
+/// Why the loop could not go on. The cause is kept (not flattened into a string), so its hint
+/// reaches the stop record and the user.
+#[derive(Debug, thiserror::Error)]
+pub enum LoopError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Model(#[from] crate::llm::LlmError),
+    #[error(transparent)]
+    SecretConfig(#[from] crate::policy::SecretConfigError),
+    /// A failure the loop itself found (an invalid plan it cannot go on with, …).
+    #[error("{0}")]
+    Loop(String),
+}
+
+impl From<String> for LoopError {
+    fn from(message: String) -> LoopError {
+        LoopError::Loop(message)
+    }
+}
+
+impl crate::error::Advice for LoopError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            LoopError::Store(err) => err.hint(),
+            LoopError::Model(err) => err.hint(),
+            LoopError::SecretConfig(_) | LoopError::Loop(_) => None,
+        }
     }
 }
 
@@ -471,7 +502,19 @@ fn invalid_input(name: &str, error: &str) -> crate::tools::ToolOutput {
 
 /// A short one-line description of a tool input, for progress lines.
 fn describe(name: &str, input: &serde_json::Value) -> String {
-    crate::tools::registry::find(name).map_or_else(String::new, |tool| tool.describe(input))
+    match crate::tools::registry::find(name) {
+        Some(tool) => tool.describe(input),
+        // An MCP server's tool: its input's text fields, in order.
+        None => {
+            let parts: Vec<&str> = input
+                .as_object()
+                .into_iter()
+                .flat_map(|o| o.values())
+                .filter_map(serde_json::Value::as_str)
+                .collect();
+            crate::text::first_line(parts.join(" ").trim(), 100)
+        }
+    }
 }
 
 /// How a message of `git agent say` reaches a model.

@@ -4,9 +4,11 @@
 use serde_json::Value;
 
 use super::context::{PlannerContext, planner_message};
-use super::{Agent, Book, Event, Outcome, Turn, invalid_input, owned_tool_calls, tool_results};
+use super::{
+    Agent, Book, Event, LoopError, Outcome, Turn, invalid_input, owned_tool_calls, tool_results,
+};
 use crate::llm::{Message, StopReason};
-use crate::store::{Plan, PlanStep, Task};
+use crate::store::{Plan, PlanStatus, PlanStep, Task};
 use crate::tools::ToolOutput;
 use crate::tools::registry::{self, Kind};
 
@@ -110,7 +112,7 @@ impl Agent<'_> {
         task: &Task,
         plan: &mut Plan,
         kept: Option<u32>,
-    ) -> Result<Option<Outcome>, String> {
+    ) -> Result<Option<Outcome>, LoopError> {
         (self.emit)(Event::Planning {
             replan: plan.replans,
         });
@@ -118,7 +120,7 @@ impl Agent<'_> {
             .store
             .git_output(&["log", "--oneline", "-10", &task.base.to_string()])
             .unwrap_or_default();
-        let blocked = if plan.status == "blocked" {
+        let blocked = if plan.status == PlanStatus::Blocked {
             plan.questions.clone()
         } else {
             Vec::new()
@@ -193,7 +195,7 @@ impl Agent<'_> {
                                     plan.constraints = constraints;
                                     plan.acceptance_criteria = acceptance;
                                     plan.test_command = test_command;
-                                    plan.status = "ready".into();
+                                    plan.status = PlanStatus::Ready;
                                     // Answered by this plan: no longer open.
                                     plan.questions.clear();
                                     plan.planner_model = model.clone();
@@ -241,8 +243,7 @@ impl Agent<'_> {
         plan.planner_usage = plan.planner_usage.rounded();
         self.base.add(&spent);
         self.store
-            .write_plan(task, plan, &format!("plan of {}", task.slug))
-            .map_err(|e| e.to_string())?;
+            .write_plan(task, plan, &format!("plan of {}", task.slug))?;
         if outcome.is_none() {
             (self.emit)(Event::Plan {
                 objective: plan.objective.clone(),
@@ -253,8 +254,13 @@ impl Agent<'_> {
         Ok(outcome)
     }
 
-    fn block(&mut self, _task: &Task, plan: &mut Plan, reason: String) -> Result<Outcome, String> {
-        plan.status = "blocked".into();
+    fn block(
+        &mut self,
+        _task: &Task,
+        plan: &mut Plan,
+        reason: String,
+    ) -> Result<Outcome, LoopError> {
+        plan.status = PlanStatus::Blocked;
         plan.questions.push(reason.clone());
         Ok(Outcome::Blocked(reason))
     }

@@ -16,7 +16,7 @@ pub async fn run_tests(
 ) -> TestRun {
     if command.trim().is_empty() {
         return TestRun {
-            verdict: TestsVerdict::NotRun.as_str().into(),
+            verdict: TestsVerdict::NotRun,
             summary: "no test command".into(),
             ..TestRun::default()
         };
@@ -39,7 +39,7 @@ pub async fn run_tests(
             TestRun {
                 command: command.to_string(),
                 exit_code: out.exit_code,
-                verdict: verdict.as_str().into(),
+                verdict,
                 summary,
                 duration_ms: out.duration.as_millis() as u64,
                 output_tail: tail(&out.output, 2_000),
@@ -48,7 +48,7 @@ pub async fn run_tests(
         Err(err) => TestRun {
             command: command.to_string(),
             exit_code: None,
-            verdict: TestsVerdict::Fail.as_str().into(),
+            verdict: TestsVerdict::Fail,
             summary: format!("could not run: {err}"),
             ..TestRun::default()
         },

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use super::Context;
 use crate::cli::{BisectArgs, BudgetArgs, ModelArgs};
 use crate::error::{Exit, UserError};
-use crate::policy::SandboxSpec;
 use crate::store::{NotesReader, Store};
 
 /// A detached worktree of its own, removed (with its registration) when dropped.
@@ -65,8 +64,11 @@ pub fn cmd_bisect(ctx: &Context, args: BisectArgs) -> anyhow::Result<Exit> {
             .hint("say what to run: git agent bisect --test 'cargo test'")
             .into());
     }
-    let config =
-        super::start::load_config(ctx, &store, ModelArgs::default(), BudgetArgs::default())?;
+    let config = super::session::load_config(
+        ctx,
+        &store,
+        ModelArgs::default().flags(&BudgetArgs::default()),
+    )?;
     let task = store.task(&slug)?;
     let checkpoints = store.checkpoints(&task)?;
     if checkpoints.is_empty() {
@@ -77,7 +79,7 @@ pub fn cmd_bisect(ctx: &Context, args: BisectArgs) -> anyhow::Result<Exit> {
     line.extend(checkpoints.iter().map(|c| c.commit));
     let m = checkpoints.len();
     let scratch = Scratch::add(&store, &slug, task.tip)?;
-    let sandbox = SandboxSpec::for_worktree(&scratch.path, config.network, config.sandbox_off);
+    let sandbox = config.sandbox_for(&scratch.path);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -91,7 +93,7 @@ pub fn cmd_bisect(ctx: &Context, args: BisectArgs) -> anyhow::Result<Exit> {
             &sandbox,
             config.command_timeout,
         ));
-        let pass = run.verdict == "pass";
+        let pass = run.verdict == crate::store::TestsVerdict::Pass;
         let what = if position == 0 {
             "the task commit".to_string()
         } else {

@@ -17,7 +17,7 @@ pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exi
             .hint(format!("`git agent resume {slug}` rebuilds it"))
             .into());
     };
-    let config = super::start::load_config(ctx, &store, Default::default(), Default::default())?;
+    let config = super::session::load_config(ctx, &store, Default::default())?;
     let secret_allow = crate::policy::SecretAllowList::new(&config.secret_allow, &[])?;
     let step = store.current_step(task.tip)?;
     let outcome = store.checkpoint(

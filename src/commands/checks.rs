@@ -85,7 +85,7 @@ pub fn policy_failures(
     plan: &Plan,
     config: &Config,
 ) -> anyhow::Result<Vec<String>> {
-    use crate::policy::{SandboxSpec, SecretAllowList};
+    use crate::policy::SecretAllowList;
     let mut failures = Vec::new();
     let allow = SecretAllowList::new(&config.secret_allow, &[])?.without_inline_marker();
     for finding in store.scan_change(task.base, task.tip, &allow)? {
@@ -105,7 +105,7 @@ pub fn policy_failures(
         } else {
             store.ensure_worktree(task)?
         };
-        let spec = SandboxSpec::for_worktree(&worktree, config.network, config.sandbox_off);
+        let spec = config.sandbox_for(&worktree);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;

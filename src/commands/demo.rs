@@ -5,9 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use super::Context;
-use super::start::{load_config, run_loop};
-use crate::cli::{DemoArgs, ModelArgs, ProviderKind};
+use super::session::{load_config, run_loop};
+use crate::cli::DemoArgs;
+use crate::config::Flags;
 use crate::error::{Exit, UserError};
+use crate::llm::ProviderKind;
 use crate::store::{NewTask, Store, TaskLock};
 
 const FILES: &[(&str, &str)] = &[
@@ -89,13 +91,12 @@ pub fn cmd_demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<Exit> {
     let mut config = load_config(
         ctx,
         &store,
-        ModelArgs {
+        Flags {
             provider: Some(ProviderKind::Replay),
             model: Some("claude-sonnet-4-5".into()),
-            planner_model: None,
             replay_file: Some(session),
+            ..Flags::default()
         },
-        Default::default(),
     )?;
     if crate::policy::sandbox::landlock_abi().is_none() && !config.sandbox_off {
         ctx.say(
@@ -103,7 +104,7 @@ pub fn cmd_demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<Exit> {
         );
         config.sandbox_off = true;
     }
-    let provider = super::start::provider_for(&config)?;
+    let provider = super::session::provider_for(&config)?;
     let task = store.create_task(&NewTask {
         goal: GOAL,
         name: Some(SLUG),
@@ -126,7 +127,7 @@ pub fn cmd_demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<Exit> {
             "--oneline",
             "--graph",
             &format!("agent/{SLUG}"),
-            &format!("refs/agent/{SLUG}/attic/1"),
+            &crate::store::attic_ref(SLUG, 1),
         ],
     )
     .unwrap_or_default();

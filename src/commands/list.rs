@@ -65,7 +65,7 @@ pub fn cmd_list(ctx: &Context) -> anyhow::Result<Exit> {
         "{:<width$}  {:<11}  {:>5}  {:<7}  {:>8}  GOAL",
         "TASK", "STATE", "STEP", "TESTS", "COST"
     ));
-    let color = crate::ui::use_color_stdout(&ctx.global);
+    let color = crate::ui::use_color_stdout(&ctx.global.style());
     for row in rows {
         match row {
             Ok(s) => table.push(format!(

@@ -4,6 +4,7 @@ use super::{Context, short};
 use crate::cli::TaskArg;
 use crate::error::Exit;
 use crate::store::Checkpoint;
+use crate::store::trailer;
 
 pub fn cmd_log(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
@@ -30,17 +31,17 @@ pub fn cmd_log(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
         ctx.out(String::new());
         ctx.out(format!(
             "checkpoint {} {} (step {})",
-            t.get("Agent-Checkpoint").unwrap_or("?"),
+            t.get(trailer::CHECKPOINT).unwrap_or("?"),
             short(c.commit),
-            t.get("Agent-Step").unwrap_or("?")
+            t.get(trailer::STEP).unwrap_or("?")
         ));
         ctx.out(format!("    {}", c.summary));
         for key in [
-            "Agent-Expected",
-            "Agent-Tests",
-            "Agent-Risks",
-            "Agent-Next",
-            "Agent-Model",
+            trailer::EXPECTED,
+            trailer::TESTS,
+            trailer::RISKS,
+            trailer::NEXT,
+            trailer::MODEL,
         ] {
             if let Some(v) = t.get(key) {
                 ctx.out(format!(

@@ -3,7 +3,7 @@
 use super::{Context, short};
 use crate::cli::MergeArgs;
 use crate::error::{Exit, UserError};
-use crate::store::{Merged, Store, TaskLock};
+use crate::store::{Store, TaskLock};
 
 pub fn cmd_merge(ctx: &Context, args: MergeArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
@@ -68,7 +68,7 @@ pub fn merge_task(ctx: &Context, store: &Store, args: &MergeArgs) -> anyhow::Res
         return Err(UserError::new(format!("task '{slug}' has no checkpoint to merge")).into());
     }
 
-    let config = super::start::load_config(ctx, store, Default::default(), Default::default())?;
+    let config = super::session::load_config(ctx, store, Default::default())?;
     let flagged = super::checks::flagged_changes(store, &task)?;
     let checks = super::checks::policy_failures(store, &task, &plan, &config)?;
     let failures: Vec<String> = flagged.iter().chain(&checks).cloned().collect();
@@ -89,13 +89,7 @@ pub fn merge_task(ctx: &Context, store: &Store, args: &MergeArgs) -> anyhow::Res
         };
         return Err(UserError::new(message).hint(hint).into());
     }
-    let mut trailers = format!("Agent-Task: {slug}\nAgent-Task-Tip: {}\n", task.tip);
-    if !failures.is_empty() {
-        trailers.push_str(&format!(
-            "Agent-Forced: {}\n",
-            failures.join("; ").replace('\n', " ")
-        ));
-    }
+    let trailers = crate::store::merge_trailers(&slug, task.tip, &failures).render();
     let goal_line = task.goal.lines().next().unwrap_or_default();
     if args.squash {
         let message = format!(
@@ -116,13 +110,7 @@ pub fn merge_task(ctx: &Context, store: &Store, args: &MergeArgs) -> anyhow::Res
         ])?;
     }
     let merged = store.git_output(&["rev-parse", "HEAD"])?.trim().to_string();
-    plan.merged = Some(Merged {
-        into: target.clone(),
-        commit: merged.clone(),
-        squash: args.squash,
-        at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-    });
-    store.write_plan(&task, &plan, &format!("merged {slug}"))?;
+    store.record_merge(&task, &mut plan, &target, &merged, args.squash)?;
     Ok(MergeOutcome {
         slug,
         into: target,

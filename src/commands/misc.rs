@@ -10,8 +10,7 @@ pub fn cmd_config(ctx: &Context) -> anyhow::Result<Exit> {
         .store()
         .ok()
         .and_then(|s| s.workdir().ok().map(std::path::Path::to_path_buf));
-    let inputs =
-        crate::config::Inputs::discover(workdir.as_deref(), Default::default(), Default::default());
+    let inputs = crate::config::Inputs::discover(workdir.as_deref(), Default::default());
     let config = crate::config::load(&inputs)?;
     ctx.warn(&config.warnings);
     let width = KEYS.iter().map(|k| k.name.len()).max().unwrap_or(10);

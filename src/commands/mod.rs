@@ -1,5 +1,6 @@
 //! One file per subcommand; this module dispatches and holds what they share.
 
+pub mod advice;
 mod attempts;
 mod bisect;
 mod checkpoint;
@@ -18,6 +19,7 @@ mod plan;
 mod remote;
 mod rollback;
 mod say;
+mod session;
 mod start;
 mod status;
 mod trust;

@@ -182,7 +182,7 @@ fn edit(ctx: &Context, store: &Store, slug: &str) -> anyhow::Result<Exit> {
     plan.acceptance_criteria = edited.acceptance_criteria;
     plan.test_command = edited.test_command;
     plan.steps = edited.steps;
-    plan.status = "ready".into();
+    plan.status = crate::store::PlanStatus::Ready;
     plan.questions.clear();
     store.write_plan(
         &task,

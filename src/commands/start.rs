@@ -3,113 +3,12 @@
 use std::path::PathBuf;
 
 use super::Context;
-use crate::agent::{Agent, Event, Interrupt};
-use crate::cli::{BudgetArgs, ModelArgs, ResumeArgs, StartArgs};
-use crate::config::{Config, Inputs};
+use super::session::{load_config, provider_for, run_loop};
+use crate::cli::{ModelArgs, ResumeArgs, StartArgs};
+use crate::config::Config;
 use crate::error::{Exit, UserError};
-use crate::llm::{ApiKey, Provider, ProviderConfig, ProviderKind};
-use crate::policy::{CommandPolicy, SandboxSpec};
+use crate::llm::Provider;
 use crate::store::{NewTask, Store, TaskLock};
-use crate::tools::ToolBox;
-
-/// The configuration of the checkout; its warnings (ignored keys) go to stderr, once per run.
-pub fn load_config(
-    ctx: &Context,
-    store: &Store,
-    model: ModelArgs,
-    budget: BudgetArgs,
-) -> anyhow::Result<Config> {
-    let inputs = Inputs::discover_in(store.repo(), model, budget);
-    let config = crate::config::load(&inputs)?;
-    ctx.warn(&config.warnings);
-    Ok(config)
-}
-
-/// The provider of the configuration; checked (key present, recording readable) before any
-/// task is created, so a missing key costs nothing.
-pub fn provider_for(config: &Config) -> anyhow::Result<Provider> {
-    let mut provider = ProviderConfig::from_env(config.provider);
-    match config.provider {
-        ProviderKind::Anthropic if config.anthropic_base_url.is_some() => {
-            provider.base_url = config.anthropic_base_url.clone()
-        }
-        ProviderKind::Openai if config.openai_base_url.is_some() => {
-            provider.base_url = config.openai_base_url.clone()
-        }
-        _ => {}
-    }
-    provider.replay_file = config.replay_file.clone();
-    provider.record_file = config.record_file.clone();
-    Ok(Provider::new(provider)?)
-}
-
-/// Provider keys of the environment: masked wherever tool output goes.
-fn known_secrets() -> Vec<String> {
-    [ProviderKind::Anthropic, ProviderKind::Openai]
-        .into_iter()
-        .filter_map(ApiKey::from_env)
-        .map(|k| k.expose_secret().to_string())
-        .collect()
-}
-
-pub fn toolbox(config: &Config, worktree: PathBuf) -> anyhow::Result<ToolBox> {
-    let policy = CommandPolicy::from_config(&config.allow, &config.deny)?;
-    Ok(ToolBox {
-        sandbox: SandboxSpec::for_worktree(&worktree, config.network, config.sandbox_off),
-        worktree,
-        policy,
-        command_timeout: config.command_timeout,
-        output_limit: 12_000,
-        secrets: known_secrets(),
-        refusals: 0,
-    })
-}
-
-/// Run the loop on a task in `worktree` and map its outcome to an exit code.
-#[allow(clippy::too_many_arguments)]
-pub fn run_loop(
-    ctx: &Context,
-    store: &Store,
-    slug: &str,
-    worktree: PathBuf,
-    config: Config,
-    provider: Provider,
-    resumed: bool,
-    plan_only: bool,
-) -> anyhow::Result<Exit> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let tools = toolbox(&config, worktree.clone())?;
-    let mut render = crate::ui::renderer(&ctx.global);
-    let mut log = crate::ui::RunLog::create(store, slug);
-    let mut emit = move |event: Event| {
-        log.append(&event);
-        render(event);
-    };
-    emit(Event::TaskStarted {
-        slug: slug.to_string(),
-        branch: format!("agent/{slug}"),
-        worktree: worktree.display().to_string(),
-        resumed,
-    });
-    let outcome = runtime.block_on(async {
-        let interrupt = Interrupt::install();
-        let mut agent = Agent::new(
-            store,
-            slug.to_string(),
-            worktree,
-            config,
-            provider,
-            tools,
-            &mut emit,
-            interrupt,
-        );
-        agent.plan_only = plan_only;
-        agent.run().await
-    })?;
-    Ok(outcome.exit())
-}
 
 pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
@@ -154,7 +53,7 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
     if args.here {
         store.ensure_clean_checkout()?;
     }
-    let config = load_config(ctx, &store, args.model.clone(), args.budget.clone())?;
+    let config = load_config(ctx, &store, args.model.flags(&args.budget))?;
     let provider = if args.no_run {
         None
     } else {
@@ -255,7 +154,7 @@ fn plan_then_attempts(
 ) -> anyhow::Result<Exit> {
     let task = store.task(slug)?;
     let plan = store.plan(&task)?;
-    if plan.status != "ready" || plan.steps.is_empty() {
+    if plan.status != crate::store::PlanStatus::Ready || plan.steps.is_empty() {
         let exit = run_loop(
             ctx,
             store,
@@ -330,7 +229,7 @@ fn say_start_point(
 pub fn cmd_resume(ctx: &Context, args: ResumeArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
     let slug = store.resolve_slug(args.slug.as_deref())?;
-    let config = load_config(ctx, &store, args.model.clone(), args.budget.clone())?;
+    let config = load_config(ctx, &store, args.model.flags(&args.budget))?;
     let provider = provider_for(&config)?;
     let task = store.task(&slug)?;
     let plan = store.plan(&task)?;

@@ -30,7 +30,7 @@ pub fn cmd_status(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
     let u = &s.budget.usage;
     ctx.out(format!("task:        {}", s.task.slug));
     ctx.out(format!("goal:        {}", s.task.goal));
-    let color = crate::ui::use_color_stdout(&ctx.global);
+    let color = crate::ui::use_color_stdout(&ctx.global.style());
     ctx.out(format!(
         "state:       {}",
         super::list::paint_state(s.state, color).trim_end()

@@ -35,6 +35,8 @@ pub enum Kind {
     Provider,
     /// `on` or `off`.
     OnOff,
+    /// MCP servers, `[mcp.servers.<name>]` tables (see `super::mcp`): set in a file only.
+    Servers,
 }
 
 #[derive(Debug)]
@@ -99,6 +101,8 @@ pub const KEYS: &[Key] = &[
     key("max_step_turns", Count, Project, Some("40"), ""),
     key("display_notes", Flag, Project, Some("true"), ""),
     key("secret_allow", List, User, Some(""), ""),
+    // A server runs for the whole run and talks to the model: the user's to name.
+    key("mcp", Servers, User, None, "(none)"),
 ];
 
 /// The key of a file or environment name (`max_turns`).
@@ -150,6 +154,7 @@ impl Kind {
             }
             (Provider, V::String(s)) => matches!(s.as_str(), "anthropic" | "openai" | "replay"),
             (OnOff, V::String(s)) => matches!(s.as_str(), "on" | "off"),
+            (Servers, _) => return super::mcp::check(value),
             _ => false,
         };
         if ok { Ok(value) } else { Err(self.expected()) }
@@ -178,6 +183,7 @@ impl Kind {
             ),
             Provider | OnOff => V::String(text.trim().to_ascii_lowercase()),
             Text | Path | Duration => V::String(text.to_string()),
+            Servers => return Err(self.expected()),
         };
         self.check(value)
     }
@@ -193,6 +199,9 @@ impl Kind {
             Duration => "write durations like 90s, 30m or 2h",
             Provider => "expected \"anthropic\", \"openai\" or \"replay\"",
             OnOff => "expected \"on\" or \"off\"",
+            Servers => {
+                "MCP servers are set in a configuration file, as [mcp.servers.<name>] tables"
+            }
         }
         .to_string()
     }
@@ -201,6 +210,7 @@ impl Kind {
     pub fn show(self, value: &toml::Value) -> String {
         use toml::Value as V;
         match (self, value) {
+            (Servers, _) => super::mcp::show(value),
             (Dollars, V::Float(f)) => format!("${f}"),
             (_, V::String(s)) => s.clone(),
             (_, V::Array(items)) if items.is_empty() => "[]".to_string(),

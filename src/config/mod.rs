@@ -11,16 +11,18 @@
 //! exact content (`trust.rs`). Deny lists add up across layers.
 
 mod keys;
+mod mcp;
 mod trust;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{BudgetArgs, ModelArgs, ProviderKind};
 use crate::error::{Advice, Exit};
+use crate::llm::ProviderKind;
 
 pub use keys::{KEYS, Key, Kind, Trust, by_name};
+pub use mcp::McpServer;
 pub use trust::{REPO_FILE, RepoFile, RepoRead, TRUST_KEY, TrustState, read_repo_file};
 
 /// The effective configuration.
@@ -58,12 +60,22 @@ pub struct Config {
     pub max_step_turns: u32,
     pub display_notes: bool,
     pub secret_allow: Vec<String>,
+    /// MCP servers whose tools the executor is offered, by name.
+    pub mcp_servers: Vec<McpServer>,
     /// Key → (value as shown, source), for `git agent config`.
     pub sources: BTreeMap<&'static str, (String, String)>,
     /// Values of the repository's file that do not apply, and why.
     pub ignored: Vec<Ignored>,
     /// For stderr, once per run: ignored keys and settings, with what to do about them.
     pub warnings: Vec<Warning>,
+}
+
+impl Config {
+    /// The sandbox of commands run for a task in `worktree`: the agent's own commands, the
+    /// harness's test runs and merge's checks all get this one.
+    pub fn sandbox_for(&self, worktree: &std::path::Path) -> crate::policy::SandboxSpec {
+        crate::policy::SandboxSpec::for_worktree(worktree, self.network, self.sandbox_off)
+    }
 }
 
 /// A value of the repository's file that does not apply.
@@ -292,7 +304,21 @@ fn env_layers(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Layer>, Con
     Ok(layers)
 }
 
-fn flags_layer(model: &ModelArgs, budget: &BudgetArgs) -> Result<Values, ConfigError> {
+/// The command-line layer, the highest: what the user passed as flags for this one run.
+/// The command line (`cli`) fills it; this module knows nothing of how flags are parsed.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub provider: Option<ProviderKind>,
+    pub model: Option<String>,
+    pub planner_model: Option<String>,
+    pub replay_file: Option<PathBuf>,
+    pub max_turns: Option<u64>,
+    pub max_tokens: Option<u64>,
+    pub max_cost: Option<f64>,
+    pub max_time: Option<String>,
+}
+
+fn flags_layer(flags: &Flags) -> Result<Values, ConfigError> {
     use toml::Value as V;
     let mut values = Values::new();
     let mut set = |name: &'static str, value: Option<V>| -> Result<(), ConfigError> {
@@ -314,31 +340,23 @@ fn flags_layer(model: &ModelArgs, budget: &BudgetArgs) -> Result<Values, ConfigE
     };
     set(
         "provider",
-        model.provider.map(|p| V::String(provider_name(p).into())),
+        flags.provider.map(|p| V::String(p.name().into())),
     )?;
-    set("model", model.model.clone().map(V::String))?;
-    set("planner_model", model.planner_model.clone().map(V::String))?;
+    set("model", flags.model.clone().map(V::String))?;
+    set("planner_model", flags.planner_model.clone().map(V::String))?;
     set(
         "replay_file",
-        model
+        flags
             .replay_file
             .as_ref()
             .map(|p| V::String(p.display().to_string())),
     )?;
     let count = |n: u64| V::Integer(i64::try_from(n).unwrap_or(i64::MAX));
-    set("max_turns", budget.max_turns.map(count))?;
-    set("max_tokens", budget.max_tokens.map(count))?;
-    set("max_cost", budget.max_cost.map(V::Float))?;
-    set("max_time", budget.max_time.clone().map(V::String))?;
+    set("max_turns", flags.max_turns.map(count))?;
+    set("max_tokens", flags.max_tokens.map(count))?;
+    set("max_cost", flags.max_cost.map(V::Float))?;
+    set("max_time", flags.max_time.clone().map(V::String))?;
     Ok(values)
-}
-
-fn provider_name(kind: ProviderKind) -> &'static str {
-    match kind {
-        ProviderKind::Anthropic => "anthropic",
-        ProviderKind::Openai => "openai",
-        ProviderKind::Replay => "replay",
-    }
 }
 
 /// Where configuration comes from, so tests can pass their own.
@@ -350,17 +368,12 @@ pub struct Inputs<'a> {
     /// repository file's content the user trusted.
     pub trust_record: Option<String>,
     pub env: &'a dyn Fn(&str) -> Option<String>,
-    pub model: ModelArgs,
-    pub budget: BudgetArgs,
+    pub flags: Flags,
 }
 
 impl Inputs<'_> {
     /// The real sources: the user's file, the repository's file, its git config, the process environment.
-    pub fn discover(
-        repo_workdir: Option<&Path>,
-        model: ModelArgs,
-        budget: BudgetArgs,
-    ) -> Inputs<'static> {
+    pub fn discover(repo_workdir: Option<&Path>, flags: Flags) -> Inputs<'static> {
         let user_file = std::env::var_os("XDG_CONFIG_HOME")
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
@@ -372,8 +385,7 @@ impl Inputs<'_> {
             git_config,
             trust_record,
             env: &crate::policy::credentials::var,
-            model,
-            budget,
+            flags,
         }
     }
 }
@@ -384,16 +396,12 @@ impl Inputs<'_> {
     /// do git's work (a checkpoint) then start no process at all. Whether one can is decided
     /// from what gix read when it opened the repository, the system file git reads and the
     /// environment; whenever in doubt, `git config` is asked as before.
-    pub fn discover_in(
-        repo: &gix::Repository,
-        model: ModelArgs,
-        budget: BudgetArgs,
-    ) -> Inputs<'static> {
+    pub fn discover_in(repo: &gix::Repository, flags: Flags) -> Inputs<'static> {
         let workdir = repo.workdir();
         if git_config_may_set_agent_keys(repo, &|name| std::env::var_os(name)) {
-            return Inputs::discover(workdir, model, budget);
+            return Inputs::discover(workdir, flags);
         }
-        let mut inputs = Inputs::discover(None, model, budget);
+        let mut inputs = Inputs::discover(None, flags);
         inputs.repo_file = workdir.map(|d| d.join(REPO_FILE));
         inputs
     }
@@ -555,7 +563,7 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
     layers.push(Layer {
         name: "command line".into(),
         origin: Origin::User,
-        values: flags_layer(&inputs.model, &inputs.budget)?,
+        values: flags_layer(&inputs.flags)?,
     });
     let (values, ignored) = resolve(&layers);
     warnings.extend(warnings_for(&ignored));
@@ -612,6 +620,11 @@ fn resolve(layers: &[Layer]) -> (BTreeMap<&'static str, Picked>, Vec<Ignored>) {
                         format!("{source} + {}", layer.name),
                     )
                 }
+                // Servers merge by name: a higher layer replaces a server of the same name.
+                ("mcp", Some((before, source))) => (
+                    mcp::merge(&before, value),
+                    format!("{source} + {}", layer.name),
+                ),
                 _ => (value.clone(), layer.name.clone()),
             });
         }
@@ -782,6 +795,7 @@ fn build(
         max_step_turns: small("max_step_turns").max(1),
         display_notes: flag("display_notes"),
         secret_allow: list("secret_allow"),
+        mcp_servers: get("mcp").map(mcp::servers).unwrap_or_default(),
         sources,
         ignored,
         warnings,
@@ -804,8 +818,7 @@ mod tests {
             git_config: git,
             trust_record: None,
             env,
-            model: ModelArgs::default(),
-            budget: BudgetArgs::default(),
+            flags: Flags::default(),
         }
     }
 
@@ -828,7 +841,7 @@ mod tests {
             ("agent.deny".to_string(), "make deploy".to_string()),
         ];
         let mut i = inputs(dir.path(), &env, git);
-        i.budget.max_time = Some("30m".into());
+        i.flags.max_time = Some("30m".into());
         let config = load(&i).unwrap();
         assert_eq!(config.model, "b");
         assert_eq!(config.max_turns, Some(9));

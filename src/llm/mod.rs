@@ -16,8 +16,7 @@ mod retry;
 pub mod sse;
 mod types;
 
-pub use crate::cli::ProviderKind;
-pub use config::{ApiKey, ProviderConfig, env_names};
+pub use config::{ApiKey, ProviderConfig, ProviderKind, env_names};
 pub use error::LlmError;
 pub use price::{Cost, Price, PriceTable};
 pub use replay::{Recorded, note as request_note, parse as parse_recording};

@@ -168,66 +168,15 @@ pub async fn run(
     if spec.mode == SandboxMode::Enforce && landlock_abi().is_none() {
         return Err(SandboxError::Unavailable);
     }
-    let (_owned_temp, temp) = match &spec.temp_dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(SandboxError::TempDir)?;
-            (None, dir.clone())
-        }
-        None => {
-            let dir = tempfile::Builder::new()
-                .prefix("git-agent-cmd-")
-                .tempdir()
-                .map_err(SandboxError::TempDir)?;
-            let path = dir.path().to_path_buf();
-            (Some(dir), path)
-        }
-    };
-
-    let mut cmd = match spec.mode {
-        SandboxMode::Off => {
-            let mut cmd = tokio::process::Command::new("sh");
-            cmd.arg("-c").arg(command);
-            cmd
-        }
-        SandboxMode::Enforce => {
-            let launcher = match &spec.launcher {
-                Some(path) => path.clone(),
-                None => std::env::current_exe().map_err(SandboxError::Launcher)?,
-            };
-            let mut cmd = tokio::process::Command::new(launcher);
-            cmd.arg(SANDBOX_EXEC_ARG);
-            for dir in spec.writable.iter().chain(std::iter::once(&temp)) {
-                std::fs::metadata(dir).map_err(|source| SandboxError::Writable {
-                    path: dir.clone(),
-                    source,
-                })?;
-                cmd.arg("--write").arg(dir);
-            }
-            for path in spec
-                .protected
-                .iter()
-                .filter(|p| p.symlink_metadata().is_ok())
-            {
-                cmd.arg("--protect").arg(path);
-            }
-            if spec.network {
-                cmd.arg("--net");
-            }
-            cmd.arg("--").arg("sh").arg("-c").arg(command);
-            cmd
-        }
-    };
-    cmd.current_dir(cwd)
-        .env_clear()
-        .envs(base_env(&temp))
-        .envs(
-            env.iter()
-                .filter(|(name, _)| !is_secret_env_name(name))
-                .cloned(),
-        )
-        .stdin(Stdio::null())
-        .process_group(0)
-        .kill_on_drop(true);
+    let (_owned_temp, temp) = temp_dir(spec)?;
+    let program = ["sh", "-c", command].map(OsString::from);
+    let env: Vec<(String, String)> = env
+        .iter()
+        .filter(|(name, _)| !is_secret_env_name(name))
+        .cloned()
+        .collect();
+    let mut cmd = confined_command(&program, cwd, spec, &temp, &env)?;
+    cmd.stdin(Stdio::null());
 
     let (reader, writer) = io::pipe().map_err(SandboxError::Spawn)?;
     cmd.stdout(writer.try_clone().map_err(SandboxError::Spawn)?)
@@ -299,6 +248,146 @@ pub async fn run(
         output,
         duration,
     })
+}
+
+/// The command's private temp dir: the spec's own (kept), or a fresh one removed when the
+/// returned guard drops.
+fn temp_dir(spec: &SandboxSpec) -> Result<(Option<tempfile::TempDir>, PathBuf), SandboxError> {
+    match &spec.temp_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(SandboxError::TempDir)?;
+            Ok((None, dir.clone()))
+        }
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix("git-agent-cmd-")
+                .tempdir()
+                .map_err(SandboxError::TempDir)?;
+            let path = dir.path().to_path_buf();
+            Ok((Some(dir), path))
+        }
+    }
+}
+
+/// `program` (and its arguments) run in `cwd` confined by `spec` — through the launcher,
+/// unless the sandbox is off — with the clean environment plus `env`, in a process group of
+/// its own, killed if dropped. Standard streams are the caller's to set.
+fn confined_command(
+    program: &[OsString],
+    cwd: &Path,
+    spec: &SandboxSpec,
+    temp: &Path,
+    env: &[(String, String)],
+) -> Result<tokio::process::Command, SandboxError> {
+    let Some((name, args)) = program.split_first() else {
+        return Err(SandboxError::Spawn(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no program to run",
+        )));
+    };
+    let mut cmd = match spec.mode {
+        SandboxMode::Off => {
+            let mut cmd = tokio::process::Command::new(name);
+            cmd.args(args);
+            cmd
+        }
+        SandboxMode::Enforce => {
+            let launcher = match &spec.launcher {
+                Some(path) => path.clone(),
+                None => std::env::current_exe().map_err(SandboxError::Launcher)?,
+            };
+            let mut cmd = tokio::process::Command::new(launcher);
+            cmd.arg(SANDBOX_EXEC_ARG);
+            for dir in spec.writable.iter().map(PathBuf::as_path).chain([temp]) {
+                std::fs::metadata(dir).map_err(|source| SandboxError::Writable {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+                cmd.arg("--write").arg(dir);
+            }
+            for path in spec
+                .protected
+                .iter()
+                .filter(|p| p.symlink_metadata().is_ok())
+            {
+                cmd.arg("--protect").arg(path);
+            }
+            if spec.network {
+                cmd.arg("--net");
+            }
+            cmd.arg("--").args(program);
+            cmd
+        }
+    };
+    cmd.current_dir(cwd)
+        .env_clear()
+        .envs(base_env(temp))
+        .envs(env.iter().cloned())
+        .process_group(0)
+        .kill_on_drop(true);
+    Ok(cmd)
+}
+
+/// A long-lived program started confined, speaking over its standard streams (an MCP
+/// server): the same walls as a command's, its temp dir kept while it runs. Dropping it
+/// kills it and everything it started.
+pub struct Confined {
+    pub child: tokio::process::Child,
+    group: ProcessGroup,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Confined {
+    /// Kill the program and everything it started, now.
+    pub fn kill(&mut self) {
+        self.group.kill();
+    }
+}
+
+/// Start `program` in `cwd`, confined by `spec`, with the clean environment plus `env`
+/// (given by the user for this program, so passed as is), stdin, stdout and stderr piped.
+pub fn spawn_confined(
+    program: &[String],
+    cwd: &Path,
+    spec: &SandboxSpec,
+    env: &[(String, String)],
+) -> Result<Confined, SandboxError> {
+    if spec.mode == SandboxMode::Enforce && landlock_abi().is_none() {
+        return Err(SandboxError::Unavailable);
+    }
+    let (owned_temp, temp) = temp_dir(spec)?;
+    let program: Vec<OsString> = program.iter().map(OsString::from).collect();
+    let mut cmd = confined_command(&program, cwd, spec, &temp, env)?;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // A program that outlives its command's end would outlive a harness killed with SIGKILL
+    // too (nothing closes its stdin then): it dies with the thread that started it, which is
+    // the run's (single-threaded runtime) for as long as the run lasts.
+    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe, allocates nothing and touches no
+    // memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(SandboxError::Spawn)?;
+    let group = ProcessGroup(child.id().and_then(|id| i32::try_from(id).ok()));
+    Ok(Confined {
+        child,
+        group,
+        _temp: owned_temp,
+    })
+}
+
+/// The launcher's own message when it could not set the sandbox up, from what the program
+/// wrote to stderr and how it exited.
+pub fn setup_failure(exit_code: Option<i32>, stderr: &str) -> Option<String> {
+    (exit_code == Some(SETUP_FAILED))
+        .then(|| stderr.trim_start().strip_prefix(LAUNCHER_PREFIX))
+        .flatten()
+        .map(|m| m.lines().next().unwrap_or_default().trim().to_owned())
 }
 
 fn base_env(temp: &Path) -> Vec<(OsString, OsString)> {

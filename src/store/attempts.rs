@@ -129,7 +129,7 @@ impl Store {
         offset: u32,
     ) -> Result<Vec<String>> {
         let mut plan = self.plan(task)?;
-        if plan.status != "ready" || plan.steps.len() <= offset as usize {
+        if plan.status != super::PlanStatus::Ready || plan.steps.len() <= offset as usize {
             return Err(attempts_error(
                 format!("task '{}' has no plan steps left to attempt", task.slug),
                 format!("look at the plan with `git agent plan {}`", task.slug),
@@ -224,7 +224,7 @@ impl Store {
         let checkpoints = self.checkpoints(&summary.task)?;
         let failing = checkpoints
             .iter()
-            .filter(|c| c.tests_verdict() == Some("fail"))
+            .filter(|c| c.tests_verdict() == Some(super::TestsVerdict::Fail))
             .count();
         let tries = summary
             .plan
@@ -254,7 +254,7 @@ impl Store {
             tests: checkpoints
                 .last()
                 .and_then(|c| c.tests_verdict())
-                .unwrap_or("none")
+                .map_or("none", |v| v.as_str())
                 .to_string(),
             checkpoints: checkpoints.len() as u32,
             failed_tries: (failing + tries) as u32,

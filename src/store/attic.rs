@@ -9,7 +9,7 @@ use super::plan::FAILED_TRY;
 use super::refs::{self, Edit, Expect};
 use super::snapshot::snapshot_worktree;
 use super::task::Task;
-use super::trailers::Trailers;
+use super::trailers::{Trailers, key};
 use super::{Attempt, Result, Store, StoreError};
 use crate::policy::SecretAllowList;
 
@@ -68,8 +68,8 @@ impl Store {
             return Ok(None);
         }
         let mut trailers = Trailers::default();
-        trailers.push("Agent-Task", &task.slug);
-        trailers.push("Agent-Attic", "unfinished");
+        trailers.push(key::TASK, &task.slug);
+        trailers.push(key::ATTIC, "unfinished");
         let files: Vec<String> = snapshot
             .changes
             .iter()

@@ -83,7 +83,7 @@ impl Store {
         let tree = self.git_in_checkout(&["write-tree"], &env)?;
         let tree = ObjectId::from_hex(tree.trim().as_bytes()).map_err(|err| StoreError::Git {
             context: "git write-tree gave no tree id".into(),
-            detail: err.to_string(),
+            source: err.into(),
         })?;
         if tree == base_tree {
             return Ok(None);
@@ -112,8 +112,13 @@ impl Store {
         }))
     }
 
-    /// git in the user's own checkout (trusted), with `env` added.
-    fn git_in_checkout(&self, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Result<String> {
+    /// git in the user's own checkout (trusted), with `env` added; stdin is closed, so git
+    /// never waits on a prompt there.
+    pub(crate) fn git_in_checkout(
+        &self,
+        args: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Result<String> {
         let output = Command::new("git")
             .args(args)
             .current_dir(self.workdir()?)

@@ -7,30 +7,13 @@ use std::time::Instant;
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
 
-use super::record::CheckpointRecord;
+use super::record::{CheckpointRecord, TestsVerdict};
 use super::refs::{self, Edit, Expect};
 use super::snapshot::{ChangeKind, snapshot_worktree};
 use super::task::Task;
-use super::trailers::{Trailers, parse_trailers, summary_line};
+use super::trailers::{Trailers, key, parse_trailers, summary_line};
 use super::{Result, Store, StoreError, git_err};
 use crate::policy::SecretAllowList;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TestsVerdict {
-    Pass,
-    Fail,
-    NotRun,
-}
-
-impl TestsVerdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TestsVerdict::Pass => "pass",
-            TestsVerdict::Fail => "fail",
-            TestsVerdict::NotRun => "not-run",
-        }
-    }
-}
 
 /// The harness's test result as it goes into the `Agent-Tests` trailer.
 #[derive(Debug, Clone)]
@@ -89,7 +72,7 @@ impl Store {
     pub fn checkpoint_number(&self, commit: ObjectId) -> Result<u32> {
         let message = self.commit_message(commit)?;
         Ok(parse_trailers(&message)
-            .get("Agent-Checkpoint")
+            .get(key::CHECKPOINT)
             .and_then(|n| n.parse().ok())
             .unwrap_or(0))
     }
@@ -135,16 +118,16 @@ impl Store {
         let files_changed = snapshot.changes.len() as u32;
 
         let mut trailers = Trailers::default();
-        trailers.push("Agent-Task", &task.slug);
-        trailers.push("Agent-Checkpoint", number.to_string());
-        trailers.push("Agent-Step", format!("{}/{}", input.step, input.steps));
-        trailers.push("Agent-Expected", input.expected);
-        trailers.push("Agent-Tests", input.tests.trailer());
-        trailers.push("Agent-Risks", input.risks);
-        trailers.push("Agent-Next", input.next);
-        trailers.push("Agent-Model", input.model);
+        trailers.push(key::TASK, &task.slug);
+        trailers.push(key::CHECKPOINT, number.to_string());
+        trailers.push(key::STEP, format!("{}/{}", input.step, input.steps));
+        trailers.push(key::EXPECTED, input.expected);
+        trailers.push(key::TESTS, input.tests.trailer());
+        trailers.push(key::RISKS, input.risks);
+        trailers.push(key::NEXT, input.next);
+        trailers.push(key::MODEL, input.model);
         if let Some(co_author) = input.co_author {
-            trailers.push("Co-authored-by", co_author);
+            trailers.push(key::CO_AUTHOR, co_author);
         }
         let mut files = String::new();
         for change in snapshot.changes.iter().take(20) {
@@ -298,7 +281,7 @@ impl Store {
 fn git_err_io(context: String) -> impl FnOnce(std::io::Error) -> StoreError {
     move |err| StoreError::Git {
         context,
-        detail: err.to_string(),
+        source: err.into(),
     }
 }
 

@@ -57,8 +57,13 @@ pub enum StoreError {
     BadRevision(String),
     #[error("{message}")]
     Attempts { message: String, hint: String },
-    #[error("{context}: {detail}")]
-    Git { context: String, detail: String },
+    /// A git operation failed; the cause is kept (its own chain included), not flattened.
+    #[error("{context}: {source}")]
+    Git {
+        context: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     #[error("{context} {}: {source}", path.display())]
     Io {
         context: &'static str,
@@ -185,5 +190,25 @@ impl Advice for StoreError {
             StoreError::InvalidSlug { .. } => Exit::Usage,
             _ => Exit::Error,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+
+    #[test]
+    fn a_git_error_keeps_its_cause_and_says_it() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "packed-refs: denied");
+        let err = StoreError::Git {
+            context: "could not write refs".into(),
+            source: io.into(),
+        };
+        assert_eq!(err.to_string(), "could not write refs: packed-refs: denied");
+        let cause = std::error::Error::source(&err).expect("the cause is kept");
+        let io = cause
+            .downcast_ref::<std::io::Error>()
+            .expect("as the error it was");
+        assert_eq!(io.kind(), std::io::ErrorKind::PermissionDenied);
     }
 }

@@ -17,9 +17,9 @@ use serde::de::DeserializeOwned;
 
 use super::plan::{FORMAT, Plan};
 use super::record::CheckpointRecord;
-use super::refs;
+use super::refs::{self, TaskRef};
 use super::slug::validate_slug;
-use super::trailers::{Trailers, parse_trailers};
+use super::trailers::{StepOf, Trailers, key, parse_trailers};
 use super::{Result, Store, StoreError, git_err};
 
 /// How far back the history of a notes ref is searched for an earlier, readable note, and how
@@ -82,17 +82,17 @@ impl Store {
         let mut report = FsckReport::default();
 
         let branches: BTreeMap<String, ObjectId> = self
-            .refs_with_prefix("refs/heads/agent/")?
+            .refs_with_prefix(refs::BRANCH_PREFIX)?
             .into_iter()
-            .filter_map(|(name, id)| {
-                let slug = name.strip_prefix("refs/heads/agent/")?.to_string();
-                wanted(&slug).then_some((slug, id))
+            .filter_map(|(name, id)| match TaskRef::parse(&name) {
+                Some((slug, TaskRef::Branch)) if wanted(slug) => Some((slug.to_string(), id)),
+                _ => None,
             })
             .collect();
 
         let mut notes_refs: BTreeMap<String, ObjectId> = BTreeMap::new();
-        for (name, target) in self.agent_refs("refs/notes/agent/")? {
-            let Some(slug) = name.strip_prefix("refs/notes/agent/") else {
+        for (name, target) in self.agent_refs(refs::NOTES_PREFIX)? {
+            let Some((slug, TaskRef::Notes)) = TaskRef::parse(&name) else {
                 continue;
             };
             if !wanted(slug) {
@@ -114,14 +114,12 @@ impl Store {
         // Attic entries, by task. Other refs under refs/agent/ belong to no rule this version
         // knows, and are left alone.
         let mut attics: BTreeMap<String, Vec<(String, ObjectId)>> = BTreeMap::new();
-        for (name, target) in self.agent_refs("refs/agent/")? {
+        for (name, target) in self.agent_refs(refs::TASK_PREFIX)? {
+            let Some((slug, kind)) = TaskRef::parse(&name) else {
+                continue;
+            };
             // What was said (`git agent say`): a chain of commits.
-            if let Some(slug) = name
-                .strip_prefix("refs/agent/")
-                .and_then(|rest| rest.strip_suffix("/say"))
-                && !slug.contains('/')
-                && wanted(slug)
-            {
+            if kind == TaskRef::Say && wanted(slug) {
                 if let Target::Other(what) = target {
                     report.findings.push(Finding::RefNotACommit {
                         task: slug.to_string(),
@@ -132,13 +130,7 @@ impl Store {
                 }
                 continue;
             }
-            let Some((slug, n)) = name
-                .strip_prefix("refs/agent/")
-                .and_then(|rest| rest.split_once("/attic/"))
-            else {
-                continue;
-            };
-            if !wanted(slug) || n.parse::<u32>().is_err() {
+            if !matches!(kind, TaskRef::Attic(_)) || !wanted(slug) {
                 continue;
             }
             let slug = slug.to_string();
@@ -275,7 +267,7 @@ impl Store {
         for reference in iter {
             let reference = reference.map_err(|err| StoreError::Git {
                 context: format!("could not read a ref under {prefix}"),
-                detail: err.to_string(),
+                source: err.into(),
             })?;
             let name = reference.name().as_bstr().to_string();
             let target = match reference.target() {
@@ -457,7 +449,7 @@ impl Store {
             if message.lines().next() == Some(start.as_str()) {
                 return Some(current);
             }
-            if parse_trailers(&message).get("Agent-Task") != Some(slug) {
+            if parse_trailers(&message).get(key::TASK) != Some(slug) {
                 return None;
             }
             current = self.parents(current).ok()?.first().copied()?;
@@ -510,7 +502,7 @@ impl Store {
             } else {
                 match self.commit_message(annotated).map(|m| {
                     parse_trailers(&m)
-                        .get("Agent-Checkpoint")
+                        .get(key::CHECKPOINT)
                         .and_then(|n| n.parse::<u32>().ok())
                 }) {
                     Ok(Some(n)) => n,
@@ -573,7 +565,7 @@ impl Store {
                 };
                 let mut parent_number = Some(0u32);
                 for (i, link) in links.iter().enumerate() {
-                    let names = link.trailers.get("Agent-Task");
+                    let names = link.trailers.get(key::TASK);
                     if names != Some(slug) {
                         report.findings.push(Finding::ForeignCommit {
                             task: task.clone(),
@@ -585,7 +577,7 @@ impl Store {
                         break;
                     }
                     let mut problems = Vec::new();
-                    let number = match link.trailers.get("Agent-Checkpoint") {
+                    let number = match link.trailers.get(key::CHECKPOINT) {
                         None => {
                             problems.push("no Agent-Checkpoint trailer".to_string());
                             None
@@ -595,15 +587,18 @@ impl Store {
                             None
                         }),
                     };
-                    let step = match link.trailers.get("Agent-Step") {
+                    let step = match link.trailers.get(key::STEP) {
                         None => {
                             problems.push("no Agent-Step trailer".to_string());
                             None
                         }
-                        Some(s) => parse_step(s).or_else(|| {
-                            problems.push(format!("Agent-Step: {s} is not <i>/<steps>"));
-                            None
-                        }),
+                        Some(s) => match s.parse::<StepOf>() {
+                            Ok(step) => Some((step.index, step.steps)),
+                            Err(why) => {
+                                problems.push(format!("{}: {why}", key::STEP));
+                                None
+                            }
+                        },
                     };
                     if !problems.is_empty() {
                         report.findings.push(Finding::CheckpointTrailers {
@@ -708,7 +703,7 @@ impl Store {
             let goal = message
                 .split("\n\n")
                 .nth(1)
-                .filter(|g| !g.starts_with("Agent-Task:"))
+                .filter(|g| !g.starts_with(&format!("{}:", key::TASK)))
                 .unwrap_or_default()
                 .trim()
                 .to_string();
@@ -737,11 +732,6 @@ impl Store {
 }
 
 /// `<i>/<steps>` of an `Agent-Step` trailer.
-fn parse_step(value: &str) -> Option<(u32, u32)> {
-    let (i, n) = value.split_once('/')?;
-    Some((i.trim().parse().ok()?, n.trim().parse().ok()?))
-}
-
 /// The record fields that disagree with the trailers. A field the record does not have is
 /// not a disagreement: readers tolerate it missing.
 fn mismatches(record: &str, number: Option<u32>, step: Option<(u32, u32)>) -> Vec<Mismatch> {
@@ -783,7 +773,5 @@ mod tests {
             }]
         );
         assert_eq!(mismatches(record, Some(3), None), Vec::new());
-        assert_eq!(parse_step("2/5"), Some((2, 5)));
-        assert_eq!(parse_step("two"), None);
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::{Result, Store, StoreError};
+use super::{Result, Store, StoreError, refs};
 
 /// Held while a run works on a task; released on drop, or by the kernel when the process
 /// dies: the lock is an `flock` on the file, so a killed run never leaves it held.
@@ -187,10 +187,10 @@ impl TaskLock {
 fn clear_stale_ref_locks(store: &Store, slug: &str, took_over: bool) {
     let common = store.common_dir();
     let mut candidates = vec![
-        common.join(format!("refs/heads/agent/{slug}.lock")),
-        common.join(format!("refs/notes/agent/{slug}.lock")),
+        common.join(format!("{}.lock", refs::branch(slug))),
+        common.join(format!("{}.lock", refs::notes(slug))),
     ];
-    if let Ok(entries) = std::fs::read_dir(common.join(format!("refs/agent/{slug}/attic"))) {
+    if let Ok(entries) = std::fs::read_dir(common.join(refs::attic_prefix(slug))) {
         candidates.extend(
             entries
                 .flatten()

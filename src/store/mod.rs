@@ -31,23 +31,29 @@ mod worktree;
 pub use attempts::{PickOutcome, rank, why_lost};
 pub use attic::AtticEntry;
 pub use carry::Carried;
-pub use checkpoint::{CheckpointInput, CheckpointOutcome, TestsSummary, TestsVerdict};
+pub use checkpoint::{CheckpointInput, CheckpointOutcome, TestsSummary};
 pub use error::StoreError;
 pub use fsck::{Finding, FsckReport, Mismatch, Rewind};
 pub use lock::TaskLock;
 pub use notes::NotesReader;
 pub use plan::{
-    Attempt, AttemptOf, AttemptResult, FAILED_TRY, FORMAT, Merged, Parallel, Plan, PlanStep,
+    Attempt, AttemptOf, AttemptResult, FAILED_TRY, FORMAT, Merged, Parallel, Plan, PlanStatus,
+    PlanStep,
 };
-pub use record::{CheckpointRecord, StopReason, StopRecord};
-pub use refs::{Edit, Expect, branch as branch_ref, say as say_ref, tracking_say};
+pub use record::{CheckpointRecord, StopReason, StopRecord, TestsVerdict};
+pub use refs::{
+    Edit, Expect, TaskRef, attic as attic_ref, branch as branch_ref, notes as notes_ref,
+    say as say_ref, tracking_say,
+};
 pub use rollback::{RollbackOutcome, RollbackTarget, now_rfc3339};
 pub use say::Said;
 pub use slug::{MAX_ATTEMPTS, attempt_slug, max_len_with_attempts, slug_from_goal, validate_slug};
 pub use snapshot::{Snapshot, snapshot_worktree};
 pub use state::{Budget, Checkpoint, TaskRow, TaskState, TaskSummary};
 pub use task::{NewTask, Task};
-pub use trailers::{Trailers, parse_trailers};
+pub use trailers::{
+    CheckpointTrailers, StepOf, Trailers, key as trailer, merge_trailers, parse_trailers,
+};
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -175,7 +181,7 @@ impl Store {
                 } else {
                     Err(StoreError::Git {
                         context: "could not write a commit".into(),
-                        detail,
+                        source: detail.into(),
                     })
                 }
             }
@@ -197,6 +203,6 @@ pub(crate) fn git_err(context: impl Into<String>) -> impl FnOnce(gix::Error) -> 
     let context = context.into();
     move |err| StoreError::Git {
         context,
-        detail: err.to_string(),
+        source: err.into(),
     }
 }

@@ -24,8 +24,7 @@ pub struct Plan {
     pub base_branch: String,
     /// The task works in the user's checkout (`--here`), not a private worktree.
     pub here: bool,
-    /// `planning`, `ready` or `blocked`.
-    pub status: String,
+    pub status: PlanStatus,
     pub objective: String,
     pub constraints: Vec<String>,
     pub acceptance_criteria: Vec<String>,
@@ -56,6 +55,38 @@ pub struct Plan {
     /// Fields written by newer versions or by hand; kept when the note is rewritten.
     #[serde(flatten)]
     pub extra: toml::Table,
+}
+
+/// Where planning stands. TOML spells it `planning`, `ready` or `blocked`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlanStatus {
+    /// The steps are there; the executor may work.
+    Ready,
+    /// The planner gave up (questions, or too many replans).
+    Blocked,
+    /// Not planned yet, or re-planning. Also what a missing or unknown word reads as: the
+    /// planner then runs again rather than the executor on a plan it cannot vouch for.
+    /// (Last: serde's `other` must be.)
+    #[default]
+    #[serde(other)]
+    Planning,
+}
+
+impl PlanStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanStatus::Planning => "planning",
+            PlanStatus::Ready => "ready",
+            PlanStatus::Blocked => "blocked",
+        }
+    }
+}
+
+impl std::fmt::Display for PlanStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -192,7 +223,7 @@ impl Plan {
         Plan {
             format: FORMAT,
             goal: goal.to_string(),
-            status: "planning".to_string(),
+            status: PlanStatus::Planning,
             ..Plan::default()
         }
     }

@@ -54,14 +54,48 @@ impl Usage {
     }
 }
 
+/// The verdict of the harness's test run, as records and the `Agent-Tests` trailer spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TestsVerdict {
+    Pass,
+    Fail,
+    /// Also what an unknown word reads as (a hand-edited note): not a pass.
+    #[default]
+    #[serde(other)]
+    NotRun,
+}
+
+impl TestsVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestsVerdict::Pass => "pass",
+            TestsVerdict::Fail => "fail",
+            TestsVerdict::NotRun => "not-run",
+        }
+    }
+
+    /// The verdict a word names, if it names one.
+    pub fn from_word(word: &str) -> Option<TestsVerdict> {
+        [TestsVerdict::Pass, TestsVerdict::Fail, TestsVerdict::NotRun]
+            .into_iter()
+            .find(|v| v.as_str() == word)
+    }
+}
+
+impl std::fmt::Display for TestsVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The harness's own run of the test command.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TestRun {
     pub command: String,
     pub exit_code: Option<i32>,
-    /// `pass`, `fail` or `not-run`.
-    pub verdict: String,
+    pub verdict: TestsVerdict,
     pub summary: String,
     pub duration_ms: u64,
     pub output_tail: String,
@@ -158,7 +192,7 @@ verdict = "pass"
 "#;
         let record: CheckpointRecord = toml::from_str(text).expect("parses");
         assert_eq!(record.usage.input_tokens, 10);
-        assert_eq!(record.tests.verdict, "pass");
+        assert_eq!(record.tests.verdict, TestsVerdict::Pass);
         let again: CheckpointRecord =
             toml::from_str(&toml::to_string(&record).expect("serializes")).expect("parses again");
         assert_eq!(again, record);

@@ -6,16 +6,23 @@ use gix::refs::{FullName, Target};
 
 use super::{Result, Store, StoreError, git_err};
 
+/// Where task branches live: `refs/heads/agent/<slug>`.
+pub const BRANCH_PREFIX: &str = "refs/heads/agent/";
+/// Where task notes refs live: `refs/notes/agent/<slug>`.
+pub const NOTES_PREFIX: &str = "refs/notes/agent/";
+/// Where a task's other refs live: `refs/agent/<slug>/…`.
+pub const TASK_PREFIX: &str = "refs/agent/";
+
 pub fn branch(slug: &str) -> String {
-    format!("refs/heads/agent/{slug}")
+    format!("{BRANCH_PREFIX}{slug}")
 }
 
 pub fn notes(slug: &str) -> String {
-    format!("refs/notes/agent/{slug}")
+    format!("{NOTES_PREFIX}{slug}")
 }
 
 pub fn attic_prefix(slug: &str) -> String {
-    format!("refs/agent/{slug}/attic/")
+    format!("{TASK_PREFIX}{slug}/attic/")
 }
 
 pub fn attic(slug: &str, n: u32) -> String {
@@ -32,10 +39,45 @@ pub fn tracking_say(remote: &str, slug: &str) -> String {
     format!("refs/agent-remotes/{remote}/{slug}/say")
 }
 
+/// What a ref of the format is, read from its full name: the one parser of the layout of
+/// docs/data-model.md#refs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskRef {
+    Branch,
+    Notes,
+    Attic(u32),
+    Say,
+    /// Under `refs/agent/<slug>/` but nothing this format names: reserved for later formats,
+    /// left alone by readers.
+    Reserved(String),
+}
+
+impl TaskRef {
+    /// The task a ref belongs to and what it is, or `None` for a ref outside the layout.
+    pub fn parse(name: &str) -> Option<(&str, TaskRef)> {
+        if let Some(slug) = name.strip_prefix(BRANCH_PREFIX) {
+            return (!slug.contains('/')).then_some((slug, TaskRef::Branch));
+        }
+        if let Some(slug) = name.strip_prefix(NOTES_PREFIX) {
+            return (!slug.contains('/')).then_some((slug, TaskRef::Notes));
+        }
+        let (slug, rest) = name.strip_prefix(TASK_PREFIX)?.split_once('/')?;
+        let kind = match rest.split_once('/') {
+            None if rest == "say" => TaskRef::Say,
+            Some(("attic", n)) => match n.parse::<u32>() {
+                Ok(number) if number > 0 => TaskRef::Attic(number),
+                _ => TaskRef::Reserved(rest.to_string()),
+            },
+            _ => TaskRef::Reserved(rest.to_string()),
+        };
+        Some((slug, kind))
+    }
+}
+
 pub(crate) fn full_name(name: &str) -> Result<FullName> {
     FullName::try_from(name).map_err(|err| StoreError::Git {
         context: format!("invalid ref name {name}"),
-        detail: err.to_string(),
+        source: err.into(),
     })
 }
 
@@ -175,7 +217,7 @@ impl Store {
         for reference in iter {
             let mut reference = reference.map_err(|err| StoreError::Git {
                 context: format!("could not read a ref under {prefix}"),
-                detail: err.to_string(),
+                source: err.into(),
             })?;
             let name = reference.name().as_bstr().to_string();
             if let Ok(id) = reference.peel_to_id() {
@@ -202,7 +244,7 @@ impl Store {
         for reference in iter {
             let mut reference = reference.map_err(|err| StoreError::Git {
                 context: format!("could not read a ref under {prefix}"),
-                detail: err.to_string(),
+                source: err.into(),
             })?;
             let name = reference.name().as_bstr().to_string();
             let id = match reference.target().try_id() {
@@ -214,5 +256,41 @@ impl Store {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+
+    #[test]
+    fn every_ref_the_writers_name_parses_back_to_what_it_is() {
+        for (name, kind) in [
+            (branch("fix"), TaskRef::Branch),
+            (notes("fix"), TaskRef::Notes),
+            (attic("fix", 12), TaskRef::Attic(12)),
+            (say("fix"), TaskRef::Say),
+        ] {
+            assert_eq!(TaskRef::parse(&name), Some(("fix", kind)), "{name}");
+        }
+    }
+
+    #[test]
+    fn refs_outside_the_layout_are_not_task_refs_and_unknown_ones_are_reserved() {
+        assert_eq!(TaskRef::parse("refs/heads/main"), None);
+        assert_eq!(TaskRef::parse("refs/heads/agent/a/b"), None);
+        assert_eq!(TaskRef::parse("refs/agent/fix"), None);
+        assert_eq!(
+            TaskRef::parse("refs/agent/fix/attic/x"),
+            Some(("fix", TaskRef::Reserved("attic/x".into())))
+        );
+        assert_eq!(
+            TaskRef::parse("refs/agent/fix/attic/0"),
+            Some(("fix", TaskRef::Reserved("attic/0".into())))
+        );
+        assert_eq!(
+            TaskRef::parse("refs/agent/fix/lease"),
+            Some(("fix", TaskRef::Reserved("lease".into())))
+        );
     }
 }

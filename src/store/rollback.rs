@@ -4,6 +4,7 @@ use std::path::Path;
 
 use gix::ObjectId;
 
+use super::record::TestsVerdict;
 use super::refs::{self, Edit, Expect};
 use super::state::Checkpoint;
 use super::task::Task;
@@ -82,9 +83,7 @@ impl Store {
             RollbackTarget::LastGreen => chain
                 .iter()
                 .rev()
-                .find(|c| {
-                    c.tests_verdict() == Some("pass") || c.trailers.get("Agent-Carried").is_some()
-                })
+                .find(|c| c.tests_verdict() == Some(TestsVerdict::Pass) || c.typed.carried)
                 .map_or(task.task_commit, |c: &Checkpoint| c.commit),
         };
         if to == task.tip {

@@ -16,6 +16,7 @@ use std::collections::HashSet;
 use gix::ObjectId;
 
 use super::refs::{self, Edit, Expect};
+use super::trailers::key;
 use super::{NotesReader, Result, Store, StoreError, Task, git_err};
 
 /// One message of `git agent say`.
@@ -35,7 +36,7 @@ impl Store {
             .write_object(gix::objs::Tree::empty())
             .map_err(|err| StoreError::Git {
                 context: "could not write the empty tree".into(),
-                detail: err.to_string(),
+                source: err.into(),
             })?
             .detach())
     }
@@ -43,7 +44,7 @@ impl Store {
     /// Add a message to what was said to the task; returns its commit.
     pub fn say(&self, slug: &str, message: &str) -> Result<ObjectId> {
         let name = refs::say(slug);
-        let text = format!("{}\n\nAgent-Task: {slug}\n", message.trim());
+        let text = format!("{}\n\n{}: {slug}\n", message.trim(), key::TASK);
         let tree = self.empty_tree()?;
         let mut tries = 0;
         loop {
@@ -67,7 +68,10 @@ impl Store {
     /// as parents, so no message of either side is lost.
     pub fn merge_said(&self, slug: &str, ours: ObjectId, theirs: ObjectId) -> Result<ObjectId> {
         let tree = self.empty_tree()?;
-        let text = format!("agent: join what was said to {slug}\n\nAgent-Task: {slug}\n");
+        let text = format!(
+            "agent: join what was said to {slug}\n\n{}: {slug}\n",
+            key::TASK
+        );
         let commit = self.commit(&text, tree, [ours, theirs])?;
         self.transaction(&[Edit::update(
             refs::say(slug),
@@ -155,7 +159,7 @@ impl Store {
 /// The message of a say commit: everything before its trailer paragraph.
 fn message_of(raw: &str) -> String {
     let raw = raw.trim_end();
-    match raw.rfind("\n\nAgent-Task:") {
+    match raw.rfind(&format!("\n\n{}:", key::TASK)) {
         Some(at) => raw[..at].trim().to_string(),
         None => raw.trim().to_string(),
     }

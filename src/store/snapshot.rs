@@ -78,7 +78,7 @@ impl Snapshot {
             .write(gix::index::write::Options::default())
             .map_err(|err| StoreError::Git {
                 context: format!("could not write the index {}", path.display()),
-                detail: err.to_string(),
+                source: err.into(),
             })?;
         self.index_dirty = false;
         Ok(())
@@ -132,7 +132,7 @@ pub fn snapshot_worktree(
         let state = gix::index::State::from_tree(&base_tree, &repo.objects, Default::default())
             .map_err(|err| StoreError::Git {
                 context: "could not build an index from the task's tree".into(),
-                detail: err.to_string(),
+                source: err.into(),
             })?;
         gix::index::File::from_state(state, index_path)
     };
@@ -556,11 +556,11 @@ fn filter_error(path: &BStr, err: FilterError) -> StoreError {
         },
         FilterError::Beneath(err) => StoreError::Git {
             context: format!("could not read {path}"),
-            detail: err.to_string(),
+            source: err.into(),
         },
         FilterError::Io(detail) => StoreError::Git {
             context: format!("could not convert {path}"),
-            detail,
+            source: detail.into(),
         },
     }
 }
@@ -618,7 +618,7 @@ fn walk(repo: &gix::Repository, workdir: &Path) -> Result<Vec<Found>> {
             let outcome = entry
                 .map_err(|err| StoreError::Git {
                     context: format!("could not walk the worktree {}", workdir.display()),
-                    detail: err.to_string(),
+                    source: err.into(),
                 })
                 .and_then(|entry| found_of(workdir, &entry));
             match outcome {

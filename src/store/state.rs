@@ -9,9 +9,10 @@ use super::cache::{Facts, Tips};
 use super::lock::{LockState, TaskLock};
 use super::notes::NotesReader;
 use super::plan::Plan;
-use super::record::{CheckpointRecord, StopReason, Usage};
+use super::record::{CheckpointRecord, StopReason, TestsVerdict, Usage};
+use super::refs::TaskRef;
 use super::task::Task;
-use super::trailers::{Trailers, parse_trailers};
+use super::trailers::{CheckpointTrailers, Trailers, parse_trailers};
 use super::{Result, Store, StoreError, refs};
 
 /// A checkpoint as git holds it.
@@ -20,16 +21,28 @@ pub struct Checkpoint {
     pub commit: ObjectId,
     pub summary: String,
     pub message: String,
+    /// The trailers as written, for display; what they mean is in `typed`.
     pub trailers: Trailers,
+    pub typed: CheckpointTrailers,
     pub record: Option<CheckpointRecord>,
 }
 
 impl Checkpoint {
-    /// `pass`, `fail` or `not-run`, from the `Agent-Tests` trailer.
-    pub fn tests_verdict(&self) -> Option<&str> {
-        self.trailers
-            .get("Agent-Tests")
-            .and_then(|t| t.split_whitespace().next())
+    pub fn new(commit: ObjectId, message: String, record: Option<CheckpointRecord>) -> Checkpoint {
+        let trailers = parse_trailers(&message);
+        Checkpoint {
+            commit,
+            summary: message.lines().next().unwrap_or_default().to_string(),
+            typed: CheckpointTrailers::parse(&trailers),
+            trailers,
+            message,
+            record,
+        }
+    }
+
+    /// The verdict of the `Agent-Tests` trailer.
+    pub fn tests_verdict(&self) -> Option<TestsVerdict> {
+        self.typed.tests
     }
 }
 
@@ -180,11 +193,7 @@ impl Store {
     /// The step the commit finished, from its `Agent-Step` trailer (0 for the task commit).
     pub fn current_step(&self, commit: ObjectId) -> Result<u32> {
         let message = self.commit_message(commit)?;
-        Ok(parse_trailers(&message)
-            .get("Agent-Step")
-            .and_then(|s| s.split('/').next())
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0))
+        Ok(CheckpointTrailers::parse(&parse_trailers(&message)).step_index())
     }
 
     /// The checkpoints of a task, oldest first, with their records.
@@ -210,13 +219,7 @@ impl Store {
         let mut current = task.tip;
         while current != task.task_commit && out.len() < limit {
             let message = self.commit_message(current)?;
-            out.push(Checkpoint {
-                commit: current,
-                summary: message.lines().next().unwrap_or_default().to_string(),
-                trailers: parse_trailers(&message),
-                record: notes.record(current)?,
-                message,
-            });
+            out.push(Checkpoint::new(current, message, notes.record(current)?));
             match self.parents(current)?.first() {
                 Some(parent) => current = *parent,
                 None => break,
@@ -323,8 +326,8 @@ impl Store {
     /// The ids of every task, from one listing of each ref namespace.
     fn all_tips(&self) -> Result<BTreeMap<String, Tips>> {
         let mut all = BTreeMap::new();
-        for (name, tip) in self.ref_ids_with_prefix("refs/heads/agent/")? {
-            if let Some(slug) = name.strip_prefix("refs/heads/agent/") {
+        for (name, tip) in self.ref_ids_with_prefix(refs::BRANCH_PREFIX)? {
+            if let Some((slug, TaskRef::Branch)) = TaskRef::parse(&name) {
                 let tips = Tips {
                     tip,
                     notes: None,
@@ -333,22 +336,17 @@ impl Store {
                 all.insert(slug.to_string(), tips);
             }
         }
-        for (name, id) in self.ref_ids_with_prefix("refs/notes/agent/")? {
-            if let Some(tips) = name
-                .strip_prefix("refs/notes/agent/")
-                .and_then(|slug| all.get_mut(slug))
+        for (name, id) in self.ref_ids_with_prefix(refs::NOTES_PREFIX)? {
+            if let Some((slug, TaskRef::Notes)) = TaskRef::parse(&name)
+                && let Some(tips) = all.get_mut(slug)
             {
                 tips.notes = Some(id);
             }
         }
-        for (name, id) in self.ref_ids_with_prefix("refs/agent/")? {
-            let Some((slug, n)) = name
-                .strip_prefix("refs/agent/")
-                .and_then(|rest| rest.rsplit_once("/attic/"))
-            else {
-                continue;
-            };
-            if let (Some(tips), Ok(n)) = (all.get_mut(slug), n.parse()) {
+        for (name, id) in self.ref_ids_with_prefix(refs::TASK_PREFIX)? {
+            if let Some((slug, TaskRef::Attic(n))) = TaskRef::parse(&name)
+                && let Some(tips) = all.get_mut(slug)
+            {
                 tips.attic.push((n, id));
             }
         }
@@ -383,10 +381,8 @@ impl Store {
         let tip = checkpoints.last();
         let stop = self.stop_of(&task, &plan, tip.and_then(|c| c.record.as_ref()));
         let step = tip
-            .and_then(|c| c.trailers.get("Agent-Step"))
-            .and_then(|s| s.split_once('/'))
-            .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
-            .unwrap_or((0, plan.steps.len() as u32));
+            .and_then(|c| c.typed.step)
+            .map_or((0, plan.steps.len() as u32), |s| (s.index, s.steps));
         let facts = Facts {
             tips: tips.clone(),
             anchor: super::cache::Anchor {
@@ -397,11 +393,11 @@ impl Store {
             tip_time: self.commit_time(task.tip)?,
             checkpoints: checkpoints.len(),
             step,
-            last_tests: tip.and_then(|c| c.trailers.get("Agent-Tests").map(str::to_string)),
+            last_tests: tip.and_then(|c| c.typed.tests_line.clone()),
             usage: budget.usage,
             stop,
             merged: plan.merged.is_some(),
-            planning: plan.status == "planning",
+            planning: plan.status == super::plan::PlanStatus::Planning,
             attempts: plan.attempts.len(),
         };
         Ok((facts, plan))
@@ -462,8 +458,11 @@ impl Store {
     /// The committer time of each task's tip, for finding the most recent task.
     pub(crate) fn tip_times(&self) -> Result<Vec<(String, i64)>> {
         let mut out = Vec::new();
-        for (name, tip) in self.ref_ids_with_prefix("refs/heads/agent/")? {
-            let slug = name.trim_start_matches("refs/heads/agent/").to_string();
+        for (name, tip) in self.ref_ids_with_prefix(refs::BRANCH_PREFIX)? {
+            let Some((slug, TaskRef::Branch)) = TaskRef::parse(&name) else {
+                continue;
+            };
+            let slug = slug.to_string();
             let cached = self.with_cache(|c| {
                 c.any(&slug)
                     .filter(|f| f.tips.tip == tip)
@@ -543,6 +542,25 @@ impl Store {
     pub fn write_plan(&self, task: &Task, plan: &Plan, why: &str) -> Result<()> {
         writable(task, plan)?;
         self.write_note(&task.slug, task.task_commit, plan.to_toml(), why)
+    }
+
+    /// Record in the plan that the task was merged into `into` as `commit` (the merge commit
+    /// itself is made by `git merge`, with [`super::merge_trailers`]).
+    pub fn record_merge(
+        &self,
+        task: &Task,
+        plan: &mut Plan,
+        into: &str,
+        commit: &str,
+        squash: bool,
+    ) -> Result<()> {
+        plan.merged = Some(super::plan::Merged {
+            into: into.to_string(),
+            commit: commit.to_string(),
+            squash,
+            at: super::rollback::now_rfc3339(),
+        });
+        self.write_plan(task, plan, &format!("merged {}", task.slug))
     }
 }
 

@@ -6,9 +6,9 @@ use gix::bstr::ByteSlice;
 use super::cache::Anchor;
 use super::carry::Carried;
 use super::plan::Plan;
-use super::refs::{self, Edit, Expect};
+use super::refs::{self, Edit, Expect, TaskRef};
 use super::slug::{slug_from_goal, validate_slug};
-use super::trailers::{Trailers, parse_trailers};
+use super::trailers::{Trailers, key, parse_trailers};
 use super::{Result, Store, StoreError, git_err};
 
 /// What `git agent start` asks for.
@@ -44,8 +44,8 @@ impl Task {
 
 pub(crate) fn task_message(slug: &str, goal: &str, base: ObjectId) -> String {
     let mut trailers = Trailers::default();
-    trailers.push("Agent-Task", slug);
-    trailers.push("Agent-Base", base.to_string());
+    trailers.push(key::TASK, slug);
+    trailers.push(key::BASE, base.to_string());
     format!(
         "agent: start {slug}\n\n{}\n\n{}",
         goal.trim(),
@@ -56,11 +56,11 @@ pub(crate) fn task_message(slug: &str, goal: &str, base: ObjectId) -> String {
 /// The message of the commit that carries the user's uncommitted work into the task.
 fn carried_message(slug: &str, carried: &Carried) -> String {
     let mut trailers = Trailers::default();
-    trailers.push("Agent-Task", slug);
-    trailers.push("Agent-Checkpoint", "1");
-    trailers.push("Agent-Step", "0/0");
-    trailers.push("Agent-Tests", "not-run");
-    trailers.push("Agent-Carried", "working tree");
+    trailers.push(key::TASK, slug);
+    trailers.push(key::CHECKPOINT, "1");
+    trailers.push(key::STEP, "0/0");
+    trailers.push(key::TESTS, "not-run");
+    trailers.push(key::CARRIED, "working tree");
     let mut files = String::new();
     for (status, path) in carried.changes.iter().take(20) {
         files.push_str(&format!("  {status} {path}\n"));
@@ -196,12 +196,15 @@ impl Store {
         Ok(commit.parent_ids().map(|id| id.detach()).collect())
     }
 
-    /// All task names, from the branches under `refs/heads/agent/`.
+    /// All task names, from the task branches.
     pub fn task_slugs(&self) -> Result<Vec<String>> {
         let mut slugs: Vec<String> = self
-            .refs_with_prefix("refs/heads/agent/")?
+            .refs_with_prefix(refs::BRANCH_PREFIX)?
             .into_iter()
-            .filter_map(|(name, _)| name.strip_prefix("refs/heads/agent/").map(str::to_string))
+            .filter_map(|(name, _)| match TaskRef::parse(&name) {
+                Some((slug, TaskRef::Branch)) => Some(slug.to_string()),
+                _ => None,
+            })
             .collect();
         slugs.sort();
         Ok(slugs)
@@ -254,7 +257,7 @@ impl Store {
             if message.lines().next() == Some(start_line.as_str()) {
                 let trailers = parse_trailers(&message);
                 let base = match trailers
-                    .get("Agent-Base")
+                    .get(key::BASE)
                     .and_then(|b| ObjectId::from_hex(b.as_bytes()).ok())
                 {
                     Some(base) => base,
@@ -263,7 +266,7 @@ impl Store {
                 let goal = message
                     .split("\n\n")
                     .nth(1)
-                    .filter(|g| !g.starts_with("Agent-Task:"))
+                    .filter(|g| !g.starts_with(&format!("{}:", key::TASK)))
                     .unwrap_or_default()
                     .trim()
                     .to_string();
@@ -275,7 +278,7 @@ impl Store {
             }
             // A checkpoint of this task names it in a trailer; anything else means the branch
             // was moved off the task by hand.
-            let is_ours = parse_trailers(&message).get("Agent-Task") == Some(slug);
+            let is_ours = parse_trailers(&message).get(key::TASK) == Some(slug);
             let parent = self.parents(current)?.first().copied();
             match parent {
                 Some(parent) if is_ours => current = parent,
@@ -319,7 +322,7 @@ impl Store {
             return Ok(slug.to_string());
         }
         if let Some(current) = self.current_branch()?
-            && let Some(slug) = current.strip_prefix("refs/heads/agent/")
+            && let Some((slug, TaskRef::Branch)) = TaskRef::parse(&current)
         {
             return Ok(slug.to_string());
         }
@@ -342,33 +345,27 @@ impl Store {
 
     /// Add `refs/notes/agent/*` to the repository's `notes.displayRef`, once.
     fn ensure_display_notes(&self) -> Result<()> {
+        let glob = format!("{}*", refs::NOTES_PREFIX);
         let current = self
             .git_output(&["config", "--get-all", "notes.displayRef"])
             .unwrap_or_default();
-        if current.lines().any(|l| l.trim() == "refs/notes/agent/*") {
+        if current.lines().any(|l| l.trim() == glob) {
             return Ok(());
         }
-        self.git_output(&["config", "--add", "notes.displayRef", "refs/notes/agent/*"])?;
+        self.git_output(&["config", "--add", "notes.displayRef", &glob])?;
         Ok(())
+    }
+
+    /// Delete a task: its worktree, then all its refs in one transaction (the caller holds
+    /// the task lock and has decided that the work may go).
+    pub fn drop_task(&self, slug: &str) -> Result<()> {
+        let edits = self.task_deletions(slug)?;
+        self.remove_worktree(slug)?;
+        self.transaction(&edits)
     }
 
     /// Run the `git` CLI for the porcelain gix lacks (config writes, status, push, fetch).
     pub fn git_output(&self, args: &[&str]) -> Result<String> {
-        let dir = self.workdir()?;
-        let output = std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .map_err(|err| StoreError::GitCommand {
-                args: args.join(" "),
-                detail: err.to_string(),
-            })?;
-        if !output.status.success() {
-            return Err(StoreError::GitCommand {
-                args: args.join(" "),
-                detail: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-            });
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        self.git_in_checkout(args, &[])
     }
 }

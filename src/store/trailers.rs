@@ -1,4 +1,105 @@
-//! Commit message trailers, written so `git interpret-trailers --parse` reads them back.
+//! Commit message trailers, written so `git interpret-trailers --parse` reads them back, and
+//! the one owner of the agent's trailer keys and of what their values mean
+//! (docs/data-model.md#commits).
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::record::TestsVerdict;
+
+/// The trailer keys of the format. Every reader and writer names a key through these.
+pub mod key {
+    pub const TASK: &str = "Agent-Task";
+    pub const BASE: &str = "Agent-Base";
+    pub const CHECKPOINT: &str = "Agent-Checkpoint";
+    pub const STEP: &str = "Agent-Step";
+    pub const EXPECTED: &str = "Agent-Expected";
+    pub const TESTS: &str = "Agent-Tests";
+    pub const RISKS: &str = "Agent-Risks";
+    pub const NEXT: &str = "Agent-Next";
+    pub const MODEL: &str = "Agent-Model";
+    pub const CARRIED: &str = "Agent-Carried";
+    pub const ATTIC: &str = "Agent-Attic";
+    pub const TASK_TIP: &str = "Agent-Task-Tip";
+    pub const FORCED: &str = "Agent-Forced";
+    pub const CO_AUTHOR: &str = "Co-authored-by";
+    /// What every agent trailer key starts with.
+    pub const PREFIX: &str = "Agent-";
+}
+
+/// The trailers of a merge of a task into its base branch: the task, the tip merged, and the
+/// policy checks the user overrode (`--force`), if any.
+pub fn merge_trailers(slug: &str, tip: impl fmt::Display, forced: &[String]) -> Trailers {
+    let mut trailers = Trailers::default();
+    trailers.push(key::TASK, slug);
+    trailers.push(key::TASK_TIP, tip.to_string());
+    if !forced.is_empty() {
+        trailers.push(key::FORCED, forced.join("; "));
+    }
+    trailers
+}
+
+/// `Agent-Step: <index>/<steps>`: the plan step a checkpoint finished, of how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StepOf {
+    pub index: u32,
+    pub steps: u32,
+}
+
+impl fmt::Display for StepOf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.steps)
+    }
+}
+
+impl FromStr for StepOf {
+    type Err = String;
+    fn from_str(text: &str) -> Result<StepOf, String> {
+        let bad = || format!("{text} is not <i>/<steps>");
+        let (index, steps) = text.split_once('/').ok_or_else(bad)?;
+        Ok(StepOf {
+            index: index.trim().parse().map_err(|_| bad())?,
+            steps: steps.trim().parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// A checkpoint's trailers, parsed once into what they mean. A value that does not parse
+/// reads as absent here; `git agent fsck` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckpointTrailers {
+    pub task: Option<String>,
+    pub checkpoint: Option<u32>,
+    pub step: Option<StepOf>,
+    /// The verdict word that starts `Agent-Tests`.
+    pub tests: Option<TestsVerdict>,
+    /// The whole `Agent-Tests` value: the verdict and the harness's summary of the run.
+    pub tests_line: Option<String>,
+    /// The checkpoint carries the user's uncommitted work into the task.
+    pub carried: bool,
+}
+
+impl CheckpointTrailers {
+    pub fn parse(trailers: &Trailers) -> CheckpointTrailers {
+        let tests_line = trailers.get(key::TESTS).map(str::to_string);
+        CheckpointTrailers {
+            task: trailers.get(key::TASK).map(str::to_string),
+            checkpoint: trailers.get(key::CHECKPOINT).and_then(|n| n.parse().ok()),
+            step: trailers.get(key::STEP).and_then(|s| s.parse().ok()),
+            tests: tests_line
+                .as_deref()
+                .and_then(|t| t.split_whitespace().next())
+                .and_then(TestsVerdict::from_word),
+            tests_line,
+            carried: trailers.get(key::CARRIED).is_some(),
+        }
+    }
+
+    /// The step index (0 for the task commit or a carried start).
+    pub fn step_index(&self) -> u32 {
+        self.step.map_or(0, |s| s.index)
+    }
+}
 
 /// Ordered `Key: value` pairs of a commit message's trailer block.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -96,6 +197,36 @@ mod tests {
                 ("Agent-Risks".into(), "two lines here".into()),
                 ("Agent-Next".into(), "none".into())
             ]
+        );
+    }
+
+    #[test]
+    fn checkpoint_trailers_read_what_the_writer_wrote_and_tolerate_damage() {
+        let mut t = Trailers::default();
+        t.push(key::TASK, "fix");
+        t.push(key::CHECKPOINT, "3");
+        t.push(key::STEP, StepOf { index: 2, steps: 5 }.to_string());
+        t.push(key::TESTS, "pass (sh test.sh: 2 passed)");
+        let parsed = CheckpointTrailers::parse(&parse_trailers(&format!("s\n\n{}", t.render())));
+        assert_eq!(parsed.task.as_deref(), Some("fix"));
+        assert_eq!(parsed.checkpoint, Some(3));
+        assert_eq!(parsed.step, Some(StepOf { index: 2, steps: 5 }));
+        assert_eq!(parsed.tests, Some(TestsVerdict::Pass));
+        assert!(!parsed.carried);
+
+        let mut bad = Trailers::default();
+        bad.push(key::STEP, "two of five");
+        bad.push(key::CHECKPOINT, "x");
+        bad.push(key::TESTS, "maybe");
+        let parsed = CheckpointTrailers::parse(&bad);
+        assert_eq!(
+            (parsed.step, parsed.checkpoint, parsed.tests),
+            (None, None, None)
+        );
+        assert_eq!(parsed.step_index(), 0);
+        assert_eq!(
+            "3/".parse::<StepOf>(),
+            Err("3/ is not <i>/<steps>".to_string())
         );
     }
 

@@ -68,7 +68,7 @@ impl Store {
         self.open_registered_worktree(worktree)?
             .ok_or_else(|| StoreError::Git {
                 context: format!("could not open the worktree {}", worktree.display()),
-                detail: "it is not a worktree registered in this repository".into(),
+                source: "it is not a worktree registered in this repository".into(),
             })
     }
 
@@ -324,7 +324,7 @@ impl Store {
         let target = gix::index::State::from_tree(&to, &self.repo.objects, Default::default())
             .map_err(|err| StoreError::Git {
                 context: "could not read the attributes of the tree".into(),
-                detail: err.to_string(),
+                source: err.into(),
             })?;
         let repo = self.open_worktree(workdir)?;
         let mut filters = None;
@@ -419,7 +419,7 @@ impl Store {
         if content.limit() != 0 {
             return Err(StoreError::Git {
                 context: format!("could not read blob {id}"),
-                detail: "the object ended early".into(),
+                source: "the object ended early".into(),
             });
         }
         Ok(true)
@@ -448,7 +448,7 @@ impl Store {
                 // Files go through `write_blob`, with their filters.
                 return Err(StoreError::Git {
                     context: format!("could not check out {}", rel.display()),
-                    detail: "a file needs its filters".into(),
+                    source: "a file needs its filters".into(),
                 });
             }
         }
@@ -468,7 +468,7 @@ impl Store {
         let mut state = gix::index::State::from_tree(&tree, &self.repo.objects, Default::default())
             .map_err(|err| StoreError::Git {
                 context: "could not build an index from the tree".into(),
-                detail: err.to_string(),
+                source: err.into(),
             })?;
         let backing = state.path_backing().to_owned();
         for entry in state.entries_mut() {
@@ -495,7 +495,7 @@ impl Store {
         file.write(gix::index::write::Options::default())
             .map_err(|err| StoreError::Git {
                 context: format!("could not write the index {}", index_path.display()),
-                detail: err.to_string(),
+                source: err.into(),
             })?;
         Ok(())
     }
@@ -528,7 +528,7 @@ fn checkout_path(path: &BString) -> Result<PathBuf> {
     if bad {
         return Err(StoreError::Git {
             context: "refusing to check out a tree path".into(),
-            detail: format!("`{path}` names `.git` or leaves the worktree"),
+            source: format!("`{path}` names `.git` or leaves the worktree").into(),
         });
     }
     Ok(rel)
@@ -547,7 +547,7 @@ fn checkout_filter_error(path: &BStr, err: FilterError) -> StoreError {
         },
         err => StoreError::Git {
             context: format!("could not check out {path}"),
-            detail: err.to_string(),
+            source: err.to_string().into(),
         },
     }
 }
@@ -556,6 +556,6 @@ pub(crate) fn beneath_err(root: &Path) -> impl Fn(BeneathError) -> StoreError {
     let root = root.to_path_buf();
     move |err| StoreError::Git {
         context: format!("in the worktree {}", root.display()),
-        detail: err.to_string(),
+        source: err.into(),
     }
 }

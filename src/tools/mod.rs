@@ -4,8 +4,11 @@
 //! model as an error result; it never ends the run.
 
 mod files;
+pub mod mcp;
 pub mod registry;
 mod search;
+
+use registry::{Handler, Kind};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -58,6 +61,8 @@ pub struct ToolBox {
     pub secrets: Vec<String>,
     /// How many commands the policy refused in this run.
     pub refusals: u32,
+    /// The configured MCP servers, whose tools the executor is offered beside these.
+    pub mcp: mcp::McpServers,
 }
 
 /// A string field of a tool input, or a tool error naming it.
@@ -90,40 +95,31 @@ impl ToolBox {
     }
 
     async fn dispatch(&mut self, name: &str, input: &Value) -> Result<ToolOutput, ToolOutput> {
-        match name {
-            "read_file" => files::read_file(
-                &self.worktree,
-                field(input, "path")?,
-                number(input, "offset"),
-                number(input, "limit"),
-            ),
-            "list_files" => {
-                files::list_files(&self.worktree, input.get("path").and_then(Value::as_str))
-            }
-            "search" => search::search(
-                &self.worktree,
-                field(input, "pattern")?,
-                input.get("path").and_then(Value::as_str),
-            ),
-            "write_file" => files::write_file(
-                &self.worktree,
-                field(input, "path")?,
-                field(input, "content")?,
-            )
-            .map(ToolOutput::edited),
-            "edit_file" => files::edit_file(
-                &self.worktree,
-                field(input, "path")?,
-                field(input, "old_text")?,
-                field(input, "new_text")?,
-            )
-            .map(ToolOutput::edited),
-            "run_command" => {
+        let Some(def) = registry::find(name).filter(|def| def.executor) else {
+            return match self.mcp.call(name, input).await {
+                Some(out) => Ok(out),
+                None => {
+                    let mut message = registry::unknown_tool(name, false);
+                    let servers = self.mcp.names();
+                    if !servers.is_empty() {
+                        message.push_str(&format!(", and of MCP servers {}", servers.join(", ")));
+                    }
+                    Err(ToolOutput::error(message))
+                }
+            };
+        };
+        let out = match def.handler {
+            Handler::Worktree(handle) => handle(&self.worktree, input),
+            Handler::Command => {
                 self.run_command(field(input, "command")?, number(input, "timeout_secs"))
                     .await
             }
-            other => Err(ToolOutput::error(registry::unknown_tool(other, false))),
+            Handler::Loop => Err(ToolOutput::error(registry::unknown_tool(name, false))),
+        };
+        if def.kind == Kind::Edit {
+            return out.map(ToolOutput::edited);
         }
+        out
     }
 
     async fn run_command(

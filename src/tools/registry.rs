@@ -1,12 +1,26 @@
 //! The one definition of every model-facing tool: its name, what it is for, who is offered
 //! it, its input schema, and the fields progress lines show. The specs sent to the models,
 //! the planner's and the executor's tool sets, the edit tracking, the progress text and the
-//! unknown-tool message all derive from [`TOOLS`]; adding a tool is one row here and one arm
-//! in `ToolBox::dispatch` (or in the loop, for a control tool).
+//! unknown-tool message and the dispatch all derive from [`TOOLS`]; adding a tool is one row
+//! here (its handler included; a control tool's handling is the loop's).
+
+use std::path::Path;
 
 use serde_json::{Value, json};
 
+use super::{ToolOutput, field, files, number, search};
 use crate::llm::ToolSpec;
+
+/// How a call of the tool is carried out.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// Works on the worktree's files, confined to it.
+    Worktree(fn(&Path, &Value) -> Result<ToolOutput, ToolOutput>),
+    /// Runs a command: the toolbox's policy, sandbox and time limits apply.
+    Command,
+    /// Ends a step or a run, or submits a plan: the loop's business, never dispatched.
+    Loop,
+}
 
 /// What a tool does, which decides who gets it and how the loop treats a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +45,7 @@ pub struct ToolDef {
     pub shown: &'static [&'static str],
     pub required: &'static [&'static str],
     properties: fn() -> Value,
+    pub handler: Handler,
 }
 
 impl ToolDef {
@@ -64,6 +79,14 @@ pub const TOOLS: &[ToolDef] = &[
         shown: &["path"],
         required: &["path"],
         properties: || json!({"path": {"type": "string"}, "offset": {"type": "integer", "description": "first line, 1-based"}, "limit": {"type": "integer"}}),
+        handler: Handler::Worktree(|worktree, input| {
+            files::read_file(
+                worktree,
+                field(input, "path")?,
+                number(input, "offset"),
+                number(input, "limit"),
+            )
+        }),
     },
     ToolDef {
         name: "list_files",
@@ -74,6 +97,9 @@ pub const TOOLS: &[ToolDef] = &[
         shown: &["path"],
         required: &[],
         properties: || json!({"path": {"type": "string"}}),
+        handler: Handler::Worktree(|worktree, input| {
+            files::list_files(worktree, input.get("path").and_then(Value::as_str))
+        }),
     },
     ToolDef {
         name: "search",
@@ -84,6 +110,13 @@ pub const TOOLS: &[ToolDef] = &[
         shown: &["pattern", "path"],
         required: &["pattern"],
         properties: || json!({"pattern": {"type": "string"}, "path": {"type": "string"}}),
+        handler: Handler::Worktree(|worktree, input| {
+            search::search(
+                worktree,
+                field(input, "pattern")?,
+                input.get("path").and_then(Value::as_str),
+            )
+        }),
     },
     ToolDef {
         name: "write_file",
@@ -94,6 +127,9 @@ pub const TOOLS: &[ToolDef] = &[
         shown: &["path"],
         required: &["path", "content"],
         properties: || json!({"path": {"type": "string"}, "content": {"type": "string"}}),
+        handler: Handler::Worktree(|worktree, input| {
+            files::write_file(worktree, field(input, "path")?, field(input, "content")?)
+        }),
     },
     ToolDef {
         name: "edit_file",
@@ -104,6 +140,14 @@ pub const TOOLS: &[ToolDef] = &[
         shown: &["path"],
         required: &["path", "old_text", "new_text"],
         properties: || json!({"path": {"type": "string"}, "old_text": {"type": "string"}, "new_text": {"type": "string"}}),
+        handler: Handler::Worktree(|worktree, input| {
+            files::edit_file(
+                worktree,
+                field(input, "path")?,
+                field(input, "old_text")?,
+                field(input, "new_text")?,
+            )
+        }),
     },
     ToolDef {
         name: "run_command",
@@ -114,6 +158,7 @@ pub const TOOLS: &[ToolDef] = &[
         shown: &["command"],
         required: &["command"],
         properties: || json!({"command": {"type": "string"}, "timeout_secs": {"type": "integer"}}),
+        handler: Handler::Command,
     },
     ToolDef {
         name: "finish_step",
@@ -124,6 +169,7 @@ pub const TOOLS: &[ToolDef] = &[
         shown: &["summary"],
         required: &["summary", "expected_outcome", "risks", "next_step"],
         properties: || json!({"summary": {"type": "string"}, "expected_outcome": {"type": "string"}, "risks": {"type": "string"}, "next_step": {"type": "string"}}),
+        handler: Handler::Loop,
     },
     ToolDef {
         name: "report_blocked",
@@ -134,6 +180,7 @@ pub const TOOLS: &[ToolDef] = &[
         shown: &["reason"],
         required: &["reason"],
         properties: || json!({"reason": {"type": "string"}}),
+        handler: Handler::Loop,
     },
     ToolDef {
         name: "submit_plan",
@@ -158,6 +205,7 @@ pub const TOOLS: &[ToolDef] = &[
                 "steps": {"type": "array", "items": {"type": "object", "properties": {"title": {"type": "string"}, "detail": {"type": "string"}}, "required": ["title", "detail"]}}
             })
         },
+        handler: Handler::Loop,
     },
 ];
 

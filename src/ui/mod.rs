@@ -12,20 +12,48 @@ pub mod runlog;
 pub use runlog::{RunLog, run_log_path};
 
 use crate::agent::Event;
-use crate::cli::{ColorChoice, GlobalArgs};
+
+/// When to colour output (`--color`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    pub const ALL: [ColorChoice; 3] = [ColorChoice::Auto, ColorChoice::Always, ColorChoice::Never];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ColorChoice::Auto => "auto",
+            ColorChoice::Always => "always",
+            ColorChoice::Never => "never",
+        }
+    }
+}
+
+/// How output looks: JSON lines, quiet, and colour; the global flags fill it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    pub json: bool,
+    pub quiet: bool,
+    pub color: ColorChoice,
+}
 
 /// Whether to colour stderr: `--color`, `NO_COLOR`, `TERM=dumb`, and whether it is a terminal.
-pub fn use_color(global: &GlobalArgs) -> bool {
-    color_for(global, std::io::stderr().is_terminal())
+pub fn use_color(style: &Style) -> bool {
+    color_for(style, std::io::stderr().is_terminal())
 }
 
 /// Whether to colour results on stdout, by the same rules.
-pub fn use_color_stdout(global: &GlobalArgs) -> bool {
-    color_for(global, std::io::stdout().is_terminal())
+pub fn use_color_stdout(style: &Style) -> bool {
+    color_for(style, std::io::stdout().is_terminal())
 }
 
-fn color_for(global: &GlobalArgs, terminal: bool) -> bool {
-    match global.color {
+fn color_for(style: &Style, terminal: bool) -> bool {
+    match style.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
@@ -44,8 +72,8 @@ pub fn json_line(event: &Event) -> Option<String> {
 }
 
 /// A sink for the loop's events, chosen by the global flags.
-pub fn renderer(global: &GlobalArgs) -> Box<dyn FnMut(Event) + Send> {
-    if global.json {
+pub fn renderer(style: &Style) -> Box<dyn FnMut(Event) + Send> {
+    if style.json {
         return Box::new(|event: Event| {
             if let Some(line) = json_line(&event) {
                 let mut out = std::io::stdout().lock();
@@ -53,10 +81,10 @@ pub fn renderer(global: &GlobalArgs) -> Box<dyn FnMut(Event) + Send> {
             }
         });
     }
-    if global.quiet {
+    if style.quiet {
         return Box::new(|_| {});
     }
-    let color = use_color(global);
+    let color = use_color(style);
     let spinner = (std::io::stderr().is_terminal()
         && std::env::var("TERM").map_or(true, |t| t != "dumb"))
     .then(|| {
@@ -73,6 +101,7 @@ pub fn renderer(global: &GlobalArgs) -> Box<dyn FnMut(Event) + Send> {
         spinner,
         step: String::new(),
         usage: String::new(),
+        out: Box::new(|text: &str| eprintln!("{text}")),
     };
     Box::new(move |event| human.render(event))
 }
@@ -82,6 +111,8 @@ struct Human {
     spinner: Option<ProgressBar>,
     step: String,
     usage: String,
+    /// Where lines go when no spinner owns the terminal: stderr (a buffer in tests).
+    out: Box<dyn FnMut(&str) + Send>,
 }
 
 impl Human {
@@ -93,12 +124,12 @@ impl Human {
         }
     }
 
-    fn line(&self, text: String) {
+    fn line(&mut self, text: String) {
         // Tool inputs and outputs pass through here: a key the model echoed is masked.
         let text = redact_known(&text);
         match &self.spinner {
             Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
+            None => (self.out)(&text),
         }
     }
 
@@ -155,8 +186,8 @@ impl Human {
                 }
             }
             Event::Tests { command, verdict, summary } => {
-                let code = if verdict == "pass" { "32" } else { "31" };
-                self.line(format!("  tests `{command}`: {} ({summary})", self.paint(code, &verdict)));
+                let code = if verdict == crate::store::TestsVerdict::Pass { "32" } else { "31" };
+                self.line(format!("  tests `{command}`: {} ({summary})", self.paint(code, verdict.as_str())));
             }
             Event::SecretFound { findings } => {
                 self.line(self.paint("31", &format!("  secret scan: {} finding(s); not committed", findings.len())));
@@ -174,6 +205,15 @@ impl Human {
             )),
             Event::Said { message, .. } => {
                 self.line(self.paint("36", &format!("  » from the user: {}", crate::text::first_line(&message, 100))))
+            }
+            Event::McpServer { server, tools, skipped, error } => {
+                match error {
+                    Some(error) => self.line(self.paint("33", &format!("  ! MCP server {server} not started: {error}"))),
+                    None => self.line(format!("  MCP server {server}: {} tool(s) {}", tools.len(), self.paint("2", &tools.join(", ")))),
+                }
+                for why in skipped {
+                    self.line(self.paint("33", &format!("  ! MCP server {server}: not offered: {why}")));
+                }
             }
             Event::Checkpoint { number, commit, step, tests, files_changed, checkpoint_ms } => self.line(format!(
                 "  {} checkpoint {number} {} (step {step}, tests {tests}, {files_changed} files, {checkpoint_ms} ms)",
@@ -193,16 +233,16 @@ impl Human {
                     bar.finish_and_clear();
                 }
                 let code = if reason == "done" { "32" } else { "33" };
-                let detail = redact_known(&detail);
-                eprintln!("{} {detail}", self.paint(code, &format!("Stopped: {reason}.")));
-                let field = |label: &str, text: &str| eprintln!("  {:<10}{text}", format!("{label}:"));
+                let stopped = self.paint(code, &format!("Stopped: {reason}."));
+                self.line(format!("{stopped} {detail}"));
+                let field = |label: &str, text: &str| format!("  {:<10}{text}", format!("{label}:"));
                 if let Some(hint) = hint {
-                    field("hint", &hint);
+                    self.line(field("hint", &hint));
                 }
                 for suggestion in next {
-                    field(suggestion.label, &suggestion.commands.join("   ·   "));
+                    self.line(field(suggestion.label, &suggestion.commands.join("   ·   ")));
                 }
-                field(
+                self.line(field(
                     "usage",
                     &format!(
                         "{} turns · {} tokens · ${:.4} · {}s",
@@ -211,7 +251,7 @@ impl Human {
                         usage.cost_usd,
                         usage.elapsed_ms / 1000
                     ),
-                );
+                ));
             }
         }
     }
@@ -222,5 +262,166 @@ fn capitalize(text: &str) -> String {
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::agent::events::{Suggestion, UsageTotal};
+    use crate::store::TestsVerdict;
+
+    /// One run's events, each kind at least once, in the order a run emits them.
+    fn a_run() -> Vec<Event> {
+        let s = |t: &str| t.to_string();
+        vec![
+            Event::TaskStarted {
+                slug: s("shout"),
+                branch: s("agent/shout"),
+                worktree: s("/repo/.git/agent/worktrees/shout"),
+                resumed: false,
+            },
+            Event::Planning { replan: 0 },
+            Event::Plan {
+                objective: s("Add a --shout flag"),
+                test_command: s("sh test.sh"),
+                steps: vec![s("Add the flag"), s("Test it")],
+            },
+            Event::McpServer {
+                server: s("docs"),
+                tools: vec![s("docs__lookup")],
+                skipped: vec![s("docs__delete: not in the allow list")],
+                error: None,
+            },
+            Event::McpServer {
+                server: s("broken"),
+                tools: vec![],
+                skipped: vec![],
+                error: Some(s("exited before answering initialize")),
+            },
+            Event::StepStarted {
+                step: 1,
+                steps: 2,
+                title: s("Add the flag"),
+                attempt: 1,
+            },
+            Event::ModelText {
+                text: s("Reading greet.sh first."),
+            },
+            Event::ModelRetry {
+                attempt: 2,
+                wait_ms: 1500,
+                reason: s("HTTP 529 overloaded"),
+            },
+            Event::ToolCall {
+                name: s("read_file"),
+                detail: s("greet.sh"),
+            },
+            Event::ToolResult {
+                name: s("edit_file"),
+                is_error: true,
+                detail: s("old_text not found"),
+            },
+            Event::Said {
+                commit: s("5d2433a7"),
+                message: s("use printf, not echo"),
+            },
+            Event::Tests {
+                command: s("sh test.sh"),
+                verdict: TestsVerdict::Fail,
+                summary: s("1 passed, 1 failed"),
+            },
+            Event::SecretFound {
+                findings: vec![s("config.env:1 aws-access-key")],
+            },
+            Event::TryEnded {
+                step: 1,
+                reason: s("the secret scan refused the checkpoint"),
+                attic: Some(s("refs/agent/shout/attic/1")),
+            },
+            Event::Rollback {
+                from: s("0123456789abcdef"),
+                to: s("fedcba9876543210"),
+                attic: s("refs/agent/shout/attic/2"),
+                reason: s("tests failed twice"),
+            },
+            Event::Planning { replan: 1 },
+            Event::StepStarted {
+                step: 1,
+                steps: 2,
+                title: s("Add the flag"),
+                attempt: 2,
+            },
+            Event::Tests {
+                command: s("sh test.sh"),
+                verdict: TestsVerdict::Pass,
+                summary: s("2 passed, 0 failed"),
+            },
+            Event::Checkpoint {
+                number: 1,
+                commit: s("89abcdef01234567"),
+                step: 1,
+                tests: s("pass"),
+                files_changed: 2,
+                checkpoint_ms: 4,
+            },
+            Event::BudgetWarning {
+                budget: s("cost"),
+                used: s("$8.10"),
+                limit: s("$10.00"),
+            },
+            Event::Usage {
+                turns: 7,
+                tokens: 12345,
+                cost_usd: 0.0421,
+                elapsed_ms: 9300,
+            },
+            Event::Stopped {
+                reason: s("done"),
+                detail: s("all 2 steps done"),
+                slug: s("shout"),
+                hint: None,
+                next: vec![Suggestion {
+                    label: "review",
+                    commands: vec![s("git agent diff shout"), s("git log agent/shout")],
+                }],
+                usage: UsageTotal {
+                    turns: 7,
+                    tokens: 12345,
+                    cost_usd: 0.0421,
+                    elapsed_ms: 9300,
+                },
+            },
+        ]
+    }
+
+    #[test]
+    fn the_human_renderer_prints_a_run_as_people_read_it() {
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = lines.clone();
+        let mut human = Human {
+            color: false,
+            spinner: None,
+            step: String::new(),
+            usage: String::new(),
+            out: Box::new(move |text: &str| sink.lock().unwrap().push(text.to_string())),
+        };
+        for event in a_run() {
+            human.render(event);
+        }
+        let printed = lines.lock().unwrap().join("\n");
+        insta::assert_snapshot!(printed);
+    }
+
+    #[test]
+    fn the_json_renderer_prints_one_object_a_line() {
+        let printed: Vec<String> = a_run().iter().filter_map(json_line).collect();
+        for line in &printed {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(value["type"].is_string(), "{line}");
+        }
+        insta::assert_snapshot!(printed.join("\n"));
     }
 }

@@ -177,6 +177,7 @@ fn config_shows_values_and_their_sources() {
         max_step_turns         40                              # default
         display_notes          true                            # default
         secret_allow           []                              # default
+        mcp                    (none)                          # default
         --- stderr
     "#);
 }

@@ -76,15 +76,7 @@ impl TestEnv {
     /// Run a shell command line (e.g. a repair that git agent fsck printed) and return stdout;
     /// panics with stderr when it fails.
     pub fn sh(&self, dir: &Path, script: &str) -> String {
-        let mut cmd = Command::new("sh");
-        self.apply_env(&mut cmd);
-        let out = cmd.current_dir(dir).arg("-c").arg(script).output().unwrap();
-        assert!(
-            out.status.success(),
-            "sh -c {script:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        crate::support::stdout_of(self.sh_cmd(dir, script), &format!("sh -c {script:?}"))
     }
 
     /// A shell script run in `dir` with the test environment (git isolated from the user's
@@ -98,13 +90,7 @@ impl TestEnv {
 
     /// Run git and return stdout; panics with stderr when git fails.
     pub fn git(&self, dir: &Path, args: &[&str]) -> String {
-        let out = self.git_cmd(dir, args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        crate::support::stdout_of(self.git_cmd(dir, args), &format!("git {args:?}"))
     }
 
     pub fn agent_cmd(&self, dir: &Path, args: &[&str]) -> Command {

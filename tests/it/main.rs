@@ -1,6 +1,9 @@
 //! All end-to-end tests of the binary compile into this one test binary (link time).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod accounting;
 mod agent_e2e;
 mod attempts;
@@ -20,7 +23,9 @@ mod fidelity;
 mod fsck;
 mod hostile_model;
 mod hostile_repo;
+mod layout;
 mod mcp;
+mod mcp_client;
 mod merge_flags;
 mod recovery;
 mod runs_end;

@@ -16,14 +16,7 @@ fn layout() -> Layout {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
     fs::create_dir(&repo).unwrap();
-    let status = std::process::Command::new("git")
-        .args(["init", "-q"])
-        .current_dir(&repo)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .status()
-        .unwrap();
-    assert!(status.success());
+    crate::support::git(&repo, &["init", "-q"]);
     let worktree = repo.join(".git/agent/worktrees/x");
     fs::create_dir_all(worktree.join("src")).unwrap();
     fs::write(worktree.join(".git"), "gitdir: ../../../worktrees/x\n").unwrap();

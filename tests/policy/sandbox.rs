@@ -1,5 +1,6 @@
 //! The real sandbox: every command here runs under Landlock through the launcher example.
 
+use crate::support::{ISOLATED_GIT_ENV, git};
 use git_agent::error::Advice;
 use git_agent::policy::sandbox::{self, CommandOutput, SandboxError, SandboxMode, SandboxSpec};
 use pretty_assertions::assert_eq;
@@ -29,35 +30,6 @@ fn launcher() -> PathBuf {
         debug.join("examples/sandbox_exec")
     })
     .clone()
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .envs(git_env())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn git_env() -> Vec<(String, String)> {
-    [
-        ("GIT_CONFIG_GLOBAL", "/dev/null"),
-        ("GIT_CONFIG_NOSYSTEM", "1"),
-        ("GIT_AUTHOR_NAME", "T"),
-        ("GIT_AUTHOR_EMAIL", "t@example.com"),
-        ("GIT_COMMITTER_NAME", "T"),
-        ("GIT_COMMITTER_EMAIL", "t@example.com"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
 }
 
 /// A user's home, a user's checkout with a commit, and the task's linked worktree where
@@ -116,11 +88,12 @@ fn spec(w: &World) -> SandboxSpec {
 }
 
 async fn run_in(w: &World, spec: &SandboxSpec, command: &str) -> CommandOutput {
+    let git_env = git_env();
     sandbox::run(
         command,
         &w.worktree,
         spec,
-        &git_env(),
+        &git_env,
         Duration::from_secs(30),
         64 * 1024,
     )
@@ -403,13 +376,14 @@ async fn the_worktree_link_and_a_here_repository_are_read_only() {
         launcher: Some(launcher()),
         ..SandboxSpec::for_worktree(&w.checkout, false, false)
     };
+    let git_env = git_env();
     let out = sandbox::run(
         "mkdir -p .git/hooks 2>/dev/null; { printf '#!/bin/sh\\ntouch /tmp/pwned\\n' > .git/hooks/post-checkout; } 2>/dev/null && echo hook; \
          git config core.fsmonitor /bin/false 2>/dev/null && echo config; mv .git .git2 2>/dev/null && echo moved; \
          echo ok > new-file && echo wrote-checkout",
         &w.checkout,
         &here,
-        &git_env(),
+        &git_env,
         Duration::from_secs(30),
         4096,
     )
@@ -569,4 +543,12 @@ fn without_landlock_the_refusal_says_how_to_opt_out() {
         sandbox::landlock_abi().is_some_and(|abi| abi >= 4),
         "these tests need Landlock ABI 4 or later"
     );
+}
+
+/// The isolated git environment, as `sandbox::run` takes extra variables.
+fn git_env() -> Vec<(String, String)> {
+    ISOLATED_GIT_ENV
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }

@@ -1,8 +1,7 @@
+use crate::support::git;
 use git_agent::policy::secrets::{RULES, SecretRule, parse_diff, redact_middle, shannon_entropy};
 use git_agent::policy::{SecretAllowList, SecretFinding, redact, scan_diff, scan_file};
 use pretty_assertions::assert_eq;
-use std::path::Path;
-use std::process::Command;
 
 // Built from pieces so this file holds no literal credential for other scanners to flag.
 fn github_token() -> String {
@@ -22,26 +21,6 @@ fn finding(path: &str, line: u32, rule: &str, excerpt: &str) -> SecretFinding {
         rule: rule.to_owned(),
         redacted_excerpt: excerpt.to_owned(),
     }
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "T")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "T")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]

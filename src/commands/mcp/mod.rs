@@ -61,7 +61,7 @@ fn describe(err: &anyhow::Error) -> String {
     for cause in err.chain().skip(1) {
         text.push_str(&format!("\n  caused by: {cause}"));
     }
-    if let (Some(hint), _) = crate::error::advice_of(err) {
+    if let (Some(hint), _) = crate::commands::advice::advice_of(err) {
         text.push_str(&format!("\nhint: {hint}"));
     }
     crate::policy::redact_known(&text)
@@ -288,7 +288,7 @@ impl GitAgentServer {
             let done = summary.step.0;
             Ok(PlanInfo {
                 slug,
-                status: plan.status,
+                status: plan.status.to_string(),
                 goal: plan.goal,
                 objective: plan.objective,
                 constraints: plan.constraints,

@@ -2,6 +2,7 @@
 //! `git-agent://<task>/checkpoints/<n>` is checkpoint `n` (its `Agent-Checkpoint` trailer) of
 //! the task's branch: commit, message, trailers and record note (JSON).
 
+use crate::store::trailer;
 use rmcp::model::{ReadResourceResult, Resource, ResourceContents, ResourceTemplate};
 
 use crate::store::{Checkpoint, NotesReader, Store, Task};
@@ -43,7 +44,7 @@ fn checkpoint_uri(slug: &str, n: u32) -> String {
 fn number(checkpoint: &Checkpoint) -> Option<u32> {
     checkpoint
         .trailers
-        .get("Agent-Checkpoint")
+        .get(trailer::CHECKPOINT)
         .and_then(|n| n.trim().parse().ok())
 }
 

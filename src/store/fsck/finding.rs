@@ -719,6 +719,6 @@ mod tests {
         let plan: crate::store::Plan =
             toml::from_str(&String::from_utf8_lossy(&out.stdout)).expect("the note parses");
         assert_eq!((plan.format, plan.goal.as_str()), (FORMAT, goal));
-        assert_eq!(plan.status, "planning");
+        assert_eq!(plan.status, crate::store::PlanStatus::Planning);
     }
 }
