@@ -131,6 +131,36 @@ changes nothing. The edit is a new revision of the plan note, and the next git a
 follows it. A running task cannot be edited: tell it with git agent say instead."
     )]
     Plan(PlanArgs),
+    /// Show a task's parallel attempts side by side: tests, tries, diff, cost, time, files.
+    #[command(
+        long_about = "Show a task's parallel attempts side by side: tests, tries, diff, cost, time, files.\n\n\
+Attempts are run with git agent start --attempts N (or resume --attempts N). While they run or \
+wait for a pick, the figures are read from the attempt tasks (<task>--try-<k>); once one is \
+picked, from the record of the round in the task's plan, with why each lost and which attic \
+entry keeps it. --json prints one object per attempt and a closing summary."
+    )]
+    Compare(TaskArg),
+    /// Choose attempt K of a task: it becomes agent/<task>, the others go to the attic.
+    #[command(
+        long_about = "Choose attempt K of a task: it becomes agent/<task>, the others go to the attic.\n\n\
+For a round started with --pick manual, or to override the harness's choice: the attempt's \
+checkpoints become the task's branch (written again as commits of the task, same trees), every \
+other attempt is kept in the task's attic with the reason it lost, and the attempt tasks are \
+deleted. After a pick, choosing another attempt moves the branch to it and keeps the current \
+tip in the attic."
+    )]
+    Pick(PickArgs),
+    /// Find the first checkpoint of a task at which a command fails (git bisect over its checkpoints).
+    #[command(
+        long_about = "Find the first checkpoint of a task at which a command fails (git bisect over its checkpoints).\n\n\
+Tests the task's first-parent checkpoints in a scratch worktree (your checkout and the task's \
+worktree are not touched), in the sandbox commands of the agent run in. The tip must fail; the \
+search takes the task commit as the last good state (and tests it only when every checkpoint \
+fails), so N checkpoints take at most ceil(log2(N+1))+1 runs. Prints the first failing \
+checkpoint with its trailers and record, and the rollback to the one before it. Exit 0 when it \
+found one, 1 when the tip passes."
+    )]
+    Bisect(BisectArgs),
     /// Follow a running task live: steps, tool calls, tests, checkpoints, cost.
     #[command(
         long_about = "Follow a running task live: steps, tool calls, tests, checkpoints, cost.\n\n\
@@ -267,15 +297,64 @@ pub struct StartArgs {
     #[arg(long)]
     pub no_run: bool,
     #[command(flatten)]
+    pub parallel: ParallelArgs,
+    #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
     pub budget: BudgetArgs,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ParallelArgs {
+    /// Plan once, then run N attempts side by side, each in its own worktree and branch
+    /// (agent/<task>--try-<k>); the budget is split evenly between them.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub attempts: Option<u32>,
+    /// Who picks the attempt that becomes the task: the harness (tests pass, then fewest
+    /// failed tries, then smallest diff, then cost) or you, with `git agent pick`.
+    #[arg(long, value_enum, requires = "attempts")]
+    pub pick: Option<PickMode>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum PickMode {
+    #[default]
+    Auto,
+    Manual,
+}
+
+impl PickMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PickMode::Auto => "auto",
+            PickMode::Manual => "manual",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PickArgs {
+    /// The task.
+    pub slug: String,
+    /// The attempt's number.
+    pub k: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct BisectArgs {
+    /// The task (defaults to the current agent/* branch, else the most recent task).
+    pub slug: Option<String>,
+    /// The command that passes (exit 0) on a good checkpoint and fails on a bad one.
+    #[arg(long, value_name = "CMD")]
+    pub test: String,
 }
 
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
     /// The task (defaults to the current agent/* branch, else the most recent task).
     pub slug: Option<String>,
+    #[command(flatten)]
+    pub parallel: ParallelArgs,
     #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]

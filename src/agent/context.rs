@@ -127,6 +127,13 @@ pub fn step_message(ctx: &StepContext<'_>) -> String {
         plan.goal.trim(),
         plan.objective
     );
+    if let Some(of) = &plan.attempt_of {
+        out.push_str(&format!(
+            "# Attempt {} of {}\n\nOther attempts work on the same plan side by side; the harness keeps \
+             the one whose tests pass with the fewest failed tries and the smallest diff.\n\n",
+            of.k, of.n
+        ));
+    }
     if !plan.constraints.is_empty() {
         out.push_str("# Constraints\n\n");
         for c in &plan.constraints {

@@ -34,6 +34,16 @@ pub fn drop_task(store: &Store, args: &DropArgs) -> anyhow::Result<String> {
         ))
         .into());
     }
+    // Its attempts that are not picked yet go with it, first: a drop cut short leaves the
+    // task, which a second drop finds again.
+    let attempts = store.attempt_tasks(&slug)?;
+    let _locks = attempts
+        .iter()
+        .map(|(_, attempt)| TaskLock::acquire(store, attempt))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (_, attempt) in &attempts {
+        store.drop_task(attempt)?;
+    }
     store.drop_task(&slug)?;
     Ok(slug)
 }

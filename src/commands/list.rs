@@ -15,10 +15,28 @@ pub fn cmd_list(ctx: &Context) -> anyhow::Result<Exit> {
     // One write of the whole table: stdout is line-buffered, and a thousand tasks would be a
     // thousand writes.
     let mut table: Vec<String> = Vec::with_capacity(rows.len() + 1);
+    let names: std::collections::HashSet<String> = rows
+        .iter()
+        .map(|r| match r {
+            Ok(s) => s.task.slug.clone(),
+            Err((slug, _)) => slug.clone(),
+        })
+        .collect();
     if ctx.global.json {
         for row in &rows {
             let value = match row {
-                Ok(s) => row_json(s),
+                Ok(s) => {
+                    let mut value = row_json(s);
+                    if let (Some((task, k)), Some(map)) =
+                        (attempt_name(&s.task.slug, &names), value.as_object_mut())
+                    {
+                        map.insert(
+                            "attempt_of".into(),
+                            serde_json::json!({"task": task, "k": k}),
+                        );
+                    }
+                    value
+                }
                 Err((slug, err)) => {
                     serde_json::json!({"type": "task", "slug": slug, "error": err.to_string()})
                 }
@@ -60,13 +78,27 @@ pub fn cmd_list(ctx: &Context) -> anyhow::Result<Exit> {
                     .and_then(|t| t.split_whitespace().next())
                     .unwrap_or("-"),
                 format!("${:.2}", s.budget.usage.cost_usd),
-                first_line(&s.task.goal, 60),
+                match attempt_name(&s.task.slug, &names) {
+                    Some((task, k)) => format!("attempt {k} of {task}"),
+                    None => first_line(&s.task.goal, 60),
+                },
             )),
             Err((slug, err)) => table.push(format!("{slug:<width$}  {:<11}  {err}", "broken")),
         }
     }
     ctx.out(table.join("\n"));
     Ok(Exit::Done)
+}
+
+/// The task and number of an attempt, read from its name (`<task>--try-<k>`) when that task
+/// is listed too: what `list` can tell from ref names alone, without reading every plan.
+fn attempt_name<'a>(
+    slug: &'a str,
+    names: &std::collections::HashSet<String>,
+) -> Option<(&'a str, u32)> {
+    let (task, k) = slug.rsplit_once("--try-")?;
+    let k = k.parse().ok()?;
+    names.contains(task).then_some((task, k))
 }
 
 /// The state, padded to its column, coloured on a terminal.

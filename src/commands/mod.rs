@@ -1,6 +1,8 @@
 //! One file per subcommand; this module dispatches and holds what they share.
 
 pub mod advice;
+mod attempts;
+mod bisect;
 mod checkpoint;
 mod checks;
 mod demo;
@@ -109,6 +111,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Worker(args) => fleet::cmd_worker(&ctx, args),
         Command::Say(args) => say::cmd_say(&ctx, args),
         Command::Plan(args) => plan::cmd_plan(&ctx, args),
+        Command::Compare(args) => attempts::cmd_compare(&ctx, args),
+        Command::Pick(args) => attempts::cmd_pick(&ctx, args),
+        Command::Bisect(args) => bisect::cmd_bisect(&ctx, args),
         Command::Watch(args) => watch::cmd_watch(&ctx, args),
         Command::Fsck(args) => fsck::cmd_fsck(&ctx, args),
         Command::Config => misc::cmd_config(&ctx),

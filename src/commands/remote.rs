@@ -98,6 +98,10 @@ pub fn cmd_pull(ctx: &Context, args: PullArgs) -> anyhow::Result<Exit> {
             ctx.say(format!("skipping {name}: not a task name"));
             continue;
         }
+        if store.is_folded_attempt(&slug)? {
+            ctx.say(format!("skipping {name}: an attempt already picked here"));
+            continue;
+        }
         count += 1;
         let their_attic = attics.get(&slug).unwrap_or(&empty);
         let pulled = store.pull_task(&remote, &slug, theirs, their_attic, &checkouts)?;

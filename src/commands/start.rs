@@ -1,9 +1,13 @@
 //! `git agent start` and `git agent resume`: set up the task, then run the loop.
 
+use std::path::PathBuf;
+
 use super::Context;
 use super::session::{load_config, provider_for, run_loop};
-use crate::cli::{ResumeArgs, StartArgs};
+use crate::cli::{ModelArgs, ResumeArgs, StartArgs};
+use crate::config::Config;
 use crate::error::{Exit, UserError};
+use crate::llm::Provider;
 use crate::store::{NewTask, Store, TaskLock};
 
 pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
@@ -13,9 +17,33 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
             .hint("say what to do: git agent start \"add a --json flag\"")
             .into());
     }
+    let attempts = args.parallel.attempts.filter(|n| *n > 1);
+    if attempts.is_some() && (args.here || args.no_run || args.plan_only) {
+        return Err(UserError::usage(
+            "--attempts runs each attempt in a private worktree after planning: it does not go \
+             with --here, --no-run or --plan-only",
+        )
+        .into());
+    }
     // Problems of the repository and the name first, then of the model: all before anything
     // is written.
-    if let Some(name) = args.name.as_deref() {
+    let name = match (args.name.clone(), attempts) {
+        (Some(name), Some(n)) => {
+            check_room_for_attempts(&name, n)?;
+            Some(name)
+        }
+        // Room for `--try-<k>` in the attempts' names: the derived name is cut shorter.
+        (None, Some(n)) => {
+            let max = crate::store::max_len_with_attempts(n);
+            let full = crate::store::slug_from_goal(&args.goal);
+            let cut: String = full.chars().take(max).collect();
+            let name = store.unique_slug(cut.trim_end_matches('-'))?;
+            check_room_for_attempts(&name, n)?;
+            Some(name)
+        }
+        (name, None) => name,
+    };
+    if let Some(name) = name.as_deref() {
         crate::store::validate_slug(name)?;
         if store.ref_target(&crate::store::branch_ref(name))?.is_some() {
             return Err(crate::store::StoreError::TaskExists(name.to_string()).into());
@@ -41,7 +69,7 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
     };
     let task = store.create_task(&NewTask {
         goal: &args.goal,
-        name: args.name.as_deref(),
+        name: name.as_deref(),
         here: args.here,
         display_notes: config.display_notes,
         carried: carried.as_ref(),
@@ -64,6 +92,20 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
         ctx.say(format!("  plan it:  git agent resume {}", task.slug));
         return Ok(Exit::Done);
     };
+    if let Some(n) = attempts {
+        let pick = args.parallel.pick.unwrap_or_default();
+        return plan_then_attempts(
+            ctx,
+            &store,
+            &task.slug,
+            worktree,
+            config,
+            provider,
+            &args.model,
+            n,
+            pick,
+        );
+    }
     let exit = run_loop(
         ctx,
         &store,
@@ -78,6 +120,64 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
         ctx.out(format!("Task {} on agent/{}", task.slug, task.slug));
     }
     Ok(exit)
+}
+
+/// A task name short enough that its attempts' names (`<name>--try-<k>`) are valid.
+fn check_room_for_attempts(name: &str, n: u32) -> anyhow::Result<()> {
+    crate::store::validate_slug(name)?;
+    let max = crate::store::max_len_with_attempts(n);
+    if name.len() > max {
+        return Err(UserError::usage(format!(
+            "'{name}' is too long for {n} attempts: their tasks are named {}, so the name may have \
+             at most {max} characters",
+            crate::store::attempt_slug(name, n)
+        ))
+        .hint("give a shorter --name")
+        .into());
+    }
+    Ok(())
+}
+
+/// Plan the task if it has no plan ready, fork `n` attempts from its tip and run them; the
+/// caller holds the task's lock.
+#[allow(clippy::too_many_arguments)]
+fn plan_then_attempts(
+    ctx: &Context,
+    store: &Store,
+    slug: &str,
+    worktree: PathBuf,
+    config: Config,
+    provider: Provider,
+    model: &ModelArgs,
+    n: u32,
+    pick: crate::cli::PickMode,
+) -> anyhow::Result<Exit> {
+    let task = store.task(slug)?;
+    let plan = store.plan(&task)?;
+    if plan.status != crate::store::PlanStatus::Ready || plan.steps.is_empty() {
+        let exit = run_loop(
+            ctx,
+            store,
+            slug,
+            worktree,
+            config.clone(),
+            provider,
+            task.tip != task.task_commit,
+            true,
+        )?;
+        if exit != Exit::Done {
+            return Ok(exit);
+        }
+    }
+    let task = store.task(slug)?;
+    let offset = super::attempts::steps_done(store, &task)?;
+    let slugs = store.create_attempts(&task, n, pick.as_str(), offset)?;
+    ctx.say(format!(
+        "{n} attempts of {slug} from step {}: {}",
+        offset + 1,
+        slugs.join(", ")
+    ));
+    super::attempts::run_round(ctx, store, &task, model, &config)
 }
 
 /// Says what the task starts from: the working tree (and what was carried), or HEAD.
@@ -134,6 +234,39 @@ pub fn cmd_resume(ctx: &Context, args: ResumeArgs) -> anyhow::Result<Exit> {
     let task = store.task(&slug)?;
     let plan = store.plan(&task)?;
     let _lock = TaskLock::acquire(&store, &slug)?;
+    let open_round = store.open_round(&plan).is_some();
+    let attempts = args.parallel.attempts.filter(|n| *n > 1);
+    if plan.attempt_of.is_none() && (open_round || attempts.is_some()) {
+        if plan.here {
+            return Err(UserError::usage(
+                "--attempts runs each attempt in a private worktree: not for a task that works in your checkout (--here)",
+            )
+            .into());
+        }
+        if open_round {
+            if attempts.is_some() {
+                ctx.say(
+                    "The attempts already started go on; --attempts applies to the next round.",
+                );
+            }
+            return super::attempts::run_round(ctx, &store, &task, &args.model, &config);
+        }
+        let n = attempts.unwrap_or(1);
+        check_room_for_attempts(&slug, n)?;
+        let worktree = store.ensure_worktree(&task)?;
+        let pick = args.parallel.pick.unwrap_or_default();
+        return plan_then_attempts(
+            ctx,
+            &store,
+            &slug,
+            worktree,
+            config,
+            provider,
+            &args.model,
+            n,
+            pick,
+        );
+    }
     let worktree = if plan.here {
         store.workdir()?.to_path_buf()
     } else {

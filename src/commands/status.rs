@@ -9,7 +9,22 @@ pub fn cmd_status(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
     let slug = store.resolve_slug(args.slug.as_deref())?;
     let s = store.summary(&slug)?;
     if ctx.global.json {
-        ctx.json(&super::list::row_json(&s.row()));
+        let mut value = super::list::row_json(&s.row());
+        if let Some(map) = value.as_object_mut() {
+            if let Some(of) = &s.plan.attempt_of {
+                map.insert(
+                    "attempt_of".into(),
+                    serde_json::json!({"task": of.task, "k": of.k, "n": of.n}),
+                );
+            }
+            if let Some(round) = s.plan.parallel.last() {
+                map.insert(
+                    "parallel".into(),
+                    serde_json::json!({"n": round.n, "pick": round.pick, "picked": round.picked}),
+                );
+            }
+        }
+        ctx.json(&value);
         return Ok(Exit::Done);
     }
     let u = &s.budget.usage;
@@ -67,6 +82,28 @@ pub fn cmd_status(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
         ctx.out(format!(
             "attempt:     step {} rolled back ({}), kept in {}",
             a.step, a.reason, a.attic
+        ));
+    }
+    if let Some(of) = &s.plan.attempt_of {
+        ctx.out(format!(
+            "attempt:     {} of {} of task {} (git agent compare {})",
+            of.k, of.n, of.task, of.task
+        ));
+    }
+    if let Some(round) = s.plan.parallel.last() {
+        let how = if round.picked == 0 {
+            let running: Vec<String> = store
+                .attempt_tasks(&slug)?
+                .into_iter()
+                .map(|(_, name)| name)
+                .collect();
+            format!("none picked yet ({})", running.join(", "))
+        } else {
+            format!("attempt {} picked", round.picked)
+        };
+        ctx.out(format!(
+            "attempts:    {} side by side, pick {}: {how} (git agent compare {})",
+            round.n, round.pick, slug
         ));
     }
     if let Some(m) = &s.plan.merged {

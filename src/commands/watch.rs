@@ -21,6 +21,26 @@ pub fn cmd_watch(ctx: &Context, args: WatchArgs) -> anyhow::Result<Exit> {
     }
     let slug = store.resolve_slug(args.slug.as_deref())?;
     store.task(&slug)?;
+    // A task running attempts: its own run log ends with the planning; each attempt has one.
+    let attempts = store.attempt_tasks(&slug)?;
+    if !attempts.is_empty() {
+        for (k, attempt) in &attempts {
+            let state = store.summary(attempt)?.state;
+            ctx.say(format!(
+                "attempt {k}: {} — git agent watch {attempt}",
+                state.as_str()
+            ));
+            if ctx.global.json {
+                ctx.json(&serde_json::json!({"type": "attempt", "task": slug, "k": k,
+                    "attempt": attempt, "state": state.as_str()}));
+            }
+        }
+        ctx.say(format!(
+            "Task {slug} works in {} attempts; follow one with the command above (git agent compare {slug} shows them side by side).",
+            attempts.len()
+        ));
+        return Ok(Exit::Done);
+    }
     let path = crate::ui::run_log_path(&store, &slug);
     if !wait_for_log(&store, &slug, &path) {
         return not_running(ctx, &store, &slug);

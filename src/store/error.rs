@@ -55,6 +55,8 @@ pub enum StoreError {
     NothingToRollBack(String),
     #[error("{0}")]
     BadRevision(String),
+    #[error("{message}")]
+    Attempts { message: String, hint: String },
     /// A git operation failed; the cause is kept (its own chain included), not flattened.
     #[error("{context}: {source}")]
     Git {
@@ -178,6 +180,7 @@ impl Advice for StoreError {
             ),
             StoreError::RaceLost { .. } => "nothing was overwritten; look at `git agent status` and try again".into(),
             StoreError::NothingToRollBack(_) => "`git agent log` lists the checkpoints of the task".into(),
+            StoreError::Attempts { hint, .. } => hint.clone(),
             StoreError::BadRevision(_) => "name a checkpoint of the task: a commit id, or agent/<slug>~N".into(),
             StoreError::Refused { .. } => {
                 "remove the secrets (keep keys in the environment or outside the repository) and large files (or add them to .gitignore), \

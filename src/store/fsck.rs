@@ -201,6 +201,59 @@ impl Store {
         Ok(report)
     }
 
+    /// Why an attempt task (task commit `task_commit`, plan saying `of`) belongs to no open
+    /// round of attempts of its task, if it does not (docs/data-model.md#attempts).
+    fn attempt_problem(
+        &self,
+        task_commit: ObjectId,
+        of: &super::AttemptOf,
+    ) -> Result<Option<String>> {
+        if validate_slug(&of.task).is_err() {
+            return Ok(Some(format!("'{}' is not a task name", of.task)));
+        }
+        let Some(tip) = self.ref_target(&refs::branch(&of.task))? else {
+            return Ok(Some(format!("task '{}' does not exist", of.task)));
+        };
+        let Ok(task) = self.task_at(&of.task, tip) else {
+            return Ok(None); // The task's own findings say what is wrong with it.
+        };
+        let mut notes = super::NotesReader::new(self, &of.task)?;
+        let Ok(Some(plan)) = notes.plan(task.task_commit) else {
+            return Ok(None);
+        };
+        let Some(round) = plan.parallel.last().filter(|r| r.picked == 0) else {
+            return Ok(Some(format!(
+                "task '{}' has no round of attempts waiting",
+                of.task
+            )));
+        };
+        if round.fork != of.fork || of.k == 0 || of.k > round.n {
+            return Ok(Some(format!(
+                "the open round of '{}' forks at {} with {} attempts, this one says attempt {} from {}",
+                of.task, round.fork, round.n, of.k, of.fork
+            )));
+        }
+        if self.parents(task_commit)?.first().map(ToString::to_string) != Some(of.fork.clone()) {
+            return Ok(Some(format!(
+                "its task commit is not a child of {}",
+                of.fork
+            )));
+        }
+        Ok(None)
+    }
+
+    /// Every ref of a task: branch, notes, attic, say.
+    fn task_refs(&self, slug: &str) -> Result<Vec<(String, ObjectId)>> {
+        Ok(self
+            .task_deletions(slug)?
+            .into_iter()
+            .filter_map(|edit| match edit.expect {
+                super::Expect::At(id) => Some((edit.name, id)),
+                super::Expect::Absent => None,
+            })
+            .collect())
+    }
+
     /// The refs under `prefix` with what they point to, without peeling or following.
     fn agent_refs(&self, prefix: &str) -> Result<Vec<(String, Target)>> {
         let platform = self
@@ -605,7 +658,18 @@ impl Store {
                                 plan.format
                             ),
                         )),
-                        Ok(_) => {}
+                        Ok(plan) => {
+                            if let Some(of) = &plan.attempt_of
+                                && let Some(problem) = self.attempt_problem(annotated, of)?
+                            {
+                                report.findings.push(Finding::AttemptOrphan {
+                                    task: task.clone(),
+                                    of: of.task.clone(),
+                                    problem,
+                                    refs: self.task_refs(&task)?,
+                                });
+                            }
+                        }
                         Err(err) => report.findings.push(Finding::PlanMalformed {
                             task: task.clone(),
                             task_commit: annotated,

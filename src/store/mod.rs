@@ -4,6 +4,7 @@
 //! `refs/notes/agent/<slug>` (plan on the task commit, a record on every checkpoint) and the
 //! attic refs `refs/agent/<slug>/attic/<n>`. This module owns every read and write of them.
 
+mod attempts;
 mod attic;
 mod cache;
 mod carry;
@@ -29,6 +30,7 @@ mod task;
 mod trailers;
 mod worktree;
 
+pub use attempts::{PickOutcome, rank, why_lost};
 pub use attic::AtticEntry;
 pub use carry::Carried;
 pub use checkpoint::{CheckpointInput, CheckpointOutcome, TestsSummary};
@@ -36,7 +38,10 @@ pub use error::StoreError;
 pub use fsck::{Finding, FsckReport, Mismatch, Rewind};
 pub use lock::TaskLock;
 pub use notes::NotesReader;
-pub use plan::{Attempt, FAILED_TRY, FORMAT, Merged, Plan, PlanStatus, PlanStep};
+pub use plan::{
+    Attempt, AttemptOf, AttemptResult, FAILED_TRY, FORMAT, Merged, Parallel, Plan, PlanStatus,
+    PlanStep,
+};
 pub use record::{CheckpointRecord, StopReason, StopRecord, TestsVerdict};
 pub use refs::{
     Edit, Expect, TaskRef, attic as attic_ref, branch as branch_ref, lease as lease_ref,
@@ -44,7 +49,7 @@ pub use refs::{
 };
 pub use rollback::{RollbackOutcome, RollbackTarget, now_rfc3339};
 pub use say::Said;
-pub use slug::{slug_from_goal, validate_slug};
+pub use slug::{MAX_ATTEMPTS, attempt_slug, max_len_with_attempts, slug_from_goal, validate_slug};
 pub use snapshot::{Snapshot, snapshot_worktree};
 pub use state::{Budget, Checkpoint, TaskRow, TaskState, TaskSummary};
 pub use task::{NewTask, Task};

@@ -46,6 +46,12 @@ pub struct Plan {
     pub attempts: Vec<Attempt>,
     pub stop: Option<StopRecord>,
     pub merged: Option<Merged>,
+    /// On an attempt task (`<task>--try-<k>`): the task it is an attempt of.
+    pub attempt_of: Option<AttemptOf>,
+    /// Rounds of parallel attempts (`--attempts N`), oldest first; the last one may still be
+    /// running or waiting for a pick.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parallel: Vec<Parallel>,
     /// Fields written by newer versions or by hand; kept when the note is rewritten.
     #[serde(flatten)]
     pub extra: toml::Table,
@@ -128,6 +134,78 @@ impl Attempt {
             && self.step == step
             && self.replan == replan
             && tips.contains(&self.restored)
+    }
+}
+
+/// What an attempt task is an attempt of (docs/data-model.md#attempts).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AttemptOf {
+    /// The slug of the task the attempt belongs to.
+    pub task: String,
+    /// This attempt's number, 1-based, and how many run side by side.
+    pub k: u32,
+    pub n: u32,
+    /// Full id of the commit of the task's branch the attempt started from.
+    pub fork: String,
+    /// The task's steps done at the fork: this plan's steps are the task's after them.
+    pub offset: u32,
+}
+
+/// One round of parallel attempts of a task, on its plan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Parallel {
+    pub n: u32,
+    /// `auto` (the harness picks when all have stopped) or `manual` (`git agent pick`).
+    pub pick: String,
+    /// Full id of the branch's tip when the attempts started.
+    pub fork: String,
+    /// The task's steps done at the fork.
+    pub offset: u32,
+    pub at: String,
+    /// The attempt that became the branch; 0 while none is picked.
+    pub picked: u32,
+    /// Every attempt as it ended, once one is picked.
+    pub results: Vec<AttemptResult>,
+}
+
+/// An attempt as it ended: the facts the pick compared, and where its work is now.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AttemptResult {
+    pub k: u32,
+    /// `won` or `lost`.
+    pub outcome: String,
+    /// Why it won or lost, in words.
+    pub reason: String,
+    /// How its run ended: `done`, `blocked`, `budget`, `interrupted`, `error`, `idle`.
+    pub stop: String,
+    /// The verdict of the tests at its tip: `pass`, `fail`, `not-run`, or `none` without a
+    /// checkpoint.
+    pub tests: String,
+    pub checkpoints: u32,
+    /// Failing checkpoints plus tries that ended without a checkpoint.
+    pub failed_tries: u32,
+    pub insertions: u32,
+    pub deletions: u32,
+    pub files: Vec<String>,
+    pub cost_usd: f64,
+    pub wall_ms: u64,
+    pub turns: u64,
+    /// Full id of its last commit as a commit of this task (on the branch for the winner, in
+    /// `attic` for the others); empty when it made no checkpoint.
+    pub tip: String,
+    pub attic: String,
+    /// What it spent outside checkpoint records (its replanning and pending usage): counted
+    /// in the task's budget.
+    #[serde(skip_serializing_if = "Usage::is_zero")]
+    pub plan_usage: Usage,
+}
+
+impl AttemptResult {
+    pub fn diff_lines(&self) -> u64 {
+        u64::from(self.insertions) + u64::from(self.deletions)
     }
 }
 

@@ -35,6 +35,19 @@ pub fn slug_from_goal(goal: &str) -> String {
     }
 }
 
+/// The most attempts one round may run side by side.
+pub const MAX_ATTEMPTS: u32 = 16;
+
+/// The name of the task that runs attempt `k` of task `slug` (docs/data-model.md#attempts).
+pub fn attempt_slug(slug: &str, k: u32) -> String {
+    format!("{slug}--try-{k}")
+}
+
+/// The longest name a task with `n` attempts may have: its attempts' names are longer.
+pub fn max_len_with_attempts(n: u32) -> usize {
+    MAX_LEN - attempt_slug("", n).len()
+}
+
 /// Check a slug given by the user; it becomes part of several ref names.
 pub fn validate_slug(slug: &str) -> Result<()> {
     let invalid = |reason: &str| StoreError::InvalidSlug {

@@ -263,6 +263,9 @@ impl Store {
     ) -> Result<Budget> {
         let mut usage = plan.planner_usage;
         usage.add(&plan.pending);
+        for result in plan.parallel.iter().flat_map(|round| &round.results) {
+            usage.add(&result.plan_usage);
+        }
         let mut seen = HashSet::new();
         for checkpoint in known {
             seen.insert(checkpoint.commit);

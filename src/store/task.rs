@@ -42,7 +42,7 @@ impl Task {
     }
 }
 
-fn task_message(slug: &str, goal: &str, base: ObjectId) -> String {
+pub(crate) fn task_message(slug: &str, goal: &str, base: ObjectId) -> String {
     let mut trailers = Trailers::default();
     trailers.push(key::TASK, slug);
     trailers.push(key::BASE, base.to_string());
@@ -364,15 +364,7 @@ impl Store {
     /// Delete a task: its worktree, then all its refs in one transaction (the caller holds
     /// the task lock and has decided that the work may go).
     pub fn drop_task(&self, slug: &str) -> Result<()> {
-        let mut edits = Vec::new();
-        for name in [refs::branch(slug), refs::notes(slug), refs::say(slug)] {
-            if let Some(id) = self.ref_target(&name)? {
-                edits.push(Edit::delete(name, id));
-            }
-        }
-        for entry in self.attic(slug)? {
-            edits.push(Edit::delete(entry.refname, entry.commit));
-        }
+        let edits = self.task_deletions(slug)?;
         self.remove_worktree(slug)?;
         self.transaction(&edits)
     }

@@ -52,6 +52,19 @@ fn notes_sum(env: &TestEnv, dir: &Path, slug: &str) -> (u64, u64) {
             if let Some(usage) = note.get("planner_usage") {
                 add(usage);
             }
+            // What attempts spent outside their records (docs/data-model.md#attempts).
+            let rounds = note.get("parallel").and_then(toml::Value::as_array);
+            for result in rounds.into_iter().flatten().flat_map(|round| {
+                round
+                    .get("results")
+                    .and_then(toml::Value::as_array)
+                    .into_iter()
+                    .flatten()
+            }) {
+                if let Some(usage) = result.get("plan_usage") {
+                    add(usage);
+                }
+            }
         } else {
             add(&note);
         }

@@ -283,3 +283,56 @@ fn plan_notes_changed_on_both_sides_keep_the_attempts_of_both() {
     assert_eq!(reasons, ["from a", "from b"]);
     env.fsck(&b);
 }
+
+#[test]
+fn attempts_travel_while_they_run_and_a_pick_made_on_one_clone_is_not_undone_by_pull() {
+    let env = TestEnv::new();
+    let (_bare, a, b) = remote_and_clones(&env);
+    let model = FakeModel::start(Arc::new(good_model) as Arc<Script>, Duration::ZERO);
+    let (code, out, err) = agent(
+        &env,
+        &a,
+        &model,
+        &[
+            "start",
+            "--name",
+            "p",
+            "--attempts",
+            "2",
+            "--pick",
+            "manual",
+            "Add a --shout flag",
+        ],
+    );
+    assert_eq!(code, 3, "{out}{err}");
+    env.agent_ok(&a, &["push"]);
+    let remote_tasks = env.git(&a, &["ls-remote", "origin", "refs/heads/agent/*"]);
+    assert_eq!(
+        remote_tasks.lines().count(),
+        3,
+        "the task and its two attempts: {remote_tasks}"
+    );
+
+    // Picked on a; b has never seen the attempts and does not get them from the remote.
+    env.agent_ok(&a, &["pick", "p", "2"]);
+    env.agent_ok(&a, &["push"]);
+    let (code, out, err) = env.agent(&b, &["pull"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("an attempt already picked here"), "{err}");
+    assert_eq!(
+        env.git(
+            &b,
+            &["for-each-ref", "--format=%(refname)", "refs/heads/agent/"]
+        ),
+        "refs/heads/agent/p\n"
+    );
+    assert_eq!(env.rev(&b, "agent/p"), env.rev(&a, "agent/p"));
+    assert_eq!(
+        env.rev(&b, "refs/agent/p/attic/1"),
+        env.rev(&a, "refs/agent/p/attic/1")
+    );
+    let compare = env.agent_ok(&b, &["compare", "p"]);
+    assert!(compare.contains("picked: 2"), "{compare}");
+    env.agent_fsck(&b);
+    env.fsck(&b);
+}

@@ -6,6 +6,7 @@ mod support;
 
 mod accounting;
 mod agent_e2e;
+mod attempts;
 mod cli_completions;
 mod cli_man;
 mod cli_output;

@@ -155,6 +155,15 @@ pub enum Finding {
         commit: ObjectId,
         task_commit: ObjectId,
     },
+    /// An attempt task (its plan has `attempt_of`) that belongs to no open round of attempts
+    /// of its task: the task is gone, was picked, or started from elsewhere.
+    AttemptOrphan {
+        task: String,
+        of: String,
+        problem: String,
+        /// Every ref of the attempt task, with what it holds.
+        refs: Vec<(String, ObjectId)>,
+    },
     /// A lock file holding a record of a run that is gone.
     StaleLock {
         task: String,
@@ -224,7 +233,7 @@ the attic; their files stay in the checkout as uncommitted changes, which `git a
 
 impl Finding {
     /// Every rule, by its stable name (docs/data-model.md#fsck lists them).
-    pub const RULES: [&'static str; 16] = [
+    pub const RULES: [&'static str; 17] = [
         "plan-missing",
         "plan-malformed",
         "record-malformed",
@@ -238,6 +247,7 @@ impl Finding {
         "ref-not-a-commit",
         "attic-unknown-task",
         "attic-not-of-task",
+        "attempt-orphan",
         "stale-lock",
         "stale-worktree",
         "worktree-gone",
@@ -259,6 +269,7 @@ impl Finding {
             Finding::RefNotACommit { .. } => "ref-not-a-commit",
             Finding::AtticOfUnknownTask { .. } => "attic-unknown-task",
             Finding::AtticNotOfTask { .. } => "attic-not-of-task",
+            Finding::AttemptOrphan { .. } => "attempt-orphan",
             Finding::StaleLock { .. } => "stale-lock",
             Finding::StaleWorktree { .. } => "stale-worktree",
             Finding::WorktreeGone { .. } => "worktree-gone",
@@ -281,6 +292,7 @@ impl Finding {
             | Finding::RefNotACommit { task, .. }
             | Finding::AtticOfUnknownTask { task, .. }
             | Finding::AtticNotOfTask { task, .. }
+            | Finding::AttemptOrphan { task, .. }
             | Finding::StaleLock { task, .. }
             | Finding::StaleWorktree { task, .. }
             | Finding::WorktreeGone { task, .. } => task,
@@ -345,6 +357,11 @@ impl Finding {
                 "an attic entry that does not descend from the task commit {}",
                 short(task_commit)
             ),
+            Finding::AttemptOrphan { of, problem, .. } => {
+                format!(
+                    "an attempt of task '{of}' that belongs to no open round of its attempts: {problem}"
+                )
+            }
             Finding::StaleLock {
                 pid, host, since, ..
             } => format!(
@@ -402,6 +419,7 @@ impl Finding {
             | Finding::AtticNotOfTask {
                 refname, commit, ..
             } => format!("{refname} at {}", short(commit)),
+            Finding::AttemptOrphan { task, .. } => refs::branch(task),
             Finding::StaleLock { path, .. } | Finding::StaleWorktree { path, .. } => {
                 path.display().to_string()
             }
@@ -530,6 +548,11 @@ impl Finding {
             | Finding::AtticNotOfTask {
                 refname, commit, ..
             } => format!("git update-ref -d {refname} {commit}"),
+            Finding::AttemptOrphan { refs, .. } => refs
+                .iter()
+                .map(|(refname, id)| format!("git update-ref -d {refname} {id}"))
+                .collect::<Vec<_>>()
+                .join(" && "),
             Finding::StaleLock {
                 path, known: true, ..
             } => format!(": > {}", sh(&path.display().to_string())),
@@ -633,6 +656,9 @@ impl Finding {
             Finding::AtticOfUnknownTask { refname, .. } | Finding::AtticNotOfTask { refname, .. } => {
                 format!("deletes work kept there; look at it first: git log -p {refname}")
             }
+            Finding::AttemptOrphan { task, .. } => format!(
+                "deletes the attempt and its work; look at it first (git log agent/{task}), or keep it as a task of its own by removing attempt_of from its plan"
+            ),
             Finding::StaleLock {
                 task, known: true, ..
             } => format!(

@@ -1,0 +1,180 @@
+//! `git agent bisect`: the first checkpoint of a task (along first parents) at which a
+//! command fails, found by binary search in a scratch worktree, in the sandbox every command
+//! of the agent runs in. The user's checkout and the task's worktree are not touched.
+
+use std::path::PathBuf;
+
+use super::Context;
+use crate::cli::{BisectArgs, BudgetArgs, ModelArgs};
+use crate::error::{Exit, UserError};
+use crate::store::{NotesReader, Store};
+
+/// A detached worktree of its own, removed (with its registration) when dropped.
+struct Scratch<'s> {
+    store: &'s Store,
+    path: PathBuf,
+}
+
+impl<'s> Scratch<'s> {
+    fn add(store: &'s Store, slug: &str, at: gix::ObjectId) -> anyhow::Result<Scratch<'s>> {
+        let path = store
+            .agent_dir()
+            .join("bisect")
+            .join(format!("{slug}-{}", std::process::id()));
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let path_text = path.display().to_string();
+        let at = at.to_string();
+        store.git_output(&["worktree", "add", "-q", "--detach", "-f", &path_text, &at])?;
+        Ok(Scratch { store, path })
+    }
+
+    /// Check out `commit`, leaving no untracked file of an earlier run behind (ignored files,
+    /// such as build output, stay, as in a `git bisect` of a checkout).
+    fn checkout(&self, commit: gix::ObjectId) -> anyhow::Result<()> {
+        let dir = self.path.display().to_string();
+        let id = commit.to_string();
+        self.store
+            .git_output(&["-C", &dir, "checkout", "-q", "--detach", "-f", &id])?;
+        self.store.git_output(&["-C", &dir, "clean", "-fdq"])?;
+        Ok(())
+    }
+}
+
+impl Drop for Scratch<'_> {
+    fn drop(&mut self) {
+        let path = self.path.display().to_string();
+        if self
+            .store
+            .git_output(&["worktree", "remove", "--force", &path])
+            .is_err()
+        {
+            let _ = std::fs::remove_dir_all(&self.path);
+            let _ = self.store.git_output(&["worktree", "prune"]);
+        }
+    }
+}
+
+pub fn cmd_bisect(ctx: &Context, args: BisectArgs) -> anyhow::Result<Exit> {
+    let store = ctx.store()?;
+    let slug = store.resolve_slug(args.slug.as_deref())?;
+    if args.test.trim().is_empty() {
+        return Err(UserError::usage("the test command is empty")
+            .hint("say what to run: git agent bisect --test 'cargo test'")
+            .into());
+    }
+    let config = super::session::load_config(
+        ctx,
+        &store,
+        ModelArgs::default().flags(&BudgetArgs::default()),
+    )?;
+    let task = store.task(&slug)?;
+    let checkpoints = store.checkpoints(&task)?;
+    if checkpoints.is_empty() {
+        return Err(UserError::new(format!("task '{slug}' has no checkpoints to bisect")).into());
+    }
+    // Position 0 is the task commit (the base's tree), 1..=m the checkpoints.
+    let mut line = vec![task.task_commit];
+    line.extend(checkpoints.iter().map(|c| c.commit));
+    let m = checkpoints.len();
+    let scratch = Scratch::add(&store, &slug, task.tip)?;
+    let sandbox = config.sandbox_for(&scratch.path);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut runs = 0;
+    let mut test = |position: usize| -> anyhow::Result<bool> {
+        scratch.checkout(line[position])?;
+        runs += 1;
+        let run = runtime.block_on(crate::agent::testrun::run_tests(
+            &args.test,
+            &scratch.path,
+            &sandbox,
+            config.command_timeout,
+        ));
+        let pass = run.verdict == crate::store::TestsVerdict::Pass;
+        let what = if position == 0 {
+            "the task commit".to_string()
+        } else {
+            format!("checkpoint {position}")
+        };
+        if ctx.global.json {
+            ctx.json(&serde_json::json!({
+                "type": "bisect_run", "run": runs, "position": position,
+                "commit": line[position].to_string(), "pass": pass, "summary": run.summary,
+            }));
+        }
+        ctx.say(format!(
+            "run {runs}: {what} ({}): {} ({})",
+            super::short(line[position]),
+            if pass { "passes" } else { "fails" },
+            run.summary
+        ));
+        Ok(pass)
+    };
+    if test(m)? {
+        ctx.out(format!(
+            "`{}` passes at the tip of {slug} (checkpoint {m}): nothing to bisect",
+            args.test
+        ));
+        return Ok(Exit::Error);
+    }
+    // The first failing position is in lo+1..=hi; lo = -1 stands for "before the task
+    // commit", which is never run: m+1 candidates take ceil(log2(m+1)) runs.
+    let (mut lo, mut hi): (i64, i64) = (-1, m as i64);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if test(mid as usize)? {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    drop(scratch);
+    let first = hi as usize;
+    if first == 0 {
+        ctx.out(format!(
+            "`{}` fails at the task commit of {slug} already (the tree the task started from): \
+             none of its checkpoints broke it ({runs} runs)",
+            args.test
+        ));
+        if ctx.global.json {
+            ctx.json(
+                &serde_json::json!({"type": "bisect", "task": slug, "first_failing": 0,
+                "commit": task.task_commit.to_string(), "runs": runs}),
+            );
+        }
+        return Ok(Exit::Error);
+    }
+    let bad = &checkpoints[first - 1];
+    let before = line[first - 1];
+    let rollback = format!("git agent rollback {slug} --to {}", super::short(before));
+    let mut notes = NotesReader::new(&store, &slug)?;
+    let record = notes.text(bad.commit)?.unwrap_or_default();
+    if ctx.global.json {
+        ctx.json(&serde_json::json!({
+            "type": "bisect", "task": slug, "first_failing": first,
+            "commit": bad.commit.to_string(), "summary": bad.summary,
+            "trailers": bad.trailers.render(), "record": record,
+            "runs": runs, "rollback": rollback,
+        }));
+        return Ok(Exit::Done);
+    }
+    let mut out = vec![format!(
+        "First failing checkpoint of {slug}: {first} of {m} ({}) {} — found in {runs} runs",
+        super::short(bad.commit),
+        bad.summary
+    )];
+    out.push(String::new());
+    out.extend(bad.trailers.render().lines().map(|l| format!("  {l}")));
+    if !record.trim().is_empty() {
+        out.push(String::new());
+        out.push("  record:".into());
+        out.extend(record.trim_end().lines().map(|l| format!("    {l}")));
+    }
+    out.push(String::new());
+    out.push(format!("Go back to the one before it: {rollback}"));
+    ctx.out(out.join("\n"));
+    Ok(Exit::Done)
+}
