@@ -134,7 +134,8 @@ fn queue_ls(ctx: &Context, remote: Option<String>) -> anyhow::Result<Exit> {
     let rows = store.remote_queue(&remote)?;
     let now = chrono_now();
     let width = rows.iter().map(|r| r.slug.len()).max().unwrap_or(0);
-    for row in &rows {
+    // A task's attempts run with their task; the queue lists the task alone.
+    for row in rows.iter().filter(|row| !row.attempt) {
         let lease = row.lease.as_ref().map(|(id, l)| {
             serde_json::json!({"holder": l.holder, "host": l.host, "pid": l.pid, "since": l.since,
                 "heartbeat": l.heartbeat, "duration_s": l.duration.as_secs(), "commit": id.to_string(),
@@ -402,6 +403,9 @@ struct Worked {
     push_ms: u128,
 }
 
+/// How many of the oldest queued tasks an idle worker chooses its first claim among.
+const CLAIM_SPREAD: usize = 4;
+
 pub fn cmd_worker(ctx: &Context, args: WorkerArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
     let remote = remote_of(args.remote.clone())?;
@@ -433,7 +437,7 @@ pub fn cmd_worker(ctx: &Context, args: WorkerArgs) -> anyhow::Result<Exit> {
         let now = Instant::now();
         let mut candidates: Vec<(&QueueRow, Option<ObjectId>)> = Vec::new();
         let mut held_elsewhere = false;
-        for row in &rows {
+        for row in rows.iter().filter(|row| !row.attempt) {
             match row.state {
                 QueueState::Queued => candidates.push((row, None)),
                 QueueState::Claimed | QueueState::Running => {
@@ -452,6 +456,12 @@ pub fn cmd_worker(ctx: &Context, args: WorkerArgs) -> anyhow::Result<Exit> {
                     seen.remove(&row.slug);
                 }
             }
+        }
+        // Idle workers would all go for the oldest task, and all but one lose the race:
+        // each starts with one of the oldest few at random instead, oldest first after it.
+        let spread = candidates.len().min(CLAIM_SPREAD);
+        if spread > 1 {
+            candidates.swap(0, fastrand::usize(..spread));
         }
         let mut took = false;
         for (row, stale) in candidates {

@@ -171,6 +171,9 @@ pub struct QueueRow {
     pub state: QueueState,
     pub stop_detail: Option<String>,
     pub lease: Option<(ObjectId, Lease)>,
+    /// One of a task's parallel attempts (`start --attempts`): the run of its task runs it,
+    /// so a worker never claims it on its own.
+    pub attempt: bool,
 }
 
 impl Store {
@@ -211,15 +214,18 @@ impl Store {
         } else {
             self.checkpoint_number(tip)?
         };
-        let stop = match self.ref_target(&tracking_notes(remote, slug))? {
-            None => None,
+        let (stop, attempt) = match self.ref_target(&tracking_notes(remote, slug))? {
+            None => (None, false),
             Some(notes) => {
                 let mut reader = NotesReader::at_commit(self, notes)?;
-                if tip == task.task_commit {
-                    reader.plan(tip)?.and_then(|p| p.stop)
+                let plan = reader.plan(task.task_commit)?;
+                let attempt = plan.as_ref().is_some_and(|p| p.attempt_of.is_some());
+                let stop = if tip == task.task_commit {
+                    plan.and_then(|p| p.stop)
                 } else {
                     reader.record(tip)?.and_then(|r| r.stop)
-                }
+                };
+                (stop, attempt)
             }
         };
         let lease = match self.ref_target(&refs::tracking_lease(remote, slug))? {
@@ -240,6 +246,7 @@ impl Store {
             state,
             stop_detail: stop.map(|s| s.detail).filter(|d| !d.is_empty()),
             lease,
+            attempt,
         })
     }
 }

@@ -260,12 +260,15 @@ fn queue_add_publishes_a_task_and_a_worker_takes_it_over_a_plain_path() {
     assert_eq!(code, 0, "{out}\n{err}");
     let events = worker_events(&out);
     assert_eq!(events[0]["event"], "claimed", "{out}");
-    // Oldest first.
-    assert_eq!(events[0]["slug"], "q1");
+    // One of the oldest (its first try is spread over the oldest few, so that idle workers
+    // do not all race for one task).
+    let took = events[0]["slug"].as_str().unwrap().to_string();
+    let other = if took == "q1" { "q2" } else { "q1" };
+    assert!(took == "q1" || took == "q2", "{out}");
     assert_eq!(events[1]["event"], "finished");
     assert_eq!(events[1]["state"], "done");
-    // The remote has the finished task and no lease; q2 is still queued.
-    assert_eq!(fleet.remote_stop("q1").as_deref(), Some("done"));
+    // The remote has the finished task and no lease; the other is still queued.
+    assert_eq!(fleet.remote_stop(&took).as_deref(), Some("done"));
     assert!(
         !fleet
             .remote_refs("refs/agent/")
@@ -273,14 +276,14 @@ fn queue_add_publishes_a_task_and_a_worker_takes_it_over_a_plain_path() {
             .any(|r| r.ends_with("/lease"))
     );
     let rows = fleet.queue_rows();
-    assert_eq!(rows["q1"]["state"], "done");
-    assert_eq!(rows["q1"]["checkpoints"], 2);
-    assert_eq!(rows["q2"]["state"], "queued");
+    assert_eq!(rows[&took]["state"], "done");
+    assert_eq!(rows[&took]["checkpoints"], 2);
+    assert_eq!(rows[other]["state"], "queued");
     env.fsck(&fleet.bare);
     env.agent_fsck(&w);
     // The home clone pulls the finished work like any task.
     env.agent_ok(&fleet.home, &["pull"]);
-    let status = env.agent_ok(&fleet.home, &["status", "q1"]);
+    let status = env.agent_ok(&fleet.home, &["status", &took]);
     assert!(status.contains("done"), "{status}");
 }
 
@@ -842,4 +845,56 @@ fn hostile_remote_names_and_arguments_are_refused_with_a_clear_error() {
         let (code, _, err) = env.agent(&fleet.home, &["worker", "--lease", lease]);
         assert_eq!(code, 2, "{lease}: {err}");
     }
+}
+
+#[test]
+fn an_attempt_on_the_remote_is_never_claimed_on_its_own() {
+    let fleet = Fleet::new();
+    let env = &fleet.env;
+    fleet.queue("solo");
+    // An attempt of some task (as `start --attempts` makes them), published with its task: it
+    // has a plan of its own that says whose attempt it is.
+    let name = "solo--try-1";
+    env.agent_ok(
+        &fleet.home,
+        &["start", "--no-run", "--name", name, "an attempt"],
+    );
+    let commit = env.rev(&fleet.home, &format!("agent/{name}"));
+    let notes = format!("refs/notes/agent/{name}");
+    let plan = env.git(&fleet.home, &["notes", "--ref", &notes, "show", &commit]);
+    let plan = format!(
+        "{plan}\n[attempt_of]\ntask = \"solo\"\nk = 1\nn = 2\nfork = \"{commit}\"\noffset = 0\n"
+    );
+    env.git(
+        &fleet.home,
+        &["notes", "--ref", &notes, "add", "-f", "-m", &plan, &commit],
+    );
+    env.agent_ok(&fleet.home, &["push", "origin", name]);
+    assert!(
+        fleet
+            .remote_refs("refs/heads/")
+            .contains_key(&format!("refs/heads/agent/{name}"))
+    );
+
+    let rows = fleet.queue_rows();
+    assert_eq!(rows.keys().collect::<Vec<_>>(), ["solo"], "{rows:?}");
+    let model = FakeModel::start(Arc::new(good_model) as Arc<Script>, Duration::ZERO);
+    let w = fleet.clone("w1", fleet.bare.to_str().unwrap());
+    // Two workers' worth of claims: the task, then nothing (the attempt is not offered).
+    for _ in 0..2 {
+        let (code, out, err) = finish(fleet.worker(&w, &model, &["--once"]));
+        assert_eq!(code, 0, "{out}\n{err}");
+        assert!(
+            worker_events(&out).iter().all(|e| e["slug"] != name),
+            "{out}"
+        );
+    }
+    assert_eq!(fleet.remote_stop("solo").as_deref(), Some("done"));
+    assert!(
+        !fleet
+            .remote_refs("refs/agent/")
+            .keys()
+            .any(|r| r.starts_with(&format!("refs/agent/{name}/"))),
+        "the attempt got a lease"
+    );
 }
