@@ -20,6 +20,7 @@ mod fake_model;
 mod faults;
 mod fidelity;
 mod fsck;
+mod hostile_mcp;
 mod hostile_model;
 mod hostile_repo;
 mod layout;
