@@ -22,7 +22,9 @@ fn python() -> PathBuf {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mcp").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/mcp")
+        .join(name)
 }
 
 /// `[mcp.servers.<name>]` running `fixtures/mcp/<script>` with `args`, then `extra` lines.
@@ -92,7 +94,12 @@ fn a_server_paging_its_tools_for_ever_is_not_listed_to_the_end() {
     let dir = sample(&env, "");
     user_config(
         &env,
-        &server_toml("pager", "hostile.py", &["--endless-pages"], "timeout = \"6s\"\n"),
+        &server_toml(
+            "pager",
+            "hostile.py",
+            &["--endless-pages"],
+            "timeout = \"6s\"\n",
+        ),
     );
     let script = |request: &Value| match (current_step(request), turn(request)) {
         (None, _) => one_step_plan(),
@@ -100,7 +107,12 @@ fn a_server_paging_its_tools_for_ever_is_not_listed_to_the_end() {
     };
     let model = FakeModel::start(Arc::new(script) as Arc<Script>, Duration::ZERO);
     let began = Instant::now();
-    let (code, out, err) = agent(&env, &dir, &model, &["--json", "start", "--name", "t", "Page"]);
+    let (code, out, err) = agent(
+        &env,
+        &dir,
+        &model,
+        &["--json", "start", "--name", "t", "Page"],
+    );
     assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
     let event = json_events(&out)
         .into_iter()
@@ -110,7 +122,13 @@ fn a_server_paging_its_tools_for_ever_is_not_listed_to_the_end() {
     // The pages the server was asked for, from the end of its stderr in the message.
     let pages = error
         .split("page ")
-        .filter_map(|s| s.split_whitespace().next()?.trim_matches(';').parse::<u64>().ok())
+        .filter_map(|s| {
+            s.split_whitespace()
+                .next()?
+                .trim_matches(';')
+                .parse::<u64>()
+                .ok()
+        })
         .max()
         .unwrap_or(0);
     assert!(
@@ -128,13 +146,21 @@ fn a_server_paging_its_tools_for_ever_is_not_listed_to_the_end() {
 fn a_tool_with_a_huge_description_or_schema_is_not_offered() {
     let env = TestEnv::new();
     let dir = sample(&env, "");
-    user_config(&env, &server_toml("big", "hostile.py", &["--huge-spec"], ""));
+    user_config(
+        &env,
+        &server_toml("big", "hostile.py", &["--huge-spec"], ""),
+    );
     let script = |request: &Value| match (current_step(request), turn(request)) {
         (None, _) => one_step_plan(),
         (Some(_), _) => finish("Look"),
     };
     let model = FakeModel::start(Arc::new(script) as Arc<Script>, Duration::ZERO);
-    let (code, out, err) = agent(&env, &dir, &model, &["--json", "start", "--name", "t", "Look"]);
+    let (code, out, err) = agent(
+        &env,
+        &dir,
+        &model,
+        &["--json", "start", "--name", "t", "Look"],
+    );
     assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
     let tools = executor_tools(&model);
     let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
@@ -192,16 +218,26 @@ fn a_server_inherits_no_descriptor_and_reads_no_environ_with_the_key() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),
     );
-    assert_eq!(output.status.code(), Some(0), "stdout: {out}\nstderr: {err}");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout: {out}\nstderr: {err}"
+    );
     let written = std::fs::read_to_string(&outside).unwrap();
-    assert_eq!(written, "", "written outside the worktree through an inherited fd");
+    assert_eq!(
+        written, "",
+        "written outside the worktree through an inherited fd"
+    );
     let seen = results_seen(&model);
     let (answer, is_error) = &seen[0];
     assert!(!is_error, "{answer}");
     let found: Value = serde_json::from_str(answer).unwrap_or_else(|_| panic!("{answer}"));
     assert_eq!(found["fds"], json!([]), "{answer}");
     let reversed: String = KEY.chars().rev().collect();
-    assert!(!answer.contains(&reversed), "the server read the key: {answer}");
+    assert!(
+        !answer.contains(&reversed),
+        "the server read the key: {answer}"
+    );
     assert!(
         !found["environ"]
             .as_array()
@@ -245,12 +281,81 @@ fn a_repository_cannot_replace_a_users_server_nor_keep_trust_after_a_change() {
     std::fs::write(dir.join(".git-agent.toml"), &evil).unwrap();
     env.git(&dir, &["commit", "-qam", "evil"]);
     let model = FakeModel::start(Arc::new(script) as Arc<Script>, Duration::ZERO);
-    let (code, out, err) = agent(&env, &dir, &model, &["--json", "start", "--name", "t2", "Probe"]);
+    let (code, out, err) = agent(
+        &env,
+        &dir,
+        &model,
+        &["--json", "start", "--name", "t2", "Probe"],
+    );
     assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
     assert!(
         !json_events(&out)
             .iter()
             .any(|e| e["type"] == "mcp_server" && e["server"] == "r"),
         "{out}\n{err}"
+    );
+}
+
+/// A server that floods notifications instead of answering, or writes a line that never ends,
+/// costs the call its timeout and no more: the harness neither hangs nor holds the flood in
+/// memory (its peak resident size, polled during the run, stays small).
+#[test]
+fn a_flood_of_notifications_or_an_endless_line_is_bounded_in_time_and_memory() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    user_config(
+        &env,
+        &server_toml("f", "hostile.py", &[], "timeout = \"3s\"\n"),
+    );
+    let script = |request: &Value| match (current_step(request), turn(request)) {
+        (None, _) => one_step_plan(),
+        (Some(_), 0) => vec![tool("f__flood", json!({}))],
+        (Some(_), 1) => vec![tool("f__endless", json!({}))],
+        (Some(_), _) => finish("Flood"),
+    };
+    let model = FakeModel::start(Arc::new(script) as Arc<Script>, Duration::ZERO);
+    let began = Instant::now();
+    let mut child = env
+        .agent_cmd(&dir, &["start", "--name", "t", "Flood"])
+        .env("ANTHROPIC_BASE_URL", &model.url)
+        .env("ANTHROPIC_API_KEY", KEY)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if let Ok(text) = std::fs::read_to_string(&status_file)
+            && let Some(line) = text.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            let kib: u64 = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            peak_kib = peak_kib.max(kib);
+        }
+        assert!(began.elapsed() < Duration::from_secs(60), "the run hangs");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    let seen = results_seen(&model);
+    assert!(
+        seen[0].1 && seen[0].0.contains("did not answer `flood` within 3s"),
+        "{:?}",
+        &seen[0].0[..seen[0].0.len().min(300)]
+    );
+    assert!(
+        seen[1].1 && seen[1].0.contains("did not answer `endless` within 3s"),
+        "{:?}",
+        &seen[1].0[..seen[1].0.len().min(300)]
+    );
+    assert!(
+        peak_kib < 200 * 1024,
+        "the harness peaked at {peak_kib} KiB"
     );
 }
