@@ -273,11 +273,45 @@ fn exec_confined(request: &Request) -> ! {
         .program
         .split_first()
         .unwrap_or_else(|| fail("no program to run", SETUP_FAILED));
+    close_inherited_descriptors();
     let error = std::process::Command::new(name).args(args).exec();
     fail(
         &format!("cannot run `{}`: {error}", OsStr::to_string_lossy(name)),
         127,
     )
+}
+
+/// Mark every descriptor above the standard streams close-on-exec: one that git-agent inherited
+/// from whatever started it (a log file, a socket, a jobserver pipe) is open beyond Landlock's
+/// reach, since Landlock checks paths when they are opened, so the command must not get it.
+fn close_inherited_descriptors() {
+    // SAFETY: close_range(2) with CLOSE_RANGE_CLOEXEC only sets a flag on this process's own
+    // descriptors; no memory is passed.
+    let done = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3_u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    } == 0;
+    if done {
+        return;
+    }
+    // Kernels before 5.11: each open descriptor, as /proc lists them.
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .filter(|&fd| fd > 2)
+                .collect()
+        })
+        .unwrap_or_default();
+    for fd in fds {
+        // SAFETY: fcntl(F_SETFD) on a descriptor number only sets its flag (EBADF when the
+        // listing's own descriptor is already closed, which is fine).
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
 }
 
 /// Bind-mount each protected path read-only over itself, in this process's own mount

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::ServiceExt;
-use rmcp::model::CallToolRequestParams;
+use rmcp::model::{CallToolRequestParams, PaginatedRequestParams};
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::async_rw::AsyncRwTransport;
 use serde_json::Value;
@@ -44,6 +44,20 @@ const EXIT_GRACE: Duration = Duration::from_millis(500);
 
 /// The providers' limit on tool names.
 const MAX_TOOL_NAME: usize = 64;
+
+/// The most pages of `tools/list` read from one server: one that always gives a next cursor
+/// must not be paged until its timeout, piling up tools in memory.
+const MAX_TOOL_PAGES: usize = 100;
+
+/// The most tools one server may list.
+const MAX_TOOLS_LISTED: usize = 1000;
+
+/// The largest description and input schema (together, in bytes) of a tool offered: every
+/// offered spec goes to the provider at every executor turn.
+const MAX_TOOL_SPEC: usize = 32 * 1024;
+
+/// The most bytes of specs one server's offered tools take together.
+const MAX_SERVER_SPECS: usize = 256 * 1024;
 
 /// A tool a server offers, as the model sees it.
 #[derive(Debug, Clone)]
@@ -376,15 +390,11 @@ async fn start(
             ));
         }
     };
-    let tools = match tokio::time::timeout(config.timeout, service.list_all_tools()).await {
+    let tools = match tokio::time::timeout(config.timeout, list_tools(&service)).await {
         Ok(Ok(tools)) => tools,
-        Ok(Err(err)) => {
+        Ok(Err(why)) => {
             let _ = tokio::time::timeout(EXIT_GRACE, process.child.wait()).await;
-            return Err(failed(
-                &mut process,
-                &tail,
-                format!("failed to list its tools: {err}"),
-            ));
+            return Err(failed(&mut process, &tail, why));
         }
         Err(_) => {
             return Err(failed(
@@ -401,6 +411,32 @@ async fn start(
             stderr: tail,
         },
         tools,
+    ))
+}
+
+/// Every tool a server lists, page by page, within [`MAX_TOOL_PAGES`] pages and
+/// [`MAX_TOOLS_LISTED`] tools; the error is a clause saying what went wrong.
+async fn list_tools(
+    service: &RunningService<RoleClient, ()>,
+) -> Result<Vec<rmcp::model::Tool>, String> {
+    let mut tools = Vec::new();
+    let mut cursor = None;
+    for _ in 0..MAX_TOOL_PAGES {
+        let page = service
+            .list_tools(Some(PaginatedRequestParams::default().with_cursor(cursor)))
+            .await
+            .map_err(|err| format!("failed to list its tools: {err}"))?;
+        tools.extend(page.tools);
+        if tools.len() > MAX_TOOLS_LISTED {
+            return Err(format!("lists more than {MAX_TOOLS_LISTED} tools"));
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(tools),
+        }
+    }
+    Err(format!(
+        "lists its tools in more than {MAX_TOOL_PAGES} pages"
     ))
 }
 
@@ -441,6 +477,25 @@ fn offer(config: &McpServer, tools: Vec<rmcp::model::Tool>) -> (Vec<Offered>, Ve
             .as_deref()
             .or(tool.title.as_deref())
             .unwrap_or_default();
+        // Sent at every turn: a tool too large to pay for each time is left out.
+        let size = description.len() + schema.to_string().len();
+        let taken: usize = offered
+            .iter()
+            .map(|o| o.spec.description.len() + o.spec.input_schema.to_string().len())
+            .sum();
+        if size > MAX_TOOL_SPEC || taken + size > MAX_SERVER_SPECS {
+            let name = crate::text::first_line(&tool.name, 80);
+            skipped.push(if size > MAX_TOOL_SPEC {
+                format!(
+                    "`{name}`: its description and input schema take {size} bytes, more than the {MAX_TOOL_SPEC} a tool may take (they go to the model at every turn)"
+                )
+            } else {
+                format!(
+                    "`{name}`: its description and input schema ({size} bytes) would bring its server's tools over {MAX_SERVER_SPECS} bytes (they go to the model at every turn)"
+                )
+            });
+            continue;
+        }
         offered.push(Offered {
             spec: ToolSpec {
                 name,
