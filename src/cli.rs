@@ -699,7 +699,7 @@ pub fn render_man() -> std::io::Result<Vec<u8>> {
     extra.control("PP", []).text([roman(
         "The executor can be given the tools of MCP (Model Context Protocol) servers. Each \
 server named in the configuration is started for a run in the same sandbox as commands \
-(in the task's worktree, its writes confined to it, the network as configured), spoken to over \
+(working directory /, the task's worktree named in GIT_AGENT_WORKTREE, its writes confined to the worktree, the network as configured), spoken to over \
 stdio, and its tools are offered to the executor (not the planner) as <server>__<tool> with \
 their input schemas. An error the server answers is a tool error; a server that exits \
 during a call, does not answer within its timeout or answers outside the protocol is a tool \

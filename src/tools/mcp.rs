@@ -1,6 +1,6 @@
 //! MCP servers as tools of the executor: each configured server (`[mcp.servers.<name>]`) is
-//! started for a run in the same sandbox as commands (`policy::sandbox::spawn_confined`: in
-//! the worktree, writes confined to it, network as configured), spoken to over stdio with
+//! started for a run in the same sandbox as commands (`policy::sandbox::spawn_confined`:
+//! writes confined to the worktree, named in `GIT_AGENT_WORKTREE`, network as configured), spoken to over stdio with
 //! rmcp's client, and its tools are offered to the executor as `<server>__<tool>` with their
 //! input schemas passed through.
 //!
@@ -25,6 +25,9 @@ use crate::config::McpServer;
 use crate::llm::ToolSpec;
 use crate::policy::SandboxSpec;
 use crate::policy::sandbox::{Confined, setup_failure, spawn_confined};
+
+/// The variable that tells a server the task's worktree (its working directory is `/`).
+pub const WORKTREE_VAR: &str = "GIT_AGENT_WORKTREE";
 
 /// Separates the server's name from its tool's in the name the model sees.
 pub const SEPARATOR: &str = "__";
@@ -332,7 +335,13 @@ async fn start(
     sandbox: &SandboxSpec,
 ) -> Result<(Running, Vec<rmcp::model::Tool>), String> {
     let name = &config.name;
-    let mut process = spawn_confined(&config.command, worktree, sandbox, &config.env)
+    // Not in the worktree: a server's working directory is where `python -m`, `npx` or `uvx`
+    // look first, and the worktree holds the repository's files, so a module the repository
+    // commits under the server's name would run in its place, with the credentials the user
+    // gave the server. The worktree is named in the environment instead.
+    let mut env = config.env.clone();
+    env.push((WORKTREE_VAR.to_string(), worktree.display().to_string()));
+    let mut process = spawn_confined(&config.command, std::path::Path::new("/"), sandbox, &env)
         .map_err(|err| format!("the MCP server `{name}` could not be started: {err}"))?;
     let (Some(stdin), Some(stdout), Some(mut stderr)) = (
         process.child.stdin.take(),

@@ -351,7 +351,11 @@ fn an_mcp_server_in_the_sandbox_cannot_write_outside_the_worktree() {
         hook.display().to_string(),
         home_file.display().to_string(),
         dir.join("README.md").display().to_string(),
-        "inside.txt".to_string(),
+        // Servers start in `/`; the worktree is named in their environment.
+        crate::common::worktree(&dir, "t")
+            .join("inside.txt")
+            .display()
+            .to_string(),
     ];
     // The network is off, as for commands: a listener on this machine is out of reach.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -395,7 +399,7 @@ fn an_mcp_server_in_the_sandbox_cannot_write_outside_the_worktree() {
         readme
     );
     // Inside the worktree it may write: the checkpoint has it.
-    assert_eq!(seen[3], ("wrote inside.txt".to_string(), false));
+    assert_eq!(seen[3], (format!("wrote {}", targets[3]), false));
     assert_eq!(
         env.git(&dir, &["show", "agent/t:inside.txt"]),
         "#!/bin/sh\necho pwned\n"
