@@ -85,7 +85,15 @@ impl Tail {
     fn push(&mut self, bytes: &[u8]) {
         self.0.extend_from_slice(bytes);
         let over = self.0.len().saturating_sub(STDERR_TAIL);
-        self.0.drain(..over);
+        if over > 0 {
+            // Keep whole lines: a line cut at its start could hold the end of a secret that
+            // redaction no longer recognises.
+            let line_end = self.0[over..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(self.0.len(), |at| over + at + 1);
+            self.0.drain(..line_end);
+        }
     }
 }
 
@@ -594,7 +602,8 @@ fn note(stderr: &str) -> String {
     }
     format!(
         "; its stderr ends: {}",
-        crate::policy::redact_known(&crate::tools::bound(stderr, 600))
+        // Redacted whole, then shortened: a cut first could leave part of a secret unmasked.
+        crate::tools::bound(&crate::policy::redact_known(stderr), 600)
     )
 }
 
@@ -603,6 +612,17 @@ mod tests {
     use super::*;
     use pretty_assertions::assert_eq;
     use serde_json::json;
+
+    #[test]
+    fn the_stderr_tail_keeps_whole_lines_only() {
+        let mut tail = Tail::default();
+        let long = format!("token=sk-ant-{}\n", "x".repeat(STDERR_TAIL));
+        tail.push(long.as_bytes());
+        tail.push(b"last line\n");
+        // The line that no longer fits whole is gone, not kept as its unrecognisable end.
+        assert_eq!(String::from_utf8_lossy(&tail.0), "last line\n");
+        assert!(tail.0.len() <= STDERR_TAIL);
+    }
 
     fn tool(name: &str, schema: Value) -> rmcp::model::Tool {
         serde_json::from_value(json!({"name": name, "description": "d", "inputSchema": schema}))
