@@ -248,7 +248,7 @@ fn serve(
 }
 
 fn sse(name: &str, data: Value) -> String {
-    format!("event: {name}\ndata: {data}\n\n")
+    crate::support::sse_event(name, data)
 }
 
 /// The content blocks as the Messages API streams them, tool input in two fragments. A

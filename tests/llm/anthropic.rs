@@ -15,7 +15,7 @@ const MODEL: &str = "claude-sonnet-4-5-20250929";
 const SONNET: Price = Price::new(3.0, 15.0, 3.75, 0.30);
 
 fn ev(name: &str, data: Value) -> String {
-    format!("event: {name}\ndata: {data}\n\n")
+    crate::support::sse_event(name, data)
 }
 
 fn message_start() -> String {

@@ -2,6 +2,9 @@
 //! `src/llm`, to keep link time down.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod anthropic;
 mod common;
 mod openai;

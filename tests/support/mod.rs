@@ -1,5 +1,6 @@
 //! What the test binaries (`it`, `llm`, `policy`) share: git run isolated from the user's
-//! configuration, and a command's output checked in one place. Each binary mounts this with
+//! configuration, a command's output checked in one place, and the framing of the
+//! server-sent events the fake model servers (`it`'s fake model, `llm`'s raw servers) speak. Each binary mounts this with
 //! `#[path = "../support/mod.rs"] mod support;`.
 #![allow(dead_code)]
 
@@ -38,4 +39,10 @@ pub fn stdout_of(mut cmd: Command, what: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One server-sent event as the Anthropic Messages API frames it: `event:` and `data:` lines,
+/// then a blank line.
+pub fn sse_event(name: &str, data: impl std::fmt::Display) -> String {
+    format!("event: {name}\ndata: {data}\n\n")
 }
