@@ -2,7 +2,7 @@
 //! command fails, found by binary search in a scratch worktree, in the sandbox every command
 //! of the agent runs in. The user's checkout and the task's worktree are not touched.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::Context;
 use crate::cli::{BisectArgs, BudgetArgs, ModelArgs};
@@ -17,6 +17,7 @@ struct Scratch<'s> {
 
 impl<'s> Scratch<'s> {
     fn add(store: &'s Store, slug: &str, at: gix::ObjectId) -> anyhow::Result<Scratch<'s>> {
+        remove_abandoned(store);
         let path = store
             .agent_dir()
             .join("bisect")
@@ -39,6 +40,31 @@ impl<'s> Scratch<'s> {
             .git_output(&["-C", &dir, "checkout", "-q", "--detach", "-f", &id])?;
         self.store.git_output(&["-C", &dir, "clean", "-fdq"])?;
         Ok(())
+    }
+}
+
+/// Scratch worktrees of bisects that were killed (`kill -9` skips `Drop`): named
+/// `<slug>-<pid>`, abandoned when no process has that pid any more.
+fn remove_abandoned(store: &Store) {
+    let Ok(entries) = std::fs::read_dir(store.agent_dir().join("bisect")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(pid) = name
+            .rsplit_once('-')
+            .and_then(|(_, p)| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new("/proc").join(pid.to_string()).exists() {
+            continue;
+        }
+        // Dropping it removes the worktree and its registration.
+        drop(Scratch {
+            store,
+            path: entry.path(),
+        });
     }
 }
 

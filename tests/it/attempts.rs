@@ -809,3 +809,37 @@ fn ctrl_c_stops_the_attempts_with_their_run_and_nothing_is_picked_until_resume()
     env.agent_fsck(&dir);
     env.fsck(&dir);
 }
+
+#[test]
+fn a_bisect_removes_the_scratch_worktree_a_killed_bisect_left() {
+    let env = TestEnv::new();
+    let dir = env.repo("r");
+    std::fs::write(dir.join("state"), "good\n").unwrap();
+    env.git(&dir, &["add", "state"]);
+    env.git(&dir, &["commit", "-qm", "state"]);
+    hand_made_task(&env, &dir, "k", 4, 3);
+    // What `kill -9` during a bisect leaves: its scratch worktree, registered, named after a
+    // process that is gone.
+    let left = dir.join(".git/agent/bisect/k-999999999");
+    env.git(
+        &dir,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "--detach",
+            left.to_str().unwrap(),
+            "HEAD",
+        ],
+    );
+    assert!(env.git(&dir, &["worktree", "list"]).contains("k-999999999"));
+    let out = env.agent_ok(
+        &dir,
+        &["--json", "bisect", "k", "--test", "grep -q good state"],
+    );
+    assert!(out.contains("\"first_failing\":3"), "{out}");
+    assert!(!left.exists());
+    let list = env.git(&dir, &["worktree", "list"]);
+    assert!(!list.contains("/bisect/"), "{list}");
+    env.fsck(&dir);
+}
