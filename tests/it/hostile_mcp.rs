@@ -2,7 +2,6 @@
 //! (`fixtures/mcp/hostile.py`) and a hostile repository: each test names what it tries and
 //! asserts that the defence holds.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,69 +9,11 @@ use serde_json::{Value, json};
 
 use crate::agent_e2e::{KEY, agent, finish, sample};
 use crate::common::TestEnv;
-use crate::fake_model::{FakeModel, Script, current_step, last_tool_results, text, tool, turn};
-
-fn python() -> PathBuf {
-    let out = std::process::Command::new("python3")
-        .args(["-c", "import sys; print(sys.executable)"])
-        .output()
-        .expect("python3 runs the MCP server fixtures");
-    assert!(out.status.success(), "python3 failed");
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/mcp")
-        .join(name)
-}
-
-/// `[mcp.servers.<name>]` running `fixtures/mcp/<script>` with `args`, then `extra` lines.
-fn server_toml(name: &str, script: &str, args: &[&str], extra: &str) -> String {
-    let mut command = vec![
-        python().display().to_string(),
-        fixture(script).display().to_string(),
-    ];
-    command.extend(args.iter().map(|a| a.to_string()));
-    format!(
-        "[mcp.servers.{name}]\ncommand = {}\n{extra}",
-        serde_json::to_string(&command).unwrap()
-    )
-}
-
-fn user_config(env: &TestEnv, text: &str) {
-    let dir = env.home.join(".config/git-agent");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("config.toml"), text).unwrap();
-}
-
-fn one_step_plan() -> Vec<Value> {
-    vec![
-        text("Planning."),
-        tool(
-            "submit_plan",
-            json!({"objective": "use the server", "constraints": [], "acceptance_criteria": ["sh test.sh passes"],
-                   "test_command": "sh test.sh",
-                   "steps": [{"title": "Ask the server", "detail": "call its tools"}]}),
-        ),
-    ]
-}
-
-fn results_seen(model: &FakeModel) -> Vec<(String, bool)> {
-    model
-        .bodies()
-        .iter()
-        .filter(|b| current_step(b).is_some() && turn(b) > 0)
-        .flat_map(last_tool_results)
-        .collect()
-}
-
-fn json_events(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
+use crate::fake_model::{FakeModel, Script, current_step, tool, turn};
+use crate::mcp_client::{
+    fixture, json_events, one_step_plan, python, results_seen, server_toml_of as server_toml,
+    user_config,
+};
 
 fn executor_tools(model: &FakeModel) -> Vec<Value> {
     model

@@ -17,7 +17,7 @@ use crate::fake_model::{FakeModel, Script, current_step, last_tool_results, text
 
 /// The Python that runs the fixture, resolved with the caller's environment: the sandbox's
 /// clean environment has no pyenv shim setup, so the server is named by its real path.
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     let out = std::process::Command::new("python3")
         .args(["-c", "import sys; print(sys.executable)"])
         .output()
@@ -26,15 +26,23 @@ fn python() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mcp/server.py")
+/// A server of `fixtures/mcp/`.
+pub(crate) fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/mcp")
+        .join(name)
 }
 
-/// `[mcp.servers.<name>]` of the fixture, with `extra` lines.
+/// `[mcp.servers.<name>]` of the fixture server, with `extra` lines.
 fn server_toml(name: &str, args: &[&str], extra: &str) -> String {
+    server_toml_of(name, "server.py", args, extra)
+}
+
+/// `[mcp.servers.<name>]` running `fixtures/mcp/<script>` with `args`, then `extra` lines.
+pub(crate) fn server_toml_of(name: &str, script: &str, args: &[&str], extra: &str) -> String {
     let mut command = vec![
         python().display().to_string(),
-        fixture().display().to_string(),
+        fixture(script).display().to_string(),
     ];
     command.extend(args.iter().map(|a| a.to_string()));
     format!(
@@ -43,7 +51,7 @@ fn server_toml(name: &str, args: &[&str], extra: &str) -> String {
     )
 }
 
-fn user_config(env: &TestEnv, text: &str) {
+pub(crate) fn user_config(env: &TestEnv, text: &str) {
     let dir = env.home.join(".config/git-agent");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("config.toml"), text).unwrap();
@@ -52,7 +60,7 @@ fn user_config(env: &TestEnv, text: &str) {
 /// A credential the user hands a server in its `env`.
 const TOKEN: &str = "fixture-token-5f0c2a9d7e1b4c3a";
 
-fn one_step_plan() -> Vec<Value> {
+pub(crate) fn one_step_plan() -> Vec<Value> {
     vec![
         text("Planning."),
         tool(
@@ -65,7 +73,7 @@ fn one_step_plan() -> Vec<Value> {
 }
 
 /// The results the model was shown, in order, one per executor turn after the first.
-fn results_seen(model: &FakeModel) -> Vec<(String, bool)> {
+pub(crate) fn results_seen(model: &FakeModel) -> Vec<(String, bool)> {
     model
         .bodies()
         .iter()
@@ -86,7 +94,7 @@ fn tool_names(request: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn json_events(stdout: &str) -> Vec<Value> {
+pub(crate) fn json_events(stdout: &str) -> Vec<Value> {
     stdout
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
