@@ -6,7 +6,7 @@
 //! cargo build --release && cargo run --release --example bench [SECTION]
 //! ```
 //!
-//! SECTION is one of startup, checkpoint, rollback, list, session (default: all). Every pair
+//! SECTION is one of startup, checkpoint, steps, rollback, list, session (default: all). Every pair
 //! runs alternately, A/B/A/B, after `git status` has refreshed the index on both sides; the
 //! table shows medians with the range (min–max). `GIT_AGENT_BENCH_ROUNDS` sets the rounds
 //! (default 11); `GIT_AGENT_BENCH_SKIP_100K=1` leaves out the 100k-file repositories, whose
@@ -17,6 +17,9 @@
 //!   -q`, on generated repositories of 1k, 10k and 100k files (the task works `--here`, so
 //!   both sides snapshot the same checkout); the second column is the checkpoint's own
 //!   `checkpoint_ms`, what the harness spends inside the process;
+//! - steps: checkpoints inside a run, where a watch names what changed: a replayed run
+//!   rewriting one file a step at 1k, 10k and 100k files (the checkpoint's own
+//!   `checkpoint_ms` from its record) against `git add -A && git commit -q` on the twin;
 //! - rollback: `git agent rollback -q` of a 100-file checkpoint vs `git reset -q --hard
 //!   HEAD~1`, 10k files;
 //! - list: `git agent list` with 1,000 tasks and 10,000 checkpoints vs `git for-each-ref`
@@ -530,6 +533,156 @@ fn run_measured(mut cmd: Command, stderr: &Path) -> (Duration, i64, bool) {
     (started.elapsed(), usage.ru_maxrss, ok)
 }
 
+/// One answer of the replay provider: a tool call.
+fn replay_turn(id: usize, name: &str, input: serde_json::Value) -> String {
+    serde_json::json!({"model": "claude-sonnet-4-5", "stop_reason": "tool_use",
+        "usage": {"input_tokens": 2000, "output_tokens": 100},
+        "content": [{"type": "tool_use", "id": format!("toolu_{id}"), "name": name, "input": input}]})
+    .to_string()
+}
+
+/// A replayed run of `steps` steps, each writing `path_of(n)` and finishing.
+fn replay_session(steps: usize, path_of: impl Fn(usize) -> String) -> String {
+    let mut lines = String::new();
+    let plan_steps: Vec<_> = (1..=steps)
+        .map(|n| serde_json::json!({"title": format!("part {n}"), "detail": "write it"}))
+        .collect();
+    lines.push_str(&replay_turn(0, "submit_plan", serde_json::json!({"objective": "o", "constraints": [], "acceptance_criteria": [], "test_command": "true", "steps": plan_steps})));
+    lines.push('\n');
+    for n in 1..=steps {
+        lines.push_str(&replay_turn(
+            2 * n,
+            "write_file",
+            serde_json::json!({"path": path_of(n), "content": format!("step {n}\n")}),
+        ));
+        lines.push('\n');
+        lines.push_str(&replay_turn(2 * n + 1, "finish_step", serde_json::json!({"summary": format!("part {n}"), "expected_outcome": "x", "risks": "none", "next_step": "next"})));
+        lines.push('\n');
+    }
+    lines
+}
+
+/// The `checkpoint_ms` of every checkpoint record of `branch`, oldest first.
+fn checkpoint_times(env: &Env, dir: &Path, slug: &str) -> Vec<u64> {
+    let records = env.git(
+        dir,
+        &[
+            "log",
+            "--reverse",
+            "--format=%N",
+            &format!("--notes=agent/{slug}"),
+            &format!("agent/{slug}"),
+        ],
+    );
+    records
+        .lines()
+        .filter_map(|l| l.strip_prefix("checkpoint_ms"))
+        .filter_map(|v| v.trim_start_matches([' ', '=']).trim().parse::<u64>().ok())
+        .collect()
+}
+
+/// Checkpoints inside a run, where a watch names what changed: a replayed run whose every
+/// step rewrites one file, at 1k/10k/100k files, against `git add -A && git commit` of a
+/// one-file change on a twin (whole processes). The run's first checkpoint walks the tree
+/// (nobody watched before the run); the median is of the others.
+fn bench_steps(env: &Env, root: &Path, table: &mut Table) {
+    let mut sizes = vec![1_000, 10_000];
+    if std::env::var_os("GIT_AGENT_BENCH_SKIP_100K").is_none() {
+        sizes.push(100_000);
+    }
+    let steps = rounds() + 1;
+    let mut at_1k = None;
+    for files in sizes {
+        let (ours, theirs) = twins(env, root, &format!("steps-{files}"), files);
+        let session = root.join(format!("steps-{files}.jsonl"));
+        std::fs::write(
+            &session,
+            replay_session(steps, |n| {
+                let i = n * 37 % files;
+                format!("d{:03}/e{:03}/f{i}.txt", i / 10_000, (i / 100) % 100)
+            }),
+        )
+        .unwrap();
+        let mut cmd = env.cmd(&ours, env.bin.to_str().unwrap(), &[]);
+        cmd.args([
+            "start",
+            "--name",
+            "run",
+            "--provider",
+            "replay",
+            "--replay-file",
+        ])
+        .arg(&session)
+        .arg("one file a step");
+        let stderr = root.join("steps.stderr");
+        let (_, _, ok) = run_measured(cmd, &stderr);
+        assert!(
+            ok,
+            "{}",
+            std::fs::read_to_string(&stderr).unwrap_or_default()
+        );
+        let times = checkpoint_times(env, &ours, "run");
+        assert_eq!(times.len(), steps, "one checkpoint a step");
+        let mut inside = Samples::default();
+        for ms in &times[1..] {
+            inside.push(Run {
+                wall: Duration::from_millis(*ms),
+                cpu: Duration::ZERO,
+            });
+        }
+        let mut theirs_runs = Samples::default();
+        for round in 0..rounds() {
+            touch(&theirs, round * 37 % files, 1, round);
+            refresh(env, &[&theirs]);
+            let message = format!("round {round}");
+            let (t, _) = env.time(
+                &theirs,
+                &[
+                    ("git", &["add", "-A"]),
+                    ("git", &["commit", "-q", "-m", &message]),
+                ],
+            );
+            theirs_runs.push(t);
+        }
+        let median = inside.median();
+        let goal = if files == 1_000 {
+            at_1k = Some(median);
+            String::new()
+        } else {
+            let vs_1k = at_1k.map_or(String::new(), |base| {
+                format!(
+                    "; {:.2}× its 1k time",
+                    median.as_secs_f64() / base.as_secs_f64().max(0.001)
+                )
+            });
+            format!("≤ 0.5×{vs_1k}")
+        };
+        let mut all: Vec<u64> = times[1..].to_vec();
+        all.sort();
+        table.row(
+            &format!(
+                "checkpoint in a run (watched), 1 file changed, {}k files",
+                files / 1000
+            ),
+            &format!(
+                "{} ms ({}–{}), in-process; the run's first, a walk: {} ms",
+                median.as_millis(),
+                all[0],
+                all[all.len() - 1],
+                times[0]
+            ),
+            &format!("{} (`git add -A && git commit -q`)", theirs_runs.show()),
+            &format!(
+                "{:.2}",
+                median.as_secs_f64() / theirs_runs.median().as_secs_f64()
+            ),
+            &goal,
+        );
+        std::fs::remove_dir_all(&ours).ok();
+        std::fs::remove_dir_all(&theirs).ok();
+    }
+}
+
 fn bench_session(env: &Env, root: &Path, table: &mut Table) {
     let dir = root.join("session");
     generate(env, &dir, 100);
@@ -541,28 +694,7 @@ fn bench_session(env: &Env, root: &Path, table: &mut Table) {
     env.git(&dir, &["add", "-A"]);
     env.git(&dir, &["commit", "-qm", "policy"]);
     let steps = 200;
-    let mut lines = String::new();
-    let tool = |id: usize, name: &str, input: serde_json::Value| {
-        serde_json::json!({"model": "claude-sonnet-4-5", "stop_reason": "tool_use",
-            "usage": {"input_tokens": 2000, "output_tokens": 100},
-            "content": [{"type": "tool_use", "id": format!("toolu_{id}"), "name": name, "input": input}]})
-        .to_string()
-    };
-    let plan_steps: Vec<_> = (1..=steps)
-        .map(|n| serde_json::json!({"title": format!("part {n}"), "detail": "write it"}))
-        .collect();
-    lines.push_str(&tool(0, "submit_plan", serde_json::json!({"objective": "o", "constraints": [], "acceptance_criteria": [], "test_command": "true", "steps": plan_steps})));
-    lines.push('\n');
-    for n in 1..=steps {
-        lines.push_str(&tool(
-            2 * n,
-            "write_file",
-            serde_json::json!({"path": format!("parts/p{n}.txt"), "content": format!("{n}\n")}),
-        ));
-        lines.push('\n');
-        lines.push_str(&tool(2 * n + 1, "finish_step", serde_json::json!({"summary": format!("part {n}"), "expected_outcome": "x", "risks": "none", "next_step": "next"})));
-        lines.push('\n');
-    }
+    let lines = replay_session(steps, |n| format!("parts/p{n}.txt"));
     let session = root.join("session.jsonl");
     std::fs::write(&session, lines).unwrap();
     let mut cmd = env.cmd(&dir, env.bin.to_str().unwrap(), &[]);
@@ -677,6 +809,9 @@ fn main() {
     }
     if all || section == "checkpoint" {
         bench_checkpoint(&env, root.path(), &mut table);
+    }
+    if all || section == "steps" {
+        bench_steps(&env, root.path(), &mut table);
     }
     if all || section == "rollback" {
         bench_rollback(&env, root.path(), &mut table);

@@ -37,7 +37,7 @@ pub type Problem = Arc<Mutex<Option<String>>>;
 /// A walker over `start` (inside `root`), and where it reports a directory it did not enter.
 /// When the root's own `.gitignore` is unreadable, no `.gitignore` is honoured at all.
 pub fn builder(root: &Path, start: &Path) -> (ignore::WalkBuilder, Problem) {
-    let (mut builder, problem) = builder_inner(root, start);
+    let (mut builder, problem) = builder_inner(root, start, None);
     builder.git_global(true);
     (builder, problem)
 }
@@ -48,8 +48,9 @@ pub fn builder_with_excludes(
     root: &Path,
     start: &Path,
     excludes_file: Option<PathBuf>,
+    keep: Option<Keep>,
 ) -> (ignore::WalkBuilder, Problem) {
-    let (mut builder, problem) = builder_inner(root, start);
+    let (mut builder, problem) = builder_inner(root, start, keep);
     builder.git_global(false).current_dir(root);
     if let Some(file) = excludes_file.filter(|f| f.is_file()) {
         // A file that cannot be read is skipped, as git skips it.
@@ -58,11 +59,17 @@ pub fn builder_with_excludes(
     (builder, problem)
 }
 
-fn builder_inner(root: &Path, start: &Path) -> (ignore::WalkBuilder, Problem) {
+/// Which entries a walk looks at beyond the ignore rules: called with each entry's path
+/// (relative to the root) and whether it is a directory; `false` skips it, and a directory's
+/// whole subtree with it, without a stat.
+pub type Keep = Box<dyn Fn(&Path, bool) -> bool + Send + Sync + 'static>;
+
+fn builder_inner(root: &Path, start: &Path, keep: Option<Keep>) -> (ignore::WalkBuilder, Problem) {
     let problem: Problem = Arc::new(Mutex::new(ignore_file_problem(root)));
     let honour_gitignore = problem.lock().map(|p| p.is_none()).unwrap_or(false);
     let seen = problem.clone();
     let top = start.to_path_buf();
+    let base = root.to_path_buf();
     let mut builder = ignore::WalkBuilder::new(start);
     builder
         .hidden(false)
@@ -77,7 +84,16 @@ fn builder_inner(root: &Path, start: &Path) -> (ignore::WalkBuilder, Problem) {
                 return false;
             }
             let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-            if !is_dir || entry.path() == top {
+            if entry.path() == top {
+                return true;
+            }
+            if let Some(keep) = &keep {
+                let rel = entry.path().strip_prefix(&base).unwrap_or(entry.path());
+                if !keep(rel, is_dir) {
+                    return false;
+                }
+            }
+            if !is_dir {
                 return true;
             }
             if let Some(why) = ignore_file_problem(entry.path()) {

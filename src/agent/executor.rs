@@ -14,7 +14,7 @@ use crate::policy::SecretAllowList;
 use crate::store::StoreError;
 use crate::store::record::TestRun;
 use crate::store::{
-    Checkpoint, CheckpointInput, CheckpointRecord, Plan, PlanStatus, RollbackTarget, Task,
+    Changes, Checkpoint, CheckpointInput, CheckpointRecord, Plan, PlanStatus, RollbackTarget, Task,
     TestsSummary, TestsVerdict,
 };
 use crate::tools::ToolOutput;
@@ -407,6 +407,23 @@ impl Agent<'_> {
         )))
     }
 
+    /// What the next checkpoint looks at: the paths the watch saw change, or (`None`, or
+    /// [`Changes::Unknown`]) the whole worktree. A watch that lost track is armed anew
+    /// first, so that what changes while the walk runs is seen by the next checkpoint.
+    fn changes_to_checkpoint(&mut self) -> Option<Changes> {
+        let watch = self.watch.as_mut()?;
+        let changes = watch.changes();
+        if let Changes::Unknown(why) = &changes {
+            tracing::debug!("the checkpoint walks the worktree: {why}");
+            self.arm_watch();
+            return Some(changes);
+        }
+        if self.walk_next {
+            return Some(Changes::Unknown("the first checkpoint of a run".into()));
+        }
+        Some(changes)
+    }
+
     async fn run_harness_tests(&mut self, plan: &Plan) -> TestRun {
         let command = self
             .config
@@ -461,6 +478,11 @@ impl Agent<'_> {
             "Step {step}/{steps}: {}",
             plan.steps[(step - 1) as usize].title
         );
+        let changes = self.changes_to_checkpoint();
+        let scope = match &changes {
+            Some(Changes::Paths(paths)) => Some(paths),
+            _ => None,
+        };
         let outcome = self.store.checkpoint_with_tip_note(
             task,
             &self.worktree,
@@ -492,6 +514,7 @@ impl Agent<'_> {
                 },
                 co_author: self.config.co_author.as_deref(),
                 secret_allow: Some(&secret_allow),
+                scope,
             },
             Some(tip_note),
         );
@@ -507,6 +530,10 @@ impl Agent<'_> {
             Err(err) => return Err(err.into()),
         };
         self.base.add(&fresh);
+        if let (Some(watch), Some(changes)) = (&mut self.watch, &changes) {
+            watch.settle(changes);
+            self.walk_next = false;
+        }
         (self.emit)(Event::Checkpoint {
             number: outcome.number,
             commit: outcome.commit.to_string(),

@@ -104,6 +104,12 @@ pub struct Agent<'a> {
     said_shown: std::collections::HashSet<String>,
     /// Those of them no checkpoint record lists yet: the next checkpoint records them.
     said_unrecorded: Vec<String>,
+    /// What changed in the worktree since the last checkpoint, when a watch can tell
+    /// (`None`: every checkpoint walks the worktree).
+    watch: Option<crate::store::Watch>,
+    /// The next checkpoint walks the whole worktree: the first of a run (what changed
+    /// before the run began, nobody watched), and any after the watch lost track.
+    walk_next: bool,
 }
 
 /// The result of one model turn.
@@ -153,6 +159,8 @@ impl<'a> Agent<'a> {
             said_tip: None,
             said_shown: Default::default(),
             said_unrecorded: Vec::new(),
+            watch: None,
+            walk_next: true,
         }
     }
 
@@ -164,6 +172,7 @@ impl<'a> Agent<'a> {
         self.base = self.store.budget(&task, &plan)?.usage;
         self.started = Instant::now();
         self.mark = self.started;
+        self.arm_watch();
         let outcome = match self.work().await {
             Ok(outcome) => outcome,
             Err(err) => {
@@ -224,6 +233,19 @@ impl<'a> Agent<'a> {
 
     /// Put uncommitted work of the worktree into the attic. What it cost is in the tip's
     /// pending usage already.
+    /// Watch the worktree from now on (see [`crate::store::Watch`]); without a watch every
+    /// checkpoint walks it, which is correct, only slower on a large tree.
+    fn arm_watch(&mut self) {
+        self.watch = match self.store.watch(&self.worktree) {
+            Ok(watch) => Some(watch),
+            Err(why) => {
+                tracing::debug!("checkpoints walk the worktree: {why}");
+                None
+            }
+        };
+        self.walk_next = true;
+    }
+
     fn keep_unfinished(&mut self, why: &str) -> Result<(), crate::store::StoreError> {
         let task = self.store.task(&self.slug)?;
         self.store.stash_unfinished(&task, &self.worktree, why)?;

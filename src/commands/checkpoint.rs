@@ -43,6 +43,7 @@ pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exi
             },
             co_author: None,
             secret_allow: (!args.allow_secrets).then_some(&secret_allow),
+            scope: None,
         },
     )?;
     if ctx.global.json {

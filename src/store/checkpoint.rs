@@ -1,15 +1,16 @@
 //! Checkpoints: one commit per unit of work, with its trailers and its record note, landing
 //! in one compare-and-swap transaction.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Instant;
 
 use gix::ObjectId;
-use gix::bstr::ByteSlice;
+use gix::bstr::{BString, ByteSlice};
 
 use super::record::{CheckpointRecord, TestsVerdict};
 use super::refs::{self, Edit, Expect};
-use super::snapshot::{ChangeKind, snapshot_worktree};
+use super::snapshot::{ChangeKind, snapshot_scoped};
 use super::task::Task;
 use super::trailers::{Trailers, key, parse_trailers, summary_line};
 use super::{Result, Store, StoreError, git_err};
@@ -55,6 +56,9 @@ pub struct CheckpointInput<'a> {
     /// What the secret scan lets through; `None` commits secrets too (the user's explicit
     /// `--allow-secrets`, never the model's choice).
     pub secret_allow: Option<&'a SecretAllowList>,
+    /// The paths a [`super::Watch`] saw change since the last checkpoint, when it can vouch
+    /// for them; `None` walks the whole worktree.
+    pub scope: Option<&'a BTreeSet<BString>>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,7 +105,7 @@ impl Store {
         let started = Instant::now();
         let wt_repo = self.open_worktree(worktree)?;
         let tip_tree = self.tree_of(task.tip)?;
-        let mut snapshot = snapshot_worktree(&wt_repo, tip_tree, input.secret_allow)?;
+        let mut snapshot = snapshot_scoped(&wt_repo, tip_tree, input.secret_allow, input.scope)?;
         let gitlinks = snapshot.gitlinks();
         if !gitlinks.is_empty() {
             let inside =

@@ -28,6 +28,7 @@ mod submodules;
 pub mod sync;
 mod task;
 mod trailers;
+mod watch;
 mod worktree;
 
 pub use attempts::{PickOutcome, rank, why_lost};
@@ -50,12 +51,13 @@ pub use refs::{
 pub use rollback::{RollbackOutcome, RollbackTarget, now_rfc3339};
 pub use say::Said;
 pub use slug::{MAX_ATTEMPTS, attempt_slug, max_len_with_attempts, slug_from_goal, validate_slug};
-pub use snapshot::{Snapshot, snapshot_worktree};
+pub use snapshot::{Snapshot, snapshot_scoped, snapshot_worktree};
 pub use state::{Budget, Checkpoint, TaskRow, TaskState, TaskSummary};
 pub use task::{NewTask, Task};
 pub use trailers::{
     CheckpointTrailers, StepOf, Trailers, key as trailer, merge_trailers, parse_trailers,
 };
+pub use watch::{Changes, Watch};
 
 use std::cell::RefCell;
 use std::collections::HashMap;

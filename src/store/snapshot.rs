@@ -118,6 +118,19 @@ pub fn snapshot_worktree(
     base_tree: ObjectId,
     guard: Option<&SecretAllowList>,
 ) -> Result<Snapshot> {
+    snapshot_scoped(repo, base_tree, guard, None)
+}
+
+/// Like [`snapshot_worktree`], looking only at the paths of `scope` (a directory stands for
+/// everything beneath it) when it is given: what a [`super::Watch`] saw change. Every other
+/// path keeps its state of `base_tree` and is never stat'ed; the ignore rules are those of
+/// the whole walk, read from the directories on the way to the scope.
+pub fn snapshot_scoped(
+    repo: &gix::Repository,
+    base_tree: ObjectId,
+    guard: Option<&SecretAllowList>,
+    scope: Option<&BTreeSet<BString>>,
+) -> Result<Snapshot> {
     let workdir = repo
         .workdir()
         .ok_or_else(|| StoreError::BareRepository {
@@ -126,8 +139,16 @@ pub fn snapshot_worktree(
         .to_path_buf();
     let index_path = repo.index_path();
     let mut index = if index_path.exists() {
-        repo.open_index()
-            .map_err(git_err("could not read the worktree's index"))?
+        // Its trailing checksum is not verified, as git does not verify it on reading
+        // either (only `git fsck` does): hashing the whole file would make every checkpoint
+        // cost the size of the tree.
+        gix::index::File::at(
+            &index_path,
+            repo.object_hash(),
+            true,
+            gix::index::decode::Options::default(),
+        )
+        .map_err(git_err("could not read the worktree's index"))?
     } else {
         let state = gix::index::State::from_tree(&base_tree, &repo.objects, Default::default())
             .map_err(|err| StoreError::Git {
@@ -140,7 +161,7 @@ pub fn snapshot_worktree(
     let timestamp = (stamp.unix_seconds(), stamp.nanoseconds());
 
     let root = Root::open(&workdir).map_err(super::worktree::beneath_err(&workdir))?;
-    let mut found = walk(repo, &workdir)?;
+    let mut found = walk(repo, &workdir, scope)?;
     // Files inside a submodule's directory belong to the submodule, never to this tree (a
     // checked-out submodule is a nested repository the walk does not enter; these are in one
     // that is not checked out). git leaves them out silently; we say so.
@@ -176,10 +197,8 @@ pub fn snapshot_worktree(
     // tracking those, and so do we). Deletions go into the tree first: a file that became a
     // directory is removed before the directory's new files are added.
     let walked: HashSet<&BStr> = found.iter().map(|f| f.path.as_ref()).collect();
-    let unseen: Vec<(usize, BString)> = index
-        .entries()
-        .iter()
-        .enumerate()
+    let unseen: Vec<(usize, BString)> = entries_in(&index, scope)
+        .map(|i| (i, &index.entries()[i]))
         .filter(|(_, e)| e.stage_raw() == 0 && e.mode != Mode::COMMIT)
         .map(|(i, e)| (i, e.path(&index)))
         .filter(|(_, p)| !walked.contains(p))
@@ -303,6 +322,28 @@ pub fn snapshot_worktree(
         index,
         index_dirty,
     })
+}
+
+/// The positions of the index entries within `scope` (all of them without one), in order.
+fn entries_in<'i>(
+    index: &'i gix::index::File,
+    scope: Option<&'i BTreeSet<BString>>,
+) -> Box<dyn Iterator<Item = usize> + 'i> {
+    let Some(scope) = scope else {
+        return Box::new(0..index.entries().len());
+    };
+    let mut positions = BTreeSet::new();
+    for path in scope {
+        if let Ok(i) = index.entry_index_by_path(path.as_ref()) {
+            positions.insert(i);
+        }
+        let mut prefix = path.clone();
+        prefix.push(b'/');
+        if let Some(range) = index.prefixed_entries_range(prefix.as_ref()) {
+            positions.extend(range);
+        }
+    }
+    Box::new(positions.into_iter())
 }
 
 /// Compare one worktree path with its index entry: `Some` when its content must be hashed.
@@ -605,10 +646,31 @@ fn remove(
 
 /// Files and symlinks of the worktree, honouring .gitignore, .git/info/exclude and
 /// core.excludesFile; nested repositories are left alone like git does.
-fn walk(repo: &gix::Repository, workdir: &Path) -> Result<Vec<Found>> {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
+fn walk(
+    repo: &gix::Repository,
+    workdir: &Path,
+    scope: Option<&BTreeSet<BString>>,
+) -> Result<Vec<Found>> {
+    let threads = match scope {
+        // A handful of directories: threads would cost more than they spread.
+        Some(_) => 1,
+        None => std::thread::available_parallelism().map_or(2, |n| n.get().min(8)),
+    };
+    let keep = scope.map(|scope| {
+        let scope = std::sync::Arc::new(scope.clone());
+        Box::new(move |rel: &Path, is_dir: bool| {
+            let Ok(rel) = gix::path::into_bstr(rel) else {
+                return true; // not a path git can hold: the walk reports it as it would
+            };
+            if is_dir {
+                super::watch::leads_to(&scope, &rel)
+            } else {
+                super::watch::within(&scope, &rel)
+            }
+        }) as crate::walk::Keep
+    });
     let (mut builder, problem) =
-        crate::walk::builder_with_excludes(workdir, workdir, excludes_file(repo, workdir));
+        crate::walk::builder_with_excludes(workdir, workdir, excludes_file(repo, workdir), keep);
     if let Some(why) = crate::walk::take(&problem) {
         return Err(StoreError::Refused {
             findings: vec![why],
@@ -656,7 +718,7 @@ fn walk(repo: &gix::Repository, workdir: &Path) -> Result<Vec<Found>> {
 
 /// The file of `core.excludesFile`, as git finds it: the repository's configuration (any
 /// level), else `$XDG_CONFIG_HOME/git/ignore` or `~/.config/git/ignore`.
-fn excludes_file(repo: &gix::Repository, workdir: &Path) -> Option<std::path::PathBuf> {
+pub(super) fn excludes_file(repo: &gix::Repository, workdir: &Path) -> Option<std::path::PathBuf> {
     let configured = repo
         .config_snapshot()
         .trusted_path("core.excludesFile")

@@ -19,6 +19,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use git_agent::store::{
+    Changes, CheckpointInput, CheckpointRecord, Store, TestsSummary, TestsVerdict, Watch,
+};
+
 use crate::common::{TestEnv, worktree};
 
 /// A random case: a script that builds the base repository's files, and one that edits them.
@@ -306,8 +310,56 @@ fn repro(seed: u64, case: &Case) -> String {
     )
 }
 
-/// Runs one case; `Err` holds what differed.
-fn run_case(env: &TestEnv, seed: u64, attributes: bool) -> Result<(), String> {
+/// How the checkpoint of a case finds what changed.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    /// `git agent checkpoint`: the stat walk over the whole worktree.
+    Walk,
+    /// As a run does it: a watch armed before the edit names the paths the checkpoint
+    /// looks at (in-process, through the library; `Unknown` falls back to the walk).
+    Watched,
+}
+
+/// The checkpoint of the edit, as a run makes it: through the watch armed before the edit.
+/// Whether the watch named the paths (`false`: it asked for the walk).
+fn watched_checkpoint(repo: &Path, wt: &Path, watch: &mut Watch) -> Result<bool, String> {
+    let store = Store::discover(repo).map_err(|e| e.to_string())?;
+    let task = store.task("t").map_err(|e| e.to_string())?;
+    let changes = watch.changes();
+    let scope = match &changes {
+        Changes::Paths(paths) => Some(paths),
+        Changes::Unknown(_) => None,
+    };
+    store
+        .checkpoint(
+            &task,
+            wt,
+            CheckpointInput {
+                summary: "edit",
+                body: "",
+                step: 1,
+                steps: 1,
+                expected: "x",
+                tests: TestsSummary {
+                    verdict: TestsVerdict::NotRun,
+                    command: String::new(),
+                    summary: String::new(),
+                },
+                risks: "none",
+                next: "none",
+                model: "test",
+                record: CheckpointRecord::default(),
+                co_author: None,
+                secret_allow: None,
+                scope,
+            },
+        )
+        .map_err(|e| format!("checkpoint failed: {e}"))?;
+    Ok(scope.is_some())
+}
+
+/// Runs one case; `Err` holds what differed, `Ok` whether a watch named the paths.
+fn run_case(env: &TestEnv, seed: u64, attributes: bool, mode: Mode) -> Result<bool, String> {
     let case = generate(seed, attributes);
     let root = env.root.path().join(format!("case-{seed}"));
     let repo = root.join("repo");
@@ -336,12 +388,25 @@ fn run_case(env: &TestEnv, seed: u64, attributes: bool) -> Result<(), String> {
         ],
     );
     let age = age_script(case.refresh);
-    sh(env, &wt, &format!("{age}\n{}", case.edit));
     sh(env, &twin, &format!("{age}\n{}", case.edit));
-    let (code, _, err) = env.agent(&repo, &["checkpoint", "t", "-m", "edit", "--allow-secrets"]);
-    if code != 0 {
-        return Err(format!("checkpoint failed: {err}"));
-    }
+    let scoped = match mode {
+        Mode::Walk => {
+            sh(env, &wt, &format!("{age}\n{}", case.edit));
+            let (code, _, err) =
+                env.agent(&repo, &["checkpoint", "t", "-m", "edit", "--allow-secrets"]);
+            if code != 0 {
+                return Err(format!("checkpoint failed: {err}"));
+            }
+            false
+        }
+        Mode::Watched => {
+            sh(env, &wt, &age);
+            let store = Store::discover(&repo).map_err(|e| e.to_string())?;
+            let mut watch = store.watch(&wt).map_err(|why| format!("no watch: {why}"))?;
+            sh(env, &wt, &case.edit);
+            watched_checkpoint(&repo, &wt, &mut watch)?
+        }
+    };
     let ours = env.git(&repo, &["rev-parse", "agent/t^{tree}"]);
     let theirs = sh_ok(env, &twin, "git add -A && git write-tree");
     if ours != theirs {
@@ -377,7 +442,7 @@ fn run_case(env: &TestEnv, seed: u64, attributes: bool) -> Result<(), String> {
         ));
     }
     let _ = std::fs::remove_dir_all(&root);
-    Ok(())
+    Ok(scoped)
 }
 
 fn cases() -> (u64, u64) {
@@ -392,23 +457,28 @@ fn cases() -> (u64, u64) {
     (seed, n)
 }
 
-fn run_all(attributes: bool) {
+fn run_all(attributes: bool, mode: Mode) {
     let env = TestEnv::in_memory();
     let (first, n) = cases();
     // Cases are independent: two threads (the machine's cores) share the seeds.
     let threads = std::thread::available_parallelism().map_or(2, |c| c.get().clamp(1, 4)) as u64;
     let failures = std::sync::Mutex::new(Vec::new());
+    let scoped = std::sync::atomic::AtomicU64::new(0);
     std::thread::scope(|scope| {
         for t in 0..threads {
-            let (env, failures) = (&env, &failures);
+            let (env, failures, scoped) = (&env, &failures, &scoped);
             scope.spawn(move || {
                 for seed in (first + t..first + n).step_by(threads as usize) {
                     if failures.lock().unwrap().len() >= 3 {
                         return;
                     }
-                    if let Err(why) = run_case(env, seed, attributes) {
+                    let outcome = run_case(env, seed, attributes, mode);
+                    if outcome == Ok(true) {
+                        scoped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    if let Err(why) = outcome {
                         failures.lock().unwrap().push(format!(
-                            "seed {seed}: {why}\n--- reproduce:\n{}",
+                            "seed {seed} ({mode:?}): {why}\n--- reproduce:\n{}",
                             repro(seed, &generate(seed, attributes))
                         ));
                     }
@@ -418,9 +488,25 @@ fn run_all(attributes: bool) {
     });
     let failures = failures.into_inner().unwrap();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    if let Mode::Watched = mode {
+        // An edit of an ignore or attributes file makes the watch ask for the walk; the
+        // other cases must have been checkpointed from the watch's paths, or this suite
+        // would only test the walk again.
+        let scoped = scoped.into_inner();
+        eprintln!("{scoped} of {n} cases checkpointed from the watch's paths");
+        assert!(
+            scoped * 3 >= n,
+            "only {scoped} of {n} cases used the watch's paths"
+        );
+    }
 }
 
 #[test]
 fn checkpoints_equal_git_add_on_random_repositories() {
-    run_all(true);
+    run_all(true, Mode::Walk);
+}
+
+#[test]
+fn watched_checkpoints_equal_git_add_on_random_repositories() {
+    run_all(true, Mode::Watched);
 }

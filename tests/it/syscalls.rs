@@ -194,3 +194,169 @@ fn a_checkpoint_starts_no_process_and_stats_each_file_once() {
     let files: Vec<_> = opened.iter().filter(|(p, _)| p.is_file()).collect();
     assert_eq!(files.len(), 2, "{files:?}");
 }
+
+/// A replay-provider session: the plan, then per step `calls` and `finish_step`.
+fn replay_session(steps: &[Vec<(&str, serde_json::Value)>]) -> String {
+    let turn = |id: usize, name: &str, input: serde_json::Value| {
+        serde_json::json!({"model": "claude-sonnet-4-5", "stop_reason": "tool_use",
+            "usage": {"input_tokens": 100, "output_tokens": 10},
+            "content": [{"type": "tool_use", "id": format!("toolu_{id}"), "name": name, "input": input}]})
+        .to_string()
+    };
+    let titles: Vec<_> = (1..=steps.len())
+        .map(|n| serde_json::json!({"title": format!("part {n}"), "detail": "do it"}))
+        .collect();
+    let mut lines = vec![turn(
+        0,
+        "submit_plan",
+        serde_json::json!({"objective": "o", "constraints": [], "acceptance_criteria": [],
+                           "test_command": "true", "steps": titles}),
+    )];
+    for (n, calls) in steps.iter().enumerate() {
+        for (name, input) in calls {
+            lines.push(turn(lines.len(), name, input.clone()));
+        }
+        lines.push(turn(
+            lines.len(),
+            "finish_step",
+            serde_json::json!({"summary": format!("part {}", n + 1), "expected_outcome": "x",
+                               "risks": "none", "next_step": "next"}),
+        ));
+    }
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn checkpoints_in_a_run_look_only_at_what_changed() {
+    if !strace_available() {
+        return;
+    }
+    let env = TestEnv::new();
+    let repo = env.repo("r");
+    for d in 0..5 {
+        std::fs::create_dir_all(repo.join(format!("dir{d}/sub"))).unwrap();
+        for f in 0..40 {
+            std::fs::write(
+                repo.join(format!("dir{d}/sub/file{f}.txt")),
+                format!("{f}\n"),
+            )
+            .unwrap();
+        }
+    }
+    env.git(&repo, &["add", "-A"]);
+    env.git(&repo, &["commit", "-qm", "files"]);
+    // Step 1 by a file tool, step 2 by a command in the sandbox (a change, a new file in a
+    // new directory, a deletion), step 3 both again.
+    let session = replay_session(&[
+        vec![(
+            "write_file",
+            serde_json::json!({"path": "dir0/sub/file0.txt", "content": "one\n"}),
+        )],
+        vec![(
+            "run_command",
+            serde_json::json!({"command": "echo two > dir1/sub/file1.txt && mkdir -p new/deep && echo n > new/deep/n.txt && rm dir2/sub/file2.txt"}),
+        )],
+        vec![
+            (
+                "write_file",
+                serde_json::json!({"path": "dir3/sub/file3.txt", "content": "three\n"}),
+            ),
+            (
+                "run_command",
+                serde_json::json!({"command": "echo four > new/deep/n.txt"}),
+            ),
+        ],
+    ]);
+    let replay = env.root.path().join("session.jsonl");
+    std::fs::write(&replay, session).unwrap();
+
+    // The worktree is checked out first (that stats each file as it writes it); the run
+    // that plans and makes the three steps is traced.
+    env.agent_ok(&repo, &["start", "--no-run", "--name", "w", "three steps"]);
+    let trace = env.root.path().join("trace");
+    let agent = env.agent_cmd(
+        &repo,
+        &[
+            "resume",
+            "w",
+            "--provider",
+            "replay",
+            "--replay-file",
+            replay.to_str().unwrap(),
+        ],
+    );
+    let mut strace = std::process::Command::new("strace");
+    strace.env_clear();
+    for (key, value) in agent.get_envs() {
+        if let Some(value) = value {
+            strace.env(key, value);
+        }
+    }
+    // Children too (the harness's threads among them); the sandboxed commands touch only
+    // the files they change.
+    strace
+        .current_dir(&repo)
+        .args(["-f", "-qq", "-y", "-e", "trace=%%stat", "-o"])
+        .arg(&trace)
+        .arg(agent.get_program())
+        .args(agent.get_args());
+    let out = strace.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // What the run recorded is what happened, step by step.
+    let shown = env.git(
+        &repo,
+        &[
+            "log",
+            "--reverse",
+            "--format=%s",
+            "--name-status",
+            "agent/w",
+            "-3",
+        ],
+    );
+    assert_eq!(
+        shown.split_whitespace().collect::<Vec<_>>().join(" "),
+        "part 1 M dir0/sub/file0.txt part 2 M dir1/sub/file1.txt D dir2/sub/file2.txt \
+         A new/deep/n.txt part 3 M dir3/sub/file3.txt M new/deep/n.txt",
+    );
+    // Two walks of the worktree in the whole run: at its start, the look for the work of an
+    // interrupted step, and its first checkpoint (nobody watched before the run). The next
+    // two checkpoints look only at what the watch saw: a file nobody touched is stat'ed
+    // twice in the run, where a walk at every checkpoint makes it four times.
+    let counts = parse(&std::fs::read_to_string(&trace).unwrap());
+    let wt = worktree(&repo, "w").canonicalize().unwrap();
+    let untouched: Vec<_> = counts
+        .by_name
+        .iter()
+        .filter(|(p, _)| {
+            p.starts_with(&wt)
+                && p.extension().is_some_and(|e| e == "txt")
+                && ![
+                    "dir0/sub/file0.txt",
+                    "dir1/sub/file1.txt",
+                    "dir2/sub/file2.txt",
+                    "dir3/sub/file3.txt",
+                    "new/deep/n.txt",
+                ]
+                .iter()
+                .any(|n| p.ends_with(n))
+        })
+        .collect();
+    assert!(
+        untouched.len() >= 150,
+        "only {} files stat'ed: {counts:#?}",
+        untouched.len()
+    );
+    let more: Vec<_> = untouched.iter().filter(|(_, n)| **n > 2).collect();
+    assert_eq!(
+        more,
+        Vec::<&(&PathBuf, &usize)>::new(),
+        "stat'ed by more than two walks"
+    );
+    env.fsck(&repo);
+}
