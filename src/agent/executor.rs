@@ -410,7 +410,10 @@ impl Agent<'_> {
     /// What the next checkpoint looks at: the paths the watch saw change, or (`None`, or
     /// [`Changes::Unknown`]) the whole worktree. A watch that lost track is armed anew
     /// first, so that what changes while the walk runs is seen by the next checkpoint.
-    fn changes_to_checkpoint(&mut self) -> Option<Changes> {
+    /// The checkpoint of the plan's last step walks too: what inotify cannot see (a write
+    /// through a shared mapping, a file changed through a hard link) is in the task's
+    /// result all the same.
+    fn changes_to_checkpoint(&mut self, last_step: bool) -> Option<Changes> {
         let watch = self.watch.as_mut()?;
         let changes = watch.changes();
         if let Changes::Unknown(why) = &changes {
@@ -420,6 +423,9 @@ impl Agent<'_> {
         }
         if self.walk_next {
             return Some(Changes::Unknown("the first checkpoint of a run".into()));
+        }
+        if last_step {
+            return Some(Changes::Unknown("the checkpoint of the last step".into()));
         }
         Some(changes)
     }
@@ -478,7 +484,7 @@ impl Agent<'_> {
             "Step {step}/{steps}: {}",
             plan.steps[(step - 1) as usize].title
         );
-        let changes = self.changes_to_checkpoint();
+        let changes = self.changes_to_checkpoint(step >= steps);
         let scope = match &changes {
             Some(Changes::Paths(paths)) => Some(paths),
             _ => None,
