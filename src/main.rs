@@ -4,9 +4,19 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // The sandbox launcher re-executes this binary; it must run before anything starts threads.
     let mut args = std::env::args_os().skip(1);
-    if args.next().as_deref() == Some(std::ffi::OsStr::new(git_agent::policy::SANDBOX_EXEC_ARG)) {
+    let first = args.next();
+    if first.as_deref() == Some(std::ffi::OsStr::new(git_agent::policy::SANDBOX_EXEC_ARG)) {
         let rest: Vec<std::ffi::OsString> = args.collect();
         return git_agent::policy::sandbox_exec_main(&rest);
+    }
+    // The file-system monitor that `start` and `checkpoint` leave behind (agent.fsmonitor).
+    if first.as_deref()
+        == Some(std::ffi::OsStr::new(
+            git_agent::store::fsmonitor::DAEMON_ARG,
+        ))
+    {
+        let rest: Vec<std::ffi::OsString> = args.collect();
+        return git_agent::store::fsmonitor::daemon_main(&rest);
     }
     git_agent::policy::credentials::take_from_environment();
     let cli = git_agent::cli::Cli::parse();

@@ -4,7 +4,10 @@
 use super::{Context, short};
 use crate::cli::CheckpointArgs;
 use crate::error::{Exit, UserError};
-use crate::store::{CheckpointInput, CheckpointRecord, TaskLock, TestsSummary, TestsVerdict};
+use crate::store::fsmonitor::Mark;
+use crate::store::{
+    Changes, CheckpointInput, CheckpointRecord, Store, TaskLock, TestsSummary, TestsVerdict,
+};
 
 pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
@@ -20,6 +23,14 @@ pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exi
     let config = super::session::load_config(ctx, &store, Default::default())?;
     let secret_allow = crate::policy::SecretAllowList::new(&config.secret_allow, &[])?;
     let step = store.current_step(task.tip)?;
+    let monitored = config
+        .fsmonitor
+        .then(|| monitored_changes(&store, &worktree))
+        .flatten();
+    let scope = match &monitored {
+        Some((Changes::Paths(paths), _)) => Some(paths),
+        _ => None,
+    };
     let outcome = store.checkpoint(
         &task,
         &worktree,
@@ -43,9 +54,12 @@ pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exi
             },
             co_author: None,
             secret_allow: (!args.allow_secrets).then_some(&secret_allow),
-            scope: None,
+            scope,
         },
     )?;
+    if let Some((_, mark)) = &monitored {
+        store.fsmonitor_record(&worktree, mark);
+    }
     if ctx.global.json {
         ctx.json(&serde_json::json!({
             "type": "checkpoint",
@@ -70,4 +84,19 @@ pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exi
         ));
     }
     Ok(Exit::Done)
+}
+
+/// What the worktree's monitor saw change since the last checkpoint, and the mark to record
+/// after this one; the monitor is started when none answers (this checkpoint then walks).
+fn monitored_changes(store: &Store, worktree: &std::path::Path) -> Option<(Changes, Mark)> {
+    if let Some(answer) = store.fsmonitor_changes(worktree) {
+        return Some(answer);
+    }
+    match store.fsmonitor_start(worktree) {
+        Ok(mark) => Some((Changes::Unknown("the monitor just started".into()), mark)),
+        Err(why) => {
+            tracing::debug!("no file-system monitor: {why}");
+            None
+        }
+    }
 }

@@ -85,6 +85,13 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
     for note in store.take_notes() {
         ctx.say(format!("note: {note}"));
     }
+    if config.fsmonitor {
+        // The worktree is the tip as just checked out: the monitor's first mark is valid.
+        match store.fsmonitor_start(&worktree) {
+            Ok(mark) => store.fsmonitor_record(&worktree, &mark),
+            Err(why) => ctx.say(format!("note: no file-system monitor: {why}")),
+        }
+    }
     let Some(provider) = provider else {
         // `--no-run`: the task is created; planning and work wait for `resume`.
         ctx.out(format!("Created task {} on agent/{}", task.slug, task.slug));

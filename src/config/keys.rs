@@ -100,6 +100,8 @@ pub const KEYS: &[Key] = &[
     key("max_edits_before_test", Count, Project, Some("30"), ""),
     key("max_step_turns", Count, Project, Some("40"), ""),
     key("display_notes", Flag, Project, Some("true"), ""),
+    // A process that outlives the command: the user's to start.
+    key("fsmonitor", Flag, User, Some("false"), ""),
     key("secret_allow", List, User, Some(""), ""),
     // A server runs for the whole run and talks to the model: the user's to name.
     key("mcp", Servers, User, None, "(none)"),

@@ -59,6 +59,9 @@ pub struct Config {
     /// Model turns one try of a step may take before it ends as a failed try.
     pub max_step_turns: u32,
     pub display_notes: bool,
+    /// Keep a file-system monitor per task worktree, so that `git agent checkpoint` looks
+    /// only at what changed (see `store::fsmonitor`).
+    pub fsmonitor: bool,
     pub secret_allow: Vec<String>,
     /// MCP servers whose tools the executor is offered, by name.
     pub mcp_servers: Vec<McpServer>,
@@ -794,6 +797,7 @@ fn build(
         max_edits_before_test: small("max_edits_before_test").max(1),
         max_step_turns: small("max_step_turns").max(1),
         display_notes: flag("display_notes"),
+        fsmonitor: flag("fsmonitor"),
         secret_allow: list("secret_allow"),
         mcp_servers: get("mcp").map(mcp::servers).unwrap_or_default(),
         sources,

@@ -12,6 +12,7 @@ mod checkpoint;
 mod error;
 mod filters;
 mod fsck;
+pub mod fsmonitor;
 pub mod lease;
 mod lock;
 mod loose;

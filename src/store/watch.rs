@@ -16,7 +16,7 @@
 //! The first checkpoint of every run walks everything, so such a change is recorded by the
 //! next run at the latest.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::mem::MaybeUninit;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -47,7 +47,10 @@ pub struct Watch {
     root: PathBuf,
     /// Watch descriptor → the directory it watches, relative to the root (`""` is the root).
     dirs: HashMap<i32, BString>,
-    touched: BTreeSet<BString>,
+    /// Each path touched, with the number of the last event that touched it.
+    touched: BTreeMap<BString, u64>,
+    /// The number of the last event recorded.
+    seq: u64,
     lost: Option<String>,
 }
 
@@ -76,7 +79,8 @@ impl Watch {
             fd,
             root: root.to_path_buf(),
             dirs: HashMap::new(),
-            touched: BTreeSet::new(),
+            touched: BTreeMap::new(),
+            seq: 0,
             lost: None,
         };
         // Watch the top first: a directory made while the walk below runs is seen as an event.
@@ -120,8 +124,38 @@ impl Watch {
         self.drain();
         match &self.lost {
             Some(why) => Changes::Unknown(why.clone()),
-            None => Changes::Paths(self.touched.clone()),
+            None => Changes::Paths(self.touched.keys().cloned().collect()),
         }
+    }
+
+    /// What changed after event number `seq` (0: since the watch was armed), and the number
+    /// of the last event now: the mark a later question starts from.
+    pub fn since(&mut self, seq: u64) -> (Changes, u64) {
+        self.drain();
+        let changes = match &self.lost {
+            Some(why) => Changes::Unknown(why.clone()),
+            None if seq > self.seq => Changes::Unknown("a mark this watch never gave".into()),
+            None => Changes::Paths(
+                self.touched
+                    .iter()
+                    .filter(|(_, last)| **last > seq)
+                    .map(|(path, _)| path.clone())
+                    .collect(),
+            ),
+        };
+        (changes, self.seq)
+    }
+
+    /// The inotify descriptor, for a caller that waits for events to drain them in time.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.fd.as_fd()
+    }
+
+    /// Read the events queued so far (the kernel's queue is bounded; a long-lived watch
+    /// drains it as events come).
+    pub fn pump(&mut self) {
+        self.drain();
     }
 
     /// Forget `taken`, the answer a checkpoint has recorded. Paths touched since that answer
@@ -225,7 +259,8 @@ impl Watch {
                 return self.lose(why);
             }
         }
-        self.touched.insert(path);
+        self.seq += 1;
+        self.touched.insert(path, self.seq);
     }
 
     /// Watch `rel` and every directory beneath it (new ones are not yet filtered by the

@@ -176,6 +176,7 @@ fn config_shows_values_and_their_sources() {
         max_edits_before_test  30                              # default
         max_step_turns         40                              # default
         display_notes          true                            # default
+        fsmonitor              false                           # default
         secret_allow           []                              # default
         mcp                    (none)                          # default
         --- stderr

@@ -318,6 +318,9 @@ enum Mode {
     /// As a run does it: a watch armed before the edit names the paths the checkpoint
     /// looks at (in-process, through the library; `Unknown` falls back to the walk).
     Watched,
+    /// `git agent checkpoint` with `agent.fsmonitor` on: the task's monitor, started by
+    /// `start`, names the paths changed since the mark recorded before the edit.
+    Monitored,
 }
 
 /// The checkpoint of the edit, as a run makes it: through the watch armed before the edit.
@@ -371,7 +374,20 @@ fn run_case(env: &TestEnv, seed: u64, attributes: bool, mode: Mode) -> Result<bo
         &format!("git init -q --template=\n{}", case.base),
     );
     sh_ok(env, &repo, &setup_script(&case, &root));
-    env.agent_ok(&repo, &["start", "--no-run", "--name", "t", "goal"]);
+    let out = env
+        .agent_cmd(&repo, &["start", "--no-run", "--name", "t", "goal"])
+        .env(
+            "GIT_AGENT_FSMONITOR",
+            matches!(mode, Mode::Monitored).to_string(),
+        )
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Err(format!(
+            "start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
     let wt = worktree(&repo, "t");
     let twin = root.join("twin");
     // The twin is checked out by git, the task's worktree by git-agent: both through the
@@ -405,6 +421,31 @@ fn run_case(env: &TestEnv, seed: u64, attributes: bool, mode: Mode) -> Result<bo
             let mut watch = store.watch(&wt).map_err(|why| format!("no watch: {why}"))?;
             sh(env, &wt, &case.edit);
             watched_checkpoint(&repo, &wt, &mut watch)?
+        }
+        Mode::Monitored => {
+            sh(env, &wt, &age);
+            // The worktree holds the tip's content (only its mtimes changed): what a
+            // checkpoint that just landed would record as its mark.
+            let store = Store::discover(&repo).map_err(|e| e.to_string())?;
+            let (_, mark) = store
+                .fsmonitor_changes(&wt)
+                .ok_or("the monitor `start` started does not answer")?;
+            store.fsmonitor_record(&wt, &mark);
+            sh(env, &wt, &case.edit);
+            // Asking does not change the monitor: this is what the checkpoint will hear.
+            let scoped = matches!(store.fsmonitor_changes(&wt), Some((Changes::Paths(_), _)));
+            let out = env
+                .agent_cmd(&repo, &["checkpoint", "t", "-m", "edit", "--allow-secrets"])
+                .env("GIT_AGENT_FSMONITOR", "true")
+                .output()
+                .unwrap();
+            if !out.status.success() {
+                return Err(format!(
+                    "checkpoint failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            scoped
         }
     };
     let ours = env.git(&repo, &["rev-parse", "agent/t^{tree}"]);
@@ -488,7 +529,7 @@ fn run_all(attributes: bool, mode: Mode) {
     });
     let failures = failures.into_inner().unwrap();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    if let Mode::Watched = mode {
+    if let Mode::Watched | Mode::Monitored = mode {
         // An edit of an ignore or attributes file makes the watch ask for the walk; the
         // other cases must have been checkpointed from the watch's paths, or this suite
         // would only test the walk again.
@@ -509,4 +550,9 @@ fn checkpoints_equal_git_add_on_random_repositories() {
 #[test]
 fn watched_checkpoints_equal_git_add_on_random_repositories() {
     run_all(true, Mode::Watched);
+}
+
+#[test]
+fn monitored_checkpoints_equal_git_add_on_random_repositories() {
+    run_all(true, Mode::Monitored);
 }

@@ -367,3 +367,160 @@ fn checkpoints_in_a_run_look_only_at_what_changed() {
     );
     env.fsck(&repo);
 }
+
+/// The pids of the file-system monitors watching `worktree`.
+fn monitors_of(worktree: &Path) -> Vec<u32> {
+    let wanted = worktree.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            args.iter().any(|a| a == "__fsmonitor") && args.contains(&wanted)
+        })
+        .collect()
+}
+
+/// `git agent checkpoint` under strace, with the monitor on: (trace, stdout).
+fn traced_checkpoint(env: &TestEnv, repo: &Path, message: &str) -> Counts {
+    let trace = env.root.path().join(format!("trace-{message}"));
+    let mut agent = env.agent_cmd(repo, &["checkpoint", "-q", "-m", message]);
+    agent.env("GIT_AGENT_FSMONITOR", "true");
+    let mut strace = std::process::Command::new("strace");
+    strace.env_clear();
+    for (key, value) in agent.get_envs() {
+        if let Some(value) = value {
+            strace.env(key, value);
+        }
+    }
+    strace
+        .current_dir(repo)
+        .args(["-f", "-qq", "-y", "-e", "trace=%process,%%stat", "-o"])
+        .arg(&trace)
+        .arg(agent.get_program())
+        .args(agent.get_args());
+    let out = strace.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse(&std::fs::read_to_string(&trace).unwrap())
+}
+
+#[test]
+fn a_monitored_checkpoint_looks_only_at_what_changed() {
+    if !strace_available() {
+        return;
+    }
+    let env = TestEnv::new();
+    let repo = env.repo("r");
+    for d in 0..5 {
+        std::fs::create_dir_all(repo.join(format!("dir{d}"))).unwrap();
+        for f in 0..40 {
+            std::fs::write(repo.join(format!("dir{d}/file{f}.txt")), format!("{f}\n")).unwrap();
+        }
+    }
+    env.git(&repo, &["add", "-A"]);
+    env.git(&repo, &["commit", "-qm", "files"]);
+    let out = env
+        .agent_cmd(&repo, &["start", "--no-run", "--name", "m", "goal"])
+        .env("GIT_AGENT_FSMONITOR", "true")
+        .env(
+            "ANTHROPIC_API_KEY",
+            "sk-ant-api03-must-not-reach-the-monitor",
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wt = worktree(&repo, "m");
+    let monitors = monitors_of(&wt);
+    assert_eq!(monitors.len(), 1, "one monitor for the worktree");
+    // It carries nothing of the command that started it.
+    let environ = std::fs::read(format!("/proc/{}/environ", monitors[0])).unwrap();
+    assert!(environ.is_empty(), "{}", String::from_utf8_lossy(&environ));
+
+    let untouched = |counts: &Counts, changed: &[&str]| -> usize {
+        let wt = wt.canonicalize().unwrap();
+        counts
+            .by_name
+            .keys()
+            .filter(|p| p.starts_with(&wt) && p.extension().is_some_and(|e| e == "txt"))
+            .filter(|p| !changed.iter().any(|c| p.ends_with(c)))
+            .count()
+    };
+    let changed_in = |rev: &str| env.git(&repo, &["show", "--format=", "--name-status", rev]);
+
+    // A change, a new file in a new directory, a deletion: only they are looked at.
+    std::fs::write(wt.join("dir0/file0.txt"), "changed\n").unwrap();
+    std::fs::create_dir_all(wt.join("new/deep")).unwrap();
+    std::fs::write(wt.join("new/deep/n.txt"), "new\n").unwrap();
+    std::fs::remove_file(wt.join("dir2/file2.txt")).unwrap();
+    let counts = traced_checkpoint(&env, &repo, "first");
+    assert_eq!(counts.processes, Vec::<String>::new(), "child processes");
+    assert_eq!(
+        untouched(
+            &counts,
+            &["dir0/file0.txt", "new/deep/n.txt", "dir2/file2.txt"]
+        ),
+        0
+    );
+    assert_eq!(
+        changed_in("agent/m"),
+        "M\tdir0/file0.txt\nD\tdir2/file2.txt\nA\tnew/deep/n.txt\n"
+    );
+
+    // A monitor killed outright: the next checkpoint walks (and is right) and starts a new
+    // one, whose answers the one after uses.
+    for pid in monitors_of(&wt) {
+        env.sh(&repo, &format!("kill -9 {pid}"));
+    }
+    std::fs::write(wt.join("dir1/file1.txt"), "after the kill\n").unwrap();
+    // Not traced: strace would follow the new monitor and wait for its end.
+    let out = env
+        .agent_cmd(&repo, &["checkpoint", "-q", "-m", "walked"])
+        .env("GIT_AGENT_FSMONITOR", "true")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(changed_in("agent/m"), "M\tdir1/file1.txt\n");
+    assert_eq!(monitors_of(&wt).len(), 1, "a new monitor");
+    std::fs::write(wt.join("dir3/file3.txt"), "watched again\n").unwrap();
+    let counts = traced_checkpoint(&env, &repo, "watched");
+    assert_eq!(untouched(&counts, &["dir3/file3.txt"]), 0);
+    assert_eq!(changed_in("agent/m"), "M\tdir3/file3.txt\n");
+
+    // A mark that is garbage is no mark: a walk, and the right answer.
+    let admin = env.git(&wt, &["rev-parse", "--absolute-git-dir"]);
+    std::fs::write(
+        Path::new(admin.trim()).join("agent-fsmonitor.token"),
+        "zz 1",
+    )
+    .unwrap();
+    std::fs::write(wt.join("dir4/file4.txt"), "garbage mark\n").unwrap();
+    let counts = traced_checkpoint(&env, &repo, "garbage");
+    assert!(untouched(&counts, &["dir4/file4.txt"]) >= 190, "a walk");
+    assert_eq!(changed_in("agent/m"), "M\tdir4/file4.txt\n");
+    env.fsck(&repo);
+
+    // The monitor ends with its worktree.
+    env.agent_ok(&repo, &["drop", "m", "--force"]);
+    let gone = (0..300).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        monitors_of(&wt).is_empty()
+    });
+    assert!(gone, "the monitor outlived its worktree");
+}

@@ -1,0 +1,379 @@
+//! A file-system monitor for the checkpoints made outside a run (`git agent checkpoint`),
+//! the way git's `core.fsmonitor` daemon serves `git status`: opt-in (`agent.fsmonitor`),
+//! one small process per task worktree holding a [`Watch`], asked over a Unix socket in the
+//! worktree's admin dir which paths changed since a mark.
+//!
+//! The mark is kept beside the index (`agent-fsmonitor.token`: the daemon's instance and the
+//! number of its last event) by whoever last made the worktree and the tip agree: `start`
+//! right after the checkout, every checkpoint after it landed. A checkpoint asks for what
+//! changed after that mark; with another instance (the daemon restarted), a mark it never
+//! gave, a watch that lost track, no daemon, or no answer within half a second, it walks
+//! the worktree as before. inotify queues an event inside the system call that changed the
+//! file, so what a shell wrote before `git agent checkpoint` started is in the queue by the
+//! time the daemon reads it on the question.
+//!
+//! The daemon reads directory listings and events, never a file's content; it answers the
+//! one question and nothing changes its state. It exits when its worktree is gone, when its
+//! socket is removed or taken over, or after 30 minutes without a question.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use gix::bstr::{BString, ByteSlice};
+
+use super::Store;
+use super::watch::{Changes, Watch};
+
+const SOCKET: &str = "agent-fsmonitor.sock";
+const TOKEN: &str = "agent-fsmonitor.token";
+/// A daemon nobody asked for this long exits.
+const IDLE: Duration = Duration::from_secs(30 * 60);
+/// How long a checkpoint waits for an answer before it walks instead.
+const ANSWER_WITHIN: Duration = Duration::from_millis(500);
+/// How long `start` waits for a new daemon to be ready.
+const READY_WITHIN: Duration = Duration::from_secs(3);
+/// The first argument that makes the binary the daemon (`git-agent <it> <worktree>`): not a
+/// command of the CLI, as the sandbox launcher's is not.
+pub const DAEMON_ARG: &str = "__fsmonitor";
+
+/// A daemon's mark: which daemon, and the number of its last event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    instance: String,
+    seq: u64,
+}
+
+impl Mark {
+    fn render(&self) -> String {
+        format!("{} {}", self.instance, self.seq)
+    }
+
+    fn parse(text: &str) -> Option<Mark> {
+        let (instance, seq) = text.trim().split_once(' ')?;
+        let valid = !instance.is_empty() && instance.bytes().all(|b| b.is_ascii_hexdigit());
+        valid.then_some(())?;
+        Some(Mark {
+            instance: instance.to_string(),
+            seq: seq.parse().ok()?,
+        })
+    }
+}
+
+/// The socket's path, short enough for `sun_path` (108 bytes): a long admin dir is reached
+/// through `/proc/self/fd/<n>` of a descriptor open on it, kept alive with the path.
+fn socket_path(admin: &Path) -> std::io::Result<(Option<OwnedFd>, PathBuf)> {
+    let direct = admin.join(SOCKET);
+    if direct.as_os_str().len() < 100 {
+        return Ok((None, direct));
+    }
+    let dir = rustix::fs::open(
+        admin,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    let path = PathBuf::from(format!(
+        "/proc/self/fd/{}/{SOCKET}",
+        std::os::fd::AsRawFd::as_raw_fd(&dir)
+    ));
+    Ok((Some(dir), path))
+}
+
+/// Ask the daemon of `admin` what changed after `mark` (`None`: it says what its mark is
+/// now). `None` when no daemon answers in time.
+fn ask(admin: &Path, mark: Option<&Mark>) -> Option<(Changes, Mark)> {
+    let (_dir, path) = socket_path(admin).ok()?;
+    let mut stream = UnixStream::connect(&path).ok()?;
+    stream.set_read_timeout(Some(ANSWER_WITHIN)).ok()?;
+    stream.set_write_timeout(Some(ANSWER_WITHIN)).ok()?;
+    let question = match mark {
+        Some(mark) => format!("since {}\n", mark.render()),
+        None => "since 0 0\n".to_string(),
+    };
+    stream.write_all(question.as_bytes()).ok()?;
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        }
+        if started.elapsed() > ANSWER_WITHIN || answer.len() > 64 << 20 {
+            return None;
+        }
+    }
+    parse_answer(&answer)
+}
+
+fn parse_answer(answer: &[u8]) -> Option<(Changes, Mark)> {
+    let (head, body) = answer.split_once_str(b"\n")?;
+    let head = std::str::from_utf8(head).ok()?;
+    let mut words = head.splitn(4, ' ');
+    let kind = words.next()?;
+    let mark = Mark::parse(&format!("{} {}", words.next()?, words.next()?))?;
+    let changes = match kind {
+        "paths" => Changes::Paths(
+            body.split_str(b"\0")
+                .filter(|p| !p.is_empty())
+                .map(BString::from)
+                .collect(),
+        ),
+        "unknown" => Changes::Unknown(words.next().unwrap_or("no reason given").to_string()),
+        _ => return None,
+    };
+    Some((changes, mark))
+}
+
+fn answer(changes: &Changes, mark: &Mark) -> Vec<u8> {
+    match changes {
+        Changes::Paths(paths) => {
+            let mut out = format!("paths {}\n", mark.render()).into_bytes();
+            for path in paths {
+                out.extend_from_slice(path);
+                out.push(0);
+            }
+            out
+        }
+        Changes::Unknown(why) => {
+            format!("unknown {} {}\n", mark.render(), why.replace('\n', " ")).into_bytes()
+        }
+    }
+}
+
+fn new_instance() -> String {
+    format!("{:016x}", fastrand::u64(1..))
+}
+
+/// The daemon: watch `worktree`, answer on the socket in `admin`, until there is no reason to.
+fn serve(worktree: &Path, admin: &Path, excludes: Option<PathBuf>) -> Result<(), String> {
+    if ask(admin, None).is_some() {
+        return Ok(()); // one is running already
+    }
+    let mut watch = Watch::arm(worktree, excludes.clone())?;
+    let mut instance = new_instance();
+    let (_dir, path) = socket_path(admin).map_err(|err| err.to_string())?;
+    // What is left of a daemon that died (none answered above).
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)
+        .map_err(|err| format!("could not listen on {}: {err}", path.display()))?;
+    let ours = std::fs::metadata(&path)
+        .map_err(|err| err.to_string())?
+        .ino();
+    let mut asked = Instant::now();
+    loop {
+        let (events, question) = wait(&listener, &watch, Duration::from_secs(10));
+        if events {
+            watch.pump();
+        }
+        // Only when poll said a connection waits: accept blocks otherwise.
+        let accepted = question.then(|| listener.accept().ok()).flatten();
+        if let Some((stream, _)) = accepted {
+            let _ = reply(stream, &mut watch, &instance);
+            asked = Instant::now();
+        }
+        if watch.is_lost() {
+            if !worktree.is_dir() {
+                break;
+            }
+            watch = Watch::arm(worktree, excludes.clone())?;
+            instance = new_instance();
+        }
+        if !std::fs::metadata(&path).is_ok_and(|m| m.ino() == ours) {
+            return Ok(()); // removed, or another daemon took over
+        }
+        if asked.elapsed() > IDLE {
+            break;
+        }
+    }
+    if std::fs::metadata(&path).is_ok_and(|m| m.ino() == ours) {
+        let _ = std::fs::remove_file(&path);
+    }
+    Ok(())
+}
+
+/// Wait up to `timeout` for events or a connection: (events ready, connection ready).
+fn wait(listener: &UnixListener, watch: &Watch, timeout: Duration) -> (bool, bool) {
+    use std::os::fd::AsRawFd;
+    let mut fds = [
+        libc::pollfd {
+            fd: watch.fd().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: listener.as_fd().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    // SAFETY: two pollfd structs we own, for descriptors that outlive the call.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout.as_millis() as i32) };
+    if ready <= 0 {
+        return (false, false);
+    }
+    (fds[0].revents != 0, fds[1].revents != 0)
+}
+
+/// Read one question and answer it; a client that says nothing in time gets nothing.
+fn reply(mut stream: UnixStream, watch: &mut Watch, instance: &str) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(1)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(1)))?;
+    let mut question = Vec::new();
+    let mut byte = [0u8; 1];
+    while question.len() < 128 && !question.ends_with(b"\n") {
+        if stream.read(&mut byte)? == 0 {
+            break;
+        }
+        question.push(byte[0]);
+    }
+    let asked = std::str::from_utf8(&question)
+        .ok()
+        .and_then(|q| q.strip_prefix("since "))
+        .and_then(Mark::parse);
+    let (mut changes, seq) = watch.since(asked.as_ref().map_or(0, |m| m.seq));
+    if asked.is_none_or(|m| m.instance != instance) {
+        changes = Changes::Unknown("the mark is of another watch".into());
+    }
+    let mark = Mark {
+        instance: instance.to_string(),
+        seq,
+    };
+    stream.write_all(&answer(&changes, &mark))
+}
+
+/// The daemon's `main`: `git-agent __fsmonitor <worktree>`. Exits 0 when it had
+/// no more reason to run, 1 when it could not start.
+pub fn daemon_main(args: &[std::ffi::OsString]) -> std::process::ExitCode {
+    let Some(worktree) = args.first().map(PathBuf::from) else {
+        return std::process::ExitCode::from(2);
+    };
+    let served = Store::discover(&worktree)
+        .map_err(|err| err.to_string())
+        .and_then(|store| {
+            let repo = store
+                .open_worktree(&worktree)
+                .map_err(|err| err.to_string())?;
+            let excludes = super::snapshot::excludes_file(&repo, &worktree);
+            serve(&worktree, repo.git_dir(), excludes)
+        });
+    match served {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(_) => std::process::ExitCode::FAILURE,
+    }
+}
+
+impl Store {
+    /// What changed in `worktree` since its recorded mark, by its monitor, and the mark to
+    /// record once a checkpoint of that has landed. `None`: no monitor answered.
+    pub fn fsmonitor_changes(&self, worktree: &Path) -> Option<(Changes, Mark)> {
+        let admin = self.open_worktree(worktree).ok()?.git_dir().to_path_buf();
+        let recorded = std::fs::read_to_string(admin.join(TOKEN))
+            .ok()
+            .and_then(|text| Mark::parse(&text));
+        let (changes, mark) = ask(&admin, recorded.as_ref())?;
+        let changes = match (recorded, changes) {
+            (None, _) => Changes::Unknown("no mark recorded".into()),
+            (Some(_), changes) => changes,
+        };
+        Some((changes, mark))
+    }
+
+    /// Record `mark`: the worktree and the task's tip agreed when the monitor gave it.
+    pub fn fsmonitor_record(&self, worktree: &Path, mark: &Mark) {
+        let Ok(repo) = self.open_worktree(worktree) else {
+            return;
+        };
+        let path = repo.git_dir().join(TOKEN);
+        // A cache: one that is lost or torn only costs the next checkpoint a walk.
+        let Ok(mut file) = tempfile::NamedTempFile::new_in(repo.git_dir()) else {
+            return;
+        };
+        if file.write_all(mark.render().as_bytes()).is_ok() {
+            let _ = file.persist(path);
+        }
+    }
+
+    /// Start the monitor of `worktree` unless one answers, and wait until it does: the mark
+    /// it gives then is where it started watching. `Err` says why there is none.
+    pub fn fsmonitor_start(&self, worktree: &Path) -> Result<Mark, String> {
+        let repo = self.open_worktree(worktree).map_err(|e| e.to_string())?;
+        let admin = repo.git_dir().to_path_buf();
+        if let Some((_, mark)) = ask(&admin, None) {
+            return Ok(mark);
+        }
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut daemon = std::process::Command::new(exe);
+        daemon
+            .arg(DAEMON_ARG)
+            .arg(worktree)
+            .current_dir("/")
+            // It needs nothing of ours: no key, no configuration of the run.
+            .env_clear()
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        use std::os::unix::process::CommandExt;
+        // Its own session: a Ctrl-C in the terminal that started it is not its end. And no
+        // descriptor of ours: a task's lock held open by a daemon would hold the task.
+        // SAFETY: setsid and close_range are async-signal-safe system calls that touch no
+        // memory of the parent.
+        unsafe {
+            daemon.pre_exec(|| {
+                libc::syscall(
+                    libc::SYS_close_range,
+                    3_u32,
+                    u32::MAX,
+                    libc::CLOSE_RANGE_CLOEXEC,
+                );
+                rustix::process::setsid().map(drop).map_err(Into::into)
+            });
+        }
+        daemon
+            .spawn()
+            .map_err(|err| format!("could not start the monitor: {err}"))?;
+        let started = Instant::now();
+        while started.elapsed() < READY_WITHIN {
+            if let Some((_, mark)) = ask(&admin, None) {
+                return Ok(mark);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Err("the monitor did not answer in time".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_and_answers_read_back_as_written() {
+        let mark = Mark {
+            instance: "00ab".into(),
+            seq: 42,
+        };
+        assert_eq!(Mark::parse(&mark.render()), Some(mark.clone()));
+        assert_eq!(Mark::parse("zz 1"), None);
+        assert_eq!(Mark::parse("ab"), None);
+        let paths: std::collections::BTreeSet<BString> = ["a b.txt", "dir/ünï"]
+            .iter()
+            .map(|p| BString::from(*p))
+            .collect();
+        let changes = Changes::Paths(paths);
+        assert_eq!(
+            parse_answer(&answer(&changes, &mark)),
+            Some((changes, mark.clone()))
+        );
+        let unknown = Changes::Unknown("the kernel's event queue overflowed".into());
+        assert_eq!(
+            parse_answer(&answer(&unknown, &mark)),
+            Some((unknown, mark))
+        );
+    }
+}
