@@ -20,6 +20,7 @@
 //! - steps: checkpoints inside a run, where a watch names what changed: a replayed run
 //!   rewriting one file a step at 1k, 10k and 100k files (the checkpoint's own
 //!   `checkpoint_ms` from its record) against `git add -A && git commit -q` on the twin;
+//!   `fsmonitor` (also part of `checkpoint`): the same with `agent.fsmonitor` on;
 //! - rollback: `git agent rollback -q` of a 100-file checkpoint vs `git reset -q --hard
 //!   HEAD~1`, 10k files;
 //! - list: `git agent list` with 1,000 tasks and 10,000 checkpoints vs `git for-each-ref`
@@ -303,14 +304,26 @@ fn bench_startup(env: &Env, root: &Path, table: &mut Table) {
     );
 }
 
-fn bench_checkpoint(env: &Env, root: &Path, table: &mut Table) {
+/// `git agent checkpoint` of a one-file change against `git add -A && git commit`; with
+/// `monitored`, `agent.fsmonitor` is on in the repository's git config (as a user sets it)
+/// and one checkpoint before the timed ones starts the monitor.
+fn bench_checkpoint(env: &Env, root: &Path, table: &mut Table, monitored: bool) {
     let mut sizes = vec![1_000, 10_000];
     if std::env::var_os("GIT_AGENT_BENCH_SKIP_100K").is_none() {
         sizes.push(100_000);
     }
     let mut at_1k = None;
+    let label = if monitored { "-fsm" } else { "" };
     for files in sizes {
-        let (ours, theirs) = twins(env, root, &format!("ckpt-{files}"), files);
+        let (ours, theirs) = twins(env, root, &format!("ckpt{label}-{files}"), files);
+        if monitored {
+            env.git(&ours, &["config", "agent.fsmonitor", "true"]);
+            let warm_up = rounds() + 1;
+            touch(&ours, 1, 1, warm_up);
+            touch(&theirs, 1, 1, warm_up);
+            env.git(&ours, &["agent", "checkpoint", "-q", "-m", "warm-up"]);
+            env.git(&theirs, &["commit", "-qam", "warm-up"]);
+        }
         let (mut a, mut b, mut inside) =
             (Samples::default(), Samples::default(), Samples::default());
         for round in 0..rounds() {
@@ -357,7 +370,15 @@ fn bench_checkpoint(env: &Env, root: &Path, table: &mut Table) {
             format!("≤ 0.5×{vs_1k}")
         };
         table.row(
-            &format!("checkpoint, 1 file changed, {}k files", files / 1000),
+            &format!(
+                "checkpoint, 1 file changed, {}k files{}",
+                files / 1000,
+                if monitored {
+                    ", `agent.fsmonitor` on"
+                } else {
+                    ""
+                }
+            ),
             &format!("{} (in-process {} ms)", a.show(), own.as_millis()),
             &format!("{} (`git add -A && git commit -q`)", b.show()),
             &ratio(&a, &b),
@@ -368,8 +389,18 @@ fn bench_checkpoint(env: &Env, root: &Path, table: &mut Table) {
     }
 }
 
-fn bench_rollback(env: &Env, root: &Path, table: &mut Table) {
-    let (ours, theirs) = twins(env, root, "rollback", 10_000);
+/// `git agent rollback` of a 100-file checkpoint against `git reset --hard HEAD~1`; with
+/// `monitored`, `agent.fsmonitor` on (the monitor is started by a checkpoint before).
+fn bench_rollback(env: &Env, root: &Path, table: &mut Table, monitored: bool) {
+    let label = if monitored { "rollback-fsm" } else { "rollback" };
+    let (ours, theirs) = twins(env, root, label, 10_000);
+    if monitored {
+        env.git(&ours, &["config", "agent.fsmonitor", "true"]);
+        touch(&ours, 500, 1, 0);
+        env.git(&ours, &["agent", "checkpoint", "-q", "-m", "warm-up"]);
+        touch(&theirs, 500, 1, 0);
+        env.git(&theirs, &["commit", "-qam", "warm-up"]);
+    }
     let (mut a, mut b) = (Samples::default(), Samples::default());
     for round in 0..rounds() {
         let message = format!("to roll back {round}");
@@ -385,7 +416,10 @@ fn bench_rollback(env: &Env, root: &Path, table: &mut Table) {
         );
     }
     table.row(
-        "rollback of a 100-file checkpoint, 10k files",
+        &format!(
+            "rollback of a 100-file checkpoint, 10k files{}",
+            if monitored { ", `agent.fsmonitor` on" } else { "" }
+        ),
         &format!("{} (attic ref, plan note, worktree, index)", a.show()),
         &format!("{} (`git reset -q --hard HEAD~1`)", b.show()),
         &ratio(&a, &b),
@@ -811,13 +845,17 @@ fn main() {
         bench_startup(&env, root.path(), &mut table);
     }
     if all || section == "checkpoint" {
-        bench_checkpoint(&env, root.path(), &mut table);
+        bench_checkpoint(&env, root.path(), &mut table, false);
+    }
+    if all || section == "checkpoint" || section == "fsmonitor" {
+        bench_checkpoint(&env, root.path(), &mut table, true);
     }
     if all || section == "steps" {
         bench_steps(&env, root.path(), &mut table);
     }
     if all || section == "rollback" {
-        bench_rollback(&env, root.path(), &mut table);
+        bench_rollback(&env, root.path(), &mut table, false);
+        bench_rollback(&env, root.path(), &mut table, true);
     }
     if all || section == "list" {
         bench_list(&env, root.path(), &mut table);

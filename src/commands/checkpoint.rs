@@ -23,10 +23,7 @@ pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exi
     let config = super::session::load_config(ctx, &store, Default::default())?;
     let secret_allow = crate::policy::SecretAllowList::new(&config.secret_allow, &[])?;
     let step = store.current_step(task.tip)?;
-    let monitored = config
-        .fsmonitor
-        .then(|| monitored_changes(&store, &worktree))
-        .flatten();
+    let monitored = monitored_changes(&store, &worktree, config.fsmonitor);
     let scope = match &monitored {
         Some((Changes::Paths(paths), _)) => Some(paths),
         _ => None,
@@ -87,10 +84,18 @@ pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exi
 }
 
 /// What the worktree's monitor saw change since the last checkpoint, and the mark to record
-/// after this one; the monitor is started when none answers (this checkpoint then walks).
-fn monitored_changes(store: &Store, worktree: &std::path::Path) -> Option<(Changes, Mark)> {
+/// after this one. With `start` (`agent.fsmonitor` on), a monitor is started when none
+/// answers (this checkpoint then walks); one that runs is asked in any case.
+fn monitored_changes(
+    store: &Store,
+    worktree: &std::path::Path,
+    start: bool,
+) -> Option<(Changes, Mark)> {
     if let Some(answer) = store.fsmonitor_changes(worktree) {
         return Some(answer);
+    }
+    if !start {
+        return None;
     }
     match store.fsmonitor_start(worktree) {
         Ok(mark) => Some((Changes::Unknown("the monitor just started".into()), mark)),

@@ -7,7 +7,7 @@ use gix::ObjectId;
 
 use super::plan::FAILED_TRY;
 use super::refs::{self, Edit, Expect};
-use super::snapshot::snapshot_worktree;
+use super::snapshot::snapshot_scoped;
 use super::task::Task;
 use super::trailers::{Trailers, key};
 use super::{Attempt, Result, Store, StoreError};
@@ -63,7 +63,14 @@ impl Store {
         // The attic is pushed like the branch: what the secret scan refuses stays out of it
         // (and in the worktree), with no allow list — the attic is nobody's decision.
         let strict = SecretAllowList::default().without_inline_marker();
-        let snapshot = snapshot_worktree(&wt_repo, tip_tree, Some(&strict))?;
+        // A monitor of the worktree (`agent.fsmonitor`) names what changed since the tip and
+        // the worktree last agreed; without one, the walk.
+        let monitored = self.fsmonitor_changes(worktree);
+        let scope = match &monitored {
+            Some((super::Changes::Paths(paths), _)) => Some(paths),
+            _ => None,
+        };
+        let snapshot = snapshot_scoped(&wt_repo, tip_tree, Some(&strict), scope)?;
         if snapshot.tree == tip_tree {
             return Ok(None);
         }

@@ -386,10 +386,15 @@ fn monitors_of(worktree: &Path) -> Vec<u32> {
         .collect()
 }
 
-/// `git agent checkpoint` under strace, with the monitor on: (trace, stdout).
+/// `git agent checkpoint` under strace, with the monitor on.
 fn traced_checkpoint(env: &TestEnv, repo: &Path, message: &str) -> Counts {
-    let trace = env.root.path().join(format!("trace-{message}"));
-    let mut agent = env.agent_cmd(repo, &["checkpoint", "-q", "-m", message]);
+    traced(env, repo, &["checkpoint", "-q", "-m", message], message)
+}
+
+/// `git agent <args>` under strace, with the monitor on.
+fn traced(env: &TestEnv, repo: &Path, args: &[&str], name: &str) -> Counts {
+    let trace = env.root.path().join(format!("trace-{name}"));
+    let mut agent = env.agent_cmd(repo, args);
     agent.env("GIT_AGENT_FSMONITOR", "true");
     let mut strace = std::process::Command::new("strace");
     strace.env_clear();
@@ -502,6 +507,31 @@ fn a_monitored_checkpoint_looks_only_at_what_changed() {
     let counts = traced_checkpoint(&env, &repo, "watched");
     assert_eq!(untouched(&counts, &["dir3/file3.txt"]), 0);
     assert_eq!(changed_in("agent/m"), "M\tdir3/file3.txt\n");
+
+    // A rollback asks the monitor too: the uncommitted work it keeps in the attic is found
+    // without a walk.
+    std::fs::write(wt.join("dir0/file5.txt"), "uncommitted\n").unwrap();
+    let counts = traced(&env, &repo, &["rollback", "-q"], "rollback");
+    assert_eq!(untouched(&counts, &["dir0/file5.txt", "dir3/file3.txt"]), 0);
+    let kept = env.git(
+        &repo,
+        &[
+            "show",
+            "--format=%s",
+            "--name-status",
+            "refs/agent/m/attic/1",
+        ],
+    );
+    assert!(
+        kept.contains("unfinished work") && kept.contains("M\tdir0/file5.txt"),
+        "{kept}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(wt.join("dir3/file3.txt")).unwrap(),
+        "3\n",
+        "the worktree is back at the old tip"
+    );
+    env.agent_ok(&repo, &["rollback", "--undo", "-q"]);
 
     // A mark that is garbage is no mark: a walk, and the right answer.
     let admin = env.git(&wt, &["rev-parse", "--absolute-git-dir"]);
