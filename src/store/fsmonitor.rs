@@ -151,11 +151,15 @@ fn new_instance() -> String {
 }
 
 /// The daemon: watch `worktree`, answer on the socket in `admin`, until there is no reason to.
-fn serve(worktree: &Path, admin: &Path, excludes: Option<PathBuf>) -> Result<(), String> {
+fn serve(
+    worktree: &Path,
+    admin: &Path,
+    arm: impl Fn() -> Result<Watch, String>,
+) -> Result<(), String> {
     if ask(admin, None).is_some() {
         return Ok(()); // one is running already
     }
-    let mut watch = Watch::arm(worktree, excludes.clone())?;
+    let mut watch = arm()?;
     let mut instance = new_instance();
     let (_dir, path) = socket_path(admin).map_err(|err| err.to_string())?;
     // What is left of a daemon that died (none answered above).
@@ -181,7 +185,7 @@ fn serve(worktree: &Path, admin: &Path, excludes: Option<PathBuf>) -> Result<(),
             if !worktree.is_dir() {
                 break;
             }
-            watch = Watch::arm(worktree, excludes.clone())?;
+            watch = arm()?;
             instance = new_instance();
         }
         if !std::fs::metadata(&path).is_ok_and(|m| m.ino() == ours) {
@@ -259,8 +263,9 @@ pub fn daemon_main(args: &[std::ffi::OsString]) -> std::process::ExitCode {
             let repo = store
                 .open_worktree(&worktree)
                 .map_err(|err| err.to_string())?;
-            let excludes = super::snapshot::excludes_file(&repo, &worktree);
-            serve(&worktree, repo.git_dir(), excludes)
+            serve(&worktree, repo.git_dir(), || {
+                super::watch::arm_for(&repo, &worktree)
+            })
         });
     match served {
         Ok(()) => std::process::ExitCode::SUCCESS,

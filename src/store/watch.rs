@@ -104,6 +104,21 @@ impl Watch {
         Ok(watch)
     }
 
+    /// Also watch `dirs` (relative to the root) where they exist: the directories of tracked
+    /// files that the ignore rules hide from the walk. git stages a change of a tracked file
+    /// wherever it is, so the watch must see it.
+    pub fn add_existing(&mut self, dirs: impl IntoIterator<Item = BString>) -> Result<(), String> {
+        for rel in dirs {
+            let is_dir = std::fs::symlink_metadata(self.root.join(rel.to_path_lossy()))
+                .is_ok_and(|m| m.is_dir());
+            // A missing one is made in a watched parent (its parents are in `dirs` too).
+            if is_dir && !rel.is_empty() {
+                self.add(rel)?;
+            }
+        }
+        Ok(())
+    }
+
     fn add(&mut self, rel: BString) -> Result<(), String> {
         let path = self.root.join(rel.to_path_lossy());
         match inotify::add_watch(&self.fd, &path, mask()) {
@@ -297,8 +312,28 @@ impl super::Store {
         let repo = self
             .open_worktree(worktree)
             .map_err(|err| err.to_string())?;
-        Watch::arm(worktree, super::snapshot::excludes_file(&repo, worktree))
+        arm_for(&repo, worktree)
     }
+}
+
+/// Arm a [`Watch`] over the worktree of `repo`, with the ignore rules its snapshots use,
+/// over the directories of its tracked files too (ignored or not).
+pub(crate) fn arm_for(repo: &gix::Repository, worktree: &Path) -> Result<Watch, String> {
+    let mut watch = Watch::arm(worktree, super::snapshot::excludes_file(repo, worktree))?;
+    let index_path = repo.index_path();
+    if index_path.exists() {
+        let index = gix::index::File::at(
+            &index_path,
+            repo.object_hash(),
+            true,
+            gix::index::decode::Options::default(),
+        )
+        .map_err(|err| format!("could not read the index: {err}"))?;
+        let dirs =
+            super::snapshot::parent_dirs(index.entries().iter().map(|entry| entry.path(&index)));
+        watch.add_existing(dirs)?;
+    }
+    Ok(watch)
 }
 
 /// Whether `path` is one of `scope` or lies beneath one of them.

@@ -1,0 +1,85 @@
+//! What a watch (a run's, or the task's monitor with `agent.fsmonitor`) could not see, and
+//! a checkpoint scoped to its paths then missed: each case checkpoints through the monitor
+//! and compares the tree with what `git add -A` stages from the same worktree and index.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::{TestEnv, worktree};
+
+/// A repository whose task `t` was started with the monitor on: (repo, worktree).
+fn monitored_task(env: &TestEnv, repo: &Path) -> PathBuf {
+    let out = env
+        .agent_cmd(repo, &["start", "--no-run", "--name", "t", "goal"])
+        .env("GIT_AGENT_FSMONITOR", "true")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    worktree(repo, "t")
+}
+
+/// What `git add -A` would stage in `wt` now, with a copy of its index (the real one is
+/// left to the checkpoint).
+fn git_add_all(env: &TestEnv, wt: &Path) -> String {
+    env.sh(
+        wt,
+        "cp \"$(git rev-parse --git-path index)\" ../t-index.copy && \
+         GIT_INDEX_FILE=../t-index.copy git add -A 2>/dev/null; \
+         GIT_INDEX_FILE=../t-index.copy git write-tree; rm -f ../t-index.copy",
+    )
+    .trim()
+    .to_string()
+}
+
+/// `git agent checkpoint` with the monitor on.
+fn monitored_checkpoint(env: &TestEnv, repo: &Path, message: &str) {
+    let out = env
+        .agent_cmd(repo, &["checkpoint", "t", "-q", "-m", message])
+        .env("GIT_AGENT_FSMONITOR", "true")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Checkpoint through the monitor and insist the tree is `git add -A`'s.
+fn assert_checkpoint_is_git_add(env: &TestEnv, repo: &Path, wt: &Path, message: &str) {
+    let expected = git_add_all(env, wt);
+    monitored_checkpoint(env, repo, message);
+    let ours = env.rev(repo, "agent/t^{tree}");
+    assert_eq!(
+        ours,
+        expected,
+        "{message}: the checkpoint differs from git add -A:\n{}",
+        env.git(repo, &["diff", "--stat", &ours, &expected])
+    );
+}
+
+#[test]
+fn a_tracked_file_in_an_ignored_directory_is_watched() {
+    let env = TestEnv::new();
+    let repo = env.repo("r");
+    std::fs::write(repo.join(".gitignore"), "build/\n").unwrap();
+    std::fs::create_dir_all(repo.join("build/deep")).unwrap();
+    std::fs::write(repo.join("build/deep/keep.txt"), "kept\n").unwrap();
+    env.git(&repo, &["add", "-A"]);
+    env.git(&repo, &["add", "-f", "build/deep/keep.txt"]);
+    env.git(
+        &repo,
+        &["commit", "-qm", "a tracked file in an ignored directory"],
+    );
+    let wt = monitored_task(&env, &repo);
+
+    // git add -A stages a change of a tracked file even where the rules ignore it.
+    std::fs::write(wt.join("build/deep/keep.txt"), "changed, and longer\n").unwrap();
+    assert_checkpoint_is_git_add(&env, &repo, &wt, "changed");
+    std::fs::remove_file(wt.join("build/deep/keep.txt")).unwrap();
+    assert_checkpoint_is_git_add(&env, &repo, &wt, "removed");
+    env.fsck(&repo);
+}
