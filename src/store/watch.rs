@@ -85,8 +85,22 @@ impl Watch {
         };
         // Watch the top first: a directory made while the walk below runs is seen as an event.
         watch.add(BString::default())?;
+        // The walk does not enter a nested repository; its directory is watched all the same,
+        // so that its `.git` going (it becomes a plain directory the walk enters) is seen.
+        let nested: std::sync::Arc<std::sync::Mutex<Vec<PathBuf>>> = Default::default();
+        let found = nested.clone();
+        let top = root.to_path_buf();
+        let keep: crate::walk::Keep = Box::new(move |rel: &Path, is_dir: bool| {
+            if is_dir
+                && top.join(rel).join(".git").exists()
+                && let Ok(mut found) = found.lock()
+            {
+                found.push(rel.to_path_buf());
+            }
+            true
+        });
         let (builder, problem) =
-            crate::walk::builder_with_excludes(root, root, excludes_file, None);
+            crate::walk::builder_with_excludes(root, root, excludes_file, Some(keep));
         for entry in builder.build() {
             let entry = entry.map_err(|err| format!("could not list {}: {err}", root.display()))?;
             if entry.depth() == 0 || !entry.file_type().is_some_and(|t| t.is_dir()) {
@@ -100,6 +114,13 @@ impl Watch {
         }
         if let Some(why) = crate::walk::take(&problem) {
             return Err(why);
+        }
+        let nested = std::mem::take(&mut *nested.lock().map_err(|_| "a walk panicked")?);
+        for rel in nested {
+            let rel = gix::path::into_bstr(rel.as_path())
+                .map_err(|_| format!("{} is not a valid path", rel.display()))?
+                .into_owned();
+            watch.add(rel)?;
         }
         Ok(watch)
     }
@@ -253,7 +274,12 @@ impl Watch {
         }
         let Some(name) = name else { return };
         if name == ".git" {
-            return;
+            if dir.is_empty() {
+                return; // the worktree's own
+            }
+            // A nested repository appeared or went: the walk now skips or enters a
+            // directory whose files the watch never listed.
+            return self.lose(format!("{dir}/.git changed"));
         }
         let mut path = dir.clone();
         if !path.is_empty() {

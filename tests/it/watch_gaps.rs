@@ -83,3 +83,51 @@ fn a_tracked_file_in_an_ignored_directory_is_watched() {
     assert_checkpoint_is_git_add(&env, &repo, &wt, "removed");
     env.fsck(&repo);
 }
+
+/// The pids of the monitors watching `wt`.
+fn monitors_of(wt: &Path) -> Vec<u32> {
+    let wanted = wt.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            args.iter().any(|a| a == "__fsmonitor") && args.contains(&wanted)
+        })
+        .collect()
+}
+
+#[test]
+fn a_nested_repository_that_becomes_a_directory_is_seen() {
+    let env = TestEnv::new();
+    let repo = env.repo("r");
+    let wt = monitored_task(&env, &repo);
+
+    // Made while the monitor watches: its directory is watched, its `.git` was not news.
+    env.sh(
+        &wt,
+        "git init -q made && echo made > made/f.txt && echo 1 >> README.md",
+    );
+    monitored_checkpoint(&env, &repo, "a nested repository is left alone");
+    env.sh(&wt, "rm -rf made/.git && echo 2 >> README.md");
+    assert_checkpoint_is_git_add(&env, &repo, &wt, "its .git removed");
+
+    // There when the monitor started: its directory was not watched at all.
+    env.sh(
+        &wt,
+        "git init -q old && echo old > old/f.txt && echo 3 >> README.md",
+    );
+    for pid in monitors_of(&wt) {
+        env.sh(&repo, &format!("kill -9 {pid}"));
+    }
+    monitored_checkpoint(&env, &repo, "walked; a new monitor");
+    assert_eq!(monitors_of(&wt).len(), 1, "a new monitor");
+    env.sh(&wt, "rm -rf old/.git && echo 4 >> README.md");
+    assert_checkpoint_is_git_add(&env, &repo, &wt, "the old one's .git removed");
+    env.fsck(&repo);
+}
