@@ -131,3 +131,50 @@ fn a_nested_repository_that_becomes_a_directory_is_seen() {
     assert_checkpoint_is_git_add(&env, &repo, &wt, "the old one's .git removed");
     env.fsck(&repo);
 }
+
+#[test]
+fn a_tip_moved_under_the_mark_is_walked() {
+    let env = TestEnv::new();
+    let repo = env.repo("r");
+    let wt = monitored_task(&env, &repo);
+
+    // The tip and the index go back, the worktree stays: what the undone checkpoint held is
+    // a change again, although no file was touched since the mark. (`--soft`, which keeps
+    // the index, or `git add -f` of an ignored file, are not here: the walk itself trusts an
+    // index entry whose stat data matches to be the tip's.)
+    env.sh(&wt, "echo 1 >> README.md");
+    monitored_checkpoint(&env, &repo, "one");
+    env.git(&wt, &["reset", "-q", "HEAD~1"]);
+    env.sh(&wt, "echo new > new.txt");
+    assert_checkpoint_is_git_add(&env, &repo, &wt, "after a reset");
+
+    env.fsck(&repo);
+}
+
+#[test]
+fn an_exclude_rule_outside_the_worktree_changed_is_walked() {
+    let env = TestEnv::new();
+    let repo = env.repo("r");
+    std::fs::write(repo.join(".git/info/exclude"), "gen/\n").unwrap();
+    let excludes = env.root.path().join("excludes");
+    std::fs::write(&excludes, "*.out\n").unwrap();
+    env.git(
+        &repo,
+        &["config", "core.excludesFile", excludes.to_str().unwrap()],
+    );
+    let wt = monitored_task(&env, &repo);
+    env.sh(
+        &wt,
+        "mkdir gen && echo g > gen/x && echo o > a.out && echo 1 >> README.md",
+    );
+    monitored_checkpoint(&env, &repo, "ignored files made");
+
+    // The rules change outside the worktree: what they hid is staged by git add -A.
+    std::fs::write(repo.join(".git/info/exclude"), "").unwrap();
+    env.sh(&wt, "echo 2 >> README.md");
+    assert_checkpoint_is_git_add(&env, &repo, &wt, "info/exclude emptied");
+    std::fs::write(&excludes, "").unwrap();
+    env.sh(&wt, "echo 3 >> README.md");
+    assert_checkpoint_is_git_add(&env, &repo, &wt, "core.excludesFile emptied");
+    env.fsck(&repo);
+}
