@@ -3,8 +3,9 @@
 //! one small process per task worktree holding a [`Watch`], asked over a Unix socket in the
 //! worktree's admin dir which paths changed since a mark.
 //!
-//! The mark is kept beside the index (`agent-fsmonitor.token`: the daemon's instance and the
-//! number of its last event) by whoever last made the worktree and the tip agree: `start`
+//! The mark is kept beside the index (`agent-fsmonitor.token`: the daemon's instance, the
+//! number of its last event, and a fingerprint of the tip, the index and the exclude files
+//! outside the worktree, which no watch sees: when it differs, the checkpoint walks) by whoever last made the worktree and the tip agree: `start`
 //! right after the checkout, every checkpoint after it landed. A checkpoint asks for what
 //! changed after that mark; with another instance (the daemon restarted), a mark it never
 //! gave, a watch that lost track, no daemon, or no answer within half a second, it walks
@@ -151,11 +152,15 @@ fn new_instance() -> String {
 }
 
 /// The daemon: watch `worktree`, answer on the socket in `admin`, until there is no reason to.
-fn serve(worktree: &Path, admin: &Path, excludes: Option<PathBuf>) -> Result<(), String> {
+fn serve(
+    worktree: &Path,
+    admin: &Path,
+    arm: impl Fn() -> Result<Watch, String>,
+) -> Result<(), String> {
     if ask(admin, None).is_some() {
         return Ok(()); // one is running already
     }
-    let mut watch = Watch::arm(worktree, excludes.clone())?;
+    let mut watch = arm()?;
     let mut instance = new_instance();
     let (_dir, path) = socket_path(admin).map_err(|err| err.to_string())?;
     // What is left of a daemon that died (none answered above).
@@ -181,7 +186,7 @@ fn serve(worktree: &Path, admin: &Path, excludes: Option<PathBuf>) -> Result<(),
             if !worktree.is_dir() {
                 break;
             }
-            watch = Watch::arm(worktree, excludes.clone())?;
+            watch = arm()?;
             instance = new_instance();
         }
         if !std::fs::metadata(&path).is_ok_and(|m| m.ino() == ours) {
@@ -259,8 +264,9 @@ pub fn daemon_main(args: &[std::ffi::OsString]) -> std::process::ExitCode {
             let repo = store
                 .open_worktree(&worktree)
                 .map_err(|err| err.to_string())?;
-            let excludes = super::snapshot::excludes_file(&repo, &worktree);
-            serve(&worktree, repo.git_dir(), excludes)
+            serve(&worktree, repo.git_dir(), || {
+                super::watch::arm_for(&repo, &worktree)
+            })
         });
     match served {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -268,17 +274,52 @@ pub fn daemon_main(args: &[std::ffi::OsString]) -> std::process::ExitCode {
     }
 }
 
+/// What a mark vouches for besides the worktree's files, which no watch sees change: the
+/// tip (a scoped checkpoint keeps the tip's state of every path it does not look at), the
+/// index (what is tracked), and the exclude files outside the worktree (what a walk sees).
+/// A fingerprint of their ids and stat data, recorded with the mark.
+fn context(repo: &gix::Repository, worktree: &Path) -> String {
+    let mut text = repo.head_id().map(|id| id.to_string()).unwrap_or_default();
+    let files = [
+        Some(repo.index_path()),
+        Some(repo.common_dir().join("info").join("exclude")),
+        super::snapshot::excludes_file(repo, worktree),
+    ];
+    for file in files.iter().flatten() {
+        match std::fs::metadata(file) {
+            Ok(m) => text.push_str(&format!(
+                " {}:{}:{}:{}.{}",
+                m.dev(),
+                m.ino(),
+                m.len(),
+                m.mtime(),
+                m.mtime_nsec()
+            )),
+            Err(_) => text.push_str(" -"),
+        }
+    }
+    // FNV-1a: a fingerprint, not a secret.
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
 impl Store {
     /// What changed in `worktree` since its recorded mark, by its monitor, and the mark to
     /// record once a checkpoint of that has landed. `None`: no monitor answered.
     pub fn fsmonitor_changes(&self, worktree: &Path) -> Option<(Changes, Mark)> {
-        let admin = self.open_worktree(worktree).ok()?.git_dir().to_path_buf();
-        let recorded = std::fs::read_to_string(admin.join(TOKEN))
-            .ok()
-            .and_then(|text| Mark::parse(&text));
+        let repo = self.open_worktree(worktree).ok()?;
+        let admin = repo.git_dir().to_path_buf();
+        let text = std::fs::read_to_string(admin.join(TOKEN)).unwrap_or_default();
+        let (recorded, recorded_context) = text.trim().rsplit_once(' ').unwrap_or_default();
+        let recorded = Mark::parse(recorded);
         let (changes, mark) = ask(&admin, recorded.as_ref())?;
         let changes = match (recorded, changes) {
             (None, _) => Changes::Unknown("no mark recorded".into()),
+            (Some(_), _) if recorded_context != context(&repo, worktree) => {
+                Changes::Unknown("the tip, the index or an exclude file changed".into())
+            }
             (Some(_), changes) => changes,
         };
         Some((changes, mark))
@@ -294,7 +335,8 @@ impl Store {
         let Ok(mut file) = tempfile::NamedTempFile::new_in(repo.git_dir()) else {
             return;
         };
-        if file.write_all(mark.render().as_bytes()).is_ok() {
+        let token = format!("{} {}", mark.render(), context(&repo, worktree));
+        if file.write_all(token.as_bytes()).is_ok() {
             let _ = file.persist(path);
         }
     }

@@ -85,8 +85,22 @@ impl Watch {
         };
         // Watch the top first: a directory made while the walk below runs is seen as an event.
         watch.add(BString::default())?;
+        // The walk does not enter a nested repository; its directory is watched all the same,
+        // so that its `.git` going (it becomes a plain directory the walk enters) is seen.
+        let nested: std::sync::Arc<std::sync::Mutex<Vec<PathBuf>>> = Default::default();
+        let found = nested.clone();
+        let top = root.to_path_buf();
+        let keep: crate::walk::Keep = Box::new(move |rel: &Path, is_dir: bool| {
+            if is_dir
+                && top.join(rel).join(".git").exists()
+                && let Ok(mut found) = found.lock()
+            {
+                found.push(rel.to_path_buf());
+            }
+            true
+        });
         let (builder, problem) =
-            crate::walk::builder_with_excludes(root, root, excludes_file, None);
+            crate::walk::builder_with_excludes(root, root, excludes_file, Some(keep));
         for entry in builder.build() {
             let entry = entry.map_err(|err| format!("could not list {}: {err}", root.display()))?;
             if entry.depth() == 0 || !entry.file_type().is_some_and(|t| t.is_dir()) {
@@ -101,7 +115,29 @@ impl Watch {
         if let Some(why) = crate::walk::take(&problem) {
             return Err(why);
         }
+        let nested = std::mem::take(&mut *nested.lock().map_err(|_| "a walk panicked")?);
+        for rel in nested {
+            let rel = gix::path::into_bstr(rel.as_path())
+                .map_err(|_| format!("{} is not a valid path", rel.display()))?
+                .into_owned();
+            watch.add(rel)?;
+        }
         Ok(watch)
+    }
+
+    /// Also watch `dirs` (relative to the root) where they exist: the directories of tracked
+    /// files that the ignore rules hide from the walk. git stages a change of a tracked file
+    /// wherever it is, so the watch must see it.
+    pub fn add_existing(&mut self, dirs: impl IntoIterator<Item = BString>) -> Result<(), String> {
+        for rel in dirs {
+            let is_dir = std::fs::symlink_metadata(self.root.join(rel.to_path_lossy()))
+                .is_ok_and(|m| m.is_dir());
+            // A missing one is made in a watched parent (its parents are in `dirs` too).
+            if is_dir && !rel.is_empty() {
+                self.add(rel)?;
+            }
+        }
+        Ok(())
     }
 
     fn add(&mut self, rel: BString) -> Result<(), String> {
@@ -238,7 +274,12 @@ impl Watch {
         }
         let Some(name) = name else { return };
         if name == ".git" {
-            return;
+            if dir.is_empty() {
+                return; // the worktree's own
+            }
+            // A nested repository appeared or went: the walk now skips or enters a
+            // directory whose files the watch never listed.
+            return self.lose(format!("{dir}/.git changed"));
         }
         let mut path = dir.clone();
         if !path.is_empty() {
@@ -297,8 +338,28 @@ impl super::Store {
         let repo = self
             .open_worktree(worktree)
             .map_err(|err| err.to_string())?;
-        Watch::arm(worktree, super::snapshot::excludes_file(&repo, worktree))
+        arm_for(&repo, worktree)
     }
+}
+
+/// Arm a [`Watch`] over the worktree of `repo`, with the ignore rules its snapshots use,
+/// over the directories of its tracked files too (ignored or not).
+pub(crate) fn arm_for(repo: &gix::Repository, worktree: &Path) -> Result<Watch, String> {
+    let mut watch = Watch::arm(worktree, super::snapshot::excludes_file(repo, worktree))?;
+    let index_path = repo.index_path();
+    if index_path.exists() {
+        let index = gix::index::File::at(
+            &index_path,
+            repo.object_hash(),
+            true,
+            gix::index::decode::Options::default(),
+        )
+        .map_err(|err| format!("could not read the index: {err}"))?;
+        let dirs =
+            super::snapshot::parent_dirs(index.entries().iter().map(|entry| entry.path(&index)));
+        watch.add_existing(dirs)?;
+    }
+    Ok(watch)
 }
 
 /// Whether `path` is one of `scope` or lies beneath one of them.

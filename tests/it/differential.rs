@@ -114,8 +114,42 @@ fn write(rng: &mut fastrand::Rng, out: &mut String) {
 }
 
 fn edit_op(rng: &mut fastrand::Rng, out: &mut String, attributes: bool) {
-    match rng.u8(..14) {
+    match rng.u8(..19) {
         0..=3 => write(rng, out),
+        14 => {
+            // A file tracked although ignored, maybe in an ignored directory.
+            let dir = if rng.bool() { "build/" } else { "" };
+            let _ = writeln!(
+                out,
+                "printf '{}' >> {dir}forced{}.tmp 2>/dev/null",
+                content(rng),
+                rng.u8(..4)
+            );
+        }
+        15 => {
+            // A file moved over another.
+            let _ = writeln!(out, "mv -f {} {} 2>/dev/null", q(&path(rng)), q(&path(rng)));
+        }
+        16 => {
+            // A second name for a file.
+            let _ = writeln!(out, "ln -f {} {} 2>/dev/null", q(&path(rng)), q(&path(rng)));
+        }
+        17 => {
+            // A directory replaced by a link to another.
+            let (d, other) = (pick(rng, DIRS), pick(rng, DIRS));
+            if !d.is_empty() && !other.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "rm -rf {d} && ln -s {} {}",
+                    q(&format!("../{}", other.trim_end_matches('/'))),
+                    q(d.trim_end_matches('/')),
+                    d = q(d)
+                );
+            }
+        }
+        18 => {
+            let _ = writeln!(out, "touch {} 2>/dev/null", q(&path(rng)));
+        }
         4 => {
             let _ = writeln!(out, "rm -f {}", q(&path(rng)));
         }
@@ -204,9 +238,11 @@ fn generate(seed: u64, attributes: bool) -> Case {
     }
     let mut forced = Vec::new();
     if rng.u8(..3) == 0 {
-        // Tracked although ignored: committed with `git add -f`, then ignored.
-        let name = format!("forced{}.tmp", rng.u8(..4));
-        let _ = writeln!(base, "printf 'forced\\n' > {name}");
+        // Tracked although ignored: committed with `git add -f`, then ignored (the file, or
+        // the directory that holds it).
+        let dir = if rng.bool() { "build/" } else { "" };
+        let name = format!("{dir}forced{}.tmp", rng.u8(..4));
+        let _ = writeln!(base, "mkdir -p build; printf 'forced\\n' > {name}");
         forced.push(name);
     }
     // Tracked-but-ignored files also come from ignore rules the edit adds.
@@ -284,10 +320,16 @@ fn setup_script(case: &Case, root: &Path) -> String {
     }
     script.push_str("git add -A\n");
     for forced in &case.forced {
+        let rule = if forced.starts_with("build/") {
+            "build/"
+        } else {
+            forced.as_str()
+        };
         let _ = writeln!(
             script,
-            "git add -f {f}\nprintf '%s\\n' {f} >> .gitignore\ngit add .gitignore",
-            f = q(forced)
+            "git add -f {f}\nprintf '%s\\n' {r} >> .gitignore\ngit add .gitignore",
+            f = q(forced),
+            r = q(rule)
         );
     }
     script.push_str("git commit -qm base --allow-empty\n");

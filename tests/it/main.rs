@@ -37,3 +37,4 @@ mod store_errors;
 mod submodules;
 mod syscalls;
 mod task_cache;
+mod watch_gaps;
