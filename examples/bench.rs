@@ -392,7 +392,11 @@ fn bench_checkpoint(env: &Env, root: &Path, table: &mut Table, monitored: bool) 
 /// `git agent rollback` of a 100-file checkpoint against `git reset --hard HEAD~1`; with
 /// `monitored`, `agent.fsmonitor` on (the monitor is started by a checkpoint before).
 fn bench_rollback(env: &Env, root: &Path, table: &mut Table, monitored: bool) {
-    let label = if monitored { "rollback-fsm" } else { "rollback" };
+    let label = if monitored {
+        "rollback-fsm"
+    } else {
+        "rollback"
+    };
     let (ours, theirs) = twins(env, root, label, 10_000);
     if monitored {
         env.git(&ours, &["config", "agent.fsmonitor", "true"]);
@@ -418,7 +422,11 @@ fn bench_rollback(env: &Env, root: &Path, table: &mut Table, monitored: bool) {
     table.row(
         &format!(
             "rollback of a 100-file checkpoint, 10k files{}",
-            if monitored { ", `agent.fsmonitor` on" } else { "" }
+            if monitored {
+                ", `agent.fsmonitor` on"
+            } else {
+                ""
+            }
         ),
         &format!("{} (attic ref, plan note, worktree, index)", a.show()),
         &format!("{} (`git reset -q --hard HEAD~1`)", b.show()),

@@ -4,8 +4,9 @@
 //! worktree's admin dir which paths changed since a mark.
 //!
 //! The mark is kept beside the index (`agent-fsmonitor.token`: the daemon's instance, the
-//! number of its last event, and a fingerprint of the tip, the index and the exclude files
-//! outside the worktree, which no watch sees: when it differs, the checkpoint walks) by whoever last made the worktree and the tip agree: `start`
+//! number of its last event, and a fingerprint of the tip and of the exclude files outside
+//! the worktree, which no watch sees: when it differs, the checkpoint walks) by whoever
+//! last made the worktree and the tip agree: `start`
 //! right after the checkout, every checkpoint after it landed. A checkpoint asks for what
 //! changed after that mark; with another instance (the daemon restarted), a mark it never
 //! gave, a watch that lost track, no daemon, or no answer within half a second, it walks
@@ -275,13 +276,14 @@ pub fn daemon_main(args: &[std::ffi::OsString]) -> std::process::ExitCode {
 }
 
 /// What a mark vouches for besides the worktree's files, which no watch sees change: the
-/// tip (a scoped checkpoint keeps the tip's state of every path it does not look at), the
-/// index (what is tracked), and the exclude files outside the worktree (what a walk sees).
-/// A fingerprint of their ids and stat data, recorded with the mark.
+/// tip (a scoped checkpoint keeps the tip's state of every path it does not look at) and
+/// the exclude files outside the worktree (what a walk sees). A fingerprint of the tip's id
+/// and the files' stat data, recorded with the mark. Not the index: `git status` rewrites
+/// it to refresh stat data, which changes nothing a checkpoint records (and what it does
+/// record of the index, the walk trusts as well).
 fn context(repo: &gix::Repository, worktree: &Path) -> String {
     let mut text = repo.head_id().map(|id| id.to_string()).unwrap_or_default();
     let files = [
-        Some(repo.index_path()),
         Some(repo.common_dir().join("info").join("exclude")),
         super::snapshot::excludes_file(repo, worktree),
     ];

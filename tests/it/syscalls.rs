@@ -369,7 +369,7 @@ fn checkpoints_in_a_run_look_only_at_what_changed() {
 }
 
 /// The pids of the file-system monitors watching `worktree`.
-fn monitors_of(worktree: &Path) -> Vec<u32> {
+pub fn monitors_of(worktree: &Path) -> Vec<u32> {
     let wanted = worktree.to_string_lossy().into_owned();
     std::fs::read_dir("/proc")
         .unwrap()
@@ -465,7 +465,9 @@ fn a_monitored_checkpoint_looks_only_at_what_changed() {
     };
     let changed_in = |rev: &str| env.git(&repo, &["show", "--format=", "--name-status", rev]);
 
-    // A change, a new file in a new directory, a deletion: only they are looked at.
+    // A change, a new file in a new directory, a deletion: only they are looked at, though
+    // `git status` in the worktree rewrote the index since the mark.
+    env.git(&wt, &["status", "--porcelain"]);
     std::fs::write(wt.join("dir0/file0.txt"), "changed\n").unwrap();
     std::fs::create_dir_all(wt.join("new/deep")).unwrap();
     std::fs::write(wt.join("new/deep/n.txt"), "new\n").unwrap();

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::common::{TestEnv, worktree};
+use crate::syscalls::monitors_of;
 
 /// A repository whose task `t` was started with the monitor on: (repo, worktree).
 fn monitored_task(env: &TestEnv, repo: &Path) -> PathBuf {
@@ -82,24 +83,6 @@ fn a_tracked_file_in_an_ignored_directory_is_watched() {
     std::fs::remove_file(wt.join("build/deep/keep.txt")).unwrap();
     assert_checkpoint_is_git_add(&env, &repo, &wt, "removed");
     env.fsck(&repo);
-}
-
-/// The pids of the monitors watching `wt`.
-fn monitors_of(wt: &Path) -> Vec<u32> {
-    let wanted = wt.to_string_lossy().into_owned();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let args: Vec<String> = cmdline
-                .split(|b| *b == 0)
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect();
-            args.iter().any(|a| a == "__fsmonitor") && args.contains(&wanted)
-        })
-        .collect()
 }
 
 #[test]
