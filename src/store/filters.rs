@@ -249,22 +249,29 @@ impl<'r> Filters<'r> {
             let context = context.to_owned();
             move |err: gix::Error| FilterError::Io(format!("{context}: {err}"))
         };
+        // Only the `.gitattributes` of `dirs` can apply to the paths: looked up, not searched
+        // for among every entry (that cost the size of the tree on every checkpoint).
+        let attributes_in = |dir: &BString| -> BString {
+            if dir.is_empty() {
+                ".gitattributes".into()
+            } else {
+                format!("{dir}/.gitattributes").into()
+            }
+        };
         let mut sources: BTreeMap<BString, ObjectId> = BTreeMap::new();
-        for entry in index.entries() {
-            let path = entry.path(index);
-            let is_attributes = path.rsplit_str("/").next() == Some(b".gitattributes".as_slice())
-                || path == ".gitattributes";
-            if is_attributes && entry.stage_raw() == 0 && entry.mode == Mode::FILE {
-                sources.insert(path.to_owned(), entry.id);
+        for dir in dirs {
+            let rel = attributes_in(dir);
+            let Ok(i) = index.entry_index_by_path(rel.as_ref()) else {
+                continue;
+            };
+            let entry = &index.entries()[i];
+            if entry.stage_raw() == 0 && entry.mode == Mode::FILE {
+                sources.insert(rel, entry.id);
             }
         }
         let mut blobs = HashMap::new();
         for dir in dirs {
-            let rel: BString = if dir.is_empty() {
-                ".gitattributes".into()
-            } else {
-                format!("{dir}/.gitattributes").into()
-            };
+            let rel = attributes_in(dir);
             if direction == Direction::ToWorktree && sources.contains_key(&rel) {
                 continue;
             }
