@@ -193,6 +193,10 @@ fn a_checkpoint_starts_no_process_and_stats_each_file_once() {
     assert!(opened.iter().all(|(_, n)| **n == 1), "{opened:?}");
     let files: Vec<_> = opened.iter().filter(|(p, _)| p.is_file()).collect();
     assert_eq!(files.len(), 2, "{files:?}");
+    // The index it wrote (with a checksum of its own making) is one git verifies, and
+    // agrees with the worktree.
+    env.git(&wt, &["fsck", "--strict", "--no-dangling"]);
+    assert_eq!(env.git(&wt, &["status", "--porcelain"]), "");
 }
 
 /// A replay-provider session: the plan, then per step `calls` and `finish_step`.
