@@ -104,6 +104,38 @@ fn parse(trace: &str) -> Counts {
     counts
 }
 
+/// Run `agent` (a command of the binary with the tests' environment) under `strace -f`,
+/// tracing `calls`, where the trace file `name` goes; it must succeed. What the trace says.
+fn strace(
+    env: &TestEnv,
+    repo: &Path,
+    agent: &std::process::Command,
+    calls: &str,
+    name: &str,
+) -> Counts {
+    let trace = env.root.path().join(format!("trace-{name}"));
+    let mut strace = std::process::Command::new("strace");
+    strace.env_clear();
+    for (key, value) in agent.get_envs() {
+        if let Some(value) = value {
+            strace.env(key, value);
+        }
+    }
+    strace
+        .current_dir(repo)
+        .args(["-f", "-qq", "-y", "-e", &format!("trace={calls}"), "-o"])
+        .arg(&trace)
+        .arg(agent.get_program())
+        .args(agent.get_args());
+    let out = strace.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse(&std::fs::read_to_string(&trace).unwrap())
+}
+
 #[test]
 fn a_checkpoint_starts_no_process_and_stats_each_file_once() {
     if !strace_available() {
@@ -134,28 +166,8 @@ fn a_checkpoint_starts_no_process_and_stats_each_file_once() {
     std::fs::remove_file(wt.join("dir3/file2.txt")).unwrap();
 
     // The binary with the environment of the tests, under strace.
-    let trace = env.root.path().join("trace");
     let agent = env.agent_cmd(&repo, &["checkpoint", "-q", "-m", "second"]);
-    let mut strace = std::process::Command::new("strace");
-    strace.env_clear();
-    for (key, value) in agent.get_envs() {
-        if let Some(value) = value {
-            strace.env(key, value);
-        }
-    }
-    strace
-        .current_dir(&repo)
-        .args(["-f", "-qq", "-y", "-e", "trace=%process,%%stat", "-o"])
-        .arg(&trace)
-        .arg(agent.get_program())
-        .args(agent.get_args());
-    let out = strace.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let counts = parse(&std::fs::read_to_string(&trace).unwrap());
+    let counts = strace(&env, &repo, &agent, "%process,%%stat", "second");
 
     assert_eq!(counts.processes, Vec::<String>::new(), "child processes");
 
@@ -279,9 +291,8 @@ fn checkpoints_in_a_run_look_only_at_what_changed() {
     std::fs::write(&replay, session).unwrap();
 
     // The worktree is checked out first (that stats each file as it writes it); the run
-    // that plans and makes the three steps is traced.
+    // that plans and makes the four steps is traced.
     env.agent_ok(&repo, &["start", "--no-run", "--name", "w", "four steps"]);
-    let trace = env.root.path().join("trace");
     let agent = env.agent_cmd(
         &repo,
         &[
@@ -293,27 +304,9 @@ fn checkpoints_in_a_run_look_only_at_what_changed() {
             replay.to_str().unwrap(),
         ],
     );
-    let mut strace = std::process::Command::new("strace");
-    strace.env_clear();
-    for (key, value) in agent.get_envs() {
-        if let Some(value) = value {
-            strace.env(key, value);
-        }
-    }
     // Children too (the harness's threads among them); the sandboxed commands touch only
     // the files they change.
-    strace
-        .current_dir(&repo)
-        .args(["-f", "-qq", "-y", "-e", "trace=%%stat", "-o"])
-        .arg(&trace)
-        .arg(agent.get_program())
-        .args(agent.get_args());
-    let out = strace.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let counts = strace(&env, &repo, &agent, "%%stat", "run");
 
     // What the run recorded is what happened, step by step.
     let shown = env.git(
@@ -338,7 +331,6 @@ fn checkpoints_in_a_run_look_only_at_what_changed() {
     // last step's (what inotify cannot see is in the result all the same). The two
     // checkpoints between look only at what the watch saw: a file nobody touched is stat'ed
     // three times in the run, where a walk at every checkpoint makes it five.
-    let counts = parse(&std::fs::read_to_string(&trace).unwrap());
     let wt = worktree(&repo, "w").canonicalize().unwrap();
     let untouched: Vec<_> = counts
         .by_name
@@ -397,29 +389,9 @@ fn traced_checkpoint(env: &TestEnv, repo: &Path, message: &str) -> Counts {
 
 /// `git agent <args>` under strace, with the monitor on.
 fn traced(env: &TestEnv, repo: &Path, args: &[&str], name: &str) -> Counts {
-    let trace = env.root.path().join(format!("trace-{name}"));
     let mut agent = env.agent_cmd(repo, args);
     agent.env("GIT_AGENT_FSMONITOR", "true");
-    let mut strace = std::process::Command::new("strace");
-    strace.env_clear();
-    for (key, value) in agent.get_envs() {
-        if let Some(value) = value {
-            strace.env(key, value);
-        }
-    }
-    strace
-        .current_dir(repo)
-        .args(["-f", "-qq", "-y", "-e", "trace=%process,%%stat", "-o"])
-        .arg(&trace)
-        .arg(agent.get_program())
-        .args(agent.get_args());
-    let out = strace.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    parse(&std::fs::read_to_string(&trace).unwrap())
+    strace(env, repo, &agent, "%process,%%stat", name)
 }
 
 #[test]
