@@ -36,6 +36,8 @@ const TOKEN: &str = "agent-fsmonitor.token";
 const IDLE: Duration = Duration::from_secs(30 * 60);
 /// How long a checkpoint waits for an answer before it walks instead.
 const ANSWER_WITHIN: Duration = Duration::from_millis(500);
+/// How long a client may take to ask (and to take the answer).
+const QUESTION_WITHIN: Duration = Duration::from_millis(500);
 /// How long `start` waits for a new daemon to be ready.
 const READY_WITHIN: Duration = Duration::from_secs(3);
 /// The first argument that makes the binary the daemon (`git-agent <it> <worktree>`): not a
@@ -228,11 +230,18 @@ fn wait(listener: &UnixListener, watch: &Watch, timeout: Duration) -> (bool, boo
 
 /// Read one question and answer it; a client that says nothing in time gets nothing.
 fn reply(mut stream: UnixStream, watch: &mut Watch, instance: &str) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(1)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(1)))?;
+    stream.set_write_timeout(Some(QUESTION_WITHIN))?;
+    // One deadline for the whole question: a client dripping a byte at a time must not hold
+    // the monitor longer than a silent one.
+    let deadline = Instant::now() + QUESTION_WITHIN;
     let mut question = Vec::new();
     let mut byte = [0u8; 1];
     while question.len() < 128 && !question.ends_with(b"\n") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        stream.set_read_timeout(Some(left))?;
         if stream.read(&mut byte)? == 0 {
             break;
         }
@@ -395,6 +404,26 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_that_drips_its_question_is_cut_off_in_half_a_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut watch = Watch::arm(dir.path(), None).unwrap();
+        let (mut client, server) = UnixStream::pair().unwrap();
+        let dripping = std::thread::spawn(move || {
+            for byte in b"since 00ab 1" {
+                if client.write_all(&[*byte]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        let started = Instant::now();
+        let _ = reply(server, &mut watch, "00ab");
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(900), "held for {took:?}");
+        dripping.join().unwrap();
+    }
 
     #[test]
     fn marks_and_answers_read_back_as_written() {
