@@ -161,16 +161,7 @@ pub fn snapshot_scoped(
         .to_path_buf();
     let index_path = repo.index_path();
     let mut index = if index_path.exists() {
-        // Its trailing checksum is not verified, as git does not verify it on reading
-        // either (only `git fsck` does): hashing the whole file would make every checkpoint
-        // cost the size of the tree.
-        gix::index::File::at(
-            &index_path,
-            repo.object_hash(),
-            true,
-            gix::index::decode::Options::default(),
-        )
-        .map_err(git_err("could not read the worktree's index"))?
+        read_index(repo).map_err(git_err("could not read the worktree's index"))?
     } else {
         let state = gix::index::State::from_tree(&base_tree, &repo.objects, Default::default())
             .map_err(|err| StoreError::Git {
@@ -344,6 +335,18 @@ pub fn snapshot_scoped(
         index,
         index_dirty,
     })
+}
+
+/// The worktree's index as it is on disk. Its trailing checksum is not verified, as git does
+/// not verify it on reading either (only `git fsck` does): hashing the whole file would make
+/// every checkpoint cost the size of the tree.
+pub(super) fn read_index(repo: &gix::Repository) -> Result<gix::index::File, gix::Error> {
+    gix::index::File::at(
+        repo.index_path(),
+        repo.object_hash(),
+        true,
+        gix::index::decode::Options::default(),
+    )
 }
 
 /// The positions of the index entries within `scope` (all of them without one), in order.

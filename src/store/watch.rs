@@ -346,15 +346,9 @@ impl super::Store {
 /// over the directories of its tracked files too (ignored or not).
 pub(crate) fn arm_for(repo: &gix::Repository, worktree: &Path) -> Result<Watch, String> {
     let mut watch = Watch::arm(worktree, super::snapshot::excludes_file(repo, worktree))?;
-    let index_path = repo.index_path();
-    if index_path.exists() {
-        let index = gix::index::File::at(
-            &index_path,
-            repo.object_hash(),
-            true,
-            gix::index::decode::Options::default(),
-        )
-        .map_err(|err| format!("could not read the index: {err}"))?;
+    if repo.index_path().exists() {
+        let index = super::snapshot::read_index(repo)
+            .map_err(|err| format!("could not read the index: {err}"))?;
         let dirs =
             super::snapshot::parent_dirs(index.entries().iter().map(|entry| entry.path(&index)));
         watch.add_existing(dirs)?;
