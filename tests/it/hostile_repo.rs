@@ -366,3 +366,39 @@ fn a_repository_file_that_is_a_symlink_is_not_read() {
         "{err}"
     );
 }
+
+#[test]
+fn a_repositorys_file_cannot_leave_a_monitor_running() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "fsmonitor = true\n");
+    let out = env
+        .agent_cmd(&dir, &["start", "--no-run", "--name", "m", "goal"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("sets keys a repository may not set, so they are ignored: fsmonitor"),
+        "{err}"
+    );
+    let wt = crate::common::worktree(&dir, "m");
+    assert_eq!(crate::syscalls::monitors_of(&wt), Vec::<u32>::new());
+    // The user's own setting starts one.
+    let out = env
+        .agent_cmd(&dir, &["start", "--no-run", "--name", "n", "goal"])
+        .env("GIT_AGENT_FSMONITOR", "true")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wt = crate::common::worktree(&dir, "n");
+    assert_eq!(crate::syscalls::monitors_of(&wt).len(), 1);
+    env.agent_ok(&dir, &["drop", "n", "--force"]);
+}
