@@ -3,7 +3,7 @@
 use super::config::ProviderConfig;
 use super::error::LlmError;
 use super::http::{Http, error_fields};
-use super::sse::SseStream;
+use super::sse::{SseEvent, SseStream};
 use super::types::{
     ContentBlock, Request, Response, Role, StopReason, StreamEvent, Usage, parse_tool_input,
 };
@@ -49,7 +49,10 @@ impl Anthropic {
             provider: PROVIDER,
             message: format!("cannot encode the request: {e}"),
         })?;
-        let mut stream = self.http.post_sse(&self.url, headers, body).await?;
+        let mut stream = self
+            .http
+            .post_sse(&self.url, headers, body, whole_answer)
+            .await?;
         read_stream(&mut stream, request, on_event).await
     }
 }
@@ -122,6 +125,59 @@ pub fn request_body(request: &Request) -> Value {
     }
     body["messages"] = Value::Array(messages);
     body
+}
+
+/// A whole `message` object (the answer of a server or proxy that ignored `"stream": true`)
+/// as the events it would have streamed: each block opened whole and closed, then the stop.
+fn whole_answer(message: Value) -> Vec<SseEvent> {
+    let event = |kind: &str, data: Value| SseEvent {
+        event: kind.to_string(),
+        data: data.to_string(),
+    };
+    if message["type"].as_str() != Some("message") {
+        // An error object, or something the event reader will say is wrong.
+        let kind = message["type"].as_str().unwrap_or("error").to_string();
+        return vec![event(&kind, message)];
+    }
+    let mut start = message.clone();
+    start["content"] = json!([]);
+    let mut events = vec![event(
+        "message_start",
+        json!({"type": "message_start", "message": start}),
+    )];
+    for (index, block) in message["content"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        // Text goes out as one delta, so that a person watching sees it as a stream's.
+        let text = block["text"].as_str().filter(|_| block["type"] == "text");
+        let opened = match text {
+            Some(_) => json!({"type": "text", "text": ""}),
+            None => block.clone(),
+        };
+        events.push(event(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": index, "content_block": opened}),
+        ));
+        if let Some(text) = text {
+            events.push(event(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}}),
+            ));
+        }
+        events.push(event(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": index}),
+        ));
+    }
+    events.push(event(
+        "message_delta",
+        json!({"type": "message_delta", "delta": {"stop_reason": message["stop_reason"]}, "usage": message["usage"]}),
+    ));
+    events.push(event("message_stop", json!({"type": "message_stop"})));
+    events
 }
 
 enum Partial {

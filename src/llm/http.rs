@@ -4,12 +4,17 @@
 use super::config::ProviderConfig;
 use super::error::LlmError;
 use super::retry::parse_retry_after;
-use super::sse::{SseStream, error_chain};
+use super::sse::{SseEvent, SseStream, error_chain};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use std::time::{Duration, SystemTime};
 
 /// Bodies of error responses are cut to this many bytes of message.
 const MAX_ERROR_MESSAGE: usize = 2000;
+
+/// How a provider rewrites a whole JSON answer to a streaming request as the events it would
+/// have streamed. Servers and proxies that ignore `"stream": true` answer that way; the answer
+/// is whole and paid for, so it is read, never retried as a cut stream.
+pub(crate) type WholeAnswer = fn(serde_json::Value) -> Vec<SseEvent>;
 
 pub(crate) struct Http {
     client: reqwest::Client,
@@ -64,12 +69,14 @@ impl Http {
         Ok(value)
     }
 
-    /// POSTs `body` and returns the response's event stream.
+    /// POSTs `body` and returns the response's event stream; a JSON body instead of a stream is
+    /// turned into the same events by `whole`.
     pub async fn post_sse(
         &self,
         url: &str,
         headers: HeaderMap,
         body: Vec<u8>,
+        whole: WholeAnswer,
     ) -> Result<SseStream, LlmError> {
         tracing::debug!(
             provider = self.provider,
@@ -105,11 +112,46 @@ impl Http {
         if !status.is_success() {
             return Err(self.status_error(response).await);
         }
+        if is_json(response.headers()) {
+            return self.whole_answer(response, whole).await;
+        }
         Ok(SseStream::spawn(
             self.provider,
             response.bytes_stream(),
             self.idle_timeout,
         ))
+    }
+
+    async fn whole_answer(
+        &self,
+        response: reqwest::Response,
+        whole: WholeAnswer,
+    ) -> Result<SseStream, LlmError> {
+        let text = match tokio::time::timeout(self.idle_timeout, response.text()).await {
+            Err(_) => {
+                return Err(LlmError::Timeout {
+                    provider: self.provider,
+                    what: "stream",
+                    after: self.idle_timeout,
+                });
+            }
+            Ok(Err(e)) => {
+                return Err(LlmError::StreamCut {
+                    provider: self.provider,
+                    message: self.redact(error_chain(&e.without_url())),
+                });
+            }
+            Ok(Ok(text)) => text,
+        };
+        let value = serde_json::from_str(&text).map_err(|e| LlmError::Malformed {
+            provider: self.provider,
+            message: format!("a JSON answer to a streaming request is not JSON: {e}"),
+        })?;
+        tracing::debug!(
+            provider = self.provider,
+            "a whole JSON answer to a streaming request"
+        );
+        Ok(SseStream::from_events(whole(value)))
     }
 
     fn transport_error(&self, url: &str, e: reqwest::Error) -> LlmError {
@@ -169,6 +211,15 @@ impl Http {
         let keys: Vec<&str> = self.key.as_deref().into_iter().collect();
         crate::policy::redact(&text, &keys)
     }
+}
+
+/// A JSON body (`application/json`, `application/problem+json`, …) rather than an event
+/// stream. A response without a content type is read as a stream, as before.
+fn is_json(headers: &HeaderMap) -> bool {
+    header_str(headers, "content-type").is_some_and(|t| {
+        let t = t.to_ascii_lowercase();
+        !t.contains("event-stream") && t.contains("json")
+    })
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &'static str) -> Option<&'a str> {

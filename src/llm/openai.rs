@@ -4,7 +4,7 @@
 use super::config::ProviderConfig;
 use super::error::LlmError;
 use super::http::{Http, error_fields};
-use super::sse::SseStream;
+use super::sse::{SseEvent, SseStream};
 use super::types::{
     ContentBlock, Request, Response, Role, StopReason, StreamEvent, Usage, parse_tool_input,
 };
@@ -55,7 +55,7 @@ impl OpenAi {
         let sent = body.len();
         let mut stream = self
             .http
-            .post_sse(&self.url, self.headers.clone(), body)
+            .post_sse(&self.url, self.headers.clone(), body, whole_answer)
             .await?;
         read_stream(&mut stream, request, sent, on_event).await
     }
@@ -158,6 +158,38 @@ pub fn request_body(request: &Request) -> Value {
     body
 }
 
+/// A `chat.completion` object (the answer of a server that ignored `"stream": true`) as the
+/// chunks it would have streamed: one chunk holding the whole message, then `[DONE]`.
+fn whole_answer(answer: Value) -> Vec<SseEvent> {
+    let event = |data: String| SseEvent {
+        event: "message".to_string(),
+        data,
+    };
+    if answer["choices"].is_null() {
+        // An error object, or something else the chunk reader will say is wrong.
+        return vec![event(answer.to_string())];
+    }
+    let choices: Vec<Value> = answer["choices"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|choice| {
+            let mut delta = choice["message"].clone();
+            if let Some(calls) = delta["tool_calls"].as_array_mut() {
+                for (n, call) in calls.iter_mut().enumerate() {
+                    if call["index"].is_null() {
+                        call["index"] = json!(n);
+                    }
+                }
+            }
+            json!({"index": choice["index"], "delta": delta, "finish_reason": choice["finish_reason"]})
+        })
+        .collect();
+    let mut chunk = answer.clone();
+    chunk["choices"] = Value::Array(choices);
+    vec![event(chunk.to_string()), event("[DONE]".to_string())]
+}
+
 #[derive(Default)]
 struct Call {
     id: Option<String>,
@@ -203,7 +235,11 @@ impl Assembly {
         if let Some(id) = id {
             call.id = Some(id.to_string());
         }
-        call.name.push_str(name);
+        // OpenAI sends the name once; some routers repeat the whole name (and id) in every
+        // delta of the call. A repeat is not a continuation.
+        if call.name != name {
+            call.name.push_str(name);
+        }
         match &function["arguments"] {
             Value::String(s) => call.arguments.push_str(s),
             Value::Null => {}
@@ -225,8 +261,9 @@ async fn read_stream(
     loop {
         let event = match stream.next().await {
             Some(event) => event?,
-            // Some servers close without `[DONE]`; a finish reason means the answer is whole.
-            None if state.finish.is_some() => break,
+            // Some servers close without `[DONE]`. A finish reason, or the usage chunk that
+            // comes after everything else, means the answer is whole.
+            None if state.finish.is_some() || state.usage.is_some() => break,
             None => {
                 return Err(LlmError::StreamCut {
                     provider: PROVIDER,
@@ -234,13 +271,9 @@ async fn read_stream(
                 });
             }
         };
+        // `[DONE]` is the server saying the answer is whole, even where it never sent a
+        // finish_reason (OpenRouter's routes do that): asking again would pay for it twice.
         if event.data.trim() == "[DONE]" {
-            if state.finish.is_none() {
-                return Err(LlmError::StreamCut {
-                    provider: PROVIDER,
-                    message: "[DONE] came before a finish_reason".to_string(),
-                });
-            }
             break;
         }
         let chunk: Value = match serde_json::from_str(&event.data) {
@@ -317,6 +350,9 @@ fn finish(
 ) -> Result<Response, LlmError> {
     let finish = state.finish.unwrap_or_default();
     let mut stop_reason = match finish.as_str() {
+        // No finish reason at all: the calls, if any, say why it stopped.
+        "" if state.calls.is_empty() => StopReason::EndTurn,
+        "" => StopReason::ToolUse,
         "stop" => StopReason::EndTurn,
         "tool_calls" | "function_call" => StopReason::ToolUse,
         "length" => StopReason::MaxTokens,

@@ -156,6 +156,20 @@ impl SseStream {
         SseStream { rx, task }
     }
 
+    /// A stream of events already in hand: a server that answered a streaming request with
+    /// one JSON body, rewritten by the provider as the events it would have streamed.
+    pub fn from_events(events: Vec<SseEvent>) -> SseStream {
+        let (tx, rx) = mpsc::channel(events.len().max(1));
+        for event in events {
+            // The channel holds them all: it is as large as the list and nobody reads yet.
+            let _ = tx.try_send(Ok(event));
+        }
+        SseStream {
+            rx,
+            task: tokio::spawn(async {}),
+        }
+    }
+
     /// The next event; `None` once the body has ended cleanly.
     pub async fn next(&mut self) -> Option<Result<SseEvent, LlmError>> {
         self.rx.recv().await

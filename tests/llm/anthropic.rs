@@ -902,3 +902,32 @@ async fn a_key_too_short_to_be_a_key_masks_nothing() {
         "anthropic returned HTTP 400 (invalid_request_error): max_tokens: 491 tokens is more than the 400 allowed for key k"
     );
 }
+
+/// A proxy that ignores `"stream": true` answers with the whole `message` object. It is the
+/// same answer: read once, with its usage, never retried as a cut stream.
+#[tokio::test]
+async fn a_json_message_answering_a_streaming_request_is_read_once() {
+    let message = json!({
+        "id": "msg_01", "type": "message", "role": "assistant", "model": MODEL,
+        "content": [
+            {"type": "text", "text": "Let me look at the file — héllo 😀"},
+            {"type": "tool_use", "id": "toolu_01", "name": "read_file", "input": {"path": "src/main.rs"}}
+        ],
+        "stop_reason": "tool_use", "stop_sequence": null,
+        "usage": {"input_tokens": 472, "output_tokens": 87, "cache_creation_input_tokens": 1800,
+                  "cache_read_input_tokens": 0}
+    });
+    let server =
+        RawServer::start(vec![Reply::json(200, &message), Reply::json(200, &message)]).await;
+    let (result, events) = run(&provider(&server.url, 3), &loop_request()).await;
+
+    assert_eq!(result.unwrap(), tool_use_response());
+    assert_eq!(
+        events.events,
+        vec![
+            text("Let me look at the file — héllo 😀"),
+            tool("toolu_01", "read_file")
+        ]
+    );
+    assert_eq!(server.requests().len(), 1, "a whole answer was asked again");
+}

@@ -720,3 +720,164 @@ fn text_after_tool_results_follows_them_as_one_user_message() {
         ]
     );
 }
+
+/// OpenRouter's stream of a tool call as recorded from a real route: the id and the whole name
+/// repeated in every delta, `finish_reason` null throughout, the usage chunk, `[DONE]`. The
+/// answer is whole: one paid call, its usage exact, the name as sent.
+#[tokio::test]
+async fn a_router_stream_without_finish_reason_and_with_repeated_names_is_one_whole_call() {
+    let m = "anthropic/claude-sonnet-4";
+    let call = |args: &str| {
+        chunk(
+            m,
+            json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": "toolu_vrtx_01", "type": "function",
+                   "function": {"name": "llm_version", "arguments": args}}]}),
+            Value::Null,
+        )
+    };
+    let stream = ": OPENROUTER PROCESSING\n\n".to_string()
+        + &chunk(m, json!({"role": "assistant", "content": ""}), Value::Null)
+        + &call("")
+        + &call("{\"verbose\"")
+        + &call(": true}")
+        + &usage_chunk(
+            m,
+            json!({"prompt_tokens": 812, "completion_tokens": 37, "total_tokens": 849}),
+        )
+        + DONE;
+    let server = RawServer::start(vec![Reply::sse(&stream, 11), Reply::sse(&stream, 11)]).await;
+    let (result, events) = run(&provider(&server.url, 3), &simple_request(m)).await;
+
+    let usage = Usage {
+        input_tokens: 812,
+        output_tokens: 37,
+        ..Usage::default()
+    };
+    assert_eq!(
+        result.unwrap(),
+        Response {
+            content: vec![ContentBlock::ToolUse {
+                id: "toolu_vrtx_01".to_string(),
+                name: "llm_version".to_string(),
+                input: json!({"verbose": true}),
+            }],
+            stop_reason: StopReason::ToolUse,
+            usage,
+            model: m.to_string(),
+            cost_usd: Price::new(3.0, 15.0, 3.75, 0.30).cost(&usage),
+            price_known: true,
+            usage_estimated: false,
+        }
+    );
+    assert_eq!(
+        events.normalized(),
+        vec![tool("toolu_vrtx_01", "llm_version")]
+    );
+    assert_eq!(server.requests().len(), 1, "a whole answer was asked again");
+}
+
+/// A stream of text with no finish_reason and no `[DONE]`, closed cleanly after the usage
+/// chunk (the last thing a server sends): whole, not cut.
+#[tokio::test]
+async fn a_stream_closed_after_its_usage_without_done_or_finish_is_whole() {
+    let m = "gpt-4o-2024-08-06";
+    let stream = chunk(
+        m,
+        json!({"role": "assistant", "content": "Done."}),
+        Value::Null,
+    ) + &usage_chunk(m, json!({"prompt_tokens": 100, "completion_tokens": 2}));
+    let server = RawServer::start(vec![Reply::sse(&stream, 7), Reply::sse(&stream, 7)]).await;
+    let (result, _) = run(&provider(&server.url, 3), &simple_request("gpt-4o")).await;
+    let response = result.unwrap();
+    assert_eq!(
+        (
+            response.content,
+            response.stop_reason,
+            response.usage,
+            response.usage_estimated
+        ),
+        (
+            vec![ContentBlock::text("Done.")],
+            StopReason::EndTurn,
+            Usage {
+                input_tokens: 100,
+                output_tokens: 2,
+                ..Usage::default()
+            },
+            false
+        )
+    );
+    assert_eq!(server.requests().len(), 1);
+}
+
+/// A server or proxy that ignores `"stream": true` answers with one `chat.completion` object.
+/// It is read as the answer it is (text, parallel calls without an index, exact usage): one
+/// paid call, never retried as a cut stream.
+#[tokio::test]
+async fn a_json_answer_to_a_streaming_request_is_read_once_with_its_usage() {
+    let m = "gpt-4o-2024-08-06";
+    let answer = json!({
+        "id": "chatcmpl-9", "object": "chat.completion", "created": 1, "model": m,
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+            "role": "assistant", "content": "Reading both.",
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "read_file", "arguments": "{\"path\":\"a.rs\"}"}},
+                {"id": "call_2", "type": "function", "function": {"name": "read_file", "arguments": "{\"path\":\"b.rs\"}"}}
+            ]}}],
+        "usage": {"prompt_tokens": 1500, "completion_tokens": 60, "total_tokens": 1560,
+                  "prompt_tokens_details": {"cached_tokens": 1024}}
+    });
+    let server = RawServer::start(vec![Reply::json(200, &answer), Reply::json(200, &answer)]).await;
+    let (result, events) = run(&provider(&server.url, 3), &simple_request("gpt-4o")).await;
+
+    let usage = Usage {
+        input_tokens: 476,
+        output_tokens: 60,
+        cache_read_tokens: 1024,
+        cache_write_tokens: 0,
+    };
+    assert_eq!(
+        result.unwrap(),
+        Response {
+            content: vec![
+                ContentBlock::text("Reading both."),
+                ContentBlock::ToolUse {
+                    id: "call_1".to_string(),
+                    name: "read_file".to_string(),
+                    input: json!({"path": "a.rs"}),
+                },
+                ContentBlock::ToolUse {
+                    id: "call_2".to_string(),
+                    name: "read_file".to_string(),
+                    input: json!({"path": "b.rs"}),
+                },
+            ],
+            stop_reason: StopReason::ToolUse,
+            usage,
+            model: m.to_string(),
+            cost_usd: GPT4O.cost(&usage),
+            price_known: true,
+            usage_estimated: false,
+        }
+    );
+    assert_eq!(
+        events.normalized(),
+        vec![
+            text("Reading both."),
+            tool("call_1", "read_file"),
+            tool("call_2", "read_file")
+        ]
+    );
+    assert_eq!(server.requests().len(), 1, "a whole answer was asked again");
+}
+
+/// An error object in a 200 JSON body is the server's error, said as such.
+#[tokio::test]
+async fn a_json_error_body_with_status_200_is_the_servers_error() {
+    let body =
+        json!({"error": {"message": "model is overloaded", "type": "server_error", "code": 503}});
+    let server = RawServer::start(vec![Reply::json(200, &body)]).await;
+    let (result, _) = run(&provider(&server.url, 1), &simple_request("gpt-4o")).await;
+    let (message, _) = shown(&result.unwrap_err());
+    assert!(message.contains("model is overloaded"), "{message}");
+}
