@@ -138,7 +138,19 @@ pub fn sandbox_exec_main(args: &[OsString]) -> ExitCode {
         child => {
             // SAFETY: closing our copy of the write end; the fd is ours.
             unsafe { libc::close(pipe[1]) };
+            if !isolation.pid {
+                // The harness's death (PR_SET_PDEATHSIG) and a polite kill reach the launcher as
+                // SIGTERM: without a PID namespace nobody else would kill what the command
+                // started, so the wait is interrupted and the descendants are killed below.
+                on_sigterm_stop_waiting();
+            }
             let status = wait_for(child);
+            if TERMINATED.load(std::sync::atomic::Ordering::SeqCst) {
+                // SAFETY: kill(2) of our own child.
+                unsafe { libc::kill(child, libc::SIGKILL) };
+                kill_descendants();
+                std::process::exit(128 + libc::SIGTERM);
+            }
             let mut reported = [0u8; 4];
             // SAFETY: reads at most 4 bytes into a 4-byte buffer.
             let n = unsafe { libc::read(pipe[0], reported.as_mut_ptr().cast(), 4) };
@@ -373,8 +385,30 @@ fn protect(paths: &[PathBuf]) -> Result<(), String> {
     Ok(())
 }
 
+/// Set by the SIGTERM handler of a launcher without a PID namespace.
+static TERMINATED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn note_sigterm(_: libc::c_int) {
+    TERMINATED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Installs the SIGTERM handler without SA_RESTART, so that `waitpid` returns EINTR.
+fn on_sigterm_stop_waiting() {
+    // SAFETY: a zeroed sigaction is a valid empty one; the handler only stores to an atomic,
+    // which is async-signal-safe.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = note_sigterm as *const () as libc::sighandler_t;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut());
+    }
+}
+
 fn wait_for(child: libc::pid_t) -> i32 {
     loop {
+        if TERMINATED.load(std::sync::atomic::Ordering::SeqCst) {
+            return 128 + libc::SIGTERM;
+        }
         let mut status = 0;
         // SAFETY: waitpid writes the status of the child into `status`.
         let pid = unsafe { libc::waitpid(child, &mut status, 0) };

@@ -325,7 +325,35 @@ fn confined_command(
         .envs(env.iter().cloned())
         .process_group(0)
         .kill_on_drop(true);
+    die_with_the_harness(&mut cmd, spec.mode);
     Ok(cmd)
+}
+
+/// Ties the program's life to the harness thread that starts it: a harness killed with
+/// SIGKILL runs no `Drop`, and a command left running would keep writing into the worktree
+/// the resumed run uses. The launcher gets SIGTERM and kills everything it started (its PID
+/// namespace's init dies with it; without a namespace it kills its descendants); an
+/// unconfined program gets SIGKILL. Every caller starts programs from the thread that runs
+/// the task (a current-thread runtime), which lives as long as the run.
+fn die_with_the_harness(cmd: &mut tokio::process::Command, mode: SandboxMode) {
+    let signal = match mode {
+        SandboxMode::Enforce => libc::SIGTERM,
+        SandboxMode::Off => libc::SIGKILL,
+    };
+    // SAFETY: getpid cannot fail.
+    let harness = unsafe { libc::getpid() };
+    // SAFETY: prctl(PR_SET_PDEATHSIG) and getppid are async-signal-safe, allocate nothing and
+    // touch no memory of the parent.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, signal, 0, 0, 0);
+            // The harness may have died between fork and prctl: then nothing would signal.
+            if libc::getppid() != harness {
+                return Err(io::Error::other("the harness is gone"));
+            }
+            Ok(())
+        });
+    }
 }
 
 /// A long-lived program started confined, speaking over its standard streams (an MCP
@@ -362,16 +390,7 @@ pub fn spawn_confined(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     // A program that outlives its command's end would outlive a harness killed with SIGKILL
-    // too (nothing closes its stdin then): it dies with the thread that started it, which is
-    // the run's (single-threaded runtime) for as long as the run lasts.
-    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe, allocates nothing and touches no
-    // memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-            Ok(())
-        });
-    }
+    // too (nothing closes its stdin then): `confined_command` ties it to the harness thread.
     let child = cmd.spawn().map_err(SandboxError::Spawn)?;
     let group = ProcessGroup(child.id().and_then(|id| i32::try_from(id).ok()));
     Ok(Confined {

@@ -29,6 +29,7 @@ mod layout;
 mod mcp;
 mod mcp_client;
 mod merge_flags;
+mod orphans;
 mod recovery;
 mod runs_end;
 mod steering;
