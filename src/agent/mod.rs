@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub use events::Event;
-pub use interrupt::Interrupt;
+pub use interrupt::{Interrupt, Press, Presses};
 
 use crate::config::Config;
 use crate::error::Exit;

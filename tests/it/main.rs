@@ -25,6 +25,7 @@ mod fsck;
 mod hostile_mcp;
 mod hostile_model;
 mod hostile_repo;
+mod interrupt_pty;
 mod layout;
 mod mcp;
 mod mcp_client;
