@@ -458,7 +458,7 @@ pub fn cmd_worker(ctx: &Context, args: WorkerArgs) -> anyhow::Result<Exit> {
                         candidates.push((row, current.map(|(id, _)| id)));
                     }
                 }
-                QueueState::Done | QueueState::Blocked(_) => {
+                QueueState::Done | QueueState::Blocked(_) | QueueState::Stopped => {
                     seen.remove(&row.slug);
                 }
             }
