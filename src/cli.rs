@@ -565,7 +565,8 @@ pub struct SayArgs {
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
-    /// The task (defaults to the task of the current agent/* branch, else the only task).
+    /// The task (defaults to the task of the current agent/* branch, else the only task;
+    /// refused when several could be meant).
     pub slug: Option<String>,
     /// Return once the request is written, without waiting for the run to stop.
     #[arg(long)]
