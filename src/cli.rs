@@ -121,6 +121,19 @@ stopped task gets it when it resumes (the planner sees it too). The next checkpo
 lists the messages shown, so none is shown twice."
     )]
     Say(SayArgs),
+    /// Stop a task's run as Ctrl-C in its terminal does, from any terminal or machine.
+    #[command(
+        long_about = "Stop a task's run as Ctrl-C in its terminal does, from any terminal or machine.\n\n\
+The request is stored in git, in the task's say chain (refs/agent/<slug>/say, a commit with the \
+trailer Agent-Say: stop), and travels with git agent push and pull. A run of the task on this \
+machine sees it within a moment and stops gracefully: a model call in flight answers and is \
+booked, the step's unfinished work goes to the attic, the stop record says `interrupted` \
+(stopped with git agent stop), the lock is released. By default stop waits for that and prints \
+the stop. A worker on another machine gets the request once it is pushed (git agent push) and \
+stops at its next turn; the task is then `stopped` in the queue and no worker takes it up again \
+until a person resumes it. A request is for the run under way: a run started later ignores it."
+    )]
+    Stop(StopArgs),
     /// Print a task's plan, or change it with --edit before the next resume.
     #[command(
         long_about = "Print a task's plan, or change it with --edit before the next resume.\n\n\
@@ -207,11 +220,15 @@ Writes DIR/man1/git-agent.1. The default DIR is <dir of the git-agent binary>/..
 `cargo install`, ~/.cargo/share/man, which man finds through PATH with no setup."
     )]
     InstallMan(InstallManArgs),
+    /// The task names, newest first, one a line: what the shell completions offer for a task.
+    #[command(name = TASKS_SUBCOMMAND, hide = true)]
+    Tasks,
     /// Serve the task commands to MCP clients (Claude Code, Codex, Cursor) over stdio.
     #[command(
         long_about = "Serve the task commands to MCP clients (Claude Code, Codex, Cursor) over stdio.\n\n\
 A Model Context Protocol server on stdin and stdout for the repository it starts in. Tools: start \
-(a detached run; returns the task at once), status, list, log, diff, plan, rollback, merge and drop. \
+(a detached run; returns the task at once), resume (the same for a stopped task), stop, say, status, list, log, diff, plan, \
+rollback, merge and drop. \
 Resources: git-agent://<task>/plan and git-agent://<task>/checkpoints/<n>. Runs started by the \
 `start` tool write their JSON events to $GIT_COMMON_DIR/agent/runs/<task>.jsonl."
     )]
@@ -342,7 +359,8 @@ pub struct PickArgs {
 
 #[derive(Debug, Args)]
 pub struct BisectArgs {
-    /// The task (defaults to the current agent/* branch, else the most recent task).
+    /// The task (defaults to the current agent/* branch, else the most recent task, named on
+    /// stderr).
     pub slug: Option<String>,
     /// The command that passes (exit 0) on a good checkpoint and fails on a bad one.
     #[arg(long, value_name = "CMD")]
@@ -351,7 +369,8 @@ pub struct BisectArgs {
 
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
-    /// The task (defaults to the current agent/* branch, else the most recent task).
+    /// The task (defaults to the task of the current agent/* branch, else the only task;
+    /// refused when several could be meant).
     pub slug: Option<String>,
     #[command(flatten)]
     pub parallel: ParallelArgs,
@@ -363,7 +382,8 @@ pub struct ResumeArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckpointArgs {
-    /// The task (defaults to the current agent/* branch, else the most recent task).
+    /// The task (defaults to the task of the current agent/* branch, else the only task;
+    /// refused when several could be meant).
     pub slug: Option<String>,
     /// The summary line of the checkpoint.
     #[arg(short, long, value_name = "SUMMARY")]
@@ -378,14 +398,16 @@ pub struct CheckpointArgs {
 
 #[derive(Debug, Args)]
 pub struct TaskArg {
-    /// The task (defaults to the current agent/* branch, else the most recent task).
+    /// The task (defaults to the current agent/* branch, else the most recent task, named on
+    /// stderr).
     pub slug: Option<String>,
 }
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").args(["to", "steps", "last_green", "undo"])))]
 pub struct RollbackArgs {
-    /// The task (defaults to the current agent/* branch, else the most recent task).
+    /// The task (defaults to the task of the current agent/* branch, else the only task;
+    /// refused when several could be meant).
     pub slug: Option<String>,
     /// Move the branch back to this revision (a checkpoint of the task).
     #[arg(long, value_name = "REV")]
@@ -406,7 +428,8 @@ pub struct RollbackArgs {
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
-    /// The task (defaults to the current agent/* branch, else the most recent task).
+    /// The task (defaults to the task of the current agent/* branch, else the only task;
+    /// refused when several could be meant).
     pub slug: Option<String>,
     /// Squash the task into one commit instead of a merge commit.
     #[arg(long)]
@@ -419,7 +442,8 @@ pub struct MergeArgs {
 
 #[derive(Debug, Args)]
 pub struct DropArgs {
-    /// The task to delete.
+    /// The task to delete (defaults to the task of the current agent/* branch, else the only
+    /// task; refused when several could be meant).
     pub slug: Option<String>,
     /// Also drop a task that is not merged.
     #[arg(long, short)]
@@ -523,7 +547,8 @@ fn parse_poll(text: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// The task (defaults to the current agent/* branch, else the most recent task).
+    /// The task (defaults to the current agent/* branch, else the most recent task, named on
+    /// stderr).
     pub slug: Option<String>,
     /// Follow the task as this remote shows it (a worker elsewhere runs it).
     #[arg(long, value_name = "REMOTE")]
@@ -532,15 +557,26 @@ pub struct WatchArgs {
 
 #[derive(Debug, Args)]
 pub struct SayArgs {
-    /// The task (optional: defaults to the current agent/* branch, else the most recent task),
-    /// then the message.
+    /// The task (optional: defaults to the task of the current agent/* branch, else the only
+    /// task; refused when several could be meant), then the message.
     #[arg(value_name = "[TASK] MESSAGE", num_args = 1..=2, required = true)]
     pub words: Vec<String>,
 }
 
 #[derive(Debug, Args)]
+pub struct StopArgs {
+    /// The task (defaults to the task of the current agent/* branch, else the only task;
+    /// refused when several could be meant).
+    pub slug: Option<String>,
+    /// Return once the request is written, without waiting for the run to stop.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// The task (defaults to the current agent/* branch, else the most recent task).
+    /// The task (defaults to the current agent/* branch, else the most recent task, named on
+    /// stderr).
     pub slug: Option<String>,
     /// Change the plan in git's editor; the next resume follows it.
     #[arg(long)]
@@ -593,6 +629,26 @@ pub struct InstallManArgs {
     pub dir: Option<PathBuf>,
 }
 
+/// The hidden subcommand that lists task names for the completion scripts.
+pub const TASKS_SUBCOMMAND: &str = "__tasks";
+
+/// The subcommands whose first argument is a task: what `<command> <TAB>` completes with
+/// task names. Read from the definitions (a first positional named `slug`, and `say`).
+fn task_subcommands() -> Vec<String> {
+    use clap::CommandFactory;
+    Cli::command()
+        .get_subcommands()
+        .filter(|sub| {
+            sub.get_name() == "say"
+                || sub
+                    .get_positionals()
+                    .next()
+                    .is_some_and(|a| a.get_id() == "slug")
+        })
+        .map(|sub| sub.get_name().to_string())
+        .collect()
+}
+
 /// The completion scripts committed in `completions/` (for packages), by shell: each under
 /// the name its shell's system directory expects.
 pub const COMPLETION_FILES: &[(clap_complete::Shell, &str)] = &[
@@ -610,16 +666,85 @@ pub fn render_completions(shell: clap_complete::Shell) -> Vec<u8> {
     let mut cmd = Cli::command().bin_name("git-agent");
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut cmd, "git-agent", &mut script);
-    if shell == clap_complete::Shell::Bash {
-        // clap_complete spells the case arms of a hyphenated binary differently from the
-        // state its loop computes (clap-rs/clap#6421), so subcommand options never complete.
-        let fixed = String::from_utf8_lossy(&script)
-            .replace("git__subcmd__agent__subcmd__", "git__agent__subcmd__");
-        script = fixed.into_bytes();
-        script.extend_from_slice(BASH_GIT_SHIM.as_bytes());
+    // Task names are data of the repository, not of the definitions: the scripts ask
+    // `git-agent __tasks` for them when a task is to be completed.
+    let tasks = task_subcommands().join(" ");
+    match shell {
+        clap_complete::Shell::Bash => {
+            // clap_complete spells the case arms of a hyphenated binary differently from the
+            // state its loop computes (clap-rs/clap#6421), so subcommand options never complete.
+            let fixed = String::from_utf8_lossy(&script)
+                .replace("git__subcmd__agent__subcmd__", "git__agent__subcmd__")
+                .replace(
+                    "complete -F _git__agent ",
+                    "complete -F _git_agent_complete ",
+                );
+            script = fixed.into_bytes();
+            script.extend_from_slice(
+                BASH_TASKS
+                    .replace("@TASK_COMMANDS@", &tasks)
+                    .replace("@TASKS@", TASKS_SUBCOMMAND)
+                    .as_bytes(),
+            );
+            script.extend_from_slice(BASH_GIT_SHIM.as_bytes());
+        }
+        clap_complete::Shell::Zsh => {
+            // A task argument (`slug`) completes with task names instead of files.
+            let text = String::from_utf8_lossy(&script);
+            let mut out = String::with_capacity(text.len() + 512);
+            for line in text.split_inclusive('\n') {
+                if line.starts_with("'::slug -- ") && line.contains(":_default' \\") {
+                    out.push_str(&line.replace(":_default' \\", ":_git_agent_tasks' \\"));
+                } else if line.starts_with("if [ \"$funcstack[1]\" = \"_git-agent\" ]") {
+                    out.push_str(&ZSH_TASKS.replace("@TASKS@", TASKS_SUBCOMMAND));
+                    out.push_str(line);
+                } else {
+                    out.push_str(line);
+                }
+            }
+            script = out.into_bytes();
+        }
+        clap_complete::Shell::Fish => {
+            script.extend_from_slice(
+                format!(
+                    "\n# A task argument completes with the task names of the repository.\n\
+                     complete -c git-agent -n \"__fish_git_agent_using_subcommand {tasks}\" -f -a \"(git-agent {TASKS_SUBCOMMAND} 2>/dev/null)\"\n"
+                )
+                .as_bytes(),
+            );
+        }
+        _ => {}
     }
     script
 }
+
+/// bash: after a subcommand that takes a task, the first word that is not an option
+/// completes with the repository's task names; everything else is clap_complete's.
+const BASH_TASKS: &str = r#"
+# `git-agent resume <TAB>` (and every command whose first argument is a task): task names.
+_git_agent_complete() {
+    local cur="${COMP_WORDS[COMP_CWORD]}"
+    if [[ ${COMP_CWORD} -eq 2 && ${cur} != -* ]]; then
+        case " @TASK_COMMANDS@ " in
+            *" ${COMP_WORDS[1]} "*)
+                COMPREPLY=($(compgen -W "$(git-agent @TASKS@ 2>/dev/null)" -- "${cur}"))
+                return 0
+                ;;
+        esac
+    fi
+    _git__agent "$@"
+}
+"#;
+
+/// zsh: the function a task argument calls.
+const ZSH_TASKS: &str = r#"(( $+functions[_git_agent_tasks] )) ||
+_git_agent_tasks() {
+    local -a tasks
+    tasks=(${(f)"$(git-agent @TASKS@ 2>/dev/null)"})
+    _describe -t tasks 'task' tasks
+}
+
+"#;
 
 /// git's own bash completion hands `git agent …` to a function named `_git_agent`, with the
 /// words in `words`/`cword`; this adapts them to the function clap_complete generates for the
@@ -629,7 +754,7 @@ const BASH_GIT_SHIM: &str = r#"
 _git_agent() {
     local COMP_WORDS=(git-agent "${words[@]:2}")
     local COMP_CWORD=$((cword - 1))
-    _git__agent git-agent "$cur" "${COMP_WORDS[COMP_CWORD-1]}"
+    _git_agent_complete git-agent "$cur" "${COMP_WORDS[COMP_CWORD-1]}"
 }
 "#;
 
@@ -656,6 +781,9 @@ pub fn render_man() -> std::io::Result<Vec<u8>> {
     // Subcommands built on their own, so that the global options (listed once above) do not
     // repeat under every command.
     for sub in Cli::command().get_subcommands() {
+        if sub.is_hide_set() {
+            continue;
+        }
         let name = format!("git agent {}", sub.get_name());
         let sub = sub.clone().bin_name(&name);
         let sub_man = clap_mangen::Man::new(sub.clone());

@@ -13,6 +13,7 @@ pub mod events;
 mod executor;
 mod interrupt;
 mod planner;
+mod stopwatch;
 pub mod testrun;
 
 use std::path::PathBuf;
@@ -21,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub use events::Event;
-pub use interrupt::Interrupt;
+pub use interrupt::{Interrupt, Press, Presses};
 
 use crate::config::Config;
 use crate::error::Exit;
@@ -69,6 +70,7 @@ impl Outcome {
             detail,
             at: crate::store::now_rfc3339(),
             hint: hint.unwrap_or_default().to_string(),
+            request: String::new(),
         }
     }
 }
@@ -110,6 +112,11 @@ pub struct Agent<'a> {
     /// The next checkpoint walks the whole worktree: the first of a run (what changed
     /// before the run began, nobody watched), and any after the watch lost track.
     walk_next: bool,
+    /// The say chain's tip when this run took the task's lock: stop requests after it are
+    /// for this run (src/store/say.rs).
+    stop_base: Option<gix::ObjectId>,
+    /// The say chain's tip when this run last looked for a stop request.
+    stop_checked: Option<gix::ObjectId>,
 }
 
 /// The result of one model turn.
@@ -161,6 +168,8 @@ impl<'a> Agent<'a> {
             said_unrecorded: Vec::new(),
             watch: None,
             walk_next: true,
+            stop_base: None,
+            stop_checked: None,
         }
     }
 
@@ -173,6 +182,22 @@ impl<'a> Agent<'a> {
         self.started = Instant::now();
         self.mark = self.started;
         self.arm_watch();
+        let said_ref = crate::store::say_ref(&self.slug);
+        self.stop_base = match crate::store::TaskLock::said_when_taken(self.store, &self.slug) {
+            Some(base) => base,
+            // Not our lock record: only requests from now on are for this run.
+            None => self.store.ref_target(&said_ref)?,
+        };
+        self.stop_checked = self.stop_base;
+        // `git agent stop` during a model call or the tests acts at once, as Ctrl-C does.
+        let _stop_watch = self.store.workdir().ok().map(|dir| {
+            stopwatch::StopWatch::start(
+                dir.to_path_buf(),
+                said_ref,
+                self.stop_base,
+                self.interrupt.clone(),
+            )
+        });
         let outcome = match self.work().await {
             Ok(outcome) => outcome,
             Err(err) => {
@@ -191,7 +216,13 @@ impl<'a> Agent<'a> {
             self.keep_unfinished("work of an unfinished step")?;
         }
         let hint = self.stop_hint.take();
-        let stop = outcome.stop(hint.as_deref());
+        let mut stop = outcome.stop(hint.as_deref());
+        if outcome == Outcome::Interrupted
+            && let Some(request) = self.interrupt.stop_request()
+        {
+            stop.detail = "stopped with git agent stop".to_string();
+            stop.request = request.to_string();
+        }
         let spent = self.take_unrecorded();
         let task = self.store.task(&self.slug)?;
         if !(self.plan_only && matches!(outcome, Outcome::Done(_))) {
@@ -303,6 +334,7 @@ impl<'a> Agent<'a> {
         tools: Vec<ToolSpec>,
         book: Book<'_>,
     ) -> Result<Turn, LoopError> {
+        self.look_for_stop_request()?;
         if self.interrupt.is_set() {
             return Ok(Turn::Interrupted);
         }
@@ -413,6 +445,20 @@ impl<'a> Agent<'a> {
 }
 
 impl Agent<'_> {
+    /// At a turn boundary: a stop request of `git agent stop` for this run stops it, as
+    /// Ctrl-C does. One ref read when the say chain did not move.
+    fn look_for_stop_request(&mut self) -> Result<(), LoopError> {
+        let tip = self.store.ref_target(&crate::store::say_ref(&self.slug))?;
+        if tip == self.stop_checked {
+            return Ok(());
+        }
+        self.stop_checked = tip;
+        if let Some(first) = self.store.stop_requests(tip, self.stop_base)?.first() {
+            self.interrupt.request_stop(*first);
+        }
+        Ok(())
+    }
+
     /// What the user said (`git agent say`) that no record lists and this run has not shown
     /// yet; from now on it counts as shown. One ref read when nothing was said since the last
     /// look.

@@ -84,7 +84,7 @@ impl Drop for Scratch<'_> {
 
 pub fn cmd_bisect(ctx: &Context, args: BisectArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
-    let slug = store.resolve_slug(args.slug.as_deref())?;
+    let slug = super::task_to_show(ctx, &store, args.slug.as_deref())?;
     if args.test.trim().is_empty() {
         return Err(UserError::usage("the test command is empty")
             .hint("say what to run: git agent bisect --test 'cargo test'")

@@ -11,7 +11,7 @@ use crate::store::{
 
 pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
-    let slug = store.resolve_slug(args.slug.as_deref())?;
+    let slug = store.resolve_slug_to_change(args.slug.as_deref())?;
     let _lock = TaskLock::acquire(&store, &slug)?;
     let task = store.task(&slug)?;
     let plan = store.plan(&task)?;

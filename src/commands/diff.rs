@@ -7,7 +7,7 @@ use crate::store::{Store, Task};
 
 pub fn cmd_diff(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
-    let slug = store.resolve_slug(args.slug.as_deref())?;
+    let slug = super::task_to_show(ctx, &store, args.slug.as_deref())?;
     let task = store.task(&slug)?;
     let status = std::process::Command::new("git")
         .current_dir(store.workdir()?)

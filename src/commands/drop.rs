@@ -15,7 +15,7 @@ pub fn cmd_drop(ctx: &Context, args: DropArgs) -> anyhow::Result<Exit> {
 /// Delete a task under its lock (refused when it is not merged, unless `force`): what
 /// `git agent drop` and the MCP `drop` tool do. Returns the slug dropped.
 pub fn drop_task(store: &Store, args: &DropArgs) -> anyhow::Result<String> {
-    let slug = store.resolve_slug(args.slug.as_deref())?;
+    let slug = store.resolve_slug_to_change(args.slug.as_deref())?;
     let _lock = TaskLock::acquire(store, &slug)?;
     let branch = crate::store::branch_ref(&slug);
     if store.current_branch()?.as_deref() == Some(branch.as_str()) {

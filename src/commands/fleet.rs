@@ -16,7 +16,7 @@ use gix::ObjectId;
 
 use super::session::{RunHooks, load_config, provider_for, run_loop_with};
 use super::{Context, short};
-use crate::agent::{Event, Interrupt};
+use crate::agent::{Event, Interrupt, Press, Presses};
 use crate::cli::{QueueAction, QueueAddArgs, QueueArgs, WorkerArgs};
 use crate::config::Config;
 use crate::error::{Exit, UserError};
@@ -238,14 +238,20 @@ impl Signals {
         let (flag, slot) = (stop.clone(), current.clone());
         std::thread::spawn(move || {
             runtime.block_on(async move {
+                // Under `git agent`, one Ctrl-C arrives twice (see `Presses`).
+                let mut presses = Presses::default();
                 loop {
                     tokio::select! {
                         _ = term.recv() => {}
                         _ = int.recv() => {}
                     }
-                    if flag.swap(true, Ordering::SeqCst) {
-                        eprintln!("\nsignalled again: exiting now");
-                        std::process::exit(130);
+                    match presses.press(Instant::now()) {
+                        Press::Echo => continue,
+                        Press::Again => {
+                            eprintln!("\nsignalled again: exiting now");
+                            std::process::exit(130);
+                        }
+                        Press::First => flag.store(true, Ordering::SeqCst),
                     }
                     eprintln!(
                         "\nstopping: the current run finishes its tool call, pushes and releases its lease (signal again to exit at once)"
@@ -452,7 +458,7 @@ pub fn cmd_worker(ctx: &Context, args: WorkerArgs) -> anyhow::Result<Exit> {
                         candidates.push((row, current.map(|(id, _)| id)));
                     }
                 }
-                QueueState::Done | QueueState::Blocked(_) => {
+                QueueState::Done | QueueState::Blocked(_) | QueueState::Stopped => {
                     seen.remove(&row.slug);
                 }
             }

@@ -8,7 +8,7 @@ use crate::store::trailer;
 
 pub fn cmd_log(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
-    let slug = store.resolve_slug(args.slug.as_deref())?;
+    let slug = super::task_to_show(ctx, &store, args.slug.as_deref())?;
     let task = store.task(&slug)?;
     let checkpoints = store.checkpoints(&task)?;
     if ctx.global.json {

@@ -44,7 +44,7 @@ pub struct MergeOutcome {
 /// Policy checks, then the merge into the checked-out branch, under the task's lock: what
 /// `git agent merge` and the MCP `merge` tool do.
 pub fn merge_task(ctx: &Context, store: &Store, args: &MergeArgs) -> anyhow::Result<MergeOutcome> {
-    let slug = store.resolve_slug(args.slug.as_deref())?;
+    let slug = store.resolve_slug_to_change(args.slug.as_deref())?;
     let _lock = TaskLock::acquire(store, &slug)?;
     let task = store.task(&slug)?;
     let mut plan = store.plan(&task)?;

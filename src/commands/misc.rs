@@ -46,6 +46,18 @@ fn key_kind(name: &str) -> crate::config::Kind {
     crate::config::by_name(name).map_or(crate::config::Kind::Text, |k| k.kind)
 }
 
+/// `git-agent __tasks`: the task names, newest first, for the completion scripts. Outside a
+/// repository, or with anything wrong, it prints nothing: a completion never shows an error.
+pub fn cmd_tasks(ctx: &Context) -> anyhow::Result<Exit> {
+    let Ok(store) = ctx.store() else {
+        return Ok(Exit::Done);
+    };
+    for slug in store.tasks_newest_first().unwrap_or_default() {
+        ctx.out(slug);
+    }
+    Ok(Exit::Done)
+}
+
 pub fn cmd_completions(ctx: &Context, args: CompletionsArgs) -> anyhow::Result<Exit> {
     use std::io::Write;
     if args.install {

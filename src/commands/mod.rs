@@ -23,6 +23,7 @@ mod say;
 mod session;
 mod start;
 mod status;
+mod stop;
 mod trust;
 mod watch;
 
@@ -76,6 +77,29 @@ impl Context {
     }
 }
 
+/// The task a command that only shows something means: as [`Store::which_task`] chooses;
+/// when several could be meant and none is named or checked out, the most recently active,
+/// saying so on stderr (a command that changes things refuses instead:
+/// [`Store::resolve_slug_to_change`]).
+pub fn task_to_show(ctx: &Context, store: &Store, given: Option<&str>) -> anyhow::Result<String> {
+    let (slug, chosen) = store.which_task(given)?;
+    if let crate::store::Chosen::Newest { candidates } = &chosen
+        && !ctx.global.quiet
+    {
+        let others: Vec<&str> = candidates
+            .iter()
+            .map(String::as_str)
+            .filter(|c| *c != slug)
+            .collect();
+        eprintln!(
+            "note: showing {slug}, the most recently active of {} tasks (also: {}); name one to choose",
+            candidates.len(),
+            crate::text::first_line(&others.join(", "), 200)
+        );
+    }
+    Ok(slug)
+}
+
 /// The worktree a task works in: the user's checkout for `--here`, else its private one.
 pub fn task_worktree(store: &Store, task: &Task, here: bool) -> anyhow::Result<Option<PathBuf>> {
     if here {
@@ -110,6 +134,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Queue(args) => fleet::cmd_queue(&ctx, args),
         Command::Worker(args) => fleet::cmd_worker(&ctx, args),
         Command::Say(args) => say::cmd_say(&ctx, args),
+        Command::Stop(args) => stop::cmd_stop(&ctx, args),
         Command::Plan(args) => plan::cmd_plan(&ctx, args),
         Command::Compare(args) => attempts::cmd_compare(&ctx, args),
         Command::Pick(args) => attempts::cmd_pick(&ctx, args),
@@ -121,6 +146,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Demo(args) => demo::cmd_demo(&ctx, args),
         Command::Completions(args) => misc::cmd_completions(&ctx, args),
         Command::InstallMan(args) => install::cmd_install_man(&ctx, args),
+        Command::Tasks => misc::cmd_tasks(&ctx),
         Command::Mcp => mcp::cmd_mcp(&ctx),
     }
 }

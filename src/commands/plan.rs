@@ -58,7 +58,11 @@ impl Editable {
 
 pub fn cmd_plan(ctx: &Context, args: PlanArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
-    let slug = store.resolve_slug(args.slug.as_deref())?;
+    let slug = if args.edit {
+        store.resolve_slug_to_change(args.slug.as_deref())?
+    } else {
+        super::task_to_show(ctx, &store, args.slug.as_deref())?
+    };
     if args.edit {
         return edit(ctx, &store, &slug);
     }

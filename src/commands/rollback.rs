@@ -52,7 +52,7 @@ pub fn rollback_task(
     if targets.iter().filter(|t| **t).count() > 1 {
         return Err(UserError::usage("give at most one of: to, steps, last_green, undo").into());
     }
-    let slug = store.resolve_slug(args.slug.as_deref())?;
+    let slug = store.resolve_slug_to_change(args.slug.as_deref())?;
     let _lock = TaskLock::acquire(store, &slug)?;
     let task = store.task(&slug)?;
     let plan = store.plan(&task)?;

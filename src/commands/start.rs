@@ -235,7 +235,7 @@ fn say_start_point(
 
 pub fn cmd_resume(ctx: &Context, args: ResumeArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
-    let slug = store.resolve_slug(args.slug.as_deref())?;
+    let slug = store.resolve_slug_to_change(args.slug.as_deref())?;
     let config = load_config(ctx, &store, args.model.flags(&args.budget))?;
     let provider = provider_for(&config)?;
     let task = store.task(&slug)?;

@@ -6,7 +6,7 @@ use crate::error::Exit;
 
 pub fn cmd_status(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
-    let slug = store.resolve_slug(args.slug.as_deref())?;
+    let slug = super::task_to_show(ctx, &store, args.slug.as_deref())?;
     let s = store.summary(&slug)?;
     if ctx.global.json {
         let mut value = super::list::row_json(&s.row());

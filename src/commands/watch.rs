@@ -19,7 +19,7 @@ pub fn cmd_watch(ctx: &Context, args: WatchArgs) -> anyhow::Result<Exit> {
     if let Some(remote) = args.remote {
         return watch_remote(ctx, &store, args.slug.as_deref(), &remote);
     }
-    let slug = store.resolve_slug(args.slug.as_deref())?;
+    let slug = super::task_to_show(ctx, &store, args.slug.as_deref())?;
     store.task(&slug)?;
     // A task running attempts: its own run log ends with the planning; each attempt has one.
     let attempts = store.attempt_tasks(&slug)?;
@@ -201,7 +201,7 @@ fn watch_remote(
             crate::store::validate_slug(slug)?;
             slug.to_string()
         }
-        None => store.resolve_slug(None)?,
+        None => super::task_to_show(ctx, store, None)?,
     };
     let mut shown = std::collections::HashSet::new();
     let mut last_holder: Option<String> = None;
@@ -275,7 +275,10 @@ fn watch_remote(
             }
             last_holder = holder;
         }
-        if matches!(row.state, QueueState::Done | QueueState::Blocked(_)) {
+        if matches!(
+            row.state,
+            QueueState::Done | QueueState::Blocked(_) | QueueState::Stopped
+        ) {
             let detail = row.stop_detail.unwrap_or_default();
             if ctx.global.json {
                 ctx.json(&serde_json::json!({"type": "remote_stopped", "slug": slug, "state": row.state.as_str(), "detail": detail}));

@@ -21,6 +21,10 @@ pub enum StoreError {
     UnknownTask { slug: String, known: Vec<String> },
     #[error("there are no tasks in this repository")]
     NoTasks,
+    /// No task was named, none is checked out, and there are several: a change is not made
+    /// to a guess.
+    #[error("which task? {} could be meant: {}", .candidates.len(), .candidates.join(", "))]
+    WhichTask { candidates: Vec<String> },
     #[error("'{slug}' cannot be a task name: {reason}")]
     InvalidSlug { slug: String, reason: String },
     #[error("a task named '{0}' exists already")]
@@ -152,6 +156,10 @@ impl Advice for StoreError {
             }
             StoreError::UnknownTask { known, .. } => format!("known tasks: {}", known.join(", ")),
             StoreError::NoTasks => "start one with `git agent start \"goal\"`".into(),
+            StoreError::WhichTask { candidates } => format!(
+                "name it, e.g. `git agent <command> {}`, or check out its branch (agent/<task>)",
+                candidates.first().map_or("<task>", String::as_str)
+            ),
             StoreError::InvalidSlug { .. } => {
                 "use lowercase letters, digits and '-', at most 40 characters, e.g. --name fix-json-flag".into()
             }

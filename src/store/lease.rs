@@ -128,6 +128,8 @@ pub enum QueueState {
     Done,
     /// It stopped and needs a person: blocked, out of budget, or an error.
     Blocked(StopReason),
+    /// A person stopped it with `git agent stop`: it waits for them (`git agent resume`).
+    Stopped,
 }
 
 impl QueueState {
@@ -138,6 +140,7 @@ impl QueueState {
             QueueState::Running => "running",
             QueueState::Done => "done",
             QueueState::Blocked(_) => "blocked",
+            QueueState::Stopped => "stopped",
         }
     }
 }
@@ -232,11 +235,14 @@ impl Store {
             None => None,
             Some(commit) => self.read_lease(commit)?.map(|l| (commit, l)),
         };
-        let state = queue_state(
-            stop.as_ref().map(|s| s.reason),
-            lease.is_some(),
-            checkpoints > 0,
-        );
+        let state = match &stop {
+            Some(stop) if stop.requested() && lease.is_none() => QueueState::Stopped,
+            _ => queue_state(
+                stop.as_ref().map(|s| s.reason),
+                lease.is_some(),
+                checkpoints > 0,
+            ),
+        };
         Ok(QueueRow {
             slug: slug.to_string(),
             goal: crate::text::first_line(&task.goal, 120),

@@ -26,6 +26,8 @@ struct Holder {
     pid: u32,
     host: String,
     since: String,
+    /// The tip of the task's say chain just before the lock was taken (`None`: no chain).
+    said: Option<gix::ObjectId>,
 }
 
 fn this_host() -> String {
@@ -38,11 +40,13 @@ fn parse_holder(text: &str) -> Option<Holder> {
     let mut pid = None;
     let mut host = String::new();
     let mut since = String::new();
+    let mut said = None;
     for line in text.lines() {
         match line.split_once('=') {
             Some(("pid", v)) => pid = v.trim().parse().ok(),
             Some(("host", v)) => host = v.trim().to_string(),
             Some(("since", v)) => since = v.trim().to_string(),
+            Some((SAID, v)) => said = gix::ObjectId::from_hex(v.trim().as_bytes()).ok(),
             _ => {}
         }
     }
@@ -50,8 +54,12 @@ fn parse_holder(text: &str) -> Option<Holder> {
         pid: pid?,
         host,
         since,
+        said,
     })
 }
+
+/// The holder record's key for the say chain's tip when the lock was taken.
+const SAID: &str = "said";
 
 /// Try to take an exclusive `flock` without waiting.
 fn try_flock(file: &std::fs::File) -> bool {
@@ -87,6 +95,16 @@ impl TaskLock {
     pub(crate) fn holder(store: &Store, slug: &str) -> Option<(u32, String, String)> {
         let text = std::fs::read_to_string(Self::path(store, slug)).ok()?;
         parse_holder(&text).map(|h| (h.pid, h.host, h.since))
+    }
+
+    /// For the process holding the lock: the tip of the task's say chain just before it took
+    /// the lock (`Some(None)`: there was no chain). A stop request in the chain after that
+    /// is meant for this run; one before it is not (src/store/say.rs). `None` when the lock
+    /// file is not this process's.
+    pub fn said_when_taken(store: &Store, slug: &str) -> Option<Option<gix::ObjectId>> {
+        let text = std::fs::read_to_string(Self::path(store, slug)).ok()?;
+        let holder = parse_holder(&text)?;
+        (holder.pid == std::process::id() && holder.host == this_host()).then_some(holder.said)
     }
 
     /// Whether a live run holds the lock.
@@ -146,6 +164,9 @@ impl TaskLock {
     /// Take the lock, or fail with who holds it.
     pub fn acquire(store: &Store, slug: &str) -> Result<TaskLock> {
         let path = Self::path(store, slug);
+        // Read before the lock is taken: `git agent stop` writes its request after it saw the
+        // lock held, so a request is either in this tip or meant for this holder.
+        let said = store.ref_target(&refs::say(slug))?;
         let mut file = open_lock_file(&path)?;
         if !try_flock(&file) {
             let holder = std::fs::read_to_string(&path)
@@ -163,12 +184,15 @@ impl TaskLock {
         use std::io::{Read, Seek};
         let _ = file.read_to_string(&mut previous);
         let took_over = !previous.trim().is_empty();
-        let content = format!(
+        let mut content = format!(
             "pid={}\nhost={}\nsince={}\n",
             std::process::id(),
             this_host(),
             humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         );
+        if let Some(said) = said {
+            content.push_str(&format!("{SAID}={said}\n"));
+        }
         file.set_len(0)
             .map_err(StoreError::io("could not write", &path))?;
         file.seek(std::io::SeekFrom::Start(0))

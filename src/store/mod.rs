@@ -54,7 +54,7 @@ pub use say::Said;
 pub use slug::{MAX_ATTEMPTS, attempt_slug, max_len_with_attempts, slug_from_goal, validate_slug};
 pub use snapshot::{Snapshot, snapshot_scoped, snapshot_worktree};
 pub use state::{Budget, Checkpoint, TaskRow, TaskState, TaskSummary};
-pub use task::{NewTask, Task};
+pub use task::{Chosen, NewTask, Task};
 pub use trailers::{
     CheckpointTrailers, StepOf, Trailers, key as trailer, merge_trailers, parse_trailers,
 };

@@ -135,6 +135,17 @@ pub struct StopRecord {
     /// How the user can go on, when the run knows (a provider error's hint).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hint: String,
+    /// The stop request of `git agent stop` (its commit in the say chain) that ended the run.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub request: String,
+}
+
+impl StopRecord {
+    /// Whether a person asked for this stop with `git agent stop`: such a task waits for them,
+    /// no worker takes it up again.
+    pub fn requested(&self) -> bool {
+        self.reason == StopReason::Interrupted && !self.request.is_empty()
+    }
 }
 
 /// The note on each checkpoint (docs/data-model.md#checkpoint-record).

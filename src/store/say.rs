@@ -10,6 +10,13 @@
 //! A message is delivered when a checkpoint record of the task lists its commit in `said`;
 //! the loop shows every undelivered message to the model once per run and records it in the
 //! next checkpoint.
+//!
+//! `git agent stop` writes a **stop request** into the same chain: a commit with the trailer
+//! `Agent-Say: stop`, which is no message to the model. It travels with push and pull like a
+//! message, so a worker on another machine gets it with what was said. A run stops at the first
+//! stop request it finds that was not yet in the chain when it took the task's lock (the lock
+//! file keeps the chain's tip of that moment, [`TaskLock`](super::TaskLock)): a request is
+//! meant for the run under way, never for one started after it.
 
 use std::collections::HashSet;
 
@@ -43,13 +50,63 @@ impl Store {
 
     /// Add a message to what was said to the task; returns its commit.
     pub fn say(&self, slug: &str, message: &str) -> Result<ObjectId> {
-        let name = refs::say(slug);
         let text = format!("{}\n\n{}: {slug}\n", message.trim(), key::TASK);
+        self.append_said(slug, &text)
+    }
+
+    /// Ask the run of the task to stop (`git agent stop`); returns the request's commit.
+    pub fn request_stop(&self, slug: &str) -> Result<ObjectId> {
+        let text = format!(
+            "agent: stop {slug}\n\nrequested with git agent stop\n\n{}: {slug}\n{}: {STOP}\n",
+            key::TASK,
+            key::SAY
+        );
+        self.append_said(slug, &text)
+    }
+
+    /// The stop requests in the chain ending at `tip` that are not in the chain ending at
+    /// `base` (all of them without a base), oldest first.
+    pub fn stop_requests(
+        &self,
+        tip: Option<ObjectId>,
+        base: Option<ObjectId>,
+    ) -> Result<Vec<ObjectId>> {
+        let Some(tip) = tip else {
+            return Ok(Vec::new());
+        };
+        let mut known = HashSet::new();
+        if let Some(base) = base {
+            let mut stack = vec![base];
+            while let Some(commit) = stack.pop() {
+                if known.insert(commit) {
+                    stack.extend(self.parents(commit)?);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let mut stack = vec![tip];
+        let mut seen = HashSet::new();
+        while let Some(commit) = stack.pop() {
+            if known.contains(&commit) || !seen.insert(commit) {
+                continue;
+            }
+            if is_stop(&self.commit_message(commit)?) {
+                out.push(commit);
+            }
+            stack.extend(self.parents(commit)?);
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Add a commit with `text` on top of the say chain, by compare-and-swap.
+    fn append_said(&self, slug: &str, text: &str) -> Result<ObjectId> {
+        let name = refs::say(slug);
         let tree = self.empty_tree()?;
         let mut tries = 0;
         loop {
             let previous = self.ref_target(&name)?;
-            let commit = self.commit(&text, tree, previous)?;
+            let commit = self.commit(text, tree, previous)?;
             let edit = Edit::update(
                 name.clone(),
                 Expect::from_option(previous),
@@ -102,8 +159,9 @@ impl Store {
                     .repo
                     .find_commit(commit)
                     .map_err(git_err(format!("could not read commit {commit}")))?;
-                if object.parent_ids().count() < 2 {
-                    let message = self.commit_message(commit)?;
+                let message = self.commit_message(commit)?;
+                // Joins say nothing; stop requests are for the run, not the model.
+                if object.parent_ids().count() < 2 && !is_stop(&message) {
                     out.push(Said {
                         commit,
                         message: message_of(&message),
@@ -156,6 +214,14 @@ impl Store {
     }
 }
 
+/// The value of `Agent-Say` on a stop request.
+const STOP: &str = "stop";
+
+/// Whether a commit of the say chain is a stop request.
+fn is_stop(message: &str) -> bool {
+    super::parse_trailers(message).get(key::SAY) == Some(STOP)
+}
+
 /// The message of a say commit: everything before its trailer paragraph.
 fn message_of(raw: &str) -> String {
     let raw = raw.trim_end();
@@ -167,7 +233,16 @@ fn message_of(raw: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::message_of;
+    use super::{is_stop, message_of};
+
+    #[test]
+    fn a_stop_request_is_told_from_a_message_by_its_trailer() {
+        assert!(is_stop(
+            "agent: stop t\n\nrequested with git agent stop\n\nAgent-Task: t\nAgent-Say: stop\n"
+        ));
+        assert!(!is_stop("stop now please\n\nAgent-Task: t\n"));
+        assert!(!is_stop("Agent-Say: stop\n\nAgent-Task: t\n"));
+    }
 
     #[test]
     fn the_trailer_is_not_part_of_the_message() {

@@ -79,6 +79,19 @@ fn carried_message(slug: &str, carried: &Carried) -> String {
     )
 }
 
+/// How [`Store::which_task`] chose a task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chosen {
+    /// The command named it.
+    Named,
+    /// Its branch is checked out.
+    CheckedOut,
+    /// It is the only task.
+    Only,
+    /// The most recently active of several (`candidates`, newest first): a guess.
+    Newest { candidates: Vec<String> },
+}
+
 impl Store {
     /// The commit HEAD points to: the base of a new task. A detached HEAD is fine.
     pub fn head_commit_id(&self) -> Result<ObjectId> {
@@ -314,8 +327,23 @@ impl Store {
     }
 
     /// The task a command means: the one named, else the task of the current `agent/*`
-    /// branch, else the only or most recently active task.
+    /// branch, else the only or most recently active task (see [`Store::which_task`]).
     pub fn resolve_slug(&self, given: Option<&str>) -> Result<String> {
+        self.which_task(given).map(|(slug, _)| slug)
+    }
+
+    /// The task a command that changes things means: the one named, else the task of the
+    /// current `agent/*` branch, else the only task. With several and none of those, it
+    /// refuses and lists them ([`StoreError::WhichTask`]), newest first.
+    pub fn resolve_slug_to_change(&self, given: Option<&str>) -> Result<String> {
+        match self.which_task(given)? {
+            (_, Chosen::Newest { candidates }) => Err(StoreError::WhichTask { candidates }),
+            (slug, _) => Ok(slug),
+        }
+    }
+
+    /// The task a command means, and how it was chosen.
+    pub fn which_task(&self, given: Option<&str>) -> Result<(String, Chosen)> {
         if let Some(slug) = given {
             let slug = slug.strip_prefix("agent/").unwrap_or(slug);
             if self.ref_target(&refs::branch(slug))?.is_none() {
@@ -324,20 +352,26 @@ impl Store {
                     known: self.task_slugs()?,
                 });
             }
-            return Ok(slug.to_string());
+            return Ok((slug.to_string(), Chosen::Named));
         }
         if let Some(current) = self.current_branch()?
             && let Some((slug, TaskRef::Branch)) = TaskRef::parse(&current)
         {
-            return Ok(slug.to_string());
+            return Ok((slug.to_string(), Chosen::CheckedOut));
         }
-        let mut newest: Option<(i64, String)> = None;
-        for (slug, time) in self.tip_times()? {
-            if newest.as_ref().is_none_or(|(t, _)| time > *t) {
-                newest = Some((time, slug));
-            }
+        let mut tasks = self.tasks_newest_first()?;
+        match tasks.len() {
+            0 => Err(StoreError::NoTasks),
+            1 => Ok((tasks.remove(0), Chosen::Only)),
+            _ => Ok((tasks[0].clone(), Chosen::Newest { candidates: tasks })),
         }
-        newest.map(|(_, slug)| slug).ok_or(StoreError::NoTasks)
+    }
+
+    /// Every task, the most recently active (newest tip) first; the name breaks a tie.
+    pub fn tasks_newest_first(&self) -> Result<Vec<String>> {
+        let mut tasks = self.tip_times()?;
+        tasks.sort_by(|(a, ta), (b, tb)| tb.cmp(ta).then_with(|| a.cmp(b)));
+        Ok(tasks.into_iter().map(|(slug, _)| slug).collect())
     }
 
     pub fn commit_time(&self, commit: ObjectId) -> Result<i64> {

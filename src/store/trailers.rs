@@ -22,6 +22,8 @@ pub mod key {
     pub const ATTIC: &str = "Agent-Attic";
     pub const TASK_TIP: &str = "Agent-Task-Tip";
     pub const FORCED: &str = "Agent-Forced";
+    /// On a commit of the say chain that is not a message: what it is (`stop`).
+    pub const SAY: &str = "Agent-Say";
     pub const CO_AUTHOR: &str = "Co-authored-by";
     /// What every agent trailer key starts with.
     pub const PREFIX: &str = "Agent-";

@@ -17,7 +17,7 @@ fn every_shell_gets_a_script_naming_the_binary_and_every_subcommand() {
     for (shell, binary) in [
         (
             "bash",
-            "complete -F _git__agent -o nosort -o bashdefault -o default git-agent",
+            "complete -F _git_agent_complete -o nosort -o bashdefault -o default git-agent",
         ),
         ("zsh", "#compdef git-agent"),
         ("fish", "complete -c git-agent"),

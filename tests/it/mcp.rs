@@ -118,7 +118,8 @@ async fn tools_resources_and_rollback_through_rmcps_client() {
     assert_eq!(
         names,
         [
-            "diff", "drop", "list", "log", "merge", "plan", "rollback", "start", "status"
+            "diff", "drop", "list", "log", "merge", "plan", "resume", "rollback", "say", "start",
+            "status", "stop"
         ]
     );
     for tool in &tools {
@@ -150,6 +151,7 @@ async fn tools_resources_and_rollback_through_rmcps_client() {
         };
         let expected_required: &[&str] = match name {
             "start" => &["goal"],
+            "say" => &["message"],
             "rollback" | "merge" | "drop" => &["task"],
             _ => &[],
         };
@@ -403,6 +405,54 @@ async fn start_returns_at_once_and_the_run_goes_on_in_its_own_process_group() {
     assert!(!log.contains(KEY), "the key leaked into the run's log");
     client.cancel().await.unwrap();
     env.fsck(&dir);
+}
+
+#[tokio::test]
+async fn say_stop_and_resume_through_mcp() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    // Slow enough that the resumed run is still working when `stop` comes.
+    let model = FakeModel::start(
+        Arc::new(good_model) as Arc<Script>,
+        Duration::from_millis(400),
+    );
+    env.agent_ok(
+        &dir,
+        &["start", "--no-run", "--name", "t", "Add a --shout flag"],
+    );
+    let client = connect(
+        &env,
+        &dir,
+        &[
+            ("ANTHROPIC_BASE_URL", &model.url),
+            ("ANTHROPIC_API_KEY", KEY),
+        ],
+    )
+    .await;
+    let said = call(&client, "say", json!({"message": "shout in capitals"})).await;
+    assert_eq!(said["slug"], json!("t"));
+    assert_eq!(said["running"], json!(false));
+    assert_eq!(
+        said["commit"].as_str().unwrap(),
+        env.rev(&dir, "refs/agent/t/say")
+    );
+    let empty = call_err(&client, "say", json!({"task": "t", "message": "  "})).await;
+    assert!(empty.contains("the message is empty"), "{empty}");
+
+    let started = call(&client, "resume", json!({"task": "t"})).await;
+    assert_eq!(started["slug"], json!("t"));
+    let stopped = call(&client, "stop", json!({"task": "t"})).await;
+    assert_eq!(stopped["running"], json!(true), "{stopped:#}");
+    assert_eq!(stopped["stopped"], json!(true), "{stopped:#}");
+    assert_eq!(
+        stopped["detail"],
+        json!("stopped with git agent stop"),
+        "{stopped:#}"
+    );
+    let status = call(&client, "status", json!({"task": "t"})).await;
+    assert_eq!(status["state"], json!("interrupted"), "{status:#}");
+    client.cancel().await.unwrap();
+    env.agent_fsck(&dir);
 }
 
 /// The interpreter `python3` names, resolved with the caller's environment (a pyenv shim needs

@@ -425,6 +425,87 @@ impl GitAgentServer {
         .await
         .map(Json)
     }
+
+    #[tool(
+        description = "Stop a task's run as Ctrl-C in its terminal does: the model call in flight answers and is booked, the step's unfinished work goes to the attic, the stop record says interrupted (stopped with git agent stop). The request is stored in git (refs/agent/<slug>/say), so a worker elsewhere gets it with the next push. Waits up to a minute for a run here to stop unless `no_wait`.",
+        annotations(
+            title = "Stop a task's run",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn stop(
+        &self,
+        Parameters(params): Parameters<StopParams>,
+    ) -> Result<Json<StopRequested>, String> {
+        let cwd = self.cwd();
+        blocking(move || {
+            let store = Store::discover(&cwd)?;
+            let slug = store.resolve_slug_to_change(params.task.as_deref())?;
+            let stopping = super::stop::stop_task(&store, &slug, !params.no_wait)?;
+            Ok(StopRequested {
+                slug: stopping.slug,
+                commit: stopping.commit.to_string(),
+                running: stopping.running,
+                stopped: stopping.stopped,
+                detail: stopping.detail,
+            })
+        })
+        .await
+        .map(Json)
+    }
+
+    #[tool(
+        description = "Resume a stopped task (interrupted, blocked, out of budget, or created without a run): a run continues from what git holds, in the background like `start`. Returns once the run holds the task; follow it with `status`, `log` and `diff`, stop it with `stop`.",
+        annotations(
+            title = "Resume a task",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn resume(
+        &self,
+        Parameters(params): Parameters<TaskParams>,
+    ) -> Result<Json<Started>, String> {
+        let cwd = self.cwd();
+        blocking(move || {
+            let store = Store::discover(&cwd)?;
+            let slug = store.resolve_slug_to_change(params.task.as_deref())?;
+            runs::resume_detached(&cwd, &slug)
+        })
+        .await
+        .map(Json)
+    }
+
+    #[tool(
+        description = "Tell a task something, as the user: a running task shows it to the model at its next turn; a stopped one when it resumes. Stored in git (refs/agent/<slug>/say), it takes no lock.",
+        annotations(
+            title = "Say something to a task",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn say(&self, Parameters(params): Parameters<SayParams>) -> Result<Json<Said>, String> {
+        let cwd = self.cwd();
+        blocking(move || {
+            let store = Store::discover(&cwd)?;
+            let slug = store.resolve_slug_to_change(params.task.as_deref())?;
+            let (commit, running) = super::say::say_to(&store, &slug, &params.message)?;
+            Ok(Said {
+                slug,
+                commit: commit.to_string(),
+                running,
+            })
+        })
+        .await
+        .map(Json)
+    }
 }
 
 #[tool_handler(router = self.tool_router)]
@@ -440,7 +521,8 @@ impl ServerHandler for GitAgentServer {
         .with_instructions(
             "git-agent runs an autonomous coding agent on a task branch (agent/<slug>) of this \
 repository and keeps all its state in git. `start` a task with a goal (it returns at once), \
-poll `status` until the state is no longer running, review with `log`, `diff` and `plan`, then \
+poll `status` until the state is no longer running (`stop` ends a run, `resume` continues a \
+stopped task, `say` tells a task something), review with `log`, `diff` and `plan`, then \
 `merge`, `rollback` or `drop`. Resources: git-agent://<task>/plan (the plan note, TOML) and \
 git-agent://<task>/checkpoints/<n> (a checkpoint's trailers and record, JSON).",
         )

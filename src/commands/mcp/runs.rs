@@ -1,4 +1,4 @@
-//! The MCP `start` tool: a run in a process of its own, detached from the server.
+//! The MCP `start` and `resume` tools: a run in a process of its own, detached from the server.
 //!
 //! A run takes minutes to hours; an MCP call must not. The server picks the task's slug,
 //! spawns `git-agent start --json --name <slug> … -- <goal>` in a process group of its own
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::types::{StartParams, Started};
 use crate::error::UserError;
 use crate::policy::credentials::{PROVIDER_KEY_VARS, var};
-use crate::store::{Store, slug_from_goal, validate_slug};
+use crate::store::{Store, TaskLock, slug_from_goal, validate_slug};
 
 /// How long `start` waits for the run to create its task before it gives up on it.
 const CREATE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -83,13 +83,42 @@ pub fn start_detached(cwd: &Path, params: &StartParams) -> anyhow::Result<Starte
     if store.ref_target(&branch)?.is_some() {
         return Err(crate::store::StoreError::TaskExists(slug).into());
     }
-    let events = events_log(&store, &slug);
-    let errors = stderr_log(&store, &slug);
+    let started = spawn_detached(cwd, &slug, start_args(params, &slug), |store, _| {
+        Ok(store.ref_target(&branch)?.is_some())
+    })?;
+    Ok(started)
+}
+
+/// Resume a task in a run of its own and return once the run holds the task (or ended).
+pub fn resume_detached(cwd: &Path, slug: &str) -> anyhow::Result<Started> {
+    let store = Store::discover(cwd)?;
+    let task = store.task(slug)?;
+    store.plan(&task)?;
+    let args = vec!["resume".to_string(), "--json".to_string(), slug.to_string()];
+    // Ready once the run holds the task's lock (another run holding it makes this one fail).
+    spawn_detached(cwd, slug, args, |store, pid| {
+        Ok(TaskLock::is_held(store, slug)
+            && TaskLock::holder(store, slug).is_some_and(|(holder, _, _)| holder == pid))
+    })
+}
+
+/// Spawn `git-agent <args>` for task `slug` in a process group of its own, its events in the
+/// task's run log and its stderr beside it, and return once `ready` says so. A run that ends
+/// before is fine when `ready` then holds or it succeeded; else its own words are the error.
+fn spawn_detached(
+    cwd: &Path,
+    slug: &str,
+    args: Vec<String>,
+    ready: impl Fn(&Store, u32) -> anyhow::Result<bool>,
+) -> anyhow::Result<Started> {
+    let store = Store::discover(cwd)?;
+    let events = events_log(&store, slug);
+    let errors = stderr_log(&store, slug);
     if let Some(dir) = events.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let mut cmd = Command::new(std::env::current_exe()?);
-    cmd.args(start_args(params, &slug))
+    cmd.args(args)
         .current_dir(cwd)
         .stdin(Stdio::null())
         // The run writes its own run log (the same events); its stdout would only repeat them.
@@ -108,25 +137,27 @@ pub fn start_detached(cwd: &Path, params: &StartParams) -> anyhow::Result<Starte
     let deadline = Instant::now() + CREATE_TIMEOUT;
     let outcome = loop {
         if let Some(status) = child.try_wait()? {
-            // It may have created the task and finished already (a plan-only run, a quick
-            // error after the task commit): the branch decides.
-            if Store::discover(cwd)?.ref_target(&branch)?.is_some() {
+            // It may have done its part and finished already (a plan-only run, a quick
+            // error after the task commit, a short resume): done, blocked, out of budget or
+            // interrupted are the ends of a run that ran.
+            let ran = matches!(status.code(), Some(0 | 3 | 4 | 130));
+            if ran || ready(&Store::discover(cwd)?, pid)? {
                 break Ok(());
             }
             let said = std::fs::read_to_string(&errors).unwrap_or_default();
             let said = said.trim();
             break Err(UserError::new(format!(
-                "the run stopped before it created its task ({status}){}{said}",
+                "the run stopped before it began ({status}){}{said}",
                 if said.is_empty() { "" } else { ":\n" }
             ))
             .into());
         }
-        if Store::discover(cwd)?.ref_target(&branch)?.is_some() {
+        if ready(&Store::discover(cwd)?, pid)? {
             break Ok(());
         }
         if Instant::now() > deadline {
             break Err(UserError::new(format!(
-                "the run (pid {pid}) did not create task {slug} within {}s",
+                "the run (pid {pid}) of task {slug} did not begin within {}s",
                 CREATE_TIMEOUT.as_secs()
             ))
             .hint(format!("see {} and {}", events.display(), errors.display()))
@@ -138,7 +169,7 @@ pub fn start_detached(cwd: &Path, params: &StartParams) -> anyhow::Result<Starte
     std::thread::spawn(move || child.wait());
     outcome.map(|()| Started {
         branch: format!("agent/{slug}"),
-        slug,
+        slug: slug.to_string(),
         pid,
         events_log: events.display().to_string(),
         stderr_log: errors.display().to_string(),

@@ -90,7 +90,50 @@ pub struct DropParams {
     pub force: bool,
 }
 
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct StopParams {
+    /// The task's slug (default: the task of the checked-out agent/* branch, else the only
+    /// task; refused when several tasks could be meant).
+    pub task: Option<String>,
+    /// Return once the request is written, without waiting (up to a minute) for the run to
+    /// stop.
+    #[serde(default)]
+    pub no_wait: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SayParams {
+    /// The task's slug (default: the task of the checked-out agent/* branch, else the only
+    /// task; refused when several tasks could be meant).
+    pub task: Option<String>,
+    /// What to tell the task, in plain words; its run shows it to the model at its next turn.
+    pub message: String,
+}
+
 // ---- outputs ------------------------------------------------------------------------------
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StopRequested {
+    pub slug: String,
+    /// The stop request's commit in refs/agent/<slug>/say.
+    pub commit: String,
+    /// Whether a run of the task was working in this repository.
+    pub running: bool,
+    /// Whether that run has stopped (false with `no_wait`, or while it is still stopping).
+    pub stopped: bool,
+    /// How the run stopped, when it has.
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Said {
+    pub slug: String,
+    /// The message's commit in refs/agent/<slug>/say.
+    pub commit: String,
+    /// Whether a run is working on the task (it shows the message at its next turn); if not,
+    /// the next resume shows it.
+    pub running: bool,
+}
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Started {
