@@ -163,15 +163,20 @@ impl Store {
 
 impl Store {
     /// Write a commit whose message is redacted first: known keys and key-shaped text never
-    /// reach git through a message, whatever the model or a tool output put in it.
+    /// reach git through a message, whatever the model or a tool output put in it; and safe
+    /// for a terminal.
     pub(crate) fn commit(
         &self,
         message: &str,
         tree: gix::ObjectId,
         parents: impl IntoIterator<Item = gix::ObjectId>,
     ) -> Result<gix::ObjectId> {
-        // A NUL byte is not allowed in a commit (`git fsck`: nulInCommit).
-        let message = crate::policy::redact_known(message).replace('\0', "\\0");
+        // Control characters are shown, not kept (src/text/terminal.rs): `git log` prints a
+        // message raw to a terminal, which would obey an escape sequence the model wrote. A
+        // NUL (not allowed in a commit, `git fsck`: nulInCommit) becomes `^@` with them.
+        // Redacted first: a key right after a control character is still a word of its own.
+        let message =
+            crate::text::terminal::block(&crate::policy::redact_known(message)).into_owned();
         let parents: Vec<gix::ObjectId> = parents.into_iter().collect();
         match self.repo.new_commit(message, tree, parents) {
             Ok(commit) => Ok(commit.id),

@@ -37,4 +37,5 @@ mod store_errors;
 mod submodules;
 mod syscalls;
 mod task_cache;
+mod terminal;
 mod watch_gaps;
