@@ -30,6 +30,7 @@ mod mcp;
 mod mcp_client;
 mod merge_flags;
 mod recovery;
+mod redaction;
 mod runs_end;
 mod steering;
 mod store_cli;
