@@ -13,6 +13,7 @@ mod error;
 mod filters;
 mod fsck;
 pub mod fsmonitor;
+pub mod git_command;
 pub mod lease;
 mod lock;
 mod loose;
@@ -38,6 +39,7 @@ pub use carry::Carried;
 pub use checkpoint::{CheckpointInput, CheckpointOutcome, TestsSummary};
 pub use error::StoreError;
 pub use fsck::{Finding, FsckReport, Mismatch, Rewind};
+pub use git_command::GitCommand;
 pub use lock::TaskLock;
 pub use notes::NotesReader;
 pub use plan::{
@@ -133,6 +135,11 @@ impl Store {
         }
     }
 
+    /// The git dir of the checkout this store was opened from.
+    pub fn git_dir(&self) -> &Path {
+        self.repo.git_dir()
+    }
+
     /// The directory shared by all worktrees (`$GIT_COMMON_DIR`).
     pub fn common_dir(&self) -> &Path {
         self.repo.common_dir()
@@ -149,6 +156,12 @@ impl Store {
         let cache =
             slot.get_or_insert_with(|| TaskCache::load(TaskCache::path_in(&self.agent_dir())));
         f(cache)
+    }
+
+    /// `git` on this repository, named explicitly (src/store/git_command.rs), run in the
+    /// user's checkout: the user's own repository, with its config and hooks.
+    pub(crate) fn git(&self) -> Result<GitCommand> {
+        Ok(GitCommand::new(self.repo.git_dir(), Some(self.workdir()?)))
     }
 
     /// The working tree of the checkout this store was opened from.
@@ -199,11 +212,15 @@ impl Store {
     }
 }
 
-/// Whether git itself says the repository at `dir` uses SHA-256 object names.
+/// Whether git itself says the repository containing `dir` (found as `Store::discover`
+/// finds it, from the user's own directory) uses SHA-256 object names.
 fn is_sha256_repository(dir: &Path) -> bool {
-    std::process::Command::new("git")
+    let Ok((found, _)) = gix::discover::upwards(dir) else {
+        return false;
+    };
+    let (git_dir, work_tree) = found.into_repository_and_work_tree_directories();
+    GitCommand::new(&git_dir, work_tree.as_deref())
         .args(["rev-parse", "--show-object-format"])
-        .current_dir(dir)
         .output()
         .is_ok_and(|out| out.status.success() && out.stdout.starts_with(b"sha256"))
 }

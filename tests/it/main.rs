@@ -22,6 +22,7 @@ mod faults;
 mod fidelity;
 mod fleet;
 mod fsck;
+mod git_invocations;
 mod hostile_mcp;
 mod hostile_model;
 mod hostile_repo;
