@@ -104,8 +104,8 @@ fn git_is_started_and_repositories_opened_only_by_name() {
 
 /// High (review round 3): the bisected test replaces the scratch worktree's `.git` with a
 /// repository whose config runs a program (`core.fsmonitor`). The harness's next checkout
-/// names the registered admin dir: the program never runs outside the sandbox, and the
-/// bisect still finds the breaking checkpoint.
+/// names the registered admin dir: the harness never runs the program, and the bisect still
+/// finds the breaking checkpoint.
 #[test]
 fn a_bisected_test_that_plants_a_git_dir_runs_nothing_outside_the_sandbox() {
     let env = TestEnv::new();
@@ -126,11 +126,18 @@ fn a_bisected_test_that_plants_a_git_dir_runs_nothing_outside_the_sandbox() {
     let test = format!(
         "printf '#!/bin/sh\\necho pwned > {m}/fsmonitor\\n' > evil.sh; chmod +x evil.sh; \
          git init -q fake && git -C fake config core.fsmonitor \"$PWD/evil.sh\" \
+         && common=$(sed -n 's/^gitdir: //p' .git)/../.. \
+         && echo \"$common/objects\" > fake/.git/objects/info/alternates \
          && rm -rf .git && mv fake/.git .git; grep -q good state",
         m = markers.display()
     );
+    // Without confinement, as where no mount namespace can be made: the test can then
+    // replace the scratch's `.git` (elsewhere it is mounted read-only). The test itself never
+    // runs evil.sh: only a git that discovers the planted repository does (which borrows the
+    // real objects, so that git gets as far as refreshing the index, through the monitor).
     let out = env
         .agent_cmd(&dir, &["--json", "bisect", "b", "--test", &test])
+        .env("GIT_AGENT_SANDBOX", "off")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
