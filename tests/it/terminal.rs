@@ -212,3 +212,45 @@ fn control_sequences_from_a_model_or_a_remote_are_shown_never_obeyed() {
     assert!(text.contains("teammate ^[]52;c;"), "{text}");
     assert!(text.contains("held by holder_^[]52;c;"), "{text}");
 }
+
+/// The same run in a pseudo-terminal, with colours and the spinner, as a person sees it: the
+/// renderer's own escape sequences are there, none of the model's.
+#[test]
+fn in_a_terminal_the_spinner_and_colours_carry_none_of_the_models_sequences() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    let model = FakeModel::start(script(), Duration::from_millis(50));
+    let bin = assert_cmd::cargo::cargo_bin("git-agent");
+    let mut cmd = std::process::Command::new("script");
+    env.apply_env(&mut cmd);
+    let out = cmd
+        .current_dir(&dir)
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm-256color")
+        .env("ANTHROPIC_BASE_URL", &model.url)
+        .env("ANTHROPIC_API_KEY", KEY)
+        .args([
+            "-qefc",
+            &format!("{} start --name p 'a goal'", bin.display()),
+            "/dev/null",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("Stopped: "), "{}", text.escape_debug());
+    assert!(text.contains("title-1 ^[]52;c;"), "{}", text.escape_debug());
+    for (what, sequence) in [
+        ("OSC (52 or 0)", "\x1b]"),
+        ("BEL", "\x07"),
+        ("cursor up 7", "\x1b[7A"),
+        ("C1 CSI", "\u{9b}"),
+        ("bidi override", "\u{202e}"),
+    ] {
+        assert!(
+            !text.contains(sequence),
+            "the model's {what} reached the terminal:\n{}",
+            text.escape_debug()
+        );
+    }
+}
