@@ -25,19 +25,21 @@ fn main() -> ExitCode {
         Err(err) => {
             let (hint, exit) = git_agent::commands::advice::advice_of(&err);
             let message = err.to_string();
-            eprintln!("error: {message}");
+            // Errors quote remotes, repositories and models: controls shown, not obeyed.
+            let safe = |text: &str| git_agent::text::terminal::block(text).into_owned();
+            eprintln!("error: {}", safe(&message));
             // An error that shows its cause in its own message (`context: cause`) keeps the
             // cause for the hint and the exit code; it is not printed twice.
             let mut shown = message;
             for cause in err.chain().skip(1) {
                 let text = cause.to_string();
                 if !shown.contains(&text) {
-                    eprintln!("  caused by: {text}");
+                    eprintln!("  caused by: {}", safe(&text));
                     shown.push_str(&text);
                 }
             }
             if let Some(hint) = hint {
-                eprintln!("hint: {hint}");
+                eprintln!("hint: {}", safe(&hint));
             }
             ExitCode::from(exit.code())
         }

@@ -1,5 +1,7 @@
-//! Text shaping shared by the loop, the renderers and the commands: a leaf module, so none of
-//! them needs another to shorten a line.
+//! Text shaping shared by the loop, the renderers, the commands and the store: a leaf module,
+//! so none of them needs another to shorten a line or make it safe for a terminal.
+
+pub mod terminal;
 
 /// The first line of `text`, cut to at most `max` characters with `…` (UTF-8 safe).
 pub fn first_line(text: &str, max: usize) -> String {

@@ -111,6 +111,164 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The event with `f` applied to every string it holds: how redaction and the terminal's
+    /// escaping reach each field as a value, before anything is rendered.
+    pub fn map_text(self, f: impl Fn(String) -> String) -> Event {
+        let all = |texts: Vec<String>| texts.into_iter().map(&f).collect::<Vec<_>>();
+        match self {
+            Event::TaskStarted {
+                slug,
+                branch,
+                worktree,
+                resumed,
+            } => Event::TaskStarted {
+                slug: f(slug),
+                branch: f(branch),
+                worktree: f(worktree),
+                resumed,
+            },
+            Event::Planning { replan } => Event::Planning { replan },
+            Event::Plan {
+                objective,
+                test_command,
+                steps,
+            } => Event::Plan {
+                objective: f(objective),
+                test_command: f(test_command),
+                steps: all(steps),
+            },
+            Event::StepStarted {
+                step,
+                steps,
+                title,
+                attempt,
+            } => Event::StepStarted {
+                step,
+                steps,
+                title: f(title),
+                attempt,
+            },
+            Event::ModelText { text } => Event::ModelText { text: f(text) },
+            Event::ModelRetry {
+                attempt,
+                wait_ms,
+                reason,
+            } => Event::ModelRetry {
+                attempt,
+                wait_ms,
+                reason: f(reason),
+            },
+            Event::ToolCall { name, detail } => Event::ToolCall {
+                name: f(name),
+                detail: f(detail),
+            },
+            Event::ToolResult {
+                name,
+                is_error,
+                detail,
+            } => Event::ToolResult {
+                name: f(name),
+                is_error,
+                detail: f(detail),
+            },
+            Event::Tests {
+                command,
+                verdict,
+                summary,
+            } => Event::Tests {
+                command: f(command),
+                verdict,
+                summary: f(summary),
+            },
+            Event::SecretFound { findings } => Event::SecretFound {
+                findings: all(findings),
+            },
+            Event::TryEnded {
+                step,
+                reason,
+                attic,
+            } => Event::TryEnded {
+                step,
+                reason: f(reason),
+                attic: attic.map(&f),
+            },
+            Event::BudgetWarning {
+                budget,
+                used,
+                limit,
+            } => Event::BudgetWarning {
+                budget: f(budget),
+                used: f(used),
+                limit: f(limit),
+            },
+            Event::Said { commit, message } => Event::Said {
+                commit: f(commit),
+                message: f(message),
+            },
+            Event::McpServer {
+                server,
+                tools,
+                skipped,
+                error,
+            } => Event::McpServer {
+                server: f(server),
+                tools: all(tools),
+                skipped: all(skipped),
+                error: error.map(&f),
+            },
+            Event::Checkpoint {
+                number,
+                commit,
+                step,
+                tests,
+                files_changed,
+                checkpoint_ms,
+            } => Event::Checkpoint {
+                number,
+                commit: f(commit),
+                step,
+                tests: f(tests),
+                files_changed,
+                checkpoint_ms,
+            },
+            Event::Rollback {
+                from,
+                to,
+                attic,
+                reason,
+            } => Event::Rollback {
+                from: f(from),
+                to: f(to),
+                attic: f(attic),
+                reason: f(reason),
+            },
+            Event::Usage { .. } => self,
+            Event::Stopped {
+                reason,
+                detail,
+                slug,
+                hint,
+                next,
+                usage,
+            } => Event::Stopped {
+                reason: f(reason),
+                detail: f(detail),
+                slug: f(slug),
+                hint: hint.map(&f),
+                next: next
+                    .into_iter()
+                    .map(|s| Suggestion {
+                        label: s.label,
+                        commands: all(s.commands),
+                    })
+                    .collect(),
+                usage,
+            },
+        }
+    }
+}
+
 /// Something to do after a run, with the commands that do it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Suggestion {

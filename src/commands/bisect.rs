@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::Context;
 use crate::cli::{BisectArgs, BudgetArgs, ModelArgs};
 use crate::error::{Exit, UserError};
-use crate::store::{NotesReader, Store};
+use crate::store::{GitCommand, NotesReader, Store};
 
 /// A detached worktree of its own, removed (with its registration) when dropped.
 struct Scratch<'s> {
@@ -32,13 +32,28 @@ impl<'s> Scratch<'s> {
     }
 
     /// Check out `commit`, leaving no untracked file of an earlier run behind (ignored files,
-    /// such as build output, stay, as in a `git bisect` of a checkout).
+    /// such as build output, stay, as in a `git bisect` of a checkout). The tests ran in the
+    /// scratch and may have replaced its `.git`: git is given the admin dir the repository
+    /// registered for it (which puts the `.git` file back), never left to discover one there.
     fn checkout(&self, commit: gix::ObjectId) -> anyhow::Result<()> {
-        let dir = self.path.display().to_string();
+        let repo = self.store.open_worktree(&self.path)?;
         let id = commit.to_string();
-        self.store
-            .git_output(&["-C", &dir, "checkout", "-q", "--detach", "-f", &id])?;
-        self.store.git_output(&["-C", &dir, "clean", "-fdq"])?;
+        for args in [
+            &["checkout", "-q", "--detach", "-f", &id][..],
+            &["clean", "-fdq"],
+        ] {
+            let out = GitCommand::untrusted(repo.git_dir(), Some(&self.path))
+                .args(args)
+                .output()?;
+            if !out.status.success() {
+                anyhow::bail!(
+                    "git {} failed in {}: {}",
+                    args.join(" "),
+                    self.path.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+        }
         Ok(())
     }
 }

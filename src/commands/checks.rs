@@ -6,8 +6,9 @@ use crate::store::{Plan, Store, Task};
 
 /// Paths whose change in a task `git agent merge` flags, with what they are: they decide what
 /// runs on the next checkout, build or CI run, on someone else's machine. `**/name` matches at
-/// any depth, `dir/**` the directory and all below it, anything else the path itself. Ignore
-/// files (`.gitignore`) are not here: they hide files but run nothing.
+/// any depth, `dir/**` the directory and all below it, anything else the path itself; without
+/// regard to case (macOS and Windows checkouts read `.ENVRC` as `.envrc`). Ignore files
+/// (`.gitignore`) are not here: they hide files but run nothing.
 pub const FLAGGED_PATHS: &[(&str, &str)] = &[
     (".git-agent.toml", "git-agent configuration"),
     (
@@ -35,46 +36,143 @@ pub const FLAGGED_PATHS: &[(&str, &str)] = &[
     ("**/.cargo/config.toml", "Cargo configuration"),
     ("**/.cargo/config", "Cargo configuration"),
     (".vscode/tasks.json", "editor tasks"),
+    (".gitlab/**", "CI"),
+    (
+        ".devcontainer/**",
+        "dev container: what an editor builds and runs",
+    ),
+    (
+        "rust-toolchain",
+        "Rust toolchain: which cargo and rustc run",
+    ),
+    (
+        "rust-toolchain.toml",
+        "Rust toolchain: which cargo and rustc run",
+    ),
+    (".lfsconfig", "Git LFS configuration"),
+    ("**/.npmrc", "npm configuration"),
+    ("**/.yarnrc.yml", "Yarn configuration: which yarn runs"),
+    (
+        "**/.mise.toml",
+        "mise: tools and tasks, run on entering the directory",
+    ),
 ];
 
 /// What `path` is, if a change to it is flagged.
 pub fn flagged(path: &str) -> Option<&'static str> {
+    let path = path.to_lowercase();
     FLAGGED_PATHS.iter().find_map(|(pattern, what)| {
+        let pattern = pattern.to_lowercase();
         let hit = if let Some(name) = pattern.strip_prefix("**/") {
             path == name || path.ends_with(&format!("/{name}"))
         } else if let Some(dir) = pattern.strip_suffix("/**") {
             path == dir || path.starts_with(&format!("{dir}/"))
         } else {
-            path == *pattern
+            path == pattern
         };
         hit.then_some(*what)
     })
 }
 
+/// What a symbolic link at `path` stands in for, if it is a directory where flagged files are
+/// read (`.cargo -> build-config`: cargo follows it to `config.toml`), given `targets`, the
+/// paths of the tree under what it points to, relative to that.
+fn flagged_link(path: &str, targets: &[String]) -> Option<&'static str> {
+    let lower = path.to_lowercase();
+    let above = FLAGGED_PATHS.iter().find_map(|(pattern, what)| {
+        let pattern = pattern.to_lowercase();
+        let hit = match pattern.strip_prefix("**/") {
+            // `.cargo` (anywhere) for `**/.cargo/config.toml`.
+            Some(name) => {
+                let dirs: Vec<&str> = name.split('/').collect();
+                (1..dirs.len()).any(|n| {
+                    let dir = dirs[..n].join("/");
+                    lower == dir || lower.ends_with(&format!("/{dir}"))
+                })
+            }
+            // `.github` or `.github/workflows` for `.github/workflows/**`.
+            None => {
+                let fixed = pattern.trim_end_matches("/**");
+                fixed == lower || fixed.starts_with(&format!("{lower}/"))
+            }
+        };
+        hit.then_some(*what)
+    });
+    above.or_else(|| {
+        targets
+            .iter()
+            .find_map(|rest| flagged(&format!("{path}/{rest}")))
+    })
+}
+
 /// The task's changes to flagged paths, one line each (`changes .envrc (direnv …)`), in path
-/// order. Renames count as a deletion and an addition, so both ends are seen.
+/// order. Renames count as a deletion and an addition, so both ends are seen. A new or
+/// changed symbolic link is flagged where it stands for a directory flagged files are read
+/// from, by its name or by what the tree holds under its target.
 pub fn flagged_changes(store: &Store, task: &Task) -> anyhow::Result<Vec<String>> {
+    let tip = task.tip.to_string();
     let out = store.git_output(&[
         "diff",
-        "--name-status",
+        "--raw",
         "--no-renames",
+        "--no-abbrev",
         "-z",
         &task.base.to_string(),
-        &task.tip.to_string(),
+        &tip,
     ])?;
     let mut lines = Vec::new();
     let mut fields = out.split('\0');
-    while let (Some(status), Some(path)) = (fields.next(), fields.next()) {
+    // `:<old mode> <new mode> <old id> <new id> <status>` NUL `<path>` NUL
+    while let (Some(meta), Some(path)) = (fields.next(), fields.next()) {
+        let meta: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
+        let (new_mode, new_id, status) = match meta.as_slice() {
+            [_, mode, _, id, status] => (*mode, *id, *status),
+            _ => continue,
+        };
+        let verb = if status.starts_with('D') {
+            "deletes"
+        } else {
+            "changes"
+        };
         if let Some(what) = flagged(path) {
-            let verb = if status.starts_with('D') {
-                "deletes"
-            } else {
-                "changes"
-            };
             lines.push(format!("{verb} {path} ({what})"));
+        } else if new_mode == "120000" && !status.starts_with('D') {
+            let targets = link_targets(store, &tip, path, new_id).unwrap_or_default();
+            if let Some(what) = flagged_link(path, &targets) {
+                lines.push(format!("{verb} the link {path} ({what}, through the link)"));
+            }
         }
     }
     Ok(lines)
+}
+
+/// The paths of the tip's tree under where the link `path` (blob `id`) points, relative to
+/// that: empty when it points out of the tree or at nothing there.
+fn link_targets(store: &Store, tip: &str, path: &str, id: &str) -> anyhow::Result<Vec<String>> {
+    let target = store.git_output(&["cat-file", "blob", id])?;
+    let mut parts: Vec<&str> = path.split('/').collect();
+    parts.pop();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Ok(Vec::new());
+                }
+            }
+            part => parts.push(part),
+        }
+    }
+    if target.starts_with('/') || parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let dir = parts.join("/");
+    let listed = store.git_output(&["ls-tree", "-r", "-z", "--name-only", tip, "--", &dir])?;
+    Ok(listed
+        .split('\0')
+        .filter_map(|p| p.strip_prefix(&format!("{dir}/")))
+        .map(str::to_string)
+        .collect())
 }
 
 /// Policy checks before a merge; each failure is one line. The secret scan reads every object
@@ -137,6 +235,18 @@ mod tests {
     use pretty_assertions::assert_eq;
 
     #[test]
+    fn links_that_stand_for_flagged_directories_are_flagged() {
+        assert!(flagged_link(".cargo", &[]).is_some());
+        assert!(flagged_link("crates/x/.cargo", &[]).is_some());
+        assert!(flagged_link(".github", &[]).is_some());
+        assert!(flagged_link(".GitHub/workflows", &[]).is_some());
+        assert!(flagged_link(".vscode", &[]).is_some());
+        assert!(flagged_link("tools", &[".cargo/config.toml".into()]).is_some());
+        assert!(flagged_link("docs", &["index.md".into()]).is_none());
+        assert!(flagged_link("src", &[]).is_none());
+    }
+
+    #[test]
     fn flagged_paths_match_where_their_tools_read_them() {
         let hits = [
             ".git-agent.toml",
@@ -154,8 +264,21 @@ mod tests {
             ".cargo/config.toml",
             "crates/x/.cargo/config",
             ".vscode/tasks.json",
+            ".ENVRC",
+            "sub/.GitAttributes",
+            "rust-toolchain",
+            "rust-toolchain.toml",
+            ".lfsconfig",
+            ".devcontainer/devcontainer.json",
+            "web/.yarnrc.yml",
+            ".npmrc",
+            ".mise.toml",
+            ".gitlab/ci/build.yml",
         ];
         let misses = [
+            "Makefile",
+            "package.json",
+            "build.rs",
             ".gitignore",
             "src/.gitignore",
             "docs/.github/workflows/ci.yml",

@@ -31,11 +31,14 @@ const SESSION: &str = include_str!("../../fixtures/demo/session.jsonl");
 const GOAL: &str = "Add a --shout flag to greet.sh that prints the greeting in capitals";
 const SLUG: &str = "add-shout";
 
+/// git on the demo's own repository `dir` (made by `init` below), named explicitly.
 fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()?;
+    let mut git = if args.first() == Some(&"init") {
+        crate::store::GitCommand::outside(dir)
+    } else {
+        crate::store::GitCommand::new(&dir.join(".git"), Some(dir))
+    };
+    let out = git.args(args).output()?;
     if !out.status.success() {
         return Err(UserError::new(format!(
             "git {} failed: {}",

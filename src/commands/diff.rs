@@ -9,8 +9,8 @@ pub fn cmd_diff(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
     let slug = super::task_to_show(ctx, &store, args.slug.as_deref())?;
     let task = store.task(&slug)?;
-    let status = std::process::Command::new("git")
-        .current_dir(store.workdir()?)
+    let status = store
+        .git()?
         .args(["diff", &task.base.to_string(), &task.tip.to_string()])
         .status()?;
     Ok(if status.success() {

@@ -156,7 +156,8 @@ fn queue_ls(ctx: &Context, remote: Option<String>) -> anyhow::Result<Exit> {
             row.state.as_str(),
             row.slug,
             row.checkpoints,
-            row.goal
+            // A teammate's words, and a lease anyone with push access wrote: one line each.
+            crate::text::terminal::line(&row.goal)
         );
         if let Some((id, l)) = &row.lease {
             let age = lease_age(&store, *id, now)
@@ -164,9 +165,9 @@ fn queue_ls(ctx: &Context, remote: Option<String>) -> anyhow::Result<Exit> {
                 .unwrap_or_else(|| "?".into());
             line.push_str(&format!(
                 "\n          held by {} (pid {} on {}) since {}, heartbeat {} {age}, lease {}s",
-                l.holder,
+                crate::text::terminal::line(&l.holder),
                 l.pid,
-                l.host,
+                crate::text::terminal::line(&l.host),
                 l.since,
                 l.heartbeat,
                 l.duration.as_secs()

@@ -4,6 +4,7 @@ use super::Context;
 use crate::error::Exit;
 use crate::store::TaskRow;
 use crate::text::first_line;
+use crate::text::terminal::line;
 
 pub fn cmd_list(ctx: &Context) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
@@ -44,7 +45,7 @@ pub fn cmd_list(ctx: &Context) -> anyhow::Result<Exit> {
             table.push(value.to_string());
         }
         if !table.is_empty() {
-            ctx.out(table.join("\n"));
+            ctx.out_raw(table.join("\n"));
         }
         return Ok(Exit::Done);
     }
@@ -68,25 +69,33 @@ pub fn cmd_list(ctx: &Context) -> anyhow::Result<Exit> {
     let color = crate::ui::use_color_stdout(&ctx.global.style());
     for row in rows {
         match row {
+            // Printed raw for the state's colour: every other column is escaped here.
             Ok(s) => table.push(format!(
                 "{:<width$}  {}  {:>5}  {:<7}  {:>8}  {}",
-                s.task.slug,
+                line(&s.task.slug),
                 paint_state(s.state, color),
                 format!("{}/{}", s.step.0, s.step.1),
-                s.last_tests
-                    .as_deref()
-                    .and_then(|t| t.split_whitespace().next())
-                    .unwrap_or("-"),
+                line(
+                    s.last_tests
+                        .as_deref()
+                        .and_then(|t| t.split_whitespace().next())
+                        .unwrap_or("-")
+                ),
                 format!("${:.2}", s.budget.usage.cost_usd),
-                match attempt_name(&s.task.slug, &names) {
+                line(&match attempt_name(&s.task.slug, &names) {
                     Some((task, k)) => format!("attempt {k} of {task}"),
                     None => first_line(&s.task.goal, 60),
-                },
+                }),
             )),
-            Err((slug, err)) => table.push(format!("{slug:<width$}  {:<11}  {err}", "broken")),
+            Err((slug, err)) => table.push(format!(
+                "{:<width$}  {:<11}  {}",
+                line(&slug),
+                "broken",
+                line(&err.to_string())
+            )),
         }
     }
-    ctx.out(table.join("\n"));
+    ctx.out_raw(table.join("\n"));
     Ok(Exit::Done)
 }
 

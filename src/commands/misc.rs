@@ -6,11 +6,11 @@ use crate::config::KEYS;
 use crate::error::Exit;
 
 pub fn cmd_config(ctx: &Context) -> anyhow::Result<Exit> {
-    let workdir = ctx
-        .store()
-        .ok()
-        .and_then(|s| s.workdir().ok().map(std::path::Path::to_path_buf));
-    let inputs = crate::config::Inputs::discover(workdir.as_deref(), Default::default());
+    let store = ctx.store().ok();
+    let repo = store
+        .as_ref()
+        .and_then(|s| Some((s.git_dir(), s.workdir().ok()?)));
+    let inputs = crate::config::Inputs::discover(repo, Default::default());
     let config = crate::config::load(&inputs)?;
     ctx.warn(&config.warnings);
     let width = KEYS.iter().map(|k| k.name.len()).max().unwrap_or(10);

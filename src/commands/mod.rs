@@ -45,10 +45,11 @@ impl Context {
         Ok(Store::discover(&self.cwd)?)
     }
 
-    /// Progress and notices for people, on stderr, unless `-q` or `--json`.
+    /// Progress and notices for people, on stderr, unless `-q` or `--json`; every control
+    /// character shown, not obeyed (src/text/terminal.rs): they quote tasks, models and remotes.
     pub fn say(&self, text: impl AsRef<str>) {
         if !self.global.quiet && !self.global.json {
-            eprintln!("{}", text.as_ref());
+            eprintln!("{}", crate::text::terminal::block(text.as_ref()));
         }
     }
 
@@ -58,22 +59,33 @@ impl Context {
             return;
         }
         for warning in warnings {
-            eprintln!("warning: {}", warning.message);
+            eprintln!(
+                "warning: {}",
+                crate::text::terminal::block(&warning.message)
+            );
             if let Some(hint) = &warning.hint {
-                eprintln!("hint: {hint}");
+                eprintln!("hint: {}", crate::text::terminal::block(hint));
             }
         }
     }
 
-    /// A result line on stdout.
+    /// A result line on stdout, every control character shown, not obeyed (src/text/terminal.rs):
+    /// what it prints quotes goals, plans, commit messages and remotes. Lines it is given as
+    /// one text stay lines.
     pub fn out(&self, text: impl AsRef<str>) {
+        self.out_raw(crate::text::terminal::block(text.as_ref()));
+    }
+
+    /// Text on stdout as it is: JSON (whose strings escape every control character), or lines
+    /// built from parts already passed through `text::terminal` and this program's own colours.
+    pub fn out_raw(&self, text: impl AsRef<str>) {
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{}", text.as_ref());
     }
 
     /// One JSON value on one line of stdout.
     pub fn json(&self, value: &serde_json::Value) {
-        self.out(value.to_string());
+        self.out_raw(value.to_string());
     }
 }
 

@@ -31,7 +31,8 @@ pub fn cmd_status(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
     ctx.out(format!("task:        {}", s.task.slug));
     ctx.out(format!("goal:        {}", s.task.goal));
     let color = crate::ui::use_color_stdout(&ctx.global.style());
-    ctx.out(format!(
+    // Raw for the colour: the state is this program's word.
+    ctx.out_raw(format!(
         "state:       {}",
         super::list::paint_state(s.state, color).trim_end()
     ));

@@ -122,7 +122,8 @@ fn show(ctx: &Context, line: &str) -> bool {
         return false;
     };
     if ctx.global.json {
-        ctx.out(line);
+        // As the run wrote it: JSON, its controls escaped.
+        ctx.out_raw(line);
     } else if let Some(text) = human(&event) {
         ctx.out(text);
     }
@@ -131,7 +132,9 @@ fn show(ctx: &Context, line: &str) -> bool {
 
 /// The human form of an event of the log.
 fn human(event: &Value) -> Option<String> {
-    let s = |k: &str| event[k].as_str().unwrap_or_default().to_string();
+    // One line each: decoding the JSON gave back every control character the run escaped.
+    let s =
+        |k: &str| crate::text::terminal::line(event[k].as_str().unwrap_or_default()).into_owned();
     let n = |k: &str| event[k].as_u64().unwrap_or_default();
     let short = |k: &str| s(k).chars().take(8).collect::<String>();
     Some(match event["type"].as_str()? {

@@ -376,12 +376,16 @@ pub struct Inputs<'a> {
 
 impl Inputs<'_> {
     /// The real sources: the user's file, the repository's file, its git config, the process environment.
-    pub fn discover(repo_workdir: Option<&Path>, flags: Flags) -> Inputs<'static> {
+    /// `repo`: the repository's git dir and working tree, when there is one.
+    pub fn discover(repo: Option<(&Path, &Path)>, flags: Flags) -> Inputs<'static> {
+        let repo_workdir = repo.map(|(_, workdir)| workdir);
         let user_file = std::env::var_os("XDG_CONFIG_HOME")
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
             .map(|d| d.join("git-agent/config.toml"));
-        let (git_config, trust_record) = repo_workdir.map(read_git_config).unwrap_or_default();
+        let (git_config, trust_record) = repo
+            .map(|(git_dir, workdir)| read_git_config(git_dir, workdir))
+            .unwrap_or_default();
         Inputs {
             user_file,
             repo_file: repo_workdir.map(|d| d.join(REPO_FILE)),
@@ -402,7 +406,7 @@ impl Inputs<'_> {
     pub fn discover_in(repo: &gix::Repository, flags: Flags) -> Inputs<'static> {
         let workdir = repo.workdir();
         if git_config_may_set_agent_keys(repo, &|name| std::env::var_os(name)) {
-            return Inputs::discover(workdir, flags);
+            return Inputs::discover(workdir.map(|w| (repo.git_dir(), w)), flags);
         }
         let mut inputs = Inputs::discover(None, flags);
         inputs.repo_file = workdir.map(|d| d.join(REPO_FILE));
@@ -410,13 +414,12 @@ impl Inputs<'_> {
     }
 }
 
-/// The `agent.*` entries of git config, as `git config` reads them in `dir`, and the trust
-/// record of the repository's own config.
-fn read_git_config(dir: &Path) -> (Vec<(String, String)>, Option<String>) {
+/// The `agent.*` entries of git config, as `git config` reads them in the repository, and the
+/// trust record of the repository's own config.
+fn read_git_config(git_dir: &Path, workdir: &Path) -> (Vec<(String, String)>, Option<String>) {
     // `scope NUL name LF value NUL`, per entry; a name alone is a boolean `true`.
-    let output = std::process::Command::new("git")
+    let output = crate::store::GitCommand::new(git_dir, Some(workdir))
         .args(["config", "-z", "--show-scope", "--get-regexp", "^agent\\."])
-        .current_dir(dir)
         .output()
         .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
         .unwrap_or_default();

@@ -294,7 +294,13 @@ pub(crate) fn scan_line(
                     path: path.to_owned(),
                     line: line_no,
                     rule: rule.name.to_owned(),
-                    redacted_excerpt: excerpt(line, span, rule.redact_in_text || rule.generic),
+                    redacted_excerpt: if rule.redact_in_text || rule.generic {
+                        excerpt(line, span, true)
+                    } else {
+                        // A private key's header: what follows it on the line is its body.
+                        let whole = caps.get(0).map_or(span, |m| (m.start(), m.end()));
+                        excerpt(&line[..whole.1], whole, false)
+                    },
                 },
                 span.1,
             ));

@@ -12,7 +12,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use gix::ObjectId;
 
@@ -119,9 +119,9 @@ impl Store {
         args: &[&str],
         env: &[(&str, &std::ffi::OsStr)],
     ) -> Result<String> {
-        let output = Command::new("git")
+        let output = self
+            .git()?
             .args(args)
-            .current_dir(self.workdir()?)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
@@ -158,9 +158,9 @@ impl Store {
         if blobs.is_empty() {
             return Ok(findings);
         }
-        let mut child = Command::new("git")
+        let mut child = self
+            .git()?
             .args(["cat-file", "--batch"])
-            .current_dir(self.workdir()?)
             .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

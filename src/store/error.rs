@@ -89,6 +89,8 @@ pub enum StoreError {
     },
     #[error("git {args} failed: {detail}")]
     GitCommand { args: String, detail: String },
+    #[error("the note on {commit} would not be valid TOML; nothing was written: {detail}")]
+    NoteNotWritten { commit: String, detail: String },
     #[error("the required filter `{driver}` failed on `{path}`; nothing was committed: {detail}")]
     FilterFailed {
         path: String,
@@ -211,6 +213,9 @@ impl Advice for StoreError {
             }
             StoreError::NewerFormat { .. } => {
                 "upgrade git-agent to work on this task; reading it (status, log, list, fsck) works with this version".into()
+            }
+            StoreError::NoteNotWritten { .. } => {
+                "a bug in git-agent: the task's notes are as they were; report the error above".into()
             }
             StoreError::Git { .. } | StoreError::Io { .. } | StoreError::GitCommand { .. } => return None,
         })

@@ -262,18 +262,21 @@ fn reply(mut stream: UnixStream, watch: &mut Watch, instance: &str) -> std::io::
     stream.write_all(&answer(&changes, &mark))
 }
 
-/// The daemon's `main`: `git-agent __fsmonitor <worktree>`. Exits 0 when it had
-/// no more reason to run, 1 when it could not start.
+/// The daemon's `main`: `git-agent __fsmonitor <worktree> <admin dir>`. Exits 0 when it had
+/// no more reason to run, 1 when it could not start. The repository is opened through the
+/// admin dir the harness named (the one registered for the worktree), never discovered from
+/// the worktree, whose `.git` a command may have replaced.
 pub fn daemon_main(args: &[std::ffi::OsString]) -> std::process::ExitCode {
-    let Some(worktree) = args.first().map(PathBuf::from) else {
+    let (Some(worktree), Some(admin)) = (
+        args.first().map(PathBuf::from),
+        args.get(1).map(PathBuf::from),
+    ) else {
         return std::process::ExitCode::from(2);
     };
-    let served = Store::discover(&worktree)
+    let options = gix::open::Options::default().open_path_as_is(true);
+    let served = gix::open_opts(&admin, options)
         .map_err(|err| err.to_string())
-        .and_then(|store| {
-            let repo = store
-                .open_worktree(&worktree)
-                .map_err(|err| err.to_string())?;
+        .and_then(|repo| {
             serve(&worktree, repo.git_dir(), || {
                 super::watch::arm_for(&repo, &worktree)
             })
@@ -365,6 +368,7 @@ impl Store {
         daemon
             .arg(DAEMON_ARG)
             .arg(worktree)
+            .arg(&admin)
             .current_dir("/")
             // It needs nothing of ours: no key, no configuration of the run.
             .env_clear()

@@ -16,6 +16,11 @@ use super::refs;
 use super::sync::tracking_notes;
 use super::{NotesReader, Result, StopReason, Store, parse_trailers};
 
+/// The longest a lease lasts: what `worker --lease` accepts, and what a pushed lease that says
+/// more is read as. Anyone with push access writes leases; one saying `999999999999s` would
+/// otherwise keep every worker off the task for ever.
+pub const MAX_LEASE: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// What a lease commit says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
@@ -64,7 +69,7 @@ impl Lease {
                 .unwrap_or(0),
             since: get("Agent-Lease-Since").unwrap_or_default(),
             heartbeat: get("Agent-Lease-Heartbeat")?.parse().ok()?,
-            duration: Duration::from_secs(secs.max(1)),
+            duration: Duration::from_secs(secs.clamp(1, MAX_LEASE.as_secs())),
         })
     }
 }
@@ -263,6 +268,19 @@ mod tests {
 
     fn id(n: u8) -> ObjectId {
         ObjectId::from_bytes_or_panic(&[n; 20])
+    }
+
+    #[test]
+    fn a_lease_lasts_at_most_the_maximum() {
+        let lease = |duration: &str| {
+            Lease::parse(&format!(
+                "agent: lease t\n\nAgent-Task: t\nAgent-Lease-Holder: w\nAgent-Lease-Heartbeat: 0\nAgent-Lease-Duration: {duration}\n"
+            ))
+            .map(|l| l.duration)
+        };
+        assert_eq!(lease("999999999999s"), Some(MAX_LEASE));
+        assert_eq!(lease("0s"), Some(Duration::from_secs(1)));
+        assert_eq!(lease("300s"), Some(Duration::from_secs(300)));
     }
 
     #[test]

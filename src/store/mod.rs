@@ -13,6 +13,7 @@ mod error;
 mod filters;
 mod fsck;
 pub mod fsmonitor;
+pub mod git_command;
 pub mod lease;
 mod lock;
 mod loose;
@@ -38,6 +39,7 @@ pub use carry::Carried;
 pub use checkpoint::{CheckpointInput, CheckpointOutcome, TestsSummary};
 pub use error::StoreError;
 pub use fsck::{Finding, FsckReport, Mismatch, Rewind};
+pub use git_command::GitCommand;
 pub use lock::TaskLock;
 pub use notes::NotesReader;
 pub use plan::{
@@ -133,6 +135,11 @@ impl Store {
         }
     }
 
+    /// The git dir of the checkout this store was opened from.
+    pub fn git_dir(&self) -> &Path {
+        self.repo.git_dir()
+    }
+
     /// The directory shared by all worktrees (`$GIT_COMMON_DIR`).
     pub fn common_dir(&self) -> &Path {
         self.repo.common_dir()
@@ -151,6 +158,12 @@ impl Store {
         f(cache)
     }
 
+    /// `git` on this repository, named explicitly (src/store/git_command.rs), run in the
+    /// user's checkout: the user's own repository, with its config and hooks.
+    pub(crate) fn git(&self) -> Result<GitCommand> {
+        Ok(GitCommand::new(self.repo.git_dir(), Some(self.workdir()?)))
+    }
+
     /// The working tree of the checkout this store was opened from.
     pub fn workdir(&self) -> Result<&Path> {
         self.repo
@@ -163,15 +176,20 @@ impl Store {
 
 impl Store {
     /// Write a commit whose message is redacted first: known keys and key-shaped text never
-    /// reach git through a message, whatever the model or a tool output put in it.
+    /// reach git through a message, whatever the model or a tool output put in it; and safe
+    /// for a terminal.
     pub(crate) fn commit(
         &self,
         message: &str,
         tree: gix::ObjectId,
         parents: impl IntoIterator<Item = gix::ObjectId>,
     ) -> Result<gix::ObjectId> {
-        // A NUL byte is not allowed in a commit (`git fsck`: nulInCommit).
-        let message = crate::policy::redact_known(message).replace('\0', "\\0");
+        // Control characters are shown, not kept (src/text/terminal.rs): `git log` prints a
+        // message raw to a terminal, which would obey an escape sequence the model wrote. A
+        // NUL (not allowed in a commit, `git fsck`: nulInCommit) becomes `^@` with them.
+        // Redacted first: a key right after a control character is still a word of its own.
+        let message =
+            crate::text::terminal::block(&crate::policy::redact_known(message)).into_owned();
         let parents: Vec<gix::ObjectId> = parents.into_iter().collect();
         match self.repo.new_commit(message, tree, parents) {
             Ok(commit) => Ok(commit.id),
@@ -194,11 +212,15 @@ impl Store {
     }
 }
 
-/// Whether git itself says the repository at `dir` uses SHA-256 object names.
+/// Whether git itself says the repository containing `dir` (found as `Store::discover`
+/// finds it, from the user's own directory) uses SHA-256 object names.
 fn is_sha256_repository(dir: &Path) -> bool {
-    std::process::Command::new("git")
+    let Ok((found, _)) = gix::discover::upwards(dir) else {
+        return false;
+    };
+    let (git_dir, work_tree) = found.into_repository_and_work_tree_directories();
+    GitCommand::new(&git_dir, work_tree.as_deref())
         .args(["rev-parse", "--show-object-format"])
-        .current_dir(dir)
         .output()
         .is_ok_and(|out| out.status.success() && out.stdout.starts_with(b"sha256"))
 }

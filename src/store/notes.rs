@@ -147,7 +147,7 @@ impl Store {
         )))?;
         for (commit, text) in notes {
             // Every note (plan, record, stop, steering) is redacted on its way into git.
-            let mut text = crate::policy::redact_known(text);
+            let mut text = redacted_note(*commit, text)?;
             if !text.ends_with('\n') {
                 text.push('\n');
             }
@@ -180,5 +180,42 @@ impl Store {
     ) -> Result<()> {
         let edit = self.notes_edit(slug, &[(commit, text)], message)?;
         self.transaction(&[edit])
+    }
+}
+
+/// A note's TOML with every string redacted as a value: redacting the rendered text would
+/// miss a key TOML escaped (`\tghp_…` glues it to a letter) and could cut the note where a
+/// rule matched across escaped text. The result is parsed back; a note that would not parse is
+/// never written.
+fn redacted_note(commit: ObjectId, text: &str) -> Result<String> {
+    let refused = |detail: String| StoreError::NoteNotWritten {
+        commit: commit.to_string(),
+        detail,
+    };
+    let mut table: toml::Table = toml::from_str(text).map_err(|err| refused(err.to_string()))?;
+    let mut changed = false;
+    for (_, value) in table.iter_mut() {
+        redact_value(value, &mut changed);
+    }
+    if !changed {
+        return Ok(text.to_owned());
+    }
+    let out = toml::to_string(&table).map_err(|err| refused(err.to_string()))?;
+    toml::from_str::<toml::Table>(&out).map_err(|err| refused(err.to_string()))?;
+    Ok(out)
+}
+
+fn redact_value(value: &mut toml::Value, changed: &mut bool) {
+    match value {
+        toml::Value::String(text) => {
+            let redacted = crate::policy::redact_known(text);
+            if redacted != *text {
+                *text = redacted;
+                *changed = true;
+            }
+        }
+        toml::Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, changed)),
+        toml::Value::Table(table) => table.iter_mut().for_each(|(_, v)| redact_value(v, changed)),
+        _ => {}
     }
 }

@@ -15,27 +15,13 @@
 //! repository is where its changes belong.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use super::{Result, Store, StoreError};
+use super::{GitCommand, Result, Store, StoreError};
 use crate::beneath::{Kind, Root};
 
 /// How deep submodules of submodules are followed.
 const MAX_DEPTH: usize = 8;
-
-/// git's variables that would point it somewhere else than the directories named.
-const GIT_LOCAL_ENV: &[&str] = &[
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR",
-    "GIT_NAMESPACE",
-    "GIT_PREFIX",
-    "GIT_CONFIG_PARAMETERS",
-    "GIT_CONFIG_COUNT",
-];
 
 /// A submodule of a tree: its name in `.gitmodules`, its path, and the commit recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,25 +32,13 @@ struct Module {
 }
 
 /// git on an explicit repository, from a directory outside any worktree.
-fn git(git_dir: &Path, cwd: &Path) -> Command {
-    let mut cmd = Command::new("git");
-    for var in GIT_LOCAL_ENV {
-        cmd.env_remove(var);
-    }
-    cmd.arg("--git-dir")
-        .arg(git_dir)
-        .args([
-            "-c",
-            "core.hooksPath=/dev/null",
-            "-c",
-            "core.fsmonitor=false",
-        ])
-        .current_dir(cwd)
-        .stdin(Stdio::null());
+fn git(git_dir: &Path, cwd: &Path) -> GitCommand {
+    let mut cmd = GitCommand::untrusted(git_dir, None);
+    cmd.current_dir(cwd);
     cmd
 }
 
-fn run(mut cmd: Command, what: &str) -> Result<String> {
+fn run(mut cmd: GitCommand, what: &str) -> Result<String> {
     let output = cmd.output().map_err(|err| StoreError::GitCommand {
         args: what.to_string(),
         detail: err.to_string(),
@@ -207,10 +181,7 @@ impl Store {
                     std::fs::create_dir_all(parent)
                         .map_err(StoreError::io("could not create", parent))?;
                 }
-                let mut clone = Command::new("git");
-                for var in GIT_LOCAL_ENV {
-                    clone.env_remove(var);
-                }
+                let mut clone = GitCommand::outside(cwd);
                 clone
                     .args([
                         "-c",
@@ -223,7 +194,6 @@ impl Store {
                     .arg(&repo)
                     .arg(&source)
                     .arg(&dir)
-                    .current_dir(cwd)
                     .stdin(Stdio::null());
                 run(clone, "clone (submodule)")?;
             }

@@ -424,9 +424,8 @@ pub enum TaskPull {
 impl Store {
     /// Run git in the repository and hand back its output, whatever the exit status.
     pub(crate) fn git_raw(&self, args: &[&str]) -> Result<std::process::Output> {
-        std::process::Command::new("git")
+        self.git()?
             .args(args)
-            .current_dir(self.workdir()?)
             .output()
             .map_err(|err| StoreError::GitCommand {
                 args: args.join(" "),
@@ -800,16 +799,23 @@ impl Store {
         ours: ObjectId,
         theirs: ObjectId,
     ) -> Result<()> {
-        let dir_s = dir.display().to_string();
-        let out = self.git_raw(&[
-            "-C",
-            &dir_s,
+        // Named through the admin dir the repository registered, never discovered from the
+        // worktree, whose `.git` a command may have replaced.
+        let repo = self.open_worktree(dir)?;
+        let args = [
             "read-tree",
             "-m",
             "-u",
             &ours.to_string(),
             &theirs.to_string(),
-        ])?;
+        ];
+        let out = super::GitCommand::untrusted(repo.git_dir(), Some(dir))
+            .args(args)
+            .output()
+            .map_err(|err| StoreError::GitCommand {
+                args: args.join(" "),
+                detail: err.to_string(),
+            })?;
         if !out.status.success() {
             return Err(StoreError::CheckoutInTheWay {
                 slug: slug.to_string(),

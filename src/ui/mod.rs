@@ -2,6 +2,7 @@
 //! people, or one JSON object per line on stdout with `--json`.
 
 use crate::policy::redact_known;
+use crate::text::terminal as term;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
@@ -64,11 +65,13 @@ fn color_for(style: &Style, terminal: bool) -> bool {
     }
 }
 
-/// An event as one line of JSON, redacted: what `--json` prints and the run log holds.
+/// An event as one line of JSON, redacted: what `--json` prints and the run log holds. Its
+/// strings are redacted as values, before JSON escapes them (a key after a tab would be `\t`
+/// plus the key, glued to a letter); the line is parsed back before it is used.
 pub fn json_line(event: &Event) -> Option<String> {
-    serde_json::to_string(event)
-        .ok()
-        .map(|line| redact_known(&line))
+    let line = serde_json::to_string(&event.clone().map_text(|text| redact_known(&text))).ok()?;
+    serde_json::from_str::<serde_json::Value>(&line).ok()?;
+    Some(line)
 }
 
 /// A sink for the loop's events, chosen by the global flags.
@@ -145,7 +148,7 @@ impl Human {
     }
 
     fn render(&mut self, event: Event) {
-        match event {
+        match for_terminal(event) {
             Event::TaskStarted { slug, branch, worktree, resumed } => self.line(format!(
                 "{} task {slug} on {branch}\n  worktree: {worktree}",
                 if resumed { "Resuming" } else { "Starting" }
@@ -254,6 +257,23 @@ impl Human {
                 ));
             }
         }
+    }
+}
+
+/// The event with every string redacted and then made safe for a terminal (src/text/terminal.rs), as
+/// one line each: the renderer adds the newlines and colours, nothing else does. Redacted
+/// first: a key after a newline is still a word of its own before `\n` shows it as text.
+fn for_terminal(event: Event) -> Event {
+    match event {
+        // Shown by its last line: the lines stay apart until the renderer picks one.
+        Event::ModelText { text } => Event::ModelText {
+            text: redact_known(&text)
+                .lines()
+                .map(term::line)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        },
+        event => event.map_text(|text| term::line(&redact_known(&text)).into_owned()),
     }
 }
 

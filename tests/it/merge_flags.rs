@@ -108,3 +108,65 @@ fn ordinary_changes_merge_without_a_flag() {
     env.agent_ok(&repo, &["merge", "o"]);
     assert_eq!(get(&env.trailers(&repo, "main"), "Agent-Forced"), None);
 }
+
+/// Finding 3 of review round 3: a link that stands for a flagged directory (cargo follows
+/// `.cargo -> build-config` to its `config.toml`), a flagged name in another case (a macOS or
+/// Windows checkout reads `.ENVRC` as `.envrc`), and the toolchain, LFS, dev container,
+/// package manager and mise files are flagged; ordinary build code is not.
+#[test]
+fn links_to_flagged_directories_other_cases_and_toolchain_files_are_flagged() {
+    let env = TestEnv::new();
+    let repo = env.repo("r");
+    env.agent_ok(&repo, &["start", "--name", "l", "--no-run", "goal"]);
+    let wt = worktree(&repo, "l");
+    let link =
+        |target: &str, path: &str| std::os::unix::fs::symlink(target, wt.join(path)).unwrap();
+    write(
+        &wt,
+        "build-config/config.toml",
+        "[build]\nrustc-wrapper = \"./x\"\n",
+    );
+    link("build-config", ".cargo");
+    write(&wt, "ci/workflows/ci.yml", "on: push\n");
+    link("ci", ".github");
+    write(
+        &wt,
+        "shared/.cargo/config.toml",
+        "[build]\nrustc-wrapper = \"./y\"\n",
+    );
+    link("../shared", "src/tools");
+    write(&wt, ".ENVRC", "export PATH=.:$PATH\n");
+    write(&wt, "sub/.GitAttributes", "* filter=evil\n");
+    write(
+        &wt,
+        "rust-toolchain.toml",
+        "[toolchain]\npath = \"/proc/self/cwd/t\"\n",
+    );
+    write(&wt, ".npmrc", "script-shell=./x\n");
+    write(&wt, ".devcontainer/devcontainer.json", "{}\n");
+    write(&wt, "Makefile", "all:\n\ttrue\n");
+    write(&wt, "build.rs", "fn main() {}\n");
+    env.agent_ok(&repo, &["checkpoint", "-m", "links"]);
+
+    let (code, _, err) = env.agent(&repo, &["merge", "l"]);
+    assert_eq!(code, 1, "{err}");
+    let listed: Vec<&str> = err.lines().filter(|l| l.starts_with("  - ")).collect();
+    for flagged in [
+        "  - changes the link .cargo (Cargo configuration, through the link)",
+        "  - changes the link .github (CI, through the link)",
+        "  - changes the link src/tools (Cargo configuration, through the link)",
+        "  - changes .ENVRC (direnv, run on entering the directory)",
+        "  - changes sub/.GitAttributes (git attributes: filters, diff and merge drivers)",
+        "  - changes rust-toolchain.toml (Rust toolchain: which cargo and rustc run)",
+        "  - changes .npmrc (npm configuration)",
+        "  - changes .devcontainer/devcontainer.json (dev container: what an editor builds and runs)",
+    ] {
+        assert!(listed.contains(&flagged), "{flagged} missing:\n{err}");
+    }
+    for ordinary in ["Makefile", "build.rs", "build-config", "ci/workflows"] {
+        assert!(
+            !listed.iter().any(|l| l.contains(ordinary)),
+            "{ordinary} flagged:\n{err}"
+        );
+    }
+}

@@ -294,3 +294,21 @@ fn redact_masks_known_values_and_key_patterns() {
         "AWS_SECRET_ACCESS_KEY=***"
     );
 }
+
+/// A finding's excerpt is quoted in refusals, notes and messages: a private key's carries its
+/// header, never the body that follows it on the line.
+#[test]
+fn a_private_key_finding_never_quotes_the_body() {
+    let body = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZWQyNTUxOQ";
+    let line = format!("key: -----BEGIN OPENSSH PRIVATE KEY-----{body}");
+    let found = scan_file("f.txt", &line, &SecretAllowList::default());
+    assert_eq!(
+        found,
+        vec![finding(
+            "f.txt",
+            1,
+            "private-key",
+            "key: -----BEGIN OPENSSH PRIVATE KEY-----"
+        )]
+    );
+}
