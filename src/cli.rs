@@ -771,7 +771,10 @@ pub fn render_man() -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     man.render_title(&mut out)?;
     man.render_name_section(&mut out)?;
-    man.render_synopsis_section(&mut out)?;
+    let mut synopsis = Roff::new();
+    synopsis.control("SH", ["SYNOPSIS"]);
+    synopsis.text(synopsis_line(&Cli::command()));
+    synopsis.to_writer(&mut out)?;
     man.render_description_section(&mut out)?;
     man.render_options_section(&mut out)?;
 
@@ -795,10 +798,8 @@ pub fn render_man() -> std::io::Result<Vec<u8>> {
         let mut heading = Roff::new();
         heading.control("SS", [name.as_str()]);
         heading.to_writer(&mut out)?;
-        let mut synopsis = Vec::new();
-        sub_man.render_synopsis_section(&mut synopsis)?;
-        out.extend(without_section_heading(&synopsis));
         let mut text = Roff::new();
+        text.text(synopsis_line(&sub));
         text.control("PP", []).text([roman(about)]);
         text.to_writer(&mut out)?;
         if sub.get_arguments().any(|a| !a.is_hide_set()) {
@@ -896,9 +897,184 @@ lower budgets; what widens the agent's reach applies only after git agent trust"
             .text([bold(name)])
             .text([roman(meaning)]);
     }
+    extra.control("SH", ["EXAMPLES"]);
+    for (command, meaning) in MAN_EXAMPLES {
+        extra
+            .control("TP", [])
+            .text([bold(*command)])
+            .text([roman(*meaning)]);
+    }
+    extra.control("SH", ["SEE ALSO"]);
+    extra.text([
+        bold("git"),
+        roman("(1), "),
+        bold("git-log"),
+        roman("(1), "),
+        bold("git-notes"),
+        roman("(1), "),
+        bold("git-worktree"),
+        roman("(1)"),
+    ]);
+    extra.control("PP", []).text([roman(
+        "README.md and the docs/ directory of the source: docs/running.md (providers, budgets, \
+attempts, steering), docs/review.md (reviewing with plain git), docs/configuration.md, \
+docs/trust.md (what is confined and what is not), docs/data-model.md (every ref, commit, \
+trailer and note), docs/mcp.md, docs/fleet.md.",
+    )]);
     extra.to_writer(&mut out)?;
     man.render_version_section(&mut out)?;
     Ok(out)
+}
+
+/// The EXAMPLES of the man page: a command line, then what it does. Each names a real
+/// subcommand (tests/it/cli_man.rs checks), so a renamed command cannot leave a stale one.
+pub const MAN_EXAMPLES: &[(&str, &str)] = &[
+    (
+        "git agent demo",
+        "An offline run on a sample repository with a recorded session: no key, no network.",
+    ),
+    (
+        "git agent start \"add a --json flag to the list command\"",
+        "Plan the goal and work through it on the branch agent/<slug>, one checkpoint per step \
+(ANTHROPIC_API_KEY, or OPENAI_API_KEY with --provider openai).",
+    ),
+    (
+        "git agent start --plan-only \"<goal>\"; git agent plan --edit; git agent resume",
+        "Plan, review and edit the plan in your editor, then run it.",
+    ),
+    (
+        "git agent watch",
+        "Follow the running task from another terminal: steps, tool calls, tests, checkpoints, cost.",
+    ),
+    (
+        "git agent say \"use the v2 API, not v1\"",
+        "Tell the running task something; the model sees it before its next turn.",
+    ),
+    (
+        "git log agent/<slug>",
+        "The checkpoints, with their trailers and (through notes.displayRef) their records.",
+    ),
+    (
+        "git agent diff",
+        "The whole change of the task against its base.",
+    ),
+    (
+        "git agent rollback --last-green --reason \"the approach was wrong\"",
+        "Back to the last checkpoint whose tests passed; the discarded work stays in the attic \
+(git agent rollback --undo brings it back).",
+    ),
+    (
+        "git agent resume",
+        "Continue after a crash, Ctrl-C or a budget stop, here or on another machine.",
+    ),
+    (
+        "git agent merge",
+        "Secret scan, tests, lint and flagged files checked, then a --no-ff merge.",
+    ),
+];
+
+/// The synopsis line of `cmd` for the man page, as clap_mangen writes it but with each
+/// option's value (`[-C <PATH>]`, `[--name <NAME>]`): clap_mangen 0.2 drops the value names,
+/// which left `[-C ]` in the page.
+fn synopsis_line(cmd: &clap::Command) -> Vec<clap_mangen::roff::Inline> {
+    use clap_mangen::roff::{bold, italic, roman};
+
+    let mut cmd = cmd.clone();
+    cmd.build();
+    let name = cmd
+        .get_bin_name()
+        .unwrap_or_else(|| cmd.get_name())
+        .to_owned();
+    let mut line = vec![bold(name), roman(" ")];
+    let mut options: Vec<&clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| !a.is_hide_set() && !a.is_positional())
+        .collect();
+    options.sort_by_key(|a| (a.get_display_order(), sort_key(a)));
+    for opt in options {
+        let (open, close) = if opt.is_required_set() {
+            ("<", ">")
+        } else {
+            ("[", "]")
+        };
+        line.push(roman(open));
+        match (opt.get_short(), opt.get_long()) {
+            (Some(short), Some(long)) => {
+                line.push(bold(format!("-{short}")));
+                line.push(roman("|"));
+                line.push(bold(format!("--{long}")));
+            }
+            (Some(short), None) => line.push(bold(format!("-{short}"))),
+            (None, Some(long)) => line.push(bold(format!("--{long}"))),
+            (None, None) => continue,
+        }
+        let takes = opt.get_num_args().is_some_and(|n| n.takes_values());
+        if takes {
+            let value = opt
+                .get_value_names()
+                .map(|names| {
+                    names
+                        .iter()
+                        .map(|n| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_else(|| opt.get_id().as_str().to_uppercase());
+            line.push(roman(" "));
+            line.push(italic(format!("<{value}>")));
+        }
+        if matches!(opt.get_action(), clap::ArgAction::Count) {
+            line.push(roman("..."));
+        }
+        line.push(roman(close));
+        line.push(roman(" "));
+    }
+    for arg in cmd.get_positionals().filter(|a| !a.is_hide_set()) {
+        let (open, close) = if arg.is_required_set() {
+            ("<", ">")
+        } else {
+            ("[", "]")
+        };
+        let value = arg
+            .get_value_names()
+            .map(|names| {
+                names
+                    .iter()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_else(|| arg.get_id().as_str().to_owned());
+        line.extend([roman(open), italic(value), roman(close), roman(" ")]);
+    }
+    if cmd.has_subcommands() {
+        let (open, close) = if cmd.is_subcommand_required_set() {
+            ("<", ">")
+        } else {
+            ("[", "]")
+        };
+        let value = cmd
+            .get_subcommand_value_name()
+            .or(cmd.get_subcommand_help_heading())
+            .unwrap_or("subcommands")
+            .to_lowercase();
+        line.extend([roman(open), italic(value), roman(close)]);
+    }
+    line
+}
+
+/// clap_mangen's order within one display order: short options by letter (lower case
+/// first), then long ones by name.
+fn sort_key(arg: &clap::Arg) -> String {
+    match (arg.get_short(), arg.get_long()) {
+        (Some(short), _) => {
+            let mut key = short.to_ascii_lowercase().to_string();
+            key.push(if short.is_ascii_lowercase() { '0' } else { '1' });
+            key
+        }
+        (None, Some(long)) => long.to_owned(),
+        (None, None) => format!("{{{}", arg.get_id()),
+    }
 }
 
 /// A section clap_mangen rendered, without its `.SH` line, to sit under a `.SS` of ours.

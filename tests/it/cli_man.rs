@@ -54,6 +54,74 @@ fn the_man_page_documents_every_subcommand_with_its_options() {
 }
 
 #[test]
+fn the_synopses_name_each_options_value() {
+    let page = String::from_utf8(git_agent::cli::render_man().unwrap()).unwrap();
+    // clap_mangen alone printed `[-C ]` and `[--name]`: an option without the value it takes.
+    for needle in [
+        "[\\fB\\-C\\fR \\fI<PATH>\\fR]",
+        "[\\fB\\-\\-color\\fR \\fI<COLOR>\\fR]",
+        "[\\fB\\-q\\fR|\\fB\\-\\-quiet\\fR]",
+        "[\\fB\\-\\-name\\fR \\fI<SLUG>\\fR]",
+        "[\\fB\\-\\-max\\-turns\\fR \\fI<N>\\fR]",
+        "<\\fIGOAL\\fR>",
+    ] {
+        assert!(page.contains(needle), "no {needle} in the man page");
+    }
+    // The examples at the end start the same way; the synopses come before them.
+    let before_examples = page.split(".SH EXAMPLES").next().unwrap();
+    let synopsis = before_examples
+        .lines()
+        .filter(|l| l.starts_with("\\fBgit agent"))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        synopsis.len(),
+        git_agent::cli::Cli::command().get_subcommands().count() + 1,
+        "one synopsis for the page and one per subcommand"
+    );
+    for line in synopsis {
+        assert!(
+            !line.contains(" \\fR]"),
+            "an option without its value: {line}"
+        );
+    }
+}
+
+#[test]
+fn the_man_page_has_examples_of_real_commands_and_see_also() {
+    let page = String::from_utf8(git_agent::cli::render_man().unwrap()).unwrap();
+    for needle in [
+        ".SH EXAMPLES",
+        ".SH \"SEE ALSO\"",
+        "\\fBgit\\-log\\fR(1)",
+        "\\fBgit\\-notes\\fR(1)",
+        "\\fBgit\\-worktree\\fR(1)",
+        "docs/data\\-model.md",
+    ] {
+        assert!(page.contains(needle), "no {needle} in the man page");
+    }
+    let names = git_agent::cli::Cli::command()
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect::<Vec<_>>();
+    assert!(git_agent::cli::MAN_EXAMPLES.len() >= 8);
+    for (line, _) in git_agent::cli::MAN_EXAMPLES {
+        for command in line.split("; ") {
+            let words = command.split_whitespace().collect::<Vec<_>>();
+            match words.as_slice() {
+                ["git", "agent", sub, ..] => {
+                    assert!(
+                        names.iter().any(|n| n == sub),
+                        "no `git agent {sub}`: {line}"
+                    );
+                }
+                ["git", _, ..] => {}
+                _ => panic!("an example that is not a git command: {line}"),
+            }
+        }
+    }
+}
+
+#[test]
 fn every_subcommand_has_help() {
     let env = TestEnv::new();
     let dir = env.root.path();
@@ -213,6 +281,9 @@ fn git_help_agent_and_git_agent_help_show_the_installed_page() {
             "git agent rollback",
             "--last-green",
             "EXIT STATUS",
+            "[-C <PATH>]",
+            "EXAMPLES",
+            "SEE ALSO",
         ] {
             assert!(
                 flat.contains(needle),

@@ -17,6 +17,7 @@ mod config_keys;
 mod crash;
 mod differential;
 mod dirty_start;
+mod docs;
 mod fake_model;
 mod faults;
 mod fidelity;
