@@ -75,7 +75,11 @@ fn the_synopses_name_each_options_value() {
         .collect::<Vec<_>>();
     assert_eq!(
         synopsis.len(),
-        git_agent::cli::Cli::command().get_subcommands().count() + 1,
+        git_agent::cli::Cli::command()
+            .get_subcommands()
+            .filter(|s| !s.is_hide_set())
+            .count()
+            + 1,
         "one synopsis for the page and one per subcommand"
     );
     for line in synopsis {
