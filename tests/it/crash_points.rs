@@ -303,6 +303,7 @@ fn every_crash_point_of_a_task_s_life_leaves_it_whole_after_the_next_command() {
     check_whole(&env, &dir, true).unwrap();
 
     let mut points = 0;
+    let mut kills = 0;
     let mut failures = Vec::new();
     for (i, args) in life.iter().enumerate() {
         for (call, count) in &counts[i] {
@@ -315,8 +316,10 @@ fn every_crash_point_of_a_task_s_life_leaves_it_whole_after_the_next_command() {
                     &model,
                     args,
                     &[
+                        "-o".into(),
+                        "/dev/null".into(),
                         "-e".into(),
-                        "trace=none".into(),
+                        format!("trace={call}"),
                         "-e".into(),
                         format!("inject={call}:signal=KILL:when={k}"),
                     ],
@@ -327,6 +330,7 @@ fn every_crash_point_of_a_task_s_life_leaves_it_whole_after_the_next_command() {
                 let killed_note = if killed.status.success() {
                     " (finished: not killed)"
                 } else {
+                    kills += 1;
                     ""
                 };
                 // The life goes on: the killed command again (or `resume` once the task
@@ -369,9 +373,13 @@ fn every_crash_point_of_a_task_s_life_leaves_it_whole_after_the_next_command() {
         .map(|(args, counts)| format!("{} {counts:?}", args[0]))
         .collect();
     eprintln!(
-        "crash points: {points} ({}); failed: {}",
+        "crash points: {points} ({}); killed: {kills}; failed: {}",
         by_command.join(", "),
         failures.len()
+    );
+    assert!(
+        kills * 10 >= points * 9,
+        "only {kills} of {points} crash points killed git-agent"
     );
     assert!(
         failures.is_empty(),
