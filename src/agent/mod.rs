@@ -308,8 +308,11 @@ impl<'a> Agent<'a> {
             Book::Planning(task, plan) => {
                 plan.planner_usage.add(&spent);
                 plan.planner_usage = plan.planner_usage.rounded();
-                self.store
-                    .write_plan(task, plan, &format!("planning usage of {}", task.slug))
+                self.store.write_plan(
+                    task,
+                    plan,
+                    &crate::store::notes::planning_usage_message(&task.slug),
+                )
             }
             Book::Pending => self
                 .store

@@ -62,7 +62,7 @@ fn parse_holder(text: &str) -> Option<Holder> {
 const SAID: &str = "said";
 
 /// Try to take an exclusive `flock` without waiting.
-fn try_flock(file: &std::fs::File) -> bool {
+pub(crate) fn try_flock(file: &std::fs::File) -> bool {
     use std::os::fd::AsRawFd;
     // SAFETY: flock on a file descriptor we own; no memory is involved.
     unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
@@ -230,15 +230,71 @@ fn clear_stale_ref_locks(store: &Store, slug: &str, took_over: bool) {
         candidates.push(PathBuf::from(gitdir).join("index.lock"));
     }
     for lock in candidates {
-        let old = std::fs::metadata(&lock)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > std::time::Duration::from_secs(10));
-        if lock.exists() && (took_over || old) {
+        if lock.exists() && (took_over || older_than_any_transaction(&lock)) {
             tracing::warn!(lock = %lock.display(), "removing a lock file left by a killed run");
             let _ = std::fs::remove_file(&lock);
         }
+    }
+}
+
+/// Whether a lock file was left long enough ago that no transaction still writing holds it.
+fn older_than_any_transaction(lock: &std::path::Path) -> bool {
+    std::fs::metadata(lock)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age > std::time::Duration::from_secs(10))
+}
+
+impl Store {
+    /// Lock files of task refs (branch, notes, attic, say) whose writer is gone: the task's
+    /// lock is free and the file is older than any transaction takes. By task, for `fsck`.
+    pub(crate) fn stale_ref_locks(&self) -> Vec<(String, PathBuf)> {
+        let common = self.common_dir();
+        let mut found = Vec::new();
+        let mut scan = |dir: PathBuf, slug_of: &dyn Fn(&str) -> Option<String>| {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if let Some(stem) = name.strip_suffix(".lock")
+                    && let Some(slug) = slug_of(stem)
+                {
+                    found.push((slug, entry.path()));
+                }
+            }
+        };
+        scan(common.join(refs::BRANCH_PREFIX), &|stem| {
+            Some(stem.to_string())
+        });
+        scan(common.join(refs::NOTES_PREFIX), &|stem| {
+            Some(stem.to_string())
+        });
+        let tasks: Vec<String> = std::fs::read_dir(common.join(refs::TASK_PREFIX))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for slug in tasks {
+            let owner = slug.clone();
+            scan(common.join(refs::attic_prefix(&slug)), &|_| {
+                Some(owner.clone())
+            });
+            let owner = slug.clone();
+            scan(common.join(refs::TASK_PREFIX).join(&slug), &|stem| {
+                (stem == "say").then(|| owner.clone())
+            });
+        }
+        found.retain(|(slug, lock)| {
+            older_than_any_transaction(lock) && !TaskLock::is_held(self, slug)
+        });
+        found.sort();
+        found
     }
 }
 

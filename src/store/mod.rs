@@ -14,6 +14,7 @@ mod filters;
 mod fsck;
 pub mod fsmonitor;
 pub mod git_command;
+pub(crate) mod journal;
 pub mod lease;
 mod lock;
 mod loose;
@@ -109,12 +110,15 @@ impl Store {
                 path: repo.git_dir().to_path_buf(),
             });
         }
-        Ok(Store {
+        let store = Store {
             repo,
             cache: RefCell::new(None),
             anchors: RefCell::new(HashMap::new()),
             notes: Default::default(),
-        })
+        };
+        // A ref change cut short by a crash is settled before anything is read.
+        store.recover_journals();
+        Ok(store)
     }
 
     pub fn repo(&self) -> &gix::Repository {

@@ -133,8 +133,28 @@ impl Store {
         notes: &[(ObjectId, String)],
         message: &str,
     ) -> Result<Edit> {
+        self.notes_edit_replacing(slug, notes, message, false)
+    }
+
+    /// [`Store::notes_edit`]; with `replace_usage`, a newest notes commit that only added
+    /// usage (and was not pushed) is replaced rather than followed: the new commit takes its
+    /// parents, and its tree (with the new notes) — so nothing it held is lost, and the ref's
+    /// history keeps one commit per real change instead of one per model turn.
+    fn notes_edit_replacing(
+        &self,
+        slug: &str,
+        notes: &[(ObjectId, String)],
+        message: &str,
+        replace_usage: bool,
+    ) -> Result<Edit> {
         let notes_ref = refs::notes(slug);
         let parent = self.ref_target(&notes_ref)?;
+        let parents = match parent {
+            Some(head) if replace_usage && self.replaceable_usage_commit(slug, head)? => {
+                self.parents(head)?
+            }
+            _ => parent.into_iter().collect(),
+        };
         let root = match parent {
             Some(_) => self
                 .notes_tree(&notes_ref)?
@@ -161,7 +181,7 @@ impl Store {
         let tree = state.write(repo).map_err(git_err(format!(
             "could not write the notes tree of {notes_ref}"
         )))?;
-        let commit = self.commit(&format!("{message}\n"), tree, parent)?;
+        let commit = self.commit(&format!("{message}\n"), tree, parents)?;
         Ok(Edit::update(
             notes_ref,
             Expect::from_option(parent),
@@ -170,7 +190,8 @@ impl Store {
         ))
     }
 
-    /// Write one note and publish it at once.
+    /// Write one note and publish it at once. A note that only adds usage
+    /// ([`usage_message`], [`planning_usage_message`]) replaces the previous such commit.
     pub fn write_note(
         &self,
         slug: &str,
@@ -178,9 +199,38 @@ impl Store {
         text: String,
         message: &str,
     ) -> Result<()> {
-        let edit = self.notes_edit(slug, &[(commit, text)], message)?;
+        let replace = is_usage_message(slug, message);
+        let edit = self.notes_edit_replacing(slug, &[(commit, text)], message, replace)?;
         self.transaction(&[edit])
     }
+
+    /// Whether `head`, the newest commit of the task's notes ref, only added usage and no
+    /// remote has it (replacing a pushed commit would make the next push a non-fast-forward).
+    fn replaceable_usage_commit(&self, slug: &str, head: ObjectId) -> Result<bool> {
+        if !is_usage_message(slug, self.commit_message(head)?.trim_end()) {
+            return Ok(false);
+        }
+        let suffix = format!("/agent/{slug}");
+        let pushed = self
+            .ref_ids_with_prefix(super::sync::TRACKING_NOTES_PREFIX)?
+            .into_iter()
+            .any(|(name, id)| name.ends_with(&suffix) && id == head);
+        Ok(!pushed)
+    }
+}
+
+/// The message of the notes commit that adds a model turn's usage to the tip's `pending`.
+pub(crate) fn usage_message(slug: &str) -> String {
+    format!("usage of {slug}")
+}
+
+/// The message of the notes commit that adds a planning turn's usage to the plan.
+pub(crate) fn planning_usage_message(slug: &str) -> String {
+    format!("planning usage of {slug}")
+}
+
+fn is_usage_message(slug: &str, message: &str) -> bool {
+    message == usage_message(slug) || message == planning_usage_message(slug)
 }
 
 /// A note's TOML with every string redacted as a value: redacting the rendered text would

@@ -167,6 +167,13 @@ impl Edit {
     }
 }
 
+fn expected_of(edit: &Edit) -> Option<ObjectId> {
+    match edit.expect {
+        Expect::Absent => None,
+        Expect::At(id) => Some(id),
+    }
+}
+
 impl Store {
     /// The commit a ref points to, if it exists.
     pub fn ref_target(&self, name: &str) -> Result<Option<ObjectId>> {
@@ -185,9 +192,53 @@ impl Store {
         }
     }
 
-    /// Apply all edits in one transaction: every ref is locked and checked against what it must
-    /// hold before any is changed, so a concurrent writer makes the whole transaction fail.
+    /// Apply all edits as one change: every ref is checked against what it must hold before any
+    /// is changed, so a concurrent writer makes the whole change fail; and a change of several
+    /// refs is journaled first, so a crash at any point leaves all of it or none of it once
+    /// the next command has settled the journal (see `journal.rs`).
     pub fn transaction(&self, edits: &[Edit]) -> Result<()> {
+        if edits.len() < 2 {
+            return self.apply_edits(edits);
+        }
+        // A lost race is told before anything is written down.
+        for edit in edits {
+            self.check_expected(edit)?;
+        }
+        let journal = super::journal::Journal::begin(self, edits)?;
+        match self.apply_edits(edits) {
+            Ok(()) => {
+                journal.end();
+                Ok(())
+            }
+            Err(err) => {
+                let untouched = edits.iter().all(|edit| {
+                    self.ref_target(&edit.name)
+                        .is_ok_and(|now| now == expected_of(edit))
+                });
+                if untouched {
+                    journal.end();
+                }
+                // Otherwise the journal stays: the next command finishes the change.
+                Err(err)
+            }
+        }
+    }
+
+    /// Fail with [`StoreError::RaceLost`] unless the ref holds what `edit` expects.
+    fn check_expected(&self, edit: &Edit) -> Result<()> {
+        let expected = expected_of(edit);
+        if self.ref_target(&edit.name)? != expected {
+            return Err(StoreError::RaceLost {
+                refname: edit.name.clone(),
+                expected: expected.map_or_else(|| "no ref".to_string(), |id| id.to_string()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Apply the edits in one gix transaction (every ref locked and checked, then each lock
+    /// renamed into place: not atomic across refs if the process dies in between).
+    pub(super) fn apply_edits(&self, edits: &[Edit]) -> Result<()> {
         let ref_edits = edits
             .iter()
             .map(Edit::to_ref_edit)
@@ -200,18 +251,7 @@ impl Store {
         if let Err(err) = self.repo.edit_references_as(ref_edits, committer) {
             // Tell a lost race from other failures by looking at what the refs hold now.
             for edit in edits {
-                let now = self.ref_target(&edit.name)?;
-                let expected = match edit.expect {
-                    Expect::Absent => None,
-                    Expect::At(id) => Some(id),
-                };
-                if now != expected {
-                    return Err(StoreError::RaceLost {
-                        refname: edit.name.clone(),
-                        expected: expected
-                            .map_or_else(|| "no ref".to_string(), |id| id.to_string()),
-                    });
-                }
+                self.check_expected(edit)?;
             }
             return Err(git_err("could not update refs")(err));
         }

@@ -504,7 +504,7 @@ impl Store {
             &task.slug,
             task.tip,
             text,
-            &format!("usage of {}", task.slug),
+            &super::notes::usage_message(&task.slug),
         )
     }
 

@@ -35,9 +35,12 @@ pub fn tracking_branch_prefix(remote: &str) -> String {
     format!("refs/remotes/{remote}/agent/")
 }
 
+/// Where the copies of every remote's notes refs live.
+pub const TRACKING_NOTES_PREFIX: &str = "refs/notes/remotes/";
+
 /// Where a fetch puts the remote's notes refs (under `refs/notes/`, where `git notes` looks).
 pub fn tracking_notes(remote: &str, slug: &str) -> String {
-    format!("refs/notes/remotes/{remote}/agent/{slug}")
+    format!("{TRACKING_NOTES_PREFIX}{remote}/agent/{slug}")
 }
 
 /// Where a fetch puts everything under the remote's `refs/agent/` (attic, say, lease).

@@ -236,6 +236,32 @@ fn done_and_blocked_runs_record_every_turn() {
 }
 
 #[test]
+fn per_turn_usage_leaves_one_notes_commit_between_real_changes() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    let model = FakeModel::start(Arc::new(good_model) as Arc<Script>, Duration::ZERO);
+    let (code, _, err) = agent(
+        &env,
+        &dir,
+        &model,
+        &["start", "--name", "h", "Add a --shout flag"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_books(&env, &dir, "h", &model);
+    let history = env.git(&dir, &["log", "--format=%s", "refs/notes/agent/h"]);
+    let usage_only = |s: &str| s == "usage of h" || s == "planning usage of h";
+    let subjects: Vec<&str> = history.lines().collect();
+    assert!(subjects.iter().any(|s| usage_only(s)), "{history}");
+    for pair in subjects.windows(2) {
+        assert!(
+            !(usage_only(pair[0]) && usage_only(pair[1])),
+            "two usage-only notes commits in a row:\n{history}"
+        );
+    }
+    env.fsck(&dir);
+}
+
+#[test]
 fn ctrl_c_during_a_model_call_records_that_call_too() {
     let env = TestEnv::new();
     let dir = sample(&env, "");

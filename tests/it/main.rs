@@ -15,6 +15,7 @@ mod common;
 mod concurrency;
 mod config_keys;
 mod crash;
+mod crash_points;
 mod differential;
 mod dirty_start;
 mod docs;

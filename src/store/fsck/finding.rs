@@ -190,6 +190,11 @@ pub enum Finding {
         path: PathBuf,
         admin: PathBuf,
     },
+    /// A `<ref>.lock` file of one of the task's refs with no live writer: it blocks every
+    /// change of that ref.
+    StaleRefLock { task: String, path: PathBuf },
+    /// The journal of a ref change whose writer died, that could not be settled yet.
+    InterruptedChange { task: String, path: PathBuf },
 }
 pub(super) fn short(id: &ObjectId) -> String {
     id.to_hex_with_len(8).to_string()
@@ -233,7 +238,7 @@ the attic; their files stay in the checkout as uncommitted changes, which `git a
 
 impl Finding {
     /// Every rule, by its stable name (docs/data-model.md#fsck lists them).
-    pub const RULES: [&'static str; 17] = [
+    pub const RULES: [&'static str; 19] = [
         "plan-missing",
         "plan-malformed",
         "record-malformed",
@@ -251,6 +256,8 @@ impl Finding {
         "stale-lock",
         "stale-worktree",
         "worktree-gone",
+        "stale-ref-lock",
+        "interrupted-change",
     ];
 
     /// The rule broken: one of [`Finding::RULES`].
@@ -273,6 +280,8 @@ impl Finding {
             Finding::StaleLock { .. } => "stale-lock",
             Finding::StaleWorktree { .. } => "stale-worktree",
             Finding::WorktreeGone { .. } => "worktree-gone",
+            Finding::StaleRefLock { .. } => "stale-ref-lock",
+            Finding::InterruptedChange { .. } => "interrupted-change",
         }
     }
 
@@ -295,7 +304,9 @@ impl Finding {
             | Finding::AttemptOrphan { task, .. }
             | Finding::StaleLock { task, .. }
             | Finding::StaleWorktree { task, .. }
-            | Finding::WorktreeGone { task, .. } => task,
+            | Finding::WorktreeGone { task, .. }
+            | Finding::StaleRefLock { task, .. }
+            | Finding::InterruptedChange { task, .. } => task,
         }
     }
 
@@ -382,6 +393,12 @@ impl Finding {
                 "a registered worktree whose directory is gone ({})",
                 path.display()
             ),
+            Finding::StaleRefLock { .. } => {
+                "a ref lock file left by a git-agent that died while writing; it blocks every change of the ref".into()
+            }
+            Finding::InterruptedChange { .. } => {
+                "a change of several refs was cut short and could not be finished yet (is .git writable?)".into()
+            }
         }
     }
 
@@ -424,6 +441,9 @@ impl Finding {
                 path.display().to_string()
             }
             Finding::WorktreeGone { admin, .. } => admin.display().to_string(),
+            Finding::StaleRefLock { path, .. } | Finding::InterruptedChange { path, .. } => {
+                path.display().to_string()
+            }
         }
     }
 
@@ -573,6 +593,11 @@ impl Finding {
                 ..
             } => format!("rm -rf {}", sh(&path.display().to_string())),
             Finding::WorktreeGone { .. } => "git worktree prune".into(),
+            Finding::StaleRefLock { path, .. } => {
+                format!("rm -f {}", sh(&path.display().to_string()))
+            }
+            // Any command that opens the repository settles the journal.
+            Finding::InterruptedChange { .. } => "git agent list".into(),
         }
     }
 
@@ -676,7 +701,10 @@ impl Finding {
                 "look inside before removing it: it may hold work that was never checkpointed"
                     .into()
             }
-            Finding::WorktreeGone { .. } => return None,
+            Finding::WorktreeGone { .. } | Finding::StaleRefLock { .. } => return None,
+            Finding::InterruptedChange { .. } => {
+                "it finishes the change if any ref of it had moved, else forgets it".into()
+            }
         })
     }
 }

@@ -85,6 +85,22 @@ impl Store {
                 });
             }
         }
+        for (slug, path) in self.stale_ref_locks() {
+            if wanted(&slug) {
+                any = true;
+                report
+                    .findings
+                    .push(Finding::StaleRefLock { task: slug, path });
+            }
+        }
+        for path in self.dead_journals() {
+            let task = self.journal_task(&path).unwrap_or_default();
+            if wanted(&task) {
+                report
+                    .findings
+                    .push(Finding::InterruptedChange { task, path });
+            }
+        }
         any
     }
 
