@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod generated;
 pub mod llm;
 pub mod policy;
 pub mod store;

@@ -10,6 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::generated::Generated;
+
 const MAX_IGNORE_FILE: u64 = 1 << 20;
 
 /// Why the `.gitignore` of `dir` cannot be read safely, if it cannot.
@@ -37,26 +39,61 @@ pub type Problem = Arc<Mutex<Option<String>>>;
 /// A walker over `start` (inside `root`), and where it reports a directory it did not enter.
 /// When the root's own `.gitignore` is unreadable, no `.gitignore` is honoured at all.
 pub fn builder(root: &Path, start: &Path) -> (ignore::WalkBuilder, Problem) {
-    let (mut builder, problem) = builder_inner(root, start, None);
+    let (mut builder, problem) = builder_inner(root, start, None, Generated::default());
     builder.git_global(true);
     (builder, problem)
 }
 
-/// Like [`builder`], with `core.excludesFile` as git resolves it for the repository (its
-/// own configuration included, not only `~/.gitconfig`): the lowest-precedence ignore rules.
+/// The exclude rules of a task worktree beyond its own ignore files, lowest precedence last:
+/// `core.excludesFile` as git resolves it for the repository (its own configuration included,
+/// not only `~/.gitconfig`), then the generated-output list ([`crate::generated`]).
+#[derive(Debug, Clone, Default)]
+pub struct Excludes {
+    pub file: Option<PathBuf>,
+    pub generated: Generated,
+}
+
+/// Like [`builder`], with the exclude rules of a task worktree.
 pub fn builder_with_excludes(
     root: &Path,
     start: &Path,
-    excludes_file: Option<PathBuf>,
+    excludes: &Excludes,
     keep: Option<Keep>,
 ) -> (ignore::WalkBuilder, Problem) {
-    let (mut builder, problem) = builder_inner(root, start, keep);
+    let generated = excludes.generated.clone();
+    let (mut builder, problem) = builder_inner(root, start, keep, generated.clone());
     builder.git_global(false).current_dir(root);
-    if let Some(file) = excludes_file.filter(|f| f.is_file()) {
+    // The walker takes ignore rules only from files: the list goes through a temp file that
+    // is read here, before `core.excludesFile`, which therefore wins over it (the last one
+    // added is asked first).
+    let text = generated.exclude_text();
+    if !text.is_empty() {
+        match write_temp(&text) {
+            Ok(file) => {
+                let _ = builder.add_ignore(file.path());
+            }
+            Err(err) => {
+                if let Ok(mut slot) = problem.lock() {
+                    slot.get_or_insert(format!(
+                        "could not write the generated-file patterns to a temp file: {err}"
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(file) = excludes.file.as_ref().filter(|f| f.is_file()) {
         // A file that cannot be read is skipped, as git skips it.
         let _ = builder.add_ignore(file);
     }
     (builder, problem)
+}
+
+fn write_temp(text: &str) -> std::io::Result<tempfile::NamedTempFile> {
+    use std::io::Write;
+    let mut file = tempfile::NamedTempFile::new()?;
+    file.write_all(text.as_bytes())?;
+    file.flush()?;
+    Ok(file)
 }
 
 /// Which entries a walk looks at beyond the ignore rules: called with each entry's path
@@ -64,7 +101,12 @@ pub fn builder_with_excludes(
 /// whole subtree with it, without a stat.
 pub type Keep = Box<dyn Fn(&Path, bool) -> bool + Send + Sync + 'static>;
 
-fn builder_inner(root: &Path, start: &Path, keep: Option<Keep>) -> (ignore::WalkBuilder, Problem) {
+fn builder_inner(
+    root: &Path,
+    start: &Path,
+    keep: Option<Keep>,
+    generated: Generated,
+) -> (ignore::WalkBuilder, Problem) {
     let problem: Problem = Arc::new(Mutex::new(ignore_file_problem(root)));
     let honour_gitignore = problem.lock().map(|p| p.is_none()).unwrap_or(false);
     let seen = problem.clone();
@@ -95,6 +137,9 @@ fn builder_inner(root: &Path, start: &Path, keep: Option<Keep>) -> (ignore::Walk
             }
             if !is_dir {
                 return true;
+            }
+            if generated.skips_dir(entry.path()) {
+                return false;
             }
             if let Some(why) = ignore_file_problem(entry.path()) {
                 if let Ok(mut slot) = seen.lock() {

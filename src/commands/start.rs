@@ -76,11 +76,22 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
     })?;
     say_start_point(ctx, &store, &task.slug, carried.as_ref(), args.from_head);
     let _lock = TaskLock::acquire(&store, &task.slug)?;
-    let worktree = if args.here {
-        store.switch_here(&task)?;
-        store.workdir()?.to_path_buf()
+    let checked_out = if args.here {
+        store
+            .switch_here(&task)
+            .and_then(|()| Ok(store.workdir()?.to_path_buf()))
     } else {
-        store.ensure_worktree(&task)?
+        store.ensure_worktree(&task)
+    };
+    let worktree = match checked_out {
+        Ok(worktree) => worktree,
+        Err(err) => {
+            // A task that cannot be checked out is no task: nothing of it stays behind.
+            if let Err(again) = store.drop_task(&task.slug) {
+                tracing::warn!("could not remove the task {}: {again}", task.slug);
+            }
+            return Err(err.into());
+        }
     };
     for note in store.take_notes() {
         ctx.say(format!("note: {note}"));

@@ -103,6 +103,15 @@ pub const KEYS: &[Key] = &[
     // A process that outlives the command: the user's to start.
     key("fsmonitor", Flag, User, Some("false"), ""),
     key("secret_allow", List, User, Some(""), ""),
+    // Files a checkpoint leaves out: the user's to choose, since a repository says what it
+    // ignores in its own .gitignore, which outranks this list.
+    key(
+        "generated",
+        List,
+        User,
+        Some(crate::generated::BUILT_IN),
+        "",
+    ),
     // A server runs for the whole run and talks to the model: the user's to name.
     key("mcp", Servers, User, None, "(none)"),
 ];

@@ -63,6 +63,8 @@ pub struct Config {
     /// only at what changed (see `store::fsmonitor`).
     pub fsmonitor: bool,
     pub secret_allow: Vec<String>,
+    /// Untracked files no checkpoint records (see `crate::generated`).
+    pub generated: Vec<String>,
     /// MCP servers whose tools the executor is offered, by name.
     pub mcp_servers: Vec<McpServer>,
     /// Key → (value as shown, source), for `git agent config`.
@@ -802,6 +804,7 @@ fn build(
         display_notes: flag("display_notes"),
         fsmonitor: flag("fsmonitor"),
         secret_allow: list("secret_allow"),
+        generated: list("generated"),
         mcp_servers: get("mcp").map(mcp::servers).unwrap_or_default(),
         sources,
         ignored,

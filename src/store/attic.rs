@@ -70,7 +70,8 @@ impl Store {
             Some((super::Changes::Paths(paths), _)) => Some(paths),
             _ => None,
         };
-        let snapshot = snapshot_scoped(&wt_repo, tip_tree, Some(&strict), scope)?;
+        let snapshot =
+            snapshot_scoped(&wt_repo, tip_tree, Some(&strict), scope, &self.generated())?;
         if snapshot.tree == tip_tree {
             return Ok(None);
         }

@@ -79,7 +79,9 @@ impl Store {
             ("GIT_OBJECT_DIRECTORY", objects.as_os_str()),
             ("GIT_ALTERNATE_OBJECT_DIRECTORIES", real_objects.as_os_str()),
         ];
-        self.git_in_checkout(&["add", "-A"], &env)?;
+        let excludes = self.carry_excludes(&scratch.dir)?;
+        let excludes = format!("core.excludesFile={}", excludes.display());
+        self.git_in_checkout(&["-c", &excludes, "add", "-A"], &env)?;
         let tree = self.git_in_checkout(&["write-tree"], &env)?;
         let tree = ObjectId::from_hex(tree.trim().as_bytes()).map_err(|err| StoreError::Git {
             context: "git write-tree gave no tree id".into(),
@@ -110,6 +112,34 @@ impl Store {
             tree,
             changes: entries.into_iter().map(|e| (e.status, e.path)).collect(),
         }))
+    }
+
+    /// An exclude file in `dir` for the carry's `git add -A`: the generated-output list,
+    /// then the user's own `core.excludesFile`, which it stands in for (the later lines win, so
+    /// the list stays the lowest precedence, as in a task worktree). A `beside` entry becomes a
+    /// line per tracked manifest: git cannot be told about the others.
+    fn carry_excludes(&self, dir: &Path) -> Result<PathBuf> {
+        let generated = self.generated();
+        let mut text = generated.exclude_text().into_bytes();
+        if let Ok(index) = self.repo.open_index() {
+            let manifests: Vec<&gix::bstr::BStr> = index
+                .entries()
+                .iter()
+                .map(|e| e.path(&index))
+                .filter(|p| generated.manifests().any(|m| p.ends_with(m.as_bytes())))
+                .collect();
+            text.extend_from_slice(generated.anchored(manifests.into_iter()).as_bytes());
+        }
+        let workdir = self.workdir()?.to_path_buf();
+        if let Some(own) = super::snapshot::excludes_file(&self.repo, &workdir)
+            && let Ok(own) = std::fs::read(&own)
+        {
+            text.push(b'\n');
+            text.extend_from_slice(&own);
+        }
+        let path = dir.join("exclude");
+        std::fs::write(&path, text).map_err(StoreError::io("could not write", &path))?;
+        Ok(path)
     }
 
     /// git in the user's own checkout (trusted), with `env` added; stdin is closed, so git

@@ -105,7 +105,13 @@ impl Store {
         let started = Instant::now();
         let wt_repo = self.open_worktree(worktree)?;
         let tip_tree = self.tree_of(task.tip)?;
-        let mut snapshot = snapshot_scoped(&wt_repo, tip_tree, input.secret_allow, input.scope)?;
+        let mut snapshot = snapshot_scoped(
+            &wt_repo,
+            tip_tree,
+            input.secret_allow,
+            input.scope,
+            &self.generated(),
+        )?;
         let gitlinks = snapshot.gitlinks();
         if !gitlinks.is_empty() {
             let inside =

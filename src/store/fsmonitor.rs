@@ -29,6 +29,7 @@ use gix::bstr::{BString, ByteSlice};
 
 use super::Store;
 use super::watch::{Changes, Watch};
+use crate::generated::Generated;
 
 const SOCKET: &str = "agent-fsmonitor.sock";
 const TOKEN: &str = "agent-fsmonitor.token";
@@ -150,21 +151,24 @@ fn answer(changes: &Changes, mark: &Mark) -> Vec<u8> {
     }
 }
 
-fn new_instance() -> String {
-    format!("{:016x}", fastrand::u64(1..))
+/// A daemon's instance: random, then the fingerprint of the generated-output rules its watch
+/// was armed with (a checkpoint with other rules must not trust its answer).
+fn new_instance(rules: &str) -> String {
+    format!("{:016x}{rules}", fastrand::u64(1..))
 }
 
 /// The daemon: watch `worktree`, answer on the socket in `admin`, until there is no reason to.
 fn serve(
     worktree: &Path,
     admin: &Path,
+    rules: &str,
     arm: impl Fn() -> Result<Watch, String>,
 ) -> Result<(), String> {
     if ask(admin, None).is_some() {
         return Ok(()); // one is running already
     }
     let mut watch = arm()?;
-    let mut instance = new_instance();
+    let mut instance = new_instance(rules);
     let (_dir, path) = socket_path(admin).map_err(|err| err.to_string())?;
     // What is left of a daemon that died (none answered above).
     let _ = std::fs::remove_file(&path);
@@ -190,7 +194,7 @@ fn serve(
                 break;
             }
             watch = arm()?;
-            instance = new_instance();
+            instance = new_instance(rules);
         }
         if !std::fs::metadata(&path).is_ok_and(|m| m.ino() == ours) {
             return Ok(()); // removed, or another daemon took over
@@ -262,10 +266,11 @@ fn reply(mut stream: UnixStream, watch: &mut Watch, instance: &str) -> std::io::
     stream.write_all(&answer(&changes, &mark))
 }
 
-/// The daemon's `main`: `git-agent __fsmonitor <worktree> <admin dir>`. Exits 0 when it had
-/// no more reason to run, 1 when it could not start. The repository is opened through the
-/// admin dir the harness named (the one registered for the worktree), never discovered from
-/// the worktree, whose `.git` a command may have replaced.
+/// The daemon's `main`: `git-agent __fsmonitor <worktree> <admin dir> [<generated entry>...]`.
+/// Exits 0 when it had no more reason to run, 1 when it could not start. The repository is
+/// opened through the admin dir the harness named (the one registered for the worktree),
+/// never discovered from the worktree, whose `.git` a command may have replaced. It runs
+/// without the user's environment, so it is given the generated-output list.
 pub fn daemon_main(args: &[std::ffi::OsString]) -> std::process::ExitCode {
     let (Some(worktree), Some(admin)) = (
         args.first().map(PathBuf::from),
@@ -273,12 +278,17 @@ pub fn daemon_main(args: &[std::ffi::OsString]) -> std::process::ExitCode {
     ) else {
         return std::process::ExitCode::from(2);
     };
+    let entries: Vec<String> = args[2..]
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let generated = Generated::new(entries.as_slice());
     let options = gix::open::Options::default().open_path_as_is(true);
     let served = gix::open_opts(&admin, options)
         .map_err(|err| err.to_string())
         .and_then(|repo| {
-            serve(&worktree, repo.git_dir(), || {
-                super::watch::arm_for(&repo, &worktree)
+            serve(&worktree, repo.git_dir(), &generated.fingerprint(), || {
+                super::watch::arm_for(&repo, &worktree, &generated)
             })
         });
     match served {
@@ -331,6 +341,9 @@ impl Store {
         let (changes, mark) = ask(&admin, recorded.as_ref())?;
         let changes = match (recorded, changes) {
             (None, _) => Changes::Unknown("no mark recorded".into()),
+            _ if !mark.instance.ends_with(&self.generated().fingerprint()) => {
+                Changes::Unknown("the monitor skips other generated files".into())
+            }
             (Some(_), _) if recorded_context != context(&repo, worktree) => {
                 Changes::Unknown("the tip, the index or an exclude file changed".into())
             }
@@ -360,8 +373,16 @@ impl Store {
     pub fn fsmonitor_start(&self, worktree: &Path) -> Result<Mark, String> {
         let repo = self.open_worktree(worktree).map_err(|e| e.to_string())?;
         let admin = repo.git_dir().to_path_buf();
+        let generated = self.generated();
         if let Some((_, mark)) = ask(&admin, None) {
-            return Ok(mark);
+            if mark.instance.ends_with(&generated.fingerprint()) {
+                return Ok(mark);
+            }
+            // Armed with another generated-output list: a daemon whose socket is gone
+            // exits, and the new one takes its place.
+            if let Ok((_dir, path)) = socket_path(&admin) {
+                let _ = std::fs::remove_file(path);
+            }
         }
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let mut daemon = std::process::Command::new(exe);
@@ -369,6 +390,7 @@ impl Store {
             .arg(DAEMON_ARG)
             .arg(worktree)
             .arg(&admin)
+            .args(generated.entries())
             .current_dir("/")
             // It needs nothing of ours: no key, no configuration of the run.
             .env_clear()
@@ -412,7 +434,7 @@ mod tests {
     #[test]
     fn a_client_that_drips_its_question_is_cut_off_in_half_a_second() {
         let dir = tempfile::tempdir().unwrap();
-        let mut watch = Watch::arm(dir.path(), None).unwrap();
+        let mut watch = Watch::arm(dir.path(), Default::default()).unwrap();
         let (mut client, server) = UnixStream::pair().unwrap();
         let dripping = std::thread::spawn(move || {
             for byte in b"since 00ab 1" {

@@ -82,6 +82,8 @@ pub struct Store {
     /// What the store has to tell the user beyond its results (a submodule left empty);
     /// the commands print them.
     notes: std::sync::Mutex<Vec<String>>,
+    /// The generated-output rules of the user's configuration, read when first needed.
+    generated: std::cell::OnceCell<crate::generated::Generated>,
 }
 
 impl Store {
@@ -115,10 +117,31 @@ impl Store {
             cache: RefCell::new(None),
             anchors: RefCell::new(HashMap::new()),
             notes: Default::default(),
+            generated: Default::default(),
         };
         // A ref change cut short by a crash is settled before anything is read.
         store.recover_journals();
         Ok(store)
+    }
+
+    /// What a snapshot of a task worktree leaves out as generated output: the `generated`
+    /// key of the user's configuration (the built-in list when the configuration cannot be
+    /// read; the commands that depend on it have refused by then).
+    pub fn generated(&self) -> crate::generated::Generated {
+        self.generated
+            .get_or_init(|| {
+                let inputs = crate::config::Inputs::discover_in(&self.repo, Default::default());
+                crate::config::load(&inputs)
+                    .map(|config| crate::generated::Generated::new(config.generated.as_slice()))
+                    .unwrap_or_else(|_| crate::generated::Generated::built_in())
+            })
+            .clone()
+    }
+
+    /// Use `generated` instead of the configuration's (the monitor, which runs without the
+    /// user's environment, is given it). Only before the first snapshot.
+    pub fn set_generated(&self, generated: crate::generated::Generated) {
+        let _ = self.generated.set(generated);
     }
 
     pub fn repo(&self) -> &gix::Repository {

@@ -106,6 +106,16 @@ impl Store {
         reason: &str,
         worktree: Option<&Path>,
     ) -> Result<RollbackOutcome> {
+        // The index as it is, to put back byte for byte if the rollback fails halfway: the
+        // files' restore rebuilds it from trees, which would stage the uncommitted work.
+        let saved_index = match worktree {
+            Some(wt) => {
+                let path = self.open_worktree(wt)?.index_path();
+                let bytes = std::fs::read(&path).ok();
+                Some((path, bytes))
+            }
+            None => None,
+        };
         let unfinished = match worktree {
             Some(wt) => self.commit_unfinished(
                 task,
@@ -139,15 +149,37 @@ impl Store {
             to,
             format!("agent: rollback to {}: {reason}", short(to)),
         );
+        // Everything the checkout needs is read and checked before the first ref changes.
+        let checkout = match worktree {
+            Some(wt) => {
+                let from_tree = match unfinished {
+                    Some((_, tree)) => tree,
+                    None => self.tree_of(task.tip)?,
+                };
+                let index = self.open_worktree(wt)?.index_path();
+                Some((
+                    wt,
+                    index,
+                    self.prepare_checkout(from_tree, self.tree_of(to)?)?,
+                ))
+            }
+            None => None,
+        };
+        let undo = self.undo_edits(&[&branch, &attic_edit, &notes])?;
         self.transaction(&[branch, attic_edit, notes])?;
-
-        if let Some(wt) = worktree {
-            let from_tree = match unfinished {
-                Some((_, tree)) => tree,
-                None => self.tree_of(task.tip)?,
-            };
-            let index = self.open_worktree(wt)?.index_path();
-            self.checkout_between(wt, &index, from_tree, self.tree_of(to)?)?;
+        if let Some((wt, index, prepared)) = checkout
+            && let Err(err) = self.apply_checkout(wt, &index, prepared)
+        {
+            // The files are back as they were; so go the refs and the index.
+            if let Err(again) = self.transaction(&undo) {
+                tracing::warn!("could not undo the refs of a failed rollback: {again}");
+            }
+            if let Some((path, Some(bytes))) = saved_index
+                && let Err(again) = restore_file(&path, &bytes)
+            {
+                tracing::warn!("could not put back {}: {again}", path.display());
+            }
+            return Err(err);
         }
         Ok(RollbackOutcome {
             from: task.tip,
@@ -200,23 +232,20 @@ impl Store {
             &[(task.task_commit, plan.to_toml())],
             "undo rollback",
         )?);
+        // The target is read and checked before the first ref changes.
+        if worktree.is_some() {
+            self.prepare_checkout(self.tree_of(task.tip)?, self.tree_of(restored)?)?;
+        }
+        let undo = self.undo_edits(&edits.iter().collect::<Vec<_>>())?;
         self.transaction(&edits)?;
         if let Some(wt) = worktree {
-            let index = self.open_worktree(wt)?.index_path();
-            // Leave uncommitted work alone: move from the worktree as it is now.
-            let from = match self.commit_unfinished(
-                task,
-                wt,
-                "uncommitted work when undoing a rollback",
-            )? {
-                Some((commit, tree)) => {
-                    let (_, edit) = self.attic_edit(&task.slug, commit, "undo of a rollback")?;
-                    self.transaction(&[edit])?;
-                    tree
+            let moved = self.undo_rollback_files(task, wt, restored);
+            if let Err(err) = moved {
+                if let Err(again) = self.transaction(&undo) {
+                    tracing::warn!("could not undo the refs of a failed undo: {again}");
                 }
-                None => self.tree_of(task.tip)?,
-            };
-            self.checkout_between(wt, &index, from, self.tree_of(restored)?)?;
+                return Err(err);
+            }
         }
         Ok(RollbackOutcome {
             from: task.tip,
@@ -225,6 +254,57 @@ impl Store {
             kept_unfinished: false,
         })
     }
+}
+
+impl Store {
+    /// The worktree's part of undoing a rollback: its uncommitted work kept in the attic,
+    /// then the files moved to `restored`.
+    fn undo_rollback_files(&self, task: &Task, wt: &Path, restored: ObjectId) -> Result<()> {
+        let index = self.open_worktree(wt)?.index_path();
+        // Leave uncommitted work alone: move from the worktree as it is now.
+        let from =
+            match self.commit_unfinished(task, wt, "uncommitted work when undoing a rollback")? {
+                Some((commit, tree)) => {
+                    let (_, edit) = self.attic_edit(&task.slug, commit, "undo of a rollback")?;
+                    self.transaction(&[edit])?;
+                    tree
+                }
+                None => self.tree_of(task.tip)?,
+            };
+        let prepared = self.prepare_checkout(from, self.tree_of(restored)?)?;
+        self.apply_checkout(wt, &index, prepared)
+    }
+
+    /// The edits that put back what `edits` change, each expecting the value `edits` set.
+    fn undo_edits(&self, edits: &[&Edit]) -> Result<Vec<Edit>> {
+        edits
+            .iter()
+            .filter_map(|edit| {
+                let before = match self.ref_target(&edit.name) {
+                    Ok(before) => before,
+                    Err(err) => return Some(Err(err)),
+                };
+                let message = "agent: undo of a failed rollback";
+                let name = edit.name.clone();
+                Some(Ok(match (before, edit.new) {
+                    (Some(old), Some(new)) => Edit::update(name, Expect::At(new), old, message),
+                    (Some(old), None) => Edit::update(name, Expect::Absent, old, message),
+                    (None, Some(new)) => Edit::delete(name, new),
+                    (None, None) => return None,
+                }))
+            })
+            .collect()
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it and a rename, so a crash
+/// leaves the old file or the new one.
+fn restore_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut temp, bytes)?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 pub(crate) fn short(id: ObjectId) -> String {

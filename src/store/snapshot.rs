@@ -24,6 +24,7 @@ use gix::objs::tree::EntryKind;
 use super::filters::{Cleaned, Direction, FilterError, Filters};
 use super::{Result, StoreError, git_err};
 use crate::beneath::{Kind, Root};
+use crate::generated::Generated;
 use crate::policy::{SecretAllowList, SecretFinding, StreamScan, scan_object};
 
 pub use super::filters::MAX_BLOB_BYTES;
@@ -139,19 +140,23 @@ pub fn snapshot_worktree(
     repo: &gix::Repository,
     base_tree: ObjectId,
     guard: Option<&SecretAllowList>,
+    generated: &Generated,
 ) -> Result<Snapshot> {
-    snapshot_scoped(repo, base_tree, guard, None)
+    snapshot_scoped(repo, base_tree, guard, None, generated)
 }
 
 /// Like [`snapshot_worktree`], looking only at the paths of `scope` (a directory stands for
 /// everything beneath it) when it is given: what a [`super::Watch`] saw change. Every other
 /// path keeps its state of `base_tree` and is never stat'ed; the ignore rules are those of
 /// the whole walk, read from the directories on the way to the scope.
+///
+/// Untracked files that `generated` names are left out as ignored files are.
 pub fn snapshot_scoped(
     repo: &gix::Repository,
     base_tree: ObjectId,
     guard: Option<&SecretAllowList>,
     scope: Option<&BTreeSet<BString>>,
+    generated: &Generated,
 ) -> Result<Snapshot> {
     let workdir = repo
         .workdir()
@@ -163,18 +168,22 @@ pub fn snapshot_scoped(
     let mut index = if index_path.exists() {
         read_index(repo).map_err(git_err("could not read the worktree's index"))?
     } else {
-        let state = gix::index::State::from_tree(&base_tree, &repo.objects, Default::default())
-            .map_err(|err| StoreError::Git {
-                context: "could not build an index from the task's tree".into(),
-                source: err.into(),
-            })?;
+        let state = gix::index::State::from_tree(
+            &base_tree,
+            &repo.objects,
+            super::worktree::path_options(repo),
+        )
+        .map_err(|err| StoreError::Git {
+            context: "could not build an index from the task's tree".into(),
+            source: err.into(),
+        })?;
         gix::index::File::from_state(state, index_path)
     };
     let stamp = index.timestamp();
     let timestamp = (stamp.unix_seconds(), stamp.nanoseconds());
 
     let root = Root::open(&workdir).map_err(super::worktree::beneath_err(&workdir))?;
-    let mut found = walk(repo, &workdir, scope)?;
+    let mut found = walk(repo, &workdir, scope, generated)?;
     // Files inside a submodule's directory belong to the submodule, never to this tree (a
     // checked-out submodule is a nested repository the walk does not enter; these are in one
     // that is not checked out). git leaves them out silently; we say so.
@@ -675,6 +684,7 @@ fn walk(
     repo: &gix::Repository,
     workdir: &Path,
     scope: Option<&BTreeSet<BString>>,
+    generated: &Generated,
 ) -> Result<Vec<Found>> {
     let threads = match scope {
         // A handful of directories: threads would cost more than they spread.
@@ -694,8 +704,12 @@ fn walk(
             }
         }) as crate::walk::Keep
     });
-    let (mut builder, problem) =
-        crate::walk::builder_with_excludes(workdir, workdir, excludes_file(repo, workdir), keep);
+    let (mut builder, problem) = crate::walk::builder_with_excludes(
+        workdir,
+        workdir,
+        &excludes(repo, workdir, generated),
+        keep,
+    );
     if let Some(why) = crate::walk::take(&problem) {
         return Err(StoreError::Refused {
             findings: vec![why],
@@ -739,6 +753,18 @@ fn walk(
         });
     }
     Ok(found.into_inner().unwrap_or_default())
+}
+
+/// The exclude rules of the worktree `workdir` of `repo` beyond its own ignore files.
+pub(super) fn excludes(
+    repo: &gix::Repository,
+    workdir: &Path,
+    generated: &Generated,
+) -> crate::walk::Excludes {
+    crate::walk::Excludes {
+        file: excludes_file(repo, workdir),
+        generated: generated.clone(),
+    }
 }
 
 /// The file of `core.excludesFile`, as git finds it: the repository's configuration (any

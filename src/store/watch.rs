@@ -52,6 +52,9 @@ pub struct Watch {
     /// The number of the last event recorded.
     seq: u64,
     lost: Option<String>,
+    /// The manifests of the generated-output list: a build directory beside one is skipped
+    /// by the walk, so one coming or going changes what the walk sees, as an ignore file does.
+    manifests: Vec<BString>,
 }
 
 fn mask() -> WatchFlags {
@@ -72,7 +75,7 @@ fn mask() -> WatchFlags {
 impl Watch {
     /// Watch every directory of `root` that a snapshot would enter (`.git`, nested
     /// repositories and ignored directories are left out). `Err` says why no watch can be had.
-    pub fn arm(root: &Path, excludes_file: Option<PathBuf>) -> Result<Watch, String> {
+    pub fn arm(root: &Path, excludes: crate::walk::Excludes) -> Result<Watch, String> {
         let fd = inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC)
             .map_err(|err| format!("inotify is not available: {err}"))?;
         let mut watch = Watch {
@@ -82,6 +85,11 @@ impl Watch {
             touched: BTreeMap::new(),
             seq: 0,
             lost: None,
+            manifests: excludes
+                .generated
+                .manifests()
+                .map(|m| BString::from(m.as_bytes()))
+                .collect(),
         };
         // Watch the top first: a directory made while the walk below runs is seen as an event.
         watch.add(BString::default())?;
@@ -100,7 +108,7 @@ impl Watch {
             true
         });
         let (builder, problem) =
-            crate::walk::builder_with_excludes(root, root, excludes_file, Some(keep));
+            crate::walk::builder_with_excludes(root, root, &excludes, Some(keep));
         for entry in builder.build() {
             let entry = entry.map_err(|err| format!("could not list {}: {err}", root.display()))?;
             if entry.depth() == 0 || !entry.file_type().is_some_and(|t| t.is_dir()) {
@@ -290,7 +298,7 @@ impl Watch {
         if is_dir && flags.intersects(ReadFlags::MOVED_FROM | ReadFlags::MOVED_TO) {
             return self.lose(format!("the directory {path} was moved"));
         }
-        if RULE_FILES.iter().any(|rule| name == rule.as_bytes()) {
+        if RULE_FILES.iter().any(|rule| name == rule.as_bytes()) || self.manifests.contains(&name) {
             return self.lose(format!("{path} changed"));
         }
         if is_dir && flags.contains(ReadFlags::CREATE) {
@@ -338,14 +346,21 @@ impl super::Store {
         let repo = self
             .open_worktree(worktree)
             .map_err(|err| err.to_string())?;
-        arm_for(&repo, worktree)
+        arm_for(&repo, worktree, &self.generated())
     }
 }
 
 /// Arm a [`Watch`] over the worktree of `repo`, with the ignore rules its snapshots use,
 /// over the directories of its tracked files too (ignored or not).
-pub(crate) fn arm_for(repo: &gix::Repository, worktree: &Path) -> Result<Watch, String> {
-    let mut watch = Watch::arm(worktree, super::snapshot::excludes_file(repo, worktree))?;
+pub(crate) fn arm_for(
+    repo: &gix::Repository,
+    worktree: &Path,
+    generated: &crate::generated::Generated,
+) -> Result<Watch, String> {
+    let mut watch = Watch::arm(
+        worktree,
+        super::snapshot::excludes(repo, worktree, generated),
+    )?;
     if repo.index_path().exists() {
         let index = super::snapshot::read_index(repo)
             .map_err(|err| format!("could not read the index: {err}"))?;
@@ -416,7 +431,7 @@ mod tests {
         std::fs::create_dir_all(root.join("src/deep")).unwrap();
         std::fs::write(root.join("src/deep/a.rs"), "a").unwrap();
         std::fs::write(root.join("gone.txt"), "x").unwrap();
-        let mut watch = Watch::arm(root, None).unwrap();
+        let mut watch = Watch::arm(root, Default::default()).unwrap();
         assert_eq!(watch.changes(), Changes::Paths(BTreeSet::new()));
 
         std::fs::write(root.join("src/deep/a.rs"), "b").unwrap();
@@ -439,11 +454,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::create_dir_all(root.join("a")).unwrap();
-        let mut watch = Watch::arm(root, None).unwrap();
+        let mut watch = Watch::arm(root, Default::default()).unwrap();
         std::fs::rename(root.join("a"), root.join("b")).unwrap();
         assert!(matches!(watch.changes(), Changes::Unknown(_)));
 
-        let mut watch = Watch::arm(root, None).unwrap();
+        let mut watch = Watch::arm(root, Default::default()).unwrap();
         std::fs::write(root.join("b/.gitignore"), "*.log\n").unwrap();
         assert!(matches!(watch.changes(), Changes::Unknown(_)));
         assert!(watch.is_lost());
@@ -455,7 +470,7 @@ mod tests {
         let root = dir.path();
         std::fs::create_dir_all(root.join("target/debug")).unwrap();
         std::fs::write(root.join(".gitignore"), "target/\n").unwrap();
-        let mut watch = Watch::arm(root, None).unwrap();
+        let mut watch = Watch::arm(root, Default::default()).unwrap();
         std::fs::write(root.join("target/debug/out"), "x").unwrap();
         assert_eq!(watch.changes(), Changes::Paths(BTreeSet::new()));
     }

@@ -326,17 +326,83 @@ impl Store {
         from: ObjectId,
         to: ObjectId,
     ) -> Result<()> {
-        let root = Root::open(workdir).map_err(beneath_err(workdir))?;
+        let prepared = self.prepare_checkout(from, to)?;
+        self.apply_checkout(workdir, index_path, prepared)
+    }
+
+    /// Everything a checkout from `from` to `to` needs that can fail before a file changes:
+    /// the changed paths, each validated as git validates it, the target's index (every path
+    /// of `to` validated), and every blob to write present. A caller that changes refs first
+    /// prepares before it does.
+    pub(crate) fn prepare_checkout(&self, from: ObjectId, to: ObjectId) -> Result<Checkout> {
+        let options = self.path_options();
         let changes = self.diff_trees(from, to)?;
+        let mut rels = Vec::with_capacity(changes.len());
+        for (path, _, new) in &changes {
+            rels.push(checkout_path(path, options)?);
+            if let Some((EntryKind::Blob | EntryKind::BlobExecutable, id)) = new {
+                self.repo
+                    .find_header(*id)
+                    .map_err(git_err(format!("could not read blob {id} of {path}")))?;
+            }
+        }
+        let target =
+            gix::index::State::from_tree(&to, &self.repo.objects, options).map_err(|err| {
+                StoreError::Git {
+                    context: "could not read the tree to check out".into(),
+                    source: err.into(),
+                }
+            })?;
+        Ok(Checkout {
+            from,
+            to,
+            changes,
+            rels,
+            target,
+        })
+    }
+
+    /// Carry out a prepared checkout. When it fails after the first file changed, the files
+    /// of the worktree are put back as they were in `from` (what can be put back) and its
+    /// index rewritten for `from`, and the error is returned.
+    pub(crate) fn apply_checkout(
+        &self,
+        workdir: &Path,
+        index_path: &Path,
+        prepared: Checkout,
+    ) -> Result<()> {
+        let (from, to) = (prepared.from, prepared.to);
+        let applied = self.apply_prepared(workdir, index_path, prepared);
+        if let Err(err) = applied {
+            let restored = self
+                .prepare_checkout(to, from)
+                .and_then(|back| self.apply_prepared(workdir, index_path, back));
+            if let Err(again) = restored {
+                tracing::warn!("could not restore {}: {again}", workdir.display());
+            }
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    fn apply_prepared(&self, workdir: &Path, index_path: &Path, prepared: Checkout) -> Result<()> {
+        let Checkout {
+            to,
+            changes,
+            rels,
+            target,
+            ..
+        } = prepared;
+        fail_point("checkout")?;
+        let root = Root::open(workdir).map_err(beneath_err(workdir))?;
         // Deletions first, deepest paths first, so directories empty out before files replace them.
-        for (path, old, new) in changes.iter().rev() {
+        for ((_, old, new), rel) in changes.iter().zip(&rels).rev() {
             if old.is_none() {
                 continue;
             }
-            let rel = checkout_path(path)?;
-            match root.kind(&rel) {
+            match root.kind(rel) {
                 Ok(Some(Kind::Dir)) | Ok(None) => {}
-                Ok(Some(_)) => root.remove(&rel).map_err(beneath_err(workdir))?,
+                Ok(Some(_)) => root.remove(rel).map_err(beneath_err(workdir))?,
                 // Behind a link: not in the worktree at all, so nothing of ours to remove.
                 Err(BeneathError::Symlink { .. }) => {}
                 Err(err) => return Err(beneath_err(workdir)(err)),
@@ -356,16 +422,15 @@ impl Store {
                 .then_some(path.as_ref())
         });
         let dirs = super::snapshot::parent_dirs(blobs);
-        let target = gix::index::State::from_tree(&to, &self.repo.objects, Default::default())
-            .map_err(|err| StoreError::Git {
-                context: "could not read the attributes of the tree".into(),
-                source: err.into(),
-            })?;
         let repo = self.open_worktree(workdir)?;
         let mut filters = None;
-        for (path, _, new) in &changes {
+        let mut written = 0usize;
+        for ((path, _, new), rel) in changes.iter().zip(&rels) {
             let Some((kind, id)) = new else { continue };
-            let rel = checkout_path(path)?;
+            if written == 1 {
+                fail_point("checkout-write")?;
+            }
+            written += 1;
             if matches!(kind, EntryKind::Blob | EntryKind::BlobExecutable) {
                 let filters = match &mut filters {
                     Some(filters) => filters,
@@ -374,9 +439,9 @@ impl Store {
                             .map_err(|err| checkout_filter_error(path.as_ref(), err))?,
                     ),
                 };
-                self.write_blob(&root, filters, path.as_ref(), &rel, *kind, *id)?;
+                self.write_blob(&root, filters, path.as_ref(), rel, *kind, *id)?;
             } else {
-                self.write_entry(&root, &rel, *kind, *id)?;
+                self.write_entry(&root, rel, *kind, *id)?;
             }
         }
         let moved: Vec<(String, ObjectId)> = changes
@@ -392,6 +457,15 @@ impl Store {
             }
         }
         self.write_index_for(workdir, index_path, to)
+    }
+
+    /// Path validation as git does it on this platform: `.git` and its NTFS aliases always
+    /// (`core.protectNTFS`, on by default everywhere since git 2.24.1), its HFS aliases where
+    /// `core.protectHFS` says (on by default only on macOS), Windows device names and
+    /// characters only on Windows, where git refuses them too. On Linux `aux.c`, `con`, `a:b`,
+    /// `x.` and a tab in a name are files like any other, as `git checkout` writes them.
+    pub(crate) fn path_options(&self) -> PathOptions {
+        path_options(&self.repo)
     }
 
     /// Write a file as `git checkout` does: smudged by the attributes and filters of its
@@ -500,11 +574,13 @@ impl Store {
             Default::default(),
         )
         .ok();
-        let mut state = gix::index::State::from_tree(&tree, &self.repo.objects, Default::default())
-            .map_err(|err| StoreError::Git {
-                context: "could not build an index from the tree".into(),
-                source: err.into(),
-            })?;
+        let mut state =
+            gix::index::State::from_tree(&tree, &self.repo.objects, self.path_options()).map_err(
+                |err| StoreError::Git {
+                    context: "could not build an index from the tree".into(),
+                    source: err.into(),
+                },
+            )?;
         let backing = state.path_backing().to_owned();
         for entry in state.entries_mut() {
             let path = entry.path_in(&backing);
@@ -536,6 +612,52 @@ impl Store {
     }
 }
 
+/// gix's path validation options.
+pub(crate) type PathOptions = gix::validate::path::component::Options;
+
+/// [`Store::path_options`] of `repo`: one owner for what every tree read for a worktree
+/// accepts.
+pub(crate) fn path_options(repo: &gix::Repository) -> PathOptions {
+    let config = repo.config_snapshot();
+    PathOptions {
+        protect_windows: cfg!(windows),
+        protect_hfs: config
+            .boolean("core.protectHFS")
+            .unwrap_or(cfg!(target_os = "macos")),
+        protect_ntfs: config.boolean("core.protectNTFS").unwrap_or(true),
+    }
+}
+
+/// An entry of a tree: its kind and object.
+type Entry = (EntryKind, ObjectId);
+
+/// A checkout validated and ready to be carried out ([`Store::prepare_checkout`]).
+pub(crate) struct Checkout {
+    from: ObjectId,
+    to: ObjectId,
+    changes: Vec<(BString, Option<Entry>, Option<Entry>)>,
+    /// The path of each change beneath the worktree.
+    rels: Vec<PathBuf>,
+    target: gix::index::State,
+}
+
+/// A failure injected by the tests at a named stage (`GIT_AGENT_FAIL_AT=<stage>`), in debug
+/// builds only: the all-or-nothing paths are tested by failing for real. It fails once per
+/// process, so the repair that follows the failure runs as it would after a real one.
+pub(crate) fn fail_point(stage: &str) -> Result<()> {
+    static FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if cfg!(debug_assertions)
+        && std::env::var("GIT_AGENT_FAIL_AT").is_ok_and(|v| v == stage)
+        && !FAILED.swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
+        return Err(StoreError::Git {
+            context: format!("injected failure at {stage}"),
+            source: "GIT_AGENT_FAIL_AT".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Put the worktree's `.git` file back when it no longer points at its admin dir, so that a
 /// person (or a tool) running git in the worktree meets the real repository, not a planted one.
 fn restore_gitfile(worktree: &Path, admin: &Path) -> Result<()> {
@@ -552,21 +674,21 @@ fn restore_gitfile(worktree: &Path, admin: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A tree path as a path beneath the worktree; git never stores `.git` or `..` in a tree,
-/// and a tree that does (written by hand) is refused rather than checked out.
-fn checkout_path(path: &BString) -> Result<PathBuf> {
-    let rel = path.to_path_lossy().into_owned();
-    let bad = rel.components().any(|c| match c {
-        std::path::Component::Normal(name) => name.eq_ignore_ascii_case(".git"),
-        _ => true,
-    });
+/// A tree path as a path beneath the worktree, validated as git validates it before it writes
+/// (`verify_path` with the defaults of this platform, see [`path_options`]): `.git`, its
+/// aliases and `..` are refused rather than checked out; `aux.c`, `con`, `a:b` are files.
+fn checkout_path(path: &BString, options: PathOptions) -> Result<PathBuf> {
+    let bad = path.is_empty()
+        || path
+            .split(|b| *b == b'/')
+            .any(|c| gix::validate::path::component(c.as_bstr(), None, options).is_err());
     if bad {
         return Err(StoreError::Git {
             context: "refusing to check out a tree path".into(),
             source: format!("`{path}` names `.git` or leaves the worktree").into(),
         });
     }
-    Ok(rel)
+    Ok(path.to_path_lossy().into_owned())
 }
 
 fn checkout_filter_error(path: &BStr, err: FilterError) -> StoreError {

@@ -178,6 +178,7 @@ fn config_shows_values_and_their_sources() {
         display_notes          true                            # default
         fsmonitor              false                           # default
         secret_allow           []                              # default
+        generated              __pycache__/, *.py[co], .pytest_cache/, .mypy_cache/, .ruff_cache/, .tox/, node_modules/, .DS_Store, target/ beside Cargo.toml  # default
         mcp                    (none)                          # default
         --- stderr
     "#);

@@ -5,7 +5,9 @@
 //! The repositories have what real ones have: `.gitattributes` (`text`, `eol=crlf`, `-text`,
 //! `binary`, `text=auto`), a clean/smudge filter driver standing in for git-lfs (content
 //! becomes a pointer), `core.excludesFile`, `info/exclude`, nested `.gitignore` files with
-//! negations, files tracked although ignored, links, type changes, odd names. The twin is a
+//! negations, files tracked although ignored, links, type changes, odd names, generated output
+//! (`__pycache__/`, `node_modules/`, `*.pyc`; git's side gets the same list as the lowest exclude
+//! file, and a repository's negations re-include on both sides). The twin is a
 //! `git worktree add` of the same commit, so both sides start from a checkout made through
 //! the same filters. Before the edit, every file of both sides gets one old mtime: either
 //! both indexes are refreshed (stat data matches, nothing is rehashed, even after an edit of
@@ -67,6 +69,7 @@ const NAMES: &[&str] = &[
     "data.dat",
     "CRLF.txt",
     "mixed.md",
+    "m.pyc",
 ];
 const DIRS: &[&str] = &[
     "",
@@ -76,6 +79,8 @@ const DIRS: &[&str] = &[
     "build/",
     "odd dir/",
     "ünï/",
+    "__pycache__/",
+    "src/node_modules/",
 ];
 
 fn pick<'a>(rng: &mut fastrand::Rng, items: &'a [&'a str]) -> &'a str {
@@ -199,6 +204,8 @@ fn edit_op(rng: &mut fastrand::Rng, out: &mut String, attributes: bool) {
                 "/c",
                 "deep/",
                 "!src/deep/",
+                "!m.pyc",
+                "!__pycache__/",
             ];
             let rule = rules[rng.usize(..rules.len())];
             let _ = writeln!(
@@ -336,6 +343,19 @@ fn setup_script(case: &Case, root: &Path) -> String {
     script
 }
 
+/// `git add -A` on the twin with the generated-output list as git-agent applies it: an
+/// exclude file below `core.excludesFile` (its lines first, so the repository's own win).
+fn twin_add(root: &Path, case: &Case) -> String {
+    let file = root.join("generated-excludes");
+    let mut text = git_agent::generated::Generated::built_in().exclude_text();
+    text.push_str(case.excludes_file.as_deref().unwrap_or_default());
+    let file = q(&file.display().to_string());
+    format!(
+        "printf '%s' {} > {file} && git -c core.excludesFile={file} add -A && git write-tree",
+        q(&text)
+    )
+}
+
 fn repro(seed: u64, case: &Case) -> String {
     let root = Path::new("/tmp/diff-case");
     format!(
@@ -343,11 +363,13 @@ fn repro(seed: u64, case: &Case) -> String {
          cat > ../lfs-like.sh <<'EOF'\n{LFS_LIKE}EOF\ngit init -q\n{}\n{}\n\
          git agent start --no-run --name t goal\ngit worktree add -q --detach ../twin HEAD\n\
          cd .git/agent/worktrees/t\n{age}\n{}\ngit agent checkpoint t -m edit --allow-secrets && git rev-parse 'agent/t^{{tree}}'\n\
-         cd /tmp/diff-case/twin\n{age}\n{}\ngit add -A && git write-tree\n",
+         cd /tmp/diff-case/twin\n{age}\n{}\n# the excludes file of twin_add(): the generated list, then core.excludesFile\n\
+         {}\n",
         case.base,
         setup_script(case, root),
         case.edit,
         case.edit,
+        twin_add(root, case),
         age = age_script(case.refresh),
     )
 }
@@ -491,7 +513,7 @@ fn run_case(env: &TestEnv, seed: u64, attributes: bool, mode: Mode) -> Result<bo
         }
     };
     let ours = env.git(&repo, &["rev-parse", "agent/t^{tree}"]);
-    let theirs = sh_ok(env, &twin, "git add -A && git write-tree");
+    let theirs = sh_ok(env, &twin, &twin_add(&root, &case));
     if ours != theirs {
         let listing = |dir: &Path, tree: &str| -> Vec<String> {
             env.git(dir, &["ls-tree", "-r", tree.trim()])
