@@ -9,7 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
-pub mod generated;
+pub mod git_command;
 pub mod llm;
 pub mod policy;
 pub mod store;

@@ -10,7 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::generated::Generated;
+pub mod generated;
+
+use generated::Generated;
 
 const MAX_IGNORE_FILE: u64 = 1 << 20;
 
@@ -46,7 +48,7 @@ pub fn builder(root: &Path, start: &Path) -> (ignore::WalkBuilder, Problem) {
 
 /// The exclude rules of a task worktree beyond its own ignore files, lowest precedence last:
 /// `core.excludesFile` as git resolves it for the repository (its own configuration included,
-/// not only `~/.gitconfig`), then the generated-output list ([`crate::generated`]).
+/// not only `~/.gitconfig`), then the generated-output list ([`generated`]).
 #[derive(Debug, Clone, Default)]
 pub struct Excludes {
     pub file: Option<PathBuf>,

@@ -109,7 +109,7 @@ pub const KEYS: &[Key] = &[
         "generated",
         List,
         User,
-        Some(crate::generated::BUILT_IN),
+        Some(crate::walk::generated::BUILT_IN),
         "",
     ),
     // A server runs for the whole run and talks to the model: the user's to name.

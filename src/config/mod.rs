@@ -63,7 +63,7 @@ pub struct Config {
     /// only at what changed (see `store::fsmonitor`).
     pub fsmonitor: bool,
     pub secret_allow: Vec<String>,
-    /// Untracked files no checkpoint records (see `crate::generated`).
+    /// Untracked files no checkpoint records (see `crate::walk::generated`).
     pub generated: Vec<String>,
     /// MCP servers whose tools the executor is offered, by name.
     pub mcp_servers: Vec<McpServer>,
@@ -420,7 +420,7 @@ impl Inputs<'_> {
 /// trust record of the repository's own config.
 fn read_git_config(git_dir: &Path, workdir: &Path) -> (Vec<(String, String)>, Option<String>) {
     // `scope NUL name LF value NUL`, per entry; a name alone is a boolean `true`.
-    let output = crate::store::GitCommand::new(git_dir, Some(workdir))
+    let output = crate::git_command::GitCommand::new(git_dir, Some(workdir))
         .args(["config", "-z", "--show-scope", "--get-regexp", "^agent\\."])
         .output()
         .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())

@@ -29,7 +29,7 @@ use gix::bstr::{BString, ByteSlice};
 
 use super::Store;
 use super::watch::{Changes, Watch};
-use crate::generated::Generated;
+use crate::walk::generated::Generated;
 
 const SOCKET: &str = "agent-fsmonitor.sock";
 const TOKEN: &str = "agent-fsmonitor.token";

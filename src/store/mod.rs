@@ -13,7 +13,6 @@ mod error;
 mod filters;
 mod fsck;
 pub mod fsmonitor;
-pub mod git_command;
 pub(crate) mod journal;
 pub mod lease;
 mod lock;
@@ -34,13 +33,13 @@ mod trailers;
 mod watch;
 mod worktree;
 
+pub use crate::git_command::GitCommand;
 pub use attempts::{PickOutcome, rank, why_lost};
 pub use attic::AtticEntry;
 pub use carry::Carried;
 pub use checkpoint::{CheckpointInput, CheckpointOutcome, TestsSummary};
 pub use error::StoreError;
 pub use fsck::{Finding, FsckReport, Mismatch, Rewind};
-pub use git_command::GitCommand;
 pub use lock::TaskLock;
 pub use notes::NotesReader;
 pub use plan::{
@@ -83,7 +82,7 @@ pub struct Store {
     /// the commands print them.
     notes: std::sync::Mutex<Vec<String>>,
     /// The generated-output rules of the user's configuration, read when first needed.
-    generated: std::cell::OnceCell<crate::generated::Generated>,
+    generated: std::cell::OnceCell<crate::walk::generated::Generated>,
 }
 
 impl Store {
@@ -127,20 +126,22 @@ impl Store {
     /// What a snapshot of a task worktree leaves out as generated output: the `generated`
     /// key of the user's configuration (the built-in list when the configuration cannot be
     /// read; the commands that depend on it have refused by then).
-    pub fn generated(&self) -> crate::generated::Generated {
+    pub fn generated(&self) -> crate::walk::generated::Generated {
         self.generated
             .get_or_init(|| {
                 let inputs = crate::config::Inputs::discover_in(&self.repo, Default::default());
                 crate::config::load(&inputs)
-                    .map(|config| crate::generated::Generated::new(config.generated.as_slice()))
-                    .unwrap_or_else(|_| crate::generated::Generated::built_in())
+                    .map(|config| {
+                        crate::walk::generated::Generated::new(config.generated.as_slice())
+                    })
+                    .unwrap_or_else(|_| crate::walk::generated::Generated::built_in())
             })
             .clone()
     }
 
     /// Use `generated` instead of the configuration's (the monitor, which runs without the
     /// user's environment, is given it). Only before the first snapshot.
-    pub fn set_generated(&self, generated: crate::generated::Generated) {
+    pub fn set_generated(&self, generated: crate::walk::generated::Generated) {
         let _ = self.generated.set(generated);
     }
 
@@ -185,7 +186,7 @@ impl Store {
         f(cache)
     }
 
-    /// `git` on this repository, named explicitly (src/store/git_command.rs), run in the
+    /// `git` on this repository, named explicitly (src/git_command.rs), run in the
     /// user's checkout: the user's own repository, with its config and hooks.
     pub(crate) fn git(&self) -> Result<GitCommand> {
         Ok(GitCommand::new(self.repo.git_dir(), Some(self.workdir()?)))

@@ -24,8 +24,8 @@ use gix::objs::tree::EntryKind;
 use super::filters::{Cleaned, Direction, FilterError, Filters};
 use super::{Result, StoreError, git_err};
 use crate::beneath::{Kind, Root};
-use crate::generated::Generated;
 use crate::policy::{SecretAllowList, SecretFinding, StreamScan, scan_object};
+use crate::walk::generated::Generated;
 
 pub use super::filters::MAX_BLOB_BYTES;
 

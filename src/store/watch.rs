@@ -355,7 +355,7 @@ impl super::Store {
 pub(crate) fn arm_for(
     repo: &gix::Repository,
     worktree: &Path,
-    generated: &crate::generated::Generated,
+    generated: &crate::walk::generated::Generated,
 ) -> Result<Watch, String> {
     let mut watch = Watch::arm(
         worktree,

@@ -347,7 +347,7 @@ fn setup_script(case: &Case, root: &Path) -> String {
 /// exclude file below `core.excludesFile` (its lines first, so the repository's own win).
 fn twin_add(root: &Path, case: &Case) -> String {
     let file = root.join("generated-excludes");
-    let mut text = git_agent::generated::Generated::built_in().exclude_text();
+    let mut text = git_agent::walk::generated::Generated::built_in().exclude_text();
     text.push_str(case.excludes_file.as_deref().unwrap_or_default());
     let file = q(&file.display().to_string());
     format!(

@@ -1,5 +1,5 @@
 //! No git discovery from a worktree: every `git` the crate starts names its repository
-//! (src/store/git_command.rs), and a repository is opened from a path only as-is. A source
+//! (src/git_command.rs), and a repository is opened from a path only as-is. A source
 //! scan holds the rule for code to come; the bisect attack checks it for real.
 
 use std::path::{Path, PathBuf};
@@ -58,7 +58,7 @@ fn git_is_started_and_repositories_opened_only_by_name() {
         };
         refuse(
             "Command::new(\"git\")",
-            &["store/git_command.rs"],
+            &["git_command.rs"],
             "start git through store::GitCommand, which names the repository",
         );
         // The user's own directory, found as git finds it: the one discovery there is.
