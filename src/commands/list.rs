@@ -44,7 +44,7 @@ pub fn cmd_list(ctx: &Context) -> anyhow::Result<Exit> {
             table.push(value.to_string());
         }
         if !table.is_empty() {
-            ctx.out(table.join("\n"));
+            ctx.json_lines(&table.join("\n"));
         }
         return Ok(Exit::Done);
     }

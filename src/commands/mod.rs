@@ -18,6 +18,7 @@ mod merge;
 mod misc;
 mod plan;
 mod remote;
+pub mod report;
 mod rollback;
 mod say;
 mod session;
@@ -51,6 +52,19 @@ impl Context {
         }
     }
 
+    /// What a command has to tell beyond its result (a setting it changed, a submodule left
+    /// empty): `note:` on stderr, or a `notice` object with `--json`; nothing with `-q`.
+    pub fn note(&self, text: impl AsRef<str>) {
+        if self.global.quiet {
+            return;
+        }
+        if self.global.json {
+            self.json(&serde_json::json!({"type": "notice", "text": text.as_ref()}));
+        } else {
+            eprintln!("note: {}", text.as_ref());
+        }
+    }
+
     /// Warnings on stderr, unless `-q` (with `--json` too: stdout stays JSON).
     pub fn warn(&self, warnings: &[crate::config::Warning]) {
         if self.global.quiet {
@@ -64,16 +78,30 @@ impl Context {
         }
     }
 
-    /// A result line on stdout.
+    /// A result line on stdout. With `--json` stdout holds JSON lines only: a text that a
+    /// command has no JSON form for goes out as a `text` object rather than break a reader.
     pub fn out(&self, text: impl AsRef<str>) {
-        let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{}", text.as_ref());
+        if self.global.json {
+            self.json(&serde_json::json!({"type": "text", "text": text.as_ref()}));
+        } else {
+            write_stdout(text.as_ref());
+        }
     }
 
     /// One JSON value on one line of stdout.
     pub fn json(&self, value: &serde_json::Value) {
-        self.out(value.to_string());
+        write_stdout(&value.to_string());
     }
+
+    /// Lines that are JSON already (a run log's events, a table built as JSON), on stdout.
+    pub fn json_lines(&self, lines: &str) {
+        write_stdout(lines);
+    }
+}
+
+fn write_stdout(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}");
 }
 
 /// The worktree a task works in: the user's checkout for `--here`, else its private one.
