@@ -169,9 +169,23 @@ fn diff_pages_and_colours_by_gits_rules() {
     assert_eq!(code, 0, "{screen}");
     assert!(plain(&paged_text()).contains("+# Changes"), "{screen}");
 
-    // color.ui=never and --color never: paged, plain.
+    // PAGER, when git has no pager of its own named.
+    let (code, screen) = git_in_terminal(
+        &env,
+        &repo,
+        &["agent", "diff", "alpha"],
+        &[("PAGER", &pager)],
+    );
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        plain(&paged_text()).contains("+# Changes"),
+        "PAGER: {screen}"
+    );
+
+    // color.ui=never, color.diff=never and --color never: paged, plain.
     for args in [
         &["-c", "color.ui=never", "agent", "diff", "alpha"][..],
+        &["-c", "color.diff=never", "agent", "diff", "alpha"],
         &["agent", "--color", "never", "diff", "alpha"],
     ] {
         let (code, screen) = git_in_terminal(&env, &repo, args, &[("GIT_PAGER", &pager)]);
