@@ -28,7 +28,7 @@ complete -c git-agent -n "__fish_git_agent_needs_command" -l color -d 'When to u
 always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_needs_command" -s C -d 'Run as if started in this directory' -r -F
-complete -c git-agent -n "__fish_git_agent_needs_command" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_needs_command" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_needs_command" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-agent -n "__fish_git_agent_needs_command" -s V -l version -d 'Print version'
@@ -84,7 +84,7 @@ complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l here -d 'W
 complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l from-head -d 'Start from HEAD alone: leave your uncommitted work out of the task (by default it is carried in as the task\'s first checkpoint; your checkout is never touched)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l plan-only -d 'Create the task and its plan, then stop before the executor runs'
 complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l no-run -d 'Only create the task and its worktree; plan and work later with `git agent resume`'
-complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand start" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand start" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand start" -s h -l help -d 'Print help'
 complete -c git-agent -n "__fish_git_agent_using_subcommand resume" -l attempts -d 'Plan once, then run N attempts side by side, each in its own worktree and branch (agent/<task>--try-<k>); the budget is split evenly between them' -r
@@ -104,7 +104,7 @@ complete -c git-agent -n "__fish_git_agent_using_subcommand resume" -l color -d 
 always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand resume" -s C -d 'Run as if started in this directory' -r -F
-complete -c git-agent -n "__fish_git_agent_using_subcommand resume" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand resume" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand resume" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand resume" -s h -l help -d 'Print help'
 complete -c git-agent -n "__fish_git_agent_using_subcommand rollback" -l to -d 'Move the branch back to this revision (a checkpoint of the task)' -r
@@ -116,7 +116,7 @@ never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand rollback" -s C -d 'Run as if started in this directory' -r -F
 complete -c git-agent -n "__fish_git_agent_using_subcommand rollback" -l last-green -d 'Move the branch back to the last checkpoint whose tests passed'
 complete -c git-agent -n "__fish_git_agent_using_subcommand rollback" -l undo -d 'Undo the most recent rollback: restore the tip kept in the attic'
-complete -c git-agent -n "__fish_git_agent_using_subcommand rollback" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand rollback" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand rollback" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand rollback" -s h -l help -d 'Print help'
 complete -c git-agent -n "__fish_git_agent_using_subcommand checkpoint" -s m -l message -d 'The summary line of the checkpoint' -r
@@ -126,35 +126,35 @@ always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand checkpoint" -s C -d 'Run as if started in this directory' -r -F
 complete -c git-agent -n "__fish_git_agent_using_subcommand checkpoint" -l allow-secrets -d 'Record the change even when the secret scan finds something (merge still checks)'
-complete -c git-agent -n "__fish_git_agent_using_subcommand checkpoint" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand checkpoint" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand checkpoint" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand checkpoint" -s h -l help -d 'Print help'
 complete -c git-agent -n "__fish_git_agent_using_subcommand list" -l color -d 'When to use colour' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand list" -s C -d 'Run as if started in this directory' -r -F
-complete -c git-agent -n "__fish_git_agent_using_subcommand list" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand list" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand list" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand list" -s h -l help -d 'Print help'
 complete -c git-agent -n "__fish_git_agent_using_subcommand status" -l color -d 'When to use colour' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand status" -s C -d 'Run as if started in this directory' -r -F
-complete -c git-agent -n "__fish_git_agent_using_subcommand status" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand status" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand status" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand status" -s h -l help -d 'Print help'
 complete -c git-agent -n "__fish_git_agent_using_subcommand log" -l color -d 'When to use colour' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand log" -s C -d 'Run as if started in this directory' -r -F
-complete -c git-agent -n "__fish_git_agent_using_subcommand log" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand log" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand log" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand log" -s h -l help -d 'Print help'
 complete -c git-agent -n "__fish_git_agent_using_subcommand diff" -l color -d 'When to use colour' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand diff" -s C -d 'Run as if started in this directory' -r -F
-complete -c git-agent -n "__fish_git_agent_using_subcommand diff" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand diff" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand diff" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand diff" -s h -l help -d 'Print help'
 complete -c git-agent -n "__fish_git_agent_using_subcommand merge" -l color -d 'When to use colour' -r -f -a "auto\t''
@@ -163,7 +163,7 @@ never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand merge" -s C -d 'Run as if started in this directory' -r -F
 complete -c git-agent -n "__fish_git_agent_using_subcommand merge" -l squash -d 'Squash the task into one commit instead of a merge commit'
 complete -c git-agent -n "__fish_git_agent_using_subcommand merge" -l force -d 'Merge even when a policy check fails or a flagged file (CI, hooks, configuration) changed; recorded in an Agent-Forced trailer'
-complete -c git-agent -n "__fish_git_agent_using_subcommand merge" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand merge" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand merge" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand merge" -s h -l help -d 'Print help'
 complete -c git-agent -n "__fish_git_agent_using_subcommand drop" -l color -d 'When to use colour' -r -f -a "auto\t''
@@ -171,21 +171,21 @@ always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand drop" -s C -d 'Run as if started in this directory' -r -F
 complete -c git-agent -n "__fish_git_agent_using_subcommand drop" -s f -l force -d 'Also drop a task that is not merged'
-complete -c git-agent -n "__fish_git_agent_using_subcommand drop" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand drop" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand drop" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand drop" -s h -l help -d 'Print help'
 complete -c git-agent -n "__fish_git_agent_using_subcommand push" -l color -d 'When to use colour' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand push" -s C -d 'Run as if started in this directory' -r -F
-complete -c git-agent -n "__fish_git_agent_using_subcommand push" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand push" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand push" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand push" -s h -l help -d 'Print help'
 complete -c git-agent -n "__fish_git_agent_using_subcommand pull" -l color -d 'When to use colour' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand pull" -s C -d 'Run as if started in this directory' -r -F
-complete -c git-agent -n "__fish_git_agent_using_subcommand pull" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand pull" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand pull" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand pull" -s h -l help -d 'Print help'
 complete -c git-agent -n "__fish_git_agent_using_subcommand queue; and not __fish_seen_subcommand_from add ls help" -l remote -d 'The shared remote (default: origin)' -r
@@ -193,7 +193,7 @@ complete -c git-agent -n "__fish_git_agent_using_subcommand queue; and not __fis
 always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand queue; and not __fish_seen_subcommand_from add ls help" -s C -d 'Run as if started in this directory' -r -F
-complete -c git-agent -n "__fish_git_agent_using_subcommand queue; and not __fish_seen_subcommand_from add ls help" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand queue; and not __fish_seen_subcommand_from add ls help" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand queue; and not __fish_seen_subcommand_from add ls help" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand queue; and not __fish_seen_subcommand_from add ls help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-agent -n "__fish_git_agent_using_subcommand queue; and not __fish_seen_subcommand_from add ls help" -f -a "add" -d 'Create a task (as `start --no-run`) and push it to the remote for a worker'
@@ -205,7 +205,7 @@ complete -c git-agent -n "__fish_git_agent_using_subcommand queue; and __fish_se
 always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand queue; and __fish_seen_subcommand_from add" -s C -d 'Run as if started in this directory' -r -F
-complete -c git-agent -n "__fish_git_agent_using_subcommand queue; and __fish_seen_subcommand_from add" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand queue; and __fish_seen_subcommand_from add" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand queue; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand queue; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c git-agent -n "__fish_git_agent_using_subcommand queue; and __fish_seen_subcommand_from ls" -l remote -d 'The shared remote (default: origin)' -r
@@ -213,7 +213,7 @@ complete -c git-agent -n "__fish_git_agent_using_subcommand queue; and __fish_se
 always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand queue; and __fish_seen_subcommand_from ls" -s C -d 'Run as if started in this directory' -r -F
-complete -c git-agent -n "__fish_git_agent_using_subcommand queue; and __fish_seen_subcommand_from ls" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand queue; and __fish_seen_subcommand_from ls" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand queue; and __fish_seen_subcommand_from ls" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand queue; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help'
 complete -c git-agent -n "__fish_git_agent_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "add" -d 'Create a task (as `start --no-run`) and push it to the remote for a worker'
@@ -239,14 +239,14 @@ never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand worker" -s C -d 'Run as if started in this directory' -r -F
 complete -c git-agent -n "__fish_git_agent_using_subcommand worker" -l once -d 'Work on one task, then exit. With nothing queued it exits once no other worker holds a task; until then it waits, to take over a task whose worker died'
 complete -c git-agent -n "__fish_git_agent_using_subcommand worker" -l follow -d 'Keep waiting for new tasks when the queue is empty'
-complete -c git-agent -n "__fish_git_agent_using_subcommand worker" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand worker" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand worker" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand worker" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-agent -n "__fish_git_agent_using_subcommand say" -l color -d 'When to use colour' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand say" -s C -d 'Run as if started in this directory' -r -F
-complete -c git-agent -n "__fish_git_agent_using_subcommand say" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand say" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand say" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand say" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-agent -n "__fish_git_agent_using_subcommand stop" -l color -d 'When to use colour' -r -f -a "auto\t''
@@ -262,21 +262,21 @@ always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand plan" -s C -d 'Run as if started in this directory' -r -F
 complete -c git-agent -n "__fish_git_agent_using_subcommand plan" -l edit -d 'Change the plan in git\'s editor; the next resume follows it'
-complete -c git-agent -n "__fish_git_agent_using_subcommand plan" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand plan" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand plan" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand plan" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-agent -n "__fish_git_agent_using_subcommand compare" -l color -d 'When to use colour' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand compare" -s C -d 'Run as if started in this directory' -r -F
-complete -c git-agent -n "__fish_git_agent_using_subcommand compare" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand compare" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand compare" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand compare" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-agent -n "__fish_git_agent_using_subcommand pick" -l color -d 'When to use colour' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand pick" -s C -d 'Run as if started in this directory' -r -F
-complete -c git-agent -n "__fish_git_agent_using_subcommand pick" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand pick" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand pick" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand pick" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-agent -n "__fish_git_agent_using_subcommand bisect" -l test -d 'The command that passes (exit 0) on a good checkpoint and fails on a bad one' -r
@@ -284,7 +284,7 @@ complete -c git-agent -n "__fish_git_agent_using_subcommand bisect" -l color -d 
 always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand bisect" -s C -d 'Run as if started in this directory' -r -F
-complete -c git-agent -n "__fish_git_agent_using_subcommand bisect" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand bisect" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand bisect" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand bisect" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-agent -n "__fish_git_agent_using_subcommand watch" -l remote -d 'Follow the task as this remote shows it (a worker elsewhere runs it)' -r
@@ -292,21 +292,21 @@ complete -c git-agent -n "__fish_git_agent_using_subcommand watch" -l color -d '
 always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand watch" -s C -d 'Run as if started in this directory' -r -F
-complete -c git-agent -n "__fish_git_agent_using_subcommand watch" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand watch" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand watch" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-agent -n "__fish_git_agent_using_subcommand fsck" -l color -d 'When to use colour' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand fsck" -s C -d 'Run as if started in this directory' -r -F
-complete -c git-agent -n "__fish_git_agent_using_subcommand fsck" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand fsck" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand fsck" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand fsck" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-agent -n "__fish_git_agent_using_subcommand config" -l color -d 'When to use colour' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand config" -s C -d 'Run as if started in this directory' -r -F
-complete -c git-agent -n "__fish_git_agent_using_subcommand config" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand config" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand config" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand config" -s h -l help -d 'Print help'
 complete -c git-agent -n "__fish_git_agent_using_subcommand trust" -l color -d 'When to use colour' -r -f -a "auto\t''
@@ -314,7 +314,7 @@ always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand trust" -s C -d 'Run as if started in this directory' -r -F
 complete -c git-agent -n "__fish_git_agent_using_subcommand trust" -l revoke -d 'Stop trusting the file: remove the record'
-complete -c git-agent -n "__fish_git_agent_using_subcommand trust" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand trust" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand trust" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand trust" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-agent -n "__fish_git_agent_using_subcommand demo" -l dir -d 'Keep the sample repository in this directory instead of a temporary one' -r -F
@@ -322,7 +322,7 @@ complete -c git-agent -n "__fish_git_agent_using_subcommand demo" -l color -d 'W
 always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand demo" -s C -d 'Run as if started in this directory' -r -F
-complete -c git-agent -n "__fish_git_agent_using_subcommand demo" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand demo" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand demo" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand demo" -s h -l help -d 'Print help'
 complete -c git-agent -n "__fish_git_agent_using_subcommand completions" -l shell -d 'The shell to install for (default: the one $SHELL names)' -r -f -a "bash\t''
@@ -335,7 +335,7 @@ always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand completions" -s C -d 'Run as if started in this directory' -r -F
 complete -c git-agent -n "__fish_git_agent_using_subcommand completions" -l install -d 'Install the completions where the shell loads them for you (bash, zsh, fish) and say what to add to the shell\'s startup file, if anything'
-complete -c git-agent -n "__fish_git_agent_using_subcommand completions" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand completions" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand completions" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c git-agent -n "__fish_git_agent_using_subcommand install-man" -l dir -d 'Install into DIR/man1 (default: <dir of the binary>/../share/man)' -r -F
@@ -343,7 +343,7 @@ complete -c git-agent -n "__fish_git_agent_using_subcommand install-man" -l colo
 always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand install-man" -s C -d 'Run as if started in this directory' -r -F
-complete -c git-agent -n "__fish_git_agent_using_subcommand install-man" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand install-man" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand install-man" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand install-man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-agent -n "__fish_git_agent_using_subcommand __tasks" -l color -d 'When to use colour' -r -f -a "auto\t''
@@ -357,7 +357,7 @@ complete -c git-agent -n "__fish_git_agent_using_subcommand mcp" -l color -d 'Wh
 always\t''
 never\t''"
 complete -c git-agent -n "__fish_git_agent_using_subcommand mcp" -s C -d 'Run as if started in this directory' -r -F
-complete -c git-agent -n "__fish_git_agent_using_subcommand mcp" -l json -d 'Print one JSON event per line on stdout instead of human output'
+complete -c git-agent -n "__fish_git_agent_using_subcommand mcp" -l json -d 'Print JSON on stdout instead of human output: one object a line, each with a string `type`; a failure is one `error` object (message, hint, exit_code)'
 complete -c git-agent -n "__fish_git_agent_using_subcommand mcp" -s q -l quiet -d 'Print only results and errors, no progress'
 complete -c git-agent -n "__fish_git_agent_using_subcommand mcp" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-agent -n "__fish_git_agent_using_subcommand help; and not __fish_seen_subcommand_from start resume rollback checkpoint list status log diff merge drop push pull queue worker say stop plan compare pick bisect watch fsck config trust demo completions install-man __tasks mcp help" -f -a "start" -d 'Plan a goal and start working on it in a new task'

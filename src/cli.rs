@@ -27,7 +27,8 @@ pub struct Cli {
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct GlobalArgs {
-    /// Print one JSON event per line on stdout instead of human output.
+    /// Print JSON on stdout instead of human output: one object a line, each with a string
+    /// `type`; a failure is one `error` object (message, hint, exit_code).
     #[arg(long, global = true)]
     pub json: bool,
     /// When to use colour.

@@ -19,29 +19,13 @@ fn main() -> ExitCode {
         return git_agent::store::fsmonitor::daemon_main(&rest);
     }
     git_agent::policy::credentials::take_from_environment();
-    let cli = git_agent::cli::Cli::parse();
+    let cli = match git_agent::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return git_agent::commands::report::parse_error(&err),
+    };
+    let json = cli.global.json;
     match git_agent::commands::run(cli) {
         Ok(exit) => ExitCode::from(exit.code()),
-        Err(err) => {
-            let (hint, exit) = git_agent::commands::advice::advice_of(&err);
-            let message = err.to_string();
-            // Errors quote remotes, repositories and models: controls shown, not obeyed.
-            let safe = |text: &str| git_agent::text::terminal::block(text).into_owned();
-            eprintln!("error: {}", safe(&message));
-            // An error that shows its cause in its own message (`context: cause`) keeps the
-            // cause for the hint and the exit code; it is not printed twice.
-            let mut shown = message;
-            for cause in err.chain().skip(1) {
-                let text = cause.to_string();
-                if !shown.contains(&text) {
-                    eprintln!("  caused by: {}", safe(&text));
-                    shown.push_str(&text);
-                }
-            }
-            if let Some(hint) = hint {
-                eprintln!("hint: {}", safe(&hint));
-            }
-            ExitCode::from(exit.code())
-        }
+        Err(err) => ExitCode::from(git_agent::commands::report::error(&err, json).code()),
     }
 }

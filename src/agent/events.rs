@@ -269,6 +269,10 @@ impl Event {
     }
 }
 
+/// The `reason` of the [`Event::Stopped`] of a run that only planned (`start --plan-only`):
+/// no stop record is written for it, the task waits for `resume`.
+pub const PLANNED: &str = "planned";
+
 /// Something to do after a run, with the commands that do it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Suggestion {

@@ -225,7 +225,8 @@ impl<'a> Agent<'a> {
         }
         let spent = self.take_unrecorded();
         let task = self.store.task(&self.slug)?;
-        if !(self.plan_only && matches!(outcome, Outcome::Done(_))) {
+        let planned = self.plan_only && matches!(outcome, Outcome::Done(_));
+        if !planned {
             self.store.record_stop(&task, stop.clone(), &spent)?;
         } else if !spent.is_zero() {
             self.store.add_pending(&task, &spent)?;
@@ -234,10 +235,17 @@ impl<'a> Agent<'a> {
         // What the stop line says is what git holds.
         let plan = self.store.plan(&task)?;
         let total = self.store.budget(&task, &plan)?.usage;
-        let reason = stop.reason.as_str();
         let raised = self.limits.raised(&total);
-        let next = if self.plan_only && matches!(outcome, Outcome::Done(_)) {
-            events::suggestions("planned", &self.slug, false, None)
+        // `--plan-only` ends where it was asked to: it says what it planned, not a stop.
+        let (reason, detail) = if planned {
+            let n = plan.steps.len();
+            let steps = if n == 1 { "step" } else { "steps" };
+            (events::PLANNED, format!("{n} {steps}, none started yet."))
+        } else {
+            (stop.reason.as_str(), stop.detail)
+        };
+        let next = if planned {
+            events::suggestions(events::PLANNED, &self.slug, false, None)
         } else {
             events::suggestions(
                 reason,
@@ -248,7 +256,7 @@ impl<'a> Agent<'a> {
         };
         (self.emit)(Event::Stopped {
             reason: reason.to_string(),
-            detail: stop.detail,
+            detail,
             slug: self.slug.clone(),
             hint,
             next,

@@ -273,13 +273,7 @@ fn pick(
     if let Some(round) = plan.parallel.last() {
         print_results(ctx, &task.slug, round, &outcome.results, outcome.winner);
     }
-    ctx.out(format!(
-        "Picked attempt {} of {}: agent/{} is at {}",
-        outcome.winner,
-        task.slug,
-        task.slug,
-        super::short(outcome.to)
-    ));
+    picked(ctx, &task.slug, outcome.winner, outcome.to);
     Ok(())
 }
 
@@ -412,11 +406,7 @@ pub fn cmd_pick(ctx: &Context, args: PickArgs) -> anyhow::Result<Exit> {
             if let Some(round) = plan.parallel.last() {
                 print_results(ctx, &slug, round, &outcome.results, outcome.winner);
             }
-            ctx.out(format!(
-                "Picked attempt {} of {slug}: agent/{slug} is at {}",
-                outcome.winner,
-                super::short(outcome.to)
-            ));
+            picked(ctx, &slug, outcome.winner, outcome.to);
         }
     }
     Ok(Exit::Done)
@@ -434,4 +424,18 @@ pub fn steps_done(store: &Store, task: &Task) -> anyhow::Result<u32> {
         .get("Agent-Tests")
         .is_some_and(|t| t.starts_with("fail"));
     Ok(if failed { step.saturating_sub(1) } else { step })
+}
+
+/// The line that says which attempt became the task.
+fn picked(ctx: &Context, slug: &str, k: u32, tip: gix::ObjectId) {
+    if ctx.global.json {
+        ctx.json(
+            &serde_json::json!({"type": "picked", "slug": slug, "k": k, "tip": tip.to_string()}),
+        );
+    } else {
+        ctx.out(format!(
+            "Picked attempt {k} of {slug}: agent/{slug} is at {}",
+            super::short(tip)
+        ));
+    }
 }

@@ -155,6 +155,13 @@ pub fn cmd_bisect(ctx: &Context, args: BisectArgs) -> anyhow::Result<Exit> {
         Ok(pass)
     };
     if test(m)? {
+        if ctx.global.json {
+            ctx.json(
+                &serde_json::json!({"type": "bisect", "task": slug, "first_failing": null,
+                "tip_passes": true, "runs": runs}),
+            );
+            return Ok(Exit::Error);
+        }
         ctx.out(format!(
             "`{}` passes at the tip of {slug} (checkpoint {m}): nothing to bisect",
             args.test
@@ -175,12 +182,13 @@ pub fn cmd_bisect(ctx: &Context, args: BisectArgs) -> anyhow::Result<Exit> {
     drop(scratch);
     let first = hi as usize;
     if first == 0 {
-        ctx.out(format!(
-            "`{}` fails at the task commit of {slug} already (the tree the task started from): \
-             none of its checkpoints broke it ({runs} runs)",
-            args.test
-        ));
-        if ctx.global.json {
+        if !ctx.global.json {
+            ctx.out(format!(
+                "`{}` fails at the task commit of {slug} already (the tree the task started \
+                 from): none of its checkpoints broke it ({runs} runs)",
+                args.test
+            ));
+        } else {
             ctx.json(
                 &serde_json::json!({"type": "bisect", "task": slug, "first_failing": 0,
                 "commit": task.task_commit.to_string(), "runs": runs}),

@@ -8,7 +8,11 @@ use crate::store::{Store, TaskLock};
 pub fn cmd_drop(ctx: &Context, args: DropArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
     let slug = drop_task(&store, &args)?;
-    ctx.out(format!("Dropped task {slug}"));
+    if ctx.global.json {
+        ctx.json(&serde_json::json!({"type": "dropped", "slug": slug}));
+    } else {
+        ctx.out(format!("Dropped task {slug}"));
+    }
     Ok(Exit::Done)
 }
 

@@ -45,7 +45,7 @@ pub fn cmd_list(ctx: &Context) -> anyhow::Result<Exit> {
             table.push(value.to_string());
         }
         if !table.is_empty() {
-            ctx.out_raw(table.join("\n"));
+            ctx.json_lines(&table.join("\n"));
         }
         return Ok(Exit::Done);
     }

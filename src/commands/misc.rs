@@ -69,6 +69,13 @@ pub fn cmd_completions(ctx: &Context, args: CompletionsArgs) -> anyhow::Result<E
             .into());
     };
     let script = crate::cli::render_completions(shell);
+    if ctx.global.json {
+        ctx.json(
+            &serde_json::json!({"type": "completions", "shell": shell.to_string(),
+            "script": String::from_utf8_lossy(&script)}),
+        );
+        return Ok(Exit::Done);
+    }
     match std::io::stdout().lock().write_all(&script) {
         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(Exit::Done),
         other => other.map(|()| Exit::Done).map_err(Into::into),

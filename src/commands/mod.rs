@@ -18,6 +18,7 @@ mod merge;
 mod misc;
 mod plan;
 mod remote;
+pub mod report;
 mod rollback;
 mod say;
 mod session;
@@ -53,6 +54,19 @@ impl Context {
         }
     }
 
+    /// What a command has to tell beyond its result (a setting it changed, a submodule left
+    /// empty): `note:` on stderr, or a `notice` object with `--json`; nothing with `-q`.
+    pub fn note(&self, text: impl AsRef<str>) {
+        if self.global.quiet {
+            return;
+        }
+        if self.global.json {
+            self.json(&serde_json::json!({"type": "notice", "text": text.as_ref()}));
+        } else {
+            eprintln!("note: {}", text.as_ref());
+        }
+    }
+
     /// Warnings on stderr, unless `-q` (with `--json` too: stdout stays JSON).
     pub fn warn(&self, warnings: &[crate::config::Warning]) {
         if self.global.quiet {
@@ -71,22 +85,36 @@ impl Context {
 
     /// A result line on stdout, every control character shown, not obeyed (src/text/terminal.rs):
     /// what it prints quotes goals, plans, commit messages and remotes. Lines it is given as
-    /// one text stay lines.
+    /// one text stay lines. With `--json` stdout holds JSON lines only: a text that a command
+    /// has no JSON form for goes out as a `text` object rather than break a reader.
     pub fn out(&self, text: impl AsRef<str>) {
-        self.out_raw(crate::text::terminal::block(text.as_ref()));
+        if self.global.json {
+            self.json(&serde_json::json!({"type": "text", "text": text.as_ref()}));
+        } else {
+            self.out_raw(crate::text::terminal::block(text.as_ref()));
+        }
     }
 
-    /// Text on stdout as it is: JSON (whose strings escape every control character), or lines
-    /// built from parts already passed through `text::terminal` and this program's own colours.
+    /// Text on stdout as it is: lines built from parts already passed through
+    /// `text::terminal` and this program's own colours.
     pub fn out_raw(&self, text: impl AsRef<str>) {
-        let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{}", text.as_ref());
+        write_stdout(text.as_ref());
     }
 
     /// One JSON value on one line of stdout.
     pub fn json(&self, value: &serde_json::Value) {
-        self.out_raw(value.to_string());
+        write_stdout(&value.to_string());
     }
+
+    /// Lines that are JSON already (a run log's events, a table built as JSON), on stdout.
+    pub fn json_lines(&self, lines: &str) {
+        write_stdout(lines);
+    }
+}
+
+fn write_stdout(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}");
 }
 
 /// The task a command that only shows something means: as [`Store::which_task`] chooses;

@@ -72,7 +72,8 @@ pub fn cmd_plan(ctx: &Context, args: PlanArgs) -> anyhow::Result<Exit> {
         .unwrap_or_else(|| Plan::new(&task.goal));
     if ctx.global.json {
         let mut value = serde_json::to_value(&plan)?;
-        value["slug"] = serde_json::Value::String(slug);
+        value["type"] = "plan".into();
+        value["slug"] = slug.into();
         ctx.json(&value);
     } else {
         ctx.out(render(&slug, &plan));
@@ -128,6 +129,9 @@ fn edit(ctx: &Context, store: &Store, slug: &str) -> anyhow::Result<Exit> {
     }
     let editor = store.git_output(&["var", "GIT_EDITOR"])?.trim().to_string();
     let mut text = format!("{header}{body}");
+    // The last text refused: an editor that saves it again unchanged (one that cannot be
+    // used interactively, or a user who gave up) ends the edit instead of looping.
+    let mut refused: Option<String> = None;
     let edited = loop {
         std::fs::write(&path, &text)?;
         let status = std::process::Command::new("sh")
@@ -156,20 +160,33 @@ fn edit(ctx: &Context, store: &Store, slug: &str) -> anyhow::Result<Exit> {
             .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
         if !meaningful {
             let _ = std::fs::remove_file(&path);
-            ctx.say("Empty plan file: nothing changed.");
+            unchanged(ctx, slug, "Empty plan file: nothing changed.");
             return Ok(Exit::Done);
         }
         match Editable::parse(&saved) {
             Ok(edited) if edited == original => {
                 let _ = std::fs::remove_file(&path);
-                ctx.say("The plan is unchanged: nothing written.");
+                unchanged(ctx, slug, "The plan is unchanged: nothing written.");
                 return Ok(Exit::Done);
             }
             Ok(edited) => break edited,
+            Err(error) if refused.as_deref() == Some(saved.as_str()) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(UserError::new(format!(
+                    "the plan of {slug} still has a mistake: {}",
+                    error.lines().next().unwrap_or_default().trim()
+                ))
+                .hint(format!(
+                    "the plan is unchanged; fix the mistake in `git agent plan {slug} --edit`"
+                ))
+                .into());
+            }
             Err(error) => {
+                // Not an `error:` line: the command goes on, and the line would still stand
+                // above its success once the edit is fixed.
                 ctx.say(format!(
-                    "error: {}",
-                    error.lines().next().unwrap_or_default()
+                    "The plan has a mistake ({}); reopening it with the error at the top.",
+                    error.lines().next().unwrap_or_default().trim()
                 ));
                 let comments: String = error
                     .lines()
@@ -177,6 +194,7 @@ fn edit(ctx: &Context, store: &Store, slug: &str) -> anyhow::Result<Exit> {
                     .map(|l| format!("# error: {l}\n"))
                     .collect();
                 text = format!("{comments}{saved}");
+                refused = Some(saved);
             }
         }
     };
@@ -205,6 +223,15 @@ fn edit(ctx: &Context, store: &Store, slug: &str) -> anyhow::Result<Exit> {
         ctx.say(format!("  continue with it: git agent resume {slug}"));
     }
     Ok(Exit::Done)
+}
+
+/// An edit that changed nothing: said on stderr, or a `plan_unchanged` object with `--json`.
+fn unchanged(ctx: &Context, slug: &str, why: &str) {
+    if ctx.global.json {
+        ctx.json(&serde_json::json!({"type": "plan_unchanged", "slug": slug}));
+    } else {
+        ctx.say(why);
+    }
 }
 
 fn running(slug: &str) -> UserError {

@@ -94,7 +94,7 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
         }
     };
     for note in store.take_notes() {
-        ctx.say(format!("note: {note}"));
+        ctx.note(note);
     }
     if config.fsmonitor {
         // The worktree is the tip as just checked out: the monitor's first mark is valid.
@@ -105,6 +105,11 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
     }
     let Some(provider) = provider else {
         // `--no-run`: the task is created; planning and work wait for `resume`.
+        if ctx.global.json {
+            ctx.json(&serde_json::json!({"type": "created", "slug": task.slug,
+                "branch": task.branch(), "worktree": worktree.display().to_string()}));
+            return Ok(Exit::Done);
+        }
         ctx.out(format!("Created task {} on agent/{}", task.slug, task.slug));
         ctx.say(format!("  worktree: {}", worktree.display()));
         ctx.say(format!("  plan it:  git agent resume {}", task.slug));
@@ -291,7 +296,7 @@ pub fn cmd_resume(ctx: &Context, args: ResumeArgs) -> anyhow::Result<Exit> {
         store.ensure_worktree(&task)?
     };
     for note in store.take_notes() {
-        ctx.say(format!("note: {note}"));
+        ctx.note(note);
     }
     if let Some((attic, _)) =
         store.stash_unfinished(&task, &worktree, "work of an interrupted step")?

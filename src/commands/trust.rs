@@ -16,6 +16,12 @@ pub fn cmd_trust(ctx: &Context, args: TrustArgs) -> anyhow::Result<Exit> {
             .is_ok();
         if recorded {
             store.git_output(&["config", "--local", "--unset-all", TRUST_KEY])?;
+        }
+        if ctx.global.json {
+            ctx.json(
+                &serde_json::json!({"type": "untrusted", "file": shown, "was_trusted": recorded}),
+            );
+        } else if recorded {
             ctx.out(format!(
                 "No longer trusting {shown}: the keys that widen what the agent may do are ignored again"
             ));
@@ -42,6 +48,12 @@ pub fn cmd_trust(ctx: &Context, args: TrustArgs) -> anyhow::Result<Exit> {
         .filter_map(|k| values.get(k.name).map(|v| (k.name, v)))
         .collect();
     if unlocked.is_empty() {
+        if ctx.global.json {
+            ctx.json(
+                &serde_json::json!({"type": "trust_not_needed", "file": shown, "blob": file.blob}),
+            );
+            return Ok(Exit::Done);
+        }
         ctx.out(format!(
             "{shown} sets nothing that needs trust (its project settings and lower budgets apply anyway); nothing recorded"
         ));

@@ -122,8 +122,7 @@ fn show(ctx: &Context, line: &str) -> bool {
         return false;
     };
     if ctx.global.json {
-        // As the run wrote it: JSON, its controls escaped.
-        ctx.out_raw(line);
+        ctx.json_lines(line);
     } else if let Some(text) = human(&event) {
         ctx.out(text);
     }
@@ -155,7 +154,8 @@ fn human(event: &Value) -> Option<String> {
         "said" => format!("  » from the user: {}", s("message")),
         "try_ended" => format!("  try of step {} ended: {}", n("step"), s("reason")),
         "checkpoint" => format!(
-            "  ✓ checkpoint {} {} (step {}, tests {})",
+            "  {} checkpoint {} {} (step {}, tests {})",
+            crate::ui::checkpoint_mark(&s("tests")).0,
             n("number"),
             short("commit"),
             n("step"),
@@ -175,8 +175,11 @@ fn human(event: &Value) -> Option<String> {
             event["cost_usd"].as_f64().unwrap_or_default()
         ),
         "stopped" => format!(
-            "Stopped: {}. {}\n  usage: {} turns · {} tokens · ${:.4}",
-            s("reason"),
+            "{} {}\n  usage: {} turns · {} tokens · ${:.4}",
+            match s("reason").as_str() {
+                crate::agent::events::PLANNED => "Planned:".to_string(),
+                reason => format!("Stopped: {reason}."),
+            },
             s("detail"),
             event["usage"]["turns"].as_u64().unwrap_or_default(),
             event["usage"]["tokens"].as_u64().unwrap_or_default(),
@@ -291,5 +294,40 @@ fn watch_remote(
             return Ok(Exit::Done);
         }
         std::thread::sleep(POLL_REMOTE);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human;
+    use serde_json::json;
+
+    #[test]
+    fn watch_marks_checkpoints_by_their_tests_and_a_plan_only_run_as_planned() {
+        let checkpoint = |tests: &str| {
+            human(
+                &json!({"type": "checkpoint", "number": 2, "commit": "89abcdef0123",
+                "step": 1, "tests": tests}),
+            )
+        };
+        assert_eq!(
+            checkpoint("pass (1 passed)").as_deref(),
+            Some("  ✓ checkpoint 2 89abcdef (step 1, tests pass (1 passed))")
+        );
+        assert_eq!(
+            checkpoint("fail (1 failed)").as_deref(),
+            Some("  ✗ checkpoint 2 89abcdef (step 1, tests fail (1 failed))")
+        );
+        assert_eq!(
+            checkpoint("not-run (no test command)").as_deref(),
+            Some("  ○ checkpoint 2 89abcdef (step 1, tests not-run (no test command))")
+        );
+        let usage = json!({"turns": 1, "tokens": 10, "cost_usd": 0.0});
+        assert_eq!(
+            human(&json!({"type": "stopped", "reason": "planned",
+                "detail": "2 steps, none started yet.", "usage": usage}))
+            .as_deref(),
+            Some("Planned: 2 steps, none started yet.\n  usage: 1 turns · 10 tokens · $0.0000")
+        );
     }
 }

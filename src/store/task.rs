@@ -391,7 +391,15 @@ impl Store {
         if current.lines().any(|l| l.trim() == glob) {
             return Ok(());
         }
-        self.git_output(&["config", "--add", "notes.displayRef", &glob])?;
+        self.git_output(&["config", "--local", "--add", "notes.displayRef", &glob])?;
+        // A setting of the user's repository changed by a command they ran for something
+        // else: it says so once, with the command that undoes it.
+        self.note(format!(
+            "set notes.displayRef = {glob} in this repository's .git/config, so that `git log` \
+             shows each checkpoint's record (git notes) under its commit; undo it with \
+             `git config --local --unset --fixed-value notes.displayRef '{glob}'`, and keep \
+             future tasks from setting it with `git config agent.displayNotes false`"
+        ));
         Ok(())
     }
 

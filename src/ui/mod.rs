@@ -13,6 +13,7 @@ pub mod runlog;
 pub use runlog::{RunLog, run_log_path};
 
 use crate::agent::Event;
+use crate::agent::events::PLANNED;
 
 /// When to colour output (`--color`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -220,7 +221,10 @@ impl Human {
             }
             Event::Checkpoint { number, commit, step, tests, files_changed, checkpoint_ms } => self.line(format!(
                 "  {} checkpoint {number} {} (step {step}, tests {tests}, {files_changed} files, {checkpoint_ms} ms)",
-                self.paint("32", "✓"),
+                {
+                    let (mark, code) = checkpoint_mark(&tests);
+                    self.paint(code, mark)
+                },
                 &commit[..8.min(commit.len())]
             )),
             Event::Rollback { to, attic, reason, .. } => self.line(self.paint(
@@ -235,8 +239,13 @@ impl Human {
                 if let Some(bar) = self.spinner.take() {
                     bar.finish_and_clear();
                 }
-                let code = if reason == "done" { "32" } else { "33" };
-                let stopped = self.paint(code, &format!("Stopped: {reason}."));
+                let code = if reason == "done" || reason == PLANNED { "32" } else { "33" };
+                // `start --plan-only` ends by design after planning: that is no stop.
+                let stopped = if reason == PLANNED {
+                    self.paint(code, "Planned:")
+                } else {
+                    self.paint(code, &format!("Stopped: {reason}."))
+                };
                 self.line(format!("{stopped} {detail}"));
                 let field = |label: &str, text: &str| format!("  {:<10}{text}", format!("{label}:"));
                 if let Some(hint) = hint {
@@ -274,6 +283,17 @@ fn for_terminal(event: Event) -> Event {
                 .join("\n"),
         },
         event => event.map_text(|text| term::line(&redact_known(&text)).into_owned()),
+    }
+}
+
+/// The mark of a checkpoint line and its colour, from its tests (`pass (…)`, `fail (…)`,
+/// `not-run (…)`): a green tick only when they passed.
+pub fn checkpoint_mark(tests: &str) -> (&'static str, &'static str) {
+    let word = tests.split_whitespace().next().unwrap_or_default();
+    match crate::store::TestsVerdict::from_word(word) {
+        Some(crate::store::TestsVerdict::Pass) => ("✓", "32"),
+        Some(crate::store::TestsVerdict::Fail) => ("✗", "31"),
+        _ => ("○", "33"),
     }
 }
 
@@ -433,6 +453,41 @@ mod snapshot_tests {
         }
         let printed = lines.lock().unwrap().join("\n");
         insta::assert_snapshot!(printed);
+    }
+
+    #[test]
+    fn a_checkpoint_is_ticked_only_when_its_tests_passed() {
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = lines.clone();
+        let mut human = Human {
+            color: false,
+            spinner: None,
+            step: String::new(),
+            usage: String::new(),
+            out: Box::new(move |text: &str| sink.lock().unwrap().push(text.to_string())),
+        };
+        for (number, tests) in [
+            (1, "pass (2 passed)"),
+            (2, "fail (1 failed)"),
+            (3, "not-run (no test command)"),
+        ] {
+            human.render(Event::Checkpoint {
+                number,
+                commit: "89abcdef01234567".into(),
+                step: 1,
+                tests: tests.into(),
+                files_changed: 1,
+                checkpoint_ms: 4,
+            });
+        }
+        assert_eq!(
+            *lines.lock().unwrap(),
+            [
+                "  ✓ checkpoint 1 89abcdef (step 1, tests pass (2 passed), 1 files, 4 ms)",
+                "  ✗ checkpoint 2 89abcdef (step 1, tests fail (1 failed), 1 files, 4 ms)",
+                "  ○ checkpoint 3 89abcdef (step 1, tests not-run (no test command), 1 files, 4 ms)",
+            ]
+        );
     }
 
     #[test]

@@ -244,6 +244,15 @@ fn a_step_that_keeps_failing_is_rolled_back_replanned_and_then_blocked() {
         &["start", "--name", "t", "Add a --shout flag"],
     );
     assert_eq!(code, 3, "stdout: {out}\nstderr: {err}");
+    // A checkpoint whose tests failed is not ticked as a success.
+    let checkpoints: Vec<&str> = err.lines().filter(|l| l.contains(" checkpoint ")).collect();
+    assert!(
+        checkpoints.iter().any(|l| l.contains("tests fail")),
+        "{err}"
+    );
+    for line in checkpoints.iter().filter(|l| l.contains("tests fail")) {
+        assert!(line.starts_with("  ✗ checkpoint "), "{line}");
+    }
     // Back at the task commit; both failed attempts are in the attic, with reasons in the plan.
     assert_eq!(
         env.git(&dir, &["log", "--format=%s", "-1", "agent/t"]),

@@ -299,6 +299,7 @@ fn the_commands_that_change_things_say_what_they_did() {
         Created task gamma on agent/gamma
         --- stderr
         Starting from HEAD: the working tree has no uncommitted changes.
+        note: set notes.displayRef = refs/notes/agent/* in this repository's .git/config, so that `git log` shows each checkpoint's record (git notes) under its commit; undo it with `git config --local --unset --fixed-value notes.displayRef 'refs/notes/agent/*'`, and keep future tasks from setting it with `git config agent.displayNotes false`
           worktree: [TMP]/r/.git/agent/worktrees/gamma
           plan it:  git agent resume gamma
 

@@ -286,7 +286,10 @@ fn the_users_configuration_empties_or_replaces_the_list_and_config_shows_it() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         crate::config_keys::config_line(&out, "generated"),
-        format!("generated {} # default", git_agent::walk::generated::BUILT_IN)
+        format!(
+            "generated {} # default",
+            git_agent::walk::generated::BUILT_IN
+        )
     );
     // Emptied in git config: everything is committed as `git add -A` would.
     env.git(&repo, &["config", "agent.generated", ""]);

@@ -270,6 +270,12 @@ fn plan_edit_records_a_revision_that_resume_follows() {
         &["start", "--name", "t", "--plan-only", "Add a --shout flag"],
     );
     assert_eq!(code, 0, "{err}");
+    // It did what was asked: it planned, it did not stop.
+    assert!(
+        err.contains("Planned: 2 steps, none started yet.\n  continue: git agent resume t\n"),
+        "{err}"
+    );
+    assert!(!err.contains("Stopped"), "{err}");
     let printed = env.agent_ok(&dir, &["plan", "t"]);
     assert!(
         printed
@@ -279,6 +285,7 @@ fn plan_edit_records_a_revision_that_resume_follows() {
     let json: Value =
         serde_json::from_str(env.agent_ok(&dir, &["plan", "t", "--json"]).trim()).unwrap();
     assert_eq!(json["steps"].as_array().unwrap().len(), 2);
+    assert_eq!(json["type"], "plan");
 
     // An editor that changes nothing: nothing is written.
     let notes = env.rev(&dir, "refs/notes/agent/t");
@@ -306,6 +313,17 @@ fn plan_edit_records_a_revision_that_resume_follows() {
     assert!(
         seen.starts_with("# error: TOML parse error at line 1"),
         "{seen}"
+    );
+    // The mistake was fixed in the editor: no `error:` line stands above the success.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("error:"), "{stderr}");
+    assert!(
+        stderr.starts_with("The plan has a mistake (TOML parse error at line 1"),
+        "{stderr}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Plan of t edited: 1 step(s)\n"
     );
     assert_eq!(
         env.git(&dir, &["log", "-1", "--format=%s", "refs/notes/agent/t"]),

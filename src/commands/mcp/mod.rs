@@ -256,10 +256,10 @@ impl GitAgentServer {
                 files: patch
                     .files
                     .into_iter()
-                    .map(|(path, insertions, deletions)| FileChange {
-                        path,
-                        insertions,
-                        deletions,
+                    .map(|file| FileChange {
+                        path: file.path,
+                        insertions: file.insertions,
+                        deletions: file.deletions,
                     })
                     .collect(),
                 patch: text,

@@ -31,6 +31,33 @@ fn stderr_log(store: &Store, slug: &str) -> PathBuf {
         .join(format!("{slug}.stderr"))
 }
 
+/// The run's stdout: its events again, and with `--json` the `error` object of a run that
+/// failed; read for that object alone.
+fn stdout_log(store: &Store, slug: &str) -> PathBuf {
+    store
+        .agent_dir()
+        .join("runs")
+        .join(format!("{slug}.stdout"))
+}
+
+/// What a failed `--json` run said: its `error` object as `message` and `hint:` lines.
+fn json_error(stdout: &str) -> Option<String> {
+    let error = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|value| value["type"] == "error")?;
+    let mut said = error["message"].as_str()?.to_string();
+    for cause in error["causes"].as_array().into_iter().flatten() {
+        if let Some(cause) = cause.as_str() {
+            said.push_str(&format!("\n  caused by: {cause}"));
+        }
+    }
+    if let Some(hint) = error["hint"].as_str() {
+        said.push_str(&format!("\nhint: {hint}"));
+    }
+    Some(said)
+}
+
 /// The `git-agent start` arguments for a request, the goal last after `--` so that a goal
 /// beginning with `-` stays a goal.
 fn start_args(params: &StartParams, slug: &str) -> Vec<String> {
@@ -121,8 +148,9 @@ fn spawn_detached(
     cmd.args(args)
         .current_dir(cwd)
         .stdin(Stdio::null())
-        // The run writes its own run log (the same events); its stdout would only repeat them.
-        .stdout(Stdio::null())
+        // The run writes its own run log (the same events); its stdout is kept for the
+        // `error` object that `--json` prints there when the run fails.
+        .stdout(std::fs::File::create(stdout_log(&store, &slug))?)
         .stderr(std::fs::File::create(&errors)?)
         .process_group(0);
     // The server took the keys out of its own environment when it started; the run is
@@ -144,7 +172,9 @@ fn spawn_detached(
             if ran || ready(&Store::discover(cwd)?, pid)? {
                 break Ok(());
             }
-            let said = std::fs::read_to_string(&errors).unwrap_or_default();
+            let printed = std::fs::read_to_string(stdout_log(&store, &slug)).unwrap_or_default();
+            let said = json_error(&printed)
+                .unwrap_or_else(|| std::fs::read_to_string(&errors).unwrap_or_default());
             let said = said.trim();
             break Err(UserError::new(format!(
                 "the run stopped before it began ({status}){}{said}",
