@@ -51,16 +51,21 @@ pub fn flagged(path: &str) -> Option<&'static str> {
     })
 }
 
-/// The task's changes to flagged paths, one line each (`changes .envrc (direnv …)`), in path
-/// order. Renames count as a deletion and an addition, so both ends are seen.
-pub fn flagged_changes(store: &Store, task: &Task) -> anyhow::Result<Vec<String>> {
+/// The changes to flagged paths from tree `from` to tree `to` (what a merge brings in), one
+/// line each (`changes .envrc (direnv …)`), in path order. Renames count as a deletion and an
+/// addition, so both ends are seen.
+pub fn flagged_changes(
+    store: &Store,
+    from: gix::ObjectId,
+    to: gix::ObjectId,
+) -> anyhow::Result<Vec<String>> {
     let out = store.git_output(&[
         "diff",
         "--name-status",
         "--no-renames",
         "-z",
-        &task.base.to_string(),
-        &task.tip.to_string(),
+        &from.to_string(),
+        &to.to_string(),
     ])?;
     let mut lines = Vec::new();
     let mut fields = out.split('\0');
@@ -78,17 +83,20 @@ pub fn flagged_changes(store: &Store, task: &Task) -> anyhow::Result<Vec<String>
 }
 
 /// Policy checks before a merge; each failure is one line. The secret scan reads every object
-/// the task adds; the plan's test command runs in the sandbox, in the task's worktree.
+/// the merge brings in (tree `from` to tree `to`); the plan's test command runs in the
+/// sandbox, in the task's worktree.
 pub fn policy_failures(
     store: &Store,
     task: &Task,
     plan: &Plan,
     config: &Config,
+    from: gix::ObjectId,
+    to: gix::ObjectId,
 ) -> anyhow::Result<Vec<String>> {
     use crate::policy::SecretAllowList;
     let mut failures = Vec::new();
     let allow = SecretAllowList::new(&config.secret_allow, &[])?.without_inline_marker();
-    for finding in store.scan_change(task.base, task.tip, &allow)? {
+    for finding in store.scan_trees(from, to, &allow)? {
         failures.push(format!("secret scan: {finding}"));
     }
     let test_command = config

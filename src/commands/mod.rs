@@ -24,6 +24,7 @@ mod session;
 mod start;
 mod status;
 mod trust;
+mod update;
 mod watch;
 
 use std::io::Write;
@@ -104,6 +105,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Log(args) => log::cmd_log(&ctx, args),
         Command::Diff(args) => diff::cmd_diff(&ctx, args),
         Command::Merge(args) => merge::cmd_merge(&ctx, args),
+        Command::Update(args) => update::cmd_update(&ctx, args),
         Command::Drop(args) => drop::cmd_drop(&ctx, args),
         Command::Push(args) => remote::cmd_push(&ctx, args),
         Command::Pull(args) => remote::cmd_pull(&ctx, args),
