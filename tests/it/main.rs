@@ -28,6 +28,7 @@ mod hostile_repo;
 mod layout;
 mod mcp;
 mod mcp_client;
+mod merge_daily;
 mod merge_flags;
 mod recovery;
 mod runs_end;
