@@ -106,7 +106,8 @@ pub fn merge_task(ctx: &Context, store: &Store, args: &MergeArgs) -> anyhow::Res
 
     let config = super::session::load_config(ctx, store, Default::default())?;
     let flagged = super::checks::flagged_changes(store, head_tree, merged_tree)?;
-    let checks = super::checks::policy_failures(store, &task, &plan, &config, head_tree, merged_tree)?;
+    let checks =
+        super::checks::policy_failures(store, &task, &plan, &config, head_tree, merged_tree)?;
     let failures: Vec<String> = flagged.iter().chain(&checks).cloned().collect();
     if !failures.is_empty() && !args.force {
         let mut message = format!("policy checks failed for task '{slug}':");

@@ -163,7 +163,10 @@ fn record_clean_update(
     plan: &crate::store::Plan,
     worktree: &std::path::Path,
     base: gix::ObjectId,
-) -> anyhow::Result<(crate::store::CheckpointOutcome, crate::store::record::TestRun)> {
+) -> anyhow::Result<(
+    crate::store::CheckpointOutcome,
+    crate::store::record::TestRun,
+)> {
     let config = super::session::load_config(ctx, store, Default::default())?;
     let command = config
         .test_command

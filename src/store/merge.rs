@@ -194,8 +194,11 @@ impl Store {
         Ok((!merged).then_some(base))
     }
 
-    /// Write the merged tree into the task's worktree (its index follows), as the start of
-    /// an update: the conflict markers, for the agent or a person to resolve there.
+    /// Write the merged tree into the task's worktree as uncommitted changes on top of the
+    /// tip (`from_tree`): the conflict markers, for the agent or a person to resolve there.
+    /// The index is left describing `from_tree` with no stat data, so the next snapshot —
+    /// which trusts an entry whose stat data matches — hashes every file and sees every
+    /// change the merge brought in, not only the files edited afterwards.
     pub fn checkout_in_worktree(
         &self,
         worktree: &std::path::Path,
@@ -203,7 +206,21 @@ impl Store {
         to_tree: ObjectId,
     ) -> Result<()> {
         let repo = self.open_worktree(worktree)?;
-        self.checkout_between(worktree, &repo.index_path(), from_tree, to_tree)
+        let index_path = repo.index_path();
+        self.checkout_between(worktree, &index_path, from_tree, to_tree)?;
+        let state =
+            gix::index::State::from_tree(&from_tree, &self.repo.objects, Default::default())
+                .map_err(|err| StoreError::Git {
+                    context: "could not build an index from the tree".into(),
+                    source: err.into(),
+                })?;
+        let mut file = gix::index::File::from_state(state, &index_path);
+        file.write(gix::index::write::Options::default())
+            .map_err(|err| StoreError::Git {
+                context: format!("could not write the index {}", index_path.display()),
+                source: err.into(),
+            })?;
+        Ok(())
     }
 }
 
@@ -269,7 +286,11 @@ the tests pass. The checkpoint of this step records the merge.",
             step,
             at: super::now_rfc3339(),
         });
-        self.write_plan(task, plan, &format!("update of {} from {branch}", task.slug))?;
+        self.write_plan(
+            task,
+            plan,
+            &format!("update of {} from {branch}", task.slug),
+        )?;
         Ok(step)
     }
 }

@@ -109,13 +109,23 @@ fn conflicting(env: &TestEnv) -> PathBuf {
         "src/lib.rs",
         "pub fn add(a: i32, b: i32) -> i32 {\n    b + a\n}\n",
     );
-    write(&wt, "src/mul.rs", "pub fn mul(a: i32, b: i32) -> i32 { a * b }\n");
-    agent_ok(env, &repo, &["checkpoint", "calc", "-m", "Swap the operands"]);
+    write(
+        &wt,
+        "src/mul.rs",
+        "pub fn mul(a: i32, b: i32) -> i32 { a * b }\n",
+    );
+    agent_ok(
+        env,
+        &repo,
+        &["checkpoint", "calc", "-m", "Swap the operands"],
+    );
     write(
         &repo,
         "src/lib.rs",
         "pub fn add(a: i32, b: i32) -> i32 {\n    a.wrapping_add(b)\n}\n",
     );
+    // A file main adds cleanly beside the conflict: an update must bring it in too.
+    write(&repo, "NOTES.md", "wrapping\n");
     commit_all(env, &repo, "Wrap on overflow");
     repo
 }
@@ -144,7 +154,13 @@ fn plan(env: &TestEnv, dir: &Path, slug: &str) -> toml::Table {
         .to_string();
     toml::from_str(&env.git(
         dir,
-        &["notes", "--ref", &format!("agent/{slug}"), "show", &task_commit],
+        &[
+            "notes",
+            "--ref",
+            &format!("agent/{slug}"),
+            "show",
+            &task_commit,
+        ],
     ))
     .unwrap()
 }
@@ -230,14 +246,20 @@ fn merge_goes_into_the_base_branch_and_refuses_another_unless_into() {
         parents(&env, &repo, "feature"),
         vec![before.head.clone(), tip.clone()]
     );
-    assert_eq!(get(&env.trailers(&repo, "feature"), "Agent-Task-Tip"), Some(tip.as_str()));
+    assert_eq!(
+        get(&env.trailers(&repo, "feature"), "Agent-Task-Tip"),
+        Some(tip.as_str())
+    );
     // As `git merge --no-ff` leaves it: the files there, nothing staged, HEAD on the branch.
     assert_eq!(
         std::fs::read_to_string(repo.join("src/new.rs")).unwrap(),
         "pub fn new() {}\n"
     );
     assert_eq!(env.git(&repo, &["status", "--porcelain"]), "");
-    assert_eq!(env.git(&repo, &["symbolic-ref", "HEAD"]).trim(), "refs/heads/feature");
+    assert_eq!(
+        env.git(&repo, &["symbolic-ref", "HEAD"]).trim(),
+        "refs/heads/feature"
+    );
     assert_eq!(env.rev(&repo, "ORIG_HEAD"), before.head);
     assert_eq!(env.rev(&repo, "main"), main, "main moved");
     let merged = plan(&env, &repo, "t")["merged"].as_table().unwrap().clone();
@@ -254,7 +276,11 @@ fn merge_goes_into_the_base_branch_and_refuses_another_unless_into() {
 fn squash_merges_into_the_base_branch_as_one_commit() {
     let env = TestEnv::new();
     let repo = env.repo("r");
-    agent_ok(&env, &repo, &["start", "--name", "t", "--no-run", "Add new.rs"]);
+    agent_ok(
+        &env,
+        &repo,
+        &["start", "--name", "t", "--no-run", "Add new.rs"],
+    );
     write(&worktree(&repo, "t"), "src/new.rs", "pub fn new() {}\n");
     agent_ok(&env, &repo, &["checkpoint", "t", "-m", "Add new.rs"]);
     let head = env.rev(&repo, "main");
@@ -285,7 +311,7 @@ fn merge_lists_the_binary_and_large_files_it_brings_in() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         err.contains(
-            "The merge brings in 2 binary or large (over 1 MiB) files:\n  assets/logo.png (binary, 17 bytes)\n  data/big.csv (large, 1.5 MiB)\n"
+            "The merge brings in 2 binary or large (over 1 MiB) files:\n  assets/logo.png (binary, 16 bytes)\n  data/big.csv (large, 1.5 MiB)\n"
         ),
         "{err}"
     );
@@ -341,7 +367,10 @@ fn update_merges_the_base_into_the_task_as_a_checkpoint() {
     clean(&env, &repo);
 
     let out = agent_ok(&env, &repo, &["update", "t"]);
-    assert_eq!(out, format!("Task t is up to date with main ({})\n", &main[..8]));
+    assert_eq!(
+        out,
+        format!("Task t is up to date with main ({})\n", &main[..8])
+    );
     // The merge now brings in only the task's own change.
     agent_ok(&env, &repo, &["merge", "t"]);
     assert_eq!(
@@ -365,7 +394,12 @@ fn resolving_model(request: &Value) -> Vec<Value> {
     }
 }
 
-fn model_agent(env: &TestEnv, dir: &Path, model: &FakeModel, args: &[&str]) -> (i32, String, String) {
+fn model_agent(
+    env: &TestEnv,
+    dir: &Path,
+    model: &FakeModel,
+    args: &[&str],
+) -> (i32, String, String) {
     let mut cmd = git_agent(env, dir, args);
     cmd.env("ANTHROPIC_BASE_URL", &model.url)
         .env("ANTHROPIC_API_KEY", KEY);
@@ -377,7 +411,12 @@ fn update_with_a_conflict_becomes_a_step_that_resume_resolves_and_checkpoints() 
     let env = TestEnv::new();
     let dir = sample(&env, "");
     let model = FakeModel::start(Arc::new(resolving_model) as Arc<Script>, Duration::ZERO);
-    let (code, _, err) = model_agent(&env, &dir, &model, &["start", "--name", "t", "Add a --shout flag"]);
+    let (code, _, err) = model_agent(
+        &env,
+        &dir,
+        &model,
+        &["start", "--name", "t", "Add a --shout flag"],
+    );
     assert_eq!(code, 0, "{err}");
     let tip = env.rev(&dir, "agent/t");
     env.sh(
@@ -398,7 +437,10 @@ fn update_with_a_conflict_becomes_a_step_that_resume_resolves_and_checkpoints() 
         "{out}"
     );
     assert!(out.contains("\n  greet.sh (contents)\n"), "{out}");
-    assert!(out.contains("Step 3 of the plan is now to resolve them: git agent resume t"), "{out}");
+    assert!(
+        out.contains("Step 3 of the plan is now to resolve them: git agent resume t"),
+        "{out}"
+    );
     assert_eq!(checkout(&env, &dir), before, "update touched the checkout");
     assert_eq!(env.rev(&dir, "agent/t"), tip, "the branch moved");
     let wt = worktree(&dir, "t");
@@ -416,7 +458,10 @@ fn update_with_a_conflict_becomes_a_step_that_resume_resolves_and_checkpoints() 
     // A second update waits for this one.
     let (code, _, err) = agent(&env, &dir, &["update", "t"]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("git agent resume t has the agent resolve them"), "{err}");
+    assert!(
+        err.contains("git agent resume t has the agent resolve them"),
+        "{err}"
+    );
 
     let (code, _, err) = model_agent(&env, &dir, &model, &["resume", "t"]);
     assert_eq!(code, 0, "{err}");
@@ -427,7 +472,9 @@ fn update_with_a_conflict_becomes_a_step_that_resume_resolves_and_checkpoints() 
     assert_eq!(get(&trailers, "Agent-Checkpoint"), Some("3"));
     assert_eq!(get(&trailers, "Agent-Step"), Some("3/3"));
     assert!(
-        get(&trailers, "Agent-Tests").unwrap().starts_with("pass (sh test.sh: "),
+        get(&trailers, "Agent-Tests")
+            .unwrap()
+            .starts_with("pass (sh test.sh: "),
         "{trailers:?}"
     );
     let resolved = env.git(&dir, &["show", "agent/t:greet.sh"]);
@@ -439,7 +486,10 @@ fn update_with_a_conflict_becomes_a_step_that_resume_resolves_and_checkpoints() 
     // Now the task merges cleanly into main.
     let before = env.rev(&dir, "main");
     agent_ok(&env, &dir, &["merge", "t"]);
-    assert_eq!(parents(&env, &dir, "main"), vec![before, env.rev(&dir, "agent/t")]);
+    assert_eq!(
+        parents(&env, &dir, "main"),
+        vec![before, env.rev(&dir, "agent/t")]
+    );
     clean(&env, &dir);
 }
 
@@ -457,8 +507,17 @@ fn a_conflict_resolved_by_hand_is_checkpointed_as_the_merge() {
         "src/lib.rs",
         "pub fn add(a: i32, b: i32) -> i32 {\n    b.wrapping_add(a)\n}\n",
     );
-    agent_ok(&env, &repo, &["checkpoint", "calc", "-m", "Resolve conflicts with main"]);
+    agent_ok(
+        &env,
+        &repo,
+        &["checkpoint", "calc", "-m", "Resolve conflicts with main"],
+    );
     assert_eq!(parents(&env, &repo, "agent/calc"), vec![tip, main]);
+    assert_eq!(
+        env.git(&repo, &["show", "agent/calc:NOTES.md"]),
+        "wrapping\n"
+    );
+    assert_eq!(env.git(&wt, &["status", "--porcelain"]), "");
     clean(&env, &repo);
     agent_ok(&env, &repo, &["merge", "calc"]);
     assert_eq!(
