@@ -81,8 +81,31 @@ pub enum Command {
     Log(TaskArg),
     /// Show the task's whole change against its base.
     Diff(TaskArg),
-    /// Run the policy checks, then merge the task into its base branch.
+    /// Run the policy checks, then merge the task into its base branch (checked out here).
+    #[command(
+        long_about = "Run the policy checks, then merge the task into its base branch (checked out here).\n\n\
+The base branch is the branch that was checked out when the task started; it must be the branch \
+checked out now (merge refuses otherwise and prints the command to run), or name another with \
+--into. The merge is computed first without touching your checkout: when it conflicts, nothing \
+changes (checkout, index and HEAD stay as they were) and the conflicting paths are listed with \
+the ways forward (git agent update brings the task up to date with its base; the agent resolves \
+the conflicts). Then the policy checks run (tests, lint, secret scan, changes to configuration, \
+hooks and CI), binary files and files over 1 MiB that the merge brings in are listed, and only \
+then do your branch and checkout move, as git merge --no-ff (or --squash) would leave them."
+    )]
     Merge(MergeArgs),
+    /// Bring a task up to date with its base branch: merge the base into the task.
+    #[command(
+        long_about = "Bring a task up to date with its base branch: merge the base into the task.\n\n\
+The merge is made in the task's own worktree, never in your checkout. A clean merge is recorded \
+as a checkpoint of the task: a merge commit whose second parent is the base, with the usual \
+trailers and record (the tests are run when the plan has a test command). When it conflicts, \
+the files with conflict markers are left in the task's worktree and the plan gets a step to \
+resolve them: git agent resume has the agent resolve them with the tests run, as any step; or \
+resolve them yourself there and record it with git agent checkpoint. Either checkpoint is the \
+merge commit."
+    )]
+    Update(TaskArg),
     /// Delete a task: branch, notes, attic and worktree.
     Drop(DropArgs),
     /// Push a task's branch, notes and attic to a remote.
@@ -439,6 +462,9 @@ pub struct MergeArgs {
     /// changed; recorded in an Agent-Forced trailer.
     #[arg(long)]
     pub force: bool,
+    /// Merge into this branch (it must be checked out) instead of the task's base branch.
+    #[arg(long, value_name = "BRANCH")]
+    pub into: Option<String>,
 }
 
 #[derive(Debug, Args)]

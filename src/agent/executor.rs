@@ -485,6 +485,7 @@ impl Agent<'_> {
             plan.steps[(step - 1) as usize].title
         );
         let changes = self.changes_to_checkpoint(step >= steps);
+        let merge_parent = self.store.pending_update(task, plan)?;
         let scope = match &changes {
             Some(Changes::Paths(paths)) => Some(paths),
             _ => None,
@@ -521,6 +522,7 @@ impl Agent<'_> {
                 co_author: self.config.co_author.as_deref(),
                 secret_allow: Some(&secret_allow),
                 scope,
+                merge_parent,
             },
             Some(tip_note),
         );

@@ -52,6 +52,8 @@ pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exi
             co_author: None,
             secret_allow: (!args.allow_secrets).then_some(&secret_allow),
             scope,
+            // Resolving an update's conflicts by hand: this checkpoint is its merge commit.
+            merge_parent: store.pending_update(&task, &plan)?,
         },
     )?;
     if let Some((_, mark)) = &monitored {

@@ -105,19 +105,24 @@ fn flagged_link(path: &str, targets: &[String]) -> Option<&'static str> {
     })
 }
 
-/// The task's changes to flagged paths, one line each (`changes .envrc (direnv …)`), in path
-/// order. Renames count as a deletion and an addition, so both ends are seen. A new or
-/// changed symbolic link is flagged where it stands for a directory flagged files are read
-/// from, by its name or by what the tree holds under its target.
-pub fn flagged_changes(store: &Store, task: &Task) -> anyhow::Result<Vec<String>> {
-    let tip = task.tip.to_string();
+/// The changes to flagged paths from tree `from` to tree `to` (what a merge brings in), one
+/// line each (`changes .envrc (direnv …)`), in path order. Renames count as a deletion and an
+/// addition, so both ends are seen. A new or changed symbolic link is flagged where it stands
+/// for a directory flagged files are read from, by its name or by what `to` holds under its
+/// target.
+pub fn flagged_changes(
+    store: &Store,
+    from: gix::ObjectId,
+    to: gix::ObjectId,
+) -> anyhow::Result<Vec<String>> {
+    let tip = to.to_string();
     let out = store.git_output(&[
         "diff",
         "--raw",
         "--no-renames",
         "--no-abbrev",
         "-z",
-        &task.base.to_string(),
+        &from.to_string(),
         &tip,
     ])?;
     let mut lines = Vec::new();
@@ -176,17 +181,20 @@ fn link_targets(store: &Store, tip: &str, path: &str, id: &str) -> anyhow::Resul
 }
 
 /// Policy checks before a merge; each failure is one line. The secret scan reads every object
-/// the task adds; the plan's test command runs in the sandbox, in the task's worktree.
+/// the merge brings in (tree `from` to tree `to`); the plan's test command runs in the
+/// sandbox, in the task's worktree.
 pub fn policy_failures(
     store: &Store,
     task: &Task,
     plan: &Plan,
     config: &Config,
+    from: gix::ObjectId,
+    to: gix::ObjectId,
 ) -> anyhow::Result<Vec<String>> {
     use crate::policy::SecretAllowList;
     let mut failures = Vec::new();
     let allow = SecretAllowList::new(&config.secret_allow, &[])?.without_inline_marker();
-    for finding in store.scan_change(task.base, task.tip, &allow)? {
+    for finding in store.scan_trees(from, to, &allow)? {
         failures.push(format!("secret scan: {finding}"));
     }
     let test_command = config

@@ -26,6 +26,7 @@ mod start;
 mod status;
 mod stop;
 mod trust;
+mod update;
 mod watch;
 
 use std::io::Write;
@@ -168,6 +169,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Log(args) => log::cmd_log(&ctx, args),
         Command::Diff(args) => diff::cmd_diff(&ctx, args),
         Command::Merge(args) => merge::cmd_merge(&ctx, args),
+        Command::Update(args) => update::cmd_update(&ctx, args),
         Command::Drop(args) => drop::cmd_drop(&ctx, args),
         Command::Push(args) => remote::cmd_push(&ctx, args),
         Command::Pull(args) => remote::cmd_pull(&ctx, args),

@@ -160,9 +160,10 @@ impl Store {
                 detail: err.to_string(),
             })?;
         if !output.status.success() {
+            // Some commands (`git merge` on a conflict) say why on stdout: never an empty error.
             return Err(StoreError::GitCommand {
                 args: args.join(" "),
-                detail: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+                detail: super::merge::output_detail(&output),
             });
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())

@@ -59,6 +59,9 @@ pub struct CheckpointInput<'a> {
     /// The paths a [`super::Watch`] saw change since the last checkpoint, when it can vouch
     /// for them; `None` walks the whole worktree.
     pub scope: Option<&'a BTreeSet<BString>>,
+    /// The second parent when this checkpoint merges the task's base in (`git agent update`;
+    /// see [`Store::pending_update`]). Its diff stats stay those against the first parent.
+    pub merge_parent: Option<ObjectId>,
 }
 
 #[derive(Debug, Clone)]
@@ -105,11 +108,13 @@ impl Store {
         let started = Instant::now();
         let wt_repo = self.open_worktree(worktree)?;
         let tip_tree = self.tree_of(task.tip)?;
+        // A merge brought files in that no watch of a run saw being written: walk them all.
+        let scope = input.scope.filter(|_| input.merge_parent.is_none());
         let mut snapshot = snapshot_scoped(
             &wt_repo,
             tip_tree,
             input.secret_allow,
-            input.scope,
+            scope,
             &self.generated(),
         )?;
         let gitlinks = snapshot.gitlinks();
@@ -164,7 +169,8 @@ impl Store {
             files,
             trailers.render()
         );
-        let commit = self.commit(&message, snapshot.tree, [task.tip])?;
+        let parents = std::iter::once(task.tip).chain(input.merge_parent);
+        let commit = self.commit(&message, snapshot.tree, parents)?;
 
         let mut record = input.record;
         record.checkpoint = number;
@@ -206,17 +212,17 @@ impl Store {
         })
     }
 
-    /// The secret scan of everything a change adds between two commits: every new or changed
+    /// The secret scan of everything a change adds between two trees: every new or changed
     /// blob (binary too), its path, and link targets — the objects themselves, so no diff
     /// attribute or quoting can hide one.
-    pub fn scan_change(
+    pub fn scan_trees(
         &self,
         from: ObjectId,
         to: ObjectId,
         allow: &SecretAllowList,
     ) -> Result<Vec<crate::policy::SecretFinding>> {
         let mut findings = Vec::new();
-        for (path, _, new) in self.diff_trees(self.tree_of(from)?, self.tree_of(to)?)? {
+        for (path, _, new) in self.diff_trees(from, to)? {
             let Some((kind, id)) = new else { continue };
             if matches!(kind, gix::objs::tree::EntryKind::Commit) {
                 continue;

@@ -17,6 +17,7 @@ pub(crate) mod journal;
 pub mod lease;
 mod lock;
 mod loose;
+mod merge;
 pub mod notes;
 mod plan;
 pub mod record;
@@ -41,6 +42,7 @@ pub use checkpoint::{CheckpointInput, CheckpointOutcome, TestsSummary};
 pub use error::StoreError;
 pub use fsck::{Finding, FsckReport, Mismatch, Rewind};
 pub use lock::TaskLock;
+pub use merge::{BroughtIn, Conflict, LARGE_FILE_BYTES, MergeTree, Update};
 pub use notes::NotesReader;
 pub use plan::{
     Attempt, AttemptOf, AttemptResult, FAILED_TRY, FORMAT, Merged, Parallel, Plan, PlanStatus,

@@ -46,6 +46,10 @@ pub struct Plan {
     pub attempts: Vec<Attempt>,
     pub stop: Option<StopRecord>,
     pub merged: Option<Merged>,
+    /// Set by `git agent update` when merging the base conflicted: what the next checkpoint
+    /// merges (see [`super::Update`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update: Option<super::Update>,
     /// On an attempt task (`<task>--try-<k>`): the task it is an attempt of.
     pub attempt_of: Option<AttemptOf>,
     /// Rounds of parallel attempts (`--attempts N`), oldest first; the last one may still be

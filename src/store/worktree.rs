@@ -174,9 +174,15 @@ impl Store {
         Ok(())
     }
 
-    /// Refuse `--here` when the checkout has changes that the agent would sweep into its commits.
+    /// Refuse `--here` (or a merge) when the checkout has uncommitted changes. A check only:
+    /// `--no-optional-locks` keeps `git status` from refreshing the user's index file.
     pub fn ensure_clean_checkout(&self) -> Result<()> {
-        let status = self.git_output(&["status", "--porcelain=v1", "--untracked-files=normal"])?;
+        let status = self.git_output(&[
+            "--no-optional-locks",
+            "status",
+            "--porcelain=v1",
+            "--untracked-files=normal",
+        ])?;
         if !status.trim().is_empty() {
             let first: Vec<&str> = status.lines().take(5).collect();
             return Err(StoreError::DirtyCheckout(first.join("; ")));

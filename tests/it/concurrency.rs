@@ -131,6 +131,7 @@ fn a_checkpoint_that_loses_the_compare_and_swap_race_writes_nothing() {
         co_author: None,
         secret_allow: None,
         scope: None,
+        merge_parent: None,
     };
     std::fs::write(wt.join("a.txt"), "a\n").unwrap();
     let winner = store.checkpoint(&stale, &wt, input("winner")).unwrap();

@@ -419,6 +419,7 @@ fn watched_checkpoint(repo: &Path, wt: &Path, watch: &mut Watch) -> Result<bool,
                 co_author: None,
                 secret_allow: None,
                 scope,
+                merge_parent: None,
             },
         )
         .map_err(|e| format!("checkpoint failed: {e}"))?;

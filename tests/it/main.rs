@@ -34,6 +34,7 @@ mod json_everywhere;
 mod layout;
 mod mcp;
 mod mcp_client;
+mod merge_daily;
 mod merge_flags;
 mod odd_names;
 mod orphans;

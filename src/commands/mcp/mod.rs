@@ -384,6 +384,7 @@ impl GitAgentServer {
                 slug: Some(params.task),
                 squash: params.squash,
                 force: params.force,
+                into: None,
             };
             let merged = super::merge::merge_task(&quiet_context(&cwd), &store, &args)?;
             Ok(MergedTask {
