@@ -136,7 +136,8 @@ impl Run {
 /// Every subcommand's path (`queue add` for a nested one), from the clap definition.
 fn subcommands() -> Vec<String> {
     fn walk(cmd: &clap::Command, prefix: &str, out: &mut Vec<String>) {
-        for sub in cmd.get_subcommands() {
+        // Hidden commands are the shell completion's (`__tasks` prints bare names for it).
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
             let name = format!("{prefix}{}", sub.get_name());
             if sub.get_subcommands().next().is_some() {
                 walk(sub, &format!("{name} "), out);
@@ -394,6 +395,18 @@ fn every_command_prints_typed_json_lines_and_errors_as_one_object() {
         run_json(&env, &repo, &["worker", "--lease", "0s"], no_key).error(),
     );
 
+    record(
+        "update",
+        run_json(&env, &repo, &["update", "no-such-task"], no_key).error(),
+    );
+    record(
+        "stop",
+        run_json(&env, &repo, &["stop", "no-such-task"], no_key).error(),
+    );
+    record(
+        "stop",
+        run_json(&env, &repo, &["stop", "--no-wait", "alpha"], no_key).ok(),
+    );
     record(
         "merge",
         run_json(&env, &repo, &["merge", "queued"], no_key).error(),
