@@ -61,7 +61,8 @@ fn sample_repo(base: &Path) -> anyhow::Result<PathBuf> {
     for (name, text) in FILES {
         std::fs::write(repo.join(name), text)?;
     }
-    git(&repo, &["init", "-q"])?;
+    // Named, so the `git diff main...` it suggests works whatever `init.defaultBranch` says.
+    git(&repo, &["init", "-q", "-b", "main"])?;
     if git(&repo, &["config", "user.email"]).is_err() {
         git(&repo, &["config", "user.name", "git-agent demo"])?;
         git(&repo, &["config", "user.email", "demo@example.invalid"])?;
