@@ -150,7 +150,7 @@ fn spawn_detached(
         .stdin(Stdio::null())
         // The run writes its own run log (the same events); its stdout is kept for the
         // `error` object that `--json` prints there when the run fails.
-        .stdout(std::fs::File::create(stdout_log(&store, &slug))?)
+        .stdout(std::fs::File::create(stdout_log(&store, slug))?)
         .stderr(std::fs::File::create(&errors)?)
         .process_group(0);
     // The server took the keys out of its own environment when it started; the run is
@@ -172,7 +172,7 @@ fn spawn_detached(
             if ran || ready(&Store::discover(cwd)?, pid)? {
                 break Ok(());
             }
-            let printed = std::fs::read_to_string(stdout_log(&store, &slug)).unwrap_or_default();
+            let printed = std::fs::read_to_string(stdout_log(&store, slug)).unwrap_or_default();
             let said = json_error(&printed)
                 .unwrap_or_else(|| std::fs::read_to_string(&errors).unwrap_or_default());
             let said = said.trim();
