@@ -186,12 +186,11 @@ fn every_relative_link_of_the_docs_reaches_a_file_and_its_heading() {
                 broken.push(format!("{name}: {target}: no such file"));
                 continue;
             }
-            if let Some(anchor) = anchor {
-                if path.extension().is_some_and(|e| e == "md")
-                    && !anchors(&read(&path)).contains(anchor)
-                {
-                    broken.push(format!("{name}: {target}: no such heading"));
-                }
+            if let Some(anchor) = anchor
+                && path.extension().is_some_and(|e| e == "md")
+                && !anchors(&read(&path)).contains(anchor)
+            {
+                broken.push(format!("{name}: {target}: no such heading"));
             }
         }
         // The project documents itself: nothing outside the repository.
