@@ -29,6 +29,8 @@ const HEADER: &str = "git-agent journal 1";
 /// A journal being written: renamed to its final name once whole, so a reader never parses
 /// half of one.
 const PARTIAL: &str = ".partial";
+/// A journal file just created, before its writer holds it.
+const FRESH: &str = ".fresh";
 /// A finished journal file: `<pid>-<nanos>-<n>.redo`.
 const FINAL: &str = ".redo";
 /// How `old` or `new` is written when the ref does not exist before or after.
@@ -124,20 +126,24 @@ impl Journal {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
+        let fresh = dir.join(format!("{stem}{FRESH}"));
         let partial = dir.join(format!("{stem}{PARTIAL}"));
         let path = dir.join(format!("{stem}{FINAL}"));
         let mut file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
-            .open(&partial)
-            .map_err(StoreError::io("could not create", &partial))?;
-        // The lock goes with the open file, through the rename: held from the first byte.
+            .open(&fresh)
+            .map_err(StoreError::io("could not create", &fresh))?;
+        // The lock goes with the open file, through the renames: a `.partial` or `.redo` name
+        // exists only for a file whose writer holds it or died holding it. Between the create
+        // and the lock the file has a name no settler reads.
         if !try_flock(&file) {
-            return Err(StoreError::io("could not lock", &partial)(
+            return Err(StoreError::io("could not lock", &fresh)(
                 std::io::Error::last_os_error(),
             ));
         }
+        std::fs::rename(&fresh, &partial).map_err(StoreError::io("could not write", &partial))?;
         file.write_all(render(edits).as_bytes())
             .and_then(|()| file.sync_data())
             .map_err(StoreError::io("could not write", &partial))?;
@@ -149,6 +155,23 @@ impl Journal {
     pub(crate) fn end(self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// A `.fresh` journal made in the last few seconds: its writer creates the file before it
+/// takes the `flock`, so a free lock on a new one may be a live writer's between the two.
+fn being_written(path: &Path) -> bool {
+    const GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().map_or(true, |age| age < GRACE))
+}
+
+/// Whether the journal behind `file` was removed after we opened it: its writer ended it
+/// (`Journal::end` removes it before it lets go of the `flock`), so the free lock we got is
+/// not a dead writer's.
+fn unlinked(file: &std::fs::File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    file.metadata().is_ok_and(|m| m.nlink() == 0)
 }
 
 /// What a dead writer's journal came to.
@@ -203,7 +226,7 @@ impl Store {
             .read(true)
             .write(true)
             .open(path)
-            .is_ok_and(|file| try_flock(&file))
+            .is_ok_and(|file| try_flock(&file) && !unlinked(&file))
     }
 
     /// Settle one journal file; `None` when its writer is alive (or it is not a journal).
@@ -212,6 +235,13 @@ impl Store {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
+        if name.ends_with(FRESH) {
+            // A writer killed between creating the file and locking it: nothing in it yet.
+            if !being_written(path) && std::fs::File::open(path).is_ok_and(|f| try_flock(&f)) {
+                let _ = std::fs::remove_file(path);
+            }
+            return Ok(None);
+        }
         let partial = name.ends_with(PARTIAL);
         if !partial && !name.ends_with(FINAL) {
             return Ok(None);
@@ -225,7 +255,7 @@ impl Store {
             Err(_) => return Ok(None),
         };
         // Held while we settle it, so two commands never settle the same journal at once.
-        if !try_flock(&file) {
+        if !try_flock(&file) || unlinked(&file) {
             return Ok(None);
         }
         if partial {
@@ -314,6 +344,10 @@ impl Store {
         let mut out: Vec<PathBuf> = entries
             .flatten()
             .map(|e| e.path())
+            .filter(|p| {
+                p.to_str()
+                    .is_some_and(|s| s.ends_with(PARTIAL) || s.ends_with(FINAL))
+            })
             .filter(|p| Self::journal_is_dead(p))
             .collect();
         out.sort();
