@@ -104,3 +104,17 @@ impl DerefMut for GitCommand {
         &mut self.0
     }
 }
+
+/// What git printed when it failed: its error output, else its output, else its exit status,
+/// so a message is never empty.
+pub fn output_detail(output: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    if !stderr.is_empty() {
+        return stderr;
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    if !stdout.is_empty() {
+        return stdout;
+    }
+    format!("git exited with {} and printed nothing", output.status)
+}

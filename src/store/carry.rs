@@ -163,7 +163,7 @@ impl Store {
             // Some commands (`git merge` on a conflict) say why on stdout: never an empty error.
             return Err(StoreError::GitCommand {
                 args: args.join(" "),
-                detail: super::merge::output_detail(&output),
+                detail: crate::git_command::output_detail(&output),
             });
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())

@@ -93,7 +93,7 @@ impl Store {
             _ => {
                 return Err(StoreError::GitCommand {
                     args: args.join(" "),
-                    detail: output_detail(&output),
+                    detail: crate::git_command::output_detail(&output),
                 });
             }
         };
@@ -291,20 +291,6 @@ the tests pass. The checkpoint of this step records the merge.",
         )?;
         Ok(step)
     }
-}
-
-/// What git printed when it failed: its error output, else its output, else its exit status,
-/// so a message is never empty.
-pub(crate) fn output_detail(output: &std::process::Output) -> String {
-    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
-    if !stderr.is_empty() {
-        return stderr;
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    if !stdout.is_empty() {
-        return stdout;
-    }
-    format!("git exited with {} and printed nothing", output.status)
 }
 
 /// `git merge-tree --write-tree -z --name-only --messages` output: the tree, the conflicted
