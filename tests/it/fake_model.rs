@@ -8,8 +8,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -24,6 +24,66 @@ pub struct FakeModel {
     pub requests: Arc<Mutex<Vec<(String, Value)>>>,
     pub faults: Arc<Mutex<Vec<&'static str>>>,
     pub served: Arc<Mutex<Vec<Served>>>,
+    /// Holds requests before they are answered, so a test can keep a run going until it
+    /// has done what it tests (sent a signal, started a watcher) — no timing involved.
+    pub gate: Arc<Gate>,
+}
+
+/// A gate in front of the fake server's answers: while it is closed from request `n` on
+/// (0-based), those requests wait unanswered until [`Gate::open`].
+#[derive(Default)]
+pub struct Gate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    closed_from: Option<usize>,
+    waiting: usize,
+}
+
+impl Gate {
+    /// Requests from the `n`th on (0-based) wait until the gate is opened.
+    pub fn close_from(&self, n: usize) {
+        self.state.lock().unwrap().closed_from = Some(n);
+        self.changed.notify_all();
+    }
+
+    /// Lets every waiting and later request through.
+    pub fn open(&self) {
+        self.state.lock().unwrap().closed_from = None;
+        self.changed.notify_all();
+    }
+
+    /// Blocks until a request is waiting at the gate (the run is then certainly still going,
+    /// inside a model call); panics after `limit`.
+    pub fn wait_for_waiting(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let mut state = self.state.lock().unwrap();
+        while state.waiting == 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no request reached the closed gate within {limit:?}"
+            );
+            state = self.changed.wait_timeout(state, left).unwrap().0;
+        }
+    }
+
+    fn pass(&self, index: usize) {
+        let mut state = self.state.lock().unwrap();
+        let held = |s: &GateState| s.closed_from.is_some_and(|n| index >= n);
+        if !held(&state) {
+            return;
+        }
+        state.waiting += 1;
+        self.changed.notify_all();
+        while held(&state) {
+            state = self.changed.wait(state).unwrap();
+        }
+        state.waiting -= 1;
+    }
 }
 
 /// One answer delivered whole, with the usage it reported.
@@ -85,12 +145,20 @@ impl FakeModel {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
         let seen = requests.clone();
+        let gate = Arc::new(Gate::default());
+        let held = gate.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (script, seen, plan) = (script.clone(), seen.clone(), plan.clone());
-                let (injected, books) = (injected.clone(), books.clone());
+                let (injected, books, held) = (injected.clone(), books.clone(), held.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(stream, &*script, &seen, delay, &*plan, &injected, &books);
+                    let books = Books {
+                        seen: &seen,
+                        injected: &injected,
+                        served: &books,
+                        gate: &held,
+                    };
+                    let _ = serve(stream, &*script, delay, &*plan, books);
                 });
             }
         });
@@ -99,6 +167,7 @@ impl FakeModel {
             requests,
             faults,
             served,
+            gate,
         }
     }
 
@@ -130,15 +199,27 @@ impl FakeModel {
     }
 }
 
+/// What one connection's handler records into and waits at.
+struct Books<'a> {
+    seen: &'a Mutex<Vec<(String, Value)>>,
+    injected: &'a Mutex<Vec<&'static str>>,
+    served: &'a Mutex<Vec<Served>>,
+    gate: &'a Gate,
+}
+
 fn serve(
     stream: TcpStream,
     script: &Script,
-    seen: &Mutex<Vec<(String, Value)>>,
     delay: Duration,
     plan: &FaultPlan,
-    injected: &Mutex<Vec<&'static str>>,
-    served: &Mutex<Vec<Served>>,
+    books: Books<'_>,
 ) -> std::io::Result<()> {
+    let Books {
+        seen,
+        injected,
+        served,
+        gate,
+    } = books;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut headers = String::new();
     let mut length = 0usize;
@@ -158,14 +239,16 @@ fn serve(
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let fault = {
+    let (index, fault) = {
         let mut seen = seen.lock().unwrap();
         seen.push((headers, request.clone()));
-        plan(seen.len() - 1, &request)
+        (seen.len() - 1, plan(seen.len() - 1, &request))
     };
+    gate.pass(index);
     if let Some(fault) = fault {
         injected.lock().unwrap().push(fault);
     }
+    // time is what is tested: `delay` plays a slow model for the tests that ask for one
     std::thread::sleep(delay);
     let content = script(&request);
     let usage = Served {
