@@ -397,8 +397,10 @@ fn watch_follows_a_run_and_ctrl_c_leaves_the_run_alone() {
     let idle = env.agent_ok(&dir, &["watch", "t"]);
     assert!(idle.starts_with("Task t is not running."), "{idle}");
 
+    // The run is held at its first model call until every watcher is following it.
+    model.gate.close_from(0);
     let run = spawn(&env, &dir, &model, &["resume", "t"]);
-    wait_until("the first model call", || !model.bodies().is_empty());
+    model.gate.wait_for_waiting(Duration::from_secs(60));
     let human = env
         .agent_cmd(&dir, &["watch", "t"])
         .stdout(Stdio::piped())
@@ -409,12 +411,19 @@ fn watch_follows_a_run_and_ctrl_c_leaves_the_run_alone() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let interrupted = env
+    let mut interrupted = env
         .agent_cmd(&dir, &["watch", "t"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Signalled once it has printed its first event: it is following the run by then.
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(interrupted.stdout.as_mut().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert!(!first.is_empty(), "watch printed nothing");
     let status = std::process::Command::new("kill")
         .args(["-INT", &interrupted.id().to_string()])
         .status()
@@ -422,6 +431,7 @@ fn watch_follows_a_run_and_ctrl_c_leaves_the_run_alone() {
     assert!(status.success());
     let stopped = interrupted.wait_with_output().unwrap();
     assert_ne!(stopped.status.code(), Some(0), "watch ignored Ctrl-C");
+    model.gate.open();
 
     let run = run.wait_with_output().unwrap();
     assert_eq!(
