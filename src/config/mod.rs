@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Advice, Exit};
-use crate::llm::ProviderKind;
+use crate::llm::{ProviderKind, Thinking};
 
 pub use keys::{KEYS, Key, Kind, Trust, by_name};
 pub use mcp::McpServer;
@@ -31,6 +31,10 @@ pub struct Config {
     pub provider: ProviderKind,
     pub model: String,
     pub planner_model: String,
+    /// How much the executor's model reasons before each answer.
+    pub thinking: Thinking,
+    /// How much the planner's model reasons.
+    pub planner_thinking: Thinking,
     pub anthropic_base_url: Option<String>,
     pub openai_base_url: Option<String>,
     pub replay_file: Option<PathBuf>,
@@ -775,10 +779,17 @@ fn build(
             entry.0.clone_from(value);
         }
     }
+    let thinking = |key: &str| {
+        text(key)
+            .and_then(|name| Thinking::from_name(&name))
+            .unwrap_or_default()
+    };
     Ok(Config {
         provider,
         model,
         planner_model,
+        thinking: thinking("thinking"),
+        planner_thinking: thinking("planner_thinking"),
         anthropic_base_url: text("anthropic_base_url"),
         openai_base_url: text("openai_base_url"),
         replay_file: text("replay_file").map(PathBuf::from),

@@ -179,6 +179,10 @@ pub fn note(request: &Request) -> String {
             }
             format!("text {short:?}")
         }
+        // What the model reasoned is its own; a note says only that it did.
+        Some(ContentBlock::Thinking { .. } | ContentBlock::RedactedThinking { .. }) => {
+            "thinking".to_string()
+        }
         Some(ContentBlock::ToolUse { name, .. } | ContentBlock::InvalidToolUse { name, .. }) => {
             format!("tool call {name}")
         }
@@ -241,6 +245,7 @@ mod tests {
                 output_tokens: 2,
                 cache_read_tokens: 3,
                 cache_write_tokens: 4,
+                reasoning_tokens: 0,
             },
             content: vec![
                 ContentBlock::text("hi"),

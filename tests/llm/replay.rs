@@ -92,6 +92,7 @@ async fn a_replayed_call_is_priced_like_a_live_one() {
         output_tokens: 212,
         cache_read_tokens: 0,
         cache_write_tokens: 1650,
+        reasoning_tokens: 0,
     };
     assert_eq!(
         (
