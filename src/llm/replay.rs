@@ -148,7 +148,7 @@ impl Recorder {
             model: response.model.clone(),
             stop_reason: response.stop_reason.clone(),
             usage: response.usage,
-            content: response.content.clone(),
+            content: response.content.iter().map(for_the_record).collect(),
         };
         let mut line = serde_json::to_string(&recorded).map_err(|e| LlmError::Record {
             file: self.file.clone(),
@@ -163,6 +163,22 @@ impl Recorder {
                 file: self.file.clone(),
                 source,
             })
+    }
+}
+
+/// A block as a recording keeps it. What the model thought may quote what it read (a key in
+/// a file, an environment dump): it is written with known secrets masked. A replayed
+/// conversation is never sent to a provider, so the signature need not match any more.
+fn for_the_record(block: &ContentBlock) -> ContentBlock {
+    match block {
+        ContentBlock::Thinking {
+            thinking,
+            signature,
+        } => ContentBlock::Thinking {
+            thinking: crate::policy::redact_known(thinking),
+            signature: signature.clone(),
+        },
+        other => other.clone(),
     }
 }
 
