@@ -924,6 +924,39 @@ mod tests {
     }
 
     #[test]
+    fn thinking_levels_are_set_per_role_from_any_layer_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = |name: &str| (name == "GIT_AGENT_THINKING").then(|| " Low ".to_string());
+        let none = |_: &str| None;
+        let defaults = load(&inputs(dir.path(), &none, vec![])).unwrap();
+        assert_eq!(
+            (defaults.thinking, defaults.planner_thinking),
+            (Thinking::Off, Thinking::Medium)
+        );
+        std::fs::write(
+            dir.path().join("repo.toml"),
+            "planner_thinking = \"high\"\n",
+        )
+        .unwrap();
+        let git = vec![("agent.planner-thinking".to_string(), "off".to_string())];
+        let config = load(&inputs(dir.path(), &env, git)).unwrap();
+        assert_eq!(
+            (config.thinking, config.planner_thinking),
+            (Thinking::Low, Thinking::Off)
+        );
+        let config = load(&inputs(dir.path(), &none, vec![])).unwrap();
+        assert_eq!(config.planner_thinking, Thinking::High);
+        std::fs::write(dir.path().join("repo.toml"), "thinking = \"max\"\n").unwrap();
+        let err = load(&inputs(dir.path(), &none, vec![]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("repo.toml:1") && err.contains("\"off\", \"low\", \"medium\" or \"high\""),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn the_repository_file_widens_nothing_until_its_content_is_trusted() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("user.toml"), "deny = [\"make deploy\"]\n").unwrap();

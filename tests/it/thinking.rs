@@ -43,11 +43,15 @@ fn a_run_with_thinking_completes_and_sends_every_thinking_block_back_unchanged()
     let dir = sample(&env, "");
     env.git(&dir, &["config", "agent.thinking", "low"]);
     let model = FakeModel::start(Arc::new(thinking_model) as Arc<Script>, Duration::ZERO);
-    let out = git_agent(&env, &dir, &["start", "--name", "t", "Add a --shout flag"])
-        .env("ANTHROPIC_BASE_URL", &model.url)
-        .env("ANTHROPIC_API_KEY", KEY)
-        .output()
-        .unwrap();
+    let out = git_agent(
+        &env,
+        &dir,
+        &["start", "--json", "--name", "t", "Add a --shout flag"],
+    )
+    .env("ANTHROPIC_BASE_URL", &model.url)
+    .env("ANTHROPIC_API_KEY", KEY)
+    .output()
+    .unwrap();
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -101,6 +105,15 @@ fn a_run_with_thinking_completes_and_sends_every_thinking_block_back_unchanged()
         assert!(!text.contains("PONDERING"), "{what}: {text}");
         assert!(!text.contains("desrever"), "{what}: {text}");
     }
+    // The events (what --json prints, what the terminal display and `watch` render) carry
+    // the answers' text, not the thinking.
+    assert!(
+        stdout.contains(r#"{"type":"model_text","text":"Planning."}"#),
+        "{stdout}"
+    );
+    let run_log = std::fs::read_to_string(dir.join(".git/agent/runs/t.jsonl")).unwrap();
+    assert!(run_log.contains("task_started"), "{run_log}");
+    assert!(!run_log.contains("PONDERING"), "{run_log}");
     let everything = env.git(&dir, &["log", "--all", "-p", "--notes=agent/*"]);
     assert!(!everything.contains("PONDERING"), "{everything}");
     assert!(!everything.contains(KEY), "the key reached git");
@@ -122,4 +135,72 @@ fn a_run_with_thinking_completes_and_sends_every_thinking_block_back_unchanged()
             "planner_thinking medium # default"
         ]
     );
+}
+
+/// One line of a recording: `content` answered on `model` with these tokens.
+fn recorded(content: Value, input: u64, output: u64, reasoning: u64) -> String {
+    json!({"model": "o4-mini", "stop_reason": "tool_use", "content": content,
+           "usage": {"input_tokens": input, "output_tokens": output, "reasoning_tokens": reasoning}})
+    .to_string()
+}
+
+/// The note `git notes` shows on `rev`, parsed.
+fn note(env: &TestEnv, dir: &std::path::Path, rev: &str) -> toml::Value {
+    toml::from_str(&env.git(dir, &["notes", "--ref", "agent/r", "show", rev])).unwrap()
+}
+
+/// Reasoning tokens a provider reports are recorded in git beside the output tokens they are
+/// part of: the planner's in the plan note, the executor's in the checkpoint record.
+#[test]
+fn reasoning_tokens_are_recorded_in_git_with_the_usage_they_are_part_of() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    let plan = json!([{"type": "tool_use", "id": "t1", "name": "submit_plan", "input": {
+        "objective": "add notes", "constraints": [], "acceptance_criteria": ["sh test.sh passes"],
+        "test_command": "sh test.sh", "steps": [{"title": "Write NOTES.md", "detail": "one line"}]}}]);
+    let write = json!([{"type": "tool_use", "id": "t2", "name": "write_file",
+                        "input": {"path": "NOTES.md", "content": "notes\n"}}]);
+    let finish = json!([{"type": "tool_use", "id": "t3", "name": "finish_step", "input": {
+        "summary": "Write NOTES.md", "expected_outcome": "tests pass", "risks": "none", "next_step": "done"}}]);
+    let session = [
+        recorded(plan, 1000, 500, 320),
+        recorded(write, 800, 90, 64),
+        recorded(finish, 900, 40, 16),
+    ]
+    .join("\n");
+    let replay = env.root.path().join("session.jsonl");
+    std::fs::write(&replay, session).unwrap();
+    let out = git_agent(
+        &env,
+        &dir,
+        &[
+            "start",
+            "--name",
+            "r",
+            "--provider",
+            "replay",
+            "--replay-file",
+            replay.to_str().unwrap(),
+            "Add notes",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let plan_note = note(&env, &dir, "agent/r~1");
+    let record = note(&env, &dir, "agent/r");
+    let tokens = |usage: &toml::Value| {
+        ["output_tokens", "reasoning_tokens"].map(|k| usage[k].as_integer().unwrap())
+    };
+    assert_eq!(
+        (tokens(&plan_note["planner_usage"]), tokens(&record)),
+        ([500, 320], [90 + 40, 64 + 16])
+    );
+    env.fsck(&dir);
 }
