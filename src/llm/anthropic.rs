@@ -1,4 +1,5 @@
-//! Anthropic Messages API (`POST {base}/v1/messages`) with streaming and prompt caching.
+//! Anthropic Messages API (`POST {base}/v1/messages`) with streaming, prompt caching and
+//! extended thinking (thinking blocks kept and sent back as signed).
 
 use super::config::ProviderConfig;
 use super::error::LlmError;
@@ -158,10 +159,11 @@ enum ThinkingControl {
     Adaptive,
 }
 
-/// By model-name prefix, the longest matching one wins. Checked 2026-11-28 against
-/// <https://platform.claude.com/docs/en/build-with-claude/extended-thinking> and
-/// `.../adaptive-thinking`: Claude 4.7 and later refuse budgets, 4.6 deprecates them, 4.5 and
-/// earlier know only budgets. A Claude model newer than this table is taken as adaptive.
+/// By model-name prefix, the longest matching one wins. Checked 2026-12-07 against
+/// <https://platform.claude.com/docs/en/build-with-claude/extended-thinking>, `.../effort`
+/// and Amazon Bedrock's `claude-messages-adaptive-thinking` page: Claude 4.7 and later refuse
+/// budgets (and `{"type": "disabled"}`), 4.6 deprecates budgets, 4.5 and earlier know only
+/// budgets. A Claude model newer than this table is taken as adaptive.
 const THINKING_CONTROLS: &[(&str, ThinkingControl)] = &[
     ("claude", ThinkingControl::Adaptive),
     ("claude-2", ThinkingControl::Unsupported),
