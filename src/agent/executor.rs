@@ -261,6 +261,7 @@ impl Agent<'_> {
             let response = match self
                 .turn(
                     &model,
+                    self.config.thinking,
                     EXECUTOR_PROMPT,
                     &messages,
                     tools.clone(),

@@ -26,7 +26,9 @@ pub use interrupt::{Interrupt, Press, Presses};
 
 use crate::config::Config;
 use crate::error::Exit;
-use crate::llm::{ContentBlock, Message, Provider, Request, Response, StreamEvent, ToolSpec};
+use crate::llm::{
+    ContentBlock, Message, Provider, Request, Response, StreamEvent, Thinking, ToolSpec,
+};
 use crate::store::record::Usage;
 use crate::store::{Plan, StopReason, StopRecord, Store, Task};
 use crate::tools::ToolBox;
@@ -340,6 +342,7 @@ impl<'a> Agent<'a> {
     async fn turn(
         &mut self,
         model: &str,
+        thinking: Thinking,
         system: &str,
         messages: &[Message],
         tools: Vec<ToolSpec>,
@@ -369,6 +372,7 @@ impl<'a> Agent<'a> {
             messages: messages.to_vec(),
             tools,
             max_tokens: 8192,
+            thinking,
         };
         let interrupt = self.interrupt.clone();
         // Between attempts nothing is in flight: Ctrl-C then stops at once.
@@ -436,6 +440,7 @@ impl<'a> Agent<'a> {
         self.unrecorded.output_tokens += response.usage.output_tokens;
         self.unrecorded.cache_read_tokens += response.usage.cache_read_tokens;
         self.unrecorded.cache_write_tokens += response.usage.cache_write_tokens;
+        self.unrecorded.reasoning_tokens += response.usage.reasoning_tokens;
         self.unrecorded.cost_usd += response.cost_usd;
         if response.usage_estimated {
             self.unrecorded.estimated_turns += 1;

@@ -144,6 +144,7 @@ impl Agent<'_> {
                 let response = match self
                     .turn(
                         &model,
+                        self.config.planner_thinking,
                         PLANNER_PROMPT,
                         &messages,
                         tools.clone(),

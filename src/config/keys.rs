@@ -35,6 +35,8 @@ pub enum Kind {
     Provider,
     /// `on` or `off`.
     OnOff,
+    /// How much a model reasons: `off`, `low`, `medium` or `high`.
+    Thinking,
     /// MCP servers, `[mcp.servers.<name>]` tables (see `super::mcp`): set in a file only.
     Servers,
 }
@@ -75,6 +77,9 @@ pub const KEYS: &[Key] = &[
     key("provider", Provider, User, Some("anthropic"), ""),
     key("model", Text, Project, None, ""),
     key("planner_model", Text, Project, None, ""),
+    // The executor works in many small turns; the planner's few answers decide the whole run.
+    key("thinking", Thinking, Project, Some("off"), ""),
+    key("planner_thinking", Thinking, Project, Some("medium"), ""),
     key("anthropic_base_url", Text, User, None, "(unset)"),
     key("openai_base_url", Text, User, None, "(unset)"),
     key("replay_file", Path, User, None, "(unset)"),
@@ -165,6 +170,7 @@ impl Kind {
             }
             (Provider, V::String(s)) => matches!(s.as_str(), "anthropic" | "openai" | "replay"),
             (OnOff, V::String(s)) => matches!(s.as_str(), "on" | "off"),
+            (Thinking, V::String(s)) => crate::llm::Thinking::from_name(s).is_some(),
             (Servers, _) => return super::mcp::check(value),
             _ => false,
         };
@@ -192,7 +198,7 @@ impl Kind {
                     .map(|s| V::String(s.to_string()))
                     .collect(),
             ),
-            Provider | OnOff => V::String(text.trim().to_ascii_lowercase()),
+            Provider | OnOff | Thinking => V::String(text.trim().to_ascii_lowercase()),
             Text | Path | Duration => V::String(text.to_string()),
             Servers => return Err(self.expected()),
         };
@@ -210,6 +216,7 @@ impl Kind {
             Duration => "write durations like 90s, 30m or 2h",
             Provider => "expected \"anthropic\", \"openai\" or \"replay\"",
             OnOff => "expected \"on\" or \"off\"",
+            Thinking => "expected \"off\", \"low\", \"medium\" or \"high\"",
             Servers => {
                 "MCP servers are set in a configuration file, as [mcp.servers.<name>] tables"
             }

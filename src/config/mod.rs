@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Advice, Exit};
-use crate::llm::ProviderKind;
+use crate::llm::{ProviderKind, Thinking};
 
 pub use keys::{KEYS, Key, Kind, Trust, by_name};
 pub use mcp::McpServer;
@@ -31,6 +31,10 @@ pub struct Config {
     pub provider: ProviderKind,
     pub model: String,
     pub planner_model: String,
+    /// How much the executor's model reasons before each answer.
+    pub thinking: Thinking,
+    /// How much the planner's model reasons.
+    pub planner_thinking: Thinking,
     pub anthropic_base_url: Option<String>,
     pub openai_base_url: Option<String>,
     pub replay_file: Option<PathBuf>,
@@ -775,10 +779,17 @@ fn build(
             entry.0.clone_from(value);
         }
     }
+    let thinking = |key: &str| {
+        text(key)
+            .and_then(|name| Thinking::from_name(&name))
+            .unwrap_or_default()
+    };
     Ok(Config {
         provider,
         model,
         planner_model,
+        thinking: thinking("thinking"),
+        planner_thinking: thinking("planner_thinking"),
         anthropic_base_url: text("anthropic_base_url"),
         openai_base_url: text("openai_base_url"),
         replay_file: text("replay_file").map(PathBuf::from),
@@ -910,6 +921,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("GIT_AGENT_NETWORK"), "{err}");
+    }
+
+    #[test]
+    fn thinking_levels_are_set_per_role_from_any_layer_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = |name: &str| (name == "GIT_AGENT_THINKING").then(|| " Low ".to_string());
+        let none = |_: &str| None;
+        let defaults = load(&inputs(dir.path(), &none, vec![])).unwrap();
+        assert_eq!(
+            (defaults.thinking, defaults.planner_thinking),
+            (Thinking::Off, Thinking::Medium)
+        );
+        std::fs::write(
+            dir.path().join("repo.toml"),
+            "planner_thinking = \"high\"\n",
+        )
+        .unwrap();
+        let git = vec![("agent.planner-thinking".to_string(), "off".to_string())];
+        let config = load(&inputs(dir.path(), &env, git)).unwrap();
+        assert_eq!(
+            (config.thinking, config.planner_thinking),
+            (Thinking::Low, Thinking::Off)
+        );
+        let config = load(&inputs(dir.path(), &none, vec![])).unwrap();
+        assert_eq!(config.planner_thinking, Thinking::High);
+        std::fs::write(dir.path().join("repo.toml"), "thinking = \"max\"\n").unwrap();
+        let err = load(&inputs(dir.path(), &none, vec![]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("repo.toml:1") && err.contains("\"off\", \"low\", \"medium\" or \"high\""),
+            "{err}"
+        );
     }
 
     #[test]

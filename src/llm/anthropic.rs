@@ -1,11 +1,13 @@
-//! Anthropic Messages API (`POST {base}/v1/messages`) with streaming and prompt caching.
+//! Anthropic Messages API (`POST {base}/v1/messages`) with streaming, prompt caching and
+//! extended thinking (thinking blocks kept and sent back as signed).
 
 use super::config::ProviderConfig;
 use super::error::LlmError;
 use super::http::{Http, error_fields};
 use super::sse::{SseEvent, SseStream};
 use super::types::{
-    ContentBlock, Request, Response, Role, StopReason, StreamEvent, Usage, parse_tool_input,
+    ContentBlock, Request, Response, Role, StopReason, StreamEvent, Thinking, Usage,
+    parse_tool_input,
 };
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
@@ -14,6 +16,9 @@ use std::collections::BTreeMap;
 const PROVIDER: &str = "anthropic";
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
 const VERSION: &str = "2023-06-01";
+/// Lets Claude 4 models with a thinking budget think between tool calls too, not only before
+/// the first one.
+const INTERLEAVED_THINKING: &str = "interleaved-thinking-2025-05-14";
 
 pub(crate) struct Anthropic {
     http: Http,
@@ -45,6 +50,12 @@ impl Anthropic {
             HeaderName::from_static("anthropic-version"),
             HeaderValue::from_static(VERSION),
         );
+        if let Some(beta) = thinking_wire(request).and_then(|wire| wire.beta) {
+            headers.insert(
+                HeaderName::from_static("anthropic-beta"),
+                HeaderValue::from_static(beta),
+            );
+        }
         let body = serde_json::to_vec(&request_body(request)).map_err(|e| LlmError::Protocol {
             provider: PROVIDER,
             message: format!("cannot encode the request: {e}"),
@@ -68,6 +79,14 @@ pub fn request_body(request: &Request) -> Value {
         "max_tokens": request.max_tokens,
         "stream": true,
     });
+    if let Some(wire) = thinking_wire(request) {
+        // Thinking counts against max_tokens, and a budget must stay below it.
+        body["max_tokens"] = json!(request.output_limit());
+        body["thinking"] = wire.thinking;
+        if let Some(effort) = wire.effort {
+            body["output_config"] = json!({"effort": effort});
+        }
+    }
     if !request.tools.is_empty() {
         let mut tools: Vec<Value> = request
             .tools
@@ -125,6 +144,85 @@ pub fn request_body(request: &Request) -> Value {
     }
     body["messages"] = Value::Array(messages);
     body
+}
+
+/// How a model is asked to think.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ThinkingControl {
+    /// A model from before extended thinking, or not Claude: no thinking parameter.
+    Unsupported,
+    /// `{"type": "enabled", "budget_tokens": N}`. `interleaved`: the model thinks between
+    /// tool calls when the beta header asks (Claude 4); Claude 3.7 thinks only before them.
+    Budget { interleaved: bool },
+    /// `{"type": "adaptive"}` with `output_config.effort`: Claude 4.6 and later, where a
+    /// budget is deprecated or refused with a 400. Interleaving comes with it.
+    Adaptive,
+}
+
+/// By model-name prefix, the longest matching one wins. Checked 2026-12-07 against
+/// <https://platform.claude.com/docs/en/build-with-claude/extended-thinking>, `.../effort`
+/// and Amazon Bedrock's `claude-messages-adaptive-thinking` page: Claude 4.7 and later refuse
+/// budgets (and `{"type": "disabled"}`), 4.6 deprecates budgets, 4.5 and earlier know only
+/// budgets. A Claude model newer than this table is taken as adaptive.
+const THINKING_CONTROLS: &[(&str, ThinkingControl)] = &[
+    ("claude", ThinkingControl::Adaptive),
+    ("claude-2", ThinkingControl::Unsupported),
+    ("claude-instant", ThinkingControl::Unsupported),
+    ("claude-3", ThinkingControl::Unsupported),
+    (
+        "claude-3-7-sonnet",
+        ThinkingControl::Budget { interleaved: false },
+    ),
+    (
+        "claude-sonnet-4",
+        ThinkingControl::Budget { interleaved: true },
+    ),
+    (
+        "claude-opus-4",
+        ThinkingControl::Budget { interleaved: true },
+    ),
+    (
+        "claude-haiku-4-5",
+        ThinkingControl::Budget { interleaved: true },
+    ),
+    ("claude-sonnet-4-6", ThinkingControl::Adaptive),
+    ("claude-opus-4-6", ThinkingControl::Adaptive),
+    ("claude-opus-4-7", ThinkingControl::Adaptive),
+    ("claude-opus-4-8", ThinkingControl::Adaptive),
+];
+
+fn thinking_control(model: &str) -> ThinkingControl {
+    let bare = model.rsplit_once('/').map_or(model, |(_, m)| m);
+    super::price::longest_prefix(THINKING_CONTROLS.iter().map(|(p, c)| (*p, *c)), bare)
+        .map_or(ThinkingControl::Unsupported, |(_, control)| control)
+}
+
+/// What a request with thinking on sends: the `thinking` object, the effort, the beta header.
+struct ThinkingWire {
+    thinking: Value,
+    effort: Option<&'static str>,
+    beta: Option<&'static str>,
+}
+
+/// `None` when the request asks for no thinking or the model cannot think. Off sends nothing
+/// at all: the adaptive-only models refuse `{"type": "disabled"}`.
+fn thinking_wire(request: &Request) -> Option<ThinkingWire> {
+    if request.thinking == Thinking::Off {
+        return None;
+    }
+    match thinking_control(&request.model) {
+        ThinkingControl::Unsupported => None,
+        ThinkingControl::Budget { interleaved } => Some(ThinkingWire {
+            thinking: json!({"type": "enabled", "budget_tokens": request.thinking.budget_tokens()}),
+            effort: None,
+            beta: (interleaved && !request.tools.is_empty()).then_some(INTERLEAVED_THINKING),
+        }),
+        ThinkingControl::Adaptive => Some(ThinkingWire {
+            thinking: json!({"type": "adaptive"}),
+            effort: Some(request.thinking.name()),
+            beta: None,
+        }),
+    }
 }
 
 /// A whole `message` object (the answer of a server or proxy that ignored `"stream": true`)
@@ -187,7 +285,12 @@ enum Partial {
         name: String,
         json: String,
     },
-    /// Thinking and server-side blocks: not part of the neutral model.
+    Thinking {
+        thinking: String,
+        signature: String,
+    },
+    RedactedThinking(String),
+    /// Server-side blocks: not part of the neutral model.
     Skipped,
 }
 
@@ -265,6 +368,14 @@ async fn read_stream(
                             },
                         }
                     }
+                    // A whole answer opens the block with its text and signature in it.
+                    Some("thinking") => Partial::Thinking {
+                        thinking: block["thinking"].as_str().unwrap_or("").to_string(),
+                        signature: block["signature"].as_str().unwrap_or("").to_string(),
+                    },
+                    Some("redacted_thinking") => {
+                        Partial::RedactedThinking(block["data"].as_str().unwrap_or("").to_string())
+                    }
                     _ => Partial::Skipped,
                 };
                 state.open.insert(index, partial);
@@ -282,6 +393,13 @@ async fn read_stream(
                     }
                     (Some(Partial::Tool { json, .. }), Some("input_json_delta")) => {
                         json.push_str(delta["partial_json"].as_str().unwrap_or(""));
+                    }
+                    // Not shown: the display gets the answer, not the reasoning.
+                    (Some(Partial::Thinking { thinking, .. }), Some("thinking_delta")) => {
+                        thinking.push_str(delta["thinking"].as_str().unwrap_or(""));
+                    }
+                    (Some(Partial::Thinking { signature, .. }), Some("signature_delta")) => {
+                        signature.push_str(delta["signature"].as_str().unwrap_or(""));
                     }
                     _ => {}
                 }
@@ -306,6 +424,21 @@ async fn read_stream(
                             state.unparsed.insert(index, (id, name, json, error));
                         }
                     },
+                    Some(Partial::Thinking {
+                        thinking,
+                        signature,
+                    }) => {
+                        let block = ContentBlock::Thinking {
+                            thinking,
+                            signature,
+                        };
+                        state.done.insert(index, block);
+                    }
+                    Some(Partial::RedactedThinking(data)) => {
+                        state
+                            .done
+                            .insert(index, ContentBlock::RedactedThinking { data });
+                    }
                     Some(Partial::Skipped) | None => {}
                 }
             }

@@ -22,7 +22,8 @@ pub use price::{Cost, Price, PriceTable};
 pub use replay::{Recorded, note as request_note, parse as parse_recording};
 pub use retry::{RetryPolicy, parse_http_date, parse_retry_after};
 pub use types::{
-    ContentBlock, Message, Request, Response, Role, StopReason, StreamEvent, ToolSpec, Usage,
+    ContentBlock, Message, Request, Response, Role, StopReason, StreamEvent, Thinking, ToolSpec,
+    Usage,
 };
 
 /// Request bodies as the wire sees them, for tests and debugging.

@@ -6,7 +6,8 @@ use super::error::LlmError;
 use super::http::{Http, error_fields};
 use super::sse::{SseEvent, SseStream};
 use super::types::{
-    ContentBlock, Request, Response, Role, StopReason, StreamEvent, Usage, parse_tool_input,
+    ContentBlock, Request, Response, Role, StopReason, StreamEvent, Thinking, Usage,
+    parse_tool_input,
 };
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde_json::{Value, json};
@@ -61,17 +62,36 @@ impl OpenAi {
     }
 }
 
+/// OpenAI's reasoning models, by name: they take `max_completion_tokens` and
+/// `reasoning_effort`. A router prefix (`openai/o3`) is ignored.
+fn is_reasoning_model(model: &str) -> bool {
+    let bare = model.rsplit_once('/').map_or(model, |(_, m)| m);
+    ["o1", "o3", "o4", "gpt-5"]
+        .iter()
+        .any(|p| bare.starts_with(p))
+}
+
 /// Reasoning models refuse `max_tokens`; older local servers know only `max_tokens`.
 fn max_tokens_field(model: &str) -> &'static str {
-    let bare = model.rsplit_once('/').map_or(model, |(_, m)| m);
-    let reasoning = ["o1", "o3", "o4", "gpt-5"]
-        .iter()
-        .any(|p| bare.starts_with(p));
-    if reasoning {
+    if is_reasoning_model(model) {
         "max_completion_tokens"
     } else {
         "max_tokens"
     }
+}
+
+/// The `reasoning_effort` to send, if any. Only OpenAI's reasoning models get it: other models
+/// and servers may refuse a field they do not know. o1-mini and o1-preview refuse it too.
+fn reasoning_effort(request: &Request) -> Option<&'static str> {
+    let bare = request
+        .model
+        .rsplit_once('/')
+        .map_or(request.model.as_str(), |(_, m)| m);
+    let refuses = ["o1-mini", "o1-preview"]
+        .iter()
+        .any(|p| bare.starts_with(p));
+    (request.thinking != Thinking::Off && is_reasoning_model(&request.model) && !refuses)
+        .then(|| request.thinking.name())
 }
 
 pub fn request_body(request: &Request) -> Value {
@@ -103,6 +123,8 @@ pub fn request_body(request: &Request) -> Value {
                     "type": "function",
                     "function": {"name": name, "arguments": "{}"},
                 })),
+                // Signed for Anthropic's API only; Chat Completions has no place for it.
+                ContentBlock::Thinking { .. } | ContentBlock::RedactedThinking { .. } => {}
                 ContentBlock::ToolResult {
                     tool_use_id,
                     content,
@@ -144,6 +166,11 @@ pub fn request_body(request: &Request) -> Value {
         "stream_options": {"include_usage": true},
     });
     body[max_tokens_field(&request.model)] = json!(request.max_tokens);
+    if let Some(effort) = reasoning_effort(request) {
+        body["reasoning_effort"] = json!(effort);
+        // Reasoning counts against the limit.
+        body[max_tokens_field(&request.model)] = json!(request.output_limit());
+    }
     if !request.tools.is_empty() {
         body["tools"] = request
             .tools
@@ -333,6 +360,10 @@ fn read_usage(value: &Value) -> Usage {
         output_tokens: value["completion_tokens"].as_u64().unwrap_or(0),
         cache_read_tokens: cached,
         cache_write_tokens: 0,
+        // Part of completion_tokens, and billed with them.
+        reasoning_tokens: value["completion_tokens_details"]["reasoning_tokens"]
+            .as_u64()
+            .unwrap_or(0),
     }
 }
 
@@ -410,8 +441,7 @@ fn finish(
         Usage {
             input_tokens: estimate_tokens(sent),
             output_tokens: estimate_tokens(answered),
-            cache_read_tokens: 0,
-            cache_write_tokens: 0,
+            ..Usage::default()
         }
     });
     Ok(Response {

@@ -181,7 +181,9 @@ impl PriceTable {
     }
 }
 
-fn longest_prefix<'a, T>(
+/// The entry whose prefix is the longest one `model` starts with, the prefix ending where a
+/// name part ends (`claude-sonnet-4` matches `claude-sonnet-4-5`, not `claude-sonnet-40`).
+pub(super) fn longest_prefix<'a, T>(
     entries: impl Iterator<Item = (&'a str, T)>,
     model: &str,
 ) -> Option<(&'a str, T)> {
@@ -267,6 +269,7 @@ mod tests {
             output_tokens: 1_000,
             cache_read_tokens: cache_read,
             cache_write_tokens: 0,
+            reasoning_tokens: 0,
         };
         let usd = |model: &str, usage: Usage| (table.cost(model, &usage).usd * 1e6).round() / 1e6;
         assert_eq!(
@@ -293,6 +296,7 @@ mod tests {
             output_tokens: 100_000,
             cache_read_tokens: 2_000_000,
             cache_write_tokens: 400_000,
+            reasoning_tokens: 0,
         };
         // A model without a long-context price: 3.4M prompt tokens at the list price.
         let cost = PriceTable::default().cost("claude-sonnet-4-6", &usage);

@@ -148,7 +148,7 @@ impl Recorder {
             model: response.model.clone(),
             stop_reason: response.stop_reason.clone(),
             usage: response.usage,
-            content: response.content.clone(),
+            content: response.content.iter().map(for_the_record).collect(),
         };
         let mut line = serde_json::to_string(&recorded).map_err(|e| LlmError::Record {
             file: self.file.clone(),
@@ -166,6 +166,22 @@ impl Recorder {
     }
 }
 
+/// A block as a recording keeps it. What the model thought may quote what it read (a key in
+/// a file, an environment dump): it is written with known secrets masked. A replayed
+/// conversation is never sent to a provider, so the signature need not match any more.
+fn for_the_record(block: &ContentBlock) -> ContentBlock {
+    match block {
+        ContentBlock::Thinking {
+            thinking,
+            signature,
+        } => ContentBlock::Thinking {
+            thinking: crate::policy::redact_known(thinking),
+            signature: signature.clone(),
+        },
+        other => other.clone(),
+    }
+}
+
 /// A one-line summary of a request: how long the conversation is and what came last.
 pub fn note(request: &Request) -> String {
     let last = request.messages.last().and_then(|m| m.content.last());
@@ -178,6 +194,10 @@ pub fn note(request: &Request) -> String {
                 short.push('…');
             }
             format!("text {short:?}")
+        }
+        // What the model reasoned is its own; a note says only that it did.
+        Some(ContentBlock::Thinking { .. } | ContentBlock::RedactedThinking { .. }) => {
+            "thinking".to_string()
         }
         Some(ContentBlock::ToolUse { name, .. } | ContentBlock::InvalidToolUse { name, .. }) => {
             format!("tool call {name}")
@@ -241,6 +261,7 @@ mod tests {
                 output_tokens: 2,
                 cache_read_tokens: 3,
                 cache_write_tokens: 4,
+                reasoning_tokens: 0,
             },
             content: vec![
                 ContentBlock::text("hi"),

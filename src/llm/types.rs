@@ -39,6 +39,20 @@ pub enum ContentBlock {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         is_error: bool,
     },
+    /// What the model reasoned before it answered (Anthropic extended thinking), with the
+    /// provider's signature over it. The API checks the signature when the block comes back:
+    /// later requests of the same tool-use loop carry it unchanged, text and signature byte
+    /// for byte. It is data from the model, never shown raw to a person.
+    Thinking {
+        thinking: String,
+        signature: String,
+    },
+    /// Reasoning the provider encrypted: opaque data, sent back unchanged like [`Thinking`].
+    ///
+    /// [`Thinking`]: ContentBlock::Thinking
+    RedactedThinking {
+        data: String,
+    },
 }
 
 /// The input of a tool call from the text the model streamed: JSON, or why it is not. An
@@ -104,13 +118,72 @@ pub struct ToolSpec {
     pub input_schema: serde_json::Value,
 }
 
+/// How much a model reasons before it answers, set per role. Each provider maps it to its own
+/// control: Anthropic's thinking budget or adaptive effort, OpenAI's `reasoning_effort`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Thinking {
+    /// No thinking asked for (a model that always reasons keeps its own default).
+    #[default]
+    Off,
+    Low,
+    Medium,
+    High,
+}
+
+impl Thinking {
+    pub const ALL: [Thinking; 4] = [
+        Thinking::Off,
+        Thinking::Low,
+        Thinking::Medium,
+        Thinking::High,
+    ];
+
+    /// The name configuration uses, which is also the effort level the APIs take.
+    pub fn name(self) -> &'static str {
+        match self {
+            Thinking::Off => "off",
+            Thinking::Low => "low",
+            Thinking::Medium => "medium",
+            Thinking::High => "high",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Thinking> {
+        Thinking::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// Tokens the level lets the model spend on reasoning: Anthropic's `budget_tokens`, and
+    /// what every provider adds to the answer's `max_tokens`, since reasoning counts against
+    /// it. Anthropic's smallest budget is 1024.
+    pub fn budget_tokens(self) -> u32 {
+        match self {
+            Thinking::Off => 0,
+            Thinking::Low => 2048,
+            Thinking::Medium => 8192,
+            Thinking::High => 16384,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
     pub model: String,
     pub system: String,
     pub messages: Vec<Message>,
     pub tools: Vec<ToolSpec>,
+    /// Tokens for the answer; reasoning gets [`Thinking::budget_tokens`] on top.
     pub max_tokens: u32,
+    #[serde(default)]
+    pub thinking: Thinking,
+}
+
+impl Request {
+    /// The output limit the provider is sent: the answer's tokens and the reasoning's.
+    pub fn output_limit(&self) -> u32 {
+        self.max_tokens
+            .saturating_add(self.thinking.budget_tokens())
+    }
 }
 
 /// Token counts of one call. `input_tokens` counts only the input that was neither read
@@ -119,11 +192,21 @@ pub struct Request {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub input_tokens: u64,
+    /// Everything the model generated, reasoning included: both vendors bill reasoning as
+    /// output.
     pub output_tokens: u64,
     #[serde(default)]
     pub cache_read_tokens: u64,
     #[serde(default)]
     pub cache_write_tokens: u64,
+    /// Of `output_tokens`, those spent reasoning, where the provider says (OpenAI's
+    /// `reasoning_tokens`; Anthropic reports thinking only inside `output_tokens`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reasoning_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Usage {
@@ -138,6 +221,7 @@ impl std::ops::AddAssign for Usage {
         self.output_tokens += other.output_tokens;
         self.cache_read_tokens += other.cache_read_tokens;
         self.cache_write_tokens += other.cache_write_tokens;
+        self.reasoning_tokens += other.reasoning_tokens;
     }
 }
 

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::record::{StopRecord, Usage};
 
-const VERSION_LINE: &str = "# git-agent task cache v1";
+const VERSION_LINE: &str = "# git-agent task cache v2";
 
 /// The ids a task's facts are derived from: its cache key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,14 +76,14 @@ struct Entry {
     checkpoints: usize,
     step: (u32, u32),
     last_tests: Option<String>,
-    usage: [u64; 9],
+    usage: [u64; 10],
     stop: Option<StopRecord>,
     merged: bool,
     planning: bool,
     attempts: usize,
 }
 
-fn usage_bits(u: &Usage) -> [u64; 9] {
+fn usage_bits(u: &Usage) -> [u64; 10] {
     [
         u.turns,
         u.input_tokens,
@@ -94,10 +94,11 @@ fn usage_bits(u: &Usage) -> [u64; 9] {
         u.wall_ms,
         u.tool_calls,
         u.estimated_turns,
+        u.reasoning_tokens,
     ]
 }
 
-fn usage_of(b: [u64; 9]) -> Usage {
+fn usage_of(b: [u64; 10]) -> Usage {
     Usage {
         turns: b[0],
         input_tokens: b[1],
@@ -108,6 +109,7 @@ fn usage_of(b: [u64; 9]) -> Usage {
         wall_ms: b[6],
         tool_calls: b[7],
         estimated_turns: b[8],
+        reasoning_tokens: b[9],
     }
 }
 

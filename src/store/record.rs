@@ -11,6 +11,10 @@ pub struct Usage {
     pub output_tokens: u64,
     pub cache_read_tokens: u64,
     pub cache_write_tokens: u64,
+    /// Of `output_tokens`, those the model spent reasoning, where the provider reports them
+    /// (OpenAI does; Anthropic counts thinking only in `output_tokens`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub reasoning_tokens: u64,
     pub cost_usd: f64,
     pub wall_ms: u64,
     pub tool_calls: u64,
@@ -30,6 +34,7 @@ impl Usage {
         self.output_tokens += other.output_tokens;
         self.cache_read_tokens += other.cache_read_tokens;
         self.cache_write_tokens += other.cache_write_tokens;
+        self.reasoning_tokens += other.reasoning_tokens;
         self.cost_usd += other.cost_usd;
         self.wall_ms += other.wall_ms;
         self.tool_calls += other.tool_calls;

@@ -153,6 +153,8 @@ fn config_shows_values_and_their_sources() {
         provider               anthropic                       # default
         model                  claude-opus-4-1                 # git config agent.*
         planner_model          claude-opus-4-1                 # default
+        thinking               off                             # default
+        planner_thinking       medium                          # default
         anthropic_base_url     (unset)                         # default
         openai_base_url        (unset)                         # default
         replay_file            (unset)                         # default

@@ -334,9 +334,9 @@ fn sse(name: &str, data: Value) -> String {
     crate::support::sse_event(name, data)
 }
 
-/// The content blocks as the Messages API streams them, tool input in two fragments. A
-/// block `{"type": "raw_tool_use", "id", "name", "partial_json"}` streams its input text
-/// verbatim, whole JSON or not.
+/// The content blocks as the Messages API streams them, tool input and thinking text in two
+/// fragments. A block `{"type": "raw_tool_use", "id", "name", "partial_json"}` streams its
+/// input text verbatim, whole JSON or not.
 pub fn sse_events_with(content: &[Value], usage: Served) -> Vec<String> {
     let mut events = vec![sse(
         "message_start",
@@ -374,6 +374,33 @@ pub fn sse_events_with(content: &[Value], usage: Served) -> Vec<String> {
                     json!({"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": part}}),
                 ));
             }
+        } else if block["type"] == "thinking" {
+            // Opened empty, the text in two deltas, then the signature, as the API streams it.
+            events.push(sse(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": i, "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+            ));
+            let thinking = block["thinking"].as_str().unwrap_or_default();
+            let cut = thinking
+                .char_indices()
+                .nth(thinking.chars().count() / 2)
+                .map_or(0, |(i, _)| i);
+            for part in [&thinking[..cut], &thinking[cut..]] {
+                events.push(sse(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": i, "delta": {"type": "thinking_delta", "thinking": part}}),
+                ));
+            }
+            events.push(sse(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": i, "delta": {"type": "signature_delta", "signature": block["signature"]}}),
+            ));
+        } else if block["type"] == "redacted_thinking" {
+            // Arrives whole in its start event.
+            events.push(sse(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": i, "content_block": block}),
+            ));
         } else {
             events.push(sse(
                 "content_block_start",

@@ -16,7 +16,7 @@ use crate::common::{TestEnv, get, worktree};
 use crate::fake_model::{FakeModel, Script, current_step, tool, turn};
 
 /// `git agent …` through git's wrapper, with the built binary first on PATH.
-fn git_agent(env: &TestEnv, dir: &Path, args: &[&str]) -> Command {
+pub fn git_agent(env: &TestEnv, dir: &Path, args: &[&str]) -> Command {
     let built = assert_cmd::cargo::cargo_bin("git-agent");
     let path = std::env::join_paths(
         std::iter::once(built.parent().unwrap().to_path_buf())

@@ -3,7 +3,7 @@
 use crate::common::*;
 use git_agent::llm::{
     ContentBlock, LlmError, Message, Price, Provider, ProviderConfig, ProviderKind, Request,
-    Response, Role, StopReason, StreamEvent, ToolSpec, Usage,
+    Response, Role, StopReason, StreamEvent, Thinking, ToolSpec, Usage,
 };
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
@@ -107,6 +107,7 @@ pub(crate) fn tool_use_response() -> Response {
         output_tokens: 87,
         cache_read_tokens: 0,
         cache_write_tokens: 1800,
+        reasoning_tokens: 0,
     };
     Response {
         content: vec![
@@ -189,6 +190,7 @@ pub(crate) fn loop_request() -> Request {
         ],
         tools: tools(),
         max_tokens: 4096,
+        thinking: Thinking::Off,
     }
 }
 
@@ -232,6 +234,7 @@ pub(crate) fn simple_request() -> Request {
         messages: vec![Message::user("hi")],
         tools: vec![],
         max_tokens: 100,
+        thinking: Thinking::Off,
     }
 }
 
@@ -614,6 +617,7 @@ async fn max_tokens_inside_a_tool_call_drops_the_half_call() {
         output_tokens: 4096,
         cache_read_tokens: 0,
         cache_write_tokens: 1800,
+        reasoning_tokens: 0,
     };
     assert_eq!(
         result.unwrap(),
@@ -786,6 +790,7 @@ async fn tool_input_that_is_not_a_json_object_comes_back_as_an_invalid_call() {
         output_tokens: 40,
         cache_read_tokens: 0,
         cache_write_tokens: 1800,
+        reasoning_tokens: 0,
     };
     assert_eq!(
         result.unwrap(),

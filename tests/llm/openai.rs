@@ -4,7 +4,7 @@
 use crate::common::*;
 use git_agent::llm::{
     ContentBlock, LlmError, Message, Price, Provider, ProviderConfig, ProviderKind, Request,
-    Response, Role, StopReason, StreamEvent, ToolSpec, Usage,
+    Response, Role, StopReason, StreamEvent, Thinking, ToolSpec, Usage,
 };
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
@@ -63,6 +63,7 @@ fn openai_response() -> Response {
         output_tokens: 40,
         cache_read_tokens: 1024,
         cache_write_tokens: 0,
+        reasoning_tokens: 0,
     };
     Response {
         content: vec![
@@ -141,6 +142,7 @@ fn loop_request(model: &str) -> Request {
             input_schema: json!({"type": "object", "properties": {"path": {"type": "string"}}}),
         }],
         max_tokens: 4096,
+        thinking: Thinking::Off,
     }
 }
 
@@ -178,6 +180,7 @@ fn simple_request(model: &str) -> Request {
         messages: vec![Message::user("hi")],
         tools: vec![],
         max_tokens: 100,
+        thinking: Thinking::Off,
     }
 }
 
@@ -568,6 +571,7 @@ async fn a_stream_cut_after_the_finish_before_the_usage_is_estimated_never_free(
                 .div_ceil(3) as u64,
                 cache_read_tokens: 0,
                 cache_write_tokens: 0,
+                reasoning_tokens: 0,
             },
             true
         )
@@ -835,6 +839,7 @@ async fn a_json_answer_to_a_streaming_request_is_read_once_with_its_usage() {
         output_tokens: 60,
         cache_read_tokens: 1024,
         cache_write_tokens: 0,
+        reasoning_tokens: 0,
     };
     assert_eq!(
         result.unwrap(),

@@ -7,6 +7,7 @@ use git_agent::llm::{
     StreamEvent, Usage,
 };
 use pretty_assertions::assert_eq;
+use serde_json::json;
 use std::path::{Path, PathBuf};
 
 fn example() -> PathBuf {
@@ -92,6 +93,7 @@ async fn a_replayed_call_is_priced_like_a_live_one() {
         output_tokens: 212,
         cache_read_tokens: 0,
         cache_write_tokens: 1650,
+        reasoning_tokens: 0,
     };
     assert_eq!(
         (
@@ -193,4 +195,48 @@ async fn the_recorder_writes_what_replay_plays_back() {
         (expected_events, vec![text("Done.")])
     );
     assert_eq!(live_responses[1].content, vec![ContentBlock::text("Done.")]);
+}
+
+/// A recording keeps what the model thought, with secrets masked; the signature stays. It
+/// replays as it was recorded.
+#[tokio::test]
+async fn the_recorder_masks_secrets_in_what_the_model_thought() {
+    let key = "sk-ant-api03-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let event =
+        |data: serde_json::Value| crate::support::sse_event(data["type"].as_str().unwrap(), &data);
+    let stream = [
+        json!({"type": "message_start", "message": {"model": "claude-sonnet-4-5", "usage": {"input_tokens": 10, "output_tokens": 1}}}),
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": format!("The .env file says ANTHROPIC_API_KEY={key}.")}}),
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "EqQBCkYI+/=="}}),
+        json!({"type": "content_block_stop", "index": 0}),
+        json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 30}}),
+        json!({"type": "message_stop"}),
+    ]
+    .map(event)
+    .concat();
+    let server = RawServer::start(vec![Reply::sse(&stream, 50)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("session.jsonl");
+    let mut live_config = config(ProviderKind::Anthropic, &server.url, 1);
+    live_config.record_file = Some(file.clone());
+    let (live, _) = run(&Provider::new(live_config).unwrap(), &simple_request()).await;
+    // The conversation itself keeps the block as the provider signed it.
+    assert_eq!(
+        live.unwrap().content,
+        vec![ContentBlock::Thinking {
+            thinking: format!("The .env file says ANTHROPIC_API_KEY={key}."),
+            signature: "EqQBCkYI+/==".to_string(),
+        }]
+    );
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(!written.contains(key), "{written}");
+    let (replayed, _) = run(&replay(&file).unwrap(), &simple_request()).await;
+    assert_eq!(
+        replayed.unwrap().content,
+        vec![ContentBlock::Thinking {
+            thinking: "The .env file says ANTHROPIC_API_KEY=***.".to_string(),
+            signature: "EqQBCkYI+/==".to_string(),
+        }]
+    );
 }
