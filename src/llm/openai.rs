@@ -192,6 +192,8 @@ fn whole_answer(answer: Value) -> Vec<SseEvent> {
 
 #[derive(Default)]
 struct Call {
+    /// The `index` the server gave the call, if it gave one.
+    index: Option<u64>,
     id: Option<String>,
     name: String,
     arguments: String,
@@ -200,37 +202,54 @@ struct Call {
 #[derive(Default)]
 struct Assembly {
     text: String,
+    /// What a reasoning model thought aloud (`reasoning_content`: DeepSeek, vLLM, llama.cpp,
+    /// LM Studio; `reasoning`: OpenRouter, Ollama, Groq): generated and paid for, but not
+    /// part of what the model answered.
+    reasoning: String,
     calls: Vec<Call>,
     finish: Option<String>,
     usage: Option<Usage>,
+    /// The last chunk carried the usage and nothing of the answer: the close of a whole
+    /// answer (some servers send usage in every chunk, so usage alone proves nothing).
+    ended_with_usage: bool,
     model: Option<String>,
 }
 
 impl Assembly {
+    /// Adds one chunk's `delta` of a choice (text, reasoning, tool-call fragments); false
+    /// when it held none of them.
+    fn add_delta(&mut self, delta: &Value, on_event: &mut (dyn FnMut(StreamEvent) + Send)) -> bool {
+        let mut added = false;
+        if let Some(piece) = delta["content"].as_str()
+            && !piece.is_empty()
+        {
+            self.text.push_str(piece);
+            on_event(StreamEvent::TextDelta(piece.to_string()));
+            added = true;
+        }
+        // Some servers send both names for the same text; one of them counts.
+        let reasoning = ["reasoning_content", "reasoning"]
+            .iter()
+            .find_map(|k| delta[*k].as_str().filter(|s| !s.is_empty()));
+        if let Some(piece) = reasoning {
+            self.reasoning.push_str(piece);
+            added = true;
+        }
+        for call in delta["tool_calls"].as_array().into_iter().flatten() {
+            self.add_call_delta(call);
+            added = true;
+        }
+        added
+    }
+
     /// Adds one entry of `delta.tool_calls`. Entries carry an `index` (OpenAI, vLLM,
-    /// llama.cpp); Ollama's older replies have none but send each call whole, with an id.
+    /// llama.cpp); Gemini and Ollama's older replies have none, and send a call whole or its
+    /// arguments over several entries.
     fn add_call_delta(&mut self, delta: &Value) {
         let id = delta["id"].as_str().filter(|s| !s.is_empty());
         let function = &delta["function"];
         let name = function["name"].as_str().unwrap_or("");
-        let slot = match delta["index"].as_u64() {
-            Some(i) => i as usize,
-            None => {
-                let starts_new = match (id, self.calls.last()) {
-                    (_, None) => true,
-                    (Some(id), Some(last)) => last.id.as_deref() != Some(id),
-                    (None, Some(_)) => !name.is_empty(),
-                };
-                if starts_new {
-                    self.calls.len()
-                } else {
-                    self.calls.len() - 1
-                }
-            }
-        };
-        if self.calls.len() <= slot {
-            self.calls.resize_with(slot + 1, Call::default);
-        }
+        let slot = self.slot_for(delta["index"].as_u64(), id, name);
         let call = &mut self.calls[slot];
         if let Some(id) = id {
             call.id = Some(id.to_string());
@@ -246,6 +265,53 @@ impl Assembly {
             // Some servers send the arguments as an object rather than a JSON string.
             other => call.arguments.push_str(&other.to_string()),
         }
+    }
+
+    /// The call a tool-call entry continues, or a new one. With an index: the call of that
+    /// index, unless the entry names another id (a server that reuses an index for the next
+    /// call). Without: the last call, unless the entry starts another (an id the last call
+    /// does not have, or a name without an id).
+    fn slot_for(&mut self, index: Option<u64>, id: Option<&str>, name: &str) -> usize {
+        let found = match index {
+            Some(index) => self.calls.iter().rposition(|c| c.index == Some(index)).filter(
+                |&slot| !matches!((id, &self.calls[slot].id), (Some(new), Some(old)) if new != old),
+            ),
+            None => self.calls.len().checked_sub(1).filter(|&slot| match id {
+                Some(new) => self.calls[slot].id.as_deref() == Some(new),
+                None => name.is_empty(),
+            }),
+        };
+        found.unwrap_or_else(|| {
+            self.calls.push(Call {
+                index,
+                ..Call::default()
+            });
+            self.calls.len() - 1
+        })
+    }
+
+    /// Reads one chunk into the assembly.
+    fn add_chunk(&mut self, chunk: &Value, on_event: &mut (dyn FnMut(StreamEvent) + Send)) {
+        // Azure's first chunk (the prompt filter's) has an empty model.
+        if let Some(model) = chunk["model"].as_str().filter(|m| !m.is_empty()) {
+            self.model = Some(model.to_string());
+        }
+        // Groq put the usage under `x_groq` before it sent OpenAI's; it still sends both.
+        let usage = [&chunk["usage"], &chunk["x_groq"]["usage"]]
+            .into_iter()
+            .find(|u| u.is_object());
+        if let Some(usage) = usage {
+            self.usage = Some(read_usage(usage));
+        }
+        let mut added = false;
+        for choice in chunk["choices"].as_array().into_iter().flatten() {
+            // Azure sends late content-filter results as a choice without a delta.
+            added |= self.add_delta(&choice["delta"], on_event);
+            if let Some(reason) = choice["finish_reason"].as_str() {
+                self.finish = Some(reason.to_string());
+            }
+        }
+        self.ended_with_usage = usage.is_some() && !added;
     }
 }
 
@@ -263,7 +329,7 @@ async fn read_stream(
             Some(event) => event?,
             // Some servers close without `[DONE]`. A finish reason, or the usage chunk that
             // comes after everything else, means the answer is whole.
-            None if state.finish.is_some() || state.usage.is_some() => break,
+            None if state.finish.is_some() || state.ended_with_usage => break,
             None => {
                 return Err(LlmError::StreamCut {
                     provider: PROVIDER,
@@ -298,39 +364,31 @@ async fn read_stream(
                 message,
             });
         }
-        if let Some(model) = chunk["model"].as_str() {
-            state.model = Some(model.to_string());
-        }
-        if chunk["usage"].is_object() {
-            state.usage = Some(read_usage(&chunk["usage"]));
-        }
-        for choice in chunk["choices"].as_array().into_iter().flatten() {
-            let delta = &choice["delta"];
-            if let Some(piece) = delta["content"].as_str()
-                && !piece.is_empty()
-            {
-                state.text.push_str(piece);
-                on_event(StreamEvent::TextDelta(piece.to_string()));
-            }
-            for call in delta["tool_calls"].as_array().into_iter().flatten() {
-                state.add_call_delta(call);
-            }
-            if let Some(reason) = choice["finish_reason"].as_str() {
-                state.finish = Some(reason.to_string());
-            }
-        }
+        state.add_chunk(&chunk, on_event);
     }
     finish(state, request, sent, on_event)
 }
 
+/// OpenAI's usage, with the cache reads as OpenAI (`prompt_tokens_details.cached_tokens`) or
+/// DeepSeek (`prompt_cache_hit_tokens`) report them; the larger wins where both come. The
+/// output is what `total_tokens` leaves after the prompt where that is more than
+/// `completion_tokens`: Gemini's endpoint leaves its thinking out of `completion_tokens` but
+/// not out of the total, and bills it as output.
 fn read_usage(value: &Value) -> Usage {
-    let prompt = value["prompt_tokens"].as_u64().unwrap_or(0);
-    let cached = value["prompt_tokens_details"]["cached_tokens"]
-        .as_u64()
-        .unwrap_or(0);
+    let count = |key: &str| value[key].as_u64().unwrap_or(0);
+    let prompt = count("prompt_tokens");
+    let cached = [
+        &value["prompt_tokens_details"]["cached_tokens"],
+        &value["prompt_cache_hit_tokens"],
+    ]
+    .iter()
+    .filter_map(|v| v.as_u64())
+    .max()
+    .unwrap_or(0)
+    .min(prompt);
     Usage {
-        input_tokens: prompt.saturating_sub(cached),
-        output_tokens: value["completion_tokens"].as_u64().unwrap_or(0),
+        input_tokens: prompt - cached,
+        output_tokens: count("completion_tokens").max(count("total_tokens").saturating_sub(prompt)),
         cache_read_tokens: cached,
         cache_write_tokens: 0,
     }
@@ -360,6 +418,7 @@ fn finish(
         other => StopReason::Other(other.to_string()),
     };
     let answered = state.text.len()
+        + state.reasoning.len()
         + state
             .calls
             .iter()

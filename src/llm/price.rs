@@ -158,7 +158,8 @@ impl PriceTable {
                 return Some(*price);
             }
         }
-        let (_, entry) = longest_prefix(BUILTIN.iter().map(|e| (e.prefix, e)), bare)?;
+        let bare = vendor_spelling(bare);
+        let (_, entry) = longest_prefix(BUILTIN.iter().map(|e| (e.prefix, e)), &bare)?;
         Some(match entry.long {
             Some((threshold, long)) if prompt_tokens > threshold => long,
             _ => entry.price,
@@ -178,6 +179,16 @@ impl PriceTable {
                 known: false,
             },
         }
+    }
+}
+
+/// A model name as its vendor spells it: routers such as OpenRouter write Claude versions with
+/// dots (`claude-sonnet-4.5`), Anthropic with dashes (`claude-sonnet-4-5`).
+fn vendor_spelling(bare: &str) -> std::borrow::Cow<'_, str> {
+    if bare.starts_with("claude-") && bare.contains('.') {
+        std::borrow::Cow::Owned(bare.replace('.', "-"))
+    } else {
+        std::borrow::Cow::Borrowed(bare)
     }
 }
 
@@ -226,6 +237,8 @@ mod tests {
             "gpt-5.4-mini",
             "gpt-5.4",
             "gpt-5.3",
+            "anthropic/claude-sonnet-4.5",
+            "anthropic/claude-opus-4.1",
         ];
         let got: Vec<(&str, Option<f64>)> = names
             .iter()
@@ -255,6 +268,8 @@ mod tests {
                 ("gpt-5.4-mini", Some(0.75)),
                 ("gpt-5.4", Some(2.50)),
                 ("gpt-5.3", None),
+                ("anthropic/claude-sonnet-4.5", Some(3.0)),
+                ("anthropic/claude-opus-4.1", Some(15.0)),
             ]
         );
     }

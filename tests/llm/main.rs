@@ -9,3 +9,4 @@ mod anthropic;
 mod common;
 mod openai;
 mod replay;
+mod servers;
