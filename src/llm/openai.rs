@@ -1,5 +1,7 @@
 //! OpenAI Chat Completions (`POST {base}/chat/completions`) and the servers that speak it:
-//! Ollama, llama.cpp server, vLLM, OpenRouter.
+//! OpenRouter, Ollama, llama.cpp's server, vLLM, LM Studio, Groq, DeepSeek, Gemini's
+//! OpenAI-compatible endpoint and Azure OpenAI (whose key goes in `api-key`, and whose base
+//! URL carries `?api-version=`).
 
 use super::config::ProviderConfig;
 use super::error::LlmError;
@@ -8,11 +10,67 @@ use super::sse::{SseEvent, SseStream};
 use super::types::{
     ContentBlock, Request, Response, Role, StopReason, StreamEvent, Usage, parse_tool_input,
 };
-use reqwest::header::{AUTHORIZATION, HeaderMap};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName};
 use serde_json::{Value, json};
 
 const PROVIDER: &str = "openai";
+const KEY_ENV: &str = "OPENAI_API_KEY";
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// The header Azure OpenAI takes its key in.
+const AZURE_KEY_HEADER: HeaderName = HeaderName::from_static("api-key");
+/// Hosts of Azure OpenAI resources (and of Azure AI Foundry's).
+const AZURE_HOSTS: [&str; 3] = [
+    ".openai.azure.com",
+    ".cognitiveservices.azure.com",
+    ".services.ai.azure.com",
+];
+/// The path of Azure's deployment URLs, which no other server uses.
+const AZURE_DEPLOYMENTS: &str = "/openai/deployments/";
+
+/// Where a base URL's chat completions are, and how that server takes its key.
+#[derive(Debug, PartialEq)]
+struct Endpoint {
+    url: String,
+    /// Azure OpenAI: the key goes in `api-key`, not `Authorization`.
+    azure: bool,
+}
+
+impl Endpoint {
+    /// `{base}/chat/completions`, with a query the base URL carries (Azure's
+    /// `?api-version=`) kept after the path. An Azure deployment URL without its API version
+    /// is refused here, before a request is paid for an answer of "Resource not found".
+    fn of(base: &str) -> Result<Endpoint, LlmError> {
+        let (path, query) = match base.split_once('?') {
+            Some((path, query)) => (path, Some(query).filter(|q| !q.is_empty())),
+            None => (base, None),
+        };
+        let mut url = format!("{}/chat/completions", path.trim_end_matches('/'));
+        if let Some(query) = query {
+            url.push('?');
+            url.push_str(query);
+        }
+        let parsed = reqwest::Url::parse(path).ok();
+        let host = parsed.as_ref().and_then(|u| u.host_str()).unwrap_or("");
+        let deployment = parsed
+            .as_ref()
+            .is_some_and(|u| u.path().contains(AZURE_DEPLOYMENTS));
+        let azure = deployment
+            || AZURE_HOSTS
+                .iter()
+                .any(|h| host.to_ascii_lowercase().ends_with(h));
+        let versioned = query.is_some_and(|q| q.split('&').any(|p| p.starts_with("api-version=")));
+        if deployment && !versioned {
+            return Err(LlmError::Config {
+                provider: PROVIDER,
+                message: "the base URL is an Azure OpenAI deployment without its API version: \
+                          end it with ?api-version=2024-10-21 (or the version your resource serves)"
+                    .to_string(),
+            });
+        }
+        Ok(Endpoint { url, azure })
+    }
+}
 
 pub(crate) struct OpenAi {
     http: Http,
@@ -23,24 +81,31 @@ pub(crate) struct OpenAi {
 impl OpenAi {
     /// The key is optional: local servers (Ollama, llama.cpp) take none.
     pub fn new(config: &ProviderConfig) -> Result<OpenAi, LlmError> {
-        let http = Http::new(PROVIDER, "OPENAI_API_KEY", "OPENAI_BASE_URL", config)?;
+        let http = Http::new(PROVIDER, KEY_ENV, "OPENAI_BASE_URL", config)?;
         let base = config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
+        let endpoint = Endpoint::of(base)?;
         let mut headers = HeaderMap::new();
         match &config.api_key {
+            Some(key) if endpoint.azure => {
+                headers.insert(AZURE_KEY_HEADER, http.secret_header(key.expose_secret())?);
+            }
             Some(key) => {
                 let value = http.secret_header(&format!("Bearer {}", key.expose_secret()))?;
                 headers.insert(AUTHORIZATION, value);
             }
-            None if base.trim_end_matches('/') == DEFAULT_BASE_URL => {
+            None if endpoint.azure || base.trim_end_matches('/') == DEFAULT_BASE_URL => {
                 return Err(LlmError::MissingKey {
                     provider: PROVIDER,
-                    env: "OPENAI_API_KEY",
+                    env: KEY_ENV,
                 });
             }
             None => {}
         }
-        let url = format!("{}/chat/completions", base.trim_end_matches('/'));
-        Ok(OpenAi { http, url, headers })
+        Ok(OpenAi {
+            http,
+            url: endpoint.url,
+            headers,
+        })
     }
 
     pub async fn attempt(
@@ -482,4 +547,55 @@ fn finish(
         price_known: false,
         usage_estimated,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn endpoints_keep_the_base_urls_query_and_know_azure_by_host_or_deployment_path() {
+        let of = |base: &str| {
+            Endpoint::of(base)
+                .map(|e| (e.url, e.azure))
+                .map_err(|e| e.to_string())
+        };
+        let azure_error = "invalid openai configuration: the base URL is an Azure OpenAI deployment without its API version: end it with ?api-version=2024-10-21 (or the version your resource serves)".to_string();
+        assert_eq!(
+            [
+                of("https://api.openai.com/v1"),
+                of("http://localhost:11434/v1/"),
+                of("https://res.openai.azure.com/openai/deployments/gpt-41?api-version=2024-10-21"),
+                of("https://res.openai.azure.com/openai/v1"),
+                of("https://res.cognitiveservices.azure.com/openai/v1/"),
+                of("http://127.0.0.1:9/openai/deployments/d/?x=1&api-version=2025-04-01-preview"),
+                of("https://res.openai.azure.com/openai/deployments/gpt-41"),
+                of("https://res.openai.azure.com/openai/deployments/gpt-41?"),
+                of("https://notazure.com.example/v1"),
+            ],
+            [
+                Ok(("https://api.openai.com/v1/chat/completions".to_string(), false)),
+                Ok(("http://localhost:11434/v1/chat/completions".to_string(), false)),
+                Ok((
+                    "https://res.openai.azure.com/openai/deployments/gpt-41/chat/completions?api-version=2024-10-21"
+                        .to_string(),
+                    true
+                )),
+                Ok(("https://res.openai.azure.com/openai/v1/chat/completions".to_string(), true)),
+                Ok((
+                    "https://res.cognitiveservices.azure.com/openai/v1/chat/completions".to_string(),
+                    true
+                )),
+                Ok((
+                    "http://127.0.0.1:9/openai/deployments/d/chat/completions?x=1&api-version=2025-04-01-preview"
+                        .to_string(),
+                    true
+                )),
+                Err(azure_error.clone()),
+                Err(azure_error),
+                Ok(("https://notazure.com.example/v1/chat/completions".to_string(), false)),
+            ]
+        );
+    }
 }

@@ -43,8 +43,8 @@ struct Server {
 struct Call {
     response: Response,
     events: Vec<StreamEvent>,
-    /// (path, authorization header) of every request the server received.
-    requests: Vec<(String, Option<String>)>,
+    /// (path, the headers that can carry a key) of every request the server received.
+    requests: Vec<(String, Vec<(String, String)>)>,
     /// The size of the request body, for estimated usage.
     sent: usize,
 }
@@ -90,14 +90,19 @@ async fn call(server: Server, model: &str) -> Call {
         requests: raw
             .requests()
             .into_iter()
-            .map(|r| (r.path, r.headers.get("authorization").cloned()))
+            .map(|r| {
+                let keys = r.headers.into_iter().filter(|(name, _)| {
+                    matches!(name.as_str(), "authorization" | "api-key" | "x-api-key")
+                });
+                (r.path, keys.collect())
+            })
             .collect(),
         sent,
     }
 }
 
-fn bearer() -> Option<String> {
-    Some(format!("Bearer {KEY}"))
+fn bearer() -> Vec<(String, String)> {
+    vec![("authorization".to_string(), format!("Bearer {KEY}"))]
 }
 
 fn call_block(id: &str, name: &str, input: serde_json::Value) -> ContentBlock {
@@ -244,7 +249,7 @@ async fn ollama_a_whole_call_in_one_delta_reasoning_and_no_key() {
     assert_eq!(call.events, vec![tool("call_7x2kq0ab", "list_files")]);
     assert_eq!(
         call.requests,
-        vec![("/v1/chat/completions".to_string(), None)]
+        vec![("/v1/chat/completions".to_string(), vec![])]
     );
 }
 
@@ -270,7 +275,7 @@ async fn llama_cpp_usage_and_timings_on_the_finish_chunk_and_arguments_split_mid
     assert_eq!(call.events, vec![tool(id, "read_file")]);
     assert_eq!(
         call.requests,
-        vec![("/v1/chat/completions".to_string(), None)]
+        vec![("/v1/chat/completions".to_string(), vec![])]
     );
 }
 
@@ -436,5 +441,72 @@ async fn gemini_indexless_parallel_calls_stop_and_thinking_in_the_total() {
     assert_eq!(
         call.requests,
         vec![("/v1beta/openai/chat/completions".to_string(), bearer())]
+    );
+}
+
+/// Azure: the deployment URL with its `api-version` as the base URL, the key in `api-key`,
+/// a prompt-filter chunk without a model first and a content-filter chunk without a delta
+/// after the finish.
+#[tokio::test]
+async fn azure_deployment_url_api_key_header_and_content_filter_chunks() {
+    let server = Server {
+        fixture: "azure-openai.sse",
+        base_path: "/openai/deployments/gpt-41?api-version=2024-10-21",
+        keyed: true,
+        piece: 23,
+    };
+    let call = call(server, "gpt-41").await;
+    let id = "call_Xk4mB9qT2vR7nL0pW5sY8cZd";
+    let content = vec![
+        ContentBlock::text("The test passes now."),
+        call_block(
+            id,
+            "finish_step",
+            json!({"summary": "Fix add", "expected_outcome": "cargo test passes", "risks": "none", "next_step": "done"}),
+        ),
+    ];
+    assert_eq!(
+        call.response,
+        priced(content, usage(536, 75, 4864), "gpt-4.1-2025-04-14", GPT41)
+    );
+    assert_eq!(
+        call.events,
+        vec![
+            text("The test"),
+            text(" passes now."),
+            tool(id, "finish_step")
+        ]
+    );
+    assert_eq!(
+        call.requests,
+        vec![(
+            "/openai/deployments/gpt-41/chat/completions?api-version=2024-10-21".to_string(),
+            vec![("api-key".to_string(), KEY.to_string())]
+        )]
+    );
+}
+
+/// Azure always takes a key; a deployment URL without its API version is refused before any
+/// request.
+#[test]
+fn azure_needs_a_key_and_a_versioned_deployment_url() {
+    let azure = |base: &str, keyed: bool| {
+        let mut config = config(git_agent::llm::ProviderKind::Openai, base, 1);
+        if !keyed {
+            config.api_key = None;
+        }
+        Provider::new(config).err().map(|e| e.to_string())
+    };
+    assert_eq!(
+        [
+            azure("https://res.openai.azure.com/openai/v1", false),
+            azure("https://res.openai.azure.com/openai/deployments/gpt-41", true),
+            azure("https://res.openai.azure.com/openai/deployments/gpt-41?api-version=2024-10-21", true),
+        ],
+        [
+            Some("no API key for openai: OPENAI_API_KEY is not set".to_string()),
+            Some("invalid openai configuration: the base URL is an Azure OpenAI deployment without its API version: end it with ?api-version=2024-10-21 (or the version your resource serves)".to_string()),
+            None,
+        ]
     );
 }
