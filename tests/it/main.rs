@@ -7,6 +7,7 @@ mod support;
 mod accounting;
 mod agent_e2e;
 mod attempts;
+mod chat_completions;
 mod cli_completions;
 mod cli_man;
 mod cli_output;
