@@ -37,6 +37,7 @@ mod mcp;
 mod mcp_client;
 mod merge_daily;
 mod merge_flags;
+mod models;
 mod odd_names;
 mod orphans;
 mod recovery;
