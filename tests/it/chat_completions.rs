@@ -255,6 +255,14 @@ fn ollama_from_the_environment_needs_no_key() {
             json!("qwen3-coder:30b")
         )]
     );
-    // A local model has no price: its tokens are recorded, its cost is nothing.
+    // A local model has no price: its tokens are recorded, its cost is nothing, and the run
+    // says so before it starts.
     assert_eq!(planner_usage(&env, &dir), (1, 2950, 80, 0, 0.0));
+    assert!(
+        err.contains(
+            "warning: no price is known for the planner and executor model qwen3-coder:30b: its calls are recorded at $0 (unless the server's answers name a model that has one, as Azure's do), so max_cost may not stop this run\n\
+             hint: git agent models lists the models with known prices; max_turns and max_tokens bound a run on any model\n"
+        ),
+        "{err}"
+    );
 }
