@@ -1021,7 +1021,7 @@ async fn deepseek_cache_hits_without_cached_tokens_are_cache_reads() {
             input_tokens: 232,
             output_tokens: 5,
             cache_read_tokens: 768,
-            cache_write_tokens: 0,
+            ..Usage::default()
         }
     );
 }

@@ -118,7 +118,7 @@ fn usage(input: u64, output: u64, cache_read: u64) -> Usage {
         input_tokens: input,
         output_tokens: output,
         cache_read_tokens: cache_read,
-        cache_write_tokens: 0,
+        ..Usage::default()
     }
 }
 
