@@ -10,13 +10,7 @@ use crate::llm::{KnownModel, Price, known_model, known_models};
 const ROLES: [&str; 2] = ["planner", "executor"];
 
 pub fn cmd_models(ctx: &Context) -> anyhow::Result<Exit> {
-    let store = ctx.store().ok();
-    let repo = store
-        .as_ref()
-        .and_then(|s| Some((s.git_dir(), s.workdir().ok()?)));
-    let inputs = crate::config::Inputs::discover(repo, Default::default());
-    let config = crate::config::load(&inputs)?;
-    ctx.warn(&config.warnings);
+    let config = super::misc::config_here(ctx)?;
     let configured = [config.planner_model.as_str(), config.model.as_str()];
     // The table's entry each configured model is priced as.
     let entries = configured.map(|m| known_model(m).map(|k| k.name));

@@ -165,12 +165,27 @@ fn planner_usage(env: &TestEnv, dir: &Path) -> (i64, i64, i64, i64, f64) {
     )
 }
 
-/// The headers of a request that can carry a key.
-fn key_headers(seen: &Seen) -> Vec<(String, String)> {
-    seen.headers
-        .iter()
-        .filter(|(name, _)| matches!(name.as_str(), "authorization" | "api-key"))
-        .cloned()
+/// What a request asked: its request line, the headers that can carry a key, the model.
+#[derive(Debug, PartialEq)]
+struct Asked {
+    line: String,
+    keys: Vec<(String, String)>,
+    model: Value,
+}
+
+fn requests(server: &ChatServer) -> Vec<Asked> {
+    server
+        .seen()
+        .into_iter()
+        .map(|seen| Asked {
+            line: seen.line,
+            keys: seen
+                .headers
+                .into_iter()
+                .filter(|(name, _)| matches!(name.as_str(), "authorization" | "api-key"))
+                .collect(),
+            model: seen.body["model"].clone(),
+        })
         .collect()
 }
 
@@ -197,17 +212,15 @@ fn azure_openai_from_git_config_takes_its_key_in_api_key_at_the_deployment_url()
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
 
-    let seen = server.seen();
     assert_eq!(
-        seen.iter()
-            .map(|s| (s.line.clone(), key_headers(s), s.body["model"].clone()))
-            .collect::<Vec<_>>(),
-        vec![(
-            "POST /openai/deployments/gpt-41/chat/completions?api-version=2024-10-21 HTTP/1.1"
-                .to_string(),
-            vec![("api-key".to_string(), KEY.to_string())],
-            json!("gpt-41")
-        )]
+        requests(&server),
+        vec![Asked {
+            line:
+                "POST /openai/deployments/gpt-41/chat/completions?api-version=2024-10-21 HTTP/1.1"
+                    .to_string(),
+            keys: vec![("api-key".to_string(), KEY.to_string())],
+            model: json!("gpt-41"),
+        }]
     );
     // The usage the server reported, priced as gpt-4.1 ($2 input, $0.50 cached, $8 output).
     let cost = (1252.0 * 2.0 + 2048.0 * 0.50 + 92.0 * 8.0) / 1e6;
@@ -244,16 +257,13 @@ fn ollama_from_the_environment_needs_no_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
 
-    let seen = server.seen();
     assert_eq!(
-        seen.iter()
-            .map(|s| (s.line.clone(), key_headers(s), s.body["model"].clone()))
-            .collect::<Vec<_>>(),
-        vec![(
-            "POST /v1/chat/completions HTTP/1.1".to_string(),
-            vec![],
-            json!("qwen3-coder:30b")
-        )]
+        requests(&server),
+        vec![Asked {
+            line: "POST /v1/chat/completions HTTP/1.1".to_string(),
+            keys: vec![],
+            model: json!("qwen3-coder:30b"),
+        }]
     );
     // A local model has no price: its tokens are recorded, its cost is nothing, and the run
     // says so before it starts.
