@@ -222,6 +222,18 @@ clean."
     Fsck(FsckArgs),
     /// Print the effective configuration and where each value came from.
     Config,
+    /// List the models git-agent knows: prices, context windows, the defaults, and what the
+    /// configuration here uses.
+    #[command(
+        long_about = "List the models git-agent knows: prices, context windows, the defaults, and what the configuration here uses.\n\n\
+Prices are in USD per million tokens (input, output, cache write, cache read) and decide what a \
+run records as its cost and what max_cost stops. A name covers the names that start with it \
+(claude-sonnet-4 covers claude-sonnet-4-20250514); a router's prefix (openai/, anthropic/) is \
+ignored. A model outside the table still works: its calls are recorded at $0, and it is said \
+so here and when a run starts. The default model of each provider is marked default; the \
+planner uses the executor's model unless planner_model is set."
+    )]
+    Models,
     /// Trust this repository's .git-agent.toml, as it is now, to widen what the agent may do.
     #[command(
         long_about = "Trust this repository's .git-agent.toml, as it is now, to widen what the agent may do.\n\n\

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use gix::ObjectId;
 
-use super::session::{RunHooks, load_config, provider_for, run_loop_with};
+use super::session::{RunHooks, load_config, provider_for, run_loop_with, warn_unpriced};
 use super::{Context, short};
 use crate::agent::{Event, Interrupt, Press, Presses};
 use crate::cli::{QueueAction, QueueAddArgs, QueueArgs, WorkerArgs};
@@ -419,6 +419,7 @@ pub fn cmd_worker(ctx: &Context, args: WorkerArgs) -> anyhow::Result<Exit> {
     let config = load_config(ctx, &store, args.model.flags(&args.budget))?;
     // A missing key or an unreadable recording is found before any task is claimed.
     provider_for(&config)?;
+    warn_unpriced(ctx, &config);
     let signals = Signals::install()?;
     let me = Me::new();
     let mut seen: HashMap<String, Seen> = HashMap::new();

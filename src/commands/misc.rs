@@ -5,7 +5,8 @@ use crate::cli::CompletionsArgs;
 use crate::config::KEYS;
 use crate::error::Exit;
 
-pub fn cmd_config(ctx: &Context) -> anyhow::Result<Exit> {
+/// The configuration that applies here, in a repository or outside one, its warnings said.
+pub(super) fn config_here(ctx: &Context) -> anyhow::Result<crate::config::Config> {
     let store = ctx.store().ok();
     let repo = store
         .as_ref()
@@ -13,6 +14,11 @@ pub fn cmd_config(ctx: &Context) -> anyhow::Result<Exit> {
     let inputs = crate::config::Inputs::discover(repo, Default::default());
     let config = crate::config::load(&inputs)?;
     ctx.warn(&config.warnings);
+    Ok(config)
+}
+
+pub fn cmd_config(ctx: &Context) -> anyhow::Result<Exit> {
+    let config = config_here(ctx)?;
     let width = KEYS.iter().map(|k| k.name.len()).max().unwrap_or(10);
     for key in KEYS {
         let Some((value, source)) = config.sources.get(key.name) else {

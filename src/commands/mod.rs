@@ -16,6 +16,7 @@ mod log;
 mod mcp;
 mod merge;
 mod misc;
+mod models;
 mod plan;
 mod remote;
 pub mod report;
@@ -184,6 +185,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Watch(args) => watch::cmd_watch(&ctx, args),
         Command::Fsck(args) => fsck::cmd_fsck(&ctx, args),
         Command::Config => misc::cmd_config(&ctx),
+        Command::Models => models::cmd_models(&ctx),
         Command::Trust(args) => trust::cmd_trust(&ctx, args),
         Command::Demo(args) => demo::cmd_demo(&ctx, args),
         Command::Completions(args) => misc::cmd_completions(&ctx, args),

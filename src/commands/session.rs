@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::Context;
 use crate::agent::{Agent, Event, Interrupt};
-use crate::config::{Config, Flags, Inputs};
+use crate::config::{Config, Flags, Inputs, Warning};
 use crate::error::Exit;
 use crate::llm::{ApiKey, Provider, ProviderConfig, ProviderKind};
 use crate::policy::CommandPolicy;
@@ -38,6 +38,38 @@ pub fn provider_for(config: &Config) -> anyhow::Result<Provider> {
     provider.replay_file = config.replay_file.clone();
     provider.record_file = config.record_file.clone();
     Ok(Provider::new(provider)?)
+}
+
+/// Tells the user, before a run, of each configured model without a known price: its calls
+/// are recorded at $0, so `max_cost` cannot stop the run. A replay costs what its recording's
+/// model does.
+pub fn warn_unpriced(ctx: &Context, config: &Config) {
+    if config.provider == ProviderKind::Replay {
+        return;
+    }
+    let mut roles = vec![("executor", &config.model)];
+    if config.planner_model != config.model {
+        roles.insert(0, ("planner", &config.planner_model));
+    } else {
+        roles[0].0 = "planner and executor";
+    }
+    let warnings: Vec<Warning> = roles
+        .into_iter()
+        .filter(|(_, model)| crate::llm::known_model(model).is_none())
+        .map(|(role, model)| Warning {
+            message: format!(
+                "no price is known for the {role} model {model}: its calls are recorded at $0 \
+                 (unless the server's answers name a model that has one, as Azure's do), so \
+                 max_cost may not stop this run"
+            ),
+            hint: Some(
+                "git agent models lists the models with known prices; max_turns and max_tokens \
+                 bound a run on any model"
+                    .to_string(),
+            ),
+        })
+        .collect();
+    ctx.warn(&warnings);
 }
 
 /// Provider keys of the environment: masked wherever tool output goes.

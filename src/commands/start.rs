@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::Context;
-use super::session::{load_config, provider_for, run_loop};
+use super::session::{load_config, provider_for, run_loop, warn_unpriced};
 use crate::cli::{ModelArgs, ResumeArgs, StartArgs};
 use crate::config::Config;
 use crate::error::{Exit, UserError};
@@ -57,7 +57,9 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
     let provider = if args.no_run {
         None
     } else {
-        Some(provider_for(&config)?)
+        let provider = provider_for(&config)?;
+        warn_unpriced(ctx, &config);
+        Some(provider)
     };
     // What the task starts from: the working state, unless the user said HEAD (or works
     // here, where the checkout is clean).
@@ -254,6 +256,7 @@ pub fn cmd_resume(ctx: &Context, args: ResumeArgs) -> anyhow::Result<Exit> {
     let slug = store.resolve_slug_to_change(args.slug.as_deref())?;
     let config = load_config(ctx, &store, args.model.flags(&args.budget))?;
     let provider = provider_for(&config)?;
+    warn_unpriced(ctx, &config);
     let task = store.task(&slug)?;
     let plan = store.plan(&task)?;
     let _lock = TaskLock::acquire(&store, &slug)?;

@@ -766,13 +766,7 @@ fn build(
         };
         sources.insert(key.name, shown);
     }
-    let model = text("model").unwrap_or_else(|| {
-        match provider {
-            ProviderKind::Openai => "gpt-4.1",
-            _ => "claude-sonnet-4-5",
-        }
-        .to_string()
-    });
+    let model = text("model").unwrap_or_else(|| crate::llm::default_model(provider).to_string());
     let planner_model = text("planner_model").unwrap_or_else(|| model.clone());
     for (key, value) in [("model", &model), ("planner_model", &planner_model)] {
         if let Some(entry) = sources.get_mut(key) {

@@ -18,7 +18,9 @@ mod types;
 
 pub use config::{ApiKey, ProviderConfig, ProviderKind, env_names};
 pub use error::LlmError;
-pub use price::{Cost, Price, PriceTable};
+pub use price::{
+    Cost, KnownModel, LongContext, Price, PriceTable, default_model, known_model, known_models,
+};
 pub use replay::{Recorded, note as request_note, parse as parse_recording};
 pub use retry::{RetryPolicy, parse_http_date, parse_retry_after};
 pub use types::{

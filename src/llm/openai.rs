@@ -1,5 +1,7 @@
 //! OpenAI Chat Completions (`POST {base}/chat/completions`) and the servers that speak it:
-//! Ollama, llama.cpp server, vLLM, OpenRouter.
+//! OpenRouter, Ollama, llama.cpp's server, vLLM, LM Studio, Groq, DeepSeek, Gemini's
+//! OpenAI-compatible endpoint and Azure OpenAI (whose key goes in `api-key`, and whose base
+//! URL carries `?api-version=`).
 
 use super::config::ProviderConfig;
 use super::error::LlmError;
@@ -9,11 +11,67 @@ use super::types::{
     ContentBlock, Request, Response, Role, StopReason, StreamEvent, Thinking, Usage,
     parse_tool_input,
 };
-use reqwest::header::{AUTHORIZATION, HeaderMap};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName};
 use serde_json::{Value, json};
 
 const PROVIDER: &str = "openai";
+const KEY_ENV: &str = "OPENAI_API_KEY";
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// The header Azure OpenAI takes its key in.
+const AZURE_KEY_HEADER: HeaderName = HeaderName::from_static("api-key");
+/// Hosts of Azure OpenAI resources (and of Azure AI Foundry's).
+const AZURE_HOSTS: [&str; 3] = [
+    ".openai.azure.com",
+    ".cognitiveservices.azure.com",
+    ".services.ai.azure.com",
+];
+/// The path of Azure's deployment URLs, which no other server uses.
+const AZURE_DEPLOYMENTS: &str = "/openai/deployments/";
+
+/// Where a base URL's chat completions are, and how that server takes its key.
+#[derive(Debug, PartialEq)]
+struct Endpoint {
+    url: String,
+    /// Azure OpenAI: the key goes in `api-key`, not `Authorization`.
+    azure: bool,
+}
+
+impl Endpoint {
+    /// `{base}/chat/completions`, with a query the base URL carries (Azure's
+    /// `?api-version=`) kept after the path. An Azure deployment URL without its API version
+    /// is refused here, before a request is paid for an answer of "Resource not found".
+    fn of(base: &str) -> Result<Endpoint, LlmError> {
+        let (path, query) = match base.split_once('?') {
+            Some((path, query)) => (path, Some(query).filter(|q| !q.is_empty())),
+            None => (base, None),
+        };
+        let mut url = format!("{}/chat/completions", path.trim_end_matches('/'));
+        if let Some(query) = query {
+            url.push('?');
+            url.push_str(query);
+        }
+        let parsed = reqwest::Url::parse(path).ok();
+        let host = parsed.as_ref().and_then(|u| u.host_str()).unwrap_or("");
+        let deployment = parsed
+            .as_ref()
+            .is_some_and(|u| u.path().contains(AZURE_DEPLOYMENTS));
+        let azure = deployment
+            || AZURE_HOSTS
+                .iter()
+                .any(|h| host.to_ascii_lowercase().ends_with(h));
+        let versioned = query.is_some_and(|q| q.split('&').any(|p| p.starts_with("api-version=")));
+        if deployment && !versioned {
+            return Err(LlmError::Config {
+                provider: PROVIDER,
+                message: "the base URL is an Azure OpenAI deployment without its API version: \
+                          end it with ?api-version=2024-10-21 (or the version your resource serves)"
+                    .to_string(),
+            });
+        }
+        Ok(Endpoint { url, azure })
+    }
+}
 
 pub(crate) struct OpenAi {
     http: Http,
@@ -24,24 +82,31 @@ pub(crate) struct OpenAi {
 impl OpenAi {
     /// The key is optional: local servers (Ollama, llama.cpp) take none.
     pub fn new(config: &ProviderConfig) -> Result<OpenAi, LlmError> {
-        let http = Http::new(PROVIDER, "OPENAI_API_KEY", "OPENAI_BASE_URL", config)?;
+        let http = Http::new(PROVIDER, KEY_ENV, "OPENAI_BASE_URL", config)?;
         let base = config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
+        let endpoint = Endpoint::of(base)?;
         let mut headers = HeaderMap::new();
         match &config.api_key {
+            Some(key) if endpoint.azure => {
+                headers.insert(AZURE_KEY_HEADER, http.secret_header(key.expose_secret())?);
+            }
             Some(key) => {
                 let value = http.secret_header(&format!("Bearer {}", key.expose_secret()))?;
                 headers.insert(AUTHORIZATION, value);
             }
-            None if base.trim_end_matches('/') == DEFAULT_BASE_URL => {
+            None if endpoint.azure || base.trim_end_matches('/') == DEFAULT_BASE_URL => {
                 return Err(LlmError::MissingKey {
                     provider: PROVIDER,
-                    env: "OPENAI_API_KEY",
+                    env: KEY_ENV,
                 });
             }
             None => {}
         }
-        let url = format!("{}/chat/completions", base.trim_end_matches('/'));
-        Ok(OpenAi { http, url, headers })
+        Ok(OpenAi {
+            http,
+            url: endpoint.url,
+            headers,
+        })
     }
 
     pub async fn attempt(
@@ -219,6 +284,8 @@ fn whole_answer(answer: Value) -> Vec<SseEvent> {
 
 #[derive(Default)]
 struct Call {
+    /// The `index` the server gave the call, if it gave one.
+    index: Option<u64>,
     id: Option<String>,
     name: String,
     arguments: String,
@@ -227,37 +294,54 @@ struct Call {
 #[derive(Default)]
 struct Assembly {
     text: String,
+    /// What a reasoning model thought aloud (`reasoning_content`: DeepSeek, vLLM, llama.cpp,
+    /// LM Studio; `reasoning`: OpenRouter, Ollama, Groq): generated and paid for, but not
+    /// part of what the model answered.
+    reasoning: String,
     calls: Vec<Call>,
     finish: Option<String>,
     usage: Option<Usage>,
+    /// The last chunk carried the usage and nothing of the answer: the close of a whole
+    /// answer (some servers send usage in every chunk, so usage alone proves nothing).
+    ended_with_usage: bool,
     model: Option<String>,
 }
 
 impl Assembly {
+    /// Adds one chunk's `delta` of a choice (text, reasoning, tool-call fragments); false
+    /// when it held none of them.
+    fn add_delta(&mut self, delta: &Value, on_event: &mut (dyn FnMut(StreamEvent) + Send)) -> bool {
+        let mut added = false;
+        if let Some(piece) = delta["content"].as_str()
+            && !piece.is_empty()
+        {
+            self.text.push_str(piece);
+            on_event(StreamEvent::TextDelta(piece.to_string()));
+            added = true;
+        }
+        // Some servers send both names for the same text; one of them counts.
+        let reasoning = ["reasoning_content", "reasoning"]
+            .iter()
+            .find_map(|k| delta[*k].as_str().filter(|s| !s.is_empty()));
+        if let Some(piece) = reasoning {
+            self.reasoning.push_str(piece);
+            added = true;
+        }
+        for call in delta["tool_calls"].as_array().into_iter().flatten() {
+            self.add_call_delta(call);
+            added = true;
+        }
+        added
+    }
+
     /// Adds one entry of `delta.tool_calls`. Entries carry an `index` (OpenAI, vLLM,
-    /// llama.cpp); Ollama's older replies have none but send each call whole, with an id.
+    /// llama.cpp); Gemini and Ollama's older replies have none, and send a call whole or its
+    /// arguments over several entries.
     fn add_call_delta(&mut self, delta: &Value) {
         let id = delta["id"].as_str().filter(|s| !s.is_empty());
         let function = &delta["function"];
         let name = function["name"].as_str().unwrap_or("");
-        let slot = match delta["index"].as_u64() {
-            Some(i) => i as usize,
-            None => {
-                let starts_new = match (id, self.calls.last()) {
-                    (_, None) => true,
-                    (Some(id), Some(last)) => last.id.as_deref() != Some(id),
-                    (None, Some(_)) => !name.is_empty(),
-                };
-                if starts_new {
-                    self.calls.len()
-                } else {
-                    self.calls.len() - 1
-                }
-            }
-        };
-        if self.calls.len() <= slot {
-            self.calls.resize_with(slot + 1, Call::default);
-        }
+        let slot = self.slot_for(delta["index"].as_u64(), id, name);
         let call = &mut self.calls[slot];
         if let Some(id) = id {
             call.id = Some(id.to_string());
@@ -273,6 +357,53 @@ impl Assembly {
             // Some servers send the arguments as an object rather than a JSON string.
             other => call.arguments.push_str(&other.to_string()),
         }
+    }
+
+    /// The call a tool-call entry continues, or a new one. With an index: the call of that
+    /// index, unless the entry names another id (a server that reuses an index for the next
+    /// call). Without: the last call, unless the entry starts another (an id the last call
+    /// does not have, or a name without an id).
+    fn slot_for(&mut self, index: Option<u64>, id: Option<&str>, name: &str) -> usize {
+        let found = match index {
+            Some(index) => self.calls.iter().rposition(|c| c.index == Some(index)).filter(
+                |&slot| !matches!((id, &self.calls[slot].id), (Some(new), Some(old)) if new != old),
+            ),
+            None => self.calls.len().checked_sub(1).filter(|&slot| match id {
+                Some(new) => self.calls[slot].id.as_deref() == Some(new),
+                None => name.is_empty(),
+            }),
+        };
+        found.unwrap_or_else(|| {
+            self.calls.push(Call {
+                index,
+                ..Call::default()
+            });
+            self.calls.len() - 1
+        })
+    }
+
+    /// Reads one chunk into the assembly.
+    fn add_chunk(&mut self, chunk: &Value, on_event: &mut (dyn FnMut(StreamEvent) + Send)) {
+        // Azure's first chunk (the prompt filter's) has an empty model.
+        if let Some(model) = chunk["model"].as_str().filter(|m| !m.is_empty()) {
+            self.model = Some(model.to_string());
+        }
+        // Groq put the usage under `x_groq` before it sent OpenAI's; it still sends both.
+        let usage = [&chunk["usage"], &chunk["x_groq"]["usage"]]
+            .into_iter()
+            .find(|u| u.is_object());
+        if let Some(usage) = usage {
+            self.usage = Some(read_usage(usage));
+        }
+        let mut added = false;
+        for choice in chunk["choices"].as_array().into_iter().flatten() {
+            // Azure sends late content-filter results as a choice without a delta.
+            added |= self.add_delta(&choice["delta"], on_event);
+            if let Some(reason) = choice["finish_reason"].as_str() {
+                self.finish = Some(reason.to_string());
+            }
+        }
+        self.ended_with_usage = usage.is_some() && !added;
     }
 }
 
@@ -290,7 +421,7 @@ async fn read_stream(
             Some(event) => event?,
             // Some servers close without `[DONE]`. A finish reason, or the usage chunk that
             // comes after everything else, means the answer is whole.
-            None if state.finish.is_some() || state.usage.is_some() => break,
+            None if state.finish.is_some() || state.ended_with_usage => break,
             None => {
                 return Err(LlmError::StreamCut {
                     provider: PROVIDER,
@@ -325,39 +456,31 @@ async fn read_stream(
                 message,
             });
         }
-        if let Some(model) = chunk["model"].as_str() {
-            state.model = Some(model.to_string());
-        }
-        if chunk["usage"].is_object() {
-            state.usage = Some(read_usage(&chunk["usage"]));
-        }
-        for choice in chunk["choices"].as_array().into_iter().flatten() {
-            let delta = &choice["delta"];
-            if let Some(piece) = delta["content"].as_str()
-                && !piece.is_empty()
-            {
-                state.text.push_str(piece);
-                on_event(StreamEvent::TextDelta(piece.to_string()));
-            }
-            for call in delta["tool_calls"].as_array().into_iter().flatten() {
-                state.add_call_delta(call);
-            }
-            if let Some(reason) = choice["finish_reason"].as_str() {
-                state.finish = Some(reason.to_string());
-            }
-        }
+        state.add_chunk(&chunk, on_event);
     }
     finish(state, request, sent, on_event)
 }
 
+/// OpenAI's usage, with the cache reads as OpenAI (`prompt_tokens_details.cached_tokens`) or
+/// DeepSeek (`prompt_cache_hit_tokens`) report them; the larger wins where both come. The
+/// output is what `total_tokens` leaves after the prompt where that is more than
+/// `completion_tokens`: Gemini's endpoint leaves its thinking out of `completion_tokens` but
+/// not out of the total, and bills it as output.
 fn read_usage(value: &Value) -> Usage {
-    let prompt = value["prompt_tokens"].as_u64().unwrap_or(0);
-    let cached = value["prompt_tokens_details"]["cached_tokens"]
-        .as_u64()
-        .unwrap_or(0);
+    let count = |key: &str| value[key].as_u64().unwrap_or(0);
+    let prompt = count("prompt_tokens");
+    let cached = [
+        &value["prompt_tokens_details"]["cached_tokens"],
+        &value["prompt_cache_hit_tokens"],
+    ]
+    .iter()
+    .filter_map(|v| v.as_u64())
+    .max()
+    .unwrap_or(0)
+    .min(prompt);
     Usage {
-        input_tokens: prompt.saturating_sub(cached),
-        output_tokens: value["completion_tokens"].as_u64().unwrap_or(0),
+        input_tokens: prompt - cached,
+        output_tokens: count("completion_tokens").max(count("total_tokens").saturating_sub(prompt)),
         cache_read_tokens: cached,
         cache_write_tokens: 0,
         // Part of completion_tokens, and billed with them.
@@ -391,6 +514,7 @@ fn finish(
         other => StopReason::Other(other.to_string()),
     };
     let answered = state.text.len()
+        + state.reasoning.len()
         + state
             .calls
             .iter()
@@ -453,4 +577,55 @@ fn finish(
         price_known: false,
         usage_estimated,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn endpoints_keep_the_base_urls_query_and_know_azure_by_host_or_deployment_path() {
+        let of = |base: &str| {
+            Endpoint::of(base)
+                .map(|e| (e.url, e.azure))
+                .map_err(|e| e.to_string())
+        };
+        let azure_error = "invalid openai configuration: the base URL is an Azure OpenAI deployment without its API version: end it with ?api-version=2024-10-21 (or the version your resource serves)".to_string();
+        assert_eq!(
+            [
+                of("https://api.openai.com/v1"),
+                of("http://localhost:11434/v1/"),
+                of("https://res.openai.azure.com/openai/deployments/gpt-41?api-version=2024-10-21"),
+                of("https://res.openai.azure.com/openai/v1"),
+                of("https://res.cognitiveservices.azure.com/openai/v1/"),
+                of("http://127.0.0.1:9/openai/deployments/d/?x=1&api-version=2025-04-01-preview"),
+                of("https://res.openai.azure.com/openai/deployments/gpt-41"),
+                of("https://res.openai.azure.com/openai/deployments/gpt-41?"),
+                of("https://notazure.com.example/v1"),
+            ],
+            [
+                Ok(("https://api.openai.com/v1/chat/completions".to_string(), false)),
+                Ok(("http://localhost:11434/v1/chat/completions".to_string(), false)),
+                Ok((
+                    "https://res.openai.azure.com/openai/deployments/gpt-41/chat/completions?api-version=2024-10-21"
+                        .to_string(),
+                    true
+                )),
+                Ok(("https://res.openai.azure.com/openai/v1/chat/completions".to_string(), true)),
+                Ok((
+                    "https://res.cognitiveservices.azure.com/openai/v1/chat/completions".to_string(),
+                    true
+                )),
+                Ok((
+                    "http://127.0.0.1:9/openai/deployments/d/chat/completions?x=1&api-version=2025-04-01-preview"
+                        .to_string(),
+                    true
+                )),
+                Err(azure_error.clone()),
+                Err(azure_error),
+                Ok(("https://notazure.com.example/v1/chat/completions".to_string(), false)),
+            ]
+        );
+    }
 }

@@ -352,6 +352,7 @@ fn every_command_prints_typed_json_lines_and_errors_as_one_object() {
     record("fsck", run_json(&env, &repo, &["fsck"], no_key).ok());
     record("fsck", run_json(&env, &plain, &["fsck"], no_key).error());
     record("config", run_json(&env, &repo, &["config"], no_key).ok());
+    record("models", run_json(&env, &repo, &["models"], no_key).ok());
     record("trust", run_json(&env, &repo, &["trust"], no_key).error());
     record(
         "trust",

@@ -9,4 +9,5 @@ mod anthropic;
 mod common;
 mod openai;
 mod replay;
+mod servers;
 mod thinking;

@@ -886,3 +886,147 @@ async fn a_json_error_body_with_status_200_is_the_servers_error() {
     let (message, _) = shown(&result.unwrap_err());
     assert!(message.contains("model is overloaded"), "{message}");
 }
+
+/// xAI-style streams carry the usage so far in every chunk: usage alone does not make a
+/// stream whole, so one cut before its finish is asked again.
+#[tokio::test]
+async fn a_stream_with_usage_in_every_chunk_cut_before_its_finish_is_asked_again() {
+    let m = "grok-code-fast-1";
+    let piece = |content: &str, finish: Value, completion: u64| {
+        data(
+            json!({"id": "x1", "object": "chat.completion.chunk", "created": 1, "model": m,
+                   "choices": [{"index": 0, "delta": {"content": content, "role": "assistant"}, "finish_reason": finish}],
+                   "usage": {"prompt_tokens": 300, "completion_tokens": completion, "total_tokens": 300 + completion}}),
+        )
+    };
+    let whole = piece("All", Value::Null, 1)
+        + &piece(" green.", Value::Null, 3)
+        + &piece("", json!("stop"), 3)
+        + DONE;
+    let cut = piece("All", Value::Null, 1);
+    let server = RawServer::start(vec![Reply::sse(&cut, 7), Reply::sse(&whole, 7)]).await;
+    let (result, events) = run(&provider(&server.url, 3), &simple_request(m)).await;
+    let response = result.unwrap();
+    assert_eq!(
+        (response.content, response.usage, server.requests().len()),
+        (
+            vec![ContentBlock::text("All green.")],
+            Usage {
+                input_tokens: 300,
+                output_tokens: 3,
+                ..Usage::default()
+            },
+            2
+        )
+    );
+    assert_eq!(
+        events.normalized(),
+        vec![
+            text("All"),
+            retrying(
+                2,
+                "openai stream broke off: the stream ended before a finish_reason"
+            ),
+            text("All"),
+            text(" green."),
+        ]
+    );
+}
+
+/// What a reasoning model thought is not its answer, but it was generated: with no usage in
+/// the stream, the estimate counts it.
+#[tokio::test]
+async fn reasoning_without_usage_is_kept_out_of_the_text_and_counted_in_the_estimate() {
+    let m = "deepseek-reasoner";
+    let stream = chunk(
+        m,
+        json!({"role": "assistant", "content": null, "reasoning_content": "The user wants a greeting."}),
+        Value::Null,
+    ) + &chunk(
+        m,
+        json!({"content": "Hello!", "reasoning_content": null}),
+        Value::Null,
+    ) + &chunk(m, json!({"content": ""}), json!("stop"))
+        + DONE;
+    let server = RawServer::start(vec![Reply::sse(&stream, 9)]).await;
+    let (result, events) = run(&keyless(&server.url), &simple_request(m)).await;
+    let sent = serde_json::to_vec(&git_agent::llm::wire::openai_body(&simple_request(m)))
+        .unwrap()
+        .len();
+    let response = result.unwrap();
+    assert_eq!(
+        (response.content, response.usage, response.usage_estimated),
+        (
+            vec![ContentBlock::text("Hello!")],
+            Usage {
+                input_tokens: sent.div_ceil(3) as u64,
+                output_tokens: ("The user wants a greeting.".len() + "Hello!".len()).div_ceil(3)
+                    as u64,
+                ..Usage::default()
+            },
+            true
+        )
+    );
+    assert_eq!(events.events, vec![text("Hello!")]);
+}
+
+/// A server that reuses an index for the next call, with a new id, starts a new call rather
+/// than gluing two argument objects together.
+#[tokio::test]
+async fn a_new_id_at_a_used_index_is_a_new_call() {
+    let m = "some-proxy-model";
+    let call = |v: Value| chunk(m, json!({"tool_calls": [v]}), Value::Null);
+    let stream = call(
+        json!({"index": 0, "id": "call_1", "type": "function", "function": {"name": "read_file", "arguments": "{\"path\":\"a.rs\"}"}}),
+    ) + &call(
+        json!({"index": 0, "id": "call_2", "type": "function", "function": {"name": "read_file", "arguments": "{\"path\":"}}),
+    ) + &call(json!({"index": 0, "function": {"arguments": "\"b.rs\"}"}}))
+        + &chunk(m, json!({}), json!("tool_calls"))
+        + &usage_chunk(m, json!({"prompt_tokens": 50, "completion_tokens": 20}))
+        + DONE;
+    let server = RawServer::start(vec![Reply::sse(&stream, 16)]).await;
+    let (result, _) = run(&keyless(&server.url), &simple_request(m)).await;
+    assert_eq!(
+        result.unwrap().content,
+        vec![
+            ContentBlock::ToolUse {
+                id: "call_1".to_string(),
+                name: "read_file".to_string(),
+                input: json!({"path": "a.rs"}),
+            },
+            ContentBlock::ToolUse {
+                id: "call_2".to_string(),
+                name: "read_file".to_string(),
+                input: json!({"path": "b.rs"}),
+            },
+        ]
+    );
+}
+
+/// DeepSeek's older answers report cache hits only as `prompt_cache_hit_tokens`.
+#[tokio::test]
+async fn deepseek_cache_hits_without_cached_tokens_are_cache_reads() {
+    let m = "deepseek-chat";
+    let stream = chunk(
+        m,
+        json!({"role": "assistant", "content": "Ok."}),
+        Value::Null,
+    ) + &chunk(m, json!({"content": ""}), json!("stop"))
+        + &usage_chunk(
+            m,
+            json!({"prompt_tokens": 1000, "completion_tokens": 5, "total_tokens": 1005,
+                   "prompt_cache_hit_tokens": 768, "prompt_cache_miss_tokens": 232}),
+        )
+        + DONE;
+    let server = RawServer::start(vec![Reply::sse(&stream, 16)]).await;
+    let (result, _) = run(&provider(&server.url, 1), &simple_request(m)).await;
+    assert_eq!(
+        result.unwrap().usage,
+        Usage {
+            input_tokens: 232,
+            output_tokens: 5,
+            cache_read_tokens: 768,
+            ..Usage::default()
+        }
+    );
+}
