@@ -51,4 +51,5 @@ mod syscalls;
 mod task_cache;
 mod task_choice;
 mod terminal;
+mod update_pending;
 mod watch_gaps;

@@ -352,11 +352,12 @@ impl GitAgentServer {
             };
             let (slug, outcome) = super::rollback::rollback_task(&store, args)?;
             Ok(RolledBack {
-                slug,
                 from: outcome.from.to_string(),
                 to: outcome.to.to_string(),
                 attic: outcome.attic,
                 kept_unfinished: outcome.kept_unfinished,
+                update: super::rollback::update_text(&slug, &outcome.update),
+                slug,
             })
         })
         .await

@@ -294,6 +294,10 @@ pub struct RolledBack {
     pub attic: String,
     /// Uncommitted work of the worktree was kept in the attic too.
     pub kept_unfinished: bool,
+    /// What became of the task's update from its base (`update`), in words, if the rollback
+    /// changed it: pending again (its conflicts back in the worktree) or undone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
