@@ -100,7 +100,7 @@ pub(crate) fn clean(env: &TestEnv, dir: &Path) {
 
 /// A task `calc` whose one checkpoint swaps the operands of `add`, and a commit on main that
 /// changes the same line another way.
-fn conflicting(env: &TestEnv) -> PathBuf {
+pub(crate) fn conflicting(env: &TestEnv) -> PathBuf {
     let repo = env.repo("r");
     agent_ok(env, &repo, &["start", "--name", "calc", "--no-run", "goal"]);
     let wt = worktree(&repo, "calc");
