@@ -22,6 +22,7 @@ mod docs;
 mod fake_model;
 mod faults;
 mod fidelity;
+mod first_day;
 mod fleet;
 mod fsck;
 mod generated;
