@@ -717,7 +717,10 @@ fn run_claimed(
     for note in store.take_notes() {
         ctx.say(format!("note: {note}"));
     }
-    store.stash_unfinished(&task, &worktree, "work of an interrupted step")?;
+    let ready = store.prepare_run_worktree(&task, &worktree, "work of an interrupted step")?;
+    if let Some(line) = super::session::run_worktree_text(&ready) {
+        ctx.say(line);
+    }
     let provider = provider_for(config)?;
 
     let interrupt = Interrupt::default();

@@ -3,7 +3,7 @@
 use super::{Context, short, task_worktree};
 use crate::cli::RollbackArgs;
 use crate::error::{Exit, UserError};
-use crate::store::{RollbackOutcome, RollbackTarget, Store, TaskLock};
+use crate::store::{RollbackOutcome, RollbackTarget, Store, TaskLock, Update, UpdateAfterRollback};
 
 pub fn cmd_rollback(ctx: &Context, args: RollbackArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
@@ -17,8 +17,15 @@ pub fn cmd_rollback(ctx: &Context, args: RollbackArgs) -> anyhow::Result<Exit> {
             "to": outcome.to.to_string(),
             "attic": outcome.attic,
             "kept_unfinished": outcome.kept_unfinished,
+            "update": match outcome.update {
+                UpdateAfterRollback::Unchanged => None,
+                UpdateAfterRollback::PendingAgain(_) => Some("pending"),
+                UpdateAfterRollback::Undone(_) => Some("undone"),
+            },
         }));
-    } else if undo {
+        return Ok(Exit::Done);
+    }
+    if undo {
         ctx.out(format!(
             "Restored agent/{slug} to {} (the rollback is undone); the tip it had, {}, is kept in {}",
             short(outcome.to),
@@ -34,7 +41,28 @@ pub fn cmd_rollback(ctx: &Context, args: RollbackArgs) -> anyhow::Result<Exit> {
         ));
         ctx.say(format!("  undo with: git agent rollback {slug} --undo"));
     }
+    if let Some(text) = update_text(&slug, &outcome.update) {
+        ctx.say(text);
+    }
     Ok(Exit::Done)
+}
+
+/// What a rollback did to the task's update (`git agent update`), in words; `None` when it
+/// did nothing to one.
+pub fn update_text(slug: &str, update: &UpdateAfterRollback) -> Option<String> {
+    let from = |u: &Update| format!("{} ({})", u.branch, u.base.get(..8).unwrap_or(&u.base));
+    match update {
+        UpdateAfterRollback::Unchanged => None,
+        UpdateAfterRollback::PendingAgain(u) => Some(format!(
+            "The update from {} is pending again: its conflicts are back in the task's worktree; git agent resume {slug} has the agent resolve them again",
+            from(u)
+        )),
+        UpdateAfterRollback::Undone(u) => Some(format!(
+            "The update from {} is undone with it; git agent update {slug} merges {} again",
+            from(u),
+            u.branch
+        )),
+    }
 }
 
 /// Roll a task back (or undo its last rollback) under its lock: what `git agent rollback` and

@@ -187,3 +187,31 @@ pub fn run_loop_with(
     })?;
     Ok(outcome.exit())
 }
+
+/// What a run says about the worktree it found (see [`crate::store::RunWorktree`]), if
+/// anything.
+pub fn run_worktree_text(ready: &crate::store::RunWorktree) -> Option<String> {
+    use crate::store::RunWorktree;
+    let merge_of = |u: &crate::store::Update| {
+        format!(
+            "the merge of {} ({}) that step {} resolves",
+            u.branch,
+            u.base.get(..8).unwrap_or(&u.base),
+            u.step
+        )
+    };
+    match ready {
+        RunWorktree::Ready => None,
+        RunWorktree::Stashed(attic) => Some(format!(
+            "Kept the unfinished work of the interrupted step in {attic}"
+        )),
+        RunWorktree::MergeRestored(update) => Some(format!(
+            "The worktree had lost {}: its files, conflict markers included, are back",
+            merge_of(update)
+        )),
+        RunWorktree::ResolutionKept(update) => Some(format!(
+            "The worktree holds work on {}: kept, for the step to go on from",
+            merge_of(update)
+        )),
+    }
+}

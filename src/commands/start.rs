@@ -301,12 +301,9 @@ pub fn cmd_resume(ctx: &Context, args: ResumeArgs) -> anyhow::Result<Exit> {
     for note in store.take_notes() {
         ctx.note(note);
     }
-    if let Some((attic, _)) =
-        store.stash_unfinished(&task, &worktree, "work of an interrupted step")?
-    {
-        ctx.say(format!(
-            "Kept the unfinished work of the interrupted step in {attic}"
-        ));
+    let ready = store.prepare_run_worktree(&task, &worktree, "work of an interrupted step")?;
+    if let Some(line) = super::session::run_worktree_text(&ready) {
+        ctx.say(line);
     }
     let exit = run_loop(ctx, &store, &slug, worktree, config, provider, true, false)?;
     if !ctx.global.json {

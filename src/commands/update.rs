@@ -16,8 +16,88 @@ use crate::store::{
 
 pub fn cmd_update(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
-    let slug = store.resolve_slug(args.slug.as_deref())?;
-    let _lock = TaskLock::acquire(&store, &slug)?;
+    let updated = update_task(ctx, &store, args.slug.as_deref())?;
+    if ctx.global.json {
+        let mut value = serde_json::to_value(&updated)?;
+        value["type"] = "update".into();
+        ctx.json(&value);
+    } else {
+        ctx.out(updated_text(&updated));
+    }
+    Ok(match updated.state {
+        UpdateState::Conflicts => Exit::Blocked,
+        UpdateState::UpToDate | UpdateState::Merged => Exit::Done,
+    })
+}
+
+/// What an update did: the `--json` object of `git agent update` (with `type`) and, the same
+/// value, the MCP `update` tool's result.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct Updated {
+    pub slug: String,
+    /// The base branch merged from.
+    pub from: String,
+    /// The commit of the base branch (full id).
+    pub base: String,
+    pub state: UpdateState,
+    /// The checkpoint that merges the base (`merged`).
+    pub commit: Option<String>,
+    pub number: Option<u32>,
+    pub files_changed: Option<u32>,
+    /// The tests' verdict on the merge (`merged`): pass, fail or not-run.
+    pub tests: Option<String>,
+    /// The plan step added to resolve the conflicts (`conflicts`).
+    pub step: Option<u32>,
+    /// The task's worktree, where the conflicts are (`conflicts`).
+    pub worktree: Option<String>,
+    pub conflicts: Vec<UpdateConflict>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateState {
+    /// The task holds the base already; nothing changed.
+    UpToDate,
+    /// The base merged cleanly: a checkpoint with the base as its second parent.
+    Merged,
+    /// The merge conflicts: the conflicts are in the task's worktree, and a plan step waits.
+    Conflicts,
+}
+
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct UpdateConflict {
+    pub path: String,
+    /// git's word for the conflict: `contents`, `modify/delete`, …
+    pub kind: String,
+}
+
+impl Updated {
+    fn new(slug: &str, from: &str, base: gix::ObjectId, state: UpdateState) -> Updated {
+        Updated {
+            slug: slug.to_string(),
+            from: from.to_string(),
+            base: base.to_string(),
+            state,
+            commit: None,
+            number: None,
+            files_changed: None,
+            tests: None,
+            step: None,
+            worktree: None,
+            conflicts: Vec::new(),
+        }
+    }
+}
+
+/// Merge the task's base branch into the task, under the task's lock: what `git agent update`
+/// and the MCP `update` tool do. Refusals are errors with the command to run.
+pub fn update_task(
+    ctx: &Context,
+    store: &crate::store::Store,
+    slug: Option<&str>,
+) -> anyhow::Result<Updated> {
+    let slug = store.resolve_slug_to_change(slug)?;
+    let _lock = TaskLock::acquire(store, &slug)?;
     let task = store.task(&slug)?;
     let mut plan = store.plan(&task)?;
     if plan.here {
@@ -55,11 +135,7 @@ pub fn cmd_update(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
         .into());
     }
     if store.is_ancestor(base, task.tip)? {
-        ctx.out(format!(
-            "Task {slug} is up to date with {branch} ({})",
-            short(base)
-        ));
-        return Ok(Exit::Done);
+        return Ok(Updated::new(&slug, &branch, base, UpdateState::UpToDate));
     }
     let worktree = store.ensure_worktree(&task)?;
     let changed = store.uncheckpointed_changes(&task, &worktree)?;
@@ -82,7 +158,7 @@ pub fn cmd_update(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
     match store.merge_trees(task.tip, base)? {
         MergeTree::Clean(tree) => {
             store.checkout_in_worktree(&worktree, tip_tree, tree)?;
-            let recorded = record_clean_update(ctx, &store, &task, &plan, &worktree, base);
+            let recorded = record_clean_update(ctx, store, &task, &plan, &worktree, base);
             let (outcome, tests) = match recorded {
                 Ok(done) => done,
                 Err(err) => {
@@ -91,66 +167,71 @@ pub fn cmd_update(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
                     return Err(err);
                 }
             };
-            if ctx.global.json {
-                ctx.json(&serde_json::json!({
-                    "type": "update",
-                    "slug": slug,
-                    "from": branch,
-                    "base": base.to_string(),
-                    "commit": outcome.commit.to_string(),
-                    "number": outcome.number,
-                    "tests": tests.verdict.as_str(),
-                    "conflicts": [],
-                }));
-            } else {
-                ctx.out(format!(
-                    "Updated task {slug} with {branch} ({}): checkpoint {} {} merges it, {} file{} changed, tests {}",
-                    short(base),
-                    outcome.number,
-                    short(outcome.commit),
-                    outcome.files_changed,
-                    if outcome.files_changed == 1 { "" } else { "s" },
-                    tests.verdict.as_str()
-                ));
-            }
-            Ok(Exit::Done)
+            let mut updated = Updated::new(&slug, &branch, base, UpdateState::Merged);
+            updated.commit = Some(outcome.commit.to_string());
+            updated.number = Some(outcome.number);
+            updated.files_changed = Some(outcome.files_changed);
+            updated.tests = Some(tests.verdict.as_str().to_string());
+            Ok(updated)
         }
         MergeTree::Conflicted { tree, conflicts } => {
             store.checkout_in_worktree(&worktree, tip_tree, tree)?;
             let step = store.plan_update_step(&task, &mut plan, &branch, base, &conflicts)?;
-            if ctx.global.json {
-                ctx.json(&serde_json::json!({
-                    "type": "update",
-                    "slug": slug,
-                    "from": branch,
-                    "base": base.to_string(),
-                    "step": step,
-                    "worktree": worktree.display().to_string(),
-                    "conflicts": conflicts.iter().map(|c| serde_json::json!({
-                        "path": c.path, "kind": c.kind,
-                    })).collect::<Vec<_>>(),
-                }));
-            } else {
-                let mut text = format!(
-                    "Merging {branch} ({}) into task {slug} conflicts; the conflicts are in the task's worktree {} (your checkout is untouched):",
-                    short(base),
-                    worktree.display()
-                );
-                for c in &conflicts {
-                    text.push_str(&format!("\n  {}", super::merge::visible(&c.path)));
-                    if !c.kind.is_empty() {
-                        text.push_str(&format!(" ({})", c.kind));
-                    }
+            let mut updated = Updated::new(&slug, &branch, base, UpdateState::Conflicts);
+            updated.step = Some(step);
+            updated.worktree = Some(worktree.display().to_string());
+            updated.conflicts = conflicts
+                .into_iter()
+                .map(|c| UpdateConflict {
+                    path: c.path,
+                    kind: c.kind,
+                })
+                .collect();
+            Ok(updated)
+        }
+    }
+}
+
+/// What `git agent update` prints.
+fn updated_text(updated: &Updated) -> String {
+    let Updated {
+        slug, from: branch, ..
+    } = updated;
+    let base = updated.base.get(..8).unwrap_or(&updated.base);
+    match updated.state {
+        UpdateState::UpToDate => format!("Task {slug} is up to date with {branch} ({base})"),
+        UpdateState::Merged => {
+            let files = updated.files_changed.unwrap_or_default();
+            format!(
+                "Updated task {slug} with {branch} ({base}): checkpoint {} {} merges it, {files} file{} changed, tests {}",
+                updated.number.unwrap_or_default(),
+                updated
+                    .commit
+                    .as_deref()
+                    .and_then(|c| c.get(..8))
+                    .unwrap_or_default(),
+                if files == 1 { "" } else { "s" },
+                updated.tests.as_deref().unwrap_or_default()
+            )
+        }
+        UpdateState::Conflicts => {
+            let mut text = format!(
+                "Merging {branch} ({base}) into task {slug} conflicts; the conflicts are in the task's worktree {} (your checkout is untouched):",
+                updated.worktree.as_deref().unwrap_or_default()
+            );
+            for c in &updated.conflicts {
+                text.push_str(&format!("\n  {}", super::merge::visible(&c.path)));
+                if !c.kind.is_empty() {
+                    text.push_str(&format!(" ({})", c.kind));
                 }
-                text.push_str(&format!(
-                    "\nStep {step} of the plan is now to resolve them: git agent resume {slug} has the agent do it, with the tests run.\n\
-                     Or resolve them yourself there and record it: git agent checkpoint {slug} -m \"Resolve conflicts with {branch}\"\n\
-                     Either checkpoint is the merge commit."
-                ));
-                ctx.out(text);
             }
-            // Not done: the task waits for the conflicts to be resolved.
-            Ok(Exit::Blocked)
+            text.push_str(&format!(
+                "\nStep {} of the plan is now to resolve them: git agent resume {slug} has the agent do it, with the tests run.\n\
+                 Or resolve them yourself there and record it: git agent checkpoint {slug} -m \"Resolve conflicts with {branch}\"\n\
+                 Either checkpoint is the merge commit.",
+                updated.step.unwrap_or_default()
+            ));
+            text
         }
     }
 }

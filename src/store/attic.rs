@@ -114,12 +114,16 @@ impl Store {
         reason: &str,
     ) -> Result<Option<String>> {
         let why = format!("failed try of step {step}: {reason}");
+        let pending = self.pending_merge(task, &self.plan(task)?)?;
         // A worktree the snapshot refuses to read (a `.gitignore` that is a link) keeps its
-        // work where it is; the try still counts.
-        let unfinished = match self.commit_unfinished(task, worktree, &why) {
-            Err(StoreError::Refused { .. }) => None,
-            other => other?,
+        // work where it is; the try still counts. A pending update's merge, untouched, is
+        // where the step starts, not work of the try.
+        let (unfinished, unreadable) = match self.commit_unfinished(task, worktree, &why) {
+            Err(StoreError::Refused { .. }) => (None, true),
+            other => (other?, false),
         };
+        let unfinished =
+            unfinished.filter(|(_, tree)| pending.as_ref().is_none_or(|p| p.tree != *tree));
         let mut edits = Vec::new();
         let mut attic = String::new();
         let mut discarded = String::new();
@@ -146,28 +150,40 @@ impl Store {
             &format!("failed try of step {step} of {}", task.slug),
         )?);
         self.transaction(&edits)?;
-        if let Some((_, tree)) = unfinished {
-            let index = self.open_worktree(worktree)?.index_path();
-            self.checkout_between(worktree, &index, tree, self.tree_of(task.tip)?)?;
+        match (unfinished, &pending) {
+            (Some((_, tree)), _) => {
+                self.reset_to_step_start(task, worktree, tree, pending.as_ref())?
+            }
+            // Clean at the tip: with an update pending, the next try starts from its merge.
+            (None, Some(_)) if !unreadable => {
+                self.restore_lost_merge(task, worktree, pending.as_ref())?
+            }
+            (None, _) => {}
         }
         Ok((!attic.is_empty()).then_some(attic))
     }
 
     /// Keep the uncommitted work of an interrupted step in the attic and put the worktree back
-    /// at the tip. Returns the attic ref, if there was work to keep.
+    /// where the next step starts: the tip, or with an update pending, its merge
+    /// (src/store/update.rs). Returns the attic ref, if there was work to keep.
     pub fn stash_unfinished(
         &self,
         task: &Task,
         worktree: &Path,
         why: &str,
     ) -> Result<Option<(String, ObjectId)>> {
+        let pending = self.pending_merge(task, &self.plan(task)?)?;
         let Some((commit, tree)) = self.commit_unfinished(task, worktree, why)? else {
+            self.restore_lost_merge(task, worktree, pending.as_ref())?;
             return Ok(None);
         };
+        if pending.as_ref().is_some_and(|p| p.tree == tree) {
+            // The merge as `update` left it: the step's start, nothing of its own.
+            return Ok(None);
+        }
         let (refname, edit) = self.attic_edit(&task.slug, commit, why)?;
         self.transaction(&[edit])?;
-        let index = self.open_worktree(worktree)?.index_path();
-        self.checkout_between(worktree, &index, tree, self.tree_of(task.tip)?)?;
+        self.reset_to_step_start(task, worktree, tree, pending.as_ref())?;
         Ok(Some((refname, commit)))
     }
 }

@@ -128,6 +128,9 @@ impl Store {
                 findings: snapshot.refused,
             });
         }
+        if let Some(base) = input.merge_parent {
+            self.refuse_lost_merge(task, worktree, snapshot.tree, base)?;
+        }
         let number = self.checkpoint_number(task.tip)? + 1;
         let (insertions, deletions) = self.line_stats(tip_tree, snapshot.tree)?;
         let files_changed = snapshot.changes.len() as u32;

@@ -113,6 +113,18 @@ pub enum StoreError {
     },
     #[error("your checkout has unresolved conflicts: {0}")]
     Unmerged(String),
+    /// The checkpoint that records an update's merge found the worktree holding the bare tip;
+    /// the merge was put back (src/store/update.rs).
+    #[error(
+        "the worktree of task '{slug}' had lost the merge of {branch} ({base}) that its next checkpoint records; the merge's files, conflict markers included, are back in {}; nothing was committed",
+        worktree.display()
+    )]
+    MergeLost {
+        slug: String,
+        branch: String,
+        base: String,
+        worktree: PathBuf,
+    },
     #[error(
         "your uncommitted work holds secrets; no task was started and nothing was written:\n  {}",
         findings.join("\n  ")
@@ -211,6 +223,10 @@ impl Advice for StoreError {
                  `git agent start --from-head` (your uncommitted work then stays out of the task)"
                     .into()
             }
+            StoreError::MergeLost { slug, branch, .. } => format!(
+                "resolve the conflicts there, then record them: git agent checkpoint {slug} -m \"Resolve conflicts with {branch}\"; \
+                 or have the agent do it: git agent resume {slug}"
+            ),
             StoreError::NewerFormat { .. } => {
                 "upgrade git-agent to work on this task; reading it (status, log, list, fsck) works with this version".into()
             }

@@ -5,10 +5,7 @@
 //! changed (`merge`) or handed to the task's own worktree (`update`), never to the user's.
 
 use gix::ObjectId;
-use serde::{Deserialize, Serialize};
 
-use super::plan::Plan;
-use super::task::Task;
 use super::{Result, Store, StoreError};
 
 /// A file `merge` brings in that is worth a look before it lands on a shared branch: above
@@ -32,6 +29,15 @@ pub enum MergeTree {
     },
 }
 
+impl MergeTree {
+    /// The merged tree, conflict markers included when it conflicted.
+    pub fn tree(&self) -> ObjectId {
+        match self {
+            MergeTree::Clean(tree) | MergeTree::Conflicted { tree, .. } => *tree,
+        }
+    }
+}
+
 /// One path the merge could not resolve, and git's word for the kind of conflict
 /// (`content`, `modify/delete`, `rename/delete`, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,23 +53,6 @@ pub struct BroughtIn {
     pub size: u64,
     pub binary: bool,
     pub large: bool,
-}
-
-/// An update of the task from its base that is waiting for its conflicts to be resolved
-/// (docs/data-model.md, the plan's `update`): the next checkpoint of the task is the merge
-/// commit, with this commit as its second parent.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Update {
-    /// The base branch merged in, without `refs/heads/`.
-    pub branch: String,
-    /// Full id of the commit of the base branch that is merged in.
-    pub base: String,
-    /// The paths that conflicted.
-    pub conflicts: Vec<String>,
-    /// The plan step (1-based) added to resolve them.
-    pub step: u32,
-    pub at: String,
 }
 
 impl Store {
@@ -172,124 +161,6 @@ impl Store {
         }
         let _ = self.git_output(&["update-ref", "--no-deref", "ORIG_HEAD", &old_s]);
         Ok(())
-    }
-
-    /// The base commit an [`Update`] of the task is still waiting to merge: recorded in the
-    /// plan and not yet reachable from the tip. `None` once a checkpoint merged it (or when
-    /// there is no update), so nothing needs clearing and a crash leaves no stale state.
-    pub fn pending_update(&self, task: &Task, plan: &Plan) -> Result<Option<ObjectId>> {
-        let Some(update) = &plan.update else {
-            return Ok(None);
-        };
-        let Ok(base) = ObjectId::from_hex(update.base.as_bytes()) else {
-            return Ok(None);
-        };
-        if self.repo.find_commit(base).is_err() {
-            return Ok(None);
-        }
-        let merged = super::sync::Ancestry::is_ancestor(self, base, task.tip)?;
-        Ok((!merged).then_some(base))
-    }
-
-    /// Write the merged tree into the task's worktree as uncommitted changes on top of the
-    /// tip (`from_tree`): the conflict markers, for the agent or a person to resolve there.
-    /// The index is left describing `from_tree` with no stat data, so the next snapshot —
-    /// which trusts an entry whose stat data matches — hashes every file and sees every
-    /// change the merge brought in, not only the files edited afterwards.
-    pub fn checkout_in_worktree(
-        &self,
-        worktree: &std::path::Path,
-        from_tree: ObjectId,
-        to_tree: ObjectId,
-    ) -> Result<()> {
-        let repo = self.open_worktree(worktree)?;
-        let index_path = repo.index_path();
-        self.checkout_between(worktree, &index_path, from_tree, to_tree)?;
-        let state =
-            gix::index::State::from_tree(&from_tree, &self.repo.objects, Default::default())
-                .map_err(|err| StoreError::Git {
-                    context: "could not build an index from the tree".into(),
-                    source: err.into(),
-                })?;
-        let mut file = gix::index::File::from_state(state, &index_path);
-        file.write(gix::index::write::Options::default())
-            .map_err(|err| StoreError::Git {
-                context: format!("could not write the index {}", index_path.display()),
-                source: err.into(),
-            })?;
-        Ok(())
-    }
-}
-
-impl Store {
-    /// The paths where the task's worktree differs from the tip: work in no checkpoint, which
-    /// an update must not mix into its merge.
-    pub fn uncheckpointed_changes(
-        &self,
-        task: &Task,
-        worktree: &std::path::Path,
-    ) -> Result<Vec<String>> {
-        let repo = self.open_worktree(worktree)?;
-        let snapshot =
-            super::snapshot_worktree(&repo, self.tree_of(task.tip)?, None, &self.generated())?;
-        Ok(snapshot
-            .changes
-            .iter()
-            .map(|change| change.path.to_string())
-            .collect())
-    }
-
-    /// Record in the plan an update whose merge conflicted: a step to resolve the conflicts,
-    /// inserted as the next step to work on (after the tip's step), and the plan's `update`,
-    /// which makes the next checkpoint the merge commit. Returns the step's number.
-    pub fn plan_update_step(
-        &self,
-        task: &Task,
-        plan: &mut Plan,
-        branch: &str,
-        base: ObjectId,
-        conflicts: &[Conflict],
-    ) -> Result<u32> {
-        let done = (self.current_step(task.tip)? as usize).min(plan.steps.len());
-        let paths: Vec<String> = conflicts.iter().map(|c| c.path.clone()).collect();
-        let listed: Vec<String> = conflicts
-            .iter()
-            .map(|c| {
-                if c.kind.is_empty() {
-                    c.path.clone()
-                } else {
-                    format!("{} ({})", c.path, c.kind)
-                }
-            })
-            .collect();
-        plan.steps.insert(
-            done,
-            super::PlanStep {
-                title: format!("Resolve the conflicts of merging {branch} into the task"),
-                detail: format!(
-                    "`git agent update` merged {branch} ({}) into this worktree, and these files conflict: {}. \
-Each conflicting file holds both sides between <<<<<<<, ======= and >>>>>>> markers (a file deleted on one side and changed \
-on the other is there as changed). Edit them so that the result keeps what both sides meant, remove every marker, and make \
-the tests pass. The checkpoint of this step records the merge.",
-                    base.to_hex_with_len(8),
-                    listed.join(", ")
-                ),
-            },
-        );
-        let step = done as u32 + 1;
-        plan.update = Some(Update {
-            branch: branch.to_string(),
-            base: base.to_string(),
-            conflicts: paths,
-            step,
-            at: super::now_rfc3339(),
-        });
-        self.write_plan(
-            task,
-            plan,
-            &format!("update of {} from {branch}", task.slug),
-        )?;
-        Ok(step)
     }
 }
 

@@ -31,6 +31,7 @@ mod submodules;
 pub mod sync;
 mod task;
 mod trailers;
+mod update;
 mod watch;
 mod worktree;
 
@@ -42,7 +43,7 @@ pub use checkpoint::{CheckpointInput, CheckpointOutcome, TestsSummary};
 pub use error::StoreError;
 pub use fsck::{Finding, FsckReport, Mismatch, Rewind};
 pub use lock::TaskLock;
-pub use merge::{BroughtIn, Conflict, LARGE_FILE_BYTES, MergeTree, Update};
+pub use merge::{BroughtIn, Conflict, LARGE_FILE_BYTES, MergeTree};
 pub use notes::NotesReader;
 pub use plan::{
     Attempt, AttemptOf, AttemptResult, FAILED_TRY, FORMAT, Merged, Parallel, Plan, PlanStatus,
@@ -62,6 +63,7 @@ pub use task::{Chosen, NewTask, Task};
 pub use trailers::{
     CheckpointTrailers, StepOf, Trailers, key as trailer, merge_trailers, parse_trailers,
 };
+pub use update::{PendingMerge, RunWorktree, Update, UpdateAfterRollback, update_step_title};
 pub use watch::{Changes, Watch};
 
 use std::cell::RefCell;

@@ -8,7 +8,7 @@ use super::record::TestsVerdict;
 use super::refs::{self, Edit, Expect};
 use super::state::Checkpoint;
 use super::task::Task;
-use super::{Attempt, Result, Store, StoreError};
+use super::{Attempt, Result, Store, StoreError, UpdateAfterRollback};
 
 #[derive(Debug, Clone)]
 pub enum RollbackTarget {
@@ -28,6 +28,8 @@ pub struct RollbackOutcome {
     pub attic: String,
     /// Whether uncommitted work of the worktree was kept in the attic too.
     pub kept_unfinished: bool,
+    /// What became of the task's update (`git agent update`), if it had one.
+    pub update: UpdateAfterRollback,
 }
 
 impl Store {
@@ -129,6 +131,7 @@ impl Store {
             self.attic_edit(&task.slug, kept, &format!("rollback of {}", task.slug))?;
 
         let mut plan = self.plan(task)?;
+        let update = self.update_after_rollback(&mut plan, to)?;
         plan.attempts.push(Attempt {
             at: now_rfc3339(),
             step: self.current_step(task.tip)?,
@@ -181,11 +184,16 @@ impl Store {
             }
             return Err(err);
         }
+        if let Some(wt) = worktree {
+            // Back on the commit an update was made on: the next try starts from its merge.
+            self.restore_merge_on(task, &plan, to, wt)?;
+        }
         Ok(RollbackOutcome {
             from: task.tip,
             to,
             attic,
             kept_unfinished: unfinished.is_some(),
+            update,
         })
     }
 
@@ -238,6 +246,7 @@ impl Store {
         }
         let undo = self.undo_edits(&edits.iter().collect::<Vec<_>>())?;
         self.transaction(&edits)?;
+        let mut update = UpdateAfterRollback::Unchanged;
         if let Some(wt) = worktree {
             let moved = self.undo_rollback_files(task, wt, restored);
             if let Err(err) = moved {
@@ -246,17 +255,41 @@ impl Store {
                 }
                 return Err(err);
             }
+            if let Some(pending) = self.restore_merge_on(task, &plan, restored, wt)? {
+                update = UpdateAfterRollback::PendingAgain(pending);
+            }
         }
         Ok(RollbackOutcome {
             from: task.tip,
             to: restored,
             attic,
             kept_unfinished: false,
+            update,
         })
     }
 }
 
 impl Store {
+    /// After the branch moved to `tip` and the worktree with it: with an update pending on
+    /// `tip`, its merge goes into the worktree. Returns that update.
+    fn restore_merge_on(
+        &self,
+        task: &Task,
+        plan: &super::Plan,
+        tip: ObjectId,
+        wt: &Path,
+    ) -> Result<Option<super::Update>> {
+        let moved = Task {
+            tip,
+            ..task.clone()
+        };
+        let Some(pending) = self.pending_merge(&moved, plan)? else {
+            return Ok(None);
+        };
+        self.restore_lost_merge(&moved, wt, Some(&pending))?;
+        Ok(Some(pending.update))
+    }
+
     /// The worktree's part of undoing a rollback: its uncommitted work kept in the attic,
     /// then the files moved to `restored`.
     fn undo_rollback_files(&self, task: &Task, wt: &Path, restored: ObjectId) -> Result<()> {

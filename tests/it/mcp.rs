@@ -119,7 +119,7 @@ async fn tools_resources_and_rollback_through_rmcps_client() {
         names,
         [
             "diff", "drop", "list", "log", "merge", "plan", "resume", "rollback", "say", "start",
-            "status", "stop"
+            "status", "stop", "update"
         ]
     );
     for tool in &tools {
@@ -320,7 +320,7 @@ async fn merge_through_mcp_refuses_without_a_branch_then_merges() {
     let head = env.rev(&repo, "HEAD");
     assert_eq!(
         merged,
-        json!({"slug": "t", "into": "main", "commit": head, "squash": false, "forced": []})
+        json!({"slug": "t", "into": "main", "commit": head, "squash": false, "forced": [], "brought_in": []})
     );
     assert_eq!(
         std::fs::read_to_string(repo.join("hello.txt")).unwrap(),
@@ -329,6 +329,116 @@ async fn merge_through_mcp_refuses_without_a_branch_then_merges() {
     let status = call(&client, "status", json!({"task": "t"})).await;
     assert_eq!(status["state"], json!("merged"));
     client.cancel().await.unwrap();
+}
+
+/// A refusal as the CLI prints it on stderr: `error:` and `hint:` lines.
+fn cli_refusal(env: &TestEnv, dir: &Path, args: &[&str]) -> String {
+    let (code, out, err) = env.agent(dir, args);
+    assert_eq!(code, 1, "git agent {args:?} should refuse: {out}{err}");
+    err.trim_end().to_string()
+}
+
+#[tokio::test]
+async fn update_and_merge_into_through_mcp_as_the_cli_does() {
+    let env = TestEnv::new();
+    // Task calc conflicts with main: the MCP merge refuses as the CLI does, changing nothing.
+    let repo = crate::merge_daily::conflicting(&env);
+    let client = connect(&env, &repo, &[]).await;
+    let before = crate::merge_daily::checkout(&env, &repo);
+    let refused = call_err(&client, "merge", json!({"task": "calc"})).await;
+    assert_eq!(refused, cli_refusal(&env, &repo, &["merge", "calc"]));
+    assert!(refused.contains("src/lib.rs (contents)"), "{refused}");
+    assert!(refused.contains("git agent update calc"), "{refused}");
+    assert_eq!(crate::merge_daily::checkout(&env, &repo), before);
+
+    // `into` a branch that is not checked out: the CLI's refusal, word for word.
+    env.git(&repo, &["branch", "feature"]);
+    let refused = call_err(&client, "merge", json!({"task": "calc", "into": "feature"})).await;
+    assert_eq!(
+        refused,
+        cli_refusal(&env, &repo, &["merge", "calc", "--into", "feature"])
+    );
+    assert!(
+        refused.contains("git switch feature && git agent merge calc --into feature"),
+        "{refused}"
+    );
+
+    // update: the conflicts go to the task's worktree as a step.
+    let main = env.rev(&repo, "main");
+    let tip = env.rev(&repo, "agent/calc");
+    let wt = worktree(&repo, "calc");
+    let updated = call(&client, "update", json!({"task": "calc"})).await;
+    assert_eq!(
+        updated,
+        json!({
+            "slug": "calc", "from": "main", "base": main, "state": "conflicts",
+            "commit": null, "number": null, "files_changed": null, "tests": null,
+            "step": 1, "worktree": wt.display().to_string(),
+            "conflicts": [{"path": "src/lib.rs", "kind": "contents"}],
+        })
+    );
+    assert!(
+        std::fs::read_to_string(wt.join("src/lib.rs"))
+            .unwrap()
+            .contains("<<<<<<< ")
+    );
+    assert_eq!(crate::merge_daily::checkout(&env, &repo), before);
+    // A second update waits for the first, as the CLI's does.
+    let again = call_err(&client, "update", json!({"task": "calc"})).await;
+    assert_eq!(again, cli_refusal(&env, &repo, &["update", "calc"]));
+    assert!(again.contains("still resolving the conflicts"), "{again}");
+
+    // Resolved by hand and checkpointed: the merge commit; then the MCP update says it is up
+    // to date, as the CLI's --json does, and the merge goes through.
+    std::fs::write(
+        wt.join("src/lib.rs"),
+        "pub fn add(a: i32, b: i32) -> i32 {\n    b.wrapping_add(a)\n}\n",
+    )
+    .unwrap();
+    env.agent_ok(
+        &repo,
+        &["checkpoint", "calc", "-m", "Resolve conflicts with main"],
+    );
+    assert_eq!(
+        env.git(&repo, &["rev-list", "--parents", "-n", "1", "agent/calc"])
+            .split_whitespace()
+            .skip(1)
+            .collect::<Vec<_>>(),
+        vec![tip.as_str(), main.as_str()]
+    );
+    let up_to_date = call(&client, "update", json!({"task": "calc"})).await;
+    assert_eq!(up_to_date["state"], json!("up_to_date"));
+    assert_eq!(
+        up_to_date,
+        without_type(cli_json(&env, &repo, &["update", "calc"]).remove(0))
+    );
+    let merged = call(&client, "merge", json!({"task": "calc"})).await;
+    assert_eq!(merged["into"], json!("main"));
+    assert_eq!(
+        std::fs::read_to_string(repo.join("src/lib.rs")).unwrap(),
+        "pub fn add(a: i32, b: i32) -> i32 {\n    b.wrapping_add(a)\n}\n"
+    );
+
+    // A clean update is a merge checkpoint with the tests run; `into` merges elsewhere.
+    env.agent_ok(&repo, &["start", "--no-run", "--name", "t", "Add a file"]);
+    std::fs::write(worktree(&repo, "t").join("new.txt"), "new\n").unwrap();
+    env.agent_ok(&repo, &["checkpoint", "t", "-m", "Add new.txt"]);
+    std::fs::write(repo.join("NOTES.md"), "more\n").unwrap();
+    env.git(&repo, &["add", "NOTES.md"]);
+    env.git(&repo, &["commit", "-qm", "Notes"]);
+    let updated = call(&client, "update", json!({"task": "t"})).await;
+    assert_eq!(updated["state"], json!("merged"));
+    assert_eq!(updated["number"], json!(2));
+    assert_eq!(updated["commit"], json!(env.rev(&repo, "agent/t")));
+    assert_eq!(env.git(&repo, &["show", "agent/t:NOTES.md"]), "more\n");
+    env.git(&repo, &["switch", "-q", "feature"]);
+    let merged = call(&client, "merge", json!({"task": "t", "into": "feature"})).await;
+    assert_eq!(merged["into"], json!("feature"));
+    assert_eq!(merged["commit"], json!(env.rev(&repo, "feature")));
+    assert_eq!(env.git(&repo, &["show", "feature:new.txt"]), "new\n");
+    client.cancel().await.unwrap();
+    env.fsck(&repo);
+    env.agent_fsck(&repo);
 }
 
 fn process_group(pid: u32) -> Option<u32> {

@@ -16,7 +16,7 @@ use crate::common::{TestEnv, get, worktree};
 use crate::fake_model::{FakeModel, Script, current_step, tool, turn};
 
 /// `git agent …` through git's wrapper, with the built binary first on PATH.
-pub fn git_agent(env: &TestEnv, dir: &Path, args: &[&str]) -> Command {
+pub(crate) fn git_agent(env: &TestEnv, dir: &Path, args: &[&str]) -> Command {
     let built = assert_cmd::cargo::cargo_bin("git-agent");
     let path = std::env::join_paths(
         std::iter::once(built.parent().unwrap().to_path_buf())
@@ -28,7 +28,7 @@ pub fn git_agent(env: &TestEnv, dir: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-fn run(mut cmd: Command) -> (i32, String, String) {
+pub(crate) fn run(mut cmd: Command) -> (i32, String, String) {
     let out = cmd.output().unwrap();
     (
         out.status.code().unwrap_or(-1),
@@ -37,11 +37,11 @@ fn run(mut cmd: Command) -> (i32, String, String) {
     )
 }
 
-fn agent(env: &TestEnv, dir: &Path, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn agent(env: &TestEnv, dir: &Path, args: &[&str]) -> (i32, String, String) {
     run(git_agent(env, dir, args))
 }
 
-fn agent_ok(env: &TestEnv, dir: &Path, args: &[&str]) -> String {
+pub(crate) fn agent_ok(env: &TestEnv, dir: &Path, args: &[&str]) -> String {
     let (code, out, err) = agent(env, dir, args);
     assert_eq!(code, 0, "git agent {args:?}\nstdout: {out}\nstderr: {err}");
     out
@@ -50,7 +50,7 @@ fn agent_ok(env: &TestEnv, dir: &Path, args: &[&str]) -> String {
 /// Everything of the user's checkout a merge must leave alone when it does not merge: the
 /// index and HEAD files byte for byte, the branch, the files and what `git status` says.
 #[derive(Debug, PartialEq)]
-struct Checkout {
+pub(crate) struct Checkout {
     index: Vec<u8>,
     head_file: Vec<u8>,
     head: String,
@@ -59,7 +59,7 @@ struct Checkout {
     merge_head: bool,
 }
 
-fn checkout(env: &TestEnv, dir: &Path) -> Checkout {
+pub(crate) fn checkout(env: &TestEnv, dir: &Path) -> Checkout {
     let mut files = Vec::new();
     for path in env.git(dir, &["ls-files"]).lines() {
         files.push((path.to_string(), std::fs::read(dir.join(path)).unwrap()));
@@ -82,25 +82,25 @@ fn checkout(env: &TestEnv, dir: &Path) -> Checkout {
     }
 }
 
-fn write(dir: &Path, path: &str, content: impl AsRef<[u8]>) {
+pub(crate) fn write(dir: &Path, path: &str, content: impl AsRef<[u8]>) {
     let path = dir.join(path);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, content).unwrap();
 }
 
-fn commit_all(env: &TestEnv, dir: &Path, message: &str) {
+pub(crate) fn commit_all(env: &TestEnv, dir: &Path, message: &str) {
     env.git(dir, &["add", "-A"]);
     env.git(dir, &["commit", "-qm", message]);
 }
 
-fn clean(env: &TestEnv, dir: &Path) {
+pub(crate) fn clean(env: &TestEnv, dir: &Path) {
     env.fsck(dir);
     env.agent_fsck(dir);
 }
 
 /// A task `calc` whose one checkpoint swaps the operands of `add`, and a commit on main that
 /// changes the same line another way.
-fn conflicting(env: &TestEnv) -> PathBuf {
+pub(crate) fn conflicting(env: &TestEnv) -> PathBuf {
     let repo = env.repo("r");
     agent_ok(env, &repo, &["start", "--name", "calc", "--no-run", "goal"]);
     let wt = worktree(&repo, "calc");
@@ -130,7 +130,7 @@ fn conflicting(env: &TestEnv) -> PathBuf {
     repo
 }
 
-fn parents(env: &TestEnv, dir: &Path, rev: &str) -> Vec<String> {
+pub(crate) fn parents(env: &TestEnv, dir: &Path, rev: &str) -> Vec<String> {
     env.git(dir, &["rev-list", "--parents", "-n", "1", rev])
         .split_whitespace()
         .skip(1)
@@ -138,7 +138,7 @@ fn parents(env: &TestEnv, dir: &Path, rev: &str) -> Vec<String> {
         .collect()
 }
 
-fn plan(env: &TestEnv, dir: &Path, slug: &str) -> toml::Table {
+pub(crate) fn plan(env: &TestEnv, dir: &Path, slug: &str) -> toml::Table {
     let task_commit = env
         .git(
             dir,
@@ -394,7 +394,7 @@ fn resolving_model(request: &Value) -> Vec<Value> {
     }
 }
 
-fn model_agent(
+pub(crate) fn model_agent(
     env: &TestEnv,
     dir: &Path,
     model: &FakeModel,

@@ -35,13 +35,13 @@ fn first_planning_held() -> (Arc<Script>, Receiver<Sender<()>>) {
 }
 
 /// A child whose stderr is read line by line as it comes.
-struct Running {
+pub(crate) struct Running {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
 }
 
 impl Running {
-    fn spawn(mut cmd: std::process::Command) -> Running {
+    pub(crate) fn spawn(mut cmd: std::process::Command) -> Running {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -58,7 +58,7 @@ impl Running {
         Running { child, lines }
     }
 
-    fn wait_for_line(&self, needle: &str) {
+    pub(crate) fn wait_for_line(&self, needle: &str) {
         wait_until(&format!("a line with {needle:?}"), || {
             self.lines
                 .lock()
@@ -69,7 +69,7 @@ impl Running {
     }
 
     /// Exit code, stdout, stderr.
-    fn finish(self) -> (i32, String, String) {
+    pub(crate) fn finish(self) -> (i32, String, String) {
         let out = self.child.wait_with_output().unwrap();
         // The reader thread ends with the pipe; give it the moment to push its last lines.
         std::thread::sleep(Duration::from_millis(50));
@@ -81,7 +81,7 @@ impl Running {
     }
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");

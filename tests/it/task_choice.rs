@@ -38,6 +38,7 @@ fn acts_that_change_a_task_refuse_to_guess_between_several() {
         vec!["say", "use the v2 API"],
         vec!["stop"],
         vec!["resume"],
+        vec!["update"],
         vec!["checkpoint", "-m", "by hand"],
     ] {
         let (code, out, err) = env.agent(&dir, &args);

@@ -62,7 +62,7 @@ async def main():
             say("->", "tools/list")
             tools = (await session.list_tools()).tools
             by_name = {t.name: t for t in tools}
-            expected = {"start", "resume", "stop", "say", "status", "list", "log", "diff", "plan", "rollback", "merge", "drop"}
+            expected = {"start", "resume", "stop", "say", "status", "list", "log", "diff", "plan", "rollback", "merge", "drop", "update"}
             assert set(by_name) == expected, sorted(by_name)
             for tool in sorted(tools, key=lambda t: t.name):
                 notes = tool.annotations

@@ -352,11 +352,12 @@ impl GitAgentServer {
             };
             let (slug, outcome) = super::rollback::rollback_task(&store, args)?;
             Ok(RolledBack {
-                slug,
                 from: outcome.from.to_string(),
                 to: outcome.to.to_string(),
                 attic: outcome.attic,
                 kept_unfinished: outcome.kept_unfinished,
+                update: super::rollback::update_text(&slug, &outcome.update),
+                slug,
             })
         })
         .await
@@ -364,7 +365,7 @@ impl GitAgentServer {
     }
 
     #[tool(
-        description = "Run the policy checks (secret scan, tests and lint in the sandbox, changes to CI, hooks and configuration files), then merge the task into the branch checked out in the repository (a --no-ff merge, or a squash). A failed check refuses the merge unless `force`, which records it in an Agent-Forced trailer.",
+        description = "Merge the task into its base branch (the branch checked out when it started), or `into` another branch; that branch must be checked out in the repository, else the merge is refused with the command to run. The merge is computed first: if it conflicts, nothing changes (checkout, index and HEAD as they were) and the conflicting paths are listed with the ways forward (`update`). Then the policy checks (secret scan, tests and lint in the sandbox, changes to CI, hooks and configuration files), then a --no-ff merge, or a squash. A failed check refuses the merge unless `force`, which records it in an Agent-Forced trailer.",
         annotations(
             title = "Merge a task",
             read_only_hint = false,
@@ -384,7 +385,7 @@ impl GitAgentServer {
                 slug: Some(params.task),
                 squash: params.squash,
                 force: params.force,
-                into: None,
+                into: params.into,
             };
             let merged = super::merge::merge_task(&quiet_context(&cwd), &store, &args)?;
             Ok(MergedTask {
@@ -393,7 +394,40 @@ impl GitAgentServer {
                 commit: merged.commit,
                 squash: merged.squash,
                 forced: merged.forced,
+                brought_in: merged
+                    .brought_in
+                    .into_iter()
+                    .map(|b| BroughtInFile {
+                        path: b.path,
+                        size: b.size,
+                        binary: b.binary,
+                        large: b.large,
+                    })
+                    .collect(),
             })
+        })
+        .await
+        .map(Json)
+    }
+
+    #[tool(
+        description = "Bring a task up to date with its base branch: merge the base into the task in the task's own worktree (never the repository's checkout). A clean merge becomes a checkpoint with the tests run (`merged`); a conflicting one leaves the conflict markers in the task's worktree and adds a plan step to resolve them (`conflicts`): `resume` has the agent resolve them, and that checkpoint is the merge commit. Refused while a run works on the task or an earlier update still waits for its conflicts to be resolved.",
+        annotations(
+            title = "Update a task with its base branch",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn update(
+        &self,
+        Parameters(params): Parameters<UpdateParams>,
+    ) -> Result<Json<super::update::Updated>, String> {
+        let cwd = self.cwd();
+        blocking(move || {
+            let store = Store::discover(&cwd)?;
+            super::update::update_task(&quiet_context(&cwd), &store, params.task.as_deref())
         })
         .await
         .map(Json)
@@ -524,7 +558,7 @@ impl ServerHandler for GitAgentServer {
 repository and keeps all its state in git. `start` a task with a goal (it returns at once), \
 poll `status` until the state is no longer running (`stop` ends a run, `resume` continues a \
 stopped task, `say` tells a task something), review with `log`, `diff` and `plan`, then \
-`merge`, `rollback` or `drop`. Resources: git-agent://<task>/plan (the plan note, TOML) and \
+`merge`, `rollback` or `drop`; `update` brings a task up to date with its base branch. Resources: git-agent://<task>/plan (the plan note, TOML) and \
 git-agent://<task>/checkpoints/<n> (a checkpoint's trailers and record, JSON).",
         )
     }

@@ -79,6 +79,16 @@ pub struct MergeParams {
     /// changed; recorded in an Agent-Forced trailer.
     #[serde(default)]
     pub force: bool,
+    /// The branch to merge into instead of the task's base branch (`git agent merge --into`).
+    /// Either way it must be the branch checked out in the repository.
+    pub into: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct UpdateParams {
+    /// The task's slug (default: the task of the checked-out agent/* branch, else the only
+    /// task; refused when several tasks could be meant).
+    pub task: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -294,17 +304,31 @@ pub struct RolledBack {
     pub attic: String,
     /// Uncommitted work of the worktree was kept in the attic too.
     pub kept_unfinished: bool,
+    /// What became of the task's update from its base (`update`), in words, if the rollback
+    /// changed it: pending again (its conflicts back in the worktree) or undone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct MergedTask {
     pub slug: String,
-    /// The branch merged into (the checked-out branch).
+    /// The branch merged into: the task's base branch, or `into`.
     pub into: String,
     pub commit: String,
     pub squash: bool,
     /// Failed checks and flagged files merged anyway with `force`.
     pub forced: Vec<String>,
+    /// Binary files and files over 1 MiB the merge brought in, worth a look.
+    pub brought_in: Vec<BroughtInFile>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BroughtInFile {
+    pub path: String,
+    pub size: u64,
+    pub binary: bool,
+    pub large: bool,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
