@@ -64,7 +64,7 @@ impl Outcome {
             Outcome::Done(d) => (StopReason::Done, d.clone()),
             Outcome::Blocked(d) => (StopReason::Blocked, d.clone()),
             Outcome::Budget(d) => (StopReason::Budget, d.clone()),
-            Outcome::Interrupted => (StopReason::Interrupted, "interrupted (Ctrl-C)".to_string()),
+            Outcome::Interrupted => (StopReason::Interrupted, "Ctrl-C was pressed".to_string()),
             Outcome::Failed(d) => (StopReason::Error, d.clone()),
         };
         StopRecord {

@@ -220,12 +220,13 @@ impl Human {
                 }
             }
             Event::Checkpoint { number, commit, step, tests, files_changed, checkpoint_ms } => self.line(format!(
-                "  {} checkpoint {number} {} (step {step}, tests {tests}, {files_changed} files, {checkpoint_ms} ms)",
+                "  {} checkpoint {number} {} (step {step}, tests {tests}, {files_changed} file{}, {checkpoint_ms} ms)",
                 {
                     let (mark, code) = checkpoint_mark(&tests);
                     self.paint(code, mark)
                 },
-                &commit[..8.min(commit.len())]
+                &commit[..8.min(commit.len())],
+                if files_changed == 1 { "" } else { "s" }
             )),
             Event::Rollback { to, attic, reason, .. } => self.line(self.paint(
                 "33",
@@ -483,9 +484,9 @@ mod snapshot_tests {
         assert_eq!(
             *lines.lock().unwrap(),
             [
-                "  ✓ checkpoint 1 89abcdef (step 1, tests pass (2 passed), 1 files, 4 ms)",
-                "  ✗ checkpoint 2 89abcdef (step 1, tests fail (1 failed), 1 files, 4 ms)",
-                "  ○ checkpoint 3 89abcdef (step 1, tests not-run (no test command), 1 files, 4 ms)",
+                "  ✓ checkpoint 1 89abcdef (step 1, tests pass (2 passed), 1 file, 4 ms)",
+                "  ✗ checkpoint 2 89abcdef (step 1, tests fail (1 failed), 1 file, 4 ms)",
+                "  ○ checkpoint 3 89abcdef (step 1, tests not-run (no test command), 1 file, 4 ms)",
             ]
         );
     }
