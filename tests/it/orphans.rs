@@ -2,15 +2,15 @@
 //! nothing behind that writes into the worktree the resumed run will use (issue: orphans of
 //! `kill -9` kept writing, and one write ended up in the resumed run's checkpoint).
 
-use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::agent_e2e::{KEY, finish, plan, sample};
 use crate::common::{TestEnv, worktree};
 use crate::fake_model::{FakeModel, Script, current_step, tool, turn};
+use crate::support::{processes_in, wait_until};
 
 /// Step 1 starts a background writer and a long foreground sleep: the step is in its command
 /// when the test kills the agent.
@@ -22,32 +22,6 @@ fn writer_model(request: &Value) -> Vec<Value> {
             json!({"command": "(while :; do echo tick >> ticks.txt; sleep 0.05; done) & sleep 60"}),
         )],
         _ => finish("done"),
-    }
-}
-
-/// Processes whose working directory is at or beneath `dir`.
-fn processes_in(dir: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        if let Ok(cwd) = std::fs::read_link(entry.path().join("cwd"))
-            && cwd.starts_with(dir)
-        {
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            found.push(format!("{name}: {}", String::from_utf8_lossy(&cmdline)));
-        }
-    }
-    found
-}
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -69,21 +43,15 @@ fn a_command_dies_with_an_agent_killed_by_sigkill() {
         .unwrap();
     let wt = worktree(&dir, "orphan");
     let ticks = wt.join("ticks.txt");
-    wait_until(
-        "the command's first write",
-        Duration::from_secs(120),
-        || ticks.exists(),
-    );
+    wait_until("the command's first write", || ticks.exists());
     child.kill().unwrap();
     child.wait().unwrap();
 
-    wait_until(
-        "every process in the worktree to end",
-        Duration::from_secs(30),
-        || processes_in(&wt).is_empty(),
-    );
+    wait_until("every process in the worktree to end", || {
+        processes_in(&wt).is_empty()
+    });
     let size = std::fs::metadata(&ticks).unwrap().len();
-    // Time is what is tested: a writer left alive appends every 50 ms.
+    // time is what is tested: a writer left alive appends every 50 ms, ten times meanwhile
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
         std::fs::metadata(&ticks).unwrap().len(),

@@ -49,12 +49,30 @@ pub fn sse_event(name: &str, data: impl std::fmt::Display) -> String {
     format!("event: {name}\ndata: {data}\n\n")
 }
 
+/// Processes whose working directory is at or beneath `dir`.
+pub fn processes_in(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(cwd) = std::fs::read_link(entry.path().join("cwd"))
+            && cwd.starts_with(dir)
+        {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            found.push(format!("{name}: {}", String::from_utf8_lossy(&cmdline)));
+        }
+    }
+    found
+}
+
 /// How long a test waits for something that must happen eventually. Generous: on a busy
 /// machine (two suites and a CPU load beside them, `.ci/load-check`) a run takes many times
 /// its usual time, and a deadline only ends a test that would otherwise hang.
 pub const PATIENCE: Duration = Duration::from_secs(120);
 
-/// How often [`wait_until`] looks again. The one poll interval of the tests: every wait on
+/// How often [`poll_until`] looks again. The one poll interval of the tests: every wait on
 /// an observed condition goes through here.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -64,15 +82,27 @@ pub fn wait_until(what: &str, done: impl FnMut() -> bool) {
 }
 
 /// Wait until `done()` holds; panics naming `what` after `limit`.
-pub fn wait_until_within(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+pub fn wait_until_within(limit: Duration, what: &str, done: impl FnMut() -> bool) {
+    assert!(
+        poll_until(limit, done),
+        "timed out after {limit:?} waiting for {what}"
+    );
+}
+
+/// Ask `done()` until it holds (true) or `limit` has passed (false): for a test that acts
+/// at a moment of its choosing unless something happened before (a kill at a random time).
+pub fn poll_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
+    loop {
+        if done() {
+            return true;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
         // The poll interval, not a wait for time to pass: `done` is asked again.
-        std::thread::sleep(POLL);
+        std::thread::sleep(POLL.min(left));
     }
 }
 
