@@ -2,6 +2,7 @@
 //! nothing behind that writes into the worktree the resumed run will use (issue: orphans of
 //! `kill -9` kept writing, and one write ended up in the resumed run's checkpoint).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use serde_json::{Value, json};
 use crate::agent_e2e::{KEY, finish, plan, sample};
 use crate::common::{TestEnv, worktree};
 use crate::fake_model::{FakeModel, Script, current_step, tool, turn};
-use crate::support::{processes_in, wait_until};
+use crate::support::wait_until;
 
 /// Step 1 starts a background writer and a long foreground sleep: the step is in its command
 /// when the test kills the agent.
@@ -23,6 +24,24 @@ fn writer_model(request: &Value) -> Vec<Value> {
         )],
         _ => finish("done"),
     }
+}
+
+/// Processes whose working directory is at or beneath `dir`.
+fn processes_in(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(cwd) = std::fs::read_link(entry.path().join("cwd"))
+            && cwd.starts_with(dir)
+        {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            found.push(format!("{name}: {}", String::from_utf8_lossy(&cmdline)));
+        }
+    }
+    found
 }
 
 #[test]

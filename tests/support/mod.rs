@@ -49,24 +49,6 @@ pub fn sse_event(name: &str, data: impl std::fmt::Display) -> String {
     format!("event: {name}\ndata: {data}\n\n")
 }
 
-/// Processes whose working directory is at or beneath `dir`.
-pub fn processes_in(dir: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        if let Ok(cwd) = std::fs::read_link(entry.path().join("cwd"))
-            && cwd.starts_with(dir)
-        {
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            found.push(format!("{name}: {}", String::from_utf8_lossy(&cmdline)));
-        }
-    }
-    found
-}
-
 /// How long a test waits for something that must happen eventually. Generous: on a busy
 /// machine (two suites and a CPU load beside them, `.ci/load-check`) a run takes many times
 /// its usual time, and a deadline only ends a test that would otherwise hang.
@@ -78,14 +60,9 @@ const POLL: Duration = Duration::from_millis(20);
 
 /// Wait until `done()` holds; panics naming `what` after [`PATIENCE`].
 pub fn wait_until(what: &str, done: impl FnMut() -> bool) {
-    wait_until_within(PATIENCE, what, done);
-}
-
-/// Wait until `done()` holds; panics naming `what` after `limit`.
-pub fn wait_until_within(limit: Duration, what: &str, done: impl FnMut() -> bool) {
     assert!(
-        poll_until(limit, done),
-        "timed out after {limit:?} waiting for {what}"
+        poll_until(PATIENCE, done),
+        "timed out after {PATIENCE:?} waiting for {what}"
     );
 }
 
