@@ -10,13 +10,13 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 use crate::agent_e2e::{KEY, agent, good_model, plan, sample};
-use crate::common::{TestEnv, worktree};
+use crate::common::{Running, TestEnv, worktree};
 use crate::fake_model::{FakeModel, FaultPlan, Script, current_step, tool, turn};
 
 /// (turns, tokens, cost) of a task as git-agent sums them from git (`status --json`).
@@ -265,34 +265,24 @@ fn per_turn_usage_leaves_one_notes_commit_between_real_changes() {
 fn ctrl_c_during_a_model_call_records_that_call_too() {
     let env = TestEnv::new();
     let dir = sample(&env, "");
-    let model = FakeModel::start_with_plan(
-        Arc::new(reader) as Arc<Script>,
-        Duration::from_millis(400),
-        no_faults(),
-    );
-    let child = env
-        .agent_cmd(&dir, &["start", "--name", "c", "Add a --shout flag"])
-        .env("ANTHROPIC_BASE_URL", &model.url)
-        .env("ANTHROPIC_API_KEY", KEY)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Interrupt while the fourth request is being answered.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while model.requests.lock().unwrap().len() < 4 {
-        assert!(Instant::now() < deadline, "the run never sent 4 requests");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    std::thread::sleep(Duration::from_millis(100));
+    let model =
+        FakeModel::start_with_plan(Arc::new(reader) as Arc<Script>, Duration::ZERO, no_faults());
+    // The fourth request is held until the run has taken the Ctrl-C, then answered.
+    model.gate.close_from(3);
+    let mut cmd = env.agent_cmd(&dir, &["start", "--name", "c", "Add a --shout flag"]);
+    cmd.env("ANTHROPIC_BASE_URL", &model.url)
+        .env("ANTHROPIC_API_KEY", KEY);
+    let run = Running::spawn(cmd);
+    model.gate.wait_for_waiting(crate::support::PATIENCE);
     let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &run.child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    run.wait_for_line("interrupted: keeping");
+    model.gate.open();
+    let (code, _, stderr) = run.finish();
+    assert_eq!(code, 130, "{stderr}");
     assert_eq!(model.books().0, 4, "{stderr}");
     assert_books(&env, &dir, "c", &model);
     // The worktree is back at the tip and the task resumes with the same books.
@@ -335,15 +325,13 @@ fn kill_9_loses_at_most_the_answer_in_flight() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let at = Instant::now() + Duration::from_millis(rng.u64(50..900));
+        // The run is killed at a seeded random moment, unless it ended before.
+        let at = Duration::from_millis(rng.u64(50..900));
         let mut exited = None;
-        while Instant::now() < at {
-            if let Some(status) = child.try_wait().unwrap() {
-                exited = Some(status);
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        crate::support::poll_until(at, || {
+            exited = child.try_wait().unwrap();
+            exited.is_some()
+        });
         if let Some(status) = exited {
             assert_eq!(status.code(), Some(4), "the run ends on its budget");
             break;
@@ -351,8 +339,8 @@ fn kill_9_loses_at_most_the_answer_in_flight() {
         child.kill().unwrap();
         child.wait().unwrap();
         kills += 1;
-        // Let a server thread that was answering finish its books.
-        std::thread::sleep(delay + Duration::from_millis(150));
+        // A server thread that was answering finishes its books.
+        model.wait_idle();
         env.fsck(&dir);
         if env.git(&dir, &["branch", "--list", "agent/k"]).is_empty() {
             continue;

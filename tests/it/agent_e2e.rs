@@ -8,7 +8,7 @@ use std::time::Duration;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
-use crate::common::{TestEnv, get, worktree};
+use crate::common::{Running, TestEnv, get, worktree};
 use crate::fake_model::{FakeModel, Script, current_step, is_replan, text, tool, turn};
 
 pub const KEY: &str = "sk-ant-api03-test-key-that-must-never-leak-0123456789";
@@ -385,37 +385,31 @@ fn a_goal_the_planner_refuses_stops_blocked_with_its_questions() {
 fn ctrl_c_records_interrupted_and_keeps_the_steps_work_in_the_attic() {
     let env = TestEnv::new();
     let dir = sample(&env, "");
-    // Slow answers: the planner, then read, write, finish in step 1, 400 ms each.
-    let model = FakeModel::start(
-        Arc::new(good_model) as Arc<Script>,
-        Duration::from_millis(400),
-    );
-    let child = env
-        .agent_cmd(&dir, &["start", "--name", "c", "Add a --shout flag"])
-        .env("ANTHROPIC_BASE_URL", &model.url)
-        .env("ANTHROPIC_API_KEY", KEY)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until greet.sh was written in the worktree, then interrupt the next model call.
+    let model = FakeModel::start(Arc::new(good_model) as Arc<Script>, Duration::ZERO);
+    // The planner, then read and write in step 1 answer; the call that would finish step 1 is
+    // held until the run has taken the Ctrl-C.
+    model
+        .gate
+        .close_when(|_, request| current_step(request) == Some(1) && turn(request) >= 2);
+    let mut cmd = env.agent_cmd(&dir, &["start", "--name", "c", "Add a --shout flag"]);
+    cmd.env("ANTHROPIC_BASE_URL", &model.url)
+        .env("ANTHROPIC_API_KEY", KEY);
+    let run = Running::spawn(cmd);
+    model.gate.wait_for_waiting(crate::support::PATIENCE);
     let wt = worktree(&dir, "c");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(wt.join("greet.sh")).is_ok_and(|t| t.contains("shout")) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run never wrote greet.sh"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        std::fs::read_to_string(wt.join("greet.sh")).is_ok_and(|t| t.contains("shout")),
+        "the run did not write greet.sh before its next call"
+    );
     let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &run.child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    run.wait_for_line("interrupted: keeping");
+    model.gate.open();
+    let (code, _, stderr) = run.finish();
+    assert_eq!(code, 130, "{stderr}");
     assert!(stderr.contains("Stopped: interrupted."), "{stderr}");
     // Nothing half-done was checkpointed; the step's work is in the attic; the worktree is back at the tip.
     assert_eq!(

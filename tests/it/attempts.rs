@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::agent_e2e::{GOOD_GREET, KEY, agent, finish, good_model, plan, sample};
 use crate::common::{TestEnv, worktree};
 use crate::fake_model::{FakeModel, Script, current_step, tool, turn};
+use crate::support::{PATIENCE, wait_until};
 
 /// Which attempt asks (the step message says "# Attempt k of n"); `None` for the planner and
 /// for a task without attempts.
@@ -350,10 +351,11 @@ fn a_manual_pick_waits_for_the_user_and_a_pick_can_be_changed() {
 fn attempts_killed_with_their_run_are_all_finished_by_resume() {
     let env = TestEnv::new();
     let dir = sample(&env, "");
-    let model = FakeModel::start(
-        Arc::new(good_model) as Arc<Script>,
-        Duration::from_millis(150),
-    );
+    let model = FakeModel::start(Arc::new(good_model) as Arc<Script>, Duration::ZERO);
+    // Every attempt is held at its first call of step 2, its first checkpoint made.
+    model
+        .gate
+        .close_when(|_, request| current_step(request) == Some(2));
     let mut child = env
         .agent_cmd(
             &dir,
@@ -372,28 +374,27 @@ fn attempts_killed_with_their_run_are_all_finished_by_resume() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Kill the run once every attempt has made its first checkpoint, in the middle of step 2.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let checkpointed = |k: u32| {
-        env.git_cmd(
+    // Kill the run once every attempt is in the middle of step 2.
+    model.gate.wait_for_held(3, PATIENCE);
+    for k in 1..=3 {
+        let subject = env.git(
             &dir,
             &["log", "-1", "--format=%s", &format!("agent/k--try-{k}")],
-        )
-        .output()
-        .is_ok_and(|o| o.status.success() && !o.stdout.starts_with(b"agent: start"))
-    };
-    while !(1..=3).all(checkpointed) {
-        assert!(Instant::now() < deadline, "the attempts never got going");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it was killed"
         );
-        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            !subject.starts_with("agent: start"),
+            "attempt {k} reached step 2 without a checkpoint"
+        );
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    // The attempts die with their run: none holds its lock once the kernel has reaped them.
-    std::thread::sleep(Duration::from_millis(300));
+    // The attempts die with their run: none holds its lock once the kernel has reaped them
+    // (one that lived on would be held at the gate, running, until the deadline).
+    wait_until("the attempts to end with their run", || {
+        !env.agent_ok(&dir, &["--json", "list"])
+            .contains("\"running\"")
+    });
+    model.gate.open();
     let list = env.agent_ok(&dir, &["--json", "list"]);
     assert!(!list.contains("\"running\""), "{list}");
     assert_eq!(
@@ -740,10 +741,12 @@ fn ctrl_c_stops_the_attempts_with_their_run_and_nothing_is_picked_until_resume()
     use std::os::unix::process::CommandExt;
     let env = TestEnv::new();
     let dir = sample(&env, "");
-    let model = FakeModel::start(
-        Arc::new(good_model) as Arc<Script>,
-        Duration::from_millis(150),
-    );
+    let model = FakeModel::start(Arc::new(good_model) as Arc<Script>, Duration::ZERO);
+    // Both attempts are held at their first call of step 2, their first checkpoint made,
+    // until each has taken the Ctrl-C.
+    model
+        .gate
+        .close_when(|_, request| current_step(request) == Some(2));
     // Its own process group, as a shell gives a foreground job: Ctrl-C reaches all of it.
     let child = env
         .agent_cmd(
@@ -764,25 +767,20 @@ fn ctrl_c_stops_the_attempts_with_their_run_and_nothing_is_picked_until_resume()
         .process_group(0)
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let checkpointed = |k: u32| {
-        env.git_cmd(
-            &dir,
-            &["log", "-1", "--format=%s", &format!("agent/c--try-{k}")],
-        )
-        .output()
-        .is_ok_and(|o| o.status.success() && !o.stdout.starts_with(b"agent: start"))
-    };
-    while !(1..=2).all(checkpointed) {
-        assert!(Instant::now() < deadline, "the attempts never got going");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    model.gate.wait_for_held(2, PATIENCE);
     let group = format!("-{}", child.id());
     let status = std::process::Command::new("kill")
         .args(["-INT", "--", &group])
         .status()
         .unwrap();
     assert!(status.success());
+    // Each attempt's error output (src/commands/attempts.rs) says it took the signal.
+    let took = |k: u32| {
+        let stderr = dir.join(format!(".git/agent/runs/c--try-{k}.stderr"));
+        std::fs::read_to_string(stderr).is_ok_and(|t| t.contains("interrupted: keeping"))
+    };
+    wait_until("both attempts to take the Ctrl-C", || took(1) && took(2));
+    model.gate.open();
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");

@@ -1,8 +1,11 @@
 //! A test environment: temp repositories isolated from the user's git config, and the real
 //! binary run with a cleared environment.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use assert_cmd::cargo::CommandCargoExt;
 
@@ -175,4 +178,70 @@ pub fn get<'a>(trailers: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
+}
+
+/// A child whose stderr is read line by line as it comes, so that a test acts on what it has
+/// said (it took the signal, it asked the run to stop) instead of on how long it has run.
+pub struct Running {
+    pub child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: JoinHandle<()>,
+}
+
+impl Running {
+    /// Spawn `cmd` with stdout and stderr piped.
+    pub fn spawn(mut cmd: Command) -> Running {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let stderr = child.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Running {
+            child,
+            lines,
+            reader,
+        }
+    }
+
+    /// Wait until a line of stderr contains `needle`.
+    pub fn wait_for_line(&self, needle: &str) {
+        crate::support::wait_until(&format!("a line with {needle:?}"), || {
+            self.lines
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains(needle))
+        });
+    }
+
+    /// Exit code, stdout, stderr.
+    pub fn finish(self) -> (i32, String, String) {
+        let out = self.child.wait_with_output().unwrap();
+        // The reader ends with the pipe: after the join every line is in.
+        self.reader.join().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            self.lines.lock().unwrap().join("\n"),
+        )
+    }
+}
+
+/// The first line of `from` (without its newline), read a byte at a time so that nothing
+/// after it is taken: the rest is still there for `wait_with_output`. Empty at the end.
+pub fn first_line(from: &mut impl Read) -> String {
+    let mut line = Vec::new();
+    let mut byte = [0u8];
+    while from.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    String::from_utf8_lossy(&line).into_owned()
 }

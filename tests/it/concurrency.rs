@@ -73,10 +73,9 @@ fn two_runs_racing_for_one_task_one_wins_the_other_is_told() {
         &dir,
         &["start", "--name", "race", "--no-run", "Add a --shout flag"],
     );
-    let model = FakeModel::start(
-        Arc::new(good_model) as Arc<Script>,
-        Duration::from_millis(300),
-    );
+    let model = FakeModel::start(Arc::new(good_model) as Arc<Script>, Duration::ZERO);
+    // The winner is held at its first model call until the loser has been told.
+    model.gate.close_from(0);
     let spawn = || {
         env.agent_cmd(&dir, &["resume", "race"])
             .env("ANTHROPIC_BASE_URL", &model.url)
@@ -86,7 +85,11 @@ fn two_runs_racing_for_one_task_one_wins_the_other_is_told() {
             .spawn()
             .unwrap()
     };
-    let (a, b) = (spawn(), spawn());
+    let (mut a, mut b) = (spawn(), spawn());
+    crate::support::wait_until("one of the runs to be told", || {
+        a.try_wait().unwrap().is_some() || b.try_wait().unwrap().is_some()
+    });
+    model.gate.open();
     let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
     let mut codes: Vec<i32> = outs.iter().map(|o| o.status.code().unwrap()).collect();
     codes.sort();

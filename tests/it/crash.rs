@@ -117,16 +117,13 @@ fn killed_runs_resume_to_the_tree_of_an_uninterrupted_run() {
                 .stderr(std::fs::File::create(&log).unwrap())
                 .spawn()
                 .unwrap();
+            // Killed at a seeded random moment of a run, unless it ended before.
             let at = Duration::from_millis(rng.u64(0..whole.as_millis() as u64));
-            let deadline = Instant::now() + at;
             let mut status = None;
-            while Instant::now() < deadline {
-                if let Some(s) = child.try_wait().unwrap() {
-                    status = Some(s);
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
+            crate::support::poll_until(at, || {
+                status = child.try_wait().unwrap();
+                status.is_some()
+            });
             if let Some(status) = status {
                 assert_eq!(
                     status.code(),

@@ -8,6 +8,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,53 +28,71 @@ pub struct FakeModel {
     /// Holds requests before they are answered, so a test can keep a run going until it
     /// has done what it tests (sent a signal, started a watcher) — no timing involved.
     pub gate: Arc<Gate>,
+    /// Connections accepted and not yet done with.
+    answering: Arc<AtomicUsize>,
 }
 
-/// A gate in front of the fake server's answers: while it is closed from request `n` on
-/// (0-based), those requests wait unanswered until [`Gate::open`].
+/// A gate in front of the fake server's answers: requests it holds wait unanswered until
+/// [`Gate::open`]. It holds the requests from the `n`th on ([`Gate::close_from`]) or those a
+/// rule picks ([`Gate::close_when`]: a step's first call, in every attempt at once).
 #[derive(Default)]
 pub struct Gate {
     state: Mutex<GateState>,
     changed: Condvar,
 }
 
+/// Which requests a closed gate holds: (index of the request, 0-based; its body).
+type Hold = dyn Fn(usize, &Value) -> bool + Send + Sync;
+
 #[derive(Default)]
 struct GateState {
-    closed_from: Option<usize>,
+    hold: Option<Arc<Hold>>,
     waiting: usize,
 }
 
 impl Gate {
     /// Requests from the `n`th on (0-based) wait until the gate is opened.
     pub fn close_from(&self, n: usize) {
-        self.state.lock().unwrap().closed_from = Some(n);
+        self.close_when(move |index, _| index >= n);
+    }
+
+    /// Requests for which `hold` is true wait until the gate is opened.
+    pub fn close_when(&self, hold: impl Fn(usize, &Value) -> bool + Send + Sync + 'static) {
+        self.state.lock().unwrap().hold = Some(Arc::new(hold));
         self.changed.notify_all();
     }
 
     /// Lets every waiting and later request through.
     pub fn open(&self) {
-        self.state.lock().unwrap().closed_from = None;
+        self.state.lock().unwrap().hold = None;
         self.changed.notify_all();
     }
 
     /// Blocks until a request is waiting at the gate (the run is then certainly still going,
     /// inside a model call); panics after `limit`.
     pub fn wait_for_waiting(&self, limit: Duration) {
+        self.wait_for_held(1, limit);
+    }
+
+    /// Blocks until `n` requests are waiting at the gate (`n` runs, each inside a model
+    /// call); panics after `limit`.
+    pub fn wait_for_held(&self, n: usize, limit: Duration) {
         let deadline = Instant::now() + limit;
         let mut state = self.state.lock().unwrap();
-        while state.waiting == 0 {
+        while state.waiting < n {
             let left = deadline.saturating_duration_since(Instant::now());
             assert!(
                 !left.is_zero(),
-                "no request reached the closed gate within {limit:?}"
+                "{} of {n} requests reached the closed gate within {limit:?}",
+                state.waiting
             );
             state = self.changed.wait_timeout(state, left).unwrap().0;
         }
     }
 
-    fn pass(&self, index: usize) {
+    fn pass(&self, index: usize, request: &Value) {
         let mut state = self.state.lock().unwrap();
-        let held = |s: &GateState| s.closed_from.is_some_and(|n| index >= n);
+        let held = |s: &GateState| s.hold.as_ref().is_some_and(|hold| hold(index, request));
         if !held(&state) {
             return;
         }
@@ -147,11 +166,15 @@ impl FakeModel {
         let seen = requests.clone();
         let gate = Arc::new(Gate::default());
         let held = gate.clone();
+        let answering = Arc::new(AtomicUsize::new(0));
+        let busy = answering.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (script, seen, plan) = (script.clone(), seen.clone(), plan.clone());
                 let (injected, books, held) = (injected.clone(), books.clone(), held.clone());
+                let answering = Answering::begin(&busy);
                 std::thread::spawn(move || {
+                    let _answering = answering;
                     let books = Books {
                         seen: &seen,
                         injected: &injected,
@@ -168,7 +191,16 @@ impl FakeModel {
             faults,
             served,
             gate,
+            answering,
         }
+    }
+
+    /// Blocks until no connection is being answered: after its client was killed, the books
+    /// of the answer it was getting are final.
+    pub fn wait_idle(&self) {
+        crate::support::wait_until("the fake model to finish answering", || {
+            self.answering.load(Ordering::SeqCst) == 0
+        });
     }
 
     /// What the server delivered whole: (answers, input tokens, output tokens, cost).
@@ -196,6 +228,31 @@ impl FakeModel {
             .iter()
             .map(|(h, _)| h.clone())
             .collect()
+    }
+}
+
+impl Drop for FakeModel {
+    /// A test that fails while its gate is closed lets the runs it held go on, so they end
+    /// instead of waiting for the test binary to exit.
+    fn drop(&mut self) {
+        self.gate.open();
+    }
+}
+
+/// One connection being answered, counted from its accept to the end of its handler (a
+/// handler that panics too).
+struct Answering(Arc<AtomicUsize>);
+
+impl Answering {
+    fn begin(count: &Arc<AtomicUsize>) -> Answering {
+        count.fetch_add(1, Ordering::SeqCst);
+        Answering(count.clone())
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -244,7 +301,7 @@ fn serve(
         seen.push((headers, request.clone()));
         (seen.len() - 1, plan(seen.len() - 1, &request))
     };
-    gate.pass(index);
+    gate.pass(index, &request);
     if let Some(fault) = fault {
         injected.lock().unwrap().push(fault);
     }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
@@ -97,7 +97,7 @@ fn run_bounded(
     args: &[&str],
     limit: Duration,
 ) -> (i32, String) {
-    let mut child = env
+    let child = env
         .agent_cmd(dir, args)
         .env("ANTHROPIC_BASE_URL", &model.url)
         .env("ANTHROPIC_API_KEY", KEY)
@@ -105,19 +105,11 @@ fn run_bounded(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-            return (status.code().unwrap_or(-1), err);
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("the run did not end within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let out = crate::support::output_within(child, limit, "the run");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A run of the model that does the job, bounded in time: (exit code, stderr, the model).
@@ -628,8 +620,10 @@ fn the_harness_drops_the_key_from_its_environment() {
     let dir = sample(&env, "");
     let model = FakeModel::start(
         Arc::new(crate::agent_e2e::good_model) as Arc<Script>,
-        Duration::from_millis(400),
+        Duration::ZERO,
     );
+    // The first model call is held: the harness read its key long ago, and it is still there.
+    model.gate.close_from(0);
     let mut child = env
         .agent_cmd(&dir, &["start", "--name", "env", "Add a --shout flag"])
         .env("ANTHROPIC_BASE_URL", &model.url)
@@ -638,14 +632,11 @@ fn the_harness_drops_the_key_from_its_environment() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // The first model call is in flight: the harness read its key long ago.
-    let started = Instant::now();
-    while model.bodies().is_empty() && started.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    model.gate.wait_for_waiting(crate::support::PATIENCE);
     // As the same unprivileged user the harness is not dumpable, so its environ cannot be
     // read at all; as root it can, and then it must not hold the key.
     let environ = std::fs::read(format!("/proc/{}/environ", child.id()));
+    model.gate.open();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     match environ {

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use clap::CommandFactory;
 use serde_json::Value;
@@ -20,7 +19,7 @@ struct Run {
     stderr: String,
 }
 
-/// Run `git-agent --json <args>` in `dir` (stdin closed, at most a minute) and check what
+/// Run `git-agent --json <args>` in `dir` (stdin closed, within the tests' patience) and check what
 /// every `--json` output promises; returns the parsed lines.
 fn run_json(env: &TestEnv, dir: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
     let mut cmd = env.agent_cmd(dir, &[]);
@@ -28,21 +27,17 @@ fn run_json(env: &TestEnv, dir: &Path, args: &[&str], extra_env: &[(&str, &str)]
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
-    let mut child = cmd
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("git agent --json {args:?} did not finish in a minute");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = crate::support::output_within(
+        child,
+        crate::support::PATIENCE,
+        &format!("git agent --json {args:?}"),
+    );
     let code = out.status.code().unwrap_or(-1);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();

@@ -191,3 +191,40 @@ fn every_test_file_is_compiled_into_its_binary() {
         }
     }
 }
+
+/// Tests wait for what they observe, never for a length of time (docs/tests.md, "Waiting and
+/// load"): every sleep in tests/ says, on its line or the line above, that time is what is
+/// tested, except the one poll interval of tests/support/.
+#[test]
+fn every_sleep_in_the_tests_is_one_where_time_is_what_is_tested() {
+    let sleep = concat!("thread", "::sleep(");
+    let said = |line: &str| line.contains("// time is what is tested");
+    let mut unexplained = Vec::new();
+    let mut polls = Vec::new();
+    for path in rust_files(&manifest_dir().join("tests")) {
+        let source = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = source.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if !code.contains(sleep) {
+                continue;
+            }
+            let above = i.checked_sub(1).map_or("", |j| lines[j]);
+            let at = format!("{}:{}", path.display(), i + 1);
+            if said(line) || said(above) {
+                continue;
+            }
+            if path.ends_with("tests/support/mod.rs") && above.contains("// The poll interval") {
+                polls.push(at);
+            } else {
+                unexplained.push(at);
+            }
+        }
+    }
+    assert_eq!(
+        unexplained,
+        Vec::<String>::new(),
+        "sleeps that wait for something instead of observing it"
+    );
+    assert!(polls.len() <= 1, "more than one poll interval: {polls:?}");
+}

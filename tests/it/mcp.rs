@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use crate::agent_e2e::{KEY, good_model, sample};
 use crate::common::{TestEnv, worktree};
 use crate::fake_model::{FakeModel, Script};
+use crate::support::{PATIENCE, wait_until};
 
 type Client = RunningService<RoleClient, ()>;
 
@@ -452,11 +453,9 @@ fn process_group(pid: u32) -> Option<u32> {
 async fn start_returns_at_once_and_the_run_goes_on_in_its_own_process_group() {
     let env = TestEnv::new();
     let dir = sample(&env, "");
-    // A slow model: the run takes seconds, the call must not.
-    let model = FakeModel::start(
-        Arc::new(good_model) as Arc<Script>,
-        Duration::from_millis(300),
-    );
+    // The run is held at its first model call: the call returns all the same.
+    let model = FakeModel::start(Arc::new(good_model) as Arc<Script>, Duration::ZERO);
+    model.gate.close_from(0);
     let client = connect(
         &env,
         &dir,
@@ -466,13 +465,14 @@ async fn start_returns_at_once_and_the_run_goes_on_in_its_own_process_group() {
         ],
     )
     .await;
-    let began = Instant::now();
-    let started = call(&client, "start", json!({"goal": "Add a --shout flag"})).await;
-    assert!(
-        began.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        began.elapsed()
-    );
+    let started = tokio::time::timeout(
+        PATIENCE,
+        call(&client, "start", json!({"goal": "Add a --shout flag"})),
+    )
+    .await
+    .expect("start waited for the run");
+    // The run goes on after the call: it reaches its first model call.
+    model.gate.wait_for_waiting(PATIENCE);
     assert_eq!(started["slug"], json!("add-a-shout-flag"));
     assert_eq!(started["branch"], json!("agent/add-a-shout-flag"));
     let pid = started["pid"].as_u64().unwrap() as u32;
@@ -493,6 +493,7 @@ async fn start_returns_at_once_and_the_run_goes_on_in_its_own_process_group() {
         again.contains("a task named 'add-a-shout-flag' exists already"),
         "{again}"
     );
+    model.gate.open();
 
     let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {
@@ -521,11 +522,7 @@ async fn start_returns_at_once_and_the_run_goes_on_in_its_own_process_group() {
 async fn say_stop_and_resume_through_mcp() {
     let env = TestEnv::new();
     let dir = sample(&env, "");
-    // Slow enough that the resumed run is still working when `stop` comes.
-    let model = FakeModel::start(
-        Arc::new(good_model) as Arc<Script>,
-        Duration::from_millis(400),
-    );
+    let model = FakeModel::start(Arc::new(good_model) as Arc<Script>, Duration::ZERO);
     env.agent_ok(
         &dir,
         &["start", "--no-run", "--name", "t", "Add a --shout flag"],
@@ -549,9 +546,21 @@ async fn say_stop_and_resume_through_mcp() {
     let empty = call_err(&client, "say", json!({"task": "t", "message": "  "})).await;
     assert!(empty.contains("the message is empty"), "{empty}");
 
+    // The resumed run is held at its first model call until it has taken the stop request.
+    model.gate.close_from(0);
     let started = call(&client, "resume", json!({"task": "t"})).await;
     assert_eq!(started["slug"], json!("t"));
+    model.gate.wait_for_waiting(PATIENCE);
+    let errors = PathBuf::from(started["stderr_log"].as_str().unwrap());
+    let gate = model.gate.clone();
+    let opener = std::thread::spawn(move || {
+        wait_until("the run to take the stop request", || {
+            std::fs::read_to_string(&errors).is_ok_and(|t| t.contains("stop requested"))
+        });
+        gate.open();
+    });
     let stopped = call(&client, "stop", json!({"task": "t"})).await;
+    opener.join().unwrap();
     assert_eq!(stopped["running"], json!(true), "{stopped:#}");
     assert_eq!(stopped["stopped"], json!(true), "{stopped:#}");
     assert_eq!(

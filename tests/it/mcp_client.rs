@@ -337,10 +337,9 @@ fn a_crash_a_hang_and_garbage_are_tool_errors_and_the_run_finishes() {
 
     // Killed when the run ended (the server started again for the echo would linger), with
     // what they started in a session of their own.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !processes_with(&marker).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::support::poll_until(crate::support::PATIENCE, || {
+        processes_with(&marker).is_empty()
+    });
     assert_eq!(processes_with(&marker), Vec::<String>::new());
     let record: toml::Table =
         toml::from_str(&env.git(&dir, &["notes", "--ref", "agent/t", "show", "agent/t"])).unwrap();
@@ -506,14 +505,11 @@ fn ctrl_c_during_a_call_that_never_answers_stops_the_run_at_once_and_the_server(
         .spawn()
         .unwrap();
     // The hang tool has started its child: the call is in flight.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !processes_with(&marker)
-        .iter()
-        .any(|p| p.contains("time.sleep"))
-    {
-        assert!(Instant::now() < deadline, "the call never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::support::wait_until("the hang tool's call", || {
+        processes_with(&marker)
+            .iter()
+            .any(|p| p.contains("time.sleep"))
+    });
     let interrupted = Instant::now();
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -529,10 +525,9 @@ fn ctrl_c_during_a_call_that_never_answers_stops_the_run_at_once_and_the_server(
         interrupted.elapsed()
     );
     assert!(stderr.contains("Stopped: interrupted."), "{stderr}");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !processes_with(&marker).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::support::poll_until(crate::support::PATIENCE, || {
+        processes_with(&marker).is_empty()
+    });
     assert_eq!(processes_with(&marker), Vec::<String>::new());
     env.fsck(&dir);
 }

@@ -3,14 +3,15 @@
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 
 use crate::agent_e2e::{KEY, agent, good_model, sample};
-use crate::common::TestEnv;
+use crate::common::{TestEnv, first_line};
 use crate::fake_model::{FakeModel, Script, current_step};
+use crate::support::PATIENCE;
 
 const PREFIX: &str = "Message from the user (git agent say): ";
 
@@ -22,14 +23,6 @@ fn spawn(env: &TestEnv, dir: &Path, model: &FakeModel, args: &[&str]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The texts of the last (user) message of a request.
@@ -66,24 +59,24 @@ fn said(record: &toml::Table) -> Vec<String> {
 fn say_reaches_a_running_loop_once_and_the_next_record_lists_it() {
     let env = TestEnv::new();
     let dir = sample(&env, "");
-    let model = FakeModel::start(
-        Arc::new(good_model) as Arc<Script>,
-        Duration::from_millis(300),
-    );
+    let model = FakeModel::start(Arc::new(good_model) as Arc<Script>, Duration::ZERO);
+    // The run is held at its first executor call until the message is said.
+    model
+        .gate
+        .close_when(|_, request| current_step(request).is_some());
     let child = spawn(
         &env,
         &dir,
         &model,
         &["start", "--name", "t", "Add a --shout flag"],
     );
-    wait_until("the first executor turn", || {
-        model.bodies().iter().any(|b| current_step(b).is_some())
-    });
+    model.gate.wait_for_waiting(PATIENCE);
     let out = env.agent_ok(&dir, &["say", "t", "keep the greeting polite"]);
     assert!(out.starts_with("Said to t ("), "{out}");
     // Requests from this index on may have read the say ref before `say` wrote it; the one
     // after certainly did not.
     let asked = model.bodies().len();
+    model.gate.open();
     let commit = env.rev(&dir, "refs/agent/t/say");
     let out = child.wait_with_output().unwrap();
     assert_eq!(
@@ -357,24 +350,24 @@ fn plan_edit_records_a_revision_that_resume_follows() {
 fn plan_edit_refuses_a_running_task() {
     let env = TestEnv::new();
     let dir = sample(&env, "");
-    let model = FakeModel::start(
-        Arc::new(good_model) as Arc<Script>,
-        Duration::from_millis(300),
-    );
+    let model = FakeModel::start(Arc::new(good_model) as Arc<Script>, Duration::ZERO);
+    // The run is held at its first executor call: it is running while the plan is edited.
+    model
+        .gate
+        .close_when(|_, request| current_step(request).is_some());
     let child = spawn(
         &env,
         &dir,
         &model,
         &["start", "--name", "t", "Add a --shout flag"],
     );
-    wait_until("the first executor turn", || {
-        model.bodies().iter().any(|b| current_step(b).is_some())
-    });
+    model.gate.wait_for_waiting(PATIENCE);
     let out = env
         .agent_cmd(&dir, &["plan", "t", "--edit"])
         .env("GIT_EDITOR", "true")
         .output()
         .unwrap();
+    model.gate.open();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("git agent say t"), "{err}");
@@ -385,10 +378,7 @@ fn plan_edit_refuses_a_running_task() {
 fn watch_follows_a_run_and_ctrl_c_leaves_the_run_alone() {
     let env = TestEnv::new();
     let dir = sample(&env, "");
-    let model = FakeModel::start(
-        Arc::new(good_model) as Arc<Script>,
-        Duration::from_millis(200),
-    );
+    let model = FakeModel::start(Arc::new(good_model) as Arc<Script>, Duration::ZERO);
     let out = env.agent_ok(
         &dir,
         &["start", "--name", "t", "--no-run", "Add a --shout flag"],
@@ -397,33 +387,24 @@ fn watch_follows_a_run_and_ctrl_c_leaves_the_run_alone() {
     let idle = env.agent_ok(&dir, &["watch", "t"]);
     assert!(idle.starts_with("Task t is not running."), "{idle}");
 
-    // The run is held at its first model call until every watcher is following it.
+    // The run is held at its first model call until every watcher is following it: each has
+    // printed its first event.
     model.gate.close_from(0);
     let run = spawn(&env, &dir, &model, &["resume", "t"]);
-    model.gate.wait_for_waiting(Duration::from_secs(60));
-    let human = env
-        .agent_cmd(&dir, &["watch", "t"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let json = env
-        .agent_cmd(&dir, &["watch", "t", "--json"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut interrupted = env
-        .agent_cmd(&dir, &["watch", "t"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Signalled once it has printed its first event: it is following the run by then.
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(interrupted.stdout.as_mut().unwrap()),
-        &mut first,
-    )
-    .unwrap();
-    assert!(!first.is_empty(), "watch printed nothing");
+    model.gate.wait_for_waiting(PATIENCE);
+    let watch = |args: &[&str]| {
+        let mut child = env
+            .agent_cmd(&dir, args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let first = first_line(child.stdout.as_mut().unwrap());
+        assert!(!first.is_empty(), "git agent {args:?} printed nothing");
+        (child, first)
+    };
+    let (human, human_first) = watch(&["watch", "t"]);
+    let (json, json_first) = watch(&["watch", "t", "--json"]);
+    let (interrupted, _) = watch(&["watch", "t"]);
     let status = std::process::Command::new("kill")
         .args(["-INT", &interrupted.id().to_string()])
         .status()
@@ -441,13 +422,14 @@ fn watch_follows_a_run_and_ctrl_c_leaves_the_run_alone() {
         String::from_utf8_lossy(&run.stderr)
     );
     let human = human.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&human.stdout);
+    let text = format!("{human_first}\n{}", String::from_utf8_lossy(&human.stdout));
     assert!(human.status.success());
+    assert!(text.starts_with("Watching t on agent/t\n"), "{text}");
     assert!(text.contains("Step 1/2: Add --shout to greet.sh"), "{text}");
     assert!(text.contains("✓ checkpoint 2"), "{text}");
     assert!(text.contains("Stopped: done."), "{text}");
     let json = json.wait_with_output().unwrap();
-    let lines: Vec<Value> = String::from_utf8_lossy(&json.stdout)
+    let lines: Vec<Value> = format!("{json_first}\n{}", String::from_utf8_lossy(&json.stdout))
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();

@@ -2,20 +2,19 @@
 //! ends as Ctrl-C ends it (the answered call booked, the stop record written, the lock
 //! released), and a run started after the request ignores it.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 
 use crate::agent_e2e::{KEY, good_model, sample};
-use crate::common::TestEnv;
+use crate::common::{Running, TestEnv};
 use crate::fake_model::{FakeModel, Script, current_step};
+use crate::support::wait_until;
 
 /// A model whose first planner call is held until the test lets it answer (it sends the test
 /// a sender and answers once the test sends on it); every other call answers at once.
@@ -32,61 +31,6 @@ fn first_planning_held() -> (Arc<Script>, Receiver<Sender<()>>) {
         good_model(request)
     };
     (Arc::new(script) as Arc<Script>, calls)
-}
-
-/// A child whose stderr is read line by line as it comes.
-pub(crate) struct Running {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Running {
-    pub(crate) fn spawn(mut cmd: std::process::Command) -> Running {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Running { child, lines }
-    }
-
-    pub(crate) fn wait_for_line(&self, needle: &str) {
-        wait_until(&format!("a line with {needle:?}"), || {
-            self.lines
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|l| l.contains(needle))
-        });
-    }
-
-    /// Exit code, stdout, stderr.
-    pub(crate) fn finish(self) -> (i32, String, String) {
-        let out = self.child.wait_with_output().unwrap();
-        // The reader thread ends with the pipe; give it the moment to push its last lines.
-        std::thread::sleep(Duration::from_millis(50));
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            self.lines.lock().unwrap().join("\n"),
-        )
-    }
-}
-
-pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn note(env: &TestEnv, dir: &Path, slug: &str, rev: &str) -> toml::Table {

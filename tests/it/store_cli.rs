@@ -471,6 +471,7 @@ fn killed_checkpoints_leave_a_consistent_repository() {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
+        // time is what is tested: the checkpoint is killed at a random moment of its work
         std::thread::sleep(std::time::Duration::from_millis(rng % 60));
         let _ = child.kill();
         let _ = child.wait();

@@ -192,15 +192,12 @@ fn a_held_lock_stops_a_second_run() {
     // The holder dies: the kernel drops its flock; the record it left marks the task interrupted.
     drop(held);
     // Another test thread forking at this moment holds a copy of the locked descriptor until
-    // its child execs (close-on-exec): give the kernel that instant.
-    let mut status = env.agent_ok(&repo, &["status", "l"]);
-    for _ in 0..50 {
-        if status.contains("state:       interrupted") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(40));
+    // its child execs (close-on-exec): wait for that instant to pass.
+    let mut status = String::new();
+    crate::support::poll_until(crate::support::PATIENCE, || {
         status = env.agent_ok(&repo, &["status", "l"]);
-    }
+        status.contains("state:       interrupted")
+    });
     assert!(status.contains("state:       interrupted"), "{status}");
     env.agent_ok(&repo, &["checkpoint", "l", "-m", "x"]);
     assert_eq!(

@@ -526,9 +526,6 @@ fn a_monitored_checkpoint_looks_only_at_what_changed() {
 
     // The monitor ends with its worktree.
     env.agent_ok(&repo, &["drop", "m", "--force"]);
-    let gone = (0..300).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-        monitors_of(&wt).is_empty()
-    });
+    let gone = crate::support::poll_until(crate::support::PATIENCE, || monitors_of(&wt).is_empty());
     assert!(gone, "the monitor outlived its worktree");
 }

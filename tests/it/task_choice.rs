@@ -18,7 +18,15 @@ fn two_tasks(env: &TestEnv) -> std::path::PathBuf {
         &["start", "--name", "alpha", "--no-run", "Add a --shout flag"],
     );
     // A later second for the newer tip: commit times have one-second resolution.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let alpha: u64 = env
+        .git(&dir, &["log", "-1", "--format=%ct", "agent/alpha"])
+        .trim()
+        .parse()
+        .unwrap();
+    crate::support::wait_until("the clock to pass alpha's second", || {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        now.unwrap().as_secs() > alpha
+    });
     env.agent_ok(
         &dir,
         &["start", "--name", "beta", "--no-run", "Add a --quiet flag"],

@@ -8,12 +8,12 @@
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::agent_e2e::{GOOD_GREET, KEY, sample};
-use crate::common::TestEnv;
+use crate::common::{TestEnv, first_line};
 use crate::fake_model::{FakeModel, Script, current_step, tool, turn};
 
 const OSC52: &str = "\x1b]52;c;cm0gLXJmIH4=\x07";
@@ -86,14 +86,6 @@ fn script() -> Arc<Script> {
     )
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Every output of `git agent <args>`, stdout and stderr.
 fn printed(env: &TestEnv, dir: &Path, args: &[&str]) -> (Vec<u8>, String) {
     let out = env.agent_cmd(dir, args).output().unwrap();
@@ -107,7 +99,9 @@ fn printed(env: &TestEnv, dir: &Path, args: &[&str]) -> (Vec<u8>, String) {
 fn control_sequences_from_a_model_or_a_remote_are_shown_never_obeyed() {
     let env = TestEnv::new();
     let dir = sample(&env, "");
-    let model = FakeModel::start(script(), Duration::from_millis(150));
+    let model = FakeModel::start(script(), Duration::ZERO);
+    // The run is held at its first model call until `watch` follows it.
+    model.gate.close_from(0);
     let goal = hostile("goal");
     let run = env
         .agent_cmd(&dir, &["start", "--name", "t", &goal])
@@ -118,13 +112,16 @@ fn control_sequences_from_a_model_or_a_remote_are_shown_never_obeyed() {
         .spawn()
         .unwrap();
     // `watch` decodes the run log's JSON, which gives back every ESC the run escaped.
-    wait_until("the first model call", || !model.bodies().is_empty());
-    let watch = env
+    model.gate.wait_for_waiting(crate::support::PATIENCE);
+    let mut watch = env
         .agent_cmd(&dir, &["watch", "t"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let first = first_line(watch.stdout.as_mut().unwrap());
+    assert!(first.starts_with("Watching t on "), "{first}");
+    model.gate.open();
     let run = run.wait_with_output().unwrap();
     let mut progress = run.stderr.clone();
     progress.extend_from_slice(&run.stdout);
@@ -152,7 +149,8 @@ fn control_sequences_from_a_model_or_a_remote_are_shown_never_obeyed() {
         );
     }
     let watch = watch.wait_with_output().unwrap();
-    let mut watched = watch.stdout.clone();
+    let mut watched = format!("{first}\n").into_bytes();
+    watched.extend_from_slice(&watch.stdout);
     watched.extend_from_slice(&watch.stderr);
     assert_inert("watch", &watched);
     let watched = String::from_utf8_lossy(&watched);

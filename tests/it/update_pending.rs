@@ -16,7 +16,7 @@ use crate::fake_model::{FakeModel, Script, current_step, last_tool_results, tool
 use crate::merge_daily::{
     agent, agent_ok, checkout, clean, commit_all, git_agent, model_agent, parents, plan, write,
 };
-use crate::stop::Running;
+use crate::common::Running;
 
 /// greet.sh as both sides meant it: the task's --shout, main's friendlier comment.
 fn resolved() -> String {

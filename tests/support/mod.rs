@@ -1,11 +1,13 @@
 //! What the test binaries (`it`, `llm`, `policy`) share: git run isolated from the user's
-//! configuration, a command's output checked in one place, and the framing of the
-//! server-sent events the fake model servers (`it`'s fake model, `llm`'s raw servers) speak. Each binary mounts this with
+//! configuration, a command's output checked in one place, waiting for what a test observes
+//! (never for a length of time), and the framing of the server-sent events the fake model
+//! servers (`it`'s fake model, `llm`'s raw servers) speak. Each binary mounts this with
 //! `#[path = "../support/mod.rs"] mod support;`.
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 /// The environment that keeps git away from the user's and the system's configuration, with
 /// a fixed identity.
@@ -45,4 +47,58 @@ pub fn stdout_of(mut cmd: Command, what: &str) -> String {
 /// then a blank line.
 pub fn sse_event(name: &str, data: impl std::fmt::Display) -> String {
     format!("event: {name}\ndata: {data}\n\n")
+}
+
+/// How long a test waits for something that must happen eventually. Generous: on a busy
+/// machine (two suites and a CPU load beside them, `.ci/load-check`) a run takes many times
+/// its usual time, and a deadline only ends a test that would otherwise hang.
+pub const PATIENCE: Duration = Duration::from_secs(120);
+
+/// How often [`poll_until`] looks again. The one poll interval of the tests: every wait on
+/// an observed condition goes through here.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Wait until `done()` holds; panics naming `what` after [`PATIENCE`].
+pub fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    assert!(
+        poll_until(PATIENCE, done),
+        "timed out after {PATIENCE:?} waiting for {what}"
+    );
+}
+
+/// Ask `done()` until it holds (true) or `limit` has passed (false): for a test that acts
+/// at a moment of its choosing unless something happened before (a kill at a random time).
+pub fn poll_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if done() {
+            return true;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        // The poll interval, not a wait for time to pass: `done` is asked again.
+        std::thread::sleep(POLL.min(left));
+    }
+}
+
+/// The child's exit and whole output, read as it comes (a full pipe never stalls it); a child
+/// still running after `limit` is killed and the test fails naming `what`.
+pub fn output_within(child: Child, limit: Duration, what: &str) -> Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            // Only the waiting thread reaps the child, and it had not: the pid is still its.
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("{what} did not end within {limit:?}");
+        }
+    }
 }
