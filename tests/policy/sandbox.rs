@@ -424,19 +424,31 @@ async fn the_worktree_link_and_a_here_repository_are_read_only() {
 }
 
 /// Root inside the sandbox holds no capability (bounding set included) and cannot make a
-/// device node in its worktree; an unprivileged user has none to begin with.
+/// device node in its worktree; an unprivileged user has none to begin with, and with
+/// `no_new_privs` no `exec` can grant one. An unprivileged launcher without a namespace
+/// cannot empty its bounding set (that takes `CAP_SETPCAP`), so there it is left as it was:
+/// `no_new_privs` makes it moot.
 #[tokio::test]
 async fn commands_hold_no_capabilities_and_make_no_devices() {
     let w = world();
+    // SAFETY: getuid cannot fail.
+    let bounding_set_kept = unsafe { libc::getuid() } != 0 && !has_namespaces(&w).await;
     let out = run_in(
         &w,
         &spec(&w),
-        "grep -E '^Cap(Eff|Prm|Bnd|Amb)' /proc/self/status; mknod blk b 7 0 2>/dev/null && echo made-block; mknod chr c 1 3 2>/dev/null && echo made-char; mkfifo fifo 2>/dev/null && echo made-fifo; echo end",
+        "grep -E '^(Cap(Eff|Prm|Amb)|NoNewPrivs)' /proc/self/status; grep -q '^CapBnd:.0000000000000000$' /proc/self/status && echo no-bounding-set; mknod blk b 7 0 2>/dev/null && echo made-block; mknod chr c 1 3 2>/dev/null && echo made-char; mkfifo fifo 2>/dev/null && echo made-fifo; echo end",
     )
     .await;
     assert_eq!(
         out.output,
-        "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapBnd:\t0000000000000000\nCapAmb:\t0000000000000000\nend\n"
+        format!(
+            "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapAmb:\t0000000000000000\nNoNewPrivs:\t1\n{}end\n",
+            if bounding_set_kept {
+                ""
+            } else {
+                "no-bounding-set\n"
+            }
+        )
     );
     assert!(!w.worktree.join("blk").exists() && !w.worktree.join("chr").exists());
 }
