@@ -732,5 +732,10 @@ fn a_chain_deeper_than_path_max_is_left_out_and_the_run_goes_on() {
     env.agent_ok(&dir, &["checkpoint", "deep", "-m", "by hand"]);
     let files = env.git(&dir, &["ls-tree", "-r", "--name-only", "agent/deep"]);
     assert!(files.contains("more.txt"), "{files}");
+    // Undoing and dropping the task work beside the chain, and drop removes it.
+    env.agent_ok(&dir, &["rollback", "deep", "--steps", "1"]);
+    assert!(!worktree(&dir, "deep").join("more.txt").exists());
+    env.agent_ok(&dir, &["drop", "deep", "--force"]);
+    assert!(!worktree(&dir, "deep").exists(), "the worktree is gone");
     env.fsck(&dir);
 }
