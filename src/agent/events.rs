@@ -51,6 +51,11 @@ pub enum Event {
     SecretFound {
         findings: Vec<String>,
     },
+    /// A checkpoint was made without these paths, which it could not reach (each with why
+    /// and what to do); the model is told at the start of its next step.
+    LeftOut {
+        paths: Vec<String>,
+    },
     /// A try of a step ended without a checkpoint (refused, looping, out of turns …); it
     /// counts towards the step's tries.
     TryEnded {
@@ -184,6 +189,7 @@ impl Event {
             Event::SecretFound { findings } => Event::SecretFound {
                 findings: all(findings),
             },
+            Event::LeftOut { paths } => Event::LeftOut { paths: all(paths) },
             Event::TryEnded {
                 step,
                 reason,

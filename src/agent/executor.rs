@@ -119,6 +119,25 @@ fn position(
     (step, (streak + failed_tries) as u32, last_test)
 }
 
+/// How a checkpoint of the loop went.
+enum Checkpointed {
+    /// Made, without the paths it could not reach (each with why).
+    Made { left_out: Vec<String> },
+    /// Refused as a whole: the secret scan's findings, or files too large to commit.
+    Refused(Vec<String>),
+}
+
+/// What the next step is told of paths its checkpoint left out, if any.
+fn left_out_feedback(left_out: &[String]) -> Option<String> {
+    (!left_out.is_empty()).then(|| {
+        format!(
+            "The last checkpoint was made without these paths, which it cannot reach; they stay in \
+             the worktree but no checkpoint will ever hold them. Remove them:\n- {}",
+            left_out.join("\n- ")
+        )
+    })
+}
+
 impl Agent<'_> {
     pub(super) async fn work(&mut self) -> Result<Outcome, LoopError> {
         let store = self.store;
@@ -191,9 +210,12 @@ impl Agent<'_> {
             }
             // The secret scan reads the blobs the checkpoint is about to write, after the
             // tests, so a file the test command wrote is scanned too.
-            let Some(findings) = self.checkpoint(&task, &plan, step, finish, tests)? else {
-                feedback = None;
-                continue;
+            let findings = match self.checkpoint(&task, &plan, step, finish, tests)? {
+                Checkpointed::Made { left_out } => {
+                    feedback = left_out_feedback(&left_out);
+                    continue;
+                }
+                Checkpointed::Refused(findings) => findings,
             };
             (self.emit)(Event::SecretFound {
                 findings: findings.clone(),
@@ -457,7 +479,7 @@ impl Agent<'_> {
         step: u32,
         finish: Finish,
         tests: TestRun,
-    ) -> Result<Option<Vec<String>>, LoopError> {
+    ) -> Result<Checkpointed, LoopError> {
         let verdict = tests.verdict;
         // The step's usage is in the tip's pending usage, turn by turn (with that of earlier
         // runs that stopped on this tip); the checkpoint takes it into its record, in the same
@@ -534,7 +556,7 @@ impl Agent<'_> {
                 // waits for the next checkpoint or the stop.
                 self.unrecorded.add(&fresh);
                 self.said_unrecorded.splice(0..0, said);
-                return Ok(Some(findings));
+                return Ok(Checkpointed::Refused(findings));
             }
             Err(err) => return Err(err.into()),
         };
@@ -551,7 +573,14 @@ impl Agent<'_> {
             files_changed: outcome.files_changed,
             checkpoint_ms: outcome.checkpoint_ms,
         });
-        Ok(None)
+        if !outcome.left_out.is_empty() {
+            (self.emit)(Event::LeftOut {
+                paths: outcome.left_out.clone(),
+            });
+        }
+        Ok(Checkpointed::Made {
+            left_out: outcome.left_out,
+        })
     }
 
     /// K failing tries: roll back to the last green checkpoint, record the attempt, replan;

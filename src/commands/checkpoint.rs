@@ -69,6 +69,7 @@ pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exi
             "insertions": outcome.insertions,
             "deletions": outcome.deletions,
             "checkpoint_ms": outcome.checkpoint_ms,
+            "left_out": outcome.left_out,
         }));
     } else {
         ctx.out(format!(
@@ -81,6 +82,13 @@ pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exi
             outcome.deletions,
             outcome.checkpoint_ms
         ));
+        for path in &outcome.left_out {
+            // A name in the worktree is the model's text: shown with its controls visible.
+            ctx.note(format!(
+                "left out of the checkpoint: {}",
+                crate::text::terminal::line(path)
+            ));
+        }
     }
     Ok(Exit::Done)
 }

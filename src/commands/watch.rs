@@ -153,6 +153,17 @@ fn human(event: &Value) -> Option<String> {
         ),
         "said" => format!("  » from the user: {}", s("message")),
         "try_ended" => format!("  try of step {} ended: {}", n("step"), s("reason")),
+        "left_out" => format!(
+            "  left out of the checkpoint: {}",
+            event["paths"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(|p| crate::text::terminal::line(p).into_owned())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
         "checkpoint" => format!(
             "  {} checkpoint {} {} (step {}, tests {})",
             crate::ui::checkpoint_mark(&s("tests")).0,

@@ -23,6 +23,8 @@ use super::launcher::{LAUNCHER_PREFIX, SANDBOX_EXEC_ARG, SETUP_FAILED};
 
 /// How long output is still read after the command ended, for stray writers to finish.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// How long the launcher of a command that timed out gets to kill what it started.
+const LAUNCHER_GRACE: Duration = Duration::from_secs(5);
 
 /// Whether commands run confined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -213,10 +215,12 @@ pub async fn run(
     .await;
     let (status, timed_out) = match waited {
         Ok(status) => (status.map_err(SandboxError::Spawn)?, false),
-        Err(_) => {
-            group.kill();
-            (child.wait().await.map_err(SandboxError::Spawn)?, true)
-        }
+        Err(_) => (
+            stop(&mut child, &group, spec.mode)
+                .await
+                .map_err(SandboxError::Spawn)?,
+            true,
+        ),
     };
     let duration = started.elapsed();
     // Background children die with the command; what they wrote so far is kept.
@@ -239,7 +243,8 @@ pub async fn run(
         return Err(SandboxError::Setup(message));
     }
     Ok(CommandOutput {
-        exit_code: if status.signal().is_some() {
+        // A launcher that stopped on request exits 143 itself; a timeout is no exit code.
+        exit_code: if status.signal().is_some() || timed_out {
             None
         } else {
             exit_code
@@ -420,6 +425,27 @@ fn base_env(temp: &Path) -> Vec<(OsString, OsString)> {
         ("LANG".into(), lang),
         ("TERM".into(), "dumb".into()),
     ]
+}
+
+/// Ends a command that ran out of time. The launcher is asked first (SIGTERM): where it got
+/// no PID namespace, only it can find what the command started in a session of its own
+/// (`setsid`), which the group's SIGKILL misses; it kills all it started, then exits. A
+/// launcher that does not exit within [`LAUNCHER_GRACE`] is killed with its group.
+async fn stop(
+    child: &mut tokio::process::Child,
+    group: &ProcessGroup,
+    mode: SandboxMode,
+) -> io::Result<std::process::ExitStatus> {
+    if let (SandboxMode::Enforce, Some(launcher)) = (mode, group.0.filter(|&p| p > 0)) {
+        // SAFETY: kill(2) of our own child, the launcher; no memory is involved.
+        unsafe { libc::kill(launcher, libc::SIGTERM) };
+        if let Ok(status) = tokio::time::timeout(LAUNCHER_GRACE, child.wait()).await {
+            group.kill();
+            return status;
+        }
+    }
+    group.kill();
+    child.wait().await
 }
 
 /// The command's process group, killed whole (on timeout, at the end, and if the run is

@@ -72,6 +72,9 @@ pub struct CheckpointOutcome {
     pub insertions: u32,
     pub deletions: u32,
     pub checkpoint_ms: u64,
+    /// What the snapshot could not reach and left out, each with why
+    /// ([`super::Snapshot::left_out`]).
+    pub left_out: Vec<String>,
 }
 
 impl Store {
@@ -212,6 +215,7 @@ impl Store {
             insertions,
             deletions,
             checkpoint_ms,
+            left_out: snapshot.left_out,
         })
     }
 

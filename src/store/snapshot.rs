@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use gix::ObjectId;
 use gix::bstr::{BStr, BString, ByteSlice};
@@ -54,6 +54,9 @@ pub struct Snapshot {
     /// Paths left out of the tree, each with why (`path:line: rule (excerpt)`, or a size):
     /// a secret never becomes a git object, not even an unreachable one.
     pub refused: Vec<String>,
+    /// Paths the walk could not reach, each with why: a directory chain deeper than the
+    /// system's path limit. They are left out, as ignored files are; the checkpoint goes on.
+    pub left_out: Vec<String>,
     index: gix::index::File,
     index_dirty: bool,
 }
@@ -183,7 +186,11 @@ pub fn snapshot_scoped(
     let timestamp = (stamp.unix_seconds(), stamp.nanoseconds());
 
     let root = Root::open(&workdir).map_err(super::worktree::beneath_err(&workdir))?;
-    let mut found = walk(repo, &workdir, scope, generated)?;
+    let Walked {
+        mut found,
+        too_deep,
+    } = walk(repo, &workdir, scope, generated)?;
+    let left_out = too_deep.iter().map(|p| too_deep_message(p)).collect();
     // Files inside a submodule's directory belong to the submodule, never to this tree (a
     // checked-out submodule is a nested repository the walk does not enter; these are in one
     // that is not checked out). git leaves them out silently; we say so.
@@ -341,6 +348,7 @@ pub fn snapshot_scoped(
         tree,
         changes,
         refused,
+        left_out,
         index,
         index_dirty,
     })
@@ -678,6 +686,15 @@ fn remove(
     Ok(())
 }
 
+/// What a walk of the worktree found.
+struct Walked {
+    found: Vec<Found>,
+    /// Directories and files whose path is longer than the system takes (`ENAMETOOLONG`),
+    /// relative to the worktree: a command can build a chain deeper than `PATH_MAX`, which
+    /// no path-based call reaches. They are left out rather than failing the checkpoint.
+    too_deep: Vec<PathBuf>,
+}
+
 /// Files and symlinks of the worktree, honouring .gitignore, .git/info/exclude and
 /// core.excludesFile; nested repositories are left alone like git does.
 fn walk(
@@ -685,7 +702,7 @@ fn walk(
     workdir: &Path,
     scope: Option<&BTreeSet<BString>>,
     generated: &Generated,
-) -> Result<Vec<Found>> {
+) -> Result<Walked> {
     let threads = match scope {
         // A handful of directories: threads would cost more than they spread.
         Some(_) => 1,
@@ -718,19 +735,31 @@ fn walk(
     let walker = builder.threads(threads).build_parallel();
     // Stat calls dominate on a large tree; the parallel walker spreads them over the cores.
     let found = std::sync::Mutex::new(Vec::new());
+    let too_deep = std::sync::Mutex::new(Vec::new());
     let failure = std::sync::Mutex::new(None);
     walker.run(|| {
         Box::new(|entry| {
-            let outcome = entry
-                .map_err(|err| StoreError::Git {
-                    context: format!("could not walk the worktree {}", workdir.display()),
-                    source: err.into(),
-                })
-                .and_then(|entry| found_of(workdir, &entry));
+            let outcome = match entry {
+                Ok(entry) => found_of(workdir, &entry),
+                Err(err) => match path_too_long(&err) {
+                    Some(path) => Ok(Some(Reached::TooDeep(path.to_path_buf()))),
+                    None => Err(StoreError::Git {
+                        context: format!("could not walk the worktree {}", workdir.display()),
+                        source: err.into(),
+                    }),
+                },
+            };
             match outcome {
-                Ok(Some(item)) => {
+                Ok(Some(Reached::Found(item))) => {
                     if let Ok(mut found) = found.lock() {
                         found.push(item);
+                    }
+                    ignore::WalkState::Continue
+                }
+                Ok(Some(Reached::TooDeep(path))) => {
+                    if let Ok(mut too_deep) = too_deep.lock() {
+                        let rel = path.strip_prefix(workdir).unwrap_or(&path);
+                        too_deep.push(rel.to_path_buf());
                     }
                     ignore::WalkState::Continue
                 }
@@ -752,7 +781,54 @@ fn walk(
             findings: vec![why],
         });
     }
-    Ok(found.into_inner().unwrap_or_default())
+    let mut too_deep = too_deep.into_inner().unwrap_or_default();
+    too_deep.sort();
+    Ok(Walked {
+        found: found.into_inner().unwrap_or_default(),
+        too_deep,
+    })
+}
+
+/// The path of a walk error that says the path is longer than the system takes.
+fn path_too_long(err: &ignore::Error) -> Option<&Path> {
+    match err {
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            path_too_long(err)
+        }
+        ignore::Error::WithPath { path, err } => {
+            let too_long = err
+                .io_error()
+                .is_some_and(|e| e.raw_os_error() == Some(libc::ENAMETOOLONG));
+            if too_long {
+                Some(path)
+            } else {
+                path_too_long(err)
+            }
+        }
+        _ => None,
+    }
+}
+
+/// What the model and the user are told of a path left out for its depth: the path
+/// shortened (it is thousands of bytes long), and what to do.
+fn too_deep_message(rel: &Path) -> String {
+    const SHOWN: usize = 60;
+    let full = rel.to_string_lossy();
+    let shown: String = full.chars().take(SHOWN).collect();
+    let more = if full.chars().count() > SHOWN {
+        format!(
+            "… ({} bytes, {} levels)",
+            full.len(),
+            rel.components().count()
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{shown}{more}: too deep, longer than the system's path limit of {} bytes, so no git \
+         command can reach it; remove the chain of directories",
+        libc::PATH_MAX
+    )
 }
 
 /// The exclude rules of the worktree `workdir` of `repo` beyond its own ignore files.
@@ -785,23 +861,35 @@ pub(super) fn excludes_file(repo: &gix::Repository, workdir: &Path) -> Option<st
     Some(workdir.join(path))
 }
 
-fn found_of(workdir: &Path, entry: &ignore::DirEntry) -> Result<Option<Found>> {
+/// What the walk reached at one entry.
+enum Reached {
+    Found(Found),
+    /// Its path is longer than the system takes.
+    TooDeep(PathBuf),
+}
+
+fn found_of(workdir: &Path, entry: &ignore::DirEntry) -> Result<Option<Reached>> {
     let Some(file_type) = entry.file_type() else {
         return Ok(None);
     };
     if file_type.is_dir() {
         return Ok(None);
     }
-    let meta = gix::index::fs::Metadata::from_path_no_follow(entry.path())
-        .map_err(StoreError::io("could not stat", entry.path()))?;
+    let meta = match gix::index::fs::Metadata::from_path_no_follow(entry.path()) {
+        Ok(meta) => meta,
+        Err(err) if err.raw_os_error() == Some(libc::ENAMETOOLONG) => {
+            return Ok(Some(Reached::TooDeep(entry.path().to_path_buf())));
+        }
+        Err(err) => return Err(StoreError::io("could not stat", entry.path())(err)),
+    };
     let rel = entry.path().strip_prefix(workdir).unwrap_or(entry.path());
     let Ok(path) = gix::path::into_bstr(rel) else {
         return Ok(None);
     };
-    Ok(Some(Found {
+    Ok(Some(Reached::Found(Found {
         path: path.into_owned(),
         meta,
-    }))
+    })))
 }
 
 /// An entry is racy when the file may have changed within the same timestamp tick as the

@@ -196,6 +196,11 @@ impl Human {
             Event::SecretFound { findings } => {
                 self.line(self.paint("31", &format!("  secret scan: {} finding(s); not committed", findings.len())));
             }
+            Event::LeftOut { paths } => {
+                for path in paths {
+                    self.line(self.paint("33", &format!("  left out of the checkpoint: {path}")));
+                }
+            }
             Event::TryEnded { step, reason, attic } => self.line(self.paint(
                 "33",
                 &format!(
@@ -376,6 +381,9 @@ mod snapshot_tests {
             },
             Event::SecretFound {
                 findings: vec![s("config.env:1 aws-access-key")],
+            },
+            Event::LeftOut {
+                paths: vec![s("d/d/d…: too deep")],
             },
             Event::TryEnded {
                 step: 1,

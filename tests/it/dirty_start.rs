@@ -112,7 +112,7 @@ fn start_carries_the_working_tree_and_touches_nothing_of_the_users() {
 fn a_secret_in_uncommitted_work_refuses_the_start_and_from_head_leaves_it_out() {
     let env = TestEnv::new();
     let repo = env.repo("secret");
-    std::fs::write(repo.join("deploy.env"), "AWS_KEY=AKIAIOSFODNN7EXAMPLE\n").unwrap();
+    std::fs::write(repo.join("deploy.env"), "AWS_KEY=AKIAIOSFODNN7EXAMPLF\n").unwrap();
     let before = user_state(&env, &repo);
     let (code, _, err) = env.agent(&repo, &["start", "--no-run", "--name", "t", "goal"]);
     assert_eq!(code, 1, "{err}");

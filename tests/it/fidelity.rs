@@ -129,7 +129,7 @@ fn the_secret_scan_reads_what_the_clean_filter_stores() {
         &[
             "config",
             "filter.leak.clean",
-            "sed s/PLACEHOLDER/AKIAIOSFODNN7EXAMPLE/",
+            "sed s/PLACEHOLDER/AKIAIOSFODNN7EXAMPLF/",
         ],
     );
     std::fs::write(
@@ -137,7 +137,7 @@ fn the_secret_scan_reads_what_the_clean_filter_stores() {
         "*.env filter=redact\n*.tpl filter=leak\n",
     )
     .unwrap();
-    std::fs::write(wt.join("a.env"), "KEY=AKIAIOSFODNN7EXAMPLE\nok=1\n").unwrap();
+    std::fs::write(wt.join("a.env"), "KEY=AKIAIOSFODNN7EXAMPLF\nok=1\n").unwrap();
     env.agent_ok(&repo, &["checkpoint", "t", "-m", "redacted"]);
     assert_eq!(
         env.git(&repo, &["cat-file", "blob", "agent/t:a.env"]),
@@ -276,7 +276,7 @@ fn a_secret_in_a_streamed_file_is_refused_and_never_stored() {
         line += 1;
         text.push_str(&format!("{line:08} an ordinary line of a large log file\n"));
         if line == 300_001 {
-            text.push_str("aws = AKIAIOSFODNN7EXAMPLE\n");
+            text.push_str("aws = AKIAIOSFODNN7EXAMPLF\n");
             line += 1;
         }
     }
@@ -308,7 +308,7 @@ fn a_secret_in_a_streamed_file_is_refused_and_never_stored() {
     std::fs::write(
         wt.join("big.log.txt"),
         text.replace(
-            "aws = AKIAIOSFODNN7EXAMPLE\n",
+            "aws = AKIAIOSFODNN7EXAMPLF\n",
             "aws = from the environment\n",
         ),
     )

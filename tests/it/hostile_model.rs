@@ -654,3 +654,79 @@ fn the_harness_drops_the_key_from_its_environment() {
         }
     }
 }
+
+/// Low: a command makes a directory chain deeper than `PATH_MAX` (4096 bytes), with a file at
+/// its bottom. The checkpoint leaves the chain out and tells the model which path was too
+/// deep; the run goes on, and every later checkpoint works while the chain is still there.
+#[test]
+fn a_chain_deeper_than_path_max_is_left_out_and_the_run_goes_on() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    // Two chains of 1500 `d/` (3000 bytes each, short enough to make), the second moved to
+    // the bottom of the first with a file in it: 6000 bytes below the worktree.
+    let deep = "p=$(printf 'd/%.0s' $(seq 1500)) && mkdir -p x/$p y/$p && echo bottom > y/$p/f \
+                && mv y x/$p && echo made";
+    let model = FakeModel::start(
+        attacker(vec![
+            vec![command(deep)],
+            // The file tools walk the worktree too: they must not fail on the chain.
+            vec![
+                crate::fake_model::tool("list_files", json!({})),
+                crate::fake_model::tool("search", json!({"pattern": "bottom"})),
+            ],
+        ]),
+        Duration::ZERO,
+    );
+    let (code, err) = run_bounded(
+        &env,
+        &dir,
+        &model,
+        &["start", "--name", "deep", "Add a --shout flag"],
+        Duration::from_secs(120),
+    );
+    assert_eq!(code, 0, "{err}");
+    let bodies = model.bodies();
+    let told = bodies.iter().map(|b| b.to_string()).collect::<String>();
+    assert!(told.contains("made"), "the command made the chain: {told}");
+    let step_2 = bodies
+        .iter()
+        .find(|b| current_step(b) == Some(2))
+        .map(first_message)
+        .unwrap_or_default();
+    assert!(
+        step_2.contains("x/d/d/d/") && step_2.contains("too deep") && step_2.contains("Remove"),
+        "step 2 was told which path was too deep: {step_2}"
+    );
+    assert!(
+        err.contains("left out of the checkpoint: x/d/d/d/"),
+        "{err}"
+    );
+    let tool_results: Vec<(String, bool)> = bodies
+        .iter()
+        .filter(|b| current_step(b) == Some(1) && turn(b) == 2)
+        .flat_map(crate::fake_model::last_tool_results)
+        .collect();
+    assert_eq!(
+        tool_results.iter().map(|(_, e)| *e).collect::<Vec<_>>(),
+        [false, false],
+        "list_files and search work beside the chain: {tool_results:?}"
+    );
+    let files = env.git(&dir, &["ls-tree", "-r", "--name-only", "agent/deep"]);
+    assert!(files.contains("greet.sh"), "{files}");
+    assert!(!files.contains("x/"), "the chain was left out: {files}");
+    assert!(
+        worktree(&dir, "deep").join("x/d/d").is_dir(),
+        "the chain is still in the worktree"
+    );
+    // A later checkpoint, by hand, with the chain still there.
+    std::fs::write(worktree(&dir, "deep").join("more.txt"), "more\n").unwrap();
+    env.agent_ok(&dir, &["checkpoint", "deep", "-m", "by hand"]);
+    let files = env.git(&dir, &["ls-tree", "-r", "--name-only", "agent/deep"]);
+    assert!(files.contains("more.txt"), "{files}");
+    // Undoing and dropping the task work beside the chain, and drop removes it.
+    env.agent_ok(&dir, &["rollback", "deep", "--steps", "1"]);
+    assert!(!worktree(&dir, "deep").join("more.txt").exists());
+    env.agent_ok(&dir, &["drop", "deep", "--force"]);
+    assert!(!worktree(&dir, "deep").exists(), "the worktree is gone");
+    env.fsck(&dir);
+}

@@ -560,3 +560,18 @@ fn merge_runs_the_configured_tests_and_lint_in_the_sandbox() {
     assert_eq!(env.git(&repo, &["show", "main:ok.txt"]), "ok\n");
     assert_eq!(get(&env.trailers(&repo, "main"), "Agent-Forced"), None);
 }
+
+/// A translation catalog in haiku's format once blocked every checkpoint touching it (issue
+/// 24): its "Password:" label, a tab and a class name looked like a password assignment.
+#[test]
+fn a_translation_catalog_is_checkpointed() {
+    let env = TestEnv::new();
+    let repo = env.repo("r");
+    env.agent_ok(&repo, &["start", "--name", "s", "--no-run", "translate"]);
+    let catalog = "1\tgerman\tx-vnd.Example-mail\t1234567890\n\
+                   Password:\tAccountConfigView\t\tKennwort:\n\
+                   Username:\tAccountConfigView\t\tBenutzername:\n";
+    std::fs::write(worktree(&repo, "s").join("de.catkeys"), catalog).unwrap();
+    env.agent_ok(&repo, &["checkpoint", "s", "-m", "German catalog"]);
+    assert_eq!(env.git(&repo, &["show", "agent/s:de.catkeys"]), catalog);
+}

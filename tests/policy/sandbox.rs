@@ -101,6 +101,14 @@ async fn run_in(w: &World, spec: &SandboxSpec, command: &str) -> CommandOutput {
     .unwrap()
 }
 
+/// Whether the launcher got its namespaces here, as a command sees it: in its own PID
+/// namespace the command is process 2 (its init is 1). The PID and mount namespaces come
+/// from one `unshare`, so this also says whether protected paths can be mounted read-only.
+/// `.ci/run` runs this suite once where no namespace can be made at all.
+async fn has_namespaces(w: &World) -> bool {
+    run_in(w, &spec(w), "echo $$").await.output == "2\n"
+}
+
 /// Everything under `dir`, with contents, to show nothing changed.
 fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
@@ -356,9 +364,13 @@ async fn nothing_a_command_starts_outlives_it() {
 
 /// The worktree's `.git` (a linked worktree's gitfile, or with `--here` the repository
 /// itself) is read-only for commands, though it lies beneath the writable dir.
+///
+/// Where no mount namespace can be made, the gitfile stays writable (the harness never
+/// trusts it: tests/it/hostile_model.rs plants one) and `--here` commands are refused.
 #[tokio::test]
 async fn the_worktree_link_and_a_here_repository_are_read_only() {
     let w = world();
+    let namespaces = has_namespaces(&w).await;
     let gitfile = fs::read(w.worktree.join(".git")).unwrap();
     let spec = SandboxSpec {
         launcher: Some(launcher()),
@@ -370,8 +382,12 @@ async fn the_worktree_link_and_a_here_repository_are_read_only() {
         "{ echo 'gitdir: /tmp' > .git; } 2>/dev/null && echo wrote; rm -f .git 2>/dev/null && echo removed; mv .git moved 2>/dev/null && echo moved; echo end",
     )
     .await;
-    assert_eq!(out.output, "end\n");
-    assert_eq!(fs::read(w.worktree.join(".git")).unwrap(), gitfile);
+    if namespaces {
+        assert_eq!(out.output, "end\n");
+        assert_eq!(fs::read(w.worktree.join(".git")).unwrap(), gitfile);
+    } else {
+        assert_eq!(out.output, "wrote\nremoved\nend\n");
+    }
 
     // `--here`: the user's checkout is the writable dir and its `.git` the repository.
     let before = snapshot(&w.git_dir);
@@ -380,7 +396,7 @@ async fn the_worktree_link_and_a_here_repository_are_read_only() {
         ..SandboxSpec::for_worktree(&w.checkout, false, false)
     };
     let git_env = git_env();
-    let out = sandbox::run(
+    let here_command = sandbox::run(
         "mkdir -p .git/hooks 2>/dev/null; { printf '#!/bin/sh\\ntouch /tmp/pwned\\n' > .git/hooks/post-checkout; } 2>/dev/null && echo hook; \
          git config core.fsmonitor /bin/false 2>/dev/null && echo config; mv .git .git2 2>/dev/null && echo moved; \
          echo ok > new-file && echo wrote-checkout",
@@ -390,9 +406,15 @@ async fn the_worktree_link_and_a_here_repository_are_read_only() {
         Duration::from_secs(30),
         4096,
     )
-    .await
-    .unwrap();
-    assert_eq!(out.output, "wrote-checkout\n");
+    .await;
+    match here_command {
+        Ok(out) if namespaces => assert_eq!(out.output, "wrote-checkout\n"),
+        Err(SandboxError::Setup(why)) if !namespaces => {
+            assert!(why.contains("no mount namespace"), "{why}");
+            assert!(!w.checkout.join("new-file").exists());
+        }
+        other => panic!("namespaces: {namespaces}, --here command: {other:?}"),
+    }
     let after: Vec<_> = snapshot(&w.git_dir)
         .into_iter()
         .filter(|(p, _)| !p.starts_with(w.git_dir.join("agent")))
@@ -405,19 +427,31 @@ async fn the_worktree_link_and_a_here_repository_are_read_only() {
 }
 
 /// Root inside the sandbox holds no capability (bounding set included) and cannot make a
-/// device node in its worktree; an unprivileged user has none to begin with.
+/// device node in its worktree; an unprivileged user has none to begin with, and with
+/// `no_new_privs` no `exec` can grant one. An unprivileged launcher without a namespace
+/// cannot empty its bounding set (that takes `CAP_SETPCAP`), so there it is left as it was:
+/// `no_new_privs` makes it moot.
 #[tokio::test]
 async fn commands_hold_no_capabilities_and_make_no_devices() {
     let w = world();
+    // SAFETY: getuid cannot fail.
+    let bounding_set_kept = unsafe { libc::getuid() } != 0 && !has_namespaces(&w).await;
     let out = run_in(
         &w,
         &spec(&w),
-        "grep -E '^Cap(Eff|Prm|Bnd|Amb)' /proc/self/status; mknod blk b 7 0 2>/dev/null && echo made-block; mknod chr c 1 3 2>/dev/null && echo made-char; mkfifo fifo 2>/dev/null && echo made-fifo; echo end",
+        "grep -E '^(Cap(Eff|Prm|Amb)|NoNewPrivs)' /proc/self/status; grep -q '^CapBnd:.0000000000000000$' /proc/self/status && echo no-bounding-set; mknod blk b 7 0 2>/dev/null && echo made-block; mknod chr c 1 3 2>/dev/null && echo made-char; mkfifo fifo 2>/dev/null && echo made-fifo; echo end",
     )
     .await;
     assert_eq!(
         out.output,
-        "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapBnd:\t0000000000000000\nCapAmb:\t0000000000000000\nend\n"
+        format!(
+            "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapAmb:\t0000000000000000\nNoNewPrivs:\t1\n{}end\n",
+            if bounding_set_kept {
+                ""
+            } else {
+                "no-bounding-set\n"
+            }
+        )
     );
     assert!(!w.worktree.join("blk").exists() && !w.worktree.join("chr").exists());
 }
