@@ -100,7 +100,8 @@ pub enum Event {
     },
     /// The run ended. `hint` says how to get past the error that ended it, if known; `next`
     /// lists what the user can do now, only what applies to the task as it stands; `usage` is
-    /// the task's whole usage as git holds it, every run included.
+    /// the task's whole usage as git holds it, every run included; `unrecorded` is set when
+    /// git could not hold the stop record.
     Stopped {
         reason: String,
         detail: String,
@@ -108,7 +109,16 @@ pub enum Event {
         hint: Option<String>,
         next: Vec<Suggestion>,
         usage: UsageTotal,
+        unrecorded: Option<Unrecorded>,
     },
+}
+
+/// A stop git could not record (a full disk, a read-only `.git`): why, and the runtime file
+/// it is kept in instead (`None`: it could not be kept either).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unrecorded {
+    pub why: String,
+    pub kept_in: Option<String>,
 }
 
 impl Event {
@@ -251,6 +261,7 @@ impl Event {
                 hint,
                 next,
                 usage,
+                unrecorded,
             } => Event::Stopped {
                 reason: f(reason),
                 detail: f(detail),
@@ -264,6 +275,10 @@ impl Event {
                     })
                     .collect(),
                 usage,
+                unrecorded: unrecorded.map(|u| Unrecorded {
+                    why: f(u.why),
+                    kept_in: u.kept_in.map(&f),
+                }),
             },
         }
     }

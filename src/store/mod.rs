@@ -31,6 +31,7 @@ mod submodules;
 pub mod sync;
 mod task;
 mod trailers;
+mod unrecorded;
 mod watch;
 mod worktree;
 
@@ -62,6 +63,7 @@ pub use task::{Chosen, NewTask, Task};
 pub use trailers::{
     CheckpointTrailers, StepOf, Trailers, key as trailer, merge_trailers, parse_trailers,
 };
+pub use unrecorded::UnrecordedStop;
 pub use watch::{Changes, Watch};
 
 use std::cell::RefCell;

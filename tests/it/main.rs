@@ -51,4 +51,5 @@ mod syscalls;
 mod task_cache;
 mod task_choice;
 mod terminal;
+mod unwritable;
 mod watch_gaps;
