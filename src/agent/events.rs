@@ -29,10 +29,13 @@ pub enum Event {
     ModelText {
         text: String,
     },
+    /// A model call failed and is tried again after `wait_ms`; `unreachable` is set when the
+    /// server answered nothing (src/llm/retry.rs).
     ModelRetry {
         attempt: u32,
         wait_ms: u64,
         reason: String,
+        unreachable: Option<UnreachableRetry>,
     },
     ToolCall {
         name: String,
@@ -113,6 +116,14 @@ pub enum Event {
     },
 }
 
+/// The `retry`-th of at most `of` retries of a model server that answered nothing: as many
+/// as the `unreachable_wait` window holds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct UnreachableRetry {
+    pub retry: u32,
+    pub of: u32,
+}
+
 /// A stop git could not record (a full disk, a read-only `.git`): why, and the runtime file
 /// it is kept in instead (`None`: it could not be kept either).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -164,10 +175,12 @@ impl Event {
                 attempt,
                 wait_ms,
                 reason,
+                unreachable,
             } => Event::ModelRetry {
                 attempt,
                 wait_ms,
                 reason: f(reason),
+                unreachable,
             },
             Event::ToolCall { name, detail } => Event::ToolCall {
                 name: f(name),

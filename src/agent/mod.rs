@@ -420,6 +420,7 @@ impl<'a> Agent<'a> {
                 attempt,
                 wait,
                 reason,
+                unreachable,
             } => {
                 if interrupt.is_set() {
                     retrying_after_interrupt.store(true, Ordering::SeqCst);
@@ -431,6 +432,8 @@ impl<'a> Agent<'a> {
                     attempt,
                     wait_ms: wait.as_millis() as u64,
                     reason,
+                    unreachable: unreachable
+                        .map(|(retry, of)| events::UnreachableRetry { retry, of }),
                 })
             }
             StreamEvent::ToolCall { .. } => {}

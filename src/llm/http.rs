@@ -157,7 +157,8 @@ impl Http {
     }
 
     fn transport_error(&self, url: &str, e: reqwest::Error) -> LlmError {
-        if e.is_timeout() {
+        // A connection that did not come up in time is a server that answered nothing.
+        if e.is_timeout() && !e.is_connect() {
             return LlmError::Timeout {
                 provider: self.provider,
                 what: "request",

@@ -177,8 +177,12 @@ impl Human {
                     self.status(&crate::text::first_line(&last, 60));
                 }
             }
-            Event::ModelRetry { attempt, wait_ms, reason } => {
-                self.line(self.paint("33", &format!("  model call failed ({reason}); try {attempt} in {:.1}s", wait_ms as f64 / 1000.0)));
+            Event::ModelRetry { attempt, wait_ms, reason, unreachable } => {
+                let wait = wait_ms as f64 / 1000.0;
+                self.line(self.paint("33", &match unreachable {
+                    Some(u) => format!("  model server unreachable ({reason}), retrying in {wait:.1}s ({} of {})", u.retry, u.of),
+                    None => format!("  model call failed ({reason}); try {attempt} in {wait:.1}s"),
+                }));
             }
             Event::ToolCall { name, detail } => {
                 self.line(format!("  · {name} {}", self.paint("2", &detail)));
@@ -364,6 +368,15 @@ mod snapshot_tests {
                 attempt: 2,
                 wait_ms: 1500,
                 reason: s("HTTP 529 overloaded"),
+                unreachable: None,
+            },
+            Event::ModelRetry {
+                attempt: 3,
+                wait_ms: 2000,
+                reason: s(
+                    "cannot reach anthropic at http://127.0.0.1:9/v1/messages: connection refused",
+                ),
+                unreachable: Some(crate::agent::events::UnreachableRetry { retry: 1, of: 14 }),
             },
             Event::ToolCall {
                 name: s("read_file"),

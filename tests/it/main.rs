@@ -51,5 +51,6 @@ mod syscalls;
 mod task_cache;
 mod task_choice;
 mod terminal;
+mod unreachable;
 mod unwritable;
 mod watch_gaps;
