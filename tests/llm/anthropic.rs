@@ -737,6 +737,35 @@ async fn a_refused_connection_is_retried_through_the_unreachable_window_each_ret
     );
 }
 
+#[tokio::test]
+async fn a_connection_that_never_comes_up_counts_as_unreachable() {
+    // A listener whose backlog is full: the kernel drops further SYNs, so a connect hangs.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut filling = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(stream)) = tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            filling.push(stream);
+        }
+    }
+    let mut config = config(ProviderKind::Anthropic, &format!("http://{addr}"), 1);
+    config.connect_timeout = Duration::from_millis(100);
+    let (result, _) = run(&Provider::new(config).unwrap(), &simple_request()).await;
+    let error = result.unwrap_err();
+    assert!(
+        error.is_unreachable(),
+        "{error} (connections made before: {})",
+        filling.len()
+    );
+}
+
 #[test]
 fn a_missing_key_is_reported_before_any_request() {
     let err = Provider::new(ProviderConfig::new(ProviderKind::Anthropic)).unwrap_err();
