@@ -491,7 +491,8 @@ pub struct DropArgs {
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
-    /// The remote (default: origin).
+    /// The remote (default: origin). A single name that is no remote but a task's means the
+    /// task: `git agent push <task>` pushes it to origin.
     pub remote: Option<String>,
     /// The task (default: all tasks).
     pub slug: Option<String>,

@@ -14,6 +14,22 @@ pub fn first_line(text: &str, max: usize) -> String {
     }
 }
 
+/// An error and its causes on one line, each cause once (a message that already quotes its
+/// cause does not get it twice).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::first_line;

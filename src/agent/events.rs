@@ -29,10 +29,13 @@ pub enum Event {
     ModelText {
         text: String,
     },
+    /// A model call failed and is tried again after `wait_ms`; `unreachable` is set when the
+    /// server answered nothing (src/llm/retry.rs).
     ModelRetry {
         attempt: u32,
         wait_ms: u64,
         reason: String,
+        unreachable: Option<UnreachableRetry>,
     },
     ToolCall {
         name: String,
@@ -105,7 +108,8 @@ pub enum Event {
     },
     /// The run ended. `hint` says how to get past the error that ended it, if known; `next`
     /// lists what the user can do now, only what applies to the task as it stands; `usage` is
-    /// the task's whole usage as git holds it, every run included.
+    /// the task's whole usage as git holds it, every run included; `unrecorded` is set when
+    /// git could not hold the stop record.
     Stopped {
         reason: String,
         detail: String,
@@ -113,7 +117,24 @@ pub enum Event {
         hint: Option<String>,
         next: Vec<Suggestion>,
         usage: UsageTotal,
+        unrecorded: Option<Unrecorded>,
     },
+}
+
+/// The `retry`-th of at most `of` retries of a model server that answered nothing: as many
+/// as the `unreachable_wait` window holds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct UnreachableRetry {
+    pub retry: u32,
+    pub of: u32,
+}
+
+/// A stop git could not record (a full disk, a read-only `.git`): why, and the runtime file
+/// it is kept in instead (`None`: it could not be kept either).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unrecorded {
+    pub why: String,
+    pub kept_in: Option<String>,
 }
 
 impl Event {
@@ -159,10 +180,12 @@ impl Event {
                 attempt,
                 wait_ms,
                 reason,
+                unreachable,
             } => Event::ModelRetry {
                 attempt,
                 wait_ms,
                 reason: f(reason),
+                unreachable,
             },
             Event::ToolCall { name, detail } => Event::ToolCall {
                 name: f(name),
@@ -257,6 +280,7 @@ impl Event {
                 hint,
                 next,
                 usage,
+                unrecorded,
             } => Event::Stopped {
                 reason: f(reason),
                 detail: f(detail),
@@ -270,6 +294,10 @@ impl Event {
                     })
                     .collect(),
                 usage,
+                unrecorded: unrecorded.map(|u| Unrecorded {
+                    why: f(u.why),
+                    kept_in: u.kept_in.map(&f),
+                }),
             },
         }
     }

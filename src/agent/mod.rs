@@ -214,8 +214,10 @@ impl<'a> Agent<'a> {
         if matches!(
             outcome,
             Outcome::Interrupted | Outcome::Budget(_) | Outcome::Failed(_)
-        ) {
-            self.keep_unfinished("work of an unfinished step")?;
+        ) && let Err(err) = self.keep_unfinished("work of an unfinished step")
+        {
+            // The work stays in the worktree, where the next `resume` puts it in the attic.
+            tracing::warn!("the unfinished work stays in the worktree: {err}");
         }
         let hint = self.stop_hint.take();
         let mut stop = outcome.stop(hint.as_deref());
@@ -228,12 +230,22 @@ impl<'a> Agent<'a> {
         let spent = self.take_unrecorded();
         let task = self.store.task(&self.slug)?;
         let planned = self.plan_only && matches!(outcome, Outcome::Done(_));
-        if !planned {
-            self.store.record_stop(&task, stop.clone(), &spent)?;
+        let written = if !planned {
+            self.store.record_stop(&task, stop.clone(), &spent)
         } else if !spent.is_zero() {
-            self.store.add_pending(&task, &spent)?;
-        }
-        self.base.add(&spent);
+            self.store.add_pending(&task, &spent)
+        } else {
+            Ok(())
+        };
+        // A stop git cannot hold (a full disk, a read-only `.git`) still reaches the user, and
+        // is kept beside the task's lock for `status` and `fsck`.
+        let unrecorded = match &written {
+            Ok(()) => {
+                self.base.add(&spent);
+                None
+            }
+            Err(err) => Some(self.keep_unrecorded(&task, &stop, planned, err)),
+        };
         // What the stop line says is what git holds.
         let plan = self.store.plan(&task)?;
         let total = self.store.budget(&task, &plan)?.usage;
@@ -268,7 +280,10 @@ impl<'a> Agent<'a> {
                 cost_usd: total.cost_usd,
                 elapsed_ms: self.started.elapsed().as_millis() as u64,
             },
+            unrecorded,
         });
+        // The command fails with git's own error: the state git holds is not what it says.
+        written?;
         Ok(outcome)
     }
 
@@ -285,6 +300,30 @@ impl<'a> Agent<'a> {
             }
         };
         self.walk_next = true;
+    }
+
+    /// Keep the stop git could not record (`err` says why) beside the task's lock. A run that
+    /// only planned has no stop to keep: its usage, which git could not take, is lost.
+    fn keep_unrecorded(
+        &self,
+        task: &Task,
+        stop: &StopRecord,
+        planned: bool,
+        err: &crate::store::StoreError,
+    ) -> events::Unrecorded {
+        let why = crate::text::error_chain(err);
+        if planned {
+            return events::Unrecorded { why, kept_in: None };
+        }
+        let path = self.store.unrecorded_stop_path(&self.slug);
+        let kept_in = match self.store.keep_unrecorded_stop(task, stop, &why) {
+            Ok(()) => Some(path.display().to_string()),
+            Err(again) => {
+                tracing::warn!("could not keep the stop beside the lock either: {again}");
+                None
+            }
+        };
+        events::Unrecorded { why, kept_in }
     }
 
     fn keep_unfinished(&mut self, why: &str) -> Result<(), crate::store::StoreError> {
@@ -385,6 +424,7 @@ impl<'a> Agent<'a> {
                 attempt,
                 wait,
                 reason,
+                unreachable,
             } => {
                 if interrupt.is_set() {
                     retrying_after_interrupt.store(true, Ordering::SeqCst);
@@ -396,6 +436,8 @@ impl<'a> Agent<'a> {
                     attempt,
                     wait_ms: wait.as_millis() as u64,
                     reason,
+                    unreachable: unreachable
+                        .map(|(retry, of)| events::UnreachableRetry { retry, of }),
                 })
             }
             StreamEvent::ToolCall { .. } => {}

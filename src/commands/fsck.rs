@@ -3,7 +3,7 @@
 use super::Context;
 use crate::cli::FsckArgs;
 use crate::error::Exit;
-use crate::store::Finding;
+use crate::store::{Finding, Store};
 
 pub fn cmd_fsck(ctx: &Context, args: FsckArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
@@ -11,7 +11,10 @@ pub fn cmd_fsck(ctx: &Context, args: FsckArgs) -> anyhow::Result<Exit> {
         .slug
         .as_deref()
         .map(|s| s.strip_prefix("agent/").unwrap_or(s));
-    let report = store.fsck(slug)?;
+    let mut report = store.fsck(slug)?;
+    report
+        .notices
+        .extend(unrecorded_stops(&store, &report.tasks));
     if ctx.global.json {
         for (task, text) in &report.notices {
             ctx.json(&serde_json::json!({"type": "notice", "task": task, "text": text}));
@@ -56,6 +59,27 @@ pub fn cmd_fsck(ctx: &Context, args: FsckArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::Error
     })
+}
+
+/// Stops git could not record (a full disk, a read-only `.git`), kept beside the tasks' locks:
+/// the state git holds is consistent, it only lacks the last word of a run.
+fn unrecorded_stops(store: &Store, tasks: &[String]) -> Vec<(String, String)> {
+    tasks
+        .iter()
+        .filter_map(|slug| {
+            let summary = store.summary(slug).ok()?;
+            let why = summary.stop_unrecorded?;
+            Some((
+                slug.clone(),
+                format!(
+                    "its last run stopped ({}: {}) but git could not record that ({why}); kept in {} until a later stop is recorded: `git agent resume {slug}` once git can write again",
+                    summary.state.as_str(),
+                    summary.stop_detail.unwrap_or_default(),
+                    store.unrecorded_stop_path(slug).display(),
+                ),
+            ))
+        })
+        .collect()
 }
 
 fn finding_json(finding: &Finding) -> serde_json::Value {

@@ -147,5 +147,6 @@ pub fn row_json(s: &TaskRow) -> serde_json::Value {
         "attempts": s.attempts,
         "stop_detail": s.stop_detail,
         "stop_hint": s.stop_hint,
+        "stop_unrecorded": s.stop_unrecorded,
     })
 }

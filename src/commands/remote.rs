@@ -8,11 +8,36 @@ use crate::cli::{PullArgs, PushArgs};
 use crate::error::{Exit, UserError};
 use crate::store::sync::{PushFailure, TaskPull};
 
+/// The remote when none is named.
+const DEFAULT_REMOTE: &str = "origin";
+
+/// What `push`'s arguments mean: `(remote, task)`. A single argument is the remote, as in
+/// `git push <remote>`, unless no remote has that name and a task does: `git agent push
+/// <slug>` pushes that task to the default remote.
+fn push_target(
+    first: Option<String>,
+    second: Option<String>,
+    is_remote: impl Fn(&str) -> bool,
+    is_task: impl Fn(&str) -> bool,
+) -> (String, Option<String>) {
+    match (first, second) {
+        (Some(only), None) if !is_remote(&only) && is_task(&only) => {
+            (DEFAULT_REMOTE.to_string(), Some(only))
+        }
+        (remote, slug) => (remote.unwrap_or_else(|| DEFAULT_REMOTE.to_string()), slug),
+    }
+}
+
 pub fn cmd_push(ctx: &Context, args: PushArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
-    let remote = args.remote.unwrap_or_else(|| "origin".to_string());
+    let (remote, slug) = push_target(
+        args.remote,
+        args.slug,
+        |name| store.is_remote(name),
+        |name| store.resolve_slug(Some(name)).is_ok(),
+    );
     crate::store::sync::validate_remote(&remote)?;
-    let slugs = match args.slug {
+    let slugs = match slug {
         Some(slug) => vec![store.resolve_slug(Some(&slug))?],
         None => store.task_slugs()?,
     };
@@ -81,7 +106,7 @@ pub(crate) fn diverged(remote: &str, slugs: &[String], during: &str) -> UserErro
 
 pub fn cmd_pull(ctx: &Context, args: PullArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
-    let remote = args.remote.unwrap_or_else(|| "origin".to_string());
+    let remote = args.remote.unwrap_or_else(|| DEFAULT_REMOTE.to_string());
     crate::store::sync::validate_remote(&remote)?;
     ctx.say(format!("Fetching the agent refs of {remote}…"));
     store.fetch_agent_refs(&remote)?;
@@ -147,4 +172,45 @@ pub fn cmd_pull(ctx: &Context, args: PullArgs) -> anyhow::Result<Exit> {
     }
     ctx.say(format!("Pulled {count} task(s) from {remote}"));
     Ok(Exit::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_target;
+    use pretty_assertions::assert_eq;
+
+    fn target(args: &[&str]) -> (String, Option<String>) {
+        let mut args = args.iter().map(|a| a.to_string());
+        push_target(
+            args.next(),
+            args.next(),
+            |name| ["origin", "backup", "both"].contains(&name),
+            |name| ["t", "agent/t", "both"].contains(&name),
+        )
+    }
+
+    #[test]
+    fn a_single_argument_is_a_task_only_when_no_remote_has_its_name() {
+        let of = |remote: &str, task: Option<&str>| (remote.to_string(), task.map(str::to_string));
+        assert_eq!(
+            [
+                target(&[]),
+                target(&["backup"]),
+                target(&["t"]),
+                target(&["agent/t"]),
+                target(&["both"]),
+                target(&["nowhere"]),
+                target(&["backup", "t"]),
+            ],
+            [
+                of("origin", None),
+                of("backup", None),
+                of("origin", Some("t")),
+                of("origin", Some("agent/t")),
+                of("both", None),
+                of("nowhere", None),
+                of("backup", Some("t")),
+            ]
+        );
+    }
 }

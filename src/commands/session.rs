@@ -37,6 +37,7 @@ pub fn provider_for(config: &Config) -> anyhow::Result<Provider> {
     }
     provider.replay_file = config.replay_file.clone();
     provider.record_file = config.record_file.clone();
+    provider.retry.unreachable_wait = config.unreachable_wait;
     Ok(Provider::new(provider)?)
 }
 

@@ -39,6 +39,12 @@ pub fn cmd_status(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
     if let Some(detail) = s.stop_detail.as_deref().filter(|d| !d.is_empty()) {
         ctx.out(format!("stopped:     {detail}"));
     }
+    if let Some(why) = s.stop_unrecorded.as_deref() {
+        ctx.out(format!(
+            "not in git:  git could not record this stop ({why}); it is kept in {} until a later stop is recorded",
+            store.unrecorded_stop_path(&slug).display()
+        ));
+    }
     if let Some(hint) = s.stop_hint.as_deref() {
         ctx.out(format!("hint:        {hint}"));
     }

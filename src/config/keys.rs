@@ -84,6 +84,8 @@ pub const KEYS: &[Key] = &[
     key("openai_base_url", Text, User, None, "(unset)"),
     key("replay_file", Path, User, None, "(unset)"),
     key("record_file", Path, User, None, "(unset)"),
+    // How long a run waits for a network that is gone: the user's network, the user's say.
+    key("unreachable_wait", Duration, User, Some("5m"), ""),
     key("max_turns", Count, Budget, None, "(unlimited)"),
     key("max_tokens", Count, Budget, None, "(unlimited)"),
     // On by default: a run that loops costs the user's money (`unlimited` lifts it).

@@ -39,6 +39,8 @@ pub struct Config {
     pub openai_base_url: Option<String>,
     pub replay_file: Option<PathBuf>,
     pub record_file: Option<PathBuf>,
+    /// How long a model server that answers nothing is retried (src/llm/retry.rs).
+    pub unreachable_wait: Duration,
     pub max_turns: Option<u64>,
     pub max_tokens: Option<u64>,
     pub max_cost: Option<f64>,
@@ -788,6 +790,7 @@ fn build(
         openai_base_url: text("openai_base_url"),
         replay_file: text("replay_file").map(PathBuf::from),
         record_file: text("record_file").map(PathBuf::from),
+        unreachable_wait: duration("unreachable_wait")?.unwrap_or(crate::llm::UNREACHABLE_WAIT),
         max_turns: count("max_turns"),
         max_tokens: count("max_tokens"),
         max_cost: get("max_cost").and_then(toml::Value::as_float),

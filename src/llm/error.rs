@@ -105,6 +105,14 @@ pub enum LlmError {
 
     #[error("gave up after {attempts} attempts: {last}")]
     GaveUp { attempts: u32, last: Box<LlmError> },
+
+    /// The server answered nothing through the whole `unreachable_wait`.
+    #[error("the model server stayed unreachable for {} ({retries} retries): {last}", humantime::format_duration(Duration::from_secs(waited.as_secs())))]
+    Unreachable {
+        retries: u32,
+        waited: Duration,
+        last: Box<LlmError>,
+    },
 }
 
 /// Errors that say the conversation does not fit the model: Anthropic's 400 "prompt is too
@@ -145,7 +153,8 @@ impl LlmError {
             | LlmError::ReplayRead { .. }
             | LlmError::ReplayExhausted { .. }
             | LlmError::Record { .. }
-            | LlmError::GaveUp { .. } => false,
+            | LlmError::GaveUp { .. }
+            | LlmError::Unreachable { .. } => false,
             LlmError::Connect { .. }
             | LlmError::Timeout { .. }
             | LlmError::StreamCut { .. }
@@ -182,6 +191,13 @@ impl LlmError {
                 }
             }
         }
+    }
+
+    /// Whether the server answered nothing at all: the connection was refused, the name did not
+    /// resolve, it did not connect in time, or it closed before any response header. The
+    /// network may come back; such failures are retried for `unreachable_wait`.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, LlmError::Connect { .. })
     }
 
     /// How long the server asked us to wait, if it did.
@@ -256,6 +272,10 @@ impl LlmError {
             ),
             LlmError::Record { .. } => None,
             LlmError::GaveUp { last, .. } => last.hint(),
+            LlmError::Unreachable { .. } => Some(
+                "check the network and the provider's base URL (ANTHROPIC_BASE_URL or OPENAI_BASE_URL), then resume; `unreachable_wait` (git config agent.unreachableWait) sets how long a run waits for it"
+                    .to_string(),
+            ),
         }
     }
 }

@@ -4,7 +4,9 @@
 use super::config::ProviderConfig;
 use super::error::LlmError;
 use super::retry::parse_retry_after;
-use super::sse::{SseEvent, SseStream, error_chain};
+use super::sse::{SseEvent, SseStream};
+// reqwest's errors name the URL, never headers: their chain can be shown.
+use crate::text::error_chain;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use std::time::{Duration, SystemTime};
 
@@ -155,7 +157,8 @@ impl Http {
     }
 
     fn transport_error(&self, url: &str, e: reqwest::Error) -> LlmError {
-        if e.is_timeout() {
+        // A connection that did not come up in time is a server that answered nothing.
+        if e.is_timeout() && !e.is_connect() {
             return LlmError::Timeout {
                 provider: self.provider,
                 what: "request",

@@ -22,7 +22,7 @@ pub use price::{
     Cost, KnownModel, LongContext, Price, PriceTable, default_model, known_model, known_models,
 };
 pub use replay::{Recorded, note as request_note, parse as parse_recording};
-pub use retry::{RetryPolicy, parse_http_date, parse_retry_after};
+pub use retry::{RetryPolicy, UNREACHABLE_WAIT, parse_http_date, parse_retry_after};
 pub use types::{
     ContentBlock, Message, Request, Response, Role, StopReason, StreamEvent, Thinking, ToolSpec,
     Usage,
@@ -113,6 +113,7 @@ impl Provider {
     ) -> Result<Response, LlmError> {
         let inner = &*self.inner;
         let mut rng = fastrand::Rng::new();
+        let mut retries = retry::Retries::new(&inner.retry);
         let mut attempt = 1;
         let mut response = loop {
             let result = match &inner.backend {
@@ -124,14 +125,10 @@ impl Provider {
                 Ok(response) => break response,
                 Err(error) => error,
             };
-            let Some(wait) = inner.retry.next_wait(attempt, &error, &mut rng) else {
-                if error.is_retryable() && attempt > 1 {
-                    return Err(LlmError::GaveUp {
-                        attempts: attempt,
-                        last: Box::new(error),
-                    });
-                }
-                return Err(error);
+            let now = std::time::Instant::now();
+            let retry::Decision::Retry { wait, unreachable } = retries.after(&error, now, &mut rng)
+            else {
+                return Err(retries.give_up(error, now));
             };
             attempt += 1;
             tracing::warn!(provider = self.name(), attempt, ?wait, %error, "retrying model call");
@@ -139,6 +136,7 @@ impl Provider {
                 attempt,
                 wait,
                 reason: error.to_string(),
+                unreachable,
             });
             tokio::time::sleep(wait).await;
         };

@@ -1,9 +1,16 @@
 //! The one retry policy of every provider: which failures to retry (the error decides, see
 //! [`LlmError::is_retryable`]), how long to wait (the server's `retry-after` up to a cap,
 //! else exponential backoff with jitter), and how often.
+//!
+//! A server that answered nothing at all (connection refused, a name that does not resolve, a
+//! connection reset before any header: [`LlmError::is_unreachable`]) is not a server in trouble
+//! but a network that is gone for a while — a laptop changing networks, a VPN reconnecting.
+//! Such failures have their own allowance: retried with the same backoff for up to
+//! `unreachable_wait` (minutes), each retry announced as `k of n`. Failures of a server that
+//! did answer count towards `max_attempts` as before.
 
 use super::error::LlmError;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -15,7 +22,13 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// The longest wait a server's `retry-after` can ask for.
     pub max_retry_after: Duration,
+    /// How long an unreachable server is retried, from its first failure; zero counts such
+    /// failures towards `max_attempts` like any other.
+    pub unreachable_wait: Duration,
 }
+
+/// The built-in `unreachable_wait` (the configuration key of the same name sets it).
+pub const UNREACHABLE_WAIT: Duration = Duration::from_secs(5 * 60);
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -24,6 +37,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(60),
+            unreachable_wait: UNREACHABLE_WAIT,
         }
     }
 }
@@ -36,6 +50,7 @@ impl RetryPolicy {
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(20),
             max_retry_after: Duration::from_millis(200),
+            unreachable_wait: Duration::ZERO,
         }
     }
 
@@ -59,12 +74,113 @@ impl RetryPolicy {
     /// Exponential backoff with jitter: a random wait between half and all of
     /// `base * 2^(attempt-1)`, capped at `max_delay`.
     pub fn backoff(&self, attempt: u32, rng: &mut fastrand::Rng) -> Duration {
+        self.full_backoff(attempt).mul_f64(0.5 + rng.f64() * 0.5)
+    }
+
+    /// The backoff before jitter: `base * 2^(attempt-1)`, capped at `max_delay`.
+    fn full_backoff(&self, attempt: u32) -> Duration {
         let exp = attempt.saturating_sub(1).min(30);
-        let full = self
-            .base_delay
+        self.base_delay
             .saturating_mul(1u32 << exp)
-            .min(self.max_delay);
-        full.mul_f64(0.5 + rng.f64() * 0.5)
+            .min(self.max_delay)
+    }
+
+    /// How many retries an unreachable server gets: as many backoff waits, each at its full
+    /// length, as fit in `unreachable_wait` (jitter only shortens them).
+    pub fn unreachable_retries(&self) -> u32 {
+        let mut waited = Duration::ZERO;
+        let mut retries = 0;
+        loop {
+            waited += self.full_backoff(retries + 1);
+            if waited > self.unreachable_wait || retries == u32::MAX {
+                return retries;
+            }
+            retries += 1;
+        }
+    }
+}
+
+/// The failures of one call so far, and what the policy makes of the next one.
+#[derive(Debug)]
+pub struct Retries<'p> {
+    policy: &'p RetryPolicy,
+    /// Attempts made (and failed) so far.
+    attempts: u32,
+    /// Failures of a server that answered (or of one unreachable, with no window for that).
+    answered: u32,
+    /// Retries of an unreachable server, and when it first failed.
+    unreachable: u32,
+    unreachable_since: Option<Instant>,
+}
+
+/// What to do after a failed attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Try again after `wait`; `unreachable` is `(k, n)` for the k-th of at most n retries of
+    /// a server that answered nothing.
+    Retry {
+        wait: Duration,
+        unreachable: Option<(u32, u32)>,
+    },
+    /// Give up: the error stands (wrapped by [`Retries::give_up`]).
+    GiveUp,
+}
+
+impl<'p> Retries<'p> {
+    pub fn new(policy: &'p RetryPolicy) -> Retries<'p> {
+        Retries {
+            policy,
+            attempts: 0,
+            answered: 0,
+            unreachable: 0,
+            unreachable_since: None,
+        }
+    }
+
+    /// The decision after an attempt failed with `error` at `now`.
+    pub fn after(&mut self, error: &LlmError, now: Instant, rng: &mut fastrand::Rng) -> Decision {
+        let policy = self.policy;
+        self.attempts += 1;
+        if error.is_unreachable() && !policy.unreachable_wait.is_zero() {
+            let since = *self.unreachable_since.get_or_insert(now);
+            let allowed = policy.unreachable_retries();
+            if self.unreachable >= allowed || now.duration_since(since) >= policy.unreachable_wait {
+                return Decision::GiveUp;
+            }
+            self.unreachable += 1;
+            return Decision::Retry {
+                wait: policy.backoff(self.unreachable, rng),
+                unreachable: Some((self.unreachable, allowed)),
+            };
+        }
+        self.answered += 1;
+        match policy.next_wait(self.answered, error, rng) {
+            Some(wait) => Decision::Retry {
+                wait,
+                unreachable: None,
+            },
+            None => Decision::GiveUp,
+        }
+    }
+
+    /// The error a call that gives up on `last` returns: it says how long it kept trying.
+    pub fn give_up(&self, last: LlmError, now: Instant) -> LlmError {
+        if last.is_unreachable()
+            && let Some(since) = self.unreachable_since
+        {
+            return LlmError::Unreachable {
+                retries: self.unreachable,
+                waited: now.duration_since(since),
+                last: Box::new(last),
+            };
+        }
+        if last.is_retryable() && self.attempts > 1 {
+            return LlmError::GaveUp {
+                attempts: self.attempts,
+                last: Box::new(last),
+            };
+        }
+        last
     }
 }
 
@@ -221,6 +337,7 @@ mod tests {
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_millis(1000),
             max_retry_after: Duration::from_secs(5),
+            unreachable_wait: Duration::ZERO,
         };
         let mut rng = fastrand::Rng::with_seed(1);
         for (attempt, full) in [(1, 100), (2, 200), (3, 400), (4, 800), (5, 1000), (9, 1000)] {
@@ -258,6 +375,136 @@ mod tests {
                 None,
                 None
             ]
+        );
+    }
+
+    fn refused() -> LlmError {
+        LlmError::Connect {
+            provider: "anthropic",
+            endpoint: "http://127.0.0.1:9/v1/messages".to_string(),
+            message: "Connection refused".to_string(),
+        }
+    }
+
+    #[test]
+    fn the_unreachable_window_holds_the_backoff_waits_that_fit_at_full_length() {
+        let window = |secs| RetryPolicy {
+            unreachable_wait: Duration::from_secs(secs),
+            ..RetryPolicy::default()
+        };
+        // 0.5 + 1 + 2 + 4 + 8 + 16 = 31.5 s, then 30 s each.
+        assert_eq!(
+            [0, 1, 2, 31, 32, 61, 300, 3600].map(|s| window(s).unreachable_retries()),
+            [0, 1, 2, 5, 6, 6, 14, 124]
+        );
+    }
+
+    #[test]
+    fn an_unreachable_server_is_retried_through_its_window_and_then_given_up() {
+        let policy = RetryPolicy {
+            unreachable_wait: Duration::from_secs(300),
+            ..RetryPolicy::default()
+        };
+        let mut rng = fastrand::Rng::with_seed(1);
+        let mut retries = Retries::new(&policy);
+        let start = Instant::now();
+        let mut now = start;
+        let mut seen = Vec::new();
+        while let Decision::Retry { wait, unreachable } = retries.after(&refused(), now, &mut rng) {
+            seen.push(unreachable);
+            now += wait;
+        }
+        // Far more than the 5 attempts of a server that answers, each numbered of 14, all
+        // within the window.
+        assert_eq!(seen, (1..=14).map(|k| Some((k, 14))).collect::<Vec<_>>());
+        assert!(now - start <= Duration::from_secs(300));
+        let given_up = retries.give_up(refused(), now);
+        assert!(
+            given_up
+                .to_string()
+                .starts_with("the model server stayed unreachable for "),
+            "{given_up}"
+        );
+        assert!(given_up.to_string().ends_with("(14 retries): cannot reach anthropic at http://127.0.0.1:9/v1/messages: Connection refused"));
+    }
+
+    #[test]
+    fn the_window_ends_by_the_clock_too_when_attempts_take_long() {
+        let policy = RetryPolicy {
+            unreachable_wait: Duration::from_secs(60),
+            ..RetryPolicy::default()
+        };
+        let mut rng = fastrand::Rng::with_seed(1);
+        let mut retries = Retries::new(&policy);
+        let start = Instant::now();
+        assert!(matches!(
+            retries.after(&refused(), start, &mut rng),
+            Decision::Retry {
+                unreachable: Some((1, 6)),
+                ..
+            }
+        ));
+        // Each attempt timed out connecting after 15 s, say: the clock ends the window.
+        assert!(matches!(
+            retries.after(&refused(), start + Duration::from_secs(40), &mut rng),
+            Decision::Retry {
+                unreachable: Some((2, 6)),
+                ..
+            }
+        ));
+        assert_eq!(
+            retries.after(&refused(), start + Duration::from_secs(60), &mut rng),
+            Decision::GiveUp
+        );
+    }
+
+    #[test]
+    fn a_server_that_answers_keeps_its_attempt_limit_and_without_a_window_so_does_one_that_does_not()
+     {
+        let mut rng = fastrand::Rng::with_seed(1);
+        let now = Instant::now();
+        let policy = RetryPolicy::default();
+        let mut retries = Retries::new(&policy);
+        // Unreachable retries do not use up the attempts of a server that answers.
+        for _ in 0..3 {
+            retries.after(&refused(), now, &mut rng);
+        }
+        let answered: Vec<bool> = (0..5)
+            .map(|_| {
+                matches!(
+                    retries.after(&http(503, None, None), now, &mut rng),
+                    Decision::Retry {
+                        unreachable: None,
+                        ..
+                    }
+                )
+            })
+            .collect();
+        assert_eq!(answered, [true, true, true, true, false]);
+        assert_eq!(
+            retries.give_up(http(503, None, None), now).to_string(),
+            "gave up after 8 attempts: anthropic returned HTTP 503: m"
+        );
+
+        let no_window = RetryPolicy {
+            unreachable_wait: Duration::ZERO,
+            ..RetryPolicy::default()
+        };
+        let mut retries = Retries::new(&no_window);
+        let decisions: Vec<bool> = (0..5)
+            .map(|_| {
+                matches!(
+                    retries.after(&refused(), now, &mut rng),
+                    Decision::Retry { .. }
+                )
+            })
+            .collect();
+        assert_eq!(decisions, [true, true, true, true, false]);
+        assert!(
+            retries
+                .give_up(refused(), now)
+                .to_string()
+                .starts_with("gave up after 5 attempts: cannot reach anthropic")
         );
     }
 

@@ -211,7 +211,7 @@ async fn read_body<S, E>(
                 let _ = tx
                     .send(Err(LlmError::StreamCut {
                         provider,
-                        message: error_chain(&e),
+                        message: crate::text::error_chain(&e),
                     }))
                     .await;
                 return;
@@ -225,21 +225,6 @@ async fn read_body<S, E>(
             }
         }
     }
-}
-
-/// An error and its causes on one line. reqwest's errors name the URL, never headers.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

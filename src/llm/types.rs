@@ -340,5 +340,7 @@ pub enum StreamEvent {
         attempt: u32,
         wait: Duration,
         reason: String,
+        /// `(k, n)`: the k-th of at most n retries of a server that answered nothing.
+        unreachable: Option<(u32, u32)>,
     },
 }

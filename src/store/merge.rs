@@ -154,6 +154,10 @@ impl Store {
         reflog: &str,
     ) -> Result<()> {
         let (old_s, new_s) = (old.to_string(), new.to_string());
+        // read-tree trusts the index's stat data, which a touch or a copy of the checkout
+        // makes stale though the content is clean (the caller checked it is): refresh it
+        // first, as `git merge` does. What really changed is still refused by read-tree.
+        let _ = self.git_output(&["update-index", "-q", "--refresh"]);
         self.git_output(&["read-tree", "-m", "-u", &old_s, &new_s])?;
         if let Err(err) = self.git_output(&["update-ref", "-m", reflog, branch, &new_s, &old_s]) {
             let _ = self.git_output(&["read-tree", "-m", "-u", &new_s, &old_s]);

@@ -31,6 +31,7 @@ mod submodules;
 pub mod sync;
 mod task;
 mod trailers;
+mod unrecorded;
 mod update;
 mod watch;
 mod worktree;
@@ -63,6 +64,7 @@ pub use task::{Chosen, NewTask, Task};
 pub use trailers::{
     CheckpointTrailers, StepOf, Trailers, key as trailer, merge_trailers, parse_trailers,
 };
+pub use unrecorded::UnrecordedStop;
 pub use update::{PendingMerge, RunWorktree, Update, UpdateAfterRollback, update_step_title};
 pub use watch::{Changes, Watch};
 

@@ -13,6 +13,7 @@ use super::record::{CheckpointRecord, StopReason, TestsVerdict, Usage};
 use super::refs::TaskRef;
 use super::task::Task;
 use super::trailers::{CheckpointTrailers, Trailers, parse_trailers};
+use super::unrecorded::UnrecordedStop;
 use super::{Result, Store, StoreError, refs};
 
 /// A checkpoint as git holds it.
@@ -96,6 +97,8 @@ pub struct TaskSummary {
     pub stop_detail: Option<String>,
     /// How to get past what stopped the last run, when it said.
     pub stop_hint: Option<String>,
+    /// Why git does not hold the stop shown: it is kept beside the task's lock instead.
+    pub stop_unrecorded: Option<String>,
 }
 
 /// What `list` shows of a task: its summary without the plan, read from ref tips.
@@ -111,6 +114,8 @@ pub struct TaskRow {
     pub attempts: usize,
     pub stop_detail: Option<String>,
     pub stop_hint: Option<String>,
+    /// Why git does not hold the stop shown: it is kept beside the task's lock instead.
+    pub stop_unrecorded: Option<String>,
 }
 
 impl TaskSummary {
@@ -125,35 +130,62 @@ impl TaskSummary {
             attempts: self.plan.attempts.len(),
             stop_detail: self.stop_detail.clone(),
             stop_hint: self.stop_hint.clone(),
+            stop_unrecorded: self.stop_unrecorded.clone(),
         }
     }
 }
 
-/// The state of a task: what git says, unless a run holds its lock or died holding it.
-fn state_of(facts: &Facts, running: bool, stale: impl FnOnce() -> bool) -> TaskState {
+/// The state a stop reason leaves a task in.
+fn stopped_state(reason: StopReason) -> TaskState {
+    match reason {
+        StopReason::Done => TaskState::Done,
+        StopReason::Blocked => TaskState::Blocked,
+        StopReason::Budget => TaskState::Budget,
+        StopReason::Error => TaskState::Error,
+        StopReason::Interrupted => TaskState::Interrupted,
+    }
+}
+
+/// The state of a task: what git says, unless a run holds its lock or died holding it; with
+/// no stop in git, the stop git could not record (`unrecorded`), if one is kept.
+fn state_of<'u>(
+    facts: &Facts,
+    running: bool,
+    stale: impl FnOnce() -> bool,
+    unrecorded: Option<&'u UnrecordedStop>,
+) -> (TaskState, Option<&'u UnrecordedStop>) {
     if facts.merged {
-        TaskState::Merged
+        (TaskState::Merged, None)
     } else if running {
-        TaskState::Running
+        (TaskState::Running, None)
+    } else if let Some(stop) = &facts.stop {
+        (stopped_state(stop.reason), None)
+    } else if stale() {
+        // A lock left by a dead run: it died without a word (kill -9, power loss).
+        (TaskState::Interrupted, None)
+    } else if let Some(kept) = unrecorded {
+        (stopped_state(kept.stop.reason), Some(kept))
+    } else if facts.planning && facts.checkpoints == 0 {
+        (TaskState::Planning, None)
     } else {
-        match facts.stop.as_ref().map(|s| s.reason) {
-            Some(StopReason::Done) => TaskState::Done,
-            Some(StopReason::Blocked) => TaskState::Blocked,
-            Some(StopReason::Budget) => TaskState::Budget,
-            Some(StopReason::Error) => TaskState::Error,
-            Some(StopReason::Interrupted) => TaskState::Interrupted,
-            // A lock left by a dead run: it died without a word (kill -9, power loss).
-            None if stale() => TaskState::Interrupted,
-            None if facts.planning && facts.checkpoints == 0 => TaskState::Planning,
-            None => TaskState::Idle,
-        }
+        (TaskState::Idle, None)
     }
 }
 
-fn row_of(slug: &str, facts: Facts, lock: Option<&LockState>) -> TaskRow {
+fn row_of(
+    slug: &str,
+    facts: Facts,
+    lock: Option<&LockState>,
+    unrecorded: Option<&UnrecordedStop>,
+) -> TaskRow {
     let running = lock.is_some_and(|l| l.held);
-    let state = state_of(&facts, running, || lock.is_some_and(|l| l.stale));
-    let stop = facts.stop;
+    let (state, unrecorded) = state_of(
+        &facts,
+        running,
+        || lock.is_some_and(|l| l.stale),
+        unrecorded,
+    );
+    let stop = facts.stop.or_else(|| unrecorded.map(|u| u.stop.clone()));
     TaskRow {
         task: Task {
             slug: slug.to_string(),
@@ -173,6 +205,7 @@ fn row_of(slug: &str, facts: Facts, lock: Option<&LockState>) -> TaskRow {
             .map(|s| s.hint.clone())
             .filter(|h| !h.is_empty()),
         stop_detail: stop.map(|s| s.detail),
+        stop_unrecorded: unrecorded.map(|u| u.why.clone()),
     }
 }
 
@@ -418,20 +451,21 @@ impl Store {
         };
         let lock = LockState {
             held: TaskLock::is_held(self, slug),
-            stale: false,
+            stale: TaskLock::is_stale(self, slug),
         };
-        let state = state_of(&facts, lock.held, || TaskLock::is_stale(self, slug));
-        let row = row_of(slug, facts, Some(&lock));
+        let unrecorded = self.unrecorded_stop(slug, tips.tip);
+        let row = row_of(slug, facts, Some(&lock), unrecorded.as_ref());
         Ok(TaskSummary {
             task: row.task,
             plan,
-            state,
+            state: row.state,
             checkpoints: row.checkpoints,
             step: row.step,
             last_tests: row.last_tests,
             budget: row.budget,
             stop_detail: row.stop_detail,
             stop_hint: row.stop_hint,
+            stop_unrecorded: row.stop_unrecorded,
         })
     }
 
@@ -443,9 +477,10 @@ impl Store {
         let locks: HashMap<String, LockState> = TaskLock::states(self);
         let mut rows = Vec::with_capacity(all.len());
         for (slug, tips) in &all {
-            let row = self
-                .facts(slug, tips)
-                .map(|(facts, _)| row_of(slug, facts, locks.get(slug)));
+            let row = self.facts(slug, tips).map(|(facts, _)| {
+                let unrecorded = self.unrecorded_stop(slug, tips.tip);
+                row_of(slug, facts, locks.get(slug), unrecorded.as_ref())
+            });
             rows.push((slug.clone(), row));
         }
         self.with_cache(|c| {
@@ -490,7 +525,10 @@ impl Store {
             task.tip,
             text,
             &format!("stop of {}", task.slug),
-        )
+        )?;
+        // Git holds the latest stop now: one it could not hold earlier is history.
+        self.clear_unrecorded_stop(&task.slug);
+        Ok(())
     }
 
     /// Add `spent` to the pending usage of the tip: written after every model turn, so a run

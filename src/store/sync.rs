@@ -67,6 +67,16 @@ pub fn fetch_refspecs(remote: &str) -> [String; 3] {
     ]
 }
 
+impl Store {
+    /// Whether the repository's configuration names a remote `name` (`[remote "<name>"]`).
+    pub fn is_remote(&self, name: &str) -> bool {
+        self.repo
+            .remote_names()
+            .iter()
+            .any(|known| **known == *name.as_bytes())
+    }
+}
+
 /// A remote's name goes into ref names and onto git's command line: it must be a plain name.
 pub fn validate_remote(remote: &str) -> Result<()> {
     let bad = remote.is_empty()

@@ -408,7 +408,9 @@ impl Store {
     pub fn drop_task(&self, slug: &str) -> Result<()> {
         let edits = self.task_deletions(slug)?;
         self.remove_worktree(slug)?;
-        self.transaction(&edits)
+        self.transaction(&edits)?;
+        self.clear_unrecorded_stop(slug);
+        Ok(())
     }
 
     /// Run the `git` CLI for the porcelain gix lacks (config writes, status, push, fetch).

@@ -177,8 +177,12 @@ impl Human {
                     self.status(&crate::text::first_line(&last, 60));
                 }
             }
-            Event::ModelRetry { attempt, wait_ms, reason } => {
-                self.line(self.paint("33", &format!("  model call failed ({reason}); try {attempt} in {:.1}s", wait_ms as f64 / 1000.0)));
+            Event::ModelRetry { attempt, wait_ms, reason, unreachable } => {
+                let wait = wait_ms as f64 / 1000.0;
+                self.line(self.paint("33", &match unreachable {
+                    Some(u) => format!("  model server unreachable ({reason}), retrying in {wait:.1}s ({} of {})", u.retry, u.of),
+                    None => format!("  model call failed ({reason}); try {attempt} in {wait:.1}s"),
+                }));
             }
             Event::ToolCall { name, detail } => {
                 self.line(format!("  · {name} {}", self.paint("2", &detail)));
@@ -241,7 +245,7 @@ impl Human {
                 self.usage = format!("{turns} turns · {tokens} tokens · ${cost_usd:.4} · {}s", elapsed_ms / 1000);
                 self.status("");
             }
-            Event::Stopped { reason, detail, slug: _, hint, next, usage } => {
+            Event::Stopped { reason, detail, slug: _, hint, next, usage, unrecorded } => {
                 if let Some(bar) = self.spinner.take() {
                     bar.finish_and_clear();
                 }
@@ -254,6 +258,16 @@ impl Human {
                 };
                 self.line(format!("{stopped} {detail}"));
                 let field = |label: &str, text: &str| format!("  {:<10}{text}", format!("{label}:"));
+                if let Some(unrecorded) = unrecorded {
+                    let kept = match unrecorded.kept_in {
+                        Some(path) => format!("kept in {path} until a later stop is recorded"),
+                        None => "not kept anywhere either".to_string(),
+                    };
+                    self.line(self.paint(
+                        "31",
+                        &field("git", &format!("could not record this stop ({}); {kept}", unrecorded.why)),
+                    ));
+                }
                 if let Some(hint) = hint {
                     self.line(field("hint", &hint));
                 }
@@ -316,7 +330,7 @@ mod snapshot_tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::agent::events::{Suggestion, UsageTotal};
+    use crate::agent::events::{Suggestion, Unrecorded, UsageTotal};
     use crate::store::TestsVerdict;
 
     /// One run's events, each kind at least once, in the order a run emits them.
@@ -360,6 +374,15 @@ mod snapshot_tests {
                 attempt: 2,
                 wait_ms: 1500,
                 reason: s("HTTP 529 overloaded"),
+                unreachable: None,
+            },
+            Event::ModelRetry {
+                attempt: 3,
+                wait_ms: 2000,
+                reason: s(
+                    "cannot reach anthropic at http://127.0.0.1:9/v1/messages: connection refused",
+                ),
+                unreachable: Some(crate::agent::events::UnreachableRetry { retry: 1, of: 14 }),
             },
             Event::ToolCall {
                 name: s("read_file"),
@@ -442,6 +465,7 @@ mod snapshot_tests {
                     cost_usd: 0.0421,
                     elapsed_ms: 9300,
                 },
+                unrecorded: None,
             },
         ]
     }
@@ -462,6 +486,50 @@ mod snapshot_tests {
         }
         let printed = lines.lock().unwrap().join("\n");
         insta::assert_snapshot!(printed);
+    }
+
+    #[test]
+    fn a_stop_git_could_not_record_says_so_and_where_it_is_kept() {
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = lines.clone();
+        let mut human = Human {
+            color: false,
+            spinner: None,
+            step: String::new(),
+            usage: String::new(),
+            out: Box::new(move |text: &str| sink.lock().unwrap().push(text.to_string())),
+        };
+        let s = |t: &str| t.to_string();
+        let stopped = |kept_in: Option<&str>| Event::Stopped {
+            reason: s("error"),
+            detail: s("could not update refs"),
+            slug: s("shout"),
+            hint: None,
+            next: vec![],
+            usage: UsageTotal {
+                turns: 1,
+                tokens: 10,
+                cost_usd: 0.0,
+                elapsed_ms: 0,
+            },
+            unrecorded: Some(Unrecorded {
+                why: s("could not update refs: Permission denied"),
+                kept_in: kept_in.map(s),
+            }),
+        };
+        human.render(stopped(Some(".git/agent/locks/shout.stop")));
+        human.render(stopped(None));
+        let printed = lines.lock().unwrap();
+        assert_eq!(
+            printed[1],
+            "  git:      could not record this stop (could not update refs: Permission denied); \
+             kept in .git/agent/locks/shout.stop until a later stop is recorded"
+        );
+        assert_eq!(
+            printed[4],
+            "  git:      could not record this stop (could not update refs: Permission denied); \
+             not kept anywhere either"
+        );
     }
 
     #[test]

@@ -159,6 +159,7 @@ fn config_shows_values_and_their_sources() {
         openai_base_url        (unset)                         # default
         replay_file            (unset)                         # default
         record_file            (unset)                         # default
+        unreachable_wait       5m                              # default
         max_turns              40                              # [TMP]/r/.git-agent.toml
         max_tokens             (unlimited)                     # default
         max_cost               $10                             # default

@@ -336,3 +336,42 @@ fn attempts_travel_while_they_run_and_a_pick_made_on_one_clone_is_not_undone_by_
     env.agent_fsck(&b);
     env.fsck(&b);
 }
+
+#[test]
+fn push_with_a_task_s_name_alone_pushes_that_task_to_origin() {
+    let env = TestEnv::new();
+    let (bare, a, _) = remote_and_clones(&env);
+    for name in ["t", "other"] {
+        env.agent_ok(
+            &a,
+            &["start", "--no-run", "--name", name, "Add a --shout flag"],
+        );
+    }
+    let (code, out, err) = env.agent(&a, &["push", "t"]);
+    assert_eq!(code, 0, "push t: {out}{err}");
+    assert_eq!(out, format!("t: new at {}\n", &env.rev(&a, "agent/t")[..8]));
+    assert_eq!(
+        env.git(
+            &bare,
+            &[
+                "for-each-ref",
+                "--format=%(refname)",
+                "refs/heads/agent",
+                "refs/notes/agent"
+            ]
+        ),
+        "refs/heads/agent/t\nrefs/notes/agent/t\n"
+    );
+    // A name that is a remote's stays the remote: every task goes there.
+    env.git(&a, &["remote", "add", "other", bare.to_str().unwrap()]);
+    let (code, out, err) = env.agent(&a, &["push", "other"]);
+    assert_eq!(code, 0, "push other: {out}{err}");
+    assert!(out.contains("other: new at "), "{out}");
+    assert_eq!(
+        env.git(
+            &bare,
+            &["for-each-ref", "--format=%(refname)", "refs/heads/agent"]
+        ),
+        "refs/heads/agent/other\nrefs/heads/agent/t\n"
+    );
+}

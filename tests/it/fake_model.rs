@@ -156,11 +156,32 @@ impl FakeModel {
         delay: Duration,
         plan: Arc<FaultPlan>,
     ) -> FakeModel {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::serve_on(listener, script, delay, plan)
+    }
+
+    /// Like `start`, at `addr` (`127.0.0.1:<port>`): a server that comes up where a run has been
+    /// knocking in vain.
+    pub fn start_at(addr: std::net::SocketAddr, script: Arc<Script>) -> FakeModel {
+        let listener = TcpListener::bind(addr).unwrap();
+        Self::serve_on(
+            listener,
+            script,
+            Duration::ZERO,
+            Arc::new(|_: usize, _: &Value| None),
+        )
+    }
+
+    fn serve_on(
+        listener: TcpListener,
+        script: Arc<Script>,
+        delay: Duration,
+        plan: Arc<FaultPlan>,
+    ) -> FakeModel {
         let faults = Arc::new(Mutex::new(Vec::new()));
         let injected = faults.clone();
         let served = Arc::new(Mutex::new(Vec::new()));
         let books = served.clone();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
         let seen = requests.clone();

@@ -56,4 +56,6 @@ mod task_choice;
 mod terminal;
 mod thinking;
 mod update_pending;
+mod unreachable;
+mod unwritable;
 mod watch_gaps;

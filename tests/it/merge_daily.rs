@@ -296,6 +296,44 @@ fn squash_merges_into_the_base_branch_as_one_commit() {
 }
 
 #[test]
+fn a_checkout_whose_files_were_only_touched_or_copied_is_clean_enough_to_merge_into() {
+    let env = TestEnv::new();
+    let repo = env.repo("r");
+    agent_ok(
+        &env,
+        &repo,
+        &["start", "--name", "t", "--no-run", "Change lib.rs"],
+    );
+    write(
+        &worktree(&repo, "t"),
+        "src/lib.rs",
+        "pub fn add(a: i32, b: i32) -> i32 {\n    b + a\n}\n",
+    );
+    agent_ok(&env, &repo, &["checkpoint", "t", "-m", "Swap the operands"]);
+    // The same content, new stat data (a `touch`, a copy of the repository, a checkout
+    // restored from a backup): the index no longer vouches for the file until refreshed.
+    let lib = repo.join("src/lib.rs");
+    let content = std::fs::read(&lib).unwrap();
+    std::fs::remove_file(&lib).unwrap();
+    std::fs::write(&lib, content).unwrap();
+    let index = std::fs::File::options()
+        .write(true)
+        .open(repo.join(".git/index"))
+        .unwrap();
+    // An index written in the same second as its entries makes git hash them again anyway
+    // (racily clean); a later one trusts their stat data, as the index of a checkout whose
+    // files were written long ago does.
+    index
+        .set_modified(std::time::SystemTime::now() + Duration::from_secs(60))
+        .unwrap();
+    drop(index);
+    agent_ok(&env, &repo, &["merge", "t"]);
+    assert_eq!(env.git(&repo, &["status", "--porcelain"]), "");
+    assert!(std::fs::read_to_string(&lib).unwrap().contains("b + a"));
+    clean(&env, &repo);
+}
+
+#[test]
 fn merge_lists_the_binary_and_large_files_it_brings_in() {
     let env = TestEnv::new();
     let repo = env.repo("r");

@@ -413,11 +413,13 @@ async fn rate_limits_wait_as_long_as_retry_after_says_up_to_the_cap() {
             attempt: 2,
             wait: Duration::from_millis(30),
             reason: reason.to_string(),
+            unreachable: None,
         },
         StreamEvent::Retrying {
             attempt: 3,
             wait: Duration::from_millis(200),
             reason: reason.to_string(),
+            unreachable: None,
         },
     ];
     expected.extend(tool_use_events());
@@ -704,6 +706,68 @@ async fn a_refused_connection_is_retried_then_reported() {
         )
     );
     assert_eq!(events.events.len(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_through_the_unreachable_window_each_retry_numbered() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let mut config = config(ProviderKind::Anthropic, &url, 2);
+    // Waits of 1, 2, 4, 8 and 16 ms fit in 50 ms at full length; a sixth (20 ms) does not.
+    config.retry.unreachable_wait = Duration::from_millis(50);
+    let (result, events) = run(&Provider::new(config).unwrap(), &simple_request()).await;
+    let (message, hint) = shown(&result.unwrap_err());
+    let prefix =
+        "the model server stayed unreachable for 0s (5 retries): cannot reach anthropic at ";
+    assert!(message.starts_with(prefix), "{message}");
+    assert!(hint.unwrap().contains("unreachable_wait"));
+    let numbered: Vec<(u32, Option<(u32, u32)>)> = events
+        .events
+        .iter()
+        .map(|e| match e {
+            StreamEvent::Retrying {
+                attempt,
+                unreachable,
+                ..
+            } => (*attempt, *unreachable),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // Beyond the two attempts of a server that answers: the window decides.
+    assert_eq!(
+        numbered,
+        (1..=5).map(|k| (k + 1, Some((k, 5)))).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn a_connection_that_never_comes_up_counts_as_unreachable() {
+    // A listener whose backlog is full: the kernel drops further SYNs, so a connect hangs.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut filling = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(stream)) = tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            filling.push(stream);
+        }
+    }
+    let mut config = config(ProviderKind::Anthropic, &format!("http://{addr}"), 1);
+    config.connect_timeout = Duration::from_millis(100);
+    let (result, _) = run(&Provider::new(config).unwrap(), &simple_request()).await;
+    let error = result.unwrap_err();
+    assert!(
+        error.is_unreachable(),
+        "{error} (connections made before: {})",
+        filling.len()
+    );
 }
 
 #[test]

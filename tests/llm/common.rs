@@ -269,11 +269,15 @@ impl Events {
             .cloned()
             .map(|e| match e {
                 StreamEvent::Retrying {
-                    attempt, reason, ..
+                    attempt,
+                    reason,
+                    unreachable,
+                    ..
                 } => StreamEvent::Retrying {
                     attempt,
                     wait: Duration::ZERO,
                     reason,
+                    unreachable,
                 },
                 other => other,
             })
@@ -297,5 +301,6 @@ pub fn retrying(attempt: u32, reason: &str) -> StreamEvent {
         attempt,
         wait: Duration::ZERO,
         reason: reason.to_string(),
+        unreachable: None,
     }
 }

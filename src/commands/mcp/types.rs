@@ -186,6 +186,10 @@ pub struct TaskInfo {
     pub stop_detail: Option<String>,
     /// How to get past what stopped the last run.
     pub stop_hint: Option<String>,
+    /// Set when git could not record the last run's stop (a full disk, a read-only `.git`):
+    /// why. The stop shown is then kept beside the task's lock.
+    #[serde(default)]
+    pub stop_unrecorded: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
