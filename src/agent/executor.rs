@@ -248,9 +248,9 @@ impl Agent<'_> {
     /// Model turns with tools until `finish_step`, `report_blocked`, a budget or Ctrl-C.
     async fn run_step(&mut self, context: String) -> Result<StepEnd, LoopError> {
         let mut messages = vec![Message::user(context)];
-        let mut tools = crate::tools::registry::executor_specs();
-        tools.extend(self.tools.mcp.specs());
         let model = self.config.model.clone();
+        let mut tools = crate::tools::registry::executor_specs(&model);
+        tools.extend(self.tools.mcp.specs());
         let mut nudges = 0;
         let mut edits_since_run = 0;
         let mut invalid_calls = 0;

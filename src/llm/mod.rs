@@ -23,7 +23,7 @@ pub use replay::{Recorded, note as request_note, parse as parse_recording};
 pub use retry::{RetryPolicy, parse_http_date, parse_retry_after};
 pub use types::{
     ContentBlock, Message, Request, Response, Role, StopReason, StreamEvent, Thinking, ToolSpec,
-    Usage,
+    Usage, bytes_for_tokens, estimate_tokens,
 };
 
 /// Request bodies as the wire sees them, for tests and debugging.

@@ -36,6 +36,7 @@ mod mcp;
 mod mcp_client;
 mod merge_daily;
 mod merge_flags;
+mod model_tools;
 mod odd_names;
 mod orphans;
 mod recovery;
