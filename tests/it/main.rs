@@ -14,6 +14,7 @@ mod cli_remote;
 mod common;
 mod concurrency;
 mod config_keys;
+mod context_window;
 mod crash;
 mod crash_points;
 mod differential;
