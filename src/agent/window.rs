@@ -172,20 +172,33 @@ fn clear_result(messages: &mut [Message], at: usize, block: usize) -> usize {
     let id = tool_use_id.clone();
     let mut tool = "a tool".to_string();
     let mut saved_inputs = 0;
-    if let Some(call) = messages[..at]
+    if let Some(turn) = messages[..at]
         .iter_mut()
         .rev()
         .find(|m| m.role == Role::Assistant)
-        .and_then(|m| m.content.iter_mut().find(|b| call_id(b) == Some(&id)))
     {
-        let size = serialized_len(call);
-        if let ContentBlock::ToolUse { name, input, .. } = call {
-            tool = name.clone();
-            clear_large_strings(input);
-        } else if let ContentBlock::InvalidToolUse { name, .. } = call {
-            tool = name.clone();
+        // A turn with thinking goes back byte for byte, as the API checks it: its calls keep
+        // their inputs.
+        let thought = turn.content.iter().any(|b| {
+            matches!(
+                b,
+                ContentBlock::Thinking { .. } | ContentBlock::RedactedThinking { .. }
+            )
+        });
+        if let Some(call) = turn.content.iter_mut().find(|b| call_id(b) == Some(&id)) {
+            let size = serialized_len(call);
+            match call {
+                ContentBlock::ToolUse { name, input, .. } => {
+                    tool = name.clone();
+                    if !thought {
+                        clear_large_strings(input);
+                    }
+                }
+                ContentBlock::InvalidToolUse { name, .. } => tool = name.clone(),
+                _ => {}
+            }
+            saved_inputs = size.saturating_sub(serialized_len(call));
         }
-        saved_inputs = size.saturating_sub(serialized_len(call));
     }
     let ContentBlock::ToolResult { content, .. } = &mut messages[at].content[block] else {
         return saved_inputs;
@@ -317,6 +330,23 @@ mod tests {
         );
         // Nothing left to clear: a second refusal clears nothing, and the caller gives up.
         assert_eq!(window.fit(0, &mut messages, Pressure::Refused).results, 0);
+    }
+
+    #[test]
+    fn a_turn_with_thinking_keeps_its_calls_whole() {
+        let window = ContextWindow::new(20_000, 2_000);
+        let mut messages = conversation(5, 20_000);
+        messages[1].content.insert(
+            0,
+            ContentBlock::Thinking {
+                thinking: "read it".into(),
+                signature: "sig".into(),
+            },
+        );
+        let turn = messages[1].clone();
+        window.fit(0, &mut messages, Pressure::Routine);
+        assert_eq!(messages[1], turn);
+        assert_eq!(results(&messages)[0], "cleared");
     }
 
     #[test]
