@@ -55,6 +55,8 @@ pub fn detect_test_command(dir: &Path) -> Option<&'static str> {
 pub struct PlannerContext<'a> {
     pub goal: &'a str,
     pub worktree: &'a Path,
+    /// Generated output the file list leaves out.
+    pub generated: &'a crate::walk::generated::Generated,
     pub history: &'a str,
     pub configured_test_command: Option<&'a str>,
     /// On a replan: the plan so far, the steps kept, and the failed attempts.
@@ -65,7 +67,7 @@ pub struct PlannerContext<'a> {
 
 pub fn planner_message(ctx: &PlannerContext<'_>) -> String {
     let mut out = format!("# Goal\n\n{}\n\n", ctx.goal.trim());
-    let files = crate::tools::files_overview(ctx.worktree);
+    let files = crate::tools::files_overview(ctx.worktree, ctx.generated);
     out.push_str(&format!("# Files (honouring .gitignore)\n\n{files}\n\n"));
     for name in ["README.md", "README", "AGENTS.md", "CLAUDE.md"] {
         if let Some(text) = read_capped(ctx.worktree, name, 4000) {

@@ -6,10 +6,12 @@ use serde_json::Value;
 
 use super::context::{StepContext, step_message};
 use super::testrun::run_tests;
+use super::window::{ContextWindow, Pressure};
 use super::{
-    Agent, Book, Event, LoopError, Outcome, Turn, invalid_input, owned_tool_calls, tool_results,
+    ANSWER_TOKENS, Agent, Book, Event, LoopError, Outcome, Turn, invalid_input, owned_tool_calls,
+    tool_results,
 };
-use crate::llm::{Message, StopReason};
+use crate::llm::{Message, StopReason, ToolSpec};
 use crate::policy::SecretAllowList;
 use crate::store::StoreError;
 use crate::store::record::TestRun;
@@ -270,27 +272,21 @@ impl Agent<'_> {
     /// Model turns with tools until `finish_step`, `report_blocked`, a budget or Ctrl-C.
     async fn run_step(&mut self, context: String) -> Result<StepEnd, LoopError> {
         let mut messages = vec![Message::user(context)];
-        let mut tools = crate::tools::registry::executor_specs();
-        tools.extend(self.tools.mcp.specs());
         let model = self.config.model.clone();
+        let mut tools = crate::tools::registry::executor_specs(&model);
+        tools.extend(self.tools.mcp.specs());
         let mut nudges = 0;
         let mut edits_since_run = 0;
         let mut invalid_calls = 0;
         let mut last_call: Option<(String, String)> = None;
         let mut repeats = 0;
+        let mut window = ContextWindow::new(
+            crate::llm::context_window(&model, self.config.context_window),
+            u64::from(ANSWER_TOKENS + self.config.thinking.budget_tokens()),
+        );
         for _ in 0..self.config.max_step_turns {
             self.deliver_said(&mut messages)?;
-            let response = match self
-                .turn(
-                    &model,
-                    self.config.thinking,
-                    EXECUTOR_PROMPT,
-                    &messages,
-                    tools.clone(),
-                    Book::Pending,
-                )
-                .await?
-            {
+            let response = match self.fitted_turn(&mut window, &tools, &mut messages).await? {
                 Turn::Response(r) => r,
                 Turn::Interrupted => return Ok(StepEnd::Stop(Outcome::Interrupted)),
                 Turn::Budget(why) => return Ok(StepEnd::Stop(Outcome::Budget(why))),
@@ -428,6 +424,69 @@ impl Agent<'_> {
             "the step was not finished in {} model turns",
             self.config.max_step_turns
         )))
+    }
+
+    /// One executor turn, the conversation fitted to the model's context window first. A
+    /// request the server still refuses as too long is fitted harder (the window it names
+    /// learned) and sent once more; if nothing is left to clear, the error stands.
+    async fn fitted_turn(
+        &mut self,
+        window: &mut ContextWindow,
+        tools: &[ToolSpec],
+        messages: &mut [Message],
+    ) -> Result<Turn, LoopError> {
+        let fixed = EXECUTOR_PROMPT.len() + serde_json::to_string(tools).map_or(0, |t| t.len());
+        let model = self.config.model.clone();
+        let mut refused = false;
+        loop {
+            let cleared = window.fit(fixed, messages, Pressure::Routine);
+            if cleared.results > 0 {
+                tracing::debug!(
+                    "cleared {} tool results to fit a {}-token window: about {} tokens before, {} after",
+                    cleared.results,
+                    window.window(),
+                    cleared.before,
+                    cleared.after
+                );
+            }
+            let bytes = fixed + serde_json::to_string(&*messages).map_or(0, |m| m.len());
+            let turn = self
+                .turn(
+                    &model,
+                    self.config.thinking,
+                    EXECUTOR_PROMPT,
+                    messages,
+                    tools.to_vec(),
+                    Book::Pending,
+                )
+                .await;
+            match turn {
+                Ok(Turn::Response(response)) => {
+                    if !response.usage_estimated {
+                        let usage = &response.usage;
+                        window.measured(
+                            bytes,
+                            usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens,
+                        );
+                    }
+                    return Ok(Turn::Response(response));
+                }
+                Err(LoopError::Model(err)) if err.is_context_overflow() && !refused => {
+                    refused = true;
+                    let named = err.context_window();
+                    window.shrink(named.unwrap_or(window.estimate(bytes) * 9 / 10));
+                    let cleared = window.fit(fixed, messages, Pressure::Refused);
+                    tracing::debug!(
+                        "the server refused a prompt as too long (window {named:?}); cleared {} more tool results",
+                        cleared.results
+                    );
+                    if cleared.results == 0 {
+                        return Err(LoopError::Model(err));
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 
     /// What the next checkpoint looks at: the paths the watch saw change, or (`None`, or

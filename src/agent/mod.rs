@@ -15,6 +15,7 @@ mod interrupt;
 mod planner;
 mod stopwatch;
 pub mod testrun;
+mod window;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -33,6 +34,9 @@ use crate::store::record::Usage;
 use crate::store::{Plan, StopReason, StopRecord, Store, Task};
 use crate::tools::ToolBox;
 use budget::Limits;
+
+/// Tokens a model's answer may take (its `max_tokens`; thinking gets its budget on top).
+const ANSWER_TOKENS: u32 = 8192;
 
 /// How long the first Ctrl-C waits for a model call in flight to finish, so that what the
 /// provider bills for it is recorded. A second Ctrl-C exits at once.
@@ -410,7 +414,7 @@ impl<'a> Agent<'a> {
             system: system.to_string(),
             messages: messages.to_vec(),
             tools,
-            max_tokens: 8192,
+            max_tokens: ANSWER_TOKENS,
             thinking,
         };
         let interrupt = self.interrupt.clone();

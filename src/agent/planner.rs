@@ -128,6 +128,7 @@ impl Agent<'_> {
         let message = planner_message(&PlannerContext {
             goal: &task.goal,
             worktree: &self.worktree,
+            generated: &self.tools.generated,
             history: &history,
             configured_test_command: self.config.test_command.as_deref(),
             previous: kept.map(|k| (&*plan, k)),

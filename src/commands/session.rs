@@ -96,7 +96,8 @@ pub fn toolbox(config: &Config, worktree: PathBuf) -> anyhow::Result<ToolBox> {
         worktree,
         policy,
         command_timeout: config.command_timeout,
-        output_limit: 12_000,
+        output_tokens: crate::tools::OUTPUT_TOKENS,
+        generated: crate::walk::generated::Generated::new(&config.generated),
         secrets: known_secrets(),
         refusals: 0,
     })

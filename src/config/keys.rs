@@ -106,6 +106,8 @@ pub const KEYS: &[Key] = &[
     key("max_steps", Count, Project, Some("30"), ""),
     key("max_edits_before_test", Count, Project, Some("30"), ""),
     key("max_step_turns", Count, Project, Some("40"), ""),
+    // A model fact, for a model the table does not know or a server run with a smaller one.
+    key("context_window", Count, Project, None, "(the model's)"),
     key("display_notes", Flag, Project, Some("true"), ""),
     // A process that outlives the command: the user's to start.
     key("fsmonitor", Flag, User, Some("false"), ""),

@@ -64,6 +64,9 @@ pub struct Config {
     pub max_edits_before_test: u32,
     /// Model turns one try of a step may take before it ends as a failed try.
     pub max_step_turns: u32,
+    /// Tokens of the executor model's context window, when set: else the model's known
+    /// window (see `crate::llm::context_window`).
+    pub context_window: Option<u64>,
     pub display_notes: bool,
     /// Keep a file-system monitor per task worktree, so that `git agent checkpoint` looks
     /// only at what changed (see `store::fsmonitor`).
@@ -809,6 +812,7 @@ fn build(
         max_steps: small("max_steps").max(1),
         max_edits_before_test: small("max_edits_before_test").max(1),
         max_step_turns: small("max_step_turns").max(1),
+        context_window: count("context_window").filter(|w| *w > 0),
         display_notes: flag("display_notes"),
         fsmonitor: flag("fsmonitor"),
         secret_allow: list("secret_allow"),

@@ -126,7 +126,7 @@ fn is_context_overflow(kind: Option<&str>, message: &str) -> bool {
         || message.contains("context_length_exceeded")
 }
 
-const CONTEXT_HINT: &str = "the conversation is longer than the model's context window: choose a model with a larger one (--model), or make the plan's steps smaller";
+const CONTEXT_HINT: &str = "the conversation is longer than the model's context window: set context_window to the window the server really has, choose a model with a larger one (--model), or make the plan's steps smaller";
 
 const OVERLOADED_HINT: &str = "the provider stayed overloaded or unavailable through every retry; wait a few minutes, then resume";
 
@@ -142,7 +142,53 @@ fn is_quota(kind: Option<&str>, message: &str) -> bool {
         || message.contains("credit balance")
 }
 
+/// The window a "too long" message names: Anthropic's "prompt is too long: 210417 tokens >
+/// 200000 maximum", OpenAI's "This model's maximum context length is 128000 tokens".
+fn window_in(message: &str) -> Option<u64> {
+    let number_after = |text: &str| -> Option<u64> {
+        let digits: String = text
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == ',')
+            .filter(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    };
+    if let Some(at) = message.find("maximum context length is") {
+        return number_after(&message[at + "maximum context length is".len()..]);
+    }
+    let before = message.find(" maximum")?;
+    let gt = message[..before].rfind('>')?;
+    number_after(&message[gt + 1..before])
+}
+
 impl LlmError {
+    /// Whether the server refused the request as longer than the model's context window.
+    pub fn is_context_overflow(&self) -> bool {
+        match self {
+            LlmError::Http {
+                status: 400 | 413,
+                kind,
+                message,
+                ..
+            } => is_context_overflow(kind.as_deref(), message),
+            LlmError::StreamError { kind, message, .. } => is_context_overflow(Some(kind), message),
+            _ => false,
+        }
+    }
+
+    /// The context window in tokens a "too long" error names, if it names one.
+    pub fn context_window(&self) -> Option<u64> {
+        match self {
+            LlmError::Http { message, .. } | LlmError::StreamError { message, .. }
+                if self.is_context_overflow() =>
+            {
+                window_in(message)
+            }
+            _ => None,
+        }
+    }
+
     /// Whether trying the same request again may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -283,5 +329,48 @@ impl LlmError {
 impl crate::error::Advice for LlmError {
     fn hint(&self) -> Option<String> {
         LlmError::hint(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http(status: u16, kind: &str, message: &str) -> LlmError {
+        LlmError::Http {
+            provider: "anthropic",
+            status,
+            kind: Some(kind.to_string()),
+            message: message.to_string(),
+            retry_after: None,
+            should_retry: None,
+            key_env: "ANTHROPIC_API_KEY",
+            base_env: "ANTHROPIC_BASE_URL",
+        }
+    }
+
+    #[test]
+    fn a_prompt_too_long_names_its_window() {
+        let anthropic = http(
+            400,
+            "invalid_request_error",
+            "prompt is too long: 210417 tokens > 200000 maximum",
+        );
+        assert!(anthropic.is_context_overflow());
+        assert_eq!(anthropic.context_window(), Some(200_000));
+        let openai = http(
+            400,
+            "context_length_exceeded",
+            "This model's maximum context length is 128000 tokens. However, your messages resulted in 130211 tokens.",
+        );
+        assert!(openai.is_context_overflow());
+        assert_eq!(openai.context_window(), Some(128_000));
+        let vague = http(400, "invalid_request_error", "context window exceeded");
+        assert!(vague.is_context_overflow());
+        assert_eq!(vague.context_window(), None);
+        let other = http(400, "invalid_request_error", "max_tokens: 1 > 0 maximum");
+        assert!(!other.is_context_overflow());
+        assert_eq!(other.context_window(), None);
+        assert!(!http(429, "rate_limit_error", "prompt is too long").is_context_overflow());
     }
 }

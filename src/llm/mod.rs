@@ -15,6 +15,7 @@ mod replay;
 mod retry;
 pub mod sse;
 mod types;
+mod window;
 
 pub use config::{ApiKey, ProviderConfig, ProviderKind, env_names};
 pub use error::LlmError;
@@ -25,8 +26,9 @@ pub use replay::{Recorded, note as request_note, parse as parse_recording};
 pub use retry::{RetryPolicy, UNREACHABLE_WAIT, parse_http_date, parse_retry_after};
 pub use types::{
     ContentBlock, Message, Request, Response, Role, StopReason, StreamEvent, Thinking, ToolSpec,
-    Usage,
+    Usage, bytes_for_tokens, estimate_tokens,
 };
+pub use window::{UNKNOWN_WINDOW, context_window, known_window};
 
 /// Request bodies as the wire sees them, for tests and debugging.
 pub mod wire {

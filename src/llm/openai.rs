@@ -9,7 +9,7 @@ use super::http::{Http, error_fields};
 use super::sse::{SseEvent, SseStream};
 use super::types::{
     ContentBlock, Request, Response, Role, StopReason, StreamEvent, Thinking, Usage,
-    parse_tool_input,
+    estimate_tokens, parse_tool_input,
 };
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName};
 use serde_json::{Value, json};
@@ -488,12 +488,6 @@ fn read_usage(value: &Value) -> Usage {
             .as_u64()
             .unwrap_or(0),
     }
-}
-
-/// Tokens of a text, estimated on the high side: three bytes a token (English prose runs
-/// near four, code and JSON nearer three).
-fn estimate_tokens(bytes: usize) -> u64 {
-    bytes.div_ceil(3) as u64
 }
 
 fn finish(

@@ -205,6 +205,19 @@ pub struct Usage {
     pub reasoning_tokens: u64,
 }
 
+/// Tokens of a text of `bytes` bytes, estimated on the high side: three bytes a token
+/// (English prose runs near four, code and JSON nearer three). What a tool may return and
+/// how full a model's context window is are both reckoned with it, and an answer without
+/// usage is priced with it.
+pub fn estimate_tokens(bytes: usize) -> u64 {
+    bytes.div_ceil(3) as u64
+}
+
+/// The bytes of text that [`estimate_tokens`] reckons as `tokens`.
+pub fn bytes_for_tokens(tokens: u64) -> usize {
+    usize::try_from(tokens.saturating_mul(3)).unwrap_or(usize::MAX)
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }

@@ -603,7 +603,7 @@ fn note(stderr: &str) -> String {
     format!(
         "; its stderr ends: {}",
         // Redacted whole, then shortened: a cut first could leave part of a secret unmasked.
-        crate::tools::bound(&crate::policy::redact_known(stderr), 600)
+        crate::tools::bound(&crate::policy::redact_known(stderr), 200)
     )
 }
 

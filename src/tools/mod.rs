@@ -4,18 +4,26 @@
 //! model as an error result; it never ends the run.
 
 mod files;
+mod glob;
 pub mod mcp;
+mod patch;
 pub mod registry;
 mod search;
 
 use registry::{Handler, Kind};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::llm::{bytes_for_tokens, estimate_tokens};
 use crate::policy::{CommandPolicy, SandboxSpec};
+use crate::walk::generated::Generated;
+
+/// The most tokens one tool result gives the model by default: enough for a few hundred
+/// lines of code, small enough that a step's context holds many of them.
+pub const OUTPUT_TOKENS: u64 = 8_000;
 
 /// What a tool call gave back to the model.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,8 +63,11 @@ pub struct ToolBox {
     pub policy: CommandPolicy,
     pub sandbox: SandboxSpec,
     pub command_timeout: Duration,
-    /// Most characters of tool output sent back to the model.
-    pub output_limit: usize,
+    /// Most tokens of one tool result sent back to the model (estimated, see
+    /// [`crate::llm::estimate_tokens`]).
+    pub output_tokens: u64,
+    /// Generated output the file finders leave out, as checkpoints do.
+    pub generated: Generated,
     /// Values masked in everything a tool returns (provider keys).
     pub secrets: Vec<String>,
     /// How many commands the policy refused in this run.
@@ -88,7 +99,7 @@ impl ToolBox {
         ToolOutput {
             content: bound(
                 &crate::policy::redact(&out.content, &secrets),
-                self.output_limit,
+                self.output_tokens,
             ),
             ..out
         }
@@ -109,7 +120,14 @@ impl ToolBox {
             };
         };
         let out = match def.handler {
-            Handler::Worktree(handle) => handle(&self.worktree, input),
+            Handler::Worktree(handle) => handle(
+                &Scope {
+                    root: &self.worktree,
+                    generated: &self.generated,
+                    budget: self.output_tokens,
+                },
+                input,
+            ),
             Handler::Command => {
                 self.run_command(field(input, "command")?, number(input, "timeout_secs"))
                     .await
@@ -143,7 +161,7 @@ impl ToolBox {
             &self.sandbox,
             &[],
             timeout,
-            self.output_limit,
+            bytes_for_tokens(self.output_tokens),
         )
         .await
         .map_err(|err| ToolOutput::error(format!("could not run the command: {err}")))?;
@@ -164,8 +182,17 @@ impl ToolBox {
     }
 }
 
-/// Keep the head and the tail of a long text, and say how much was cut.
-pub fn bound(text: &str, limit: usize) -> String {
+/// What a worktree tool works on, and how much it may return.
+pub struct Scope<'a> {
+    pub root: &'a Path,
+    pub generated: &'a Generated,
+    /// Most tokens of output.
+    pub budget: u64,
+}
+
+/// Keep the head and the tail of a text longer than `tokens`, and say how much was cut.
+pub fn bound(text: &str, tokens: u64) -> String {
+    let limit = bytes_for_tokens(tokens);
     if text.len() <= limit {
         return text.to_string();
     }
@@ -180,17 +207,24 @@ pub fn bound(text: &str, limit: usize) -> String {
     }
     let cut = &text[head_end..tail_start];
     format!(
-        "{}\n[… {} characters ({} lines) cut …]\n{}",
+        "{}\n[… {} characters ({} lines, about {} tokens) cut from the middle: a tool result holds \
+         about {tokens} tokens; ask for less to see them …]\n{}",
         &text[..head_end],
         cut.len(),
         cut.lines().count(),
+        estimate_tokens(cut.len()),
         &text[tail_start..]
     )
 }
 
 /// The file list the planner sees first, bounded.
-pub fn files_overview(worktree: &std::path::Path) -> String {
-    match files::list_files(worktree, None) {
-        Ok(out) | Err(out) => out.content,
+pub fn files_overview(worktree: &Path, generated: &Generated) -> String {
+    let scope = Scope {
+        root: worktree,
+        generated,
+        budget: OUTPUT_TOKENS,
+    };
+    match files::list_files(&scope, None) {
+        Ok(out) | Err(out) => bound(&out.content, OUTPUT_TOKENS),
     }
 }

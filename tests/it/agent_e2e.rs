@@ -190,6 +190,7 @@ fn a_happy_run_plans_checkpoints_every_step_and_leaves_the_checkout_alone() {
         sorted(names(&bodies[0])),
         sorted(
             [
+                "glob",
                 "list_files",
                 "read_file",
                 "report_blocked",
@@ -206,7 +207,9 @@ fn a_happy_run_plans_checkpoints_every_step_and_leaves_the_checkout_alone() {
             [
                 "edit_file",
                 "finish_step",
+                "glob",
                 "list_files",
+                "multi_edit",
                 "read_file",
                 "report_blocked",
                 "run_command",

@@ -178,6 +178,7 @@ fn config_shows_values_and_their_sources() {
         max_steps              30                              # default
         max_edits_before_test  30                              # default
         max_step_turns         40                              # default
+        context_window         (the model's)                   # default
         display_notes          true                            # default
         fsmonitor              false                           # default
         secret_allow           []                              # default

@@ -233,3 +233,21 @@ fn anchors_are_formed_as_github_forms_them() {
         vec!["b.md#c".to_owned(), "../z.md".to_owned()]
     );
 }
+
+/// docs/tools.md has a row for every tool the models are given, and no row for a tool that
+/// does not exist.
+#[test]
+fn the_tools_page_lists_every_tool() {
+    let page = read(&root().join("docs/tools.md"));
+    let rows: BTreeSet<String> = page
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_owned)
+        .collect();
+    let tools: BTreeSet<String> = git_agent::tools::registry::TOOLS
+        .iter()
+        .map(|t| t.name.to_owned())
+        .collect();
+    assert_eq!(rows, tools);
+}

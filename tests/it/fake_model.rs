@@ -157,7 +157,7 @@ impl FakeModel {
         plan: Arc<FaultPlan>,
     ) -> FakeModel {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        Self::serve_on(listener, script, delay, plan)
+        Self::serve_on(listener, script, delay, plan, None)
     }
 
     /// Like `start`, at `addr` (`127.0.0.1:<port>`): a server that comes up where a run has been
@@ -169,6 +169,22 @@ impl FakeModel {
             script,
             Duration::ZERO,
             Arc::new(|_: usize, _: &Value| None),
+            None,
+        )
+    }
+
+    /// Like `start`, for a model whose context window holds `window` tokens, counted as this
+    /// server counts them (four bytes of the request body a token): a longer request gets
+    /// the error Anthropic answers, 400 `invalid_request_error` "prompt is too long: N tokens
+    /// > M maximum", and is not served. Each refusal is in `faults` as `over_window`.
+    pub fn start_with_window(script: Arc<Script>, window: u64) -> FakeModel {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::serve_on(
+            listener,
+            script,
+            Duration::ZERO,
+            Arc::new(|_, _| None),
+            Some(window),
         )
     }
 
@@ -177,6 +193,7 @@ impl FakeModel {
         script: Arc<Script>,
         delay: Duration,
         plan: Arc<FaultPlan>,
+        window: Option<u64>,
     ) -> FakeModel {
         let faults = Arc::new(Mutex::new(Vec::new()));
         let injected = faults.clone();
@@ -201,6 +218,7 @@ impl FakeModel {
                         injected: &injected,
                         served: &books,
                         gate: &held,
+                        window,
                     };
                     let _ = serve(stream, &*script, delay, &*plan, books);
                 });
@@ -283,6 +301,7 @@ struct Books<'a> {
     injected: &'a Mutex<Vec<&'static str>>,
     served: &'a Mutex<Vec<Served>>,
     gate: &'a Gate,
+    window: Option<u64>,
 }
 
 fn serve(
@@ -297,6 +316,7 @@ fn serve(
         injected,
         served,
         gate,
+        window,
     } = books;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut headers = String::new();
@@ -317,10 +337,16 @@ fn serve(
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let prompt_tokens = body.len() as u64 / 4;
+    let over_window = window.filter(|w| prompt_tokens > *w);
     let (index, fault) = {
         let mut seen = seen.lock().unwrap();
         seen.push((headers, request.clone()));
-        (seen.len() - 1, plan(seen.len() - 1, &request))
+        let planned = plan(seen.len() - 1, &request);
+        (
+            seen.len() - 1,
+            over_window.map(|_| "over_window").or(planned),
+        )
     };
     gate.pass(index, &request);
     if let Some(fault) = fault {
@@ -330,7 +356,7 @@ fn serve(
     std::thread::sleep(delay);
     let content = script(&request);
     let usage = Served {
-        input_tokens: body.len() as u64 / 4,
+        input_tokens: prompt_tokens,
         output_tokens: 20 + serde_json::to_string(&content).unwrap().len() as u64 / 4,
     };
     let mut out = stream;
@@ -370,6 +396,11 @@ fn serve(
                 "400 Bad Request",
                 r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210417 tokens > 200000 maximum"}}"#,
             );
+        }
+        Some("over_window") => {
+            let body = json!({"type": "error", "error": {"type": "invalid_request_error",
+                "message": format!("prompt is too long: {prompt_tokens} tokens > {} maximum", over_window.unwrap_or_default())}});
+            return status(&mut out, "400 Bad Request", &body.to_string());
         }
         Some("cut_before_headers") => return Ok(()),
         _ => {}

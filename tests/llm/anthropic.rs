@@ -930,7 +930,7 @@ async fn a_prompt_too_long_fails_at_once_with_a_hint() {
         shown(&result.unwrap_err()),
         (
             "anthropic returned HTTP 400 (invalid_request_error): prompt is too long: 210417 tokens > 200000 maximum".to_string(),
-            Some("the conversation is longer than the model's context window: choose a model with a larger one (--model), or make the plan's steps smaller".to_string())
+            Some("the conversation is longer than the model's context window: set context_window to the window the server really has, choose a model with a larger one (--model), or make the plan's steps smaller".to_string())
         )
     );
     assert_eq!(server.requests().len(), 1);

@@ -684,7 +684,7 @@ async fn context_length_exceeded_fails_at_once_with_a_hint() {
     let (_, hint) = shown(&result.unwrap_err());
     assert_eq!(
         hint,
-        Some("the conversation is longer than the model's context window: choose a model with a larger one (--model), or make the plan's steps smaller".to_string())
+        Some("the conversation is longer than the model's context window: set context_window to the window the server really has, choose a model with a larger one (--model), or make the plan's steps smaller".to_string())
     );
     assert_eq!(server.requests().len(), 1);
 }
