@@ -46,6 +46,14 @@ pub struct FsckReport {
 /// What a ref under an agent prefix points to.
 enum Target {
     Commit(ObjectId),
+    Unreadable(Unreadable),
+}
+
+/// What a ref that should point to a commit points to instead.
+enum Unreadable {
+    /// An object the repository does not have, e.g. pruned by `git gc --prune=now` after a
+    /// writer made it and before the ref named it.
+    Missing(ObjectId),
     /// Not a commit: a description of what instead.
     Other(String),
 }
@@ -81,14 +89,28 @@ impl Store {
         let wanted = |slug: &str| only.is_none_or(|o| o == slug);
         let mut report = FsckReport::default();
 
-        let branches: BTreeMap<String, ObjectId> = self
-            .refs_with_prefix(refs::BRANCH_PREFIX)?
-            .into_iter()
-            .filter_map(|(name, id)| match TaskRef::parse(&name) {
-                Some((slug, TaskRef::Branch)) if wanted(slug) => Some((slug.to_string(), id)),
-                _ => None,
-            })
-            .collect();
+        // Every task with a branch ref, whether or not what the ref points to can be read:
+        // its notes, attic, lock and worktree are its own either way.
+        let mut tasks: BTreeSet<String> = BTreeSet::new();
+        let mut branches: BTreeMap<String, ObjectId> = BTreeMap::new();
+        let mut unreadable_branches = Vec::new();
+        for (name, target) in self.agent_refs(refs::BRANCH_PREFIX)? {
+            let Some((slug, TaskRef::Branch)) = TaskRef::parse(&name) else {
+                continue;
+            };
+            if !wanted(slug) {
+                continue;
+            }
+            tasks.insert(slug.to_string());
+            match target {
+                Target::Commit(id) => {
+                    branches.insert(slug.to_string(), id);
+                }
+                Target::Unreadable(what) => {
+                    unreadable_branches.push((slug.to_string(), name, what))
+                }
+            }
+        }
 
         let mut notes_refs: BTreeMap<String, ObjectId> = BTreeMap::new();
         for (name, target) in self.agent_refs(refs::NOTES_PREFIX)? {
@@ -102,13 +124,22 @@ impl Store {
                 Target::Commit(id) => {
                     notes_refs.insert(slug.to_string(), id);
                 }
-                Target::Other(what) => report.findings.push(Finding::RefNotACommit {
-                    task: slug.to_string(),
-                    restore: self.reflog_commit(&name)?,
-                    refname: name,
-                    target: what,
-                }),
+                Target::Unreadable(what) => {
+                    let finding = self.unreadable_ref(slug, &name, what, None)?;
+                    report.findings.push(finding);
+                }
             }
+        }
+
+        for (slug, name, target) in unreadable_branches {
+            let notes = match notes_refs.get(&slug) {
+                Some(&commit) => Some(self.task_notes(commit)?),
+                None => None,
+            };
+            let restore = self.restore_point(&slug, None, notes.as_ref())?;
+            let finding = self.unreadable_ref(&slug, &name, target, Some(restore))?;
+            report.findings.push(finding);
+            report.tasks.push(slug);
         }
 
         // Attic entries, by task. Other refs under refs/agent/ belong to no rule this version
@@ -120,28 +151,21 @@ impl Store {
             };
             // What was said (`git agent say`): a chain of commits; a worker's lease: a commit.
             if (kind == TaskRef::Say || kind == TaskRef::Lease) && wanted(slug) {
-                if let Target::Other(what) = target {
-                    report.findings.push(Finding::RefNotACommit {
-                        task: slug.to_string(),
-                        restore: self.reflog_commit(&name)?,
-                        refname: name,
-                        target: what,
-                    });
+                if let Target::Unreadable(what) = target {
+                    let finding = self.unreadable_ref(slug, &name, what, None)?;
+                    report.findings.push(finding);
                 }
                 continue;
             }
             if !matches!(kind, TaskRef::Attic(_)) || !wanted(slug) {
                 continue;
             }
-            let slug = slug.to_string();
             match target {
-                Target::Commit(id) => attics.entry(slug).or_default().push((name, id)),
-                Target::Other(what) => report.findings.push(Finding::RefNotACommit {
-                    task: slug,
-                    refname: name,
-                    target: what,
-                    restore: None,
-                }),
+                Target::Commit(id) => attics.entry(slug.to_string()).or_default().push((name, id)),
+                Target::Unreadable(what) => {
+                    let finding = self.unreadable_ref(slug, &name, what, None)?;
+                    report.findings.push(finding);
+                }
             }
         }
 
@@ -152,14 +176,15 @@ impl Store {
             };
             // A notes ref that is not a commit is its own finding; every note would be missing.
             let unreadable = report.findings.iter().any(|f| {
-                matches!(f, Finding::RefNotACommit { refname, .. } if *refname == refs::notes(slug))
+                matches!(f, Finding::RefNotACommit { refname, .. } | Finding::ObjectMissing { refname, .. }
+                    if *refname == refs::notes(slug))
             });
             let attic = attics.get(slug).map(Vec::as_slice).unwrap_or_default();
             self.fsck_task(slug, *tip, notes.as_ref(), unreadable, attic, &mut report)?;
             report.tasks.push(slug.clone());
         }
         for (slug, &commit) in &notes_refs {
-            if !branches.contains_key(slug) {
+            if !tasks.contains(slug) {
                 let notes = self.task_notes(commit)?;
                 report.findings.push(Finding::NotesWithoutBranch {
                     task: slug.clone(),
@@ -168,7 +193,7 @@ impl Store {
             }
         }
         for (slug, entries) in &attics {
-            if branches.contains_key(slug) {
+            if tasks.contains(slug) {
                 continue;
             }
             for (refname, commit) in entries {
@@ -180,11 +205,11 @@ impl Store {
             }
         }
 
-        let locks = self.fsck_locks(&branches, &wanted, &mut report);
-        let dirs = self.fsck_worktrees(&branches, &wanted, &mut report);
+        let locks = self.fsck_locks(&tasks, &wanted, &mut report);
+        let dirs = self.fsck_worktrees(&tasks, &wanted, &mut report);
 
         if let Some(slug) = only {
-            let known = !branches.is_empty()
+            let known = !tasks.is_empty()
                 || !notes_refs.is_empty()
                 || !attics.is_empty()
                 || locks
@@ -198,7 +223,42 @@ impl Store {
             }
         }
         report.findings.sort_by(|a, b| a.task().cmp(b.task()));
+        report.tasks.sort();
         Ok(report)
+    }
+
+    /// The finding of a task ref that does not point to a commit. `branch_restore` is where a
+    /// branch can go back to (`Some` for a branch, whose checkout must follow); other refs go
+    /// back to the last commit their reflog holds.
+    fn unreadable_ref(
+        &self,
+        slug: &str,
+        refname: &str,
+        target: Unreadable,
+        branch_restore: Option<Option<ObjectId>>,
+    ) -> Result<Finding> {
+        let task = slug.to_string();
+        let checkout = branch_restore.and_then(|_| self.checkout_of(slug));
+        let restore = match branch_restore {
+            Some(restore) => restore,
+            None => self.reflog_commit(refname)?,
+        };
+        let refname = refname.to_string();
+        Ok(match target {
+            Unreadable::Missing(object) => Finding::ObjectMissing {
+                task,
+                refname,
+                object,
+                restore,
+                checkout,
+            },
+            Unreadable::Other(what) => Finding::RefNotACommit {
+                task,
+                refname,
+                target: what,
+                restore,
+            },
+        })
     }
 
     /// Why an attempt task (task commit `task_commit`, plan saying `of`) belongs to no open
@@ -272,7 +332,7 @@ impl Store {
             let name = reference.name().as_bstr().to_string();
             let target = match reference.target() {
                 gix::refs::TargetRef::Symbolic(to) => {
-                    Target::Other(format!("the ref {}", to.as_bstr()))
+                    Target::Unreadable(Unreadable::Other(format!("the ref {}", to.as_bstr())))
                 }
                 gix::refs::TargetRef::Object(id) => {
                     let id = id.to_owned();
@@ -284,10 +344,12 @@ impl Store {
                         Some(header) if header.kind() == gix::object::Kind::Commit => {
                             Target::Commit(id)
                         }
-                        Some(header) => {
-                            Target::Other(format!("a {} {}", header.kind(), short(&id)))
-                        }
-                        None => Target::Other(format!("a missing object {}", short(&id))),
+                        Some(header) => Target::Unreadable(Unreadable::Other(format!(
+                            "a {} {}",
+                            header.kind(),
+                            short(&id)
+                        ))),
+                        None => Target::Unreadable(Unreadable::Missing(id)),
                     }
                 }
             };

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use gix::ObjectId;
 
 use crate::store::plan::FORMAT;
-use crate::store::refs;
+use crate::store::refs::{self, TaskRef};
 
 /// Where a task branch is checked out: the task's private worktree (with the admin dir git
 /// registered for it), or the user's own checkout (`--here`, no admin dir).
@@ -142,6 +142,18 @@ pub enum Finding {
         /// An earlier value from the ref's reflog that is a commit.
         restore: Option<ObjectId>,
     },
+    /// A task ref naming an object the repository does not have: pruned by `git gc
+    /// --prune=now` while a run was writing, or lost with a disk.
+    ObjectMissing {
+        task: String,
+        refname: String,
+        object: ObjectId,
+        /// Where the ref can go back to: for a branch the newest commit of the task its reflog
+        /// or notes know, for another ref the last commit in its reflog.
+        restore: Option<ObjectId>,
+        /// For a branch: where it is checked out, whose index must follow.
+        checkout: Option<Checkout>,
+    },
     /// `refs/agent/<x>/attic/<n>` with no `refs/heads/agent/<x>`.
     AtticOfUnknownTask {
         task: String,
@@ -212,6 +224,10 @@ fn sh(s: &str) -> String {
     }
 }
 
+fn is_branch(refname: &str) -> bool {
+    matches!(TaskRef::parse(refname), Some((_, TaskRef::Branch)))
+}
+
 fn notes_cmd(task: &str) -> String {
     format!("git notes --ref {}", refs::notes(task))
 }
@@ -238,7 +254,7 @@ the attic; their files stay in the checkout as uncommitted changes, which `git a
 
 impl Finding {
     /// Every rule, by its stable name (docs/data-model.md#fsck lists them).
-    pub const RULES: [&'static str; 19] = [
+    pub const RULES: [&'static str; 20] = [
         "plan-missing",
         "plan-malformed",
         "record-malformed",
@@ -250,6 +266,7 @@ impl Finding {
         "branch-moved",
         "notes-without-branch",
         "ref-not-a-commit",
+        "object-missing",
         "attic-unknown-task",
         "attic-not-of-task",
         "attempt-orphan",
@@ -274,6 +291,7 @@ impl Finding {
             Finding::BranchMoved { .. } => "branch-moved",
             Finding::NotesWithoutBranch { .. } => "notes-without-branch",
             Finding::RefNotACommit { .. } => "ref-not-a-commit",
+            Finding::ObjectMissing { .. } => "object-missing",
             Finding::AtticOfUnknownTask { .. } => "attic-unknown-task",
             Finding::AtticNotOfTask { .. } => "attic-not-of-task",
             Finding::AttemptOrphan { .. } => "attempt-orphan",
@@ -299,6 +317,7 @@ impl Finding {
             | Finding::BranchMoved { task, .. }
             | Finding::NotesWithoutBranch { task, .. }
             | Finding::RefNotACommit { task, .. }
+            | Finding::ObjectMissing { task, .. }
             | Finding::AtticOfUnknownTask { task, .. }
             | Finding::AtticNotOfTask { task, .. }
             | Finding::AttemptOrphan { task, .. }
@@ -361,6 +380,9 @@ impl Finding {
             Finding::RefNotACommit { target, .. } => {
                 format!("the ref points to {target}, not a commit")
             }
+            Finding::ObjectMissing { object, .. } => format!(
+                "the ref points to {object}, which the repository does not have (pruned by `git gc --prune=now` while git-agent wrote it?)"
+            ),
             Finding::AtticOfUnknownTask { .. } => {
                 "an attic entry of a task that has no branch".into()
             }
@@ -429,7 +451,9 @@ impl Finding {
                 format!("{} at {}", refs::branch(task), short(tip))
             }
             Finding::NotesWithoutBranch { task, .. } => refs::notes(task),
-            Finding::RefNotACommit { refname, .. } => refname.clone(),
+            Finding::RefNotACommit { refname, .. } | Finding::ObjectMissing { refname, .. } => {
+                refname.clone()
+            }
             Finding::AtticOfUnknownTask {
                 refname, commit, ..
             }
@@ -562,6 +586,29 @@ impl Finding {
                 restore: None,
                 ..
             } => format!("git update-ref --no-deref -d {refname}"),
+            Finding::ObjectMissing {
+                refname,
+                object,
+                restore,
+                checkout,
+                ..
+            } => match restore {
+                None if !is_branch(refname) => format!("git update-ref -d {refname} {object}"),
+                // A branch keeps its name: its worktree holds the work of what was lost.
+                restore => {
+                    let to = restore.map_or_else(|| "<commit>".to_string(), |r| r.to_string());
+                    // The reflog's entries of the missing object go too, or `git fsck`
+                    // reports them.
+                    let mut command = format!(
+                        "git update-ref -m 'agent: fsck: back to a commit that exists' {refname} {to} {object} \
+                         && git reflog expire --stale-fix --expire=never --expire-unreachable=never {refname}"
+                    );
+                    if let Some(checkout) = checkout {
+                        command.push_str(&format!(" && {}", checkout.reset_index()));
+                    }
+                    command
+                }
+            },
             Finding::AtticOfUnknownTask {
                 refname, commit, ..
             }
@@ -678,6 +725,20 @@ impl Finding {
                 restore: Some(_), ..
             } => "puts back the ref's last value that was a commit (from its reflog)".into(),
             Finding::RefNotACommit { .. } => return None,
+            Finding::ObjectMissing {
+                refname, restore, ..
+            } => match (is_branch(refname), restore) {
+                (true, Some(_)) => {
+                    "the branch goes back to the newest commit of the task that exists; the files of what was lost stay in its worktree as uncommitted changes, which `git agent checkpoint` records again".into()
+                }
+                (true, None) => format!(
+                    "no commit of the task is known to exist: pick one from `git reflog show {refname}`; the worktree keeps its files"
+                ),
+                (false, Some(_)) => {
+                    "puts back the ref's last value that is a commit (from its reflog)".into()
+                }
+                (false, None) => "the object is gone: deleting the ref loses nothing more".into(),
+            },
             Finding::AtticOfUnknownTask { refname, .. } | Finding::AtticNotOfTask { refname, .. } => {
                 format!("deletes work kept there; look at it first: git log -p {refname}")
             }

@@ -1,9 +1,7 @@
 //! The runtime part of `git agent fsck`: locks and worktrees under `$GIT_COMMON_DIR/agent/`.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-
-use gix::ObjectId;
 
 use super::{Checkout, Finding, FsckReport};
 use crate::store::lock::TaskLock;
@@ -43,7 +41,7 @@ impl Store {
     /// Stale locks; returns whether any lock file of a wanted task exists.
     pub(super) fn fsck_locks(
         &self,
-        branches: &BTreeMap<String, ObjectId>,
+        tasks: &BTreeSet<String>,
         wanted: &dyn Fn(&str) -> bool,
         report: &mut FsckReport,
     ) -> bool {
@@ -77,7 +75,7 @@ impl Store {
                     .unwrap_or_else(|| (0, "unknown".into(), "unknown".into()));
                 report.findings.push(Finding::StaleLock {
                     path: TaskLock::path(self, &slug),
-                    known: branches.contains_key(&slug),
+                    known: tasks.contains(&slug),
                     task: slug,
                     pid,
                     host,
@@ -105,10 +103,11 @@ impl Store {
     }
 
     /// Worktree directories of no task and registrations whose directory is gone; returns
-    /// whether any directory of a wanted task exists.
+    /// whether any directory of a wanted task exists. `tasks` are the tasks with a branch
+    /// ref, readable or not: a task's own worktree is never stale.
     pub(super) fn fsck_worktrees(
         &self,
-        branches: &BTreeMap<String, ObjectId>,
+        tasks: &BTreeSet<String>,
         wanted: &dyn Fn(&str) -> bool,
         report: &mut FsckReport,
     ) -> bool {
@@ -151,7 +150,7 @@ impl Store {
             let is_registered = registered
                 .iter()
                 .any(|(_, wt)| in_root(wt).as_deref() == Some(name.as_str()));
-            let of_task = branches.contains_key(&name);
+            let of_task = tasks.contains(&name);
             if !(of_task && is_registered) {
                 report.findings.push(Finding::StaleWorktree {
                     task,
