@@ -111,6 +111,10 @@ pub enum StoreError {
         dir: PathBuf,
         detail: String,
     },
+    /// The task breaks a rule of docs/data-model.md that `git agent fsck` checks: a command
+    /// that would build on it refuses, with the repair fsck prints.
+    #[error("{0}")]
+    Inconsistent(Box<Inconsistency>),
     #[error("your checkout has unresolved conflicts: {0}")]
     Unmerged(String),
     #[error(
@@ -118,6 +122,44 @@ pub enum StoreError {
         findings.join("\n  ")
     )]
     CarriedSecrets { findings: Vec<String> },
+}
+
+/// A finding of `git agent fsck` that a command refuses to build on.
+#[derive(Debug)]
+pub struct Inconsistency {
+    pub task: String,
+    pub rule: &'static str,
+    pub what: String,
+    pub location: String,
+    pub repair: String,
+    pub note: Option<String>,
+    /// Other findings of the task that would stop the command too.
+    pub more: usize,
+}
+
+impl std::fmt::Display for Inconsistency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Inconsistency {
+            task,
+            rule,
+            what,
+            location,
+            ..
+        } = self;
+        write!(
+            f,
+            "task '{task}' breaks the rule {rule} (`git agent fsck {task}` reports it): {what}, at {location}; nothing was changed"
+        )?;
+        match self.more {
+            0 => {}
+            1 => write!(f, " (1 more finding in `git agent fsck {task}`)")?,
+            n => write!(f, " ({n} more findings in `git agent fsck {task}`)")?,
+        }
+        if let Some(note) = &self.note {
+            write!(f, ". About the repair: {note}")?;
+        }
+        Ok(())
+    }
 }
 
 impl StoreError {
@@ -169,8 +211,8 @@ impl Advice for StoreError {
                 format!("pick another --name, resume it with `git agent resume {slug}`, or delete it with `git agent drop {slug}`")
             }
             StoreError::MalformedNote { notes_ref, commit, .. } => format!(
-                "inspect it with `git notes --ref {notes_ref} show {commit}` and fix it with `git notes --ref {notes_ref} edit {commit}`, \
-                 or restore an earlier version from `git log -p {notes_ref}`"
+                "`git agent fsck` prints the command that restores the newest version that parses (from `git log -p {notes_ref}`); \
+                 or fix it by hand with `git notes --ref {notes_ref} edit {commit}`"
             ),
             StoreError::BranchMoved { branch, task_commit, .. } => format!(
                 "move it back onto the task (`git branch -f {branch} <checkpoint>`; `git reflog {branch}` lists where it was), \
@@ -211,6 +253,7 @@ impl Advice for StoreError {
                  `git agent start --from-head` (your uncommitted work then stays out of the task)"
                     .into()
             }
+            StoreError::Inconsistent(found) => found.repair.clone(),
             StoreError::NewerFormat { .. } => {
                 "upgrade git-agent to work on this task; reading it (status, log, list, fsck) works with this version".into()
             }

@@ -24,6 +24,7 @@ mod faults;
 mod fidelity;
 mod fleet;
 mod fsck;
+mod fsck_agrees;
 mod generated;
 mod git_invocations;
 mod hostile_mcp;

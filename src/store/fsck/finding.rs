@@ -4,8 +4,11 @@ use std::path::PathBuf;
 
 use gix::ObjectId;
 
+use crate::store::lock::NotAFile;
 use crate::store::plan::FORMAT;
 use crate::store::refs::{self, TaskRef};
+use crate::store::{Inconsistency, StoreError};
+use crate::text::shell_word as sh;
 
 /// Where a task branch is checked out: the task's private worktree (with the admin dir git
 /// registered for it), or the user's own checkout (`--here`, no admin dir).
@@ -80,6 +83,9 @@ pub enum Finding {
         commit: ObjectId,
         detail: String,
         earlier: Option<ObjectId>,
+        /// It is on a commit whose record readers read: one of the branch, or of an attic
+        /// entry's line. A note on anything else is wrong, but nothing reads it.
+        read: bool,
     },
     /// A checkpoint on the branch has no record note.
     RecordMissing {
@@ -186,6 +192,8 @@ pub enum Finding {
         host: String,
         since: String,
     },
+    /// A task's lock path holds something other than a regular file.
+    LockNotAFile { task: String, problem: NotAFile },
     /// A directory under `agent/worktrees/` that is not the registered worktree of a task.
     StaleWorktree {
         task: String,
@@ -210,18 +218,6 @@ pub enum Finding {
 }
 pub(super) fn short(id: &ObjectId) -> String {
     id.to_hex_with_len(8).to_string()
-}
-
-/// `s` as one shell word.
-fn sh(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-+:=@,%".contains(c));
-    if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
 }
 
 fn is_branch(refname: &str) -> bool {
@@ -254,7 +250,7 @@ the attic; their files stay in the checkout as uncommitted changes, which `git a
 
 impl Finding {
     /// Every rule, by its stable name (docs/data-model.md#fsck lists them).
-    pub const RULES: [&'static str; 20] = [
+    pub const RULES: [&'static str; 21] = [
         "plan-missing",
         "plan-malformed",
         "record-malformed",
@@ -271,6 +267,7 @@ impl Finding {
         "attic-not-of-task",
         "attempt-orphan",
         "stale-lock",
+        NotAFile::RULE,
         "stale-worktree",
         "worktree-gone",
         "stale-ref-lock",
@@ -296,6 +293,7 @@ impl Finding {
             Finding::AtticNotOfTask { .. } => "attic-not-of-task",
             Finding::AttemptOrphan { .. } => "attempt-orphan",
             Finding::StaleLock { .. } => "stale-lock",
+            Finding::LockNotAFile { .. } => NotAFile::RULE,
             Finding::StaleWorktree { .. } => "stale-worktree",
             Finding::WorktreeGone { .. } => "worktree-gone",
             Finding::StaleRefLock { .. } => "stale-ref-lock",
@@ -322,11 +320,57 @@ impl Finding {
             | Finding::AtticNotOfTask { task, .. }
             | Finding::AttemptOrphan { task, .. }
             | Finding::StaleLock { task, .. }
+            | Finding::LockNotAFile { task, .. }
             | Finding::StaleWorktree { task, .. }
             | Finding::WorktreeGone { task, .. }
             | Finding::StaleRefLock { task, .. }
             | Finding::InterruptedChange { task, .. } => task,
         }
+    }
+
+    /// Whether work that builds on the task (a run, a checkpoint) must refuse: the finding
+    /// is about what such work reads or builds on — the branch's commits and their records,
+    /// the plan, the task's refs, its lock. The others it clears itself (a stale lock or ref
+    /// lock, a worktree to rebuild, a journal to settle, a missing plan it writes anew), or
+    /// they lie outside the task's branch.
+    pub fn stops_work(&self) -> bool {
+        match self {
+            Finding::RecordMalformed { read, .. } => *read,
+            Finding::PlanMalformed { .. }
+            | Finding::RecordMissing { .. }
+            | Finding::RecordMismatch { .. }
+            | Finding::CheckpointTrailers { .. }
+            | Finding::CheckpointNumber { .. }
+            | Finding::ForeignCommit { .. }
+            | Finding::BranchMoved { .. }
+            | Finding::RefNotACommit { .. }
+            | Finding::ObjectMissing { .. }
+            | Finding::LockNotAFile { .. } => true,
+            Finding::PlanMissing { .. }
+            | Finding::NotesWithoutBranch { .. }
+            | Finding::AtticOfUnknownTask { .. }
+            | Finding::AtticNotOfTask { .. }
+            | Finding::AttemptOrphan { .. }
+            | Finding::StaleLock { .. }
+            | Finding::StaleWorktree { .. }
+            | Finding::WorktreeGone { .. }
+            | Finding::StaleRefLock { .. }
+            | Finding::InterruptedChange { .. } => false,
+        }
+    }
+
+    /// The error of work that refuses because of this finding (`more`: how many other
+    /// findings would stop it too): what fsck says, with fsck's repair as its hint.
+    pub fn refusal(&self, more: usize) -> StoreError {
+        StoreError::Inconsistent(Box::new(Inconsistency {
+            task: self.task().to_string(),
+            rule: self.rule(),
+            what: self.what(),
+            location: self.location(),
+            repair: self.repair(),
+            note: self.note(),
+            more,
+        }))
     }
 
     /// What is wrong, in one sentence.
@@ -400,6 +444,7 @@ impl Finding {
             } => format!(
                 "a run died holding the task's lock (pid {pid} on {host}, since {since}) without recording why it stopped"
             ),
+            Finding::LockNotAFile { problem, .. } => problem.what(),
             Finding::StaleWorktree {
                 registered,
                 of_task,
@@ -464,6 +509,7 @@ impl Finding {
             Finding::StaleLock { path, .. } | Finding::StaleWorktree { path, .. } => {
                 path.display().to_string()
             }
+            Finding::LockNotAFile { problem, .. } => problem.path.display().to_string(),
             Finding::WorktreeGone { admin, .. } => admin.display().to_string(),
             Finding::StaleRefLock { path, .. } | Finding::InterruptedChange { path, .. } => {
                 path.display().to_string()
@@ -626,6 +672,7 @@ impl Finding {
             Finding::StaleLock {
                 path, known: false, ..
             } => format!("rm -f {}", sh(&path.display().to_string())),
+            Finding::LockNotAFile { problem, .. } => problem.repair(),
             Finding::StaleWorktree {
                 path,
                 registered: true,
@@ -751,6 +798,7 @@ impl Finding {
                 "clears the record that marks the task interrupted; `git agent resume {task}` instead takes the lock over and continues"
             ),
             Finding::StaleLock { .. } => return None,
+            Finding::LockNotAFile { problem, .. } => return problem.note(),
             Finding::StaleWorktree {
                 task,
                 of_task: true,
@@ -774,13 +822,6 @@ impl Finding {
 mod tests {
     use super::*;
     use pretty_assertions::assert_eq;
-
-    #[test]
-    fn shell_words_are_quoted_only_when_needed() {
-        assert_eq!(sh("refs/heads/agent/x"), "refs/heads/agent/x");
-        assert_eq!(sh("format = 1"), "'format = 1'");
-        assert_eq!(sh("it's"), r"'it'\''s'");
-    }
 
     #[test]
     fn a_new_plan_holds_any_goal_through_the_shell() {

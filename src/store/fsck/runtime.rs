@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::{Checkout, Finding, FsckReport};
-use crate::store::lock::TaskLock;
+use crate::store::lock::{NotAFile, TaskLock};
 use crate::store::{Store, refs};
 
 impl Store {
@@ -62,7 +62,12 @@ impl Store {
                 continue;
             }
             any = true;
-            if TaskLock::is_held(self, &slug) {
+            if let Some(problem) = NotAFile::at(&TaskLock::path(self, &slug)) {
+                report.findings.push(Finding::LockNotAFile {
+                    task: slug,
+                    problem,
+                });
+            } else if TaskLock::is_held(self, &slug) {
                 let holder = TaskLock::holder(self, &slug)
                     .map(|(pid, host, _)| format!(" (pid {pid} on {host})"))
                     .unwrap_or_default();
