@@ -148,12 +148,13 @@ fn hand_commit(env: &TestEnv, repo: &Path, trailers: &str, record: &str) -> Stri
 fn a_step_past_the_plans_last_is_rejected_not_read_as_done() {
     let env = TestEnv::new();
     let repo = task(&env);
-    // The record agrees with the trailers: only the step itself is wrong.
+    // The trailer was edited by hand; the record still says step 1. The finding is the
+    // trailer, not a record that disagrees with it (whose repair would copy the 9 there).
     hand_commit(
         &env,
         &repo,
         "Agent-Task: x\nAgent-Checkpoint: 2\nAgent-Step: 9/2\nAgent-Tests: pass",
-        "checkpoint = 2\nstep = 9\nsteps = 2\nmodel = \"human\"",
+        "checkpoint = 2\nstep = 1\nsteps = 2\nmodel = \"human\"",
     );
     let finding = only(&env, &repo, "checkpoint-trailers");
     assert!(
@@ -257,5 +258,35 @@ fn a_lock_that_is_not_a_file_is_reported_and_refused_never_waited_on() {
     both_refuse(&env, &repo, &finding);
     env.agent_ok(&repo, &["status", "x"]);
     env.agent_ok(&repo, &["list"]);
+    repair_then_work(&env, &repo, &finding);
+}
+
+/// A command that checkpoints without the check of `resume` and `checkpoint` (`update`
+/// records a clean merge of the base as a checkpoint) still checks the tip it builds on.
+#[test]
+fn every_checkpoint_checks_the_tip_it_builds_on() {
+    let env = TestEnv::new();
+    let repo = task(&env);
+    // The base branch moves on: `update` has a merge to record.
+    std::fs::write(repo.join("base.txt"), "base\n").unwrap();
+    env.git(&repo, &["add", "base.txt"]);
+    env.git(&repo, &["commit", "-qm", "The base moves on"]);
+    hand_commit(
+        &env,
+        &repo,
+        "Agent-Task: x\nAgent-Checkpoint: 2\nAgent-Step: 9/2\nAgent-Tests: pass",
+        "checkpoint = 2\nstep = 1\nsteps = 2\nmodel = \"human\"",
+    );
+    let finding = only(&env, &repo, "checkpoint-trailers");
+    let before = agent_refs(&env, &repo);
+    let model = FakeModel::start(Arc::new(good_model) as Arc<Script>, Duration::ZERO);
+    let error = refused(&env, &repo, &model, &["update", "x"]);
+    assert_eq!(error["hint"], finding["repair"], "{error:#}");
+    assert_eq!(agent_refs(&env, &repo), before, "no checkpoint was built");
+    // The merged files left the worktree again: it is at the tip it belongs to.
+    assert_eq!(
+        env.git(&worktree(&repo, "x"), &["status", "--porcelain"]),
+        ""
+    );
     repair_then_work(&env, &repo, &finding);
 }
