@@ -290,3 +290,48 @@ fn every_checkpoint_checks_the_tip_it_builds_on() {
     );
     repair_then_work(&env, &repo, &finding);
 }
+
+/// git-agent itself never writes what fsck rejects: after the plan was edited down below the
+/// steps already done, a checkpoint's `Agent-Step` counts as many steps as the step it is of.
+#[test]
+fn a_plan_edited_below_the_steps_done_makes_no_step_past_the_last() {
+    use crate::agent_e2e::{agent, sample};
+
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    let model = FakeModel::start(Arc::new(good_model) as Arc<Script>, Duration::ZERO);
+    let (code, _, err) = agent(
+        &env,
+        &dir,
+        &model,
+        &["start", "--name", "t", "Add a --shout flag"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        crate::common::get(&env.trailers(&dir, "agent/t"), "Agent-Step"),
+        Some("2/2")
+    );
+    let editor = env.root.path().join("one-step.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\ncat > \"$1\" <<'PLAN'\nobjective = \"one step\"\n\n[[steps]]\ntitle = \"All of it\"\nPLAN\n",
+    )
+    .unwrap();
+    let out = env
+        .agent_cmd(&dir, &["plan", "t", "--edit"])
+        .env("GIT_EDITOR", format!("sh {}", editor.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(worktree(&dir, "t").join("more.txt"), "more\n").unwrap();
+    env.agent_ok(&dir, &["checkpoint", "t", "-m", "More by hand"]);
+    assert_eq!(
+        crate::common::get(&env.trailers(&dir, "agent/t"), "Agent-Step"),
+        Some("2/2")
+    );
+    env.agent_fsck(&dir);
+}
