@@ -30,9 +30,28 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// `s` as one word of a POSIX shell command line: as it is when that is safe, else quoted.
+pub fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:=@,%".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::first_line;
+    use super::{first_line, shell_word};
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(shell_word("refs/heads/agent/x"), "refs/heads/agent/x");
+        assert_eq!(shell_word("format = 1"), "'format = 1'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+    }
 
     #[test]
     fn first_lines_are_cut_on_characters_not_bytes() {

@@ -5,14 +5,12 @@ use super::{Context, short};
 use crate::cli::CheckpointArgs;
 use crate::error::{Exit, UserError};
 use crate::store::fsmonitor::Mark;
-use crate::store::{
-    Changes, CheckpointInput, CheckpointRecord, Store, TaskLock, TestsSummary, TestsVerdict,
-};
+use crate::store::{Changes, CheckpointInput, CheckpointRecord, Store, TestsSummary, TestsVerdict};
 
 pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
     let slug = store.resolve_slug_to_change(args.slug.as_deref())?;
-    let _lock = TaskLock::acquire(&store, &slug)?;
+    let _lock = store.lock_for_work(&slug)?;
     let task = store.task(&slug)?;
     let plan = store.plan(&task)?;
     let Some(worktree) = super::task_worktree(&store, &task, plan.here)? else {

@@ -712,7 +712,7 @@ fn run_claimed(
             "task {slug} works in a user's checkout (--here); a worker runs only tasks with a private worktree"
         );
     }
-    let _lock = TaskLock::acquire(store, slug)?;
+    let _lock = store.lock_for_work(slug)?;
     let worktree: PathBuf = store.ensure_worktree(&task)?;
     for note in store.take_notes() {
         ctx.say(format!("note: {note}"));

@@ -257,9 +257,10 @@ pub fn cmd_resume(ctx: &Context, args: ResumeArgs) -> anyhow::Result<Exit> {
     let config = load_config(ctx, &store, args.model.flags(&args.budget))?;
     let provider = provider_for(&config)?;
     warn_unpriced(ctx, &config);
+    // A task fsck rejects is not worked on: the refusal carries fsck's repair.
+    let _lock = store.lock_for_work(&slug)?;
     let task = store.task(&slug)?;
     let plan = store.plan(&task)?;
-    let _lock = TaskLock::acquire(&store, &slug)?;
     let open_round = store.open_round(&plan).is_some();
     let attempts = args.parallel.attempts.filter(|n| *n > 1);
     if plan.attempt_of.is_none() && (open_round || attempts.is_some()) {

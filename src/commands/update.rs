@@ -163,7 +163,7 @@ pub fn update_task(
                 Ok(done) => done,
                 Err(err) => {
                     // Nothing landed: the worktree goes back to the tip it still belongs to.
-                    let _ = store.checkout_in_worktree(&worktree, tree, tip_tree);
+                    let _ = store.undo_checkout_in_worktree(&worktree, tree, tip_tree);
                     return Err(err);
                 }
             };

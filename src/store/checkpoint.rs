@@ -12,7 +12,7 @@ use super::record::{CheckpointRecord, TestsVerdict};
 use super::refs::{self, Edit, Expect};
 use super::snapshot::{ChangeKind, snapshot_scoped};
 use super::task::Task;
-use super::trailers::{Trailers, key, parse_trailers, summary_line};
+use super::trailers::{StepOf, Trailers, key, parse_trailers, summary_line};
 use super::{Result, Store, StoreError, git_err};
 use crate::policy::SecretAllowList;
 
@@ -109,6 +109,7 @@ impl Store {
         tip_note: Option<String>,
     ) -> Result<CheckpointOutcome> {
         let started = Instant::now();
+        self.refuse_a_rejected_tip(task)?;
         let wt_repo = self.open_worktree(worktree)?;
         let tip_tree = self.tree_of(task.tip)?;
         // A merge brought files in that no watch of a run saw being written: walk them all.
@@ -135,13 +136,19 @@ impl Store {
             self.refuse_lost_merge(task, worktree, snapshot.tree, base)?;
         }
         let number = self.checkpoint_number(task.tip)? + 1;
+        // A plan edited down below the steps already done (`git agent plan --edit`) counts
+        // as long as the step this work belongs to: a step past the plan's last is rejected.
+        let step = StepOf {
+            index: input.step,
+            steps: input.steps.max(input.step),
+        };
         let (insertions, deletions) = self.line_stats(tip_tree, snapshot.tree)?;
         let files_changed = snapshot.changes.len() as u32;
 
         let mut trailers = Trailers::default();
         trailers.push(key::TASK, &task.slug);
         trailers.push(key::CHECKPOINT, number.to_string());
-        trailers.push(key::STEP, format!("{}/{}", input.step, input.steps));
+        trailers.push(key::STEP, step.to_string());
         trailers.push(key::EXPECTED, input.expected);
         trailers.push(key::TESTS, input.tests.trailer());
         trailers.push(key::RISKS, input.risks);
@@ -180,8 +187,8 @@ impl Store {
 
         let mut record = input.record;
         record.checkpoint = number;
-        record.step = input.step;
-        record.steps = input.steps;
+        record.step = step.index;
+        record.steps = step.steps;
         record.files_changed = files_changed;
         record.insertions = insertions;
         record.deletions = deletions;

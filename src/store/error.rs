@@ -111,6 +111,10 @@ pub enum StoreError {
         dir: PathBuf,
         detail: String,
     },
+    /// The task breaks a rule of docs/data-model.md that `git agent fsck` checks: a command
+    /// that would build on it refuses, with the repair fsck prints.
+    #[error("{0}")]
+    Inconsistent(Box<Inconsistency>),
     #[error("your checkout has unresolved conflicts: {0}")]
     Unmerged(String),
     /// The checkpoint that records an update's merge found the worktree holding the bare tip;
@@ -130,6 +134,44 @@ pub enum StoreError {
         findings.join("\n  ")
     )]
     CarriedSecrets { findings: Vec<String> },
+}
+
+/// A finding of `git agent fsck` that a command refuses to build on.
+#[derive(Debug)]
+pub struct Inconsistency {
+    pub task: String,
+    pub rule: &'static str,
+    pub what: String,
+    pub location: String,
+    pub repair: String,
+    pub note: Option<String>,
+    /// Other findings of the task that would stop the command too.
+    pub more: usize,
+}
+
+impl std::fmt::Display for Inconsistency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Inconsistency {
+            task,
+            rule,
+            what,
+            location,
+            ..
+        } = self;
+        write!(
+            f,
+            "task '{task}' breaks the rule {rule} (`git agent fsck {task}` reports it): {what}, at {location}; nothing was changed"
+        )?;
+        match self.more {
+            0 => {}
+            1 => write!(f, " (1 more finding in `git agent fsck {task}`)")?,
+            n => write!(f, " ({n} more findings in `git agent fsck {task}`)")?,
+        }
+        if let Some(note) = &self.note {
+            write!(f, ". About the repair: {note}")?;
+        }
+        Ok(())
+    }
 }
 
 impl StoreError {
@@ -181,8 +223,8 @@ impl Advice for StoreError {
                 format!("pick another --name, resume it with `git agent resume {slug}`, or delete it with `git agent drop {slug}`")
             }
             StoreError::MalformedNote { notes_ref, commit, .. } => format!(
-                "inspect it with `git notes --ref {notes_ref} show {commit}` and fix it with `git notes --ref {notes_ref} edit {commit}`, \
-                 or restore an earlier version from `git log -p {notes_ref}`"
+                "`git agent fsck` prints the command that restores the newest version that parses (from `git log -p {notes_ref}`); \
+                 or fix it by hand with `git notes --ref {notes_ref} edit {commit}`"
             ),
             StoreError::BranchMoved { branch, task_commit, .. } => format!(
                 "move it back onto the task (`git branch -f {branch} <checkpoint>`; `git reflog {branch}` lists where it was), \
@@ -227,6 +269,7 @@ impl Advice for StoreError {
                 "resolve the conflicts there, then record them: git agent checkpoint {slug} -m \"Resolve conflicts with {branch}\"; \
                  or have the agent do it: git agent resume {slug}"
             ),
+            StoreError::Inconsistent(found) => found.repair.clone(),
             StoreError::NewerFormat { .. } => {
                 "upgrade git-agent to work on this task; reading it (status, log, list, fsck) works with this version".into()
             }

@@ -8,7 +8,7 @@
 //! instead of undoing something newer; repairs that take commits off a branch keep them in the
 //! attic first.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
@@ -16,10 +16,9 @@ use gix::objs::tree::EntryKind;
 use serde::de::DeserializeOwned;
 
 use super::plan::{FORMAT, Plan};
-use super::record::CheckpointRecord;
 use super::refs::{self, TaskRef};
 use super::slug::validate_slug;
-use super::trailers::{StepOf, Trailers, key, parse_trailers};
+use super::trailers::{Trailers, key, parse_trailers};
 use super::{Result, Store, StoreError, git_err};
 
 /// How far back the history of a notes ref is searched for an earlier, readable note, and how
@@ -28,10 +27,13 @@ const HISTORY_LIMIT: usize = 10_000;
 const REFLOG_LIMIT: usize = 200;
 
 mod finding;
+mod gate;
+mod links;
 mod runtime;
 
 use finding::short;
 pub use finding::{Checkout, Finding, Mismatch, Rewind};
+use links::RecordNote;
 
 /// What `git agent fsck` found.
 #[derive(Debug, Clone, Default)]
@@ -43,9 +45,34 @@ pub struct FsckReport {
     pub notices: Vec<(String, String)>,
 }
 
+/// The notes of a task as a check finds them.
+enum NotesOf<'a> {
+    /// It has no notes ref.
+    None,
+    /// Its notes ref is a finding of its own: no note can be read.
+    Unreadable,
+    Read(&'a TaskNotes),
+}
+
+/// What a check is for: the report of `git agent fsck`, or the gate of work that builds on a
+/// task ([`Store::lock_for_work`]), which needs only the findings that stop work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Report,
+    Work,
+}
+
 /// What a ref under an agent prefix points to.
 enum Target {
     Commit(ObjectId),
+    Unreadable(Unreadable),
+}
+
+/// What a ref that should point to a commit points to instead.
+enum Unreadable {
+    /// An object the repository does not have, e.g. pruned by `git gc --prune=now` after a
+    /// writer made it and before the ref named it.
+    Missing(ObjectId),
     /// Not a commit: a description of what instead.
     Other(String),
 }
@@ -75,20 +102,38 @@ struct TaskNotes {
 impl Store {
     /// Check the agent state of one task (`only`) or of the whole repository.
     pub fn fsck(&self, only: Option<&str>) -> Result<FsckReport> {
+        self.check(only, Purpose::Report)
+    }
+
+    fn check(&self, only: Option<&str>, purpose: Purpose) -> Result<FsckReport> {
         if let Some(slug) = only {
             validate_slug(slug)?;
         }
         let wanted = |slug: &str| only.is_none_or(|o| o == slug);
         let mut report = FsckReport::default();
 
-        let branches: BTreeMap<String, ObjectId> = self
-            .refs_with_prefix(refs::BRANCH_PREFIX)?
-            .into_iter()
-            .filter_map(|(name, id)| match TaskRef::parse(&name) {
-                Some((slug, TaskRef::Branch)) if wanted(slug) => Some((slug.to_string(), id)),
-                _ => None,
-            })
-            .collect();
+        // Every task with a branch ref, whether or not what the ref points to can be read:
+        // its notes, attic, lock and worktree are its own either way.
+        let mut tasks: BTreeSet<String> = BTreeSet::new();
+        let mut branches: BTreeMap<String, ObjectId> = BTreeMap::new();
+        let mut unreadable_branches = Vec::new();
+        for (name, target) in self.agent_refs(refs::BRANCH_PREFIX)? {
+            let Some((slug, TaskRef::Branch)) = TaskRef::parse(&name) else {
+                continue;
+            };
+            if !wanted(slug) {
+                continue;
+            }
+            tasks.insert(slug.to_string());
+            match target {
+                Target::Commit(id) => {
+                    branches.insert(slug.to_string(), id);
+                }
+                Target::Unreadable(what) => {
+                    unreadable_branches.push((slug.to_string(), name, what))
+                }
+            }
+        }
 
         let mut notes_refs: BTreeMap<String, ObjectId> = BTreeMap::new();
         for (name, target) in self.agent_refs(refs::NOTES_PREFIX)? {
@@ -102,13 +147,22 @@ impl Store {
                 Target::Commit(id) => {
                     notes_refs.insert(slug.to_string(), id);
                 }
-                Target::Other(what) => report.findings.push(Finding::RefNotACommit {
-                    task: slug.to_string(),
-                    restore: self.reflog_commit(&name)?,
-                    refname: name,
-                    target: what,
-                }),
+                Target::Unreadable(what) => {
+                    let finding = self.unreadable_ref(slug, &name, what, None)?;
+                    report.findings.push(finding);
+                }
             }
+        }
+
+        for (slug, name, target) in unreadable_branches {
+            let notes = match notes_refs.get(&slug) {
+                Some(&commit) => Some(self.task_notes(commit)?),
+                None => None,
+            };
+            let restore = self.restore_point(&slug, None, notes.as_ref())?;
+            let finding = self.unreadable_ref(&slug, &name, target, Some(restore))?;
+            report.findings.push(finding);
+            report.tasks.push(slug);
         }
 
         // Attic entries, by task. Other refs under refs/agent/ belong to no rule this version
@@ -120,28 +174,21 @@ impl Store {
             };
             // What was said (`git agent say`): a chain of commits; a worker's lease: a commit.
             if (kind == TaskRef::Say || kind == TaskRef::Lease) && wanted(slug) {
-                if let Target::Other(what) = target {
-                    report.findings.push(Finding::RefNotACommit {
-                        task: slug.to_string(),
-                        restore: self.reflog_commit(&name)?,
-                        refname: name,
-                        target: what,
-                    });
+                if let Target::Unreadable(what) = target {
+                    let finding = self.unreadable_ref(slug, &name, what, None)?;
+                    report.findings.push(finding);
                 }
                 continue;
             }
             if !matches!(kind, TaskRef::Attic(_)) || !wanted(slug) {
                 continue;
             }
-            let slug = slug.to_string();
             match target {
-                Target::Commit(id) => attics.entry(slug).or_default().push((name, id)),
-                Target::Other(what) => report.findings.push(Finding::RefNotACommit {
-                    task: slug,
-                    refname: name,
-                    target: what,
-                    restore: None,
-                }),
+                Target::Commit(id) => attics.entry(slug.to_string()).or_default().push((name, id)),
+                Target::Unreadable(what) => {
+                    let finding = self.unreadable_ref(slug, &name, what, None)?;
+                    report.findings.push(finding);
+                }
             }
         }
 
@@ -152,14 +199,20 @@ impl Store {
             };
             // A notes ref that is not a commit is its own finding; every note would be missing.
             let unreadable = report.findings.iter().any(|f| {
-                matches!(f, Finding::RefNotACommit { refname, .. } if *refname == refs::notes(slug))
+                matches!(f, Finding::RefNotACommit { refname, .. } | Finding::ObjectMissing { refname, .. }
+                    if *refname == refs::notes(slug))
             });
             let attic = attics.get(slug).map(Vec::as_slice).unwrap_or_default();
-            self.fsck_task(slug, *tip, notes.as_ref(), unreadable, attic, &mut report)?;
+            let notes = match &notes {
+                Some(notes) => NotesOf::Read(notes),
+                None if unreadable => NotesOf::Unreadable,
+                None => NotesOf::None,
+            };
+            self.fsck_task(slug, *tip, notes, attic, purpose, &mut report)?;
             report.tasks.push(slug.clone());
         }
         for (slug, &commit) in &notes_refs {
-            if !branches.contains_key(slug) {
+            if !tasks.contains(slug) {
                 let notes = self.task_notes(commit)?;
                 report.findings.push(Finding::NotesWithoutBranch {
                     task: slug.clone(),
@@ -168,7 +221,7 @@ impl Store {
             }
         }
         for (slug, entries) in &attics {
-            if branches.contains_key(slug) {
+            if tasks.contains(slug) {
                 continue;
             }
             for (refname, commit) in entries {
@@ -180,11 +233,11 @@ impl Store {
             }
         }
 
-        let locks = self.fsck_locks(&branches, &wanted, &mut report);
-        let dirs = self.fsck_worktrees(&branches, &wanted, &mut report);
+        let locks = self.fsck_locks(&tasks, &wanted, &mut report);
+        let dirs = self.fsck_worktrees(&tasks, &wanted, &mut report);
 
         if let Some(slug) = only {
-            let known = !branches.is_empty()
+            let known = !tasks.is_empty()
                 || !notes_refs.is_empty()
                 || !attics.is_empty()
                 || locks
@@ -198,7 +251,42 @@ impl Store {
             }
         }
         report.findings.sort_by(|a, b| a.task().cmp(b.task()));
+        report.tasks.sort();
         Ok(report)
+    }
+
+    /// The finding of a task ref that does not point to a commit. `branch_restore` is where a
+    /// branch can go back to (`Some` for a branch, whose checkout must follow); other refs go
+    /// back to the last commit their reflog holds.
+    fn unreadable_ref(
+        &self,
+        slug: &str,
+        refname: &str,
+        target: Unreadable,
+        branch_restore: Option<Option<ObjectId>>,
+    ) -> Result<Finding> {
+        let task = slug.to_string();
+        let checkout = branch_restore.and_then(|_| self.checkout_of(slug));
+        let restore = match branch_restore {
+            Some(restore) => restore,
+            None => self.reflog_commit(refname)?,
+        };
+        let refname = refname.to_string();
+        Ok(match target {
+            Unreadable::Missing(object) => Finding::ObjectMissing {
+                task,
+                refname,
+                object,
+                restore,
+                checkout,
+            },
+            Unreadable::Other(what) => Finding::RefNotACommit {
+                task,
+                refname,
+                target: what,
+                restore,
+            },
+        })
     }
 
     /// Why an attempt task (task commit `task_commit`, plan saying `of`) belongs to no open
@@ -272,7 +360,7 @@ impl Store {
             let name = reference.name().as_bstr().to_string();
             let target = match reference.target() {
                 gix::refs::TargetRef::Symbolic(to) => {
-                    Target::Other(format!("the ref {}", to.as_bstr()))
+                    Target::Unreadable(Unreadable::Other(format!("the ref {}", to.as_bstr())))
                 }
                 gix::refs::TargetRef::Object(id) => {
                     let id = id.to_owned();
@@ -284,10 +372,12 @@ impl Store {
                         Some(header) if header.kind() == gix::object::Kind::Commit => {
                             Target::Commit(id)
                         }
-                        Some(header) => {
-                            Target::Other(format!("a {} {}", header.kind(), short(&id)))
-                        }
-                        None => Target::Other(format!("a missing object {}", short(&id))),
+                        Some(header) => Target::Unreadable(Unreadable::Other(format!(
+                            "a {} {}",
+                            header.kind(),
+                            short(&id)
+                        ))),
+                        None => Target::Unreadable(Unreadable::Missing(id)),
                     }
                 }
             };
@@ -382,15 +472,15 @@ impl Store {
         Ok(blob.data.to_str_lossy().into_owned())
     }
 
-    /// The newest note on `annotated` in the notes ref's first-parent history that is not
-    /// `current` and parses as `T`.
+    /// The newest note on `annotated` in the first-parent history of the notes commit
+    /// `notes_commit` that is not `current` and parses as `T`.
     fn earlier_note<T: DeserializeOwned>(
         &self,
-        notes: &TaskNotes,
+        notes_commit: ObjectId,
         annotated: ObjectId,
         current: Option<ObjectId>,
     ) -> Result<Option<ObjectId>> {
-        let mut commit = Some(notes.notes_commit);
+        let mut commit = Some(notes_commit);
         let mut seen = BTreeSet::new();
         for _ in 0..HISTORY_LIMIT {
             let Some(at) = commit else { break };
@@ -517,6 +607,29 @@ impl Store {
         Ok(best.map(|(_, _, id)| id).or(task_commit))
     }
 
+    /// The commits whose records readers read: `branch`, and the first-parent lines of the
+    /// attic entries down to the task commit (what a budget sums).
+    fn read_commits(
+        &self,
+        task_commit: ObjectId,
+        branch: Vec<ObjectId>,
+        attic: &[(String, ObjectId)],
+    ) -> HashSet<ObjectId> {
+        let mut read: HashSet<ObjectId> = branch.into_iter().collect();
+        for &(_, tip) in attic {
+            let mut current = Some(tip);
+            for _ in 0..HISTORY_LIMIT {
+                match current {
+                    Some(commit) if commit != task_commit && read.insert(commit) => {
+                        current = self.parents(commit).ok().and_then(|p| p.first().copied());
+                    }
+                    _ => break,
+                }
+            }
+        }
+        read
+    }
+
     /// The next attic ref of a task that a repair may create.
     fn free_attic(&self, slug: &str, attic: &[(String, ObjectId)]) -> String {
         let prefix = refs::attic_prefix(slug);
@@ -532,12 +645,19 @@ impl Store {
         &self,
         slug: &str,
         tip: ObjectId,
-        notes: Option<&TaskNotes>,
-        notes_unreadable: bool,
+        notes: NotesOf<'_>,
         attic: &[(String, ObjectId)],
+        purpose: Purpose,
         report: &mut FsckReport,
     ) -> Result<()> {
+        let (notes, notes_unreadable) = match notes {
+            NotesOf::Read(notes) => (Some(notes), false),
+            NotesOf::Unreadable => (None, true),
+            NotesOf::None => (None, false),
+        };
         let task = slug.to_string();
+        // The commits of the branch above the task commit: their records are what readers read.
+        let mut branch = Vec::new();
         let task_commit = match self.chain(slug, tip)? {
             Chain::NotFound => {
                 report.findings.push(Finding::BranchMoved {
@@ -556,6 +676,7 @@ impl Store {
                 })
             }
             Chain::Found { task_commit, links } => {
+                branch.extend(links.iter().map(|l| l.commit));
                 let checkout = self.checkout_of(slug);
                 let rewind = |to: Option<ObjectId>| Rewind {
                     tip,
@@ -565,81 +686,24 @@ impl Store {
                 };
                 let mut parent_number = Some(0u32);
                 for (i, link) in links.iter().enumerate() {
-                    let names = link.trailers.get(key::TASK);
-                    if names != Some(slug) {
-                        report.findings.push(Finding::ForeignCommit {
-                            task: task.clone(),
-                            commit: link.commit,
-                            names: names.map(str::to_string),
-                            above: links.len() - 1 - i,
-                            rewind: rewind(link.parent),
-                        });
+                    let record = match notes.and_then(|n| n.notes.get(&link.commit)) {
+                        None if notes_unreadable => RecordNote::Unreadable,
+                        None => RecordNote::Missing,
+                        Some(&blob) => RecordNote::Blob(blob),
+                    };
+                    let check = self.check_link(
+                        slug,
+                        link,
+                        parent_number,
+                        record,
+                        links.len() - 1 - i,
+                        rewind(link.parent),
+                    )?;
+                    report.findings.extend(check.findings);
+                    if check.foreign {
                         break;
                     }
-                    let mut problems = Vec::new();
-                    let number = match link.trailers.get(key::CHECKPOINT) {
-                        None => {
-                            problems.push("no Agent-Checkpoint trailer".to_string());
-                            None
-                        }
-                        Some(n) => n.parse::<u32>().ok().or_else(|| {
-                            problems.push(format!("Agent-Checkpoint: {n} is not a number"));
-                            None
-                        }),
-                    };
-                    let step = match link.trailers.get(key::STEP) {
-                        None => {
-                            problems.push("no Agent-Step trailer".to_string());
-                            None
-                        }
-                        Some(s) => match s.parse::<StepOf>() {
-                            Ok(step) => Some((step.index, step.steps)),
-                            Err(why) => {
-                                problems.push(format!("{}: {why}", key::STEP));
-                                None
-                            }
-                        },
-                    };
-                    if !problems.is_empty() {
-                        report.findings.push(Finding::CheckpointTrailers {
-                            task: task.clone(),
-                            commit: link.commit,
-                            problems,
-                            rewind: rewind(link.parent),
-                        });
-                    }
-                    if let (Some(found), Some(before)) = (number, parent_number)
-                        && found != before + 1
-                    {
-                        report.findings.push(Finding::CheckpointNumber {
-                            task: task.clone(),
-                            commit: link.commit,
-                            expected: before + 1,
-                            found,
-                            rewind: rewind(link.parent),
-                        });
-                    }
-                    parent_number = number;
-                    match notes.and_then(|n| n.notes.get(&link.commit)) {
-                        None if notes_unreadable => {}
-                        None => report.findings.push(Finding::RecordMissing {
-                            task: task.clone(),
-                            commit: link.commit,
-                            checkpoint: number.unwrap_or(0),
-                            step,
-                        }),
-                        Some(&blob) => {
-                            let text = self.blob_text(blob)?;
-                            let fields = mismatches(&text, number, step);
-                            if !fields.is_empty() {
-                                report.findings.push(Finding::RecordMismatch {
-                                    task: task.clone(),
-                                    commit: link.commit,
-                                    fields,
-                                });
-                            }
-                        }
-                    }
+                    parent_number = check.number;
                 }
                 Some(task_commit)
             }
@@ -647,6 +711,10 @@ impl Store {
 
         // Every note: the plan on the task commit, a checkpoint record on anything else.
         if let Some(notes) = notes {
+            let read = match task_commit {
+                Some(task_commit) => self.read_commits(task_commit, branch, attic),
+                None => HashSet::new(),
+            };
             for (&annotated, &blob) in &notes.notes {
                 let text = self.blob_text(blob)?;
                 if Some(annotated) == task_commit {
@@ -674,20 +742,20 @@ impl Store {
                             task: task.clone(),
                             task_commit: annotated,
                             detail: err.message().to_string(),
-                            earlier: self.earlier_note::<Plan>(notes, annotated, Some(blob))?,
+                            earlier: self.earlier_note::<Plan>(notes.notes_commit, annotated, Some(blob))?,
                         }),
                     }
-                } else if let Err(err) = toml::from_str::<CheckpointRecord>(&text) {
-                    report.findings.push(Finding::RecordMalformed {
-                        task: task.clone(),
-                        commit: annotated,
-                        detail: err.message().to_string(),
-                        earlier: self.earlier_note::<CheckpointRecord>(
-                            notes,
-                            annotated,
-                            Some(blob),
-                        )?,
-                    });
+                } else if purpose == Purpose::Work && !read.contains(&annotated) {
+                    // A note nothing reads cannot stop work; with many, finding where each
+                    // could be restored from would cost more than the work.
+                } else if let Some(finding) = self.record_malformed(
+                    slug,
+                    notes.notes_commit,
+                    annotated,
+                    blob,
+                    read.contains(&annotated),
+                )? {
+                    report.findings.push(finding);
                 }
             }
         }
@@ -696,7 +764,7 @@ impl Store {
             && !notes.is_some_and(|n| n.notes.contains_key(&task_commit))
         {
             let earlier = match notes {
-                Some(notes) => self.earlier_note::<Plan>(notes, task_commit, None)?,
+                Some(notes) => self.earlier_note::<Plan>(notes.notes_commit, task_commit, None)?,
                 None => None,
             };
             let message = self.commit_message(task_commit)?;
@@ -728,50 +796,5 @@ impl Store {
             }
         }
         Ok(())
-    }
-}
-
-/// `<i>/<steps>` of an `Agent-Step` trailer.
-/// The record fields that disagree with the trailers. A field the record does not have is
-/// not a disagreement: readers tolerate it missing.
-fn mismatches(record: &str, number: Option<u32>, step: Option<(u32, u32)>) -> Vec<Mismatch> {
-    let Ok(table) = toml::from_str::<toml::Table>(record) else {
-        return Vec::new();
-    };
-    let expected = [
-        ("checkpoint", number),
-        ("step", step.map(|s| s.0)),
-        ("steps", step.map(|s| s.1)),
-    ];
-    expected
-        .into_iter()
-        .filter_map(|(field, trailer)| {
-            let trailer = trailer?;
-            let record = table.get(field)?.as_integer()?;
-            (record != i64::from(trailer)).then_some(Mismatch {
-                field,
-                record,
-                trailer,
-            })
-        })
-        .collect()
-}
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use pretty_assertions::assert_eq;
-
-    #[test]
-    fn record_fields_are_compared_only_when_present() {
-        let record = "checkpoint = 3\nstep = 1\nmodel = \"m\"\n";
-        assert_eq!(
-            mismatches(record, Some(2), Some((1, 4))),
-            vec![Mismatch {
-                field: "checkpoint",
-                record: 3,
-                trailer: 2
-            }]
-        );
-        assert_eq!(mismatches(record, Some(3), None), Vec::new());
     }
 }

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use super::{Result, Store, StoreError, refs};
+use super::{Inconsistency, Result, Store, StoreError, refs};
 
 /// Held while a run works on a task; released on drop, or by the kernel when the process
 /// dies: the lock is an `flock` on the file, so a killed run never leaves it held.
@@ -61,11 +61,105 @@ fn parse_holder(text: &str) -> Option<Holder> {
 /// The holder record's key for the say chain's tip when the lock was taken.
 const SAID: &str = "said";
 
+/// The text of a lock file; `None` when it is missing or not a regular file (reading a FIFO
+/// would block).
+fn read_lock_file(path: &Path) -> Option<String> {
+    if NotAFile::at(path).is_some() {
+        return None;
+    }
+    std::fs::read_to_string(path).ok()
+}
+
 /// Try to take an exclusive `flock` without waiting.
 pub(crate) fn try_flock(file: &std::fs::File) -> bool {
     use std::os::fd::AsRawFd;
     // SAFETY: flock on a file descriptor we own; no memory is involved.
     unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+/// Something at a lock path that is not a regular file: a directory, a symlink, a FIFO … —
+/// never made by git-agent. Opening it fails, or blocks for ever (a FIFO), so no command
+/// opens it: `git agent fsck` reports it (rule [`NotAFile::RULE`]), and taking the lock
+/// refuses with the same repair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotAFile {
+    pub path: PathBuf,
+    /// What is there instead: "a directory", "a symbolic link" …
+    pub kind: &'static str,
+    /// A directory with nothing in it, which can go without a look.
+    pub empty_dir: bool,
+}
+
+impl NotAFile {
+    pub const RULE: &'static str = "lock-not-a-file";
+
+    /// What is at `path`, when it exists and is not a regular file.
+    pub fn at(path: &Path) -> Option<NotAFile> {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = std::fs::symlink_metadata(path).ok()?.file_type();
+        let what = if kind.is_file() {
+            return None;
+        } else if kind.is_dir() {
+            "a directory"
+        } else if kind.is_symlink() {
+            "a symbolic link"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "a device"
+        };
+        let empty_dir = kind.is_dir()
+            && std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none());
+        Some(NotAFile {
+            path: path.to_path_buf(),
+            kind: what,
+            empty_dir,
+        })
+    }
+
+    pub fn what(&self) -> String {
+        format!(
+            "the task's lock is {}, not a file: no run or command can take it",
+            self.kind
+        )
+    }
+
+    /// The command that clears the path; a directory with something in it is moved aside,
+    /// never deleted.
+    pub fn repair(&self) -> String {
+        let path = crate::text::shell_word(&self.path.display().to_string());
+        match (self.kind, self.empty_dir) {
+            ("a directory", true) => format!("rmdir {path}"),
+            ("a directory", false) => {
+                let aside = self.path.with_extension("lock.aside");
+                format!(
+                    "mv {path} {}",
+                    crate::text::shell_word(&aside.display().to_string())
+                )
+            }
+            _ => format!("rm -f {path}"),
+        }
+    }
+
+    pub fn note(&self) -> Option<String> {
+        (self.kind == "a directory" && !self.empty_dir)
+            .then(|| "it is not empty: look inside, then delete it".to_string())
+    }
+
+    /// The refusal of a command that needs the lock of `task`.
+    pub fn refusal(&self, task: &str) -> StoreError {
+        StoreError::Inconsistent(Box::new(Inconsistency {
+            task: task.to_string(),
+            rule: Self::RULE,
+            what: self.what(),
+            location: self.path.display().to_string(),
+            repair: self.repair(),
+            note: self.note(),
+            more: 0,
+        }))
+    }
 }
 
 fn open_lock_file(path: &std::path::Path) -> Result<std::fs::File> {
@@ -93,7 +187,7 @@ impl TaskLock {
 
     /// The holder record in a task's lock file (pid, host, since), whether or not it is held.
     pub(crate) fn holder(store: &Store, slug: &str) -> Option<(u32, String, String)> {
-        let text = std::fs::read_to_string(Self::path(store, slug)).ok()?;
+        let text = read_lock_file(&Self::path(store, slug))?;
         parse_holder(&text).map(|h| (h.pid, h.host, h.since))
     }
 
@@ -102,7 +196,7 @@ impl TaskLock {
     /// is meant for this run; one before it is not (src/store/say.rs). `None` when the lock
     /// file is not this process's.
     pub fn said_when_taken(store: &Store, slug: &str) -> Option<Option<gix::ObjectId>> {
-        let text = std::fs::read_to_string(Self::path(store, slug)).ok()?;
+        let text = read_lock_file(&Self::path(store, slug))?;
         let holder = parse_holder(&text)?;
         (holder.pid == std::process::id() && holder.host == this_host()).then_some(holder.said)
     }
@@ -110,7 +204,7 @@ impl TaskLock {
     /// Whether a live run holds the lock.
     pub fn is_held(store: &Store, slug: &str) -> bool {
         let path = Self::path(store, slug);
-        if !path.exists() {
+        if !path.is_file() || NotAFile::at(&path).is_some() {
             return false;
         }
         // Taking the lock for a moment is the only sure test; dropping the file releases it.
@@ -125,7 +219,7 @@ impl TaskLock {
     /// before it could record why it stopped. Its holder record is still in the file.
     pub fn is_stale(store: &Store, slug: &str) -> bool {
         let path = Self::path(store, slug);
-        let left_over = std::fs::read_to_string(&path).is_ok_and(|t| !t.trim().is_empty());
+        let left_over = read_lock_file(&path).is_some_and(|t| !t.trim().is_empty());
         left_over && !Self::is_held(store, slug)
     }
 
@@ -141,6 +235,9 @@ impl TaskLock {
             let Some(slug) = name.to_str().and_then(|n| n.strip_suffix(".lock")) else {
                 continue;
             };
+            if NotAFile::at(&entry.path()).is_some() {
+                continue;
+            }
             let Ok(mut file) = std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -167,11 +264,12 @@ impl TaskLock {
         // Read before the lock is taken: `git agent stop` writes its request after it saw the
         // lock held, so a request is either in this tip or meant for this holder.
         let said = store.ref_target(&refs::say(slug))?;
+        if let Some(problem) = NotAFile::at(&path) {
+            return Err(problem.refusal(slug));
+        }
         let mut file = open_lock_file(&path)?;
         if !try_flock(&file) {
-            let holder = std::fs::read_to_string(&path)
-                .ok()
-                .and_then(|t| parse_holder(&t));
+            let holder = read_lock_file(&path).and_then(|t| parse_holder(&t));
             return Err(StoreError::Locked {
                 slug: slug.to_string(),
                 pid: holder.as_ref().map_or(0, |h| h.pid),

@@ -41,7 +41,7 @@ pub use attempts::{PickOutcome, rank, why_lost};
 pub use attic::AtticEntry;
 pub use carry::Carried;
 pub use checkpoint::{CheckpointInput, CheckpointOutcome, TestsSummary};
-pub use error::StoreError;
+pub use error::{Inconsistency, StoreError};
 pub use fsck::{Finding, FsckReport, Mismatch, Rewind};
 pub use lock::TaskLock;
 pub use merge::{BroughtIn, Conflict, LARGE_FILE_BYTES, MergeTree};

@@ -62,18 +62,22 @@ impl<'s> NotesReader<'s> {
         })
     }
 
-    /// The text of the note on `commit`, if there is one.
-    pub fn text(&mut self, commit: ObjectId) -> Result<Option<String>> {
+    /// The blob of the note on `commit`, if there is one.
+    pub fn blob(&mut self, commit: ObjectId) -> Result<Option<ObjectId>> {
         let Some(state) = self.state.as_mut() else {
             return Ok(None);
         };
-        let repo = self.store.repo();
-        let Some(blob) = state
-            .get(&commit, repo)
-            .map_err(git_err(format!("could not look up the note on {commit}")))?
-        else {
+        state
+            .get(&commit, self.store.repo())
+            .map_err(git_err(format!("could not look up the note on {commit}")))
+    }
+
+    /// The text of the note on `commit`, if there is one.
+    pub fn text(&mut self, commit: ObjectId) -> Result<Option<String>> {
+        let Some(blob) = self.blob(commit)? else {
             return Ok(None);
         };
+        let repo = self.store.repo();
         let blob = repo
             .find_blob(blob)
             .map_err(git_err(format!("could not read the note on {commit}")))?;

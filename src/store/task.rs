@@ -1,14 +1,17 @@
 //! Tasks: creation, lookup and the task commit that anchors the plan.
 
+use std::time::Instant;
+
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
 
 use super::cache::Anchor;
 use super::carry::Carried;
 use super::plan::Plan;
+use super::record::{CheckpointRecord, TestsVerdict};
 use super::refs::{self, Edit, Expect, TaskRef};
 use super::slug::{slug_from_goal, validate_slug};
-use super::trailers::{Trailers, key, parse_trailers};
+use super::trailers::{StepOf, Trailers, key, parse_trailers};
 use super::{Result, Store, StoreError, git_err};
 
 /// What `git agent start` asks for.
@@ -53,13 +56,17 @@ pub(crate) fn task_message(slug: &str, goal: &str, base: ObjectId) -> String {
     )
 }
 
+/// The carried commit is checkpoint 1, of step 0 of a plan not made yet.
+const CARRIED_NUMBER: u32 = 1;
+const CARRIED_STEP: StepOf = StepOf { index: 0, steps: 0 };
+
 /// The message of the commit that carries the user's uncommitted work into the task.
 fn carried_message(slug: &str, carried: &Carried) -> String {
     let mut trailers = Trailers::default();
     trailers.push(key::TASK, slug);
-    trailers.push(key::CHECKPOINT, "1");
-    trailers.push(key::STEP, "0/0");
-    trailers.push(key::TESTS, "not-run");
+    trailers.push(key::CHECKPOINT, CARRIED_NUMBER.to_string());
+    trailers.push(key::STEP, CARRIED_STEP.to_string());
+    trailers.push(key::TESTS, TestsVerdict::NotRun.as_str());
     trailers.push(key::CARRIED, "working tree");
     let mut files = String::new();
     for (status, path) in carried.changes.iter().take(20) {
@@ -77,6 +84,21 @@ fn carried_message(slug: &str, carried: &Carried) -> String {
         if carried.changes.len() == 1 { "" } else { "s" },
         trailers.render()
     )
+}
+
+/// The record of the carried commit: a checkpoint whose work is the user's (no model, no
+/// tests run), with the diff stats of the commit itself.
+fn carried_record(carried: &Carried, (insertions, deletions): (u32, u32)) -> CheckpointRecord {
+    CheckpointRecord {
+        checkpoint: CARRIED_NUMBER,
+        step: CARRIED_STEP.index,
+        steps: CARRIED_STEP.steps,
+        model: "human".into(),
+        files_changed: carried.changes.len() as u32,
+        insertions,
+        deletions,
+        ..CheckpointRecord::default()
+    }
 }
 
 /// How [`Store::which_task`] chose a task.
@@ -134,17 +156,19 @@ impl Store {
             .current_branch()?
             .and_then(|b| b.strip_prefix("refs/heads/").map(str::to_string))
             .unwrap_or_default();
-        let notes = self.notes_edit(
-            &slug,
-            &[(commit, plan.to_toml())],
-            &format!("plan of {slug}"),
-        )?;
+        let mut notes = vec![(commit, plan.to_toml())];
         let tip = match new.carried {
             Some(carried) => {
-                self.commit(&carried_message(&slug, carried), carried.tree, [commit])?
+                let started = Instant::now();
+                let tip = self.commit(&carried_message(&slug, carried), carried.tree, [commit])?;
+                let mut record = carried_record(carried, self.line_stats(base_tree, carried.tree)?);
+                record.checkpoint_ms = started.elapsed().as_millis() as u64;
+                notes.push((tip, toml::to_string(&record).unwrap_or_default()));
+                tip
             }
             None => commit,
         };
+        let notes = self.notes_edit(&slug, &notes, &format!("plan of {slug}"))?;
         let branch = Edit::update(
             refs::branch(&slug),
             Expect::Absent,

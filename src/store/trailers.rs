@@ -54,15 +54,24 @@ impl fmt::Display for StepOf {
     }
 }
 
+/// A step past the plan's last is no step of the plan: read as one, it would say the plan
+/// is done and skip what is left of it.
 impl FromStr for StepOf {
     type Err = String;
     fn from_str(text: &str) -> Result<StepOf, String> {
         let bad = || format!("{text} is not <i>/<steps>");
         let (index, steps) = text.split_once('/').ok_or_else(bad)?;
-        Ok(StepOf {
+        let step = StepOf {
             index: index.trim().parse().map_err(|_| bad())?,
             steps: steps.trim().parse().map_err(|_| bad())?,
-        })
+        };
+        if step.index > step.steps {
+            return Err(format!(
+                "{text} names step {} of a plan of {} steps",
+                step.index, step.steps
+            ));
+        }
+        Ok(step)
     }
 }
 
@@ -230,6 +239,12 @@ mod tests {
             "3/".parse::<StepOf>(),
             Err("3/ is not <i>/<steps>".to_string())
         );
+        assert_eq!(
+            "9/2".parse::<StepOf>(),
+            Err("9/2 names step 9 of a plan of 2 steps".to_string())
+        );
+        assert_eq!("0/0".parse(), Ok(StepOf { index: 0, steps: 0 }));
+        assert_eq!("2/2".parse(), Ok(StepOf { index: 2, steps: 2 }));
     }
 
     #[test]

@@ -284,13 +284,32 @@ impl Store {
         let repo = self.open_worktree(worktree)?;
         let index_path = repo.index_path();
         self.checkout_between(worktree, &index_path, from_tree, to_tree)?;
-        let state =
-            gix::index::State::from_tree(&from_tree, &self.repo.objects, Default::default())
-                .map_err(|err| StoreError::Git {
-                    context: "could not build an index from the tree".into(),
-                    source: err.into(),
-                })?;
-        let mut file = gix::index::File::from_state(state, &index_path);
+        self.index_without_stat_data(&index_path, from_tree)
+    }
+
+    /// Undo [`Store::checkout_in_worktree`] when what it prepared did not land: the files go
+    /// from `merged_tree` back to `tip_tree`, and the index describes the tip again.
+    pub fn undo_checkout_in_worktree(
+        &self,
+        worktree: &Path,
+        merged_tree: ObjectId,
+        tip_tree: ObjectId,
+    ) -> Result<()> {
+        let repo = self.open_worktree(worktree)?;
+        let index_path = repo.index_path();
+        self.checkout_between(worktree, &index_path, merged_tree, tip_tree)?;
+        self.index_without_stat_data(&index_path, tip_tree)
+    }
+
+    /// Write the index at `index_path` describing `tree`, with no stat data: the next
+    /// snapshot hashes every file.
+    fn index_without_stat_data(&self, index_path: &Path, tree: ObjectId) -> Result<()> {
+        let state = gix::index::State::from_tree(&tree, &self.repo.objects, Default::default())
+            .map_err(|err| StoreError::Git {
+                context: "could not build an index from the tree".into(),
+                source: err.into(),
+            })?;
+        let mut file = gix::index::File::from_state(state, index_path);
         file.write(gix::index::write::Options::default())
             .map_err(|err| StoreError::Git {
                 context: format!("could not write the index {}", index_path.display()),

@@ -189,3 +189,50 @@ fn unresolved_conflicts_refuse_a_carried_start() {
     assert!(err.contains("--from-head"), "{err}");
     assert_eq!(env.git(&repo, &["branch", "--list", "agent/*"]), "");
 }
+
+/// The carried commit is a checkpoint like any other: it has its record, so `git agent fsck`
+/// is clean after a dirty start, and still after a run on top of it has written its stop
+/// record and pending usage there.
+#[test]
+fn the_carried_commit_has_its_record_before_and_after_a_run() {
+    use crate::agent_e2e::{agent, good_model, sample};
+    use crate::fake_model::{FakeModel, Script};
+    use std::sync::Arc;
+
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    std::fs::write(dir.join("NOTES.md"), "one\ntwo\n").unwrap();
+    env.agent_ok(
+        &dir,
+        &["start", "--no-run", "--name", "t", "Add a --shout flag"],
+    );
+    env.agent_fsck(&dir);
+    let record: toml::Table =
+        toml::from_str(&env.git(&dir, &["notes", "--ref", "agent/t", "show", "agent/t"])).unwrap();
+    let field = |name: &str| record.get(name).and_then(toml::Value::as_integer);
+    assert_eq!(
+        [
+            field("checkpoint"),
+            field("step"),
+            field("steps"),
+            field("files_changed"),
+            field("insertions")
+        ],
+        [Some(1), Some(0), Some(0), Some(1), Some(2)],
+        "{record:#?}"
+    );
+    assert_eq!(record["tests"]["verdict"].as_str(), Some("not-run"));
+
+    let model = FakeModel::start(
+        Arc::new(good_model) as Arc<Script>,
+        std::time::Duration::ZERO,
+    );
+    let (code, _, err) = agent(&env, &dir, &model, &["resume", "t"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        get(&env.trailers(&dir, "agent/t"), "Agent-Step"),
+        Some("2/2")
+    );
+    env.fsck(&dir);
+    env.agent_fsck(&dir);
+}

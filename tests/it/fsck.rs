@@ -400,6 +400,61 @@ fn refs_of_tasks_that_do_not_exist_or_that_are_not_commits() {
     env.agent_ok(&repo, &["status", "x"]);
 }
 
+/// Remove the loose object file of `id`, as `git gc --prune=now` does to an object it thinks
+/// unreachable while a writer is about to name it in a ref.
+fn prune_object(repo: &Path, id: &str) {
+    std::fs::remove_file(repo.join(".git/objects").join(&id[..2]).join(&id[2..])).unwrap();
+}
+
+#[test]
+fn a_ref_at_a_pruned_object_is_a_finding_and_its_task_is_still_a_task() {
+    let env = TestEnv::new();
+    let repo = task(&env);
+    let wt = worktree(&repo, "x");
+    let before = env.rev(&repo, "agent/x");
+    std::fs::write(wt.join("c.txt"), "c\n").unwrap();
+    env.agent_ok(&repo, &["checkpoint", "x", "-m", "Add c"]);
+    let lost = env.rev(&repo, "agent/x");
+    prune_object(&repo, &lost);
+
+    // The task is checked, its own worktree is not stale, and the finding names the ref and
+    // the object.
+    let (code, _, err) = env.agent(&repo, &["fsck"]);
+    assert_eq!((code, err.as_str()), (1, "1 task checked: 1 finding\n"));
+    let finding = only(&env, &repo, "object-missing");
+    assert_eq!(text(&finding, "where"), "refs/heads/agent/x");
+    assert!(text(&finding, "what").contains(&lost), "{finding:#}");
+    assert_eq!(only(&env, &repo, "object-missing"), finding);
+    assert_eq!(env.agent(&repo, &["fsck", "x"]).0, 1);
+    // The repair keeps the work: the branch goes back to the checkpoint before, whose files
+    // stay in the worktree as a change the next checkpoint records again.
+    assert!(
+        text(&finding, "repair").contains(&format!("refs/heads/agent/x {before} {lost}")),
+        "{finding:#}"
+    );
+    repair(&env, &repo, &finding);
+    env.fsck(&repo);
+    assert_eq!(env.rev(&repo, "agent/x"), before);
+    assert_eq!(env.git(&wt, &["status", "--porcelain"]), "?? c.txt\n");
+    let out = env.agent_ok(&repo, &["checkpoint", "x", "-m", "Add c again"]);
+    assert!(out.starts_with("Checkpoint 2 "), "{out}");
+    assert_eq!(env.git(&repo, &["show", "agent/x:c.txt"]), "c\n");
+    assert_clean(&env, &repo);
+
+    // The notes ref at a pruned commit goes back to the one before; the record it held is
+    // written anew from the trailers.
+    let notes_before = env.rev(&repo, "refs/notes/agent/x^");
+    let notes = env.rev(&repo, "refs/notes/agent/x");
+    prune_object(&repo, &notes);
+    let finding = only(&env, &repo, "object-missing");
+    assert_eq!(text(&finding, "where"), "refs/notes/agent/x");
+    env.sh(&repo, text(&finding, "repair"));
+    assert_eq!(env.rev(&repo, "refs/notes/agent/x"), notes_before);
+    let finding = only(&env, &repo, "record-missing");
+    repair(&env, &repo, &finding);
+    env.fsck(&repo);
+}
+
 #[test]
 fn stale_worktrees_are_found() {
     let env = TestEnv::new();

@@ -11,12 +11,12 @@ use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 use crate::agent_e2e::{GOOD_GREET, KEY, finish, good_model, sample};
+use crate::common::Running;
 use crate::common::{TestEnv, worktree};
 use crate::fake_model::{FakeModel, Script, current_step, last_tool_results, tool, turn};
 use crate::merge_daily::{
     agent, agent_ok, checkout, clean, commit_all, git_agent, model_agent, parents, plan, write,
 };
-use crate::common::Running;
 
 /// greet.sh as both sides meant it: the task's --shout, main's friendlier comment.
 fn resolved() -> String {

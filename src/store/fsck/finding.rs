@@ -4,8 +4,11 @@ use std::path::PathBuf;
 
 use gix::ObjectId;
 
+use crate::store::lock::NotAFile;
 use crate::store::plan::FORMAT;
-use crate::store::refs;
+use crate::store::refs::{self, TaskRef};
+use crate::store::{Inconsistency, StoreError};
+use crate::text::shell_word as sh;
 
 /// Where a task branch is checked out: the task's private worktree (with the admin dir git
 /// registered for it), or the user's own checkout (`--here`, no admin dir).
@@ -80,6 +83,9 @@ pub enum Finding {
         commit: ObjectId,
         detail: String,
         earlier: Option<ObjectId>,
+        /// It is on a commit whose record readers read: one of the branch, or of an attic
+        /// entry's line. A note on anything else is wrong, but nothing reads it.
+        read: bool,
     },
     /// A checkpoint on the branch has no record note.
     RecordMissing {
@@ -142,6 +148,18 @@ pub enum Finding {
         /// An earlier value from the ref's reflog that is a commit.
         restore: Option<ObjectId>,
     },
+    /// A task ref naming an object the repository does not have: pruned by `git gc
+    /// --prune=now` while a run was writing, or lost with a disk.
+    ObjectMissing {
+        task: String,
+        refname: String,
+        object: ObjectId,
+        /// Where the ref can go back to: for a branch the newest commit of the task its reflog
+        /// or notes know, for another ref the last commit in its reflog.
+        restore: Option<ObjectId>,
+        /// For a branch: where it is checked out, whose index must follow.
+        checkout: Option<Checkout>,
+    },
     /// `refs/agent/<x>/attic/<n>` with no `refs/heads/agent/<x>`.
     AtticOfUnknownTask {
         task: String,
@@ -174,6 +192,8 @@ pub enum Finding {
         host: String,
         since: String,
     },
+    /// A task's lock path holds something other than a regular file.
+    LockNotAFile { task: String, problem: NotAFile },
     /// A directory under `agent/worktrees/` that is not the registered worktree of a task.
     StaleWorktree {
         task: String,
@@ -200,16 +220,8 @@ pub(super) fn short(id: &ObjectId) -> String {
     id.to_hex_with_len(8).to_string()
 }
 
-/// `s` as one shell word.
-fn sh(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-+:=@,%".contains(c));
-    if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
+fn is_branch(refname: &str) -> bool {
+    matches!(TaskRef::parse(refname), Some((_, TaskRef::Branch)))
 }
 
 fn notes_cmd(task: &str) -> String {
@@ -238,7 +250,7 @@ the attic; their files stay in the checkout as uncommitted changes, which `git a
 
 impl Finding {
     /// Every rule, by its stable name (docs/data-model.md#fsck lists them).
-    pub const RULES: [&'static str; 19] = [
+    pub const RULES: [&'static str; 21] = [
         "plan-missing",
         "plan-malformed",
         "record-malformed",
@@ -250,10 +262,12 @@ impl Finding {
         "branch-moved",
         "notes-without-branch",
         "ref-not-a-commit",
+        "object-missing",
         "attic-unknown-task",
         "attic-not-of-task",
         "attempt-orphan",
         "stale-lock",
+        NotAFile::RULE,
         "stale-worktree",
         "worktree-gone",
         "stale-ref-lock",
@@ -274,10 +288,12 @@ impl Finding {
             Finding::BranchMoved { .. } => "branch-moved",
             Finding::NotesWithoutBranch { .. } => "notes-without-branch",
             Finding::RefNotACommit { .. } => "ref-not-a-commit",
+            Finding::ObjectMissing { .. } => "object-missing",
             Finding::AtticOfUnknownTask { .. } => "attic-unknown-task",
             Finding::AtticNotOfTask { .. } => "attic-not-of-task",
             Finding::AttemptOrphan { .. } => "attempt-orphan",
             Finding::StaleLock { .. } => "stale-lock",
+            Finding::LockNotAFile { .. } => NotAFile::RULE,
             Finding::StaleWorktree { .. } => "stale-worktree",
             Finding::WorktreeGone { .. } => "worktree-gone",
             Finding::StaleRefLock { .. } => "stale-ref-lock",
@@ -299,15 +315,62 @@ impl Finding {
             | Finding::BranchMoved { task, .. }
             | Finding::NotesWithoutBranch { task, .. }
             | Finding::RefNotACommit { task, .. }
+            | Finding::ObjectMissing { task, .. }
             | Finding::AtticOfUnknownTask { task, .. }
             | Finding::AtticNotOfTask { task, .. }
             | Finding::AttemptOrphan { task, .. }
             | Finding::StaleLock { task, .. }
+            | Finding::LockNotAFile { task, .. }
             | Finding::StaleWorktree { task, .. }
             | Finding::WorktreeGone { task, .. }
             | Finding::StaleRefLock { task, .. }
             | Finding::InterruptedChange { task, .. } => task,
         }
+    }
+
+    /// Whether work that builds on the task (a run, a checkpoint) must refuse: the finding
+    /// is about what such work reads or builds on — the branch's commits and their records,
+    /// the plan, the task's refs, its lock. The others it clears itself (a stale lock or ref
+    /// lock, a worktree to rebuild, a journal to settle, a missing plan it writes anew), or
+    /// they lie outside the task's branch.
+    pub fn stops_work(&self) -> bool {
+        match self {
+            Finding::RecordMalformed { read, .. } => *read,
+            Finding::PlanMalformed { .. }
+            | Finding::RecordMissing { .. }
+            | Finding::RecordMismatch { .. }
+            | Finding::CheckpointTrailers { .. }
+            | Finding::CheckpointNumber { .. }
+            | Finding::ForeignCommit { .. }
+            | Finding::BranchMoved { .. }
+            | Finding::RefNotACommit { .. }
+            | Finding::ObjectMissing { .. }
+            | Finding::LockNotAFile { .. } => true,
+            Finding::PlanMissing { .. }
+            | Finding::NotesWithoutBranch { .. }
+            | Finding::AtticOfUnknownTask { .. }
+            | Finding::AtticNotOfTask { .. }
+            | Finding::AttemptOrphan { .. }
+            | Finding::StaleLock { .. }
+            | Finding::StaleWorktree { .. }
+            | Finding::WorktreeGone { .. }
+            | Finding::StaleRefLock { .. }
+            | Finding::InterruptedChange { .. } => false,
+        }
+    }
+
+    /// The error of work that refuses because of this finding (`more`: how many other
+    /// findings would stop it too): what fsck says, with fsck's repair as its hint.
+    pub fn refusal(&self, more: usize) -> StoreError {
+        StoreError::Inconsistent(Box::new(Inconsistency {
+            task: self.task().to_string(),
+            rule: self.rule(),
+            what: self.what(),
+            location: self.location(),
+            repair: self.repair(),
+            note: self.note(),
+            more,
+        }))
     }
 
     /// What is wrong, in one sentence.
@@ -361,6 +424,9 @@ impl Finding {
             Finding::RefNotACommit { target, .. } => {
                 format!("the ref points to {target}, not a commit")
             }
+            Finding::ObjectMissing { object, .. } => format!(
+                "the ref points to {object}, which the repository does not have (pruned by `git gc --prune=now` while git-agent wrote it?)"
+            ),
             Finding::AtticOfUnknownTask { .. } => {
                 "an attic entry of a task that has no branch".into()
             }
@@ -378,6 +444,7 @@ impl Finding {
             } => format!(
                 "a run died holding the task's lock (pid {pid} on {host}, since {since}) without recording why it stopped"
             ),
+            Finding::LockNotAFile { problem, .. } => problem.what(),
             Finding::StaleWorktree {
                 registered,
                 of_task,
@@ -429,7 +496,9 @@ impl Finding {
                 format!("{} at {}", refs::branch(task), short(tip))
             }
             Finding::NotesWithoutBranch { task, .. } => refs::notes(task),
-            Finding::RefNotACommit { refname, .. } => refname.clone(),
+            Finding::RefNotACommit { refname, .. } | Finding::ObjectMissing { refname, .. } => {
+                refname.clone()
+            }
             Finding::AtticOfUnknownTask {
                 refname, commit, ..
             }
@@ -440,6 +509,7 @@ impl Finding {
             Finding::StaleLock { path, .. } | Finding::StaleWorktree { path, .. } => {
                 path.display().to_string()
             }
+            Finding::LockNotAFile { problem, .. } => problem.path.display().to_string(),
             Finding::WorktreeGone { admin, .. } => admin.display().to_string(),
             Finding::StaleRefLock { path, .. } | Finding::InterruptedChange { path, .. } => {
                 path.display().to_string()
@@ -562,6 +632,29 @@ impl Finding {
                 restore: None,
                 ..
             } => format!("git update-ref --no-deref -d {refname}"),
+            Finding::ObjectMissing {
+                refname,
+                object,
+                restore,
+                checkout,
+                ..
+            } => match restore {
+                None if !is_branch(refname) => format!("git update-ref -d {refname} {object}"),
+                // A branch keeps its name: its worktree holds the work of what was lost.
+                restore => {
+                    let to = restore.map_or_else(|| "<commit>".to_string(), |r| r.to_string());
+                    // The reflog's entries of the missing object go too, or `git fsck`
+                    // reports them.
+                    let mut command = format!(
+                        "git update-ref -m 'agent: fsck: back to a commit that exists' {refname} {to} {object} \
+                         && git reflog expire --stale-fix --expire=never --expire-unreachable=never {refname}"
+                    );
+                    if let Some(checkout) = checkout {
+                        command.push_str(&format!(" && {}", checkout.reset_index()));
+                    }
+                    command
+                }
+            },
             Finding::AtticOfUnknownTask {
                 refname, commit, ..
             }
@@ -579,6 +672,7 @@ impl Finding {
             Finding::StaleLock {
                 path, known: false, ..
             } => format!("rm -f {}", sh(&path.display().to_string())),
+            Finding::LockNotAFile { problem, .. } => problem.repair(),
             Finding::StaleWorktree {
                 path,
                 registered: true,
@@ -678,6 +772,20 @@ impl Finding {
                 restore: Some(_), ..
             } => "puts back the ref's last value that was a commit (from its reflog)".into(),
             Finding::RefNotACommit { .. } => return None,
+            Finding::ObjectMissing {
+                refname, restore, ..
+            } => match (is_branch(refname), restore) {
+                (true, Some(_)) => {
+                    "the branch goes back to the newest commit of the task that exists; the files of what was lost stay in its worktree as uncommitted changes, which `git agent checkpoint` records again".into()
+                }
+                (true, None) => format!(
+                    "no commit of the task is known to exist: pick one from `git reflog show {refname}`; the worktree keeps its files"
+                ),
+                (false, Some(_)) => {
+                    "puts back the ref's last value that is a commit (from its reflog)".into()
+                }
+                (false, None) => "the object is gone: deleting the ref loses nothing more".into(),
+            },
             Finding::AtticOfUnknownTask { refname, .. } | Finding::AtticNotOfTask { refname, .. } => {
                 format!("deletes work kept there; look at it first: git log -p {refname}")
             }
@@ -690,6 +798,7 @@ impl Finding {
                 "clears the record that marks the task interrupted; `git agent resume {task}` instead takes the lock over and continues"
             ),
             Finding::StaleLock { .. } => return None,
+            Finding::LockNotAFile { problem, .. } => return problem.note(),
             Finding::StaleWorktree {
                 task,
                 of_task: true,
@@ -713,13 +822,6 @@ impl Finding {
 mod tests {
     use super::*;
     use pretty_assertions::assert_eq;
-
-    #[test]
-    fn shell_words_are_quoted_only_when_needed() {
-        assert_eq!(sh("refs/heads/agent/x"), "refs/heads/agent/x");
-        assert_eq!(sh("format = 1"), "'format = 1'");
-        assert_eq!(sh("it's"), r"'it'\''s'");
-    }
 
     #[test]
     fn a_new_plan_holds_any_goal_through_the_shell() {

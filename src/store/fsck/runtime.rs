@@ -1,12 +1,10 @@
 //! The runtime part of `git agent fsck`: locks and worktrees under `$GIT_COMMON_DIR/agent/`.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use gix::ObjectId;
-
 use super::{Checkout, Finding, FsckReport};
-use crate::store::lock::TaskLock;
+use crate::store::lock::{NotAFile, TaskLock};
 use crate::store::{Store, refs};
 
 impl Store {
@@ -43,7 +41,7 @@ impl Store {
     /// Stale locks; returns whether any lock file of a wanted task exists.
     pub(super) fn fsck_locks(
         &self,
-        branches: &BTreeMap<String, ObjectId>,
+        tasks: &BTreeSet<String>,
         wanted: &dyn Fn(&str) -> bool,
         report: &mut FsckReport,
     ) -> bool {
@@ -64,7 +62,12 @@ impl Store {
                 continue;
             }
             any = true;
-            if TaskLock::is_held(self, &slug) {
+            if let Some(problem) = NotAFile::at(&TaskLock::path(self, &slug)) {
+                report.findings.push(Finding::LockNotAFile {
+                    task: slug,
+                    problem,
+                });
+            } else if TaskLock::is_held(self, &slug) {
                 let holder = TaskLock::holder(self, &slug)
                     .map(|(pid, host, _)| format!(" (pid {pid} on {host})"))
                     .unwrap_or_default();
@@ -77,7 +80,7 @@ impl Store {
                     .unwrap_or_else(|| (0, "unknown".into(), "unknown".into()));
                 report.findings.push(Finding::StaleLock {
                     path: TaskLock::path(self, &slug),
-                    known: branches.contains_key(&slug),
+                    known: tasks.contains(&slug),
                     task: slug,
                     pid,
                     host,
@@ -105,10 +108,11 @@ impl Store {
     }
 
     /// Worktree directories of no task and registrations whose directory is gone; returns
-    /// whether any directory of a wanted task exists.
+    /// whether any directory of a wanted task exists. `tasks` are the tasks with a branch
+    /// ref, readable or not: a task's own worktree is never stale.
     pub(super) fn fsck_worktrees(
         &self,
-        branches: &BTreeMap<String, ObjectId>,
+        tasks: &BTreeSet<String>,
         wanted: &dyn Fn(&str) -> bool,
         report: &mut FsckReport,
     ) -> bool {
@@ -151,7 +155,7 @@ impl Store {
             let is_registered = registered
                 .iter()
                 .any(|(_, wt)| in_root(wt).as_deref() == Some(name.as_str()));
-            let of_task = branches.contains_key(&name);
+            let of_task = tasks.contains(&name);
             if !(of_task && is_registered) {
                 report.findings.push(Finding::StaleWorktree {
                     task,
