@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pretty_assertions::assert_eq;
 use serde_json::Value;
@@ -60,7 +60,7 @@ fn agent_refs(env: &TestEnv, repo: &Path) -> String {
 /// that blocks on the damage is killed and fails the test); its error object.
 fn refused(env: &TestEnv, repo: &Path, model: &FakeModel, args: &[&str]) -> Value {
     let mut cmd = env.agent_cmd(repo, &[&["--json"], args].concat());
-    let mut child = cmd
+    let child = cmd
         .env("ANTHROPIC_BASE_URL", &model.url)
         .env("ANTHROPIC_API_KEY", KEY)
         .stdin(Stdio::null())
@@ -68,15 +68,11 @@ fn refused(env: &TestEnv, repo: &Path, model: &FakeModel, args: &[&str]) -> Valu
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("git agent {args:?} hangs");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = crate::support::output_within(
+        child,
+        Duration::from_secs(120),
+        &format!("git agent {args:?} (it hangs)"),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{args:?}: {stdout}");
     let error = stdout

@@ -42,6 +42,8 @@ fn a_run_with_thinking_completes_and_sends_every_thinking_block_back_unchanged()
     let env = TestEnv::new();
     let dir = sample(&env, "");
     env.git(&dir, &["config", "agent.thinking", "low"]);
+    // A model that thinks within a budget (the default model's thinking is adaptive).
+    env.git(&dir, &["config", "agent.model", "claude-sonnet-4-5"]);
     let model = FakeModel::start(Arc::new(thinking_model) as Arc<Script>, Duration::ZERO);
     let out = git_agent(
         &env,
