@@ -869,12 +869,15 @@ fn long_steps() -> usize {
 fn bench_long(env: &Env, root: &Path, table: &mut Table) {
     let steps = long_steps();
     let (dir, mut cmd) = session_run(env, root, "long", steps);
-    cmd.arg("--json");
+    // 2,000 tokens a turn, two turns a step: the default budget ends the run at step 667.
+    cmd.args(["--json", "--max-cost", "1000"]);
     let stderr = root.join("long.stderr");
+    let mut last = String::new();
     let (mut starts, mut cpu_at_start) = (Vec::new(), Vec::new());
     let (mut ended, mut cpu_total) = (Instant::now(), Duration::ZERO);
     let (wall, maxrss_kib, ok) = run_streamed(cmd, &stderr, |line, at, pid| match line {
         Some(line) => {
+            last = line.to_string();
             let event: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
             if event["type"] == "step_started" {
                 starts.push(at);
@@ -885,7 +888,7 @@ fn bench_long(env: &Env, root: &Path, table: &mut Table) {
     });
     assert!(
         ok,
-        "{}",
+        "{last}\n{}",
         std::fs::read_to_string(&stderr).unwrap_or_default()
     );
     assert_eq!(starts.len(), steps, "one step_started event a step");
