@@ -917,9 +917,8 @@ fn bench_long(env: &Env, root: &Path, table: &mut Table) {
         .iter()
         .map(|&k| format!("step {k}: {} (cpu {})", ms(window(k)), ms(window_cpu(k))))
         .collect();
-    let growth = |f: &dyn Fn(usize) -> Duration| {
-        f(steps).as_secs_f64() / f(10).as_secs_f64().max(1e-6)
-    };
+    let growth =
+        |f: &dyn Fn(usize) -> Duration| f(steps).as_secs_f64() / f(10).as_secs_f64().max(1e-6);
     table.row(
         &format!("{steps}-step replayed session, harness time per step (medians of 10 steps)"),
         &format!(
