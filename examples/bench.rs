@@ -6,7 +6,7 @@
 //! cargo build --release && cargo run --release --example bench [SECTION]
 //! ```
 //!
-//! SECTION is one of startup, checkpoint, steps, rollback, list, session (default: all). Every pair
+//! SECTION is one of startup, checkpoint, steps, rollback, list, session, long (default: all). Every pair
 //! runs alternately, A/B/A/B, after `git status` has refreshed the index on both sides; the
 //! table shows medians with the range (min–max). `GIT_AGENT_BENCH_ROUNDS` sets the rounds
 //! (default 11); `GIT_AGENT_BENCH_SKIP_100K=1` leaves out the 100k-file repositories, whose
@@ -27,7 +27,10 @@
 //!   over the same refs, with the task cache warm and with it removed before each run; and
 //!   `git agent status` of one task vs `git log -1 --format=%(trailers)` + `git notes show`;
 //! - session: a 200-step replayed session: harness time per step (no model latency) and the
-//!   run's peak RSS.
+//!   run's peak RSS;
+//! - long (on demand, not part of the default): one task of `GIT_AGENT_BENCH_LONG_STEPS`
+//!   replayed steps (default 1,000), the harness's time per step at steps 1, 10, 100 and the
+//!   last (medians of 10-step windows), to show it flat along a task's history.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::ffi::OsString;
@@ -728,19 +731,20 @@ fn bench_steps(env: &Env, root: &Path, table: &mut Table) {
     }
 }
 
-fn bench_session(env: &Env, root: &Path, table: &mut Table) {
-    let dir = root.join("session");
+/// A repository of 100 files whose policy allows `steps` steps, and the command that runs a
+/// replayed session of `steps` steps (each writing one new file) in it as task `long`.
+fn session_run(env: &Env, root: &Path, name: &str, steps: usize) -> (PathBuf, Command) {
+    let dir = root.join(name);
     generate(env, &dir, 100);
     std::fs::write(
         dir.join(".git-agent.toml"),
-        "test_command = \"true\"\nmax_steps = 200\n",
+        format!("test_command = \"true\"\nmax_steps = {steps}\n"),
     )
     .unwrap();
     env.git(&dir, &["add", "-A"]);
     env.git(&dir, &["commit", "-qm", "policy"]);
-    let steps = 200;
     let lines = replay_session(steps, |n| format!("parts/p{n}.txt"));
-    let session = root.join("session.jsonl");
+    let session = root.join(format!("{name}.jsonl"));
     std::fs::write(&session, lines).unwrap();
     let mut cmd = env.cmd(&dir, env.bin.to_str().unwrap(), &[]);
     cmd.args([
@@ -752,7 +756,13 @@ fn bench_session(env: &Env, root: &Path, table: &mut Table) {
         "--replay-file",
     ])
     .arg(&session)
-    .arg("two hundred parts");
+    .arg(format!("{steps} parts"));
+    (dir, cmd)
+}
+
+fn bench_session(env: &Env, root: &Path, table: &mut Table) {
+    let steps = 200;
+    let (dir, cmd) = session_run(env, root, "session", steps);
     let stderr = root.join("session.stderr");
     let (wall, maxrss_kib, ok) = run_measured(cmd, &stderr);
     assert!(
@@ -790,6 +800,154 @@ fn bench_session(env: &Env, root: &Path, table: &mut Table) {
         "",
         "",
         "< 50 MiB",
+    );
+}
+
+/// Run `cmd` with its stdout read line by line as it comes, each line handed to `on_line`
+/// with the moment it arrived and the child's pid (and `None` at the end of its output); returns the run's wall time, its peak RSS in KiB and whether
+/// it succeeded (reaped by `wait4`, as in [`run_measured`]).
+#[allow(clippy::zombie_processes)]
+fn run_streamed(
+    mut cmd: Command,
+    stderr: &Path,
+    mut on_line: impl FnMut(Option<&str>, Instant, u32),
+) -> (Duration, i64, bool) {
+    use std::io::BufRead;
+    let started = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    for line in stdout.lines() {
+        on_line(Some(&line.unwrap()), Instant::now(), child.id());
+    }
+    // The end of its output, before it is reaped (its /proc entry is still there).
+    on_line(None, Instant::now(), child.id());
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, filling the status and rusage we own. The `Child` is
+    // not waited for again.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    (started.elapsed(), usage.ru_maxrss, ok)
+}
+
+/// CPU time so far of process `pid` (user and system, with its children it waited for),
+/// from `/proc/<pid>/stat`, in clock ticks of 10 ms; zero if it cannot be read.
+fn process_cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // utime, stime, cutime, cstime are fields 14-17 of the line, 12-15 of what follows ')'.
+    let ticks: u64 = fields.get(11..15).map_or(0, |f| f.iter().sum());
+    Duration::from_millis(ticks * 10)
+}
+
+/// How many steps the `long` section runs (`GIT_AGENT_BENCH_LONG_STEPS`, default 1,000).
+fn long_steps() -> usize {
+    std::env::var("GIT_AGENT_BENCH_LONG_STEPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000)
+        .max(20)
+}
+
+/// The harness's time per step along one long task: a replayed session of `long_steps()`
+/// steps run with `--json`, each step's time taken from its `step_started` event to the next
+/// one's (the last step's: to the run's exit), as this process reads them. Shown as medians
+/// of 10-step windows starting at steps 1, 10 and 100 and ending at the last step: flat
+/// means nothing the harness does per step grows with the task's history.
+fn bench_long(env: &Env, root: &Path, table: &mut Table) {
+    let steps = long_steps();
+    let (dir, mut cmd) = session_run(env, root, "long", steps);
+    // 2,000 tokens a turn, two turns a step: the default budget ends the run at step 667.
+    cmd.args(["--json", "--max-cost", "1000"]);
+    let stderr = root.join("long.stderr");
+    let mut last = String::new();
+    let (mut starts, mut cpu_at_start) = (Vec::new(), Vec::new());
+    let (mut ended, mut cpu_total) = (Instant::now(), Duration::ZERO);
+    let (wall, maxrss_kib, ok) = run_streamed(cmd, &stderr, |line, at, pid| match line {
+        Some(line) => {
+            last = line.to_string();
+            let event: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+            if event["type"] == "step_started" {
+                starts.push(at);
+                cpu_at_start.push(process_cpu(pid));
+            }
+        }
+        None => (ended, cpu_total) = (at, process_cpu(pid)),
+    });
+    assert!(
+        ok,
+        "{last}\n{}",
+        std::fs::read_to_string(&stderr).unwrap_or_default()
+    );
+    assert_eq!(starts.len(), steps, "one step_started event a step");
+    let mut per_step: Vec<Duration> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    per_step.push(ended - starts[steps - 1]);
+    let window = |first: usize| -> Duration {
+        // Steps `first`..`first + 9`, 1-based, kept inside the run.
+        let from = first.min(steps - 9) - 1;
+        let mut times = per_step[from..from + 10].to_vec();
+        times.sort();
+        (times[4] + times[5]) / 2
+    };
+    // CPU of a window: the run's own and its waited-for children's, in clock ticks, so a sum
+    // over the window's 10 steps rather than a median. The last window ends at the run's end.
+    let window_cpu = |first: usize| -> Duration {
+        let from = first.min(steps - 9) - 1;
+        let end = cpu_at_start.get(from + 10).copied().unwrap_or(cpu_total);
+        end.saturating_sub(cpu_at_start[from]) / 10
+    };
+    let mut marks: Vec<usize> = [1, 10, 100]
+        .into_iter()
+        .filter(|&k| k + 9 <= steps)
+        .collect();
+    marks.push(steps);
+    let figures: Vec<String> = marks
+        .iter()
+        .map(|&k| format!("step {k}: {} (cpu {})", ms(window(k)), ms(window_cpu(k))))
+        .collect();
+    let growth =
+        |f: &dyn Fn(usize) -> Duration| f(steps).as_secs_f64() / f(10).as_secs_f64().max(1e-6);
+    table.row(
+        &format!("{steps}-step replayed session, harness time per step (medians of 10 steps)"),
+        &format!(
+            "{}; whole run {:.1} ms a step",
+            figures.join(", "),
+            wall.as_secs_f64() * 1000.0 / steps as f64
+        ),
+        "",
+        &format!(
+            "step {steps} / step 10: {:.2} ({:.2})",
+            growth(&window),
+            growth(&window_cpu)
+        ),
+        "< 20 ms at every step, flat",
+    );
+    let count = |args: &[&str]| env.git(&dir, args).trim().to_string();
+    let objects = count(&["count-objects"]);
+    table.row(
+        &format!("{steps}-step replayed session, what is left in git"),
+        &format!(
+            "notes commits: {}; commits on the branch: {}; loose objects: {}; peak RSS {:.1} MiB",
+            count(&["rev-list", "--count", "refs/notes/agent/long"]),
+            count(&["rev-list", "--count", "agent/long"]),
+            objects.split_whitespace().next().unwrap_or("?"),
+            maxrss_kib as f64 / 1024.0
+        ),
+        "",
+        "",
+        "",
     );
 }
 
@@ -883,6 +1041,10 @@ fn main() {
     if all || section == "session" {
         settle();
         bench_session(&env, root.path(), &mut table);
+    }
+    if section == "long" {
+        settle();
+        bench_long(&env, root.path(), &mut table);
     }
     println!("\n| what | git-agent | git | ratio: wall (cpu) | goal |");
     println!("|---|---|---|---|---|");
