@@ -240,6 +240,7 @@ mod tests {
                 id: id.clone(),
                 name: "write_file".into(),
                 input: json!({"path": format!("f{i}"), "content": "w".repeat(1000)}),
+                extra_content: None,
             }]));
             messages.push(Message {
                 role: Role::User,

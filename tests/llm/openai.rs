@@ -72,11 +72,13 @@ fn openai_response() -> Response {
                 id: "call_abc".to_string(),
                 name: "read_file".to_string(),
                 input: json!({"path": "a.rs"}),
+                extra_content: None,
             },
             ContentBlock::ToolUse {
                 id: "call_def".to_string(),
                 name: "search".to_string(),
                 input: json!({"pattern": "fn main"}),
+                extra_content: None,
             },
         ],
         stop_reason: StopReason::ToolUse,
@@ -109,6 +111,7 @@ fn loop_request(model: &str) -> Request {
                     id: "call_a".to_string(),
                     name: "read_file".to_string(),
                     input: json!({"path": "a.rs"}),
+                    extra_content: None,
                 },
             ]),
             Message {
@@ -123,6 +126,7 @@ fn loop_request(model: &str) -> Request {
                 id: "call_b".to_string(),
                 name: "run_command".to_string(),
                 input: json!({"command": "cargo test"}),
+                extra_content: None,
             }]),
             Message {
                 role: Role::User,
@@ -264,11 +268,13 @@ async fn ollama_whole_tool_calls_in_one_delta_without_index_or_key() {
                     id: "call_k2".to_string(),
                     name: "read_file".to_string(),
                     input: json!({"path": "README.md"}),
+                    extra_content: None,
                 },
                 ContentBlock::ToolUse {
                     id: "call_k3".to_string(),
                     name: "list_files".to_string(),
                     input: json!({}),
+                    extra_content: None,
                 },
             ],
             stop_reason: StopReason::ToolUse,
@@ -322,11 +328,13 @@ async fn llama_cpp_ids_without_prefix_and_missing_ids_with_crlf() {
                     id: "Qx7aTzS1".to_string(),
                     name: "search".to_string(),
                     input: json!({"pattern": "todo"}),
+                    extra_content: None,
                 },
                 ContentBlock::ToolUse {
                     id: "call_1".to_string(),
                     name: "list_files".to_string(),
                     input: json!({}),
+                    extra_content: None,
                 },
             ],
             StopReason::ToolUse
@@ -700,6 +708,7 @@ fn text_after_tool_results_follows_them_as_one_user_message() {
             id: "call_1".to_string(),
             name: "read_file".to_string(),
             input: json!({"path": "a"}),
+            extra_content: None,
         }]),
         Message {
             role: Role::User,
@@ -764,6 +773,7 @@ async fn a_router_stream_without_finish_reason_and_with_repeated_names_is_one_wh
                 id: "toolu_vrtx_01".to_string(),
                 name: "llm_version".to_string(),
                 input: json!({"verbose": true}),
+                extra_content: None,
             }],
             stop_reason: StopReason::ToolUse,
             usage,
@@ -850,11 +860,13 @@ async fn a_json_answer_to_a_streaming_request_is_read_once_with_its_usage() {
                     id: "call_1".to_string(),
                     name: "read_file".to_string(),
                     input: json!({"path": "a.rs"}),
+                    extra_content: None,
                 },
                 ContentBlock::ToolUse {
                     id: "call_2".to_string(),
                     name: "read_file".to_string(),
                     input: json!({"path": "b.rs"}),
+                    extra_content: None,
                 },
             ],
             stop_reason: StopReason::ToolUse,
@@ -993,11 +1005,13 @@ async fn a_new_id_at_a_used_index_is_a_new_call() {
                 id: "call_1".to_string(),
                 name: "read_file".to_string(),
                 input: json!({"path": "a.rs"}),
+                extra_content: None,
             },
             ContentBlock::ToolUse {
                 id: "call_2".to_string(),
                 name: "read_file".to_string(),
                 input: json!({"path": "b.rs"}),
+                extra_content: None,
             },
         ]
     );

@@ -111,6 +111,7 @@ fn call_block(id: &str, name: &str, input: serde_json::Value) -> ContentBlock {
         id: id.to_string(),
         name: name.to_string(),
         input,
+        extra_content: None,
     }
 }
 

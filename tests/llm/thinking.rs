@@ -174,6 +174,7 @@ async fn a_thinking_block_goes_back_byte_equal_in_the_next_request_of_the_tool_l
                     id: "toolu_01T".to_string(),
                     name: "read_file".to_string(),
                     input: json!({"path": "src/lib.rs"}),
+                    extra_content: None,
                 },
             ],
             stop_reason: StopReason::ToolUse,
@@ -261,6 +262,7 @@ async fn redacted_thinking_goes_back_unchanged_beside_the_thinking_block() {
                 id: "toolu_01R".to_string(),
                 name: "read_file".to_string(),
                 input: json!({"path": "README.md"}),
+                extra_content: None,
             },
         ]
     );
