@@ -450,6 +450,32 @@ fn openai_requests_leave_thinking_blocks_out() {
     );
 }
 
+/// The other way round: a Chat Completions server's unsigned reasoning and what Gemini
+/// attached to a call have no place in Anthropic's API, which refuses thinking without a
+/// signature and fields it does not know.
+#[test]
+fn anthropic_requests_leave_chat_completions_reasoning_and_extra_content_out() {
+    let mut request = request("claude-sonnet-4-5", Thinking::Off);
+    request.messages.push(Message::assistant(vec![
+        ContentBlock::Reasoning {
+            reasoning: "hmm".to_string(),
+        },
+        ContentBlock::ToolUse {
+            id: "call_1".to_string(),
+            name: "read_file".to_string(),
+            input: json!({"path": "a"}),
+            extra_content: Some(json!({"google": {"thought_signature": "c2ln"}})),
+        },
+    ]));
+    let body = git_agent::llm::wire::anthropic_body(&request);
+    assert_eq!(
+        body["messages"][1],
+        json!({"role": "assistant", "content": [
+            {"type": "tool_use", "id": "call_1", "name": "read_file", "input": {"path": "a"}},
+        ]})
+    );
+}
+
 /// `reasoning_effort` goes to OpenAI's reasoning models when thinking is on, with the
 /// reasoning's tokens added to `max_completion_tokens`; never when it is off, nor to a model
 /// that does not reason (which would refuse the field).
