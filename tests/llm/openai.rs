@@ -945,8 +945,8 @@ async fn a_stream_with_usage_in_every_chunk_cut_before_its_finish_is_asked_again
     );
 }
 
-/// What a reasoning model thought is not its answer, but it was generated: with no usage in
-/// the stream, the estimate counts it.
+/// What a reasoning model thought is not its answer (kept as reasoning, for the next request)
+/// but it was generated: with no usage in the stream, the estimate counts it.
 #[tokio::test]
 async fn reasoning_without_usage_is_kept_out_of_the_text_and_counted_in_the_estimate() {
     let m = "deepseek-reasoner";
@@ -966,10 +966,16 @@ async fn reasoning_without_usage_is_kept_out_of_the_text_and_counted_in_the_esti
         .unwrap()
         .len();
     let response = result.unwrap();
+    assert_eq!(response.text(), "Hello!");
     assert_eq!(
         (response.content, response.usage, response.usage_estimated),
         (
-            vec![ContentBlock::text("Hello!")],
+            vec![
+                ContentBlock::Reasoning {
+                    reasoning: "The user wants a greeting.".to_string()
+                },
+                ContentBlock::text("Hello!")
+            ],
             Usage {
                 input_tokens: sent.div_ceil(3) as u64,
                 output_tokens: ("The user wants a greeting.".len() + "Hello!".len()).div_ceil(3)
