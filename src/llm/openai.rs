@@ -330,7 +330,8 @@ struct Assembly {
     /// the conversation. Reasoning sent only as `reasoning` is not: OpenRouter takes
     /// reasoning back as `reasoning_details`, not as `reasoning`
     /// (<https://openrouter.ai/docs/use-cases/reasoning-tokens#preserving-reasoning-blocks>),
-    /// and Groq refuses fields it does not know.
+    /// and nothing says Ollama or Groq take it back: a field a server does not know may be
+    /// refused.
     reasoning_goes_back: bool,
     calls: Vec<Call>,
     finish: Option<String>,
