@@ -178,11 +178,16 @@ fn clear_result(messages: &mut [Message], at: usize, block: usize) -> usize {
         .find(|m| m.role == Role::Assistant)
     {
         // A turn with thinking goes back byte for byte, as the API checks it: its calls keep
-        // their inputs.
+        // their inputs. Gemini's thought signatures ride on the calls themselves.
         let thought = turn.content.iter().any(|b| {
             matches!(
                 b,
-                ContentBlock::Thinking { .. } | ContentBlock::RedactedThinking { .. }
+                ContentBlock::Thinking { .. }
+                    | ContentBlock::RedactedThinking { .. }
+                    | ContentBlock::ToolUse {
+                        extra_content: Some(_),
+                        ..
+                    }
             )
         });
         if let Some(call) = turn.content.iter_mut().find(|b| call_id(b) == Some(&id)) {
@@ -240,6 +245,7 @@ mod tests {
                 id: id.clone(),
                 name: "write_file".into(),
                 input: json!({"path": format!("f{i}"), "content": "w".repeat(1000)}),
+                extra_content: None,
             }]));
             messages.push(Message {
                 role: Role::User,
@@ -343,6 +349,20 @@ mod tests {
                 signature: "sig".into(),
             },
         );
+        let turn = messages[1].clone();
+        window.fit(0, &mut messages, Pressure::Routine);
+        assert_eq!(messages[1], turn);
+        assert_eq!(results(&messages)[0], "cleared");
+    }
+
+    #[test]
+    fn a_turn_with_a_signed_call_keeps_its_calls_whole() {
+        let window = ContextWindow::new(20_000, 2_000);
+        let mut messages = conversation(5, 20_000);
+        let ContentBlock::ToolUse { extra_content, .. } = &mut messages[1].content[0] else {
+            panic!("the conversation starts with a call");
+        };
+        *extra_content = Some(json!({"google": {"thought_signature": "sig"}}));
         let turn = messages[1].clone();
         window.fit(0, &mut messages, Pressure::Routine);
         assert_eq!(messages[1], turn);

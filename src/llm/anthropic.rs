@@ -112,9 +112,19 @@ pub fn request_body(request: &Request) -> Value {
             let content: Vec<Value> = m
                 .content
                 .iter()
-                // The API refuses empty text blocks.
-                .filter(|b| !matches!(b, ContentBlock::Text { text } if text.is_empty()))
+                // The API refuses empty text blocks. Reasoning a Chat Completions server sent
+                // is unsigned, and the API takes thinking only with its signature.
+                .filter(|b| {
+                    !matches!(b, ContentBlock::Text { text } if text.is_empty())
+                        && !matches!(b, ContentBlock::Reasoning { .. })
+                })
                 .map(|b| match b {
+                    // What another server attached to a call is not for this API.
+                    ContentBlock::ToolUse {
+                        id, name, input, ..
+                    } => {
+                        json!({"type": "tool_use", "id": id, "name": name, "input": input})
+                    }
                     // The API takes only an object as input; the tool result says what was wrong.
                     ContentBlock::InvalidToolUse { id, name, .. } => {
                         json!({"type": "tool_use", "id": id, "name": name, "input": {}})

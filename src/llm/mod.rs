@@ -144,7 +144,9 @@ impl Provider {
         };
         // A recording may hold a call whose input is not an object; the loop must be told.
         for block in &mut response.content {
-            if let ContentBlock::ToolUse { id, name, input } = block
+            if let ContentBlock::ToolUse {
+                id, name, input, ..
+            } = block
                 && !input.is_object()
             {
                 let (id, name, input) = (id.clone(), name.clone(), input.take());

@@ -18,6 +18,13 @@ const PROVIDER: &str = "openai";
 const KEY_ENV: &str = "OPENAI_API_KEY";
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 
+/// The field DeepSeek (and vLLM, llama.cpp, LM Studio) stream the model's reasoning in, and
+/// the field DeepSeek takes it back in on the assistant message that called tools.
+const REASONING_CONTENT: &str = "reasoning_content";
+/// The field of a tool call where Gemini puts data it wants back on that call (its thought
+/// signature, under `google.thought_signature`).
+const EXTRA_CONTENT: &str = "extra_content";
+
 /// The header Azure OpenAI takes its key in.
 const AZURE_KEY_HEADER: HeaderName = HeaderName::from_static("api-key");
 /// Hosts of Azure OpenAI resources (and of Azure AI Foundry's).
@@ -166,6 +173,7 @@ pub fn request_body(request: &Request) -> Value {
     }
     for message in &request.messages {
         let mut text = String::new();
+        let mut reasoning: Option<&str> = None;
         let mut calls = Vec::new();
         let mut results = Vec::new();
         for block in &message.content {
@@ -176,11 +184,23 @@ pub fn request_body(request: &Request) -> Value {
                     }
                     text.push_str(t)
                 }
-                ContentBlock::ToolUse { id, name, input } => calls.push(json!({
-                    "id": id,
-                    "type": "function",
-                    "function": {"name": name, "arguments": input.to_string()},
-                })),
+                ContentBlock::ToolUse {
+                    id,
+                    name,
+                    input,
+                    extra_content,
+                } => {
+                    let mut call = json!({
+                        "id": id,
+                        "type": "function",
+                        "function": {"name": name, "arguments": input.to_string()},
+                    });
+                    // Gemini checks its thought signature on the call it came with.
+                    if let Some(extra) = extra_content {
+                        call[EXTRA_CONTENT] = extra.clone();
+                    }
+                    calls.push(call)
+                }
                 // Some servers parse the arguments of earlier calls; send valid JSON. The tool
                 // result says what was wrong with the model's.
                 ContentBlock::InvalidToolUse { id, name, .. } => calls.push(json!({
@@ -190,6 +210,7 @@ pub fn request_body(request: &Request) -> Value {
                 })),
                 // Signed for Anthropic's API only; Chat Completions has no place for it.
                 ContentBlock::Thinking { .. } | ContentBlock::RedactedThinking { .. } => {}
+                ContentBlock::Reasoning { reasoning: r } => reasoning = Some(r),
                 ContentBlock::ToolResult {
                     tool_use_id,
                     content,
@@ -217,6 +238,11 @@ pub fn request_body(request: &Request) -> Value {
             }
             Role::Assistant => {
                 let mut m = json!({"role": "assistant", "content": if text.is_empty() { Value::Null } else { Value::String(text) }});
+                // Only where the server sent it: other servers may refuse a field they do
+                // not know.
+                if let Some(reasoning) = reasoning {
+                    m[REASONING_CONTENT] = json!(reasoning);
+                }
                 if !calls.is_empty() {
                     m["tool_calls"] = Value::Array(calls);
                 }
@@ -289,6 +315,8 @@ struct Call {
     id: Option<String>,
     name: String,
     arguments: String,
+    /// Gemini's `extra_content` (its thought signature), kept whole to be sent back.
+    extra_content: Option<Value>,
 }
 
 #[derive(Default)]
@@ -298,6 +326,13 @@ struct Assembly {
     /// LM Studio; `reasoning`: OpenRouter, Ollama, Groq): generated and paid for, but not
     /// part of what the model answered.
     reasoning: String,
+    /// The reasoning came as `reasoning_content`, the field it goes back in: it is kept in
+    /// the conversation. Reasoning sent only as `reasoning` is not: OpenRouter takes
+    /// reasoning back as `reasoning_details`, not as `reasoning`
+    /// (<https://openrouter.ai/docs/use-cases/reasoning-tokens#preserving-reasoning-blocks>),
+    /// and nothing says Ollama or Groq take it back: a field a server does not know may be
+    /// refused.
+    reasoning_goes_back: bool,
     calls: Vec<Call>,
     finish: Option<String>,
     usage: Option<Usage>,
@@ -320,11 +355,12 @@ impl Assembly {
             added = true;
         }
         // Some servers send both names for the same text; one of them counts.
-        let reasoning = ["reasoning_content", "reasoning"]
-            .iter()
-            .find_map(|k| delta[*k].as_str().filter(|s| !s.is_empty()));
-        if let Some(piece) = reasoning {
+        let reasoning = [REASONING_CONTENT, "reasoning"]
+            .into_iter()
+            .find_map(|k| Some((k, delta[k].as_str().filter(|s| !s.is_empty())?)));
+        if let Some((field, piece)) = reasoning {
             self.reasoning.push_str(piece);
+            self.reasoning_goes_back |= field == REASONING_CONTENT;
             added = true;
         }
         for call in delta["tool_calls"].as_array().into_iter().flatten() {
@@ -345,6 +381,9 @@ impl Assembly {
         let call = &mut self.calls[slot];
         if let Some(id) = id {
             call.id = Some(id.to_string());
+        }
+        if let Some(extra) = delta.get(EXTRA_CONTENT).filter(|v| !v.is_null()) {
+            call.extra_content = Some(extra.clone());
         }
         // OpenAI sends the name once; some routers repeat the whole name (and id) in every
         // delta of the call. A repeat is not a continuation.
@@ -515,6 +554,11 @@ fn finish(
             .map(|c| c.name.len() + c.arguments.len())
             .sum::<usize>();
     let mut content = Vec::new();
+    if state.reasoning_goes_back && !state.reasoning.is_empty() {
+        content.push(ContentBlock::Reasoning {
+            reasoning: state.reasoning,
+        });
+    }
     if !state.text.is_empty() {
         content.push(ContentBlock::Text { text: state.text });
     }
@@ -527,7 +571,11 @@ fn finish(
                     id: id.clone(),
                     name: call.name.clone(),
                 });
-                content.push(ContentBlock::tool_use(id, call.name, input));
+                let mut block = ContentBlock::tool_use(id, call.name, input);
+                if let ContentBlock::ToolUse { extra_content, .. } = &mut block {
+                    *extra_content = call.extra_content;
+                }
+                content.push(block);
             }
             Err(_) if stop_reason == StopReason::MaxTokens => {
                 tracing::debug!(provider = PROVIDER, tool = %call.name, "dropped a tool call cut off by max_tokens");

@@ -178,6 +178,9 @@ fn for_the_record(block: &ContentBlock) -> ContentBlock {
             thinking: crate::policy::redact_known(thinking),
             signature: signature.clone(),
         },
+        ContentBlock::Reasoning { reasoning } => ContentBlock::Reasoning {
+            reasoning: crate::policy::redact_known(reasoning),
+        },
         other => other.clone(),
     }
 }
@@ -196,9 +199,11 @@ pub fn note(request: &Request) -> String {
             format!("text {short:?}")
         }
         // What the model reasoned is its own; a note says only that it did.
-        Some(ContentBlock::Thinking { .. } | ContentBlock::RedactedThinking { .. }) => {
-            "thinking".to_string()
-        }
+        Some(
+            ContentBlock::Thinking { .. }
+            | ContentBlock::RedactedThinking { .. }
+            | ContentBlock::Reasoning { .. },
+        ) => "thinking".to_string(),
         Some(ContentBlock::ToolUse { name, .. } | ContentBlock::InvalidToolUse { name, .. }) => {
             format!("tool call {name}")
         }
@@ -269,6 +274,7 @@ mod tests {
                     id: "toolu_1".to_string(),
                     name: "read_file".to_string(),
                     input: json!({"path": "a"}),
+                    extra_content: None,
                 },
             ],
         };

@@ -22,6 +22,12 @@ pub enum ContentBlock {
         id: String,
         name: String,
         input: serde_json::Value,
+        /// What a Chat Completions server attached to the call for itself, sent back on the
+        /// same call unchanged: Gemini's `extra_content`, which holds its thought signature
+        /// (<https://ai.google.dev/gemini-api/docs/thought-signatures>: a Gemini 3 call sent
+        /// back without it is refused with 400). None for every other server.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        extra_content: Option<serde_json::Value>,
     },
     /// A tool call whose input is not a JSON object: not JSON at all (cut off, garbled), or
     /// JSON of another type. `input` is the text the model sent, `error` what is wrong with
@@ -53,6 +59,14 @@ pub enum ContentBlock {
     RedactedThinking {
         data: String,
     },
+    /// What a Chat Completions server said the model reasoned, in `reasoning_content`
+    /// (DeepSeek, vLLM, llama.cpp, LM Studio). Unsigned; it goes back as `reasoning_content`
+    /// on the same assistant message, which DeepSeek's thinking mode requires of a turn that
+    /// called tools (<https://api-docs.deepseek.com/guides/thinking_mode>: without it the
+    /// next request is refused with 400). Data from the model, never shown raw to a person.
+    Reasoning {
+        reasoning: String,
+    },
 }
 
 /// The input of a tool call from the text the model streamed: JSON, or why it is not. An
@@ -73,7 +87,14 @@ impl ContentBlock {
     pub fn tool_use(id: String, name: String, input: serde_json::Value) -> Self {
         use serde_json::Value;
         let what = match &input {
-            Value::Object(_) => return ContentBlock::ToolUse { id, name, input },
+            Value::Object(_) => {
+                return ContentBlock::ToolUse {
+                    id,
+                    name,
+                    input,
+                    extra_content: None,
+                };
+            }
             Value::Null => "null",
             Value::Bool(_) => "a boolean",
             Value::Number(_) => "a number",
@@ -317,9 +338,9 @@ impl Response {
         &self,
     ) -> impl Iterator<Item = (&str, &str, Result<&serde_json::Value, &str>)> {
         self.content.iter().filter_map(|b| match b {
-            ContentBlock::ToolUse { id, name, input } => {
-                Some((id.as_str(), name.as_str(), Ok(input)))
-            }
+            ContentBlock::ToolUse {
+                id, name, input, ..
+            } => Some((id.as_str(), name.as_str(), Ok(input))),
             ContentBlock::InvalidToolUse {
                 id, name, error, ..
             } => Some((id.as_str(), name.as_str(), Err(error.as_str()))),

@@ -1,6 +1,8 @@
 //! The OpenAI-compatible provider configured the way docs/running.md tells users to, through
 //! the real binary, against a server on 127.0.0.1 speaking Chat Completions the way Azure
-//! OpenAI and Ollama do: the URL, the key header and the usage git records are checked.
+//! OpenAI, Ollama and DeepSeek do: the URL, the key header and the usage git records are
+//! checked, and a DeepSeek tool loop whose second request the server refuses unless the
+//! reasoning comes back.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -24,21 +26,35 @@ struct Seen {
     body: Value,
 }
 
-/// A Chat Completions server that answers every request with `body` as an event stream.
+/// A Chat Completions server's answer to one request: an event stream, or an error status
+/// with its JSON body.
+type Answer = Result<String, (u16, Value)>;
+
+/// Chooses the answer to a request from its body.
+type Judge = Box<dyn Fn(&Value) -> Answer + Send>;
+
+/// A Chat Completions server that answers the n-th request with the n-th judge's answer (the
+/// last judge answers the rest).
 struct ChatServer {
     url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl ChatServer {
+    /// A server that answers every request with `body` as an event stream.
     fn start(body: String) -> ChatServer {
+        ChatServer::judging(vec![Box::new(move |_| Ok(body.clone()))])
+    }
+
+    fn judging(judges: Vec<Judge>) -> ChatServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Vec::new()));
         let books = seen.clone();
         std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let _ = answer(stream, &body, &books);
+            for (n, stream) in listener.incoming().flatten().enumerate() {
+                let judge = &judges[n.min(judges.len() - 1)];
+                let _ = answer(stream, judge, &books);
             }
         });
         ChatServer { url, seen }
@@ -49,7 +65,7 @@ impl ChatServer {
     }
 }
 
-fn answer(stream: TcpStream, body: &str, seen: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
+fn answer(stream: TcpStream, judge: &Judge, seen: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
@@ -69,16 +85,29 @@ fn answer(stream: TcpStream, body: &str, seen: &Mutex<Vec<Seen>>) -> std::io::Re
         .map_or(0, |(_, v)| v.parse().unwrap_or(0));
     let mut request = vec![0; length];
     reader.read_exact(&mut request)?;
+    let body: Value = serde_json::from_slice(&request).unwrap_or(Value::Null);
+    let answer = judge(&body);
     seen.lock().unwrap().push(Seen {
         line: line.trim_end().to_string(),
         headers,
-        body: serde_json::from_slice(&request).unwrap_or(Value::Null),
+        body,
     });
+    let (head, body) = match answer {
+        Ok(events) => (
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream".to_string(),
+            events,
+        ),
+        Err((status, error)) => (
+            format!("HTTP/1.1 {status} Bad Request\r\ncontent-type: application/json"),
+            error.to_string(),
+        ),
+    };
     let mut out = stream;
-    out.write_all(
-        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n",
+    write!(
+        out,
+        "{head}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
     )?;
-    out.write_all(body.as_bytes())?;
     out.flush()
 }
 
@@ -275,4 +304,120 @@ fn ollama_from_the_environment_needs_no_key() {
         ),
         "{err}"
     );
+}
+
+/// A DeepSeek chunk of the shape `tests/llm/fixtures/chat-completions/deepseek.sse` records.
+fn deepseek_chunk(delta: Value, finish: Value, usage: Value) -> String {
+    data(
+        json!({"id": "6e1f9a2c-4b7d-4e08-9c3a-5d2f8b1e7a61", "object": "chat.completion.chunk", "created": 1794914155,
+               "model": "deepseek-v4-flash", "system_fingerprint": "fp_a26a795594",
+               "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}], "usage": usage}),
+    )
+}
+
+/// One answer of DeepSeek in thinking mode: its reasoning, then one call, then the usage.
+fn deepseek_stream(reasoning: &str, id: &str, name: &str, arguments: &str, usage: Value) -> String {
+    deepseek_chunk(
+        json!({"role": "assistant", "content": null, "reasoning_content": reasoning}),
+        Value::Null,
+        Value::Null,
+    ) + &deepseek_chunk(
+        json!({"tool_calls": [{"index": 0, "id": id, "type": "function", "function": {"name": name, "arguments": arguments}}]}),
+        Value::Null,
+        Value::Null,
+    ) + &deepseek_chunk(
+        json!({"content": "", "reasoning_content": null}),
+        json!("tool_calls"),
+        usage,
+    ) + "data: [DONE]\n\n"
+}
+
+fn deepseek_usage(prompt: u64, cached: u64, completion: u64) -> Value {
+    json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+           "prompt_tokens_details": {"cached_tokens": cached}, "prompt_cache_hit_tokens": cached,
+           "prompt_cache_miss_tokens": prompt - cached})
+}
+
+/// DeepSeek's thinking mode refuses a request whose assistant message called tools without
+/// its `reasoning_content` (https://api-docs.deepseek.com/guides/thinking_mode), with this 400.
+fn deepseek_refusal(body: &Value) -> Option<(u16, Value)> {
+    let messages = body["messages"].as_array()?;
+    let bare = messages.iter().any(|m| {
+        m["role"] == "assistant"
+            && m["tool_calls"].is_array()
+            && !m["reasoning_content"].is_string()
+    });
+    bare.then(|| {
+        (
+            400,
+            json!({"error": {"message": "The `reasoning_content` in the thinking mode must be passed back to the API.",
+                             "type": "invalid_request_error", "param": null, "code": "invalid_request_error"}}),
+        )
+    })
+}
+
+#[test]
+fn a_deepseek_planner_reads_a_file_and_plans_in_thinking_mode() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    let read = deepseek_stream(
+        "Read greet.sh first.",
+        "call_00_read",
+        "read_file",
+        r#"{"path":"greet.sh"}"#,
+        deepseek_usage(3000, 2048, 60),
+    );
+    let submit = deepseek_stream(
+        "It echoes its argument.",
+        "call_01_plan",
+        "submit_plan",
+        &plan_arguments(),
+        deepseek_usage(3400, 3072, 90),
+    );
+    let judges: Vec<Judge> = vec![
+        Box::new(move |_| Ok(read.clone())),
+        Box::new(move |body| deepseek_refusal(body).map_or(Ok(submit.clone()), Err)),
+    ];
+    let server = ChatServer::judging(judges);
+    let out = env
+        .agent_cmd(
+            &dir,
+            &[
+                "start",
+                "--name",
+                "t",
+                "--plan-only",
+                "--model",
+                "deepseek-v4-flash",
+                "Add a --shout flag",
+            ],
+        )
+        .env("GIT_AGENT_PROVIDER", "openai")
+        .env("OPENAI_BASE_URL", &server.url)
+        .env("OPENAI_API_KEY", KEY)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2, "{seen:#?}");
+    let called: Vec<&Value> = seen[1].body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "assistant")
+        .collect();
+    assert_eq!(called.len(), 1, "{called:#?}");
+    assert_eq!(called[0]["reasoning_content"], "Read greet.sh first.");
+    assert_eq!(called[0]["tool_calls"][0]["id"], "call_00_read");
+    // Both answers booked exactly: the input the cache did not serve, the output, the cache.
+    assert_eq!(
+        planner_usage(&env, &dir),
+        (2, (3000 - 2048) + (3400 - 3072), 60 + 90, 2048 + 3072, 0.0)
+    );
+    // Thinking is never shown.
+    let shown = String::from_utf8_lossy(&out.stdout) + err;
+    assert!(!shown.contains("Read greet.sh first."), "{shown}");
+    env.git(&dir, &["fsck", "--strict"]);
 }

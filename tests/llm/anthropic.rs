@@ -116,6 +116,7 @@ pub(crate) fn tool_use_response() -> Response {
                 id: "toolu_01".to_string(),
                 name: "read_file".to_string(),
                 input: json!({"path": "src/main.rs"}),
+                extra_content: None,
             },
         ],
         stop_reason: StopReason::ToolUse,
@@ -164,6 +165,7 @@ pub(crate) fn loop_request() -> Request {
                     id: "toolu_a".to_string(),
                     name: "read_file".to_string(),
                     input: json!({"path": "a.rs"}),
+                    extra_content: None,
                 },
             ]),
             Message {
@@ -178,6 +180,7 @@ pub(crate) fn loop_request() -> Request {
                 id: "toolu_b".to_string(),
                 name: "run_command".to_string(),
                 input: json!({"command": "cargo test"}),
+                extra_content: None,
             }]),
             Message {
                 role: Role::User,
@@ -345,6 +348,7 @@ async fn an_empty_tool_input_becomes_an_empty_object() {
                 id: "toolu_9".to_string(),
                 name: "list_files".to_string(),
                 input: json!({}),
+                extra_content: None,
             }],
             vec![tool("toolu_9", "list_files")]
         )
@@ -878,6 +882,7 @@ async fn tool_input_that_is_not_a_json_object_comes_back_as_an_invalid_call() {
                     id: "toolu_r".to_string(),
                     name: "read_file".to_string(),
                     input: json!({"path": "a.rs"}),
+                    extra_content: None,
                 },
             ],
             stop_reason: StopReason::ToolUse,

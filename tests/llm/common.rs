@@ -105,8 +105,19 @@ impl Drop for RawServer {
     }
 }
 
+/// The reply to one request, chosen on seeing it: a server that checks what it is sent.
+pub type Judge = Box<dyn FnOnce(&Captured) -> Reply + Send>;
+
 impl RawServer {
     pub async fn start(replies: Vec<Reply>) -> RawServer {
+        let judges = replies
+            .into_iter()
+            .map(|reply| -> Judge { Box::new(move |_| reply) });
+        RawServer::judging(judges.collect()).await
+    }
+
+    /// A server that answers each request with the reply its judge chooses for it.
+    pub async fn judging(replies: Vec<Judge>) -> RawServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -136,13 +147,14 @@ impl RawServer {
 async fn serve(
     mut socket: TcpStream,
     seen: Arc<Mutex<Vec<Captured>>>,
-    replies: Arc<Mutex<VecDeque<Reply>>>,
+    replies: Arc<Mutex<VecDeque<Judge>>>,
 ) {
     let Some(request) = read_request(&mut socket).await else {
         return;
     };
+    let judge = replies.lock().unwrap().pop_front();
+    let reply = judge.map(|judge| judge(&request));
     seen.lock().unwrap().push(request);
-    let reply = replies.lock().unwrap().pop_front();
     let reply = reply.unwrap_or_else(|| {
         Reply::json(
             500,

@@ -11,3 +11,4 @@ mod openai;
 mod replay;
 mod servers;
 mod thinking;
+mod tool_loops;

@@ -72,11 +72,13 @@ fn openai_response() -> Response {
                 id: "call_abc".to_string(),
                 name: "read_file".to_string(),
                 input: json!({"path": "a.rs"}),
+                extra_content: None,
             },
             ContentBlock::ToolUse {
                 id: "call_def".to_string(),
                 name: "search".to_string(),
                 input: json!({"pattern": "fn main"}),
+                extra_content: None,
             },
         ],
         stop_reason: StopReason::ToolUse,
@@ -109,6 +111,7 @@ fn loop_request(model: &str) -> Request {
                     id: "call_a".to_string(),
                     name: "read_file".to_string(),
                     input: json!({"path": "a.rs"}),
+                    extra_content: None,
                 },
             ]),
             Message {
@@ -123,6 +126,7 @@ fn loop_request(model: &str) -> Request {
                 id: "call_b".to_string(),
                 name: "run_command".to_string(),
                 input: json!({"command": "cargo test"}),
+                extra_content: None,
             }]),
             Message {
                 role: Role::User,
@@ -264,11 +268,13 @@ async fn ollama_whole_tool_calls_in_one_delta_without_index_or_key() {
                     id: "call_k2".to_string(),
                     name: "read_file".to_string(),
                     input: json!({"path": "README.md"}),
+                    extra_content: None,
                 },
                 ContentBlock::ToolUse {
                     id: "call_k3".to_string(),
                     name: "list_files".to_string(),
                     input: json!({}),
+                    extra_content: None,
                 },
             ],
             stop_reason: StopReason::ToolUse,
@@ -322,11 +328,13 @@ async fn llama_cpp_ids_without_prefix_and_missing_ids_with_crlf() {
                     id: "Qx7aTzS1".to_string(),
                     name: "search".to_string(),
                     input: json!({"pattern": "todo"}),
+                    extra_content: None,
                 },
                 ContentBlock::ToolUse {
                     id: "call_1".to_string(),
                     name: "list_files".to_string(),
                     input: json!({}),
+                    extra_content: None,
                 },
             ],
             StopReason::ToolUse
@@ -700,6 +708,7 @@ fn text_after_tool_results_follows_them_as_one_user_message() {
             id: "call_1".to_string(),
             name: "read_file".to_string(),
             input: json!({"path": "a"}),
+            extra_content: None,
         }]),
         Message {
             role: Role::User,
@@ -764,6 +773,7 @@ async fn a_router_stream_without_finish_reason_and_with_repeated_names_is_one_wh
                 id: "toolu_vrtx_01".to_string(),
                 name: "llm_version".to_string(),
                 input: json!({"verbose": true}),
+                extra_content: None,
             }],
             stop_reason: StopReason::ToolUse,
             usage,
@@ -850,11 +860,13 @@ async fn a_json_answer_to_a_streaming_request_is_read_once_with_its_usage() {
                     id: "call_1".to_string(),
                     name: "read_file".to_string(),
                     input: json!({"path": "a.rs"}),
+                    extra_content: None,
                 },
                 ContentBlock::ToolUse {
                     id: "call_2".to_string(),
                     name: "read_file".to_string(),
                     input: json!({"path": "b.rs"}),
+                    extra_content: None,
                 },
             ],
             stop_reason: StopReason::ToolUse,
@@ -933,8 +945,8 @@ async fn a_stream_with_usage_in_every_chunk_cut_before_its_finish_is_asked_again
     );
 }
 
-/// What a reasoning model thought is not its answer, but it was generated: with no usage in
-/// the stream, the estimate counts it.
+/// What a reasoning model thought is not its answer (kept as reasoning, for the next request)
+/// but it was generated: with no usage in the stream, the estimate counts it.
 #[tokio::test]
 async fn reasoning_without_usage_is_kept_out_of_the_text_and_counted_in_the_estimate() {
     let m = "deepseek-reasoner";
@@ -954,10 +966,16 @@ async fn reasoning_without_usage_is_kept_out_of_the_text_and_counted_in_the_esti
         .unwrap()
         .len();
     let response = result.unwrap();
+    assert_eq!(response.text(), "Hello!");
     assert_eq!(
         (response.content, response.usage, response.usage_estimated),
         (
-            vec![ContentBlock::text("Hello!")],
+            vec![
+                ContentBlock::Reasoning {
+                    reasoning: "The user wants a greeting.".to_string()
+                },
+                ContentBlock::text("Hello!")
+            ],
             Usage {
                 input_tokens: sent.div_ceil(3) as u64,
                 output_tokens: ("The user wants a greeting.".len() + "Hello!".len()).div_ceil(3)
@@ -993,11 +1011,13 @@ async fn a_new_id_at_a_used_index_is_a_new_call() {
                 id: "call_1".to_string(),
                 name: "read_file".to_string(),
                 input: json!({"path": "a.rs"}),
+                extra_content: None,
             },
             ContentBlock::ToolUse {
                 id: "call_2".to_string(),
                 name: "read_file".to_string(),
                 input: json!({"path": "b.rs"}),
+                extra_content: None,
             },
         ]
     );

@@ -240,3 +240,53 @@ async fn the_recorder_masks_secrets_in_what_the_model_thought() {
         }]
     );
 }
+
+/// Reasoning a Chat Completions server sent is masked in a recording like Anthropic's
+/// thinking, and a call's `extra_content` (Gemini's thought signature) is kept whole.
+#[tokio::test]
+async fn the_recorder_masks_reasoning_content_and_keeps_extra_content() {
+    let key = "sk-ant-api03-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let extra = json!({"google": {"thought_signature": "CiQBjz1r"}});
+    let chunks = [
+        json!({"model": "deepseek-v4-flash", "choices": [{"index": 0, "delta": {"content": null, "reasoning_content": format!("The .env file says ANTHROPIC_API_KEY={key}.")}}]}),
+        json!({"model": "deepseek-v4-flash", "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "extra_content": extra, "function": {"name": "read_file", "arguments": "{\"path\":\".env\"}"}}]}, "finish_reason": "tool_calls"}], "usage": {"prompt_tokens": 10, "completion_tokens": 30}}),
+    ];
+    let stream: String = chunks
+        .iter()
+        .map(|c| format!("data: {c}\n\n"))
+        .chain(["data: [DONE]\n\n".to_string()])
+        .collect();
+    let server = RawServer::start(vec![Reply::sse(&stream, 50)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("session.jsonl");
+    let mut live_config = config(ProviderKind::Openai, &server.url, 1);
+    live_config.record_file = Some(file.clone());
+    let (live, _) = run(&Provider::new(live_config).unwrap(), &simple_request()).await;
+    let call = ContentBlock::ToolUse {
+        id: "call_1".to_string(),
+        name: "read_file".to_string(),
+        input: json!({"path": ".env"}),
+        extra_content: Some(extra),
+    };
+    assert_eq!(
+        live.unwrap().content,
+        vec![
+            ContentBlock::Reasoning {
+                reasoning: format!("The .env file says ANTHROPIC_API_KEY={key}."),
+            },
+            call.clone(),
+        ]
+    );
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(!written.contains(key), "{written}");
+    let (replayed, _) = run(&replay(&file).unwrap(), &simple_request()).await;
+    assert_eq!(
+        replayed.unwrap().content,
+        vec![
+            ContentBlock::Reasoning {
+                reasoning: "The .env file says ANTHROPIC_API_KEY=***.".to_string(),
+            },
+            call,
+        ]
+    );
+}

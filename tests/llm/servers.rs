@@ -12,7 +12,7 @@ use pretty_assertions::assert_eq;
 use serde_json::json;
 
 /// A fixture's body: the file without its header of `#` lines and the blank line after it.
-fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     let path = format!(
         "{}/tests/llm/fixtures/chat-completions/{name}",
         env!("CARGO_MANIFEST_DIR")
@@ -49,7 +49,7 @@ struct Call {
     sent: usize,
 }
 
-fn request(model: &str) -> Request {
+pub(crate) fn request(model: &str) -> Request {
     Request {
         model: model.to_string(),
         system: "You are git-agent.".to_string(),
@@ -102,19 +102,20 @@ async fn call(server: Server, model: &str) -> Call {
     }
 }
 
-fn bearer() -> Vec<(String, String)> {
+pub(crate) fn bearer() -> Vec<(String, String)> {
     vec![("authorization".to_string(), format!("Bearer {KEY}"))]
 }
 
-fn call_block(id: &str, name: &str, input: serde_json::Value) -> ContentBlock {
+pub(crate) fn call_block(id: &str, name: &str, input: serde_json::Value) -> ContentBlock {
     ContentBlock::ToolUse {
         id: id.to_string(),
         name: name.to_string(),
         input,
+        extra_content: None,
     }
 }
 
-fn usage(input: u64, output: u64, cache_read: u64) -> Usage {
+pub(crate) fn usage(input: u64, output: u64, cache_read: u64) -> Usage {
     Usage {
         input_tokens: input,
         output_tokens: output,
@@ -124,7 +125,7 @@ fn usage(input: u64, output: u64, cache_read: u64) -> Usage {
 }
 
 /// `usage` with the reasoning tokens the server reported among the output tokens.
-fn with_reasoning(usage: Usage, reasoning_tokens: u64) -> Usage {
+pub(crate) fn with_reasoning(usage: Usage, reasoning_tokens: u64) -> Usage {
     Usage {
         reasoning_tokens,
         ..usage
@@ -132,7 +133,7 @@ fn with_reasoning(usage: Usage, reasoning_tokens: u64) -> Usage {
 }
 
 /// A response of a model the built-in price table does not know: free, and said so.
-fn unpriced(content: Vec<ContentBlock>, usage: Usage, model: &str) -> Response {
+pub(crate) fn unpriced(content: Vec<ContentBlock>, usage: Usage, model: &str) -> Response {
     Response {
         content,
         stop_reason: StopReason::ToolUse,
@@ -262,6 +263,7 @@ async fn ollama_a_whole_call_in_one_delta_reasoning_and_no_key() {
     );
 }
 
+/// llama.cpp's server with `--jinja`: its thinking as `reasoning_content`, kept as reasoning.
 #[tokio::test]
 async fn llama_cpp_usage_and_timings_on_the_finish_chunk_and_arguments_split_mid_string() {
     let server = Server {
@@ -272,11 +274,13 @@ async fn llama_cpp_usage_and_timings_on_the_finish_chunk_and_arguments_split_mid
     };
     let call = call(server, "local").await;
     let id = "hN9q2cX1mPzL8tR4vB6wY0aK3jD5fG7s";
-    let content = vec![call_block(
-        id,
-        "read_file",
-        json!({"path": "src/lib.rs", "limit": 40}),
-    )];
+    // llama.cpp takes `reasoning_content` back on an assistant message as it sends it.
+    let content = vec![
+        ContentBlock::Reasoning {
+            reasoning: "Read the file before editing it.".to_string(),
+        },
+        call_block(id, "read_file", json!({"path": "src/lib.rs", "limit": 40})),
+    ];
     assert_eq!(
         call.response,
         unpriced(content, usage(903, 61, 0), "Qwen3-8B-Q4_K_M.gguf")
@@ -389,6 +393,7 @@ async fn groq_usage_only_under_x_groq() {
     );
 }
 
+/// DeepSeek's thinking comes as `reasoning_content`: kept as reasoning, neither text nor shown.
 #[tokio::test]
 async fn deepseek_reasoning_content_arguments_a_token_at_a_time_and_cache_hits() {
     let server = Server {
@@ -399,11 +404,12 @@ async fn deepseek_reasoning_content_arguments_a_token_at_a_time_and_cache_hits()
     };
     let call = call(server, "deepseek-v4-flash").await;
     let id = "call_00_Vb7nQ2xKp9mR4tL1cZ8wY3sD";
-    let content = vec![call_block(
-        id,
-        "search",
-        json!({"pattern": "fn add", "path": "src"}),
-    )];
+    let content = vec![
+        ContentBlock::Reasoning {
+            reasoning: "The test expects 5. Check add.".to_string(),
+        },
+        call_block(id, "search", json!({"pattern": "fn add", "path": "src"})),
+    ];
     assert_eq!(
         call.response,
         unpriced(
@@ -419,8 +425,15 @@ async fn deepseek_reasoning_content_arguments_a_token_at_a_time_and_cache_hits()
     );
 }
 
+/// The `extra_content` of the first call in gemini.sse, which holds its thought signature.
+pub(crate) static GEMINI_SIGNATURE: std::sync::LazyLock<serde_json::Value> =
+    std::sync::LazyLock::new(
+        || json!({"google": {"thought_signature": "CiQBjz1rX2h0aW5rLXNpZ25hdHVyZS1maXh0dXJlLW9ubHk="}}),
+    );
+
 /// Gemini sends parallel calls without an index, says `stop` for an answer that calls tools,
-/// and leaves its thinking out of `completion_tokens` but not out of `total_tokens`.
+/// and leaves its thinking out of `completion_tokens` but not out of `total_tokens`. Its
+/// thought signature stays on the call it came with; the call after it has none.
 #[tokio::test]
 async fn gemini_indexless_parallel_calls_stop_and_thinking_in_the_total() {
     let server = Server {
@@ -434,9 +447,15 @@ async fn gemini_indexless_parallel_calls_stop_and_thinking_in_the_total() {
         "function-call-15520973411346227380",
         "function-call-15520973411346227381",
     );
+    let signed = ContentBlock::ToolUse {
+        id: first.to_string(),
+        name: "read_file".to_string(),
+        input: json!({"path": "src/lib.rs"}),
+        extra_content: Some(GEMINI_SIGNATURE.clone()),
+    };
     let content = vec![
         ContentBlock::text("Checking both."),
-        call_block(first, "read_file", json!({"path": "src/lib.rs"})),
+        signed,
         call_block(second, "list_files", json!({"path": "tests"})),
     ];
     assert_eq!(

@@ -174,6 +174,7 @@ async fn a_thinking_block_goes_back_byte_equal_in_the_next_request_of_the_tool_l
                     id: "toolu_01T".to_string(),
                     name: "read_file".to_string(),
                     input: json!({"path": "src/lib.rs"}),
+                    extra_content: None,
                 },
             ],
             stop_reason: StopReason::ToolUse,
@@ -261,6 +262,7 @@ async fn redacted_thinking_goes_back_unchanged_beside_the_thinking_block() {
                 id: "toolu_01R".to_string(),
                 name: "read_file".to_string(),
                 input: json!({"path": "README.md"}),
+                extra_content: None,
             },
         ]
     );
@@ -445,6 +447,32 @@ fn openai_requests_leave_thinking_blocks_out() {
     assert_eq!(
         body["messages"][2],
         json!({"role": "assistant", "content": "Hello."})
+    );
+}
+
+/// The other way round: a Chat Completions server's unsigned reasoning and what Gemini
+/// attached to a call have no place in Anthropic's API, which refuses thinking without a
+/// signature and fields it does not know.
+#[test]
+fn anthropic_requests_leave_chat_completions_reasoning_and_extra_content_out() {
+    let mut request = request("claude-sonnet-4-5", Thinking::Off);
+    request.messages.push(Message::assistant(vec![
+        ContentBlock::Reasoning {
+            reasoning: "hmm".to_string(),
+        },
+        ContentBlock::ToolUse {
+            id: "call_1".to_string(),
+            name: "read_file".to_string(),
+            input: json!({"path": "a"}),
+            extra_content: Some(json!({"google": {"thought_signature": "c2ln"}})),
+        },
+    ]));
+    let body = git_agent::llm::wire::anthropic_body(&request);
+    assert_eq!(
+        body["messages"][1],
+        json!({"role": "assistant", "content": [
+            {"type": "tool_use", "id": "call_1", "name": "read_file", "input": {"path": "a"}},
+        ]})
     );
 }
 
