@@ -198,10 +198,8 @@ impl Life {
     }
 
     fn branch_exists(&self) -> bool {
-        !self
-            .env
-            .git(&self.dir, &["branch", "--list", &format!("agent/{TASK}")])
-            .is_empty()
+        self.git(&["branch", "--list", &format!("agent/{TASK}")])
+            .is_ok_and(|out| !out.is_empty())
     }
 
     fn status(&self) -> serde_json::Value {
@@ -216,8 +214,18 @@ impl Life {
             .to_string()
     }
 
-    fn git(&self, args: &[&str]) -> String {
-        self.env.git(&self.dir, args)
+    /// git in the clone: its output, or why it failed (a kill may leave git unable to read
+    /// the repository, which is a finding, not a panic of the suite).
+    fn git(&self, args: &[&str]) -> Result<String, String> {
+        let out = self.env.git_cmd(&self.dir, args).output().unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!(
+                "git {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
     }
 
     /// Save (or restore) the repository and the remote as they are before stage `i`.
@@ -514,7 +522,7 @@ fn check_whole(life: &Life, stage: Stage) -> Result<(), String> {
     if !left.is_empty() {
         return Err(format!("left behind:\n{left}"));
     }
-    let merges = merges_of_the_task(life);
+    let merges = merges_of_the_task(life)?;
     let expected = usize::from(stage >= Stage::Merge);
     if merges.len() != expected {
         return Err(format!(
@@ -523,11 +531,13 @@ fn check_whole(life: &Life, stage: Stage) -> Result<(), String> {
             merges.join("\n")
         ));
     }
-    if stage >= Stage::Merge && !life.git(&["status", "--porcelain"]).is_empty() {
-        return Err(format!(
-            "the checkout is not clean after the merge:\n{}",
-            life.git(&["status", "--porcelain"])
-        ));
+    if stage >= Stage::Merge {
+        let status = life.git(&["status", "--porcelain"])?;
+        if !status.is_empty() {
+            return Err(format!(
+                "the checkout is not clean after the merge:\n{status}"
+            ));
+        }
     }
     if stage == Stage::Drop {
         let left = life.git(&[
@@ -535,7 +545,7 @@ fn check_whole(life: &Life, stage: Stage) -> Result<(), String> {
             &format!("refs/heads/agent/{TASK}"),
             &format!("refs/notes/agent/{TASK}"),
             &format!("refs/agent/{TASK}/"),
-        ]);
+        ])?;
         return if left.is_empty() {
             Ok(())
         } else {
@@ -556,7 +566,7 @@ fn check_whole(life: &Life, stage: Stage) -> Result<(), String> {
             format!("refs/heads/agent/{TASK}"),
             format!("refs/notes/agent/{TASK}"),
         ] {
-            let ours = life.git(&["rev-parse", &name]);
+            let ours = life.git(&["rev-parse", &name])?;
             let theirs = env
                 .git_cmd(&life.remote, &["rev-parse", &name])
                 .output()
@@ -572,17 +582,18 @@ fn check_whole(life: &Life, stage: Stage) -> Result<(), String> {
 }
 
 /// The commits of main that merge the task (`Agent-Task: t` in a merge commit).
-fn merges_of_the_task(life: &Life) -> Vec<String> {
-    life.git(&[
-        "log",
-        "--merges",
-        "--format=%H %s",
-        &format!("--grep=^Agent-Task: {TASK}$"),
-        "main",
-    ])
-    .lines()
-    .map(str::to_string)
-    .collect()
+fn merges_of_the_task(life: &Life) -> Result<Vec<String>, String> {
+    Ok(life
+        .git(&[
+            "log",
+            "--merges",
+            "--format=%H %s",
+            &format!("--grep=^Agent-Task: {TASK}$"),
+            "main",
+        ])?
+        .lines()
+        .map(str::to_string)
+        .collect())
 }
 
 /// Every checkpoint has its own record, with the usage of a model call; the task commit has
@@ -603,7 +614,7 @@ fn check_records(life: &Life) -> Result<(), String> {
         &branch,
         "--not",
         &base,
-    ]);
+    ])?;
     let mut commits = task_commits.lines();
     let Some(first) = commits.next() else {
         return Err("the branch has no task commit".into());
