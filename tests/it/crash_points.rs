@@ -13,7 +13,7 @@
 //! - strace: `strace -e inject=<call>:signal=KILL:when=<k>` on the git-agent process (its main
 //!   thread, where every ref, note and index write of gix happens) — the k-th call of the
 //!   process, whatever the path. `GIT_AGENT_CRASH_CALLS` says which calls (default the
-//!   renames; `rename,renameat,write,fsync,unlink` is the large mode).
+//!   renames; `rename,renameat,renameat2,write,fsync,fdatasync,unlink` is the large mode).
 //! - the `git` children: the branch, index and tracking-ref writes of `merge` and `push` are
 //!   made by `git` (`update-index`, `read-tree`, `update-ref`, `fetch`, `push`), which strace
 //!   on the agent does not see. A preloaded library counts their renames under the clone's
@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::agent_e2e::{KEY, good_model, sample};
-use crate::common::TestEnv;
+use crate::common::{TestEnv, wrapped};
 use crate::fake_model::{FakeModel, Script};
 
 const TASK: &str = "t";
@@ -145,23 +145,9 @@ impl Life {
 
     /// git-agent under strace with `strace_args`.
     fn traced(&self, args: &[&str], strace_args: &[String]) -> Command {
-        let agent = self.agent(args);
-        let mut strace = Command::new("strace");
-        strace.env_clear();
-        for (key, value) in agent.get_envs() {
-            if let Some(value) = value {
-                strace.env(key, value);
-            }
-        }
-        strace
-            .current_dir(&self.dir)
-            .arg("-qq")
-            .args(strace_args)
-            .arg("--")
-            .arg(agent.get_program())
-            .args(agent.get_args())
-            .stdin(std::process::Stdio::null());
-        strace
+        let mut quiet = vec!["-qq".to_string()];
+        quiet.extend_from_slice(strace_args);
+        wrapped(&self.agent(args), "strace", &quiet)
     }
 
     /// git-agent in a process group of its own, its `git` children's renames counted in
