@@ -61,9 +61,31 @@ pub struct MergeOutcome {
 pub fn merge_task(ctx: &Context, store: &Store, args: &MergeArgs) -> anyhow::Result<MergeOutcome> {
     let slug = store.resolve_slug_to_change(args.slug.as_deref())?;
     let _lock = TaskLock::acquire(store, &slug)?;
+    // A merge killed while it moved the checkout is finished before the checkout is looked at.
+    store.finish_killed_landing()?;
     let task = store.task(&slug)?;
     let mut plan = store.plan(&task)?;
     let target = target_branch(store, &slug, &plan.base_branch, args.into.as_deref())?;
+    if let Some(commit) = store.landed_merge(store.head_commit_id()?, &slug, task.tip)? {
+        // This tip is merged already (a merge killed before its record was written, or one
+        // asked for twice): record it, merge nothing again.
+        let squash = store.parents(commit)?.len() == 1;
+        if plan
+            .merged
+            .as_ref()
+            .is_none_or(|m| ObjectId::from_hex(m.commit.as_bytes()).ok() != Some(commit))
+        {
+            store.record_merge(&task, &mut plan, &target, &commit.to_string(), squash)?;
+        }
+        return Ok(MergeOutcome {
+            slug,
+            into: target,
+            commit: commit.to_string(),
+            squash,
+            forced: Vec::new(),
+            brought_in: Vec::new(),
+        });
+    }
     if let Err(err) = store.ensure_clean_checkout() {
         return Err(match err {
             StoreError::DirtyCheckout(changes) => UserError::new(format!(

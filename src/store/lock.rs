@@ -404,6 +404,84 @@ impl Drop for TaskLock {
     }
 }
 
+/// A repository-wide `flock` (`$GIT_COMMON_DIR/agent/<name>.lock`) whose file says what its
+/// holder is in the middle of: written before the work starts, emptied when it is done. A
+/// holder killed in the middle leaves its record, and the next holder — the lock proves the
+/// dead one gone — finishes or undoes that work first (the `git` children of `push` and
+/// `merge`, whose lock files git-agent cannot otherwise tell from a live process's).
+pub(crate) struct MarkedLock {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl MarkedLock {
+    /// Take the lock, waiting for a live holder to be done.
+    pub(crate) fn take(store: &Store, name: &str) -> Result<MarkedLock> {
+        use std::os::fd::AsRawFd;
+        let path = store.agent_dir().join(format!("{name}.lock"));
+        let file = open_lock_file(&path)?;
+        // SAFETY: flock on a file descriptor we own; it blocks until the holder is done or dead.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(StoreError::io("could not lock", &path)(
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(MarkedLock { file, path })
+    }
+
+    /// What a holder that died was in the middle of, and when it began (`None`: the last
+    /// holder finished).
+    pub(crate) fn left_over(&self) -> Option<(String, std::time::SystemTime)> {
+        let text = std::fs::read_to_string(&self.path).ok()?;
+        let since = self.file.metadata().and_then(|m| m.modified()).ok()?;
+        (!text.trim().is_empty()).then_some((text, since))
+    }
+
+    /// Say what this holder is about to do, before it starts.
+    pub(crate) fn mark(&mut self, record: &str) -> Result<()> {
+        use std::io::Seek;
+        self.file
+            .set_len(0)
+            .and_then(|()| self.file.seek(std::io::SeekFrom::Start(0)).map(|_| ()))
+            .and_then(|()| self.file.write_all(record.as_bytes()))
+            .and_then(|()| self.file.sync_data())
+            .map_err(StoreError::io("could not write", &self.path))
+    }
+
+    /// Nothing is in the middle any more.
+    pub(crate) fn clear(&mut self) {
+        let _ = self.file.set_len(0);
+    }
+}
+
+/// Remove the lock files under `dir` (recursively) made at or after `since`: the ones a git
+/// killed with the holder of a [`MarkedLock`] left behind. An older one is not its.
+pub(crate) fn clear_locks_since(dir: &std::path::Path, since: std::time::SystemTime) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            clear_locks_since(&path, since);
+        } else if path.extension().is_some_and(|x| x == "lock") {
+            clear_lock_since(&path, since);
+        }
+    }
+}
+
+/// Remove the lock file `lock` if it was made at or after `since` (see [`clear_locks_since`]).
+pub(crate) fn clear_lock_since(lock: &std::path::Path, since: std::time::SystemTime) {
+    let made = std::fs::metadata(lock).and_then(|m| m.modified());
+    if made.is_ok_and(|made| made >= since) {
+        tracing::warn!(lock = %lock.display(), "removing a lock file left by a git killed with git-agent");
+        let _ = std::fs::remove_file(lock);
+    }
+}
+
 impl Store {
     /// Run `f` while holding a short repository-wide lock (`$GIT_DIR/agent/<name>.lock`).
     /// Setting up worktrees and writing the repository's config are not safe to do from two

@@ -141,30 +141,35 @@ impl Store {
         Ok(found)
     }
 
-    /// Move the branch checked out in the user's checkout from `old` to `new` as `git merge`
-    /// does: files and index first (`git read-tree -m -u`, a two-tree merge that refuses when
-    /// local changes are in the way), then the branch by compare-and-swap (`git update-ref`,
-    /// which also writes HEAD's reflog), and `ORIG_HEAD` so `git reset --hard ORIG_HEAD`
-    /// undoes it. When the branch moved meanwhile, the files go back and nothing is changed.
-    pub fn land_on_checkout(
+    /// The merge (or squash) commit of the task's `tip` on the first-parent history of `head`
+    /// (its `Agent-Task` and `Agent-Task-Tip` trailers), within the last 1000 commits: a merge
+    /// that landed before the plan could record it (the merge was killed in between).
+    pub fn landed_merge(
         &self,
-        branch: &str,
-        old: ObjectId,
-        new: ObjectId,
-        reflog: &str,
-    ) -> Result<()> {
-        let (old_s, new_s) = (old.to_string(), new.to_string());
-        // read-tree trusts the index's stat data, which a touch or a copy of the checkout
-        // makes stale though the content is clean (the caller checked it is): refresh it
-        // first, as `git merge` does. What really changed is still refused by read-tree.
-        let _ = self.git_output(&["update-index", "-q", "--refresh"]);
-        self.git_output(&["read-tree", "-m", "-u", &old_s, &new_s])?;
-        if let Err(err) = self.git_output(&["update-ref", "-m", reflog, branch, &new_s, &old_s]) {
-            let _ = self.git_output(&["read-tree", "-m", "-u", &new_s, &old_s]);
-            return Err(err);
+        head: ObjectId,
+        slug: &str,
+        tip: ObjectId,
+    ) -> Result<Option<ObjectId>> {
+        let grep = format!("--grep=^{}: {tip}$", super::trailer::TASK_TIP);
+        let found = self.git_output(&[
+            "rev-list",
+            "--first-parent",
+            "--max-count=1000",
+            &grep,
+            &head.to_string(),
+        ])?;
+        for line in found.lines() {
+            let Ok(commit) = ObjectId::from_hex(line.trim().as_bytes()) else {
+                continue;
+            };
+            let trailers = super::parse_trailers(&self.commit_message(commit)?);
+            if trailers.get(super::trailer::TASK) == Some(slug)
+                && trailers.get(super::trailer::TASK_TIP) == Some(tip.to_string().as_str())
+            {
+                return Ok(Some(commit));
+            }
         }
-        let _ = self.git_output(&["update-ref", "--no-deref", "ORIG_HEAD", &old_s]);
-        Ok(())
+        Ok(None)
     }
 }
 

@@ -14,6 +14,7 @@ mod filters;
 mod fsck;
 pub mod fsmonitor;
 pub(crate) mod journal;
+mod landing;
 pub mod lease;
 mod lock;
 mod loose;

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use gix::ObjectId;
 
+use super::lock::{MarkedLock, clear_locks_since};
 use super::refs::{self, Edit, Expect};
 use super::{NotesReader, Result, Store, StoreError, TaskLock, validate_slug};
 
@@ -462,13 +463,34 @@ impl Store {
         self.fetch_retrying(remote, &args)
     }
 
+    /// Run `git fetch` or `git push` on `remote` under the remote's sync lock: a git killed in
+    /// the middle with git-agent (kill -9, power loss) leaves lock files on the tracking refs
+    /// it was writing, which would fail every later fetch (`cannot lock ref`); the next sync
+    /// finds its record in the lock and removes them first (docs/data-model.md#runtime-files).
+    fn sync_git(&self, remote: &str, args: &[&str]) -> Result<std::process::Output> {
+        let mut lock = MarkedLock::take(self, &format!("sync/{remote}"))?;
+        if let Some((_, since)) = lock.left_over() {
+            for prefix in [
+                tracking_branch_prefix(remote),
+                format!("{TRACKING_NOTES_PREFIX}{remote}/agent/"),
+                tracking_agent_prefix(remote),
+            ] {
+                clear_locks_since(&self.common_dir().join(prefix), since);
+            }
+        }
+        lock.mark(&format!("{}\n", args.join(" ")))?;
+        let out = self.git_raw(args);
+        lock.clear();
+        out
+    }
+
     /// Run a fetch; when another process of this repository was updating the same tracking
     /// refs at that moment (`cannot lock ref`: two fetches, or a push recording what it sent),
     /// try again: the refs are a cache, and the next fetch brings them up to date.
     fn fetch_retrying(&self, remote: &str, args: &[&str]) -> Result<()> {
         let mut attempt = 0;
         loop {
-            let out = self.git_raw(args)?;
+            let out = self.sync_git(remote, args)?;
             if out.status.success() {
                 return Ok(());
             }
@@ -642,7 +664,7 @@ impl Store {
         args.push("--");
         args.push(remote);
         args.extend(specs.iter().map(String::as_str));
-        let out = self.git_raw(&args)?;
+        let out = self.sync_git(remote, &args)?;
         if out.status.success() {
             return Ok(());
         }

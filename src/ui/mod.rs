@@ -470,17 +470,23 @@ mod snapshot_tests {
         ]
     }
 
-    #[test]
-    fn the_human_renderer_prints_a_run_as_people_read_it() {
+    /// A human renderer without colour whose lines are kept, and the lines.
+    fn recording() -> (Human, Arc<Mutex<Vec<String>>>) {
         let lines = Arc::new(Mutex::new(Vec::<String>::new()));
         let sink = lines.clone();
-        let mut human = Human {
+        let human = Human {
             color: false,
             spinner: None,
             step: String::new(),
             usage: String::new(),
             out: Box::new(move |text: &str| sink.lock().unwrap().push(text.to_string())),
         };
+        (human, lines)
+    }
+
+    #[test]
+    fn the_human_renderer_prints_a_run_as_people_read_it() {
+        let (mut human, lines) = recording();
         for event in a_run() {
             human.render(event);
         }
@@ -490,15 +496,7 @@ mod snapshot_tests {
 
     #[test]
     fn a_stop_git_could_not_record_says_so_and_where_it_is_kept() {
-        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-        let sink = lines.clone();
-        let mut human = Human {
-            color: false,
-            spinner: None,
-            step: String::new(),
-            usage: String::new(),
-            out: Box::new(move |text: &str| sink.lock().unwrap().push(text.to_string())),
-        };
+        let (mut human, lines) = recording();
         let s = |t: &str| t.to_string();
         let stopped = |kept_in: Option<&str>| Event::Stopped {
             reason: s("error"),
@@ -534,15 +532,7 @@ mod snapshot_tests {
 
     #[test]
     fn a_checkpoint_is_ticked_only_when_its_tests_passed() {
-        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-        let sink = lines.clone();
-        let mut human = Human {
-            color: false,
-            spinner: None,
-            step: String::new(),
-            usage: String::new(),
-            out: Box::new(move |text: &str| sink.lock().unwrap().push(text.to_string())),
-        };
+        let (mut human, lines) = recording();
         for (number, tests) in [
             (1, "pass (2 passed)"),
             (2, "fail (1 failed)"),

@@ -169,6 +169,28 @@ impl TestEnv {
     }
 }
 
+/// `cmd` run by `program` with `args` before it (`strace …`, `setpriv …`): the same
+/// environment (and nothing else), directory and arguments; stdin closed.
+pub fn wrapped<S: AsRef<std::ffi::OsStr>>(cmd: &Command, program: &str, args: &[S]) -> Command {
+    let mut outer = Command::new(program);
+    outer.env_clear();
+    for (key, value) in cmd.get_envs() {
+        if let Some(value) = value {
+            outer.env(key, value);
+        }
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        outer.current_dir(dir);
+    }
+    outer
+        .args(args)
+        .arg("--")
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .stdin(std::process::Stdio::null());
+    outer
+}
+
 pub fn worktree(repo: &Path, slug: &str) -> PathBuf {
     repo.join(".git/agent/worktrees").join(slug)
 }

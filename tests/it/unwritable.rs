@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::agent_e2e::{GOOD_GREET, KEY, agent, good_model, sample};
-use crate::common::TestEnv;
+use crate::common::{TestEnv, wrapped};
 use crate::fake_model::{FakeModel, Script};
 
 fn is_root() -> bool {
@@ -32,19 +32,11 @@ fn unprivileged_agent(env: &TestEnv, dir: &Path, model: &FakeModel, args: &[&str
     if !is_root() {
         return agent;
     }
-    let mut setpriv = Command::new("setpriv");
-    setpriv.env_clear();
-    for (key, value) in agent.get_envs() {
-        if let Some(value) = value {
-            setpriv.env(key, value);
-        }
-    }
-    setpriv
-        .current_dir(dir)
-        .args(["--inh-caps=-all", "--bounding-set=-all", "--"])
-        .arg(agent.get_program())
-        .args(agent.get_args());
-    setpriv
+    wrapped(
+        &agent,
+        "setpriv",
+        &["--inh-caps=-all", "--bounding-set=-all"],
+    )
 }
 
 /// Every directory under `root` (itself included) writable or not.
