@@ -56,6 +56,9 @@ pub struct Snapshot {
     pub refused: Vec<String>,
     index: gix::index::File,
     index_dirty: bool,
+    /// The tree the index holds once written: the snapshot's, unless a path was refused
+    /// (its index entry is left stale, so the next snapshot looks at it again).
+    holds: Option<ObjectId>,
 }
 
 impl Snapshot {
@@ -70,39 +73,11 @@ impl Snapshot {
     }
 
     /// Persist the index so the next snapshot (and `git status`) need not rehash anything.
-    ///
-    /// The entries as gix serializes them, then git's trailing SHA-1 of those bytes, written
-    /// under `index.lock` as git does. The checksum guards against a torn file, not an
-    /// attacker, so it needs no collision detection (git's `index.skipHash` leaves it out
-    /// altogether); gix's collision-detecting SHA-1 made it most of a checkpoint's cost at
-    /// 100k files.
     pub fn write_index(&mut self) -> Result<()> {
-        use sha1::Digest;
-        use std::io::Write;
         if !self.index_dirty {
             return Ok(());
         }
-        let path = self.index.path().to_path_buf();
-        let failed = |err: Box<dyn std::error::Error + Send + Sync>| StoreError::Git {
-            context: format!("could not write the index {}", path.display()),
-            source: err,
-        };
-        let state: &gix::index::State = &self.index;
-        let mut bytes = Vec::with_capacity(state.entries().len() * 96 + 4096);
-        state
-            .write_to(&mut bytes, gix::index::write::Options::default())
-            .map_err(|err| failed(err.into()))?;
-        let checksum = sha1::Sha1::digest(&bytes);
-        bytes.extend_from_slice(&checksum);
-        let mut lock = gix::lock::File::acquire_to_update_resource(
-            &path,
-            gix::lock::acquire::Fail::Immediately,
-            None,
-            0,
-        )
-        .map_err(|err| failed(err.into()))?;
-        lock.write_all(&bytes).map_err(|err| failed(err.into()))?;
-        lock.commit().map_err(|err| failed(err.error.into()))?;
+        super::index::write(&self.index, self.index.path(), self.holds)?;
         self.index_dirty = false;
         Ok(())
     }
@@ -165,8 +140,11 @@ pub fn snapshot_scoped(
         })?
         .to_path_buf();
     let index_path = repo.index_path();
-    let mut index = if index_path.exists() {
-        read_index(repo).map_err(git_err("could not read the worktree's index"))?
+    let (mut index, holds) = if index_path.exists() {
+        let index =
+            super::index::read(repo).map_err(git_err("could not read the worktree's index"))?;
+        let holds = super::index::holds(&index);
+        (index, holds)
     } else {
         let state = gix::index::State::from_tree(
             &base_tree,
@@ -177,11 +155,31 @@ pub fn snapshot_scoped(
             context: "could not build an index from the task's tree".into(),
             source: err.into(),
         })?;
-        gix::index::File::from_state(state, index_path)
+        (
+            gix::index::File::from_state(state, index_path),
+            Some(base_tree),
+        )
     };
     let stamp = index.timestamp();
     let timestamp = (stamp.unix_seconds(), stamp.nanoseconds());
 
+    // The tree is the tip's edited where the worktree differs from the index, which is right
+    // while the index holds the tip. When it holds something else (git typed in the
+    // worktree: `git add`, `git rm --cached`, `git reset --soft`), the tree is first brought
+    // to what the index holds, as `git add -A` starts from the index.
+    let drift = if holds == Some(base_tree) {
+        Vec::new()
+    } else {
+        super::index::drift(repo, &index, base_tree)?
+    };
+    // Where the index left the tip, the worktree is looked at too: a path `git rm --cached`
+    // took out of the index is an untracked file that `git add -A` adds back.
+    let widened: Option<BTreeSet<BString>> = scope.filter(|_| !drift.is_empty()).map(|scope| {
+        let mut widened = scope.clone();
+        widened.extend(drift.iter().map(|d| d.path.clone()));
+        widened
+    });
+    let scope = widened.as_ref().or(scope);
     let root = Root::open(&workdir).map_err(super::worktree::beneath_err(&workdir))?;
     let mut found = walk(repo, &workdir, scope, generated)?;
     // Files inside a submodule's directory belong to the submodule, never to this tree (a
@@ -214,6 +212,20 @@ pub fn snapshot_scoped(
     let mut editor = repo
         .edit_tree(base_tree)
         .map_err(git_err("could not open the task's tree for editing"))?;
+    for super::index::Drifted { path, in_index, .. } in &drift {
+        if in_index.is_none() {
+            editor
+                .remove(path.as_bstr())
+                .map_err(git_err(format!("could not remove {path} from the tree")))?;
+        }
+    }
+    for super::index::Drifted { path, in_index, .. } in &drift {
+        if let Some((mode, id)) = in_index {
+            editor
+                .upsert(path.as_bstr(), kind_of(*mode), *id)
+                .map_err(git_err(format!("could not add {path} to the tree")))?;
+        }
+    }
     let mut changes = Vec::new();
     // Tracked paths the walk did not reach: deleted, or ignored but still tracked (git keeps
     // tracking those, and so do we). Deletions go into the tree first: a file that became a
@@ -328,7 +340,7 @@ pub fn snapshot_scoped(
         index.remove_tree();
         index.remove_resolve_undo();
     }
-    let tree = if changes.is_empty() {
+    let tree = if changes.is_empty() && drift.is_empty() {
         base_tree
     } else {
         editor
@@ -336,26 +348,46 @@ pub fn snapshot_scoped(
             .map_err(git_err("could not write the snapshot tree"))?
             .detach()
     };
+    if !drift.is_empty() {
+        changes = against_tip(changes, &drift, &index);
+    }
     changes.sort_by(|a, b| a.path.cmp(&b.path));
+    let holds_now = refused.is_empty().then_some(tree);
     Ok(Snapshot {
         tree,
         changes,
         refused,
+        index_dirty: index_dirty || holds_now != holds,
         index,
-        index_dirty,
+        holds: holds_now,
     })
 }
 
-/// The worktree's index as it is on disk. Its trailing checksum is not verified, as git does
-/// not verify it on reading either (only `git fsck` does): hashing the whole file would make
-/// every checkpoint cost the size of the tree.
-pub(super) fn read_index(repo: &gix::Repository) -> Result<gix::index::File, gix::Error> {
-    gix::index::File::at(
-        repo.index_path(),
-        repo.object_hash(),
-        true,
-        gix::index::decode::Options::default(),
-    )
+/// The changes of a snapshot whose index did not hold the tip, told against the tip:
+/// `changes` are against the index, which differed from the tip at the paths of `drift`.
+fn against_tip(
+    mut changes: Vec<PathChange>,
+    drift: &[super::index::Drifted],
+    index: &gix::index::File,
+) -> Vec<PathChange> {
+    let drifted: HashSet<String> = drift.iter().map(|d| d.path.to_string()).collect();
+    changes.retain(|change| !drifted.contains(&change.path));
+    for super::index::Drifted { path, in_tree, .. } in drift {
+        let now = index
+            .entry_by_path_and_stage(path.as_ref(), gix::index::entry::Stage::Unconflicted)
+            .map(|e| (e.mode, e.id));
+        let kind = match (in_tree, now) {
+            (None, Some(_)) => ChangeKind::Added,
+            (Some(_), None) => ChangeKind::Deleted,
+            (Some(was), Some(now)) if *was != now => ChangeKind::Modified,
+            _ => continue,
+        };
+        changes.push(PathChange {
+            path: path.to_string(),
+            kind,
+        });
+    }
+    changes
 }
 
 /// The positions of the index entries within `scope` (all of them without one), in order.
@@ -828,6 +860,8 @@ fn mode_of(meta: &gix::index::fs::Metadata) -> Option<Mode> {
 fn kind_of(mode: Mode) -> EntryKind {
     if mode == Mode::SYMLINK {
         EntryKind::Link
+    } else if mode == Mode::COMMIT {
+        EntryKind::Commit
     } else if mode == Mode::FILE_EXECUTABLE {
         EntryKind::BlobExecutable
     } else {

@@ -9,7 +9,8 @@
 //! (`__pycache__/`, `node_modules/`, `*.pyc`; git's side gets the same list as the lowest exclude
 //! file, and a repository's negations re-include on both sides). The twin is a
 //! `git worktree add` of the same commit, so both sides start from a checkout made through
-//! the same filters. Before the edit, every file of both sides gets one old mtime: either
+//! the same filters. The edits include git commands typed in the worktree (`git add`,
+//! `git add -f`, `git rm --cached`), which change the index under the checkpoint. Before the edit, every file of both sides gets one old mtime: either
 //! both indexes are refreshed (stat data matches, nothing is rehashed, even after an edit of
 //! `.gitattributes`), or neither is (everything is rehashed with the new attributes). Git
 //! itself leaves the case in between to chance: a racily clean file is rehashed and others
@@ -118,8 +119,19 @@ fn write(rng: &mut fastrand::Rng, out: &mut String) {
     let _ = writeln!(out, "printf '{}' > {} 2>/dev/null", content(rng), q(&p));
 }
 
-fn edit_op(rng: &mut fastrand::Rng, out: &mut String, attributes: bool) {
-    match rng.u8(..19) {
+/// One random operation; `typed_git` adds git commands a person types in the worktree, which
+/// change the index under the checkpoint (`git add`, `git add -f`, `git rm --cached`).
+fn edit_op(rng: &mut fastrand::Rng, out: &mut String, attributes: bool, typed_git: bool) {
+    match rng.u8(..if typed_git { 22 } else { 19 }) {
+        19 => {
+            let _ = writeln!(out, "git add {} 2>/dev/null", q(&path(rng)));
+        }
+        20 => {
+            let _ = writeln!(out, "git add -f {} 2>/dev/null", q(&path(rng)));
+        }
+        21 => {
+            let _ = writeln!(out, "git rm -q -r --cached {} 2>/dev/null", q(&path(rng)));
+        }
         0..=3 => write(rng, out),
         14 => {
             // A file tracked although ignored, maybe in an ignored directory.
@@ -241,7 +253,7 @@ fn generate(seed: u64, attributes: bool) -> Case {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut base = String::new();
     for _ in 0..rng.usize(3..12) {
-        edit_op(&mut rng, &mut base, attributes);
+        edit_op(&mut rng, &mut base, attributes, false);
     }
     let mut forced = Vec::new();
     if rng.u8(..3) == 0 {
@@ -255,7 +267,7 @@ fn generate(seed: u64, attributes: bool) -> Case {
     // Tracked-but-ignored files also come from ignore rules the edit adds.
     let mut edit = String::new();
     for _ in 0..rng.usize(1..10) {
-        edit_op(&mut rng, &mut edit, attributes);
+        edit_op(&mut rng, &mut edit, attributes, true);
     }
     let exclude = if rng.bool() {
         "*.tmp\n".to_string()
@@ -376,7 +388,7 @@ fn repro(seed: u64, case: &Case) -> String {
 
 /// How the checkpoint of a case finds what changed.
 #[derive(Clone, Copy, Debug)]
-enum Mode {
+pub(crate) enum Mode {
     /// `git agent checkpoint`: the stat walk over the whole worktree.
     Walk,
     /// As a run does it: a watch armed before the edit names the paths the checkpoint

@@ -17,6 +17,7 @@ mod config_keys;
 mod crash;
 mod crash_points;
 mod differential;
+mod differential_cases;
 mod dirty_start;
 mod docs;
 mod fake_model;

@@ -1,0 +1,236 @@
+//! Named cases of the differential suite: what a person does by hand in a task's worktree
+//! (git commands typed there, submodules moved or removed, a repository made inside), step
+//! by step. After each step the checkpoint's tree must equal `git add -A && git write-tree`
+//! on a twin worktree that went through the same steps (and a commit after each, so that
+//! `HEAD~1` means the same on both sides), in each of the three modes of
+//! `tests/it/differential.rs`.
+
+use std::path::{Path, PathBuf};
+
+use git_agent::store::{
+    Changes, CheckpointInput, CheckpointRecord, Store, TestsSummary, TestsVerdict, Watch,
+};
+
+use crate::common::{TestEnv, worktree};
+use crate::differential::Mode;
+
+/// A case: the base repository's files (a script run in a fresh repository before its
+/// first commit) and the steps, each a script run in both worktrees.
+struct Case<'a> {
+    name: &'a str,
+    base: &'a str,
+    steps: &'a [&'a str],
+}
+
+fn sh(env: &TestEnv, dir: &Path, script: &str) -> Result<String, String> {
+    let out = env.sh_cmd(dir, script).output().unwrap();
+    if !out.status.success() {
+        return Err(format!(
+            "`{script}` failed in {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A checkpoint as a run makes it, through `watch`.
+fn watched_checkpoint(repo: &Path, wt: &Path, watch: &mut Watch) -> Result<(), String> {
+    let store = Store::discover(repo).map_err(|e| e.to_string())?;
+    let task = store.task("t").map_err(|e| e.to_string())?;
+    let changes = watch.changes();
+    let scope = match &changes {
+        Changes::Paths(paths) => Some(paths),
+        Changes::Unknown(_) => None,
+    };
+    store
+        .checkpoint(
+            &task,
+            wt,
+            CheckpointInput {
+                summary: "step",
+                body: "",
+                step: 1,
+                steps: 1,
+                expected: "x",
+                tests: TestsSummary {
+                    verdict: TestsVerdict::NotRun,
+                    command: String::new(),
+                    summary: String::new(),
+                },
+                risks: "none",
+                next: "none",
+                model: "test",
+                record: CheckpointRecord::default(),
+                co_author: None,
+                secret_allow: None,
+                scope,
+                merge_parent: None,
+            },
+        )
+        .map_err(|e| format!("checkpoint failed: {e}"))?;
+    watch.settle(&changes);
+    Ok(())
+}
+
+/// The two sides of a case: the repository with its task `t`, and the twin.
+struct Sides {
+    repo: PathBuf,
+    wt: PathBuf,
+    twin: PathBuf,
+}
+
+fn set_up(env: &TestEnv, case: &Case<'_>, mode: Mode) -> Result<Sides, String> {
+    let root = env.root.path().join(format!("{}-{mode:?}", case.name));
+    let repo = root.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    sh(env, &repo, "git init -q --template=")?;
+    sh(env, &repo, case.base)?;
+    sh(
+        env,
+        &repo,
+        "git add -A && git commit -qm base --allow-empty",
+    )?;
+    let out = env
+        .agent_cmd(&repo, &["start", "--no-run", "--name", "t", "goal"])
+        .env(
+            "GIT_AGENT_FSMONITOR",
+            matches!(mode, Mode::Monitored).to_string(),
+        )
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Err(format!(
+            "start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let twin = root.join("twin");
+    sh(
+        env,
+        &repo,
+        &format!(
+            "git worktree add -q --detach '{}' HEAD && cd '{}' && \
+             git -c protocol.file.allow=always submodule -q update --init",
+            twin.display(),
+            twin.display()
+        ),
+    )?;
+    let wt = worktree(&repo, "t");
+    Ok(Sides { repo, wt, twin })
+}
+
+fn listing(env: &TestEnv, dir: &Path, tree: &str) -> Vec<String> {
+    env.git(dir, &["ls-tree", "-r", tree])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Runs `case` in `mode`; `Err` says at which step and how the trees differ.
+fn run(env: &TestEnv, case: &Case<'_>, mode: Mode) -> Result<(), String> {
+    let Sides { repo, wt, twin } = set_up(env, case, mode)?;
+    let store = Store::discover(&repo).map_err(|e| e.to_string())?;
+    let mut watch = match mode {
+        Mode::Watched => Some(store.watch(&wt).map_err(|why| format!("no watch: {why}"))?),
+        _ => None,
+    };
+    if let Mode::Monitored = mode {
+        let (_, mark) = store
+            .fsmonitor_changes(&wt)
+            .ok_or("the monitor `start` started does not answer")?;
+        store.fsmonitor_record(&wt, &mark);
+    }
+    for (n, step) in case.steps.iter().enumerate() {
+        sh(env, &twin, step)?;
+        let theirs = sh(env, &twin, "git add -A && git write-tree")?;
+        sh(env, &twin, "git commit -qm step --allow-empty")?;
+        sh(env, &wt, step)?;
+        match &mut watch {
+            Some(watch) => watched_checkpoint(&repo, &wt, watch)?,
+            None => {
+                let out = env
+                    .agent_cmd(&repo, &["checkpoint", "t", "-m", "step", "--allow-secrets"])
+                    .env(
+                        "GIT_AGENT_FSMONITOR",
+                        matches!(mode, Mode::Monitored).to_string(),
+                    )
+                    .output()
+                    .unwrap();
+                if !out.status.success() {
+                    return Err(format!(
+                        "step {} ({step}): checkpoint failed: {}",
+                        n + 1,
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
+            }
+        }
+        let ours = env.git(&repo, &["rev-parse", "agent/t^{tree}"]);
+        if ours.trim() != theirs.trim() {
+            let git_side = listing(env, &twin, theirs.trim());
+            let agent_side = listing(env, &repo, ours.trim());
+            let mut diff = String::new();
+            for line in git_side.iter().filter(|l| !agent_side.contains(l)) {
+                diff.push_str(&format!("  git only:       {line}\n"));
+            }
+            for line in agent_side.iter().filter(|l| !git_side.contains(l)) {
+                diff.push_str(&format!("  git-agent only: {line}\n"));
+            }
+            return Err(format!("step {} ({step}): trees differ:\n{diff}", n + 1));
+        }
+    }
+    env.fsck(&repo);
+    Ok(())
+}
+
+fn run_all(cases: &[Case<'_>]) {
+    let env = TestEnv::in_memory();
+    let mut failures = Vec::new();
+    for case in cases {
+        for mode in [Mode::Walk, Mode::Watched, Mode::Monitored] {
+            if let Err(why) = run(&env, case, mode) {
+                failures.push(format!("{} ({mode:?}): {why}", case.name));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+const IGNORED: &str = "printf 'a\\n' > a; printf '*.tmp\\nbuild/\\n' > .gitignore; \
+     mkdir build; printf 'forced\\n' > build/forced.tmp; git add -f build/forced.tmp";
+
+#[test]
+fn git_typed_in_the_worktree_is_staged_as_git_add_stages_it() {
+    run_all(&[
+        Case {
+            name: "add-f",
+            base: IGNORED,
+            steps: &["printf 'new\\n' > n.tmp && git add -f n.tmp"],
+        },
+        Case {
+            name: "rm-cached-ignored",
+            base: IGNORED,
+            steps: &["git rm -q --cached build/forced.tmp"],
+        },
+        Case {
+            name: "rm-cached",
+            base: IGNORED,
+            steps: &["git rm -q --cached a"],
+        },
+        Case {
+            name: "add-of-an-edit",
+            base: IGNORED,
+            steps: &["printf 'b\\n' > a && git add a", "printf 'c\\n' > a"],
+        },
+        Case {
+            name: "reset-soft",
+            base: IGNORED,
+            steps: &[
+                "printf 'two\\n' > a && printf 'b\\n' > b",
+                "git reset -q --soft HEAD~1",
+                "git reset -q --soft HEAD~1 && printf 'c\\n' > c",
+            ],
+        },
+    ]);
+}
