@@ -85,6 +85,10 @@ pub enum Event {
         tests: String,
         files_changed: u32,
         checkpoint_ms: u64,
+        /// What the checkpoint recorded that the user (and the model) should know, as git
+        /// warns: a repository inside the worktree recorded as a gitlink, or left out.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        warnings: Vec<String>,
     },
     Rollback {
         from: String,
@@ -224,6 +228,7 @@ impl Event {
                 tests,
                 files_changed,
                 checkpoint_ms,
+                warnings,
             } => Event::Checkpoint {
                 number,
                 commit: f(commit),
@@ -231,6 +236,7 @@ impl Event {
                 tests: f(tests),
                 files_changed,
                 checkpoint_ms,
+                warnings: all(warnings),
             },
             Event::Rollback {
                 from,

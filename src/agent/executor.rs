@@ -119,6 +119,14 @@ fn position(
     (step, (streak + failed_tries) as u32, last_test)
 }
 
+/// How the harness's checkpoint of a step went.
+enum Checkpointed {
+    /// It landed; what it warned about.
+    Landed { warnings: Vec<String> },
+    /// The secret scan (or a submodule's change) refused it: the findings.
+    Refused(Vec<String>),
+}
+
 impl Agent<'_> {
     pub(super) async fn work(&mut self) -> Result<Outcome, LoopError> {
         let store = self.store;
@@ -136,6 +144,8 @@ impl Agent<'_> {
         }
         self.start_mcp_servers().await;
         let mut feedback: Option<String> = None;
+        // What the last checkpoint warned about, for the model to see in the next step.
+        let mut warned: Vec<String> = Vec::new();
         loop {
             let task = store.task(&self.slug)?;
             let plan = store.plan(&task)?;
@@ -176,6 +186,7 @@ impl Agent<'_> {
                 done: &checkpoints,
                 last_test: last_test.as_ref(),
                 feedback: feedback.as_deref(),
+                warnings: &warned,
             });
             let finish = match self.run_step(context).await? {
                 StepEnd::Finished(finish) => finish,
@@ -191,9 +202,13 @@ impl Agent<'_> {
             }
             // The secret scan reads the blobs the checkpoint is about to write, after the
             // tests, so a file the test command wrote is scanned too.
-            let Some(findings) = self.checkpoint(&task, &plan, step, finish, tests)? else {
-                feedback = None;
-                continue;
+            let findings = match self.checkpoint(&task, &plan, step, finish, tests)? {
+                Checkpointed::Landed { warnings } => {
+                    feedback = None;
+                    warned = warnings;
+                    continue;
+                }
+                Checkpointed::Refused(findings) => findings,
             };
             (self.emit)(Event::SecretFound {
                 findings: findings.clone(),
@@ -456,7 +471,7 @@ impl Agent<'_> {
         step: u32,
         finish: Finish,
         tests: TestRun,
-    ) -> Result<Option<Vec<String>>, LoopError> {
+    ) -> Result<Checkpointed, LoopError> {
         let verdict = tests.verdict;
         // The step's usage is in the tip's pending usage, turn by turn (with that of earlier
         // runs that stopped on this tip); the checkpoint takes it into its record, in the same
@@ -533,7 +548,7 @@ impl Agent<'_> {
                 // waits for the next checkpoint or the stop.
                 self.unrecorded.add(&fresh);
                 self.said_unrecorded.splice(0..0, said);
-                return Ok(Some(findings));
+                return Ok(Checkpointed::Refused(findings));
             }
             Err(err) => return Err(err.into()),
         };
@@ -549,8 +564,11 @@ impl Agent<'_> {
             tests: format!("{} ({})", verdict.as_str(), tests.summary),
             files_changed: outcome.files_changed,
             checkpoint_ms: outcome.checkpoint_ms,
+            warnings: outcome.warnings.clone(),
         });
-        Ok(None)
+        Ok(Checkpointed::Landed {
+            warnings: outcome.warnings,
+        })
     }
 
     /// K failing tries: roll back to the last green checkpoint, record the attempt, replan;

@@ -59,6 +59,15 @@ pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exi
     if let Some((_, mark)) = &monitored {
         store.fsmonitor_record(&worktree, mark);
     }
+    let warnings: Vec<crate::config::Warning> = outcome
+        .warnings
+        .iter()
+        .map(|message| crate::config::Warning {
+            message: message.clone(),
+            hint: None,
+        })
+        .collect();
+    ctx.warn(&warnings);
     if ctx.global.json {
         ctx.json(&serde_json::json!({
             "type": "checkpoint",
@@ -69,6 +78,7 @@ pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exi
             "insertions": outcome.insertions,
             "deletions": outcome.deletions,
             "checkpoint_ms": outcome.checkpoint_ms,
+            "warnings": outcome.warnings,
         }));
     } else {
         ctx.out(format!(

@@ -72,6 +72,9 @@ pub struct CheckpointOutcome {
     pub insertions: u32,
     pub deletions: u32,
     pub checkpoint_ms: u64,
+    /// What the checkpoint recorded that a person should know of, as git warns (a
+    /// repository inside the worktree recorded as a gitlink, or left out).
+    pub warnings: Vec<String>,
 }
 
 impl Store {
@@ -209,6 +212,7 @@ impl Store {
             insertions,
             deletions,
             checkpoint_ms,
+            warnings: snapshot.warnings,
         })
     }
 

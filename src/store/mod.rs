@@ -13,6 +13,7 @@ mod error;
 mod filters;
 mod fsck;
 pub mod fsmonitor;
+mod gitlinks;
 mod index;
 pub(crate) mod journal;
 pub mod lease;

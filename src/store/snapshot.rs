@@ -22,6 +22,7 @@ use gix::index::entry::{Flags, Mode, Stat};
 use gix::objs::tree::EntryKind;
 
 use super::filters::{Cleaned, Direction, FilterError, Filters};
+use super::gitlinks;
 use super::{Result, StoreError, git_err};
 use crate::beneath::{Kind, Root};
 use crate::policy::{SecretAllowList, SecretFinding, StreamScan, scan_object};
@@ -54,6 +55,9 @@ pub struct Snapshot {
     /// Paths left out of the tree, each with why (`path:line: rule (excerpt)`, or a size):
     /// a secret never becomes a git object, not even an unreachable one.
     pub refused: Vec<String>,
+    /// What a person should know about the snapshot although it is recorded, as git warns:
+    /// a repository inside the worktree recorded as a gitlink, or left out.
+    pub warnings: Vec<String>,
     index: gix::index::File,
     index_dirty: bool,
     /// The tree the index holds once written: the snapshot's, unless a path was refused
@@ -181,7 +185,7 @@ pub fn snapshot_scoped(
     });
     let scope = widened.as_ref().or(scope);
     let root = Root::open(&workdir).map_err(super::worktree::beneath_err(&workdir))?;
-    let mut found = walk(repo, &workdir, scope, generated)?;
+    let (mut found, nested) = walk(repo, &workdir, scope, generated)?;
     // Files inside a submodule's directory belong to the submodule, never to this tree (a
     // checked-out submodule is a nested repository the walk does not enter; these are in one
     // that is not checked out). git leaves them out silently; we say so.
@@ -262,6 +266,39 @@ pub fn snapshot_scoped(
             }
         }
     }
+    // Every gitlink, whatever the scope: a submodule's HEAD moves in its own repository,
+    // where no watch looks. A directory that is gone takes its gitlink with it; a file in
+    // its place is hashed as any file; a repository there is recorded at its HEAD.
+    let admin = repo.git_dir();
+    let mut moved_gitlinks = Vec::new();
+    for (i, entry) in index.entries().iter().enumerate() {
+        if entry.mode != Mode::COMMIT || entry.stage_raw() != 0 {
+            continue;
+        }
+        let path = entry.path(&index);
+        let rel = path.to_path_lossy();
+        match root.kind(&rel) {
+            Ok(Some(Kind::Dir)) => {
+                if let gitlinks::Head::Commit(id) = gitlinks::head_at(&root, admin, &rel)
+                    && id != entry.id
+                {
+                    moved_gitlinks.push((i, id));
+                }
+            }
+            Ok(Some(Kind::File { .. } | Kind::Symlink)) => {
+                if !walked.contains(path)
+                    && let Ok(meta) =
+                        gix::index::fs::Metadata::from_path_no_follow(&workdir.join(&rel))
+                {
+                    tracked_unwalked.push((path.to_owned(), meta));
+                }
+            }
+            _ => {
+                remove(&mut editor, &mut changes, path)?;
+                deleted.insert(i);
+            }
+        }
+    }
     let work: Vec<Work> = found
         .iter()
         .map(|f| (f.path.as_ref(), &f.meta))
@@ -324,6 +361,34 @@ pub fn snapshot_scoped(
             }
         }
     }
+    for (i, id) in moved_gitlinks {
+        let path = index.entries()[i].path(&index).to_owned();
+        index.entries_mut()[i].id = id;
+        index_dirty = true;
+        upsert(
+            &mut editor,
+            &mut changes,
+            path.as_ref(),
+            Mode::COMMIT,
+            id,
+            ChangeKind::Modified,
+        )?;
+    }
+    let mut warnings = Vec::new();
+    for dir in &nested {
+        let Some((path, id)) = new_gitlink(&index, &root, admin, dir, &mut warnings) else {
+            continue;
+        };
+        upsert(
+            &mut editor,
+            &mut changes,
+            path.as_ref(),
+            Mode::COMMIT,
+            id,
+            ChangeKind::Added,
+        )?;
+        new_entries.push((path, Stat::default(), id, Mode::COMMIT));
+    }
     if !deleted.is_empty() {
         index.remove_entries(|i, _, _| deleted.contains(&i));
         index_dirty = true;
@@ -357,6 +422,7 @@ pub fn snapshot_scoped(
         tree,
         changes,
         refused,
+        warnings,
         index_dirty: index_dirty || holds_now != holds,
         index,
         holds: holds_now,
@@ -388,6 +454,62 @@ fn against_tip(
         });
     }
     changes
+}
+
+/// A repository the walk passed by that the index does not hold as a gitlink: the gitlink
+/// `git add -A` would add for it (`git add` warns about it, and so does the snapshot), or
+/// `None` with a warning saying why it is left out. A directory holding tracked files is
+/// no gitlink for git either (it walks into it); the walk does not, so it stays as it is.
+fn new_gitlink(
+    index: &gix::index::File,
+    root: &Root,
+    admin: &Path,
+    dir: &Path,
+    warnings: &mut Vec<String>,
+) -> Option<(BString, ObjectId)> {
+    let path = gix::path::into_bstr(dir).ok()?.into_owned();
+    if index
+        .entry_index_by_path(path.as_ref())
+        .is_ok_and(|i| index.entries()[i].mode == Mode::COMMIT)
+    {
+        return None;
+    }
+    let mut prefix = path.clone();
+    prefix.push(b'/');
+    if index
+        .prefixed_entries_range(prefix.as_ref())
+        .is_some_and(|r| !r.is_empty())
+    {
+        return None;
+    }
+    match gitlinks::head_at(root, admin, dir) {
+        gitlinks::Head::Commit(id) => {
+            warnings.push(format!(
+                "{path}/: a git repository inside the worktree, not a submodule: recorded as a \
+                 gitlink to its commit {} (as `git add` records it, with a warning), not as its \
+                 files. To commit its files instead, remove {path}/.git; to leave it out, add \
+                 {path}/ to .gitignore",
+                id.to_hex_with_len(8)
+            ));
+            Some((path, id))
+        }
+        gitlinks::Head::Unborn => {
+            warnings.push(format!(
+                "{path}/: a git repository inside the worktree with no commit yet: left out \
+                 (`git add` refuses it). Commit in it, remove {path}/.git, or add {path}/ to \
+                 .gitignore"
+            ));
+            None
+        }
+        gitlinks::Head::NotFollowed(why) => {
+            warnings.push(format!(
+                "{path}/: a git repository inside the worktree left out: {why}. Remove \
+                 {path}/.git, or add {path}/ to .gitignore"
+            ));
+            None
+        }
+        gitlinks::Head::Absent => None,
+    }
 }
 
 /// The positions of the index entries within `scope` (all of them without one), in order.
@@ -429,10 +551,8 @@ fn needs_hashing(
             entry: None,
         });
     };
+    // A gitlink whose path is now a file counts as changed: its mode is not the file's.
     let entry = &index.entries()[i];
-    if entry.mode == Mode::COMMIT {
-        return None; // a submodule: recorded as a gitlink, never re-hashed
-    }
     let unchanged = entry.mode == mode
         && entry.stat.matches(&stat, stat_options())
         && !is_racy(&entry.stat, timestamp);
@@ -717,7 +837,7 @@ fn walk(
     workdir: &Path,
     scope: Option<&BTreeSet<BString>>,
     generated: &Generated,
-) -> Result<Vec<Found>> {
+) -> Result<(Vec<Found>, Vec<std::path::PathBuf>)> {
     let threads = match scope {
         // A handful of directories: threads would cost more than they spread.
         Some(_) => 1,
@@ -736,7 +856,7 @@ fn walk(
             }
         }) as crate::walk::Keep
     });
-    let (mut builder, problem) = crate::walk::builder_with_excludes(
+    let (mut builder, problem, nested) = crate::walk::builder_with_excludes(
         workdir,
         workdir,
         &excludes(repo, workdir, generated),
@@ -784,7 +904,8 @@ fn walk(
             findings: vec![why],
         });
     }
-    Ok(found.into_inner().unwrap_or_default())
+    let nested = nested.lock().map(|n| n.clone()).unwrap_or_default();
+    Ok((found.into_inner().unwrap_or_default(), nested))
 }
 
 /// The exclude rules of the worktree `workdir` of `repo` beyond its own ignore files.

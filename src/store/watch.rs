@@ -107,7 +107,7 @@ impl Watch {
             }
             true
         });
-        let (builder, problem) =
+        let (builder, problem, _) =
             crate::walk::builder_with_excludes(root, root, &excludes, Some(keep));
         for entry in builder.build() {
             let entry = entry.map_err(|err| format!("could not list {}: {err}", root.display()))?;

@@ -22,8 +22,21 @@ struct Case<'a> {
     steps: &'a [&'a str],
 }
 
+/// Runs `script` in `dir`, with `$ROOT` naming the case's directory (beside the repository,
+/// the twin and whatever upstream repositories the case makes) and the dates of commits
+/// fixed, so that the same commit made on both sides has the same id.
 fn sh(env: &TestEnv, dir: &Path, script: &str) -> Result<String, String> {
-    let out = env.sh_cmd(dir, script).output().unwrap();
+    let root = dir
+        .ancestors()
+        .find(|d| d.join("repo").is_dir())
+        .unwrap_or(dir);
+    let out = env
+        .sh_cmd(dir, script)
+        .env("ROOT", root)
+        .env("GIT_AUTHOR_DATE", "@1600000000 +0000")
+        .env("GIT_COMMITTER_DATE", "@1600000000 +0000")
+        .output()
+        .unwrap();
     if !out.status.success() {
         return Err(format!(
             "`{script}` failed in {}: {}",
@@ -84,6 +97,7 @@ fn set_up(env: &TestEnv, case: &Case<'_>, mode: Mode) -> Result<Sides, String> {
     let root = env.root.path().join(format!("{}-{mode:?}", case.name));
     let repo = root.join("repo");
     std::fs::create_dir_all(&repo).unwrap();
+    // The user's checkout has the submodules the twin gets: those it initialized.
     sh(env, &repo, "git init -q --template=")?;
     sh(env, &repo, case.base)?;
     sh(
@@ -111,7 +125,7 @@ fn set_up(env: &TestEnv, case: &Case<'_>, mode: Mode) -> Result<Sides, String> {
         &repo,
         &format!(
             "git worktree add -q --detach '{}' HEAD && cd '{}' && \
-             git -c protocol.file.allow=always submodule -q update --init",
+             git -c protocol.file.allow=always submodule -q update",
             twin.display(),
             twin.display()
         ),
@@ -230,6 +244,56 @@ fn git_typed_in_the_worktree_is_staged_as_git_add_stages_it() {
                 "printf 'two\\n' > a && printf 'b\\n' > b",
                 "git reset -q --soft HEAD~1",
                 "git reset -q --soft HEAD~1 && printf 'c\\n' > c",
+            ],
+        },
+    ]);
+}
+
+/// `$ROOT/up` (two commits, `1` and `2` on `main`) as the submodule `lib` at its first
+/// commit, initialized; `$ROOT/up` again as `other`, registered but not initialized (its
+/// directory empty, as a clone without `--recurse-submodules` leaves it).
+const SUBMODULES: &str = "printf 'a\\n' > a && \
+     git init -q \"$ROOT/up\" && cd \"$ROOT/up\" && \
+     printf '1\\n' > f && git add f && git commit -qm 1 && \
+     printf '2\\n' > f && git commit -qam 2 && cd - >/dev/null && \
+     git -c protocol.file.allow=always submodule add -q \"$ROOT/up\" lib && \
+     git -C lib checkout -q HEAD~1 && \
+     git -c protocol.file.allow=always submodule add -q \"$ROOT/up\" other && \
+     git submodule deinit -q -f other && rm -rf .git/modules/other";
+
+/// A repository made inside the worktree, with a commit.
+const NESTED: &str = "mkdir -p vendor/x && cd vendor/x && git init -q && \
+     printf 'v\\n' > v && git add v && git commit -qm v";
+
+#[test]
+fn gitlinks_are_recorded_as_git_add_records_them() {
+    run_all(&[
+        Case {
+            name: "submodule-moved",
+            base: SUBMODULES,
+            steps: &[
+                "git -C lib checkout -q \"$(git -C \"$ROOT/up\" rev-parse main)\"",
+                "git -C lib checkout -q HEAD~1",
+            ],
+        },
+        Case {
+            name: "submodule-removed",
+            base: SUBMODULES,
+            steps: &["rmdir other", "rm -rf lib"],
+        },
+        Case {
+            name: "submodule-becomes-a-file",
+            base: SUBMODULES,
+            steps: &["rmdir other && printf 'now a file\\n' > other"],
+        },
+        Case {
+            name: "nested-repository",
+            base: "printf 'a\\n' > a",
+            steps: &[
+                NESTED,
+                "cd vendor/x && printf 'w\\n' > w && git add w && git commit -qm w",
+                "printf 'b\\n' > a",
+                "rm -rf vendor",
             ],
         },
     ]);
