@@ -96,18 +96,19 @@ pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exi
 }
 
 /// What the worktree's monitor saw change since the last checkpoint, and the mark to record
-/// after this one. With `start` (`agent.fsmonitor` on), a monitor is started when none
-/// answers (this checkpoint then walks); one that runs is asked in any case.
+/// after this one. With `on` (`agent.fsmonitor`), a monitor is started when none answers
+/// (this checkpoint then walks); off, one still running is stopped and the checkpoint walks.
 fn monitored_changes(
     store: &Store,
     worktree: &std::path::Path,
-    start: bool,
+    on: bool,
 ) -> Option<(Changes, Mark)> {
+    if !on {
+        store.fsmonitor_stop(worktree);
+        return None;
+    }
     if let Some(answer) = store.fsmonitor_changes(worktree) {
         return Some(answer);
-    }
-    if !start {
-        return None;
     }
     match store.fsmonitor_start(worktree) {
         Ok(mark) => Some((Changes::Unknown("the monitor just started".into()), mark)),

@@ -532,3 +532,51 @@ fn a_monitored_checkpoint_looks_only_at_what_changed() {
     });
     assert!(gone, "the monitor outlived its worktree");
 }
+
+#[test]
+fn a_monitor_stops_once_agent_fsmonitor_is_off() {
+    let env = TestEnv::new();
+    let repo = env.repo("r");
+    let out = env
+        .agent_cmd(&repo, &["start", "--no-run", "--name", "m", "goal"])
+        .env("GIT_AGENT_FSMONITOR", "true")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wt = worktree(&repo, "m");
+    assert_eq!(monitors_of(&wt).len(), 1, "one monitor for the worktree");
+    let admin = env.git(&wt, &["rev-parse", "--absolute-git-dir"]);
+    let admin = Path::new(admin.trim());
+    // The setting turned off: the next checkpoint walks (and is right) and the monitor ends.
+    std::fs::write(wt.join("README.md"), "# changed with the monitor off\n").unwrap();
+    let out = env
+        .agent_cmd(&repo, &["checkpoint", "-q", "-m", "off"])
+        .env("GIT_AGENT_FSMONITOR", "false")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        env.git(&repo, &["show", "--format=", "--name-status", "agent/m"]),
+        "M\tREADME.md\n"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !monitors_of(&wt).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    assert_eq!(
+        monitors_of(&wt),
+        Vec::<u32>::new(),
+        "the monitor still runs"
+    );
+    assert!(!admin.join("agent-fsmonitor.sock").exists());
+    assert!(!admin.join("agent-fsmonitor.token").exists());
+    env.fsck(&repo);
+}
