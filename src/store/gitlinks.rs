@@ -14,7 +14,8 @@
 use std::path::{Component, Path, PathBuf};
 
 use gix::ObjectId;
-use gix::bstr::ByteSlice;
+use gix::bstr::{BString, ByteSlice};
+use gix::index::entry::Mode;
 use gix::refs::{FullName, Target};
 
 use crate::beneath::{Kind, Root};
@@ -52,6 +53,88 @@ pub(super) fn head_at(root: &Root, admin: &Path, dir: &Path) -> Head {
         Ok(Some(Kind::Symlink)) => Head::NotFollowed("its .git is a symbolic link".into()),
         Ok(Some(Kind::Special)) => Head::NotFollowed("its .git is not a file".into()),
         Err(err) => Head::NotFollowed(err.to_string()),
+    }
+}
+
+/// What became of a gitlink of the index in the worktree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Now {
+    /// Its directory, with the recorded commit checked out, or no repository (a submodule
+    /// not checked out, or one the harness does not follow): git keeps the gitlink.
+    Same,
+    /// Its repository's HEAD names another commit.
+    Moved(ObjectId),
+    /// A file or a link stands there: it is hashed as any file.
+    Replaced,
+    /// Nothing is there (or only through a link): the gitlink goes.
+    Gone,
+}
+
+/// The gitlink of the index at `dir` (recording `recorded`), as `git add -A` sees it now.
+pub(super) fn now(root: &Root, admin: &Path, dir: &Path, recorded: ObjectId) -> Now {
+    match root.kind(dir) {
+        Ok(Some(Kind::Dir)) => match head_at(root, admin, dir) {
+            Head::Commit(id) if id != recorded => Now::Moved(id),
+            _ => Now::Same,
+        },
+        Ok(Some(Kind::File { .. } | Kind::Symlink)) => Now::Replaced,
+        _ => Now::Gone,
+    }
+}
+
+/// A repository the walk passed by that the index does not hold as a gitlink: the gitlink
+/// `git add -A` would add for it (`git add` warns about it, and so does the snapshot), or
+/// `None` with a warning saying why it is left out. A directory holding tracked files is
+/// no gitlink for git either (it walks into it); the walk does not, so it stays as it is.
+pub(super) fn added(
+    index: &gix::index::File,
+    root: &Root,
+    admin: &Path,
+    dir: &Path,
+    warnings: &mut Vec<String>,
+) -> Option<(BString, ObjectId)> {
+    let path = gix::path::into_bstr(dir).ok()?.into_owned();
+    if index
+        .entry_index_by_path(path.as_ref())
+        .is_ok_and(|i| index.entries()[i].mode == Mode::COMMIT)
+    {
+        return None;
+    }
+    let mut prefix = path.clone();
+    prefix.push(b'/');
+    if index
+        .prefixed_entries_range(prefix.as_ref())
+        .is_some_and(|r| !r.is_empty())
+    {
+        return None;
+    }
+    match head_at(root, admin, dir) {
+        Head::Commit(id) => {
+            warnings.push(format!(
+                "{path}/: a git repository inside the worktree, not a submodule: recorded as a \
+                 gitlink to its commit {} (as `git add` records it, with a warning), not as its \
+                 files. To commit its files instead, remove {path}/.git; to leave it out, add \
+                 {path}/ to .gitignore",
+                id.to_hex_with_len(8)
+            ));
+            Some((path, id))
+        }
+        Head::Unborn => {
+            warnings.push(format!(
+                "{path}/: a git repository inside the worktree with no commit yet: left out \
+                 (`git add` refuses it). Commit in it, remove {path}/.git, or add {path}/ to \
+                 .gitignore"
+            ));
+            None
+        }
+        Head::NotFollowed(why) => {
+            warnings.push(format!(
+                "{path}/: a git repository inside the worktree left out: {why}. Remove \
+                 {path}/.git, or add {path}/ to .gitignore"
+            ));
+            None
+        }
+        Head::Absent => None,
     }
 }
 

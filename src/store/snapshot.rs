@@ -277,15 +277,10 @@ pub fn snapshot_scoped(
         }
         let path = entry.path(&index);
         let rel = path.to_path_lossy();
-        match root.kind(&rel) {
-            Ok(Some(Kind::Dir)) => {
-                if let gitlinks::Head::Commit(id) = gitlinks::head_at(&root, admin, &rel)
-                    && id != entry.id
-                {
-                    moved_gitlinks.push((i, id));
-                }
-            }
-            Ok(Some(Kind::File { .. } | Kind::Symlink)) => {
+        match gitlinks::now(&root, admin, &rel, entry.id) {
+            gitlinks::Now::Same => {}
+            gitlinks::Now::Moved(id) => moved_gitlinks.push((i, id)),
+            gitlinks::Now::Replaced => {
                 if !walked.contains(path)
                     && let Ok(meta) =
                         gix::index::fs::Metadata::from_path_no_follow(&workdir.join(&rel))
@@ -293,7 +288,7 @@ pub fn snapshot_scoped(
                     tracked_unwalked.push((path.to_owned(), meta));
                 }
             }
-            _ => {
+            gitlinks::Now::Gone => {
                 remove(&mut editor, &mut changes, path)?;
                 deleted.insert(i);
             }
@@ -376,7 +371,7 @@ pub fn snapshot_scoped(
     }
     let mut warnings = Vec::new();
     for dir in &nested {
-        let Some((path, id)) = new_gitlink(&index, &root, admin, dir, &mut warnings) else {
+        let Some((path, id)) = gitlinks::added(&index, &root, admin, dir, &mut warnings) else {
             continue;
         };
         upsert(
@@ -454,62 +449,6 @@ fn against_tip(
         });
     }
     changes
-}
-
-/// A repository the walk passed by that the index does not hold as a gitlink: the gitlink
-/// `git add -A` would add for it (`git add` warns about it, and so does the snapshot), or
-/// `None` with a warning saying why it is left out. A directory holding tracked files is
-/// no gitlink for git either (it walks into it); the walk does not, so it stays as it is.
-fn new_gitlink(
-    index: &gix::index::File,
-    root: &Root,
-    admin: &Path,
-    dir: &Path,
-    warnings: &mut Vec<String>,
-) -> Option<(BString, ObjectId)> {
-    let path = gix::path::into_bstr(dir).ok()?.into_owned();
-    if index
-        .entry_index_by_path(path.as_ref())
-        .is_ok_and(|i| index.entries()[i].mode == Mode::COMMIT)
-    {
-        return None;
-    }
-    let mut prefix = path.clone();
-    prefix.push(b'/');
-    if index
-        .prefixed_entries_range(prefix.as_ref())
-        .is_some_and(|r| !r.is_empty())
-    {
-        return None;
-    }
-    match gitlinks::head_at(root, admin, dir) {
-        gitlinks::Head::Commit(id) => {
-            warnings.push(format!(
-                "{path}/: a git repository inside the worktree, not a submodule: recorded as a \
-                 gitlink to its commit {} (as `git add` records it, with a warning), not as its \
-                 files. To commit its files instead, remove {path}/.git; to leave it out, add \
-                 {path}/ to .gitignore",
-                id.to_hex_with_len(8)
-            ));
-            Some((path, id))
-        }
-        gitlinks::Head::Unborn => {
-            warnings.push(format!(
-                "{path}/: a git repository inside the worktree with no commit yet: left out \
-                 (`git add` refuses it). Commit in it, remove {path}/.git, or add {path}/ to \
-                 .gitignore"
-            ));
-            None
-        }
-        gitlinks::Head::NotFollowed(why) => {
-            warnings.push(format!(
-                "{path}/: a git repository inside the worktree left out: {why}. Remove \
-                 {path}/.git, or add {path}/ to .gitignore"
-            ));
-            None
-        }
-        gitlinks::Head::Absent => None,
-    }
 }
 
 /// The positions of the index entries within `scope` (all of them without one), in order.
