@@ -19,8 +19,11 @@
 //! `GIT_AGENT_DIFF_CASES=N` runs N cases (CI runs 300), `GIT_AGENT_DIFF_SEED=S` starts at
 //! seed S. A failure prints the seed and a shell script that rebuilds the case by hand.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
+
+use gix::bstr::BString;
 
 use git_agent::store::{
     Changes, CheckpointInput, CheckpointRecord, Store, TestsSummary, TestsVerdict, Watch,
@@ -399,16 +402,15 @@ pub(crate) enum Mode {
     Monitored,
 }
 
-/// The checkpoint of the edit, as a run makes it: through the watch armed before the edit.
-/// Whether the watch named the paths (`false`: it asked for the walk).
-fn watched_checkpoint(repo: &Path, wt: &Path, watch: &mut Watch) -> Result<bool, String> {
+/// A checkpoint of task `t` made through the library, as a run makes it: `scope` names the
+/// paths a watch saw change (`None`: the walk).
+pub(crate) fn library_checkpoint(
+    repo: &Path,
+    wt: &Path,
+    scope: Option<&BTreeSet<BString>>,
+) -> Result<(), String> {
     let store = Store::discover(repo).map_err(|e| e.to_string())?;
     let task = store.task("t").map_err(|e| e.to_string())?;
-    let changes = watch.changes();
-    let scope = match &changes {
-        Changes::Paths(paths) => Some(paths),
-        Changes::Unknown(_) => None,
-    };
     store
         .checkpoint(
             &task,
@@ -435,7 +437,46 @@ fn watched_checkpoint(repo: &Path, wt: &Path, watch: &mut Watch) -> Result<bool,
             },
         )
         .map_err(|e| format!("checkpoint failed: {e}"))?;
+    Ok(())
+}
+
+/// The checkpoint of the edit, as a run makes it: through the watch armed before the edit.
+/// Whether the watch named the paths (`false`: it asked for the walk).
+fn watched_checkpoint(repo: &Path, wt: &Path, watch: &mut Watch) -> Result<bool, String> {
+    let changes = watch.changes();
+    let scope = match &changes {
+        Changes::Paths(paths) => Some(paths),
+        Changes::Unknown(_) => None,
+    };
+    library_checkpoint(repo, wt, scope)?;
     Ok(scope.is_some())
+}
+
+/// How the tree `theirs` (of git, in `twin`) and `ours` (of git-agent, in `repo`) differ:
+/// the lines of `git ls-tree -r` that only one side has.
+pub(crate) fn tree_difference(
+    env: &TestEnv,
+    twin: &Path,
+    theirs: &str,
+    repo: &Path,
+    ours: &str,
+) -> String {
+    let listing = |dir: &Path, tree: &str| -> Vec<String> {
+        env.git(dir, &["ls-tree", "-r", tree.trim()])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let git_side = listing(twin, theirs);
+    let agent_side = listing(repo, ours);
+    let mut diff = String::new();
+    for line in git_side.iter().filter(|l| !agent_side.contains(l)) {
+        let _ = writeln!(diff, "  git only:       {line}");
+    }
+    for line in agent_side.iter().filter(|l| !git_side.contains(l)) {
+        let _ = writeln!(diff, "  git-agent only: {line}");
+    }
+    diff
 }
 
 /// Runs one case; `Err` holds what differed, `Ok` whether a watch named the paths.
@@ -528,21 +569,7 @@ fn run_case(env: &TestEnv, seed: u64, attributes: bool, mode: Mode) -> Result<bo
     let ours = env.git(&repo, &["rev-parse", "agent/t^{tree}"]);
     let theirs = sh_ok(env, &twin, &twin_add(&root, &case));
     if ours != theirs {
-        let listing = |dir: &Path, tree: &str| -> Vec<String> {
-            env.git(dir, &["ls-tree", "-r", tree.trim()])
-                .lines()
-                .map(str::to_owned)
-                .collect()
-        };
-        let git_side = listing(&twin, &theirs);
-        let agent_side = listing(&repo, &ours);
-        let mut diff = String::new();
-        for line in git_side.iter().filter(|l| !agent_side.contains(l)) {
-            let _ = writeln!(diff, "  git only:       {line}");
-        }
-        for line in agent_side.iter().filter(|l| !git_side.contains(l)) {
-            let _ = writeln!(diff, "  git-agent only: {line}");
-        }
+        let diff = tree_difference(env, &twin, &theirs, &repo, &ours);
         return Err(format!("trees differ:\n{diff}"));
     }
     let (code, _, err) = env.agent(&repo, &["rollback", "t", "--steps", "1"]);

@@ -7,12 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use git_agent::store::{
-    Changes, CheckpointInput, CheckpointRecord, Store, TestsSummary, TestsVerdict, Watch,
-};
+use git_agent::store::{Changes, Store};
 
 use crate::common::{TestEnv, worktree};
-use crate::differential::Mode;
+use crate::differential::{Mode, library_checkpoint, tree_difference};
 
 /// A case: the base repository's files (a script run in a fresh repository before its
 /// first commit) and the steps, each a script run in both worktrees.
@@ -47,45 +45,6 @@ fn sh(env: &TestEnv, dir: &Path, script: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// A checkpoint as a run makes it, through `watch`.
-fn watched_checkpoint(repo: &Path, wt: &Path, watch: &mut Watch) -> Result<(), String> {
-    let store = Store::discover(repo).map_err(|e| e.to_string())?;
-    let task = store.task("t").map_err(|e| e.to_string())?;
-    let changes = watch.changes();
-    let scope = match &changes {
-        Changes::Paths(paths) => Some(paths),
-        Changes::Unknown(_) => None,
-    };
-    store
-        .checkpoint(
-            &task,
-            wt,
-            CheckpointInput {
-                summary: "step",
-                body: "",
-                step: 1,
-                steps: 1,
-                expected: "x",
-                tests: TestsSummary {
-                    verdict: TestsVerdict::NotRun,
-                    command: String::new(),
-                    summary: String::new(),
-                },
-                risks: "none",
-                next: "none",
-                model: "test",
-                record: CheckpointRecord::default(),
-                co_author: None,
-                secret_allow: None,
-                scope,
-                merge_parent: None,
-            },
-        )
-        .map_err(|e| format!("checkpoint failed: {e}"))?;
-    watch.settle(&changes);
-    Ok(())
-}
-
 /// The two sides of a case: the repository with its task `t`, and the twin.
 struct Sides {
     repo: PathBuf,
@@ -105,20 +64,12 @@ fn set_up(env: &TestEnv, case: &Case<'_>, mode: Mode) -> Result<Sides, String> {
         &repo,
         "git add -A && git commit -qm base --allow-empty",
     )?;
-    let out = env
-        .agent_cmd(&repo, &["start", "--no-run", "--name", "t", "goal"])
-        .env(
-            "GIT_AGENT_FSMONITOR",
-            matches!(mode, Mode::Monitored).to_string(),
-        )
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        return Err(format!(
-            "start failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
+    agent(
+        env,
+        &repo,
+        &["start", "--no-run", "--name", "t", "goal"],
+        mode,
+    )?;
     let twin = root.join("twin");
     sh(
         env,
@@ -134,11 +85,23 @@ fn set_up(env: &TestEnv, case: &Case<'_>, mode: Mode) -> Result<Sides, String> {
     Ok(Sides { repo, wt, twin })
 }
 
-fn listing(env: &TestEnv, dir: &Path, tree: &str) -> Vec<String> {
-    env.git(dir, &["ls-tree", "-r", tree])
-        .lines()
-        .map(str::to_owned)
-        .collect()
+/// `git agent args` with the monitor on or off as `mode` has it.
+fn agent(env: &TestEnv, repo: &Path, args: &[&str], mode: Mode) -> Result<(), String> {
+    let out = env
+        .agent_cmd(repo, args)
+        .env(
+            "GIT_AGENT_FSMONITOR",
+            matches!(mode, Mode::Monitored).to_string(),
+        )
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Err(format!(
+            "git agent {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
 }
 
 /// Runs `case` in `mode`; `Err` says at which step and how the trees differ.
@@ -160,37 +123,28 @@ fn run(env: &TestEnv, case: &Case<'_>, mode: Mode) -> Result<(), String> {
         let theirs = sh(env, &twin, "git add -A && git write-tree")?;
         sh(env, &twin, "git commit -qm step --allow-empty")?;
         sh(env, &wt, step)?;
-        match &mut watch {
-            Some(watch) => watched_checkpoint(&repo, &wt, watch)?,
-            None => {
-                let out = env
-                    .agent_cmd(&repo, &["checkpoint", "t", "-m", "step", "--allow-secrets"])
-                    .env(
-                        "GIT_AGENT_FSMONITOR",
-                        matches!(mode, Mode::Monitored).to_string(),
-                    )
-                    .output()
-                    .unwrap();
-                if !out.status.success() {
-                    return Err(format!(
-                        "step {} ({step}): checkpoint failed: {}",
-                        n + 1,
-                        String::from_utf8_lossy(&out.stderr)
-                    ));
-                }
+        let checkpointed = match &mut watch {
+            Some(watch) => {
+                let changes = watch.changes();
+                let scope = match &changes {
+                    Changes::Paths(paths) => Some(paths),
+                    Changes::Unknown(_) => None,
+                };
+                let done = library_checkpoint(&repo, &wt, scope);
+                watch.settle(&changes);
+                done
             }
-        }
+            None => agent(
+                env,
+                &repo,
+                &["checkpoint", "t", "-m", "step", "--allow-secrets"],
+                mode,
+            ),
+        };
+        checkpointed.map_err(|why| format!("step {} ({step}): {why}", n + 1))?;
         let ours = env.git(&repo, &["rev-parse", "agent/t^{tree}"]);
         if ours.trim() != theirs.trim() {
-            let git_side = listing(env, &twin, theirs.trim());
-            let agent_side = listing(env, &repo, ours.trim());
-            let mut diff = String::new();
-            for line in git_side.iter().filter(|l| !agent_side.contains(l)) {
-                diff.push_str(&format!("  git only:       {line}\n"));
-            }
-            for line in agent_side.iter().filter(|l| !git_side.contains(l)) {
-                diff.push_str(&format!("  git-agent only: {line}\n"));
-            }
+            let diff = tree_difference(env, &twin, &theirs, &repo, &ours);
             return Err(format!("step {} ({step}): trees differ:\n{diff}", n + 1));
         }
     }
