@@ -38,10 +38,14 @@ pub fn ignore_file_problem(dir: &Path) -> Option<String> {
 /// The first ignore-file problem a walk met, if any.
 pub type Problem = Arc<Mutex<Option<String>>>;
 
+/// The directories a walk did not enter because they hold a `.git` (nested repositories,
+/// checked-out submodules), relative to the root: `git add -A` records them as gitlinks.
+pub type Nested = Arc<Mutex<Vec<PathBuf>>>;
+
 /// A walker over `start` (inside `root`), and where it reports a directory it did not enter.
 /// When the root's own `.gitignore` is unreadable, no `.gitignore` is honoured at all.
 pub fn builder(root: &Path, start: &Path) -> (ignore::WalkBuilder, Problem) {
-    let (mut builder, problem) = builder_inner(root, start, None, Generated::default());
+    let (mut builder, problem, _) = builder_inner(root, start, None, Generated::default());
     builder.git_global(true);
     (builder, problem)
 }
@@ -55,15 +59,16 @@ pub struct Excludes {
     pub generated: Generated,
 }
 
-/// Like [`builder`], with the exclude rules of a task worktree.
+/// Like [`builder`], with the exclude rules of a task worktree; the nested repositories it
+/// passes by (not ignored) are listed.
 pub fn builder_with_excludes(
     root: &Path,
     start: &Path,
     excludes: &Excludes,
     keep: Option<Keep>,
-) -> (ignore::WalkBuilder, Problem) {
+) -> (ignore::WalkBuilder, Problem, Nested) {
     let generated = excludes.generated.clone();
-    let (mut builder, problem) = builder_inner(root, start, keep, generated.clone());
+    let (mut builder, problem, nested) = builder_inner(root, start, keep, generated.clone());
     builder.git_global(false).current_dir(root);
     // The walker takes ignore rules only from files: the list goes through a temp file that
     // is read here, before `core.excludesFile`, which therefore wins over it (the last one
@@ -87,7 +92,7 @@ pub fn builder_with_excludes(
         // A file that cannot be read is skipped, as git skips it.
         let _ = builder.add_ignore(file);
     }
-    (builder, problem)
+    (builder, problem, nested)
 }
 
 fn write_temp(text: &str) -> std::io::Result<tempfile::NamedTempFile> {
@@ -108,8 +113,10 @@ fn builder_inner(
     start: &Path,
     keep: Option<Keep>,
     generated: Generated,
-) -> (ignore::WalkBuilder, Problem) {
+) -> (ignore::WalkBuilder, Problem, Nested) {
     let problem: Problem = Arc::new(Mutex::new(ignore_file_problem(root)));
+    let nested = Nested::default();
+    let passed_by = nested.clone();
     let honour_gitignore = problem.lock().map(|p| p.is_none()).unwrap_or(false);
     let seen = problem.clone();
     let top = start.to_path_buf();
@@ -149,10 +156,18 @@ fn builder_inner(
                 }
                 return false;
             }
-            // A nested repository is left alone, as git does.
-            !entry.path().join(".git").exists()
+            // A nested repository is not entered, as git does not enter it. The walker asks
+            // this only of entries its ignore rules keep, so an ignored one is not listed.
+            if !entry.path().join(".git").exists() {
+                return true;
+            }
+            if let (Ok(rel), Ok(mut nested)) = (entry.path().strip_prefix(&base), passed_by.lock())
+            {
+                nested.push(rel.to_path_buf());
+            }
+            false
         });
-    (builder, problem)
+    (builder, problem, nested)
 }
 
 /// The problem a walk met, taken out.

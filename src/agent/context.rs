@@ -120,6 +120,8 @@ pub struct StepContext<'a> {
     pub done: &'a [Checkpoint],
     pub last_test: Option<&'a TestRun>,
     pub feedback: Option<&'a str>,
+    /// What the last checkpoint warned about (a repository inside the worktree).
+    pub warnings: &'a [String],
 }
 
 pub fn step_message(ctx: &StepContext<'_>) -> String {
@@ -194,6 +196,13 @@ pub fn step_message(ctx: &StepContext<'_>) -> String {
     }
     if let Some(feedback) = ctx.feedback {
         out.push_str(&format!("# Fix this first\n\n{feedback}\n\n"));
+    }
+    if !ctx.warnings.is_empty() {
+        out.push_str("# The last checkpoint warned\n\n");
+        for warning in ctx.warnings {
+            out.push_str(&format!("- {warning}\n"));
+        }
+        out.push('\n');
     }
     let step = plan.steps.get(ctx.step.saturating_sub(1) as usize);
     out.push_str(&format!(

@@ -93,6 +93,10 @@ pub enum Event {
         tests: String,
         files_changed: u32,
         checkpoint_ms: u64,
+        /// What the checkpoint recorded that the user (and the model) should know, as git
+        /// warns: a repository inside the worktree recorded as a gitlink, or left out.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        warnings: Vec<String>,
     },
     Rollback {
         from: String,
@@ -253,6 +257,7 @@ impl Event {
                 tests,
                 files_changed,
                 checkpoint_ms,
+                warnings,
             } => Event::Checkpoint {
                 number,
                 commit: f(commit),
@@ -260,6 +265,7 @@ impl Event {
                 tests: f(tests),
                 files_changed,
                 checkpoint_ms,
+                warnings: all(warnings),
             },
             Event::Rollback {
                 from,

@@ -121,11 +121,16 @@ fn position(
     (step, (streak + failed_tries) as u32, last_test)
 }
 
-/// How a checkpoint of the loop went.
+/// How the harness's checkpoint of a step went.
 enum Checkpointed {
-    /// Made, without the paths it could not reach (each with why).
-    Made { left_out: Vec<String> },
-    /// Refused as a whole: the secret scan's findings, or files too large to commit.
+    /// It landed: without the paths it could not reach (each with why), and what it warned
+    /// about.
+    Made {
+        left_out: Vec<String>,
+        warnings: Vec<String>,
+    },
+    /// Refused as a whole: the secret scan's findings, files too large to commit, or a
+    /// submodule's change.
     Refused(Vec<String>),
 }
 
@@ -157,6 +162,8 @@ impl Agent<'_> {
         }
         self.start_mcp_servers().await;
         let mut feedback: Option<String> = None;
+        // What the last checkpoint warned about, for the model to see in the next step.
+        let mut warned: Vec<String> = Vec::new();
         loop {
             let task = store.task(&self.slug)?;
             let plan = store.plan(&task)?;
@@ -197,6 +204,7 @@ impl Agent<'_> {
                 done: &checkpoints,
                 last_test: last_test.as_ref(),
                 feedback: feedback.as_deref(),
+                warnings: &warned,
             });
             let finish = match self.run_step(context).await? {
                 StepEnd::Finished(finish) => finish,
@@ -213,8 +221,9 @@ impl Agent<'_> {
             // The secret scan reads the blobs the checkpoint is about to write, after the
             // tests, so a file the test command wrote is scanned too.
             let findings = match self.checkpoint(&task, &plan, step, finish, tests)? {
-                Checkpointed::Made { left_out } => {
+                Checkpointed::Made { left_out, warnings } => {
                     feedback = left_out_feedback(&left_out);
+                    warned = warnings;
                     continue;
                 }
                 Checkpointed::Refused(findings) => findings,
@@ -631,6 +640,7 @@ impl Agent<'_> {
             tests: format!("{} ({})", verdict.as_str(), tests.summary),
             files_changed: outcome.files_changed,
             checkpoint_ms: outcome.checkpoint_ms,
+            warnings: outcome.warnings.clone(),
         });
         if !outcome.left_out.is_empty() {
             (self.emit)(Event::LeftOut {
@@ -639,6 +649,7 @@ impl Agent<'_> {
         }
         Ok(Checkpointed::Made {
             left_out: outcome.left_out,
+            warnings: outcome.warnings,
         })
     }
 

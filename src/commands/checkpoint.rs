@@ -57,6 +57,15 @@ pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exi
     if let Some((_, mark)) = &monitored {
         store.fsmonitor_record(&worktree, mark);
     }
+    let warnings: Vec<crate::config::Warning> = outcome
+        .warnings
+        .iter()
+        .map(|message| crate::config::Warning {
+            message: message.clone(),
+            hint: None,
+        })
+        .collect();
+    ctx.warn(&warnings);
     if ctx.global.json {
         ctx.json(&serde_json::json!({
             "type": "checkpoint",
@@ -68,6 +77,7 @@ pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exi
             "deletions": outcome.deletions,
             "checkpoint_ms": outcome.checkpoint_ms,
             "left_out": outcome.left_out,
+            "warnings": outcome.warnings,
         }));
     } else {
         ctx.out(format!(
@@ -92,18 +102,19 @@ pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exi
 }
 
 /// What the worktree's monitor saw change since the last checkpoint, and the mark to record
-/// after this one. With `start` (`agent.fsmonitor` on), a monitor is started when none
-/// answers (this checkpoint then walks); one that runs is asked in any case.
+/// after this one. With `on` (`agent.fsmonitor`), a monitor is started when none answers
+/// (this checkpoint then walks); off, one still running is stopped and the checkpoint walks.
 fn monitored_changes(
     store: &Store,
     worktree: &std::path::Path,
-    start: bool,
+    on: bool,
 ) -> Option<(Changes, Mark)> {
+    if !on {
+        store.fsmonitor_stop(worktree);
+        return None;
+    }
     if let Some(answer) = store.fsmonitor_changes(worktree) {
         return Some(answer);
-    }
-    if !start {
-        return None;
     }
     match store.fsmonitor_start(worktree) {
         Ok(mark) => Some((Changes::Unknown("the monitor just started".into()), mark)),

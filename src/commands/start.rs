@@ -299,6 +299,11 @@ pub fn cmd_resume(ctx: &Context, args: ResumeArgs) -> anyhow::Result<Exit> {
     } else {
         store.ensure_worktree(&task)?
     };
+    if !config.fsmonitor {
+        // Turned off since: a monitor left running is not asked (the run's attic would ask
+        // it), and stops.
+        store.fsmonitor_stop(&worktree);
+    }
     for note in store.take_notes() {
         ctx.note(note);
     }

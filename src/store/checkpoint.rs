@@ -75,6 +75,9 @@ pub struct CheckpointOutcome {
     /// What the snapshot could not reach and left out, each with why
     /// ([`super::Snapshot::left_out`]).
     pub left_out: Vec<String>,
+    /// What the checkpoint recorded that a person should know of, as git warns (a
+    /// repository inside the worktree recorded as a gitlink, or left out).
+    pub warnings: Vec<String>,
 }
 
 impl Store {
@@ -223,6 +226,7 @@ impl Store {
             deletions,
             checkpoint_ms,
             left_out: snapshot.left_out,
+            warnings: snapshot.warnings,
         })
     }
 

@@ -16,7 +16,8 @@
 //!
 //! The daemon reads directory listings and events, never a file's content; it answers the
 //! one question and nothing changes its state. It exits when its worktree is gone, when its
-//! socket is removed or taken over, or after 30 minutes without a question.
+//! socket is removed or taken over (a command that finds `agent.fsmonitor` off removes it),
+//! or after 30 minutes without a question.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -366,6 +367,23 @@ impl Store {
         if file.write_all(token.as_bytes()).is_ok() {
             let _ = file.persist(path);
         }
+    }
+
+    /// Stop the monitor of `worktree`, if one runs, and forget its mark: `agent.fsmonitor`
+    /// is off. Its socket goes, and a connection wakes it to see that at once (it exits
+    /// when its socket is gone); no daemon is asked anything.
+    pub fn fsmonitor_stop(&self, worktree: &Path) {
+        let Ok(repo) = self.open_worktree(worktree) else {
+            return;
+        };
+        let admin = repo.git_dir();
+        let _ = std::fs::remove_file(admin.join(TOKEN));
+        let Ok((_dir, path)) = socket_path(admin) else {
+            return;
+        };
+        let waking = UnixStream::connect(&path).ok();
+        let _ = std::fs::remove_file(&path);
+        drop(waking);
     }
 
     /// Start the monitor of `worktree` unless one answers, and wait until it does: the mark

@@ -13,6 +13,8 @@ mod error;
 mod filters;
 mod fsck;
 pub mod fsmonitor;
+mod gitlinks;
+mod index;
 pub(crate) mod journal;
 mod landing;
 pub mod lease;

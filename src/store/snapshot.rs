@@ -22,6 +22,7 @@ use gix::index::entry::{Flags, Mode, Stat};
 use gix::objs::tree::EntryKind;
 
 use super::filters::{Cleaned, Direction, FilterError, Filters};
+use super::gitlinks;
 use super::{Result, StoreError, git_err};
 use crate::beneath::{Kind, Root};
 use crate::policy::{SecretAllowList, SecretFinding, StreamScan, scan_object};
@@ -57,8 +58,14 @@ pub struct Snapshot {
     /// Paths the walk could not reach, each with why: a directory chain deeper than the
     /// system's path limit. They are left out, as ignored files are; the checkpoint goes on.
     pub left_out: Vec<String>,
+    /// What a person should know about the snapshot although it is recorded, as git warns:
+    /// a repository inside the worktree recorded as a gitlink, or left out.
+    pub warnings: Vec<String>,
     index: gix::index::File,
     index_dirty: bool,
+    /// The tree the index holds once written: the snapshot's, unless a path was refused
+    /// (its index entry is left stale, so the next snapshot looks at it again).
+    holds: Option<ObjectId>,
 }
 
 impl Snapshot {
@@ -73,39 +80,11 @@ impl Snapshot {
     }
 
     /// Persist the index so the next snapshot (and `git status`) need not rehash anything.
-    ///
-    /// The entries as gix serializes them, then git's trailing SHA-1 of those bytes, written
-    /// under `index.lock` as git does. The checksum guards against a torn file, not an
-    /// attacker, so it needs no collision detection (git's `index.skipHash` leaves it out
-    /// altogether); gix's collision-detecting SHA-1 made it most of a checkpoint's cost at
-    /// 100k files.
     pub fn write_index(&mut self) -> Result<()> {
-        use sha1::Digest;
-        use std::io::Write;
         if !self.index_dirty {
             return Ok(());
         }
-        let path = self.index.path().to_path_buf();
-        let failed = |err: Box<dyn std::error::Error + Send + Sync>| StoreError::Git {
-            context: format!("could not write the index {}", path.display()),
-            source: err,
-        };
-        let state: &gix::index::State = &self.index;
-        let mut bytes = Vec::with_capacity(state.entries().len() * 96 + 4096);
-        state
-            .write_to(&mut bytes, gix::index::write::Options::default())
-            .map_err(|err| failed(err.into()))?;
-        let checksum = sha1::Sha1::digest(&bytes);
-        bytes.extend_from_slice(&checksum);
-        let mut lock = gix::lock::File::acquire_to_update_resource(
-            &path,
-            gix::lock::acquire::Fail::Immediately,
-            None,
-            0,
-        )
-        .map_err(|err| failed(err.into()))?;
-        lock.write_all(&bytes).map_err(|err| failed(err.into()))?;
-        lock.commit().map_err(|err| failed(err.error.into()))?;
+        super::index::write(&self.index, self.index.path(), self.holds)?;
         self.index_dirty = false;
         Ok(())
     }
@@ -168,8 +147,11 @@ pub fn snapshot_scoped(
         })?
         .to_path_buf();
     let index_path = repo.index_path();
-    let mut index = if index_path.exists() {
-        read_index(repo).map_err(git_err("could not read the worktree's index"))?
+    let (mut index, holds) = if index_path.exists() {
+        let index =
+            super::index::read(repo).map_err(git_err("could not read the worktree's index"))?;
+        let holds = super::index::holds(&index);
+        (index, holds)
     } else {
         let state = gix::index::State::from_tree(
             &base_tree,
@@ -180,15 +162,36 @@ pub fn snapshot_scoped(
             context: "could not build an index from the task's tree".into(),
             source: err.into(),
         })?;
-        gix::index::File::from_state(state, index_path)
+        (
+            gix::index::File::from_state(state, index_path),
+            Some(base_tree),
+        )
     };
     let stamp = index.timestamp();
     let timestamp = (stamp.unix_seconds(), stamp.nanoseconds());
 
+    // The tree is the tip's edited where the worktree differs from the index, which is right
+    // while the index holds the tip. When it holds something else (git typed in the
+    // worktree: `git add`, `git rm --cached`, `git reset --soft`), the tree is first brought
+    // to what the index holds, as `git add -A` starts from the index.
+    let drift = if holds == Some(base_tree) {
+        Vec::new()
+    } else {
+        super::index::drift(repo, &index, base_tree)?
+    };
+    // Where the index left the tip, the worktree is looked at too: a path `git rm --cached`
+    // took out of the index is an untracked file that `git add -A` adds back.
+    let widened: Option<BTreeSet<BString>> = scope.filter(|_| !drift.is_empty()).map(|scope| {
+        let mut widened = scope.clone();
+        widened.extend(drift.iter().map(|d| d.path.clone()));
+        widened
+    });
+    let scope = widened.as_ref().or(scope);
     let root = Root::open(&workdir).map_err(super::worktree::beneath_err(&workdir))?;
     let Walked {
         mut found,
         too_deep,
+        nested,
     } = walk(repo, &workdir, scope, generated)?;
     let left_out = too_deep.iter().map(|p| too_deep_message(p)).collect();
     // Files inside a submodule's directory belong to the submodule, never to this tree (a
@@ -221,6 +224,20 @@ pub fn snapshot_scoped(
     let mut editor = repo
         .edit_tree(base_tree)
         .map_err(git_err("could not open the task's tree for editing"))?;
+    for super::index::Drifted { path, in_index, .. } in &drift {
+        if in_index.is_none() {
+            editor
+                .remove(path.as_bstr())
+                .map_err(git_err(format!("could not remove {path} from the tree")))?;
+        }
+    }
+    for super::index::Drifted { path, in_index, .. } in &drift {
+        if let Some((mode, id)) = in_index {
+            editor
+                .upsert(path.as_bstr(), kind_of(*mode), *id)
+                .map_err(git_err(format!("could not add {path} to the tree")))?;
+        }
+    }
     let mut changes = Vec::new();
     // Tracked paths the walk did not reach: deleted, or ignored but still tracked (git keeps
     // tracking those, and so do we). Deletions go into the tree first: a file that became a
@@ -253,6 +270,34 @@ pub fn snapshot_scoped(
             Some(meta) if mode_of(&meta).is_some() => tracked_unwalked.push((path, meta)),
             _ => {
                 remove(&mut editor, &mut changes, path.as_ref())?;
+                deleted.insert(i);
+            }
+        }
+    }
+    // Every gitlink, whatever the scope: a submodule's HEAD moves in its own repository,
+    // where no watch looks. A directory that is gone takes its gitlink with it; a file in
+    // its place is hashed as any file; a repository there is recorded at its HEAD.
+    let admin = repo.git_dir();
+    let mut moved_gitlinks = Vec::new();
+    for (i, entry) in index.entries().iter().enumerate() {
+        if entry.mode != Mode::COMMIT || entry.stage_raw() != 0 {
+            continue;
+        }
+        let path = entry.path(&index);
+        let rel = path.to_path_lossy();
+        match gitlinks::now(&root, admin, &rel, entry.id) {
+            gitlinks::Now::Same => {}
+            gitlinks::Now::Moved(id) => moved_gitlinks.push((i, id)),
+            gitlinks::Now::Replaced => {
+                if !walked.contains(path)
+                    && let Ok(meta) =
+                        gix::index::fs::Metadata::from_path_no_follow(&workdir.join(&rel))
+                {
+                    tracked_unwalked.push((path.to_owned(), meta));
+                }
+            }
+            gitlinks::Now::Gone => {
+                remove(&mut editor, &mut changes, path)?;
                 deleted.insert(i);
             }
         }
@@ -319,6 +364,34 @@ pub fn snapshot_scoped(
             }
         }
     }
+    for (i, id) in moved_gitlinks {
+        let path = index.entries()[i].path(&index).to_owned();
+        index.entries_mut()[i].id = id;
+        index_dirty = true;
+        upsert(
+            &mut editor,
+            &mut changes,
+            path.as_ref(),
+            Mode::COMMIT,
+            id,
+            ChangeKind::Modified,
+        )?;
+    }
+    let mut warnings = Vec::new();
+    for dir in &nested {
+        let Some((path, id)) = gitlinks::added(&index, &root, admin, dir, &mut warnings) else {
+            continue;
+        };
+        upsert(
+            &mut editor,
+            &mut changes,
+            path.as_ref(),
+            Mode::COMMIT,
+            id,
+            ChangeKind::Added,
+        )?;
+        new_entries.push((path, Stat::default(), id, Mode::COMMIT));
+    }
     if !deleted.is_empty() {
         index.remove_entries(|i, _, _| deleted.contains(&i));
         index_dirty = true;
@@ -335,7 +408,7 @@ pub fn snapshot_scoped(
         index.remove_tree();
         index.remove_resolve_undo();
     }
-    let tree = if changes.is_empty() {
+    let tree = if changes.is_empty() && drift.is_empty() {
         base_tree
     } else {
         editor
@@ -343,27 +416,48 @@ pub fn snapshot_scoped(
             .map_err(git_err("could not write the snapshot tree"))?
             .detach()
     };
+    if !drift.is_empty() {
+        changes = against_tip(changes, &drift, &index);
+    }
     changes.sort_by(|a, b| a.path.cmp(&b.path));
+    let holds_now = refused.is_empty().then_some(tree);
     Ok(Snapshot {
         tree,
         changes,
         refused,
         left_out,
+        warnings,
+        index_dirty: index_dirty || holds_now != holds,
         index,
-        index_dirty,
+        holds: holds_now,
     })
 }
 
-/// The worktree's index as it is on disk. Its trailing checksum is not verified, as git does
-/// not verify it on reading either (only `git fsck` does): hashing the whole file would make
-/// every checkpoint cost the size of the tree.
-pub(super) fn read_index(repo: &gix::Repository) -> Result<gix::index::File, gix::Error> {
-    gix::index::File::at(
-        repo.index_path(),
-        repo.object_hash(),
-        true,
-        gix::index::decode::Options::default(),
-    )
+/// The changes of a snapshot whose index did not hold the tip, told against the tip:
+/// `changes` are against the index, which differed from the tip at the paths of `drift`.
+fn against_tip(
+    mut changes: Vec<PathChange>,
+    drift: &[super::index::Drifted],
+    index: &gix::index::File,
+) -> Vec<PathChange> {
+    let drifted: HashSet<String> = drift.iter().map(|d| d.path.to_string()).collect();
+    changes.retain(|change| !drifted.contains(&change.path));
+    for super::index::Drifted { path, in_tree, .. } in drift {
+        let now = index
+            .entry_by_path_and_stage(path.as_ref(), gix::index::entry::Stage::Unconflicted)
+            .map(|e| (e.mode, e.id));
+        let kind = match (in_tree, now) {
+            (None, Some(_)) => ChangeKind::Added,
+            (Some(_), None) => ChangeKind::Deleted,
+            (Some(was), Some(now)) if *was != now => ChangeKind::Modified,
+            _ => continue,
+        };
+        changes.push(PathChange {
+            path: path.to_string(),
+            kind,
+        });
+    }
+    changes
 }
 
 /// The positions of the index entries within `scope` (all of them without one), in order.
@@ -405,10 +499,8 @@ fn needs_hashing(
             entry: None,
         });
     };
+    // A gitlink whose path is now a file counts as changed: its mode is not the file's.
     let entry = &index.entries()[i];
-    if entry.mode == Mode::COMMIT {
-        return None; // a submodule: recorded as a gitlink, never re-hashed
-    }
     let unchanged = entry.mode == mode
         && entry.stat.matches(&stat, stat_options())
         && !is_racy(&entry.stat, timestamp);
@@ -693,6 +785,9 @@ struct Walked {
     /// relative to the worktree: a command can build a chain deeper than `PATH_MAX`, which
     /// no path-based call reaches. They are left out rather than failing the checkpoint.
     too_deep: Vec<PathBuf>,
+    /// Repositories inside the worktree that are no submodule, which the walk passed by
+    /// (`git add -A` records each as a gitlink, and warns).
+    nested: Vec<PathBuf>,
 }
 
 /// Files and symlinks of the worktree, honouring .gitignore, .git/info/exclude and
@@ -721,7 +816,7 @@ fn walk(
             }
         }) as crate::walk::Keep
     });
-    let (mut builder, problem) = crate::walk::builder_with_excludes(
+    let (mut builder, problem, nested) = crate::walk::builder_with_excludes(
         workdir,
         workdir,
         &excludes(repo, workdir, generated),
@@ -783,9 +878,11 @@ fn walk(
     }
     let mut too_deep = too_deep.into_inner().unwrap_or_default();
     too_deep.sort();
+    let nested = nested.lock().map(|n| n.clone()).unwrap_or_default();
     Ok(Walked {
         found: found.into_inner().unwrap_or_default(),
         too_deep,
+        nested,
     })
 }
 
@@ -916,6 +1013,8 @@ fn mode_of(meta: &gix::index::fs::Metadata) -> Option<Mode> {
 fn kind_of(mode: Mode) -> EntryKind {
     if mode == Mode::SYMLINK {
         EntryKind::Link
+    } else if mode == Mode::COMMIT {
+        EntryKind::Commit
     } else if mode == Mode::FILE_EXECUTABLE {
         EntryKind::BlobExecutable
     } else {

@@ -7,12 +7,14 @@
 //! (`$GIT_COMMON_DIR/worktrees/<id>/modules/<name>`, where git keeps the submodules of a
 //! linked worktree too): outside the worktree, so commands cannot write it, and every git
 //! the harness runs on it names it with `--git-dir` and `--work-tree`. The `.git` file that
-//! git leaves in the submodule's directory is never read by the harness.
+//! git leaves in the submodule's directory is read only to find which of those repositories
+//! a checkpoint reads the HEAD of, and followed nowhere else ([`super::gitlinks`]).
 //!
-//! A checkpoint records a submodule at the commit its gitlink names, and that is all it can
-//! record: a change the model makes inside a submodule (an edit, a new file) is refused with
-//! a message that names the submodule and its files, as a secret is. The submodule's own
-//! repository is where its changes belong.
+//! A checkpoint records a submodule as `git add -A` does, at the commit its HEAD names (a
+//! HEAD moved by hand moves the gitlink; a directory removed removes it), and that is all it
+//! can record: a change the model makes inside a submodule (an edit, a new file) is refused
+//! with a message that names the submodule and its files, as a secret is. The submodule's
+//! own repository is where its changes belong.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -290,17 +292,11 @@ impl Store {
             if !safe_name(&name) || !repo.join("HEAD").is_file() {
                 continue; // never populated: nothing of the model's can be in it
             }
-            let dir = match root.kind(Path::new(&path)) {
-                Ok(Some(Kind::Dir)) => root.path().join(&path),
-                _ => {
-                    findings.push(format!(
-                        "{path}/: the submodule's directory was removed or replaced; a checkpoint keeps \
-                         the submodule at {}, so put it back (`git agent rollback` restores it)",
-                        short(commit)
-                    ));
-                    continue;
-                }
+            // A gitlink whose directory went is no gitlink of the snapshot any more.
+            let Ok(Some(Kind::Dir)) = root.kind(Path::new(&path)) else {
+                continue;
             };
+            let dir = root.path().join(&path);
             let mut status = git(&repo, self.common_dir());
             status.arg("--work-tree").arg(&dir).args([
                 "status",

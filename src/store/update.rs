@@ -309,13 +309,7 @@ impl Store {
                 context: "could not build an index from the tree".into(),
                 source: err.into(),
             })?;
-        let mut file = gix::index::File::from_state(state, index_path);
-        file.write(gix::index::write::Options::default())
-            .map_err(|err| StoreError::Git {
-                context: format!("could not write the index {}", index_path.display()),
-                source: err.into(),
-            })?;
-        Ok(())
+        super::index::write(&state, index_path, Some(tree))
     }
 
     /// Record in the plan an update whose merge conflicted: a step to resolve the conflicts,

@@ -107,7 +107,7 @@ impl Watch {
             }
             true
         });
-        let (builder, problem) =
+        let (builder, problem, _) =
             crate::walk::builder_with_excludes(root, root, &excludes, Some(keep));
         for entry in builder.build() {
             let entry = entry.map_err(|err| format!("could not list {}: {err}", root.display()))?;
@@ -362,8 +362,8 @@ pub(crate) fn arm_for(
         super::snapshot::excludes(repo, worktree, generated),
     )?;
     if repo.index_path().exists() {
-        let index = super::snapshot::read_index(repo)
-            .map_err(|err| format!("could not read the index: {err}"))?;
+        let index =
+            super::index::read(repo).map_err(|err| format!("could not read the index: {err}"))?;
         let dirs =
             super::snapshot::parent_dirs(index.entries().iter().map(|entry| entry.path(&index)));
         watch.add_existing(dirs)?;

@@ -608,13 +608,7 @@ impl Store {
                 continue;
             }
         }
-        let mut file = gix::index::File::from_state(state, index_path);
-        file.write(gix::index::write::Options::default())
-            .map_err(|err| StoreError::Git {
-                context: format!("could not write the index {}", index_path.display()),
-                source: err.into(),
-            })?;
-        Ok(())
+        super::index::write(&state, index_path, Some(tree))
     }
 }
 

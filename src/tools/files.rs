@@ -85,7 +85,8 @@ pub(super) fn walker(scope: &Scope<'_>, start: &Path) -> ignore::WalkBuilder {
         file: None,
         generated: scope.generated.clone(),
     };
-    let (mut builder, _) = crate::walk::builder_with_excludes(scope.root, start, &excludes, None);
+    let (mut builder, _, _) =
+        crate::walk::builder_with_excludes(scope.root, start, &excludes, None);
     builder.git_global(true);
     builder
 }

@@ -150,15 +150,28 @@ impl Human {
 
     fn render(&mut self, event: Event) {
         match for_terminal(event) {
-            Event::TaskStarted { slug, branch, worktree, resumed } => self.line(format!(
+            Event::TaskStarted {
+                slug,
+                branch,
+                worktree,
+                resumed,
+            } => self.line(format!(
                 "{} task {slug} on {branch}\n  worktree: {worktree}",
                 if resumed { "Resuming" } else { "Starting" }
             )),
             Event::Planning { replan } => {
-                self.step = if replan == 0 { "planning".into() } else { format!("replanning ({replan})") };
+                self.step = if replan == 0 {
+                    "planning".into()
+                } else {
+                    format!("replanning ({replan})")
+                };
                 self.line(self.paint("1", &format!("{}…", capitalize(&self.step))));
             }
-            Event::Plan { objective, test_command, steps } => {
+            Event::Plan {
+                objective,
+                test_command,
+                steps,
+            } => {
                 let mut text = format!("Plan: {objective}\n");
                 for (i, s) in steps.iter().enumerate() {
                     text.push_str(&format!("  {}. {s}\n", i + 1));
@@ -166,18 +179,37 @@ impl Human {
                 text.push_str(&format!("  tests: {test_command}"));
                 self.line(text);
             }
-            Event::StepStarted { step, steps, title, attempt } => {
+            Event::StepStarted {
+                step,
+                steps,
+                title,
+                attempt,
+            } => {
                 self.step = format!("step {step}/{steps}");
-                let again = if attempt > 1 { format!(" (try {attempt})") } else { String::new() };
+                let again = if attempt > 1 {
+                    format!(" (try {attempt})")
+                } else {
+                    String::new()
+                };
                 self.line(self.paint("1", &format!("Step {step}/{steps}: {title}{again}")));
             }
             Event::ModelText { text } => {
-                let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default().to_string();
+                let last = text
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or_default()
+                    .to_string();
                 if !last.is_empty() {
                     self.status(&crate::text::first_line(&last, 60));
                 }
             }
-            Event::ModelRetry { attempt, wait_ms, reason, unreachable } => {
+            Event::ModelRetry {
+                attempt,
+                wait_ms,
+                reason,
+                unreachable,
+            } => {
                 let wait = wait_ms as f64 / 1000.0;
                 self.line(self.paint("33", &match unreachable {
                     Some(u) => format!("  model server unreachable ({reason}), retrying in {wait:.1}s ({} of {})", u.retry, u.of),
@@ -188,68 +220,154 @@ impl Human {
                 self.line(format!("  · {name} {}", self.paint("2", &detail)));
                 self.status(&name);
             }
-            Event::ToolResult { name, is_error, detail } => {
+            Event::ToolResult {
+                name,
+                is_error,
+                detail,
+            } => {
                 if is_error {
                     self.line(self.paint("33", &format!("    ! {name}: {detail}")));
                 }
             }
-            Event::Tests { command, verdict, summary } => {
-                let code = if verdict == crate::store::TestsVerdict::Pass { "32" } else { "31" };
-                self.line(format!("  tests `{command}`: {} ({summary})", self.paint(code, verdict.as_str())));
+            Event::Tests {
+                command,
+                verdict,
+                summary,
+            } => {
+                let code = if verdict == crate::store::TestsVerdict::Pass {
+                    "32"
+                } else {
+                    "31"
+                };
+                self.line(format!(
+                    "  tests `{command}`: {} ({summary})",
+                    self.paint(code, verdict.as_str())
+                ));
             }
             Event::SecretFound { findings } => {
-                self.line(self.paint("31", &format!("  secret scan: {} finding(s); not committed", findings.len())));
+                self.line(self.paint(
+                    "31",
+                    &format!(
+                        "  secret scan: {} finding(s); not committed",
+                        findings.len()
+                    ),
+                ));
             }
             Event::LeftOut { paths } => {
                 for path in paths {
                     self.line(self.paint("33", &format!("  left out of the checkpoint: {path}")));
                 }
             }
-            Event::TryEnded { step, reason, attic } => self.line(self.paint(
+            Event::TryEnded {
+                step,
+                reason,
+                attic,
+            } => self.line(self.paint(
                 "33",
                 &format!(
                     "  try of step {step} ended: {reason}{}",
                     attic.map(|a| format!(" (work kept in {a})")).unwrap_or_default()
                 ),
             )),
-            Event::BudgetWarning { budget, used, limit } => self.line(self.paint(
+            Event::BudgetWarning {
+                budget,
+                used,
+                limit,
+            } => self.line(self.paint(
                 "33",
                 &format!("  budget: {used} of {limit} {budget} spent (80 %)"),
             )),
-            Event::Said { message, .. } => {
-                self.line(self.paint("36", &format!("  » from the user: {}", crate::text::first_line(&message, 100))))
-            }
-            Event::McpServer { server, tools, skipped, error } => {
+            Event::Said { message, .. } => self.line(self.paint(
+                "36",
+                &format!(
+                    "  » from the user: {}",
+                    crate::text::first_line(&message, 100)
+                ),
+            )),
+            Event::McpServer {
+                server,
+                tools,
+                skipped,
+                error,
+            } => {
                 match error {
-                    Some(error) => self.line(self.paint("33", &format!("  ! MCP server {server} not started: {error}"))),
-                    None => self.line(format!("  MCP server {server}: {} tool(s) {}", tools.len(), self.paint("2", &tools.join(", ")))),
+                    Some(error) => self.line(self.paint(
+                        "33",
+                        &format!("  ! MCP server {server} not started: {error}"),
+                    )),
+                    None => self.line(format!(
+                        "  MCP server {server}: {} tool(s) {}",
+                        tools.len(),
+                        self.paint("2", &tools.join(", "))
+                    )),
                 }
                 for why in skipped {
-                    self.line(self.paint("33", &format!("  ! MCP server {server}: not offered: {why}")));
+                    self.line(self.paint(
+                        "33",
+                        &format!("  ! MCP server {server}: not offered: {why}"),
+                    ));
                 }
             }
-            Event::Checkpoint { number, commit, step, tests, files_changed, checkpoint_ms } => self.line(format!(
-                "  {} checkpoint {number} {} (step {step}, tests {tests}, {files_changed} file{}, {checkpoint_ms} ms)",
-                {
-                    let (mark, code) = checkpoint_mark(&tests);
-                    self.paint(code, mark)
-                },
-                &commit[..8.min(commit.len())],
-                if files_changed == 1 { "" } else { "s" }
-            )),
-            Event::Rollback { to, attic, reason, .. } => self.line(self.paint(
+            Event::Checkpoint {
+                number,
+                commit,
+                step,
+                tests,
+                files_changed,
+                checkpoint_ms,
+                warnings,
+            } => {
+                self.line(format!(
+                    "  {} checkpoint {number} {} (step {step}, tests {tests}, {files_changed} file{}, {checkpoint_ms} ms)",
+                    {
+                        let (mark, code) = checkpoint_mark(&tests);
+                        self.paint(code, mark)
+                    },
+                    &commit[..8.min(commit.len())],
+                    if files_changed == 1 { "" } else { "s" }
+                ));
+                for warning in warnings {
+                    self.line(self.paint("33", &format!("    ! {warning}")));
+                }
+            }
+            Event::Rollback {
+                to, attic, reason, ..
+            } => self.line(self.paint(
                 "33",
-                &format!("  ↺ rolled back to {} ({reason}); discarded work kept in {attic}", &to[..8.min(to.len())]),
+                &format!(
+                    "  ↺ rolled back to {} ({reason}); discarded work kept in {attic}",
+                    &to[..8.min(to.len())]
+                ),
             )),
-            Event::Usage { turns, tokens, cost_usd, elapsed_ms } => {
-                self.usage = format!("{turns} turns · {tokens} tokens · ${cost_usd:.4} · {}s", elapsed_ms / 1000);
+            Event::Usage {
+                turns,
+                tokens,
+                cost_usd,
+                elapsed_ms,
+            } => {
+                self.usage = format!(
+                    "{turns} turns · {tokens} tokens · ${cost_usd:.4} · {}s",
+                    elapsed_ms / 1000
+                );
                 self.status("");
             }
-            Event::Stopped { reason, detail, slug: _, hint, next, usage, unrecorded } => {
+            Event::Stopped {
+                reason,
+                detail,
+                slug: _,
+                hint,
+                next,
+                usage,
+                unrecorded,
+            } => {
                 if let Some(bar) = self.spinner.take() {
                     bar.finish_and_clear();
                 }
-                let code = if reason == "done" || reason == PLANNED { "32" } else { "33" };
+                let code = if reason == "done" || reason == PLANNED {
+                    "32"
+                } else {
+                    "33"
+                };
                 // `start --plan-only` ends by design after planning: that is no stop.
                 let stopped = if reason == PLANNED {
                     self.paint(code, "Planned:")
@@ -257,7 +375,8 @@ impl Human {
                     self.paint(code, &format!("Stopped: {reason}."))
                 };
                 self.line(format!("{stopped} {detail}"));
-                let field = |label: &str, text: &str| format!("  {:<10}{text}", format!("{label}:"));
+                let field =
+                    |label: &str, text: &str| format!("  {:<10}{text}", format!("{label}:"));
                 if let Some(unrecorded) = unrecorded {
                     let kept = match unrecorded.kept_in {
                         Some(path) => format!("kept in {path} until a later stop is recorded"),
@@ -265,14 +384,20 @@ impl Human {
                     };
                     self.line(self.paint(
                         "31",
-                        &field("git", &format!("could not record this stop ({}); {kept}", unrecorded.why)),
+                        &field(
+                            "git",
+                            &format!("could not record this stop ({}); {kept}", unrecorded.why),
+                        ),
                     ));
                 }
                 if let Some(hint) = hint {
                     self.line(field("hint", &hint));
                 }
                 for suggestion in next {
-                    self.line(field(suggestion.label, &suggestion.commands.join("   ·   ")));
+                    self.line(field(
+                        suggestion.label,
+                        &suggestion.commands.join("   ·   "),
+                    ));
                 }
                 self.line(field(
                     "usage",
@@ -438,6 +563,7 @@ mod snapshot_tests {
                 tests: s("pass"),
                 files_changed: 2,
                 checkpoint_ms: 4,
+                warnings: vec![s("sub/: a git repository inside the worktree")],
             },
             Event::BudgetWarning {
                 budget: s("cost"),
@@ -545,6 +671,7 @@ mod snapshot_tests {
                 tests: tests.into(),
                 files_changed: 1,
                 checkpoint_ms: 4,
+                warnings: Vec::new(),
             });
         }
         assert_eq!(

@@ -561,3 +561,54 @@ fn the_demo_runs_offline_with_no_key() {
     assert!(stdout.contains("git log agent/add-shout"), "{stdout}");
     env.fsck(&repo);
 }
+
+/// Step 1 clones a repository into the worktree (as a vendoring script would), then does
+/// the job.
+fn vendoring_model(upstream: String) -> impl Fn(&Value) -> Vec<Value> + Send + Sync {
+    move |request| match (current_step(request), turn(request)) {
+        (Some(1), 0) => vec![tool(
+            "run_command",
+            json!({"command": format!("git clone -q '{upstream}' vendor/lib")}),
+        )],
+        _ => good_model(request),
+    }
+}
+
+#[test]
+fn a_repository_made_in_a_step_is_recorded_as_a_gitlink_and_the_model_is_told() {
+    let env = TestEnv::new();
+    let dir = sample(&env, "");
+    let upstream = env.repo("upstream");
+    let head = env.rev(&upstream, "HEAD");
+    let model = FakeModel::start(
+        Arc::new(vendoring_model(upstream.display().to_string())) as Arc<Script>,
+        Duration::ZERO,
+    );
+    let (code, _, err) = agent(
+        &env,
+        &dir,
+        &model,
+        &["start", "--name", "v", "Add a --shout flag"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("! vendor/lib/: a git repository inside the worktree, not a submodule"),
+        "{err}"
+    );
+    assert_eq!(
+        env.git(&dir, &["ls-tree", "agent/v", "vendor/lib"]),
+        format!("160000 commit {head}\tvendor/lib\n")
+    );
+    // The next step's context carries the warning.
+    let told = model.bodies().into_iter().any(|b| {
+        current_step(&b) == Some(2)
+            && b["messages"][0]["content"][0]["text"]
+                .as_str()
+                .is_some_and(|t| {
+                    t.contains("# The last checkpoint warned")
+                        && t.contains("vendor/lib/: a git repository inside the worktree")
+                })
+    });
+    assert!(told, "step 2 was not told about vendor/lib");
+    env.fsck(&dir);
+}

@@ -9,7 +9,8 @@
 //! (`__pycache__/`, `node_modules/`, `*.pyc`; git's side gets the same list as the lowest exclude
 //! file, and a repository's negations re-include on both sides). The twin is a
 //! `git worktree add` of the same commit, so both sides start from a checkout made through
-//! the same filters. Before the edit, every file of both sides gets one old mtime: either
+//! the same filters. The edits include git commands typed in the worktree (`git add`,
+//! `git add -f`, `git rm --cached`), which change the index under the checkpoint. Before the edit, every file of both sides gets one old mtime: either
 //! both indexes are refreshed (stat data matches, nothing is rehashed, even after an edit of
 //! `.gitattributes`), or neither is (everything is rehashed with the new attributes). Git
 //! itself leaves the case in between to chance: a racily clean file is rehashed and others
@@ -18,8 +19,11 @@
 //! `GIT_AGENT_DIFF_CASES=N` runs N cases (CI runs 300), `GIT_AGENT_DIFF_SEED=S` starts at
 //! seed S. A failure prints the seed and a shell script that rebuilds the case by hand.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
+
+use gix::bstr::BString;
 
 use git_agent::store::{
     Changes, CheckpointInput, CheckpointRecord, Store, TestsSummary, TestsVerdict, Watch,
@@ -118,8 +122,19 @@ fn write(rng: &mut fastrand::Rng, out: &mut String) {
     let _ = writeln!(out, "printf '{}' > {} 2>/dev/null", content(rng), q(&p));
 }
 
-fn edit_op(rng: &mut fastrand::Rng, out: &mut String, attributes: bool) {
-    match rng.u8(..19) {
+/// One random operation; `typed_git` adds git commands a person types in the worktree, which
+/// change the index under the checkpoint (`git add`, `git add -f`, `git rm --cached`).
+fn edit_op(rng: &mut fastrand::Rng, out: &mut String, attributes: bool, typed_git: bool) {
+    match rng.u8(..if typed_git { 22 } else { 19 }) {
+        19 => {
+            let _ = writeln!(out, "git add {} 2>/dev/null", q(&path(rng)));
+        }
+        20 => {
+            let _ = writeln!(out, "git add -f {} 2>/dev/null", q(&path(rng)));
+        }
+        21 => {
+            let _ = writeln!(out, "git rm -q -r --cached {} 2>/dev/null", q(&path(rng)));
+        }
         0..=3 => write(rng, out),
         14 => {
             // A file tracked although ignored, maybe in an ignored directory.
@@ -241,7 +256,7 @@ fn generate(seed: u64, attributes: bool) -> Case {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut base = String::new();
     for _ in 0..rng.usize(3..12) {
-        edit_op(&mut rng, &mut base, attributes);
+        edit_op(&mut rng, &mut base, attributes, false);
     }
     let mut forced = Vec::new();
     if rng.u8(..3) == 0 {
@@ -255,7 +270,7 @@ fn generate(seed: u64, attributes: bool) -> Case {
     // Tracked-but-ignored files also come from ignore rules the edit adds.
     let mut edit = String::new();
     for _ in 0..rng.usize(1..10) {
-        edit_op(&mut rng, &mut edit, attributes);
+        edit_op(&mut rng, &mut edit, attributes, true);
     }
     let exclude = if rng.bool() {
         "*.tmp\n".to_string()
@@ -376,7 +391,7 @@ fn repro(seed: u64, case: &Case) -> String {
 
 /// How the checkpoint of a case finds what changed.
 #[derive(Clone, Copy, Debug)]
-enum Mode {
+pub(crate) enum Mode {
     /// `git agent checkpoint`: the stat walk over the whole worktree.
     Walk,
     /// As a run does it: a watch armed before the edit names the paths the checkpoint
@@ -387,16 +402,15 @@ enum Mode {
     Monitored,
 }
 
-/// The checkpoint of the edit, as a run makes it: through the watch armed before the edit.
-/// Whether the watch named the paths (`false`: it asked for the walk).
-fn watched_checkpoint(repo: &Path, wt: &Path, watch: &mut Watch) -> Result<bool, String> {
+/// A checkpoint of task `t` made through the library, as a run makes it: `scope` names the
+/// paths a watch saw change (`None`: the walk).
+pub(crate) fn library_checkpoint(
+    repo: &Path,
+    wt: &Path,
+    scope: Option<&BTreeSet<BString>>,
+) -> Result<(), String> {
     let store = Store::discover(repo).map_err(|e| e.to_string())?;
     let task = store.task("t").map_err(|e| e.to_string())?;
-    let changes = watch.changes();
-    let scope = match &changes {
-        Changes::Paths(paths) => Some(paths),
-        Changes::Unknown(_) => None,
-    };
     store
         .checkpoint(
             &task,
@@ -423,7 +437,46 @@ fn watched_checkpoint(repo: &Path, wt: &Path, watch: &mut Watch) -> Result<bool,
             },
         )
         .map_err(|e| format!("checkpoint failed: {e}"))?;
+    Ok(())
+}
+
+/// The checkpoint of the edit, as a run makes it: through the watch armed before the edit.
+/// Whether the watch named the paths (`false`: it asked for the walk).
+fn watched_checkpoint(repo: &Path, wt: &Path, watch: &mut Watch) -> Result<bool, String> {
+    let changes = watch.changes();
+    let scope = match &changes {
+        Changes::Paths(paths) => Some(paths),
+        Changes::Unknown(_) => None,
+    };
+    library_checkpoint(repo, wt, scope)?;
     Ok(scope.is_some())
+}
+
+/// How the tree `theirs` (of git, in `twin`) and `ours` (of git-agent, in `repo`) differ:
+/// the lines of `git ls-tree -r` that only one side has.
+pub(crate) fn tree_difference(
+    env: &TestEnv,
+    twin: &Path,
+    theirs: &str,
+    repo: &Path,
+    ours: &str,
+) -> String {
+    let listing = |dir: &Path, tree: &str| -> Vec<String> {
+        env.git(dir, &["ls-tree", "-r", tree.trim()])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let git_side = listing(twin, theirs);
+    let agent_side = listing(repo, ours);
+    let mut diff = String::new();
+    for line in git_side.iter().filter(|l| !agent_side.contains(l)) {
+        let _ = writeln!(diff, "  git only:       {line}");
+    }
+    for line in agent_side.iter().filter(|l| !git_side.contains(l)) {
+        let _ = writeln!(diff, "  git-agent only: {line}");
+    }
+    diff
 }
 
 /// Runs one case; `Err` holds what differed, `Ok` whether a watch named the paths.
@@ -516,21 +569,7 @@ fn run_case(env: &TestEnv, seed: u64, attributes: bool, mode: Mode) -> Result<bo
     let ours = env.git(&repo, &["rev-parse", "agent/t^{tree}"]);
     let theirs = sh_ok(env, &twin, &twin_add(&root, &case));
     if ours != theirs {
-        let listing = |dir: &Path, tree: &str| -> Vec<String> {
-            env.git(dir, &["ls-tree", "-r", tree.trim()])
-                .lines()
-                .map(str::to_owned)
-                .collect()
-        };
-        let git_side = listing(&twin, &theirs);
-        let agent_side = listing(&repo, &ours);
-        let mut diff = String::new();
-        for line in git_side.iter().filter(|l| !agent_side.contains(l)) {
-            let _ = writeln!(diff, "  git only:       {line}");
-        }
-        for line in agent_side.iter().filter(|l| !git_side.contains(l)) {
-            let _ = writeln!(diff, "  git-agent only: {line}");
-        }
+        let diff = tree_difference(env, &twin, &theirs, &repo, &ours);
         return Err(format!("trees differ:\n{diff}"));
     }
     let (code, _, err) = env.agent(&repo, &["rollback", "t", "--steps", "1"]);

@@ -417,3 +417,46 @@ fn a_large_file_is_checkpointed_in_bounded_memory() {
     );
     assert_eq!(std::fs::metadata(wt.join("huge.dat")).unwrap().len(), size);
 }
+
+/// docs/fidelity.md, "A checkpoint with nothing changed": where `git commit` refuses, the
+/// checkpoint is a commit with the tip's tree that carries the step's record.
+#[test]
+fn a_checkpoint_with_nothing_changed_is_an_empty_commit_with_its_record() {
+    let env = TestEnv::new();
+    let (repo, wt) = task_with(&env, "empty", &[("a.txt", b"a\n")]);
+    let refused = env
+        .git_cmd(&wt, &["commit", "-m", "nothing"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("nothing to commit"));
+    let out = env.agent_ok(
+        &repo,
+        &[
+            "--json",
+            "checkpoint",
+            "t",
+            "-m",
+            "Check the build",
+            "--expected",
+            "the build still passes",
+        ],
+    );
+    let out: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(out["files_changed"], 0);
+    assert_eq!(out["number"], 1);
+    assert_eq!(
+        env.rev(&repo, "agent/t^{tree}"),
+        env.rev(&repo, "agent/t~1^{tree}")
+    );
+    let message = env.git(&repo, &["log", "-1", "--format=%B", "agent/t"]);
+    assert!(message.contains("0 files changed"), "{message}");
+    let trailers = env.trailers(&repo, "agent/t");
+    assert_eq!(
+        crate::common::get(&trailers, "Agent-Expected"),
+        Some("the build still passes")
+    );
+    let note = env.git(&repo, &["notes", "--ref", "agent/t", "show", "agent/t"]);
+    assert!(note.contains("checkpoint = 1"), "{note}");
+    env.fsck(&repo);
+}

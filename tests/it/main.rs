@@ -19,6 +19,7 @@ mod context_window;
 mod crash;
 mod crash_points;
 mod differential;
+mod differential_cases;
 mod dirty_start;
 mod docs;
 mod fake_model;

@@ -156,3 +156,46 @@ fn a_carried_submodule_move_is_checked_out_and_rolled_back() {
     assert_eq!(std::fs::read_to_string(wt.join("lib/f")).unwrap(), "v1\n");
     env.fsck(&main);
 }
+
+#[test]
+fn a_repository_made_in_the_worktree_is_recorded_as_a_gitlink_with_a_warning() {
+    let env = TestEnv::new();
+    let main = env.repo("main");
+    env.agent_ok(&main, &["start", "--no-run", "--name", "t", "goal"]);
+    let wt = worktree(&main, "t");
+    let vendored = wt.join("vendor/lib");
+    std::fs::create_dir_all(&vendored).unwrap();
+    env.git(&vendored, &["init", "-q"]);
+    commit_file(&env, &vendored, "f", "f\n");
+    let head = env.rev(&vendored, "HEAD");
+    std::fs::create_dir_all(wt.join("empty")).unwrap();
+    env.git(&wt.join("empty"), &["init", "-q"]);
+    let (code, _, err) = env.agent(&main, &["checkpoint", "t", "-m", "vendored"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!(
+            "warning: vendor/lib/: a git repository inside the worktree, not a submodule: \
+             recorded as a gitlink to its commit {}",
+            &head[..8]
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "warning: empty/: a git repository inside the worktree with no commit yet: left out"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        env.git(&main, &["ls-tree", "agent/t", "vendor/lib", "empty"]),
+        format!("160000 commit {head}\tvendor/lib\n")
+    );
+    // Recorded, it is a gitlink like any other: no second warning; the empty one still warns.
+    let out = env.agent_ok(&main, &["--json", "checkpoint", "t", "-m", "again"]);
+    let out: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let warnings = out["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].as_str().unwrap().starts_with("empty/: "));
+    assert_eq!(out["files_changed"], 0);
+    env.fsck(&main);
+}

@@ -382,6 +382,22 @@ pub fn monitors_of(worktree: &Path) -> Vec<u32> {
         .collect()
 }
 
+/// `git agent start --no-run --name m` with `agent.fsmonitor` on (and `envs`), which must
+/// succeed.
+fn start_monitored(env: &TestEnv, repo: &Path, envs: &[(&str, &str)]) {
+    let out = env
+        .agent_cmd(repo, &["start", "--no-run", "--name", "m", "goal"])
+        .env("GIT_AGENT_FSMONITOR", "true")
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `git agent checkpoint` under strace, with the monitor on.
 fn traced_checkpoint(env: &TestEnv, repo: &Path, message: &str) -> Counts {
     traced(env, repo, &["checkpoint", "-q", "-m", message], message)
@@ -409,19 +425,13 @@ fn a_monitored_checkpoint_looks_only_at_what_changed() {
     }
     env.git(&repo, &["add", "-A"]);
     env.git(&repo, &["commit", "-qm", "files"]);
-    let out = env
-        .agent_cmd(&repo, &["start", "--no-run", "--name", "m", "goal"])
-        .env("GIT_AGENT_FSMONITOR", "true")
-        .env(
+    start_monitored(
+        &env,
+        &repo,
+        &[(
             "ANTHROPIC_API_KEY",
             "sk-ant-api03-must-not-reach-the-monitor",
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        )],
     );
     let wt = worktree(&repo, "m");
     let monitors = monitors_of(&wt);
@@ -528,4 +538,43 @@ fn a_monitored_checkpoint_looks_only_at_what_changed() {
     env.agent_ok(&repo, &["drop", "m", "--force"]);
     let gone = crate::support::poll_until(crate::support::PATIENCE, || monitors_of(&wt).is_empty());
     assert!(gone, "the monitor outlived its worktree");
+}
+
+#[test]
+fn a_monitor_stops_once_agent_fsmonitor_is_off() {
+    let env = TestEnv::new();
+    let repo = env.repo("r");
+    start_monitored(&env, &repo, &[]);
+    let wt = worktree(&repo, "m");
+    assert_eq!(monitors_of(&wt).len(), 1, "one monitor for the worktree");
+    let admin = env.git(&wt, &["rev-parse", "--absolute-git-dir"]);
+    let admin = Path::new(admin.trim());
+    // The setting turned off: the next checkpoint walks (and is right) and the monitor ends.
+    std::fs::write(wt.join("README.md"), "# changed with the monitor off\n").unwrap();
+    let out = env
+        .agent_cmd(&repo, &["checkpoint", "-q", "-m", "off"])
+        .env("GIT_AGENT_FSMONITOR", "false")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        env.git(&repo, &["show", "--format=", "--name-status", "agent/m"]),
+        "M\tREADME.md\n"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !monitors_of(&wt).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    assert_eq!(
+        monitors_of(&wt),
+        Vec::<u32>::new(),
+        "the monitor still runs"
+    );
+    assert!(!admin.join("agent-fsmonitor.sock").exists());
+    assert!(!admin.join("agent-fsmonitor.token").exists());
+    env.fsck(&repo);
 }
