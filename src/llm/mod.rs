@@ -11,6 +11,7 @@ mod error;
 mod http;
 mod openai;
 mod price;
+mod provider;
 mod replay;
 mod retry;
 pub mod sse;

@@ -1,6 +1,6 @@
 //! Token prices and the cost of a call.
 
-use super::config::ProviderKind;
+use super::provider::ProviderKind;
 use super::types::Usage;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
