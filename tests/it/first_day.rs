@@ -18,39 +18,16 @@ use std::time::Duration;
 use pretty_assertions::assert_eq;
 use rexpect::process::WaitStatus;
 use rexpect::session::PtySession;
-use serde_json::{Value, json};
 
-use crate::agent_e2e::{GOOD_GREET, KEY, finish, good_model, sample};
+use crate::agent_e2e::{KEY, sample};
 use crate::common::TestEnv;
-use crate::fake_model::{FakeModel, Script, current_step, tool, turn};
+use crate::fake_model::{FakeModel, Script};
 use crate::interrupt_pty::path_with_binary;
 use crate::merge_daily::{checkout, parents};
+use crate::update_pending::{resolved, resolving};
 
 /// What the person tells the task while it is stopped.
 const SAID: &str = "Keep the plain greeting exactly as it is";
-
-/// greet.sh with both sides: the task's --shout, and the friendlier comment main got.
-fn resolved() -> String {
-    GOOD_GREET.replacen(
-        "#!/bin/sh\n",
-        "#!/bin/sh\n# greet.sh NAME: print a friendly greeting.\n",
-        1,
-    )
-}
-
-/// The model of the day: the good model for the plan and its two steps; on step 3 (the
-/// update's), it reads greet.sh and writes it resolved.
-fn model_of_the_day(request: &Value) -> Vec<Value> {
-    match (current_step(request), turn(request)) {
-        (Some(3), 0) => vec![tool("read_file", json!({"path": "greet.sh"}))],
-        (Some(3), 1) => vec![tool(
-            "write_file",
-            json!({"path": "greet.sh", "content": resolved()}),
-        )],
-        (Some(3), _) => finish("Resolve the conflicts with main"),
-        _ => good_model(request),
-    }
-}
 
 /// The session written down: commands typed and what each terminal printed.
 struct Transcript {
@@ -276,7 +253,7 @@ fn laptop_with_remote(env: &TestEnv) -> (PathBuf, PathBuf) {
 fn the_first_day_start_watch_ctrl_c_say_stop_remotely_review_update_merge() {
     let env = TestEnv::new();
     let (dir, bare) = laptop_with_remote(&env);
-    let model = FakeModel::start(Arc::new(model_of_the_day) as Arc<Script>, Duration::ZERO);
+    let model = FakeModel::start(Arc::new(resolving) as Arc<Script>, Duration::ZERO);
     let mut t = Transcript::new();
     let laptop = Place {
         env: &env,

@@ -19,7 +19,7 @@ use crate::merge_daily::{
 };
 
 /// greet.sh as both sides meant it: the task's --shout, main's friendlier comment.
-fn resolved() -> String {
+pub(crate) fn resolved() -> String {
     GOOD_GREET.replacen(
         "#!/bin/sh\n",
         "#!/bin/sh\n# greet.sh NAME: print a friendly greeting.\n",
@@ -28,7 +28,7 @@ fn resolved() -> String {
 }
 
 /// The good model, and on step 3 (the update's step): read greet.sh, write it resolved, finish.
-fn resolving(request: &Value) -> Vec<Value> {
+pub(crate) fn resolving(request: &Value) -> Vec<Value> {
     match (current_step(request), turn(request)) {
         (Some(3), 0) => vec![tool("read_file", json!({"path": "greet.sh"}))],
         (Some(3), 1) => vec![tool(
