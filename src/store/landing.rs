@@ -89,6 +89,23 @@ impl Store {
         Ok(())
     }
 
+    /// The landing a killed merge left unfinished, for `fsck`: its lock file, the branch and
+    /// the task its merge commit names (empty when it names none).
+    pub(crate) fn killed_landing(&self) -> Option<(std::path::PathBuf, String, String)> {
+        let (path, record) = MarkedLock::left_by_dead(self, LANDING)?;
+        let landing = Landing::parse(&record)?;
+        let task = self
+            .commit_message(landing.new)
+            .ok()
+            .and_then(|message| {
+                crate::store::trailers::parse_trailers(&message)
+                    .get(crate::store::trailers::key::TASK)
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
+        Some((path, landing.branch, task))
+    }
+
     /// Finish the landing of a merge that was killed in the middle, if one was: what `merge`
     /// does before it looks at the checkout.
     pub fn finish_killed_landing(&self) -> Result<()> {

@@ -215,6 +215,34 @@ impl TaskLock {
             .is_ok_and(|file| !try_flock(&file))
     }
 
+    /// Remove the lock file of a task that no longer exists (no branch: dropped, or a start
+    /// killed before it made one) when no live run holds it. Taken first, so no run can be
+    /// holding it while it goes; a run that opens the name later makes a new file. Returns
+    /// whether a file was removed.
+    pub(crate) fn remove_of_gone_task(store: &Store, slug: &str) -> bool {
+        let path = Self::path(store, slug);
+        if NotAFile::at(&path).is_some() {
+            return false;
+        }
+        let Ok(file) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+        else {
+            return false;
+        };
+        if !try_flock(&file)
+            || store
+                .ref_target(&refs::branch(slug))
+                .ok()
+                .flatten()
+                .is_some()
+        {
+            return false;
+        }
+        std::fs::remove_file(&path).is_ok()
+    }
+
     /// Whether a run ended without releasing the lock properly: it died (kill -9, power loss)
     /// before it could record why it stopped. Its holder record is still in the file.
     pub fn is_stale(store: &Store, slug: &str) -> bool {
@@ -427,6 +455,27 @@ impl MarkedLock {
             ));
         }
         Ok(MarkedLock { file, path })
+    }
+
+    /// The record a holder that died left in the lock `name`, without waiting: `None` when
+    /// the last holder finished, or a live one holds it now (what it is in the middle of is
+    /// not a finding). For `fsck`, which reports what the next holder will finish.
+    pub(crate) fn left_by_dead(store: &Store, name: &str) -> Option<(PathBuf, String)> {
+        let path = store.agent_dir().join(format!("{name}.lock"));
+        if NotAFile::at(&path).is_some() {
+            return None;
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .ok()?;
+        if !try_flock(&file) {
+            return None;
+        }
+        let text = std::fs::read_to_string(&path).ok()?;
+        drop(file);
+        (!text.trim().is_empty()).then_some((path, text))
     }
 
     /// What a holder that died was in the middle of, and when it began (`None`: the last

@@ -23,6 +23,14 @@ use std::path::{Path, PathBuf};
 use gix::ObjectId;
 
 use super::lock::{MarkedLock, clear_locks_since};
+
+/// The directory under `$GIT_COMMON_DIR/agent/` of the remotes' sync locks.
+const SYNC_LOCKS: &str = "sync";
+
+/// The name of the [`MarkedLock`] that a fetch or push with `remote` holds.
+fn sync_lock(remote: &str) -> String {
+    format!("{SYNC_LOCKS}/{remote}")
+}
 use super::refs::{self, Edit, Expect};
 use super::{NotesReader, Result, Store, StoreError, TaskLock, validate_slug};
 
@@ -468,7 +476,7 @@ impl Store {
     /// it was writing, which would fail every later fetch (`cannot lock ref`); the next sync
     /// finds its record in the lock and removes them first (docs/data-model.md#runtime-files).
     fn sync_git(&self, remote: &str, args: &[&str]) -> Result<std::process::Output> {
-        let mut lock = MarkedLock::take(self, &format!("sync/{remote}"))?;
+        let mut lock = MarkedLock::take(self, &sync_lock(remote))?;
         if let Some((_, since)) = lock.left_over() {
             for prefix in [
                 tracking_branch_prefix(remote),
@@ -482,6 +490,29 @@ impl Store {
         let out = self.git_raw(args);
         lock.clear();
         out
+    }
+
+    /// The remotes whose fetch or push was killed in the middle (their sync lock holds a dead
+    /// writer's record), with that lock file: for `fsck`.
+    pub(crate) fn killed_syncs(&self) -> Vec<(PathBuf, String)> {
+        let Ok(entries) = std::fs::read_dir(self.agent_dir().join(SYNC_LOCKS)) else {
+            return Vec::new();
+        };
+        let mut remotes: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_str()?.strip_suffix(".lock")?.to_string();
+                Some(name)
+            })
+            .collect();
+        remotes.sort();
+        remotes
+            .into_iter()
+            .filter_map(|remote| {
+                let (path, _) = MarkedLock::left_by_dead(self, &sync_lock(&remote))?;
+                Some((path, remote))
+            })
+            .collect()
     }
 
     /// Run a fetch; when another process of this repository was updating the same tracking

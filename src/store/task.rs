@@ -434,6 +434,9 @@ impl Store {
         self.remove_worktree(slug)?;
         self.transaction(&edits)?;
         self.clear_unrecorded_stop(slug);
+        // The caller's lock goes with the task (its open file stays locked until released):
+        // a lock file of no task would be left for fsck to find.
+        let _ = std::fs::remove_file(super::TaskLock::path(self, slug));
         Ok(())
     }
 

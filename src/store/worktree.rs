@@ -24,32 +24,67 @@ impl Store {
     }
 
     /// Make sure the task's worktree exists and is on its branch; rebuild it when it is gone.
-    /// A directory that is there but no longer a worktree is moved aside, never deleted.
+    /// A directory that is there but no longer a worktree is moved aside, never deleted —
+    /// unless it is one this code was still making when its process died (see
+    /// [`Store::adding_marker`]), which holds nothing but a part of the task's own tree.
     pub fn ensure_worktree(&self, task: &Task) -> Result<PathBuf> {
         let path = self.worktree_path(&task.slug);
-        if let Some(repo) = self.open_registered_worktree(&path)? {
-            let on_branch = repo
-                .head_name()
-                .ok()
-                .flatten()
-                .is_some_and(|name| name.as_bstr() == task.branch().as_str());
-            if on_branch {
-                return Ok(path);
-            }
+        let marker = self.adding_marker(&task.slug);
+        // git registers the worktree and names its branch before the checkout writes a file:
+        // registered and on its branch is not yet whole while the marker is there.
+        if !marker.exists() && self.is_worktree_on_branch(&path, task)? {
+            return Ok(path);
         }
-        if path.symlink_metadata().is_ok() {
-            let aside = path.with_extension(format!("broken-{}", std::process::id()));
-            std::fs::rename(&path, &aside)
-                .map_err(StoreError::io("could not move aside", &path))?;
-        }
-        // A registration whose directory is gone still claims the branch: forget it, then add.
-        // Not a global `git worktree prune`: that could remove the registration another run is
-        // creating right now.
+        // Only under the setup lock: a marker found there is a dead process's (a live one
+        // would hold the lock), and no other run is adding this worktree meanwhile.
         self.with_repo_lock("setup", || {
+            if !marker.exists() && self.is_worktree_on_branch(&path, task)? {
+                return Ok(());
+            }
+            if path.symlink_metadata().is_ok() {
+                if marker.exists() {
+                    tracing::warn!(path = %path.display(), "removing a worktree whose making was cut short");
+                    std::fs::remove_dir_all(&path)
+                        .map_err(StoreError::io("could not remove", &path))?;
+                } else {
+                    let aside = path.with_extension(format!("broken-{}", std::process::id()));
+                    std::fs::rename(&path, &aside)
+                        .map_err(StoreError::io("could not move aside", &path))?;
+                }
+            }
+            // A registration whose directory is gone still claims the branch: forget it, then
+            // add. Not a global `git worktree prune`: that could remove the registration
+            // another run is creating right now.
             self.forget_worktree(&task.slug);
-            self.add_worktree(task, &path)
+            if let Some(dir) = marker.parent() {
+                std::fs::create_dir_all(dir).map_err(StoreError::io("could not create", dir))?;
+            }
+            std::fs::write(&marker, format!("{}\n", std::process::id()))
+                .map_err(StoreError::io("could not write", &marker))?;
+            self.add_worktree(task, &path)?;
+            let _ = std::fs::remove_file(&marker);
+            Ok(())
         })?;
         Ok(path)
+    }
+
+    fn is_worktree_on_branch(&self, path: &Path, task: &Task) -> Result<bool> {
+        let Some(repo) = self.open_registered_worktree(path)? else {
+            return Ok(false);
+        };
+        Ok(repo
+            .head_name()
+            .ok()
+            .flatten()
+            .is_some_and(|name| name.as_bstr() == task.branch().as_str()))
+    }
+
+    /// A file that exists while the task's worktree is being made (under the setup lock): a
+    /// directory found at the worktree's place with it still there was left half-made by a
+    /// process that died, and is removed instead of moved aside. Beside the task's lock, not
+    /// under `worktrees/`, where every directory is a worktree.
+    fn adding_marker(&self, slug: &str) -> PathBuf {
+        super::TaskLock::dir(self).join(format!("{slug}.adding"))
     }
 
     /// The repository of a worktree, opened through the admin dir that the main repository
@@ -140,6 +175,7 @@ impl Store {
             std::fs::remove_dir_all(&path).map_err(StoreError::io("could not remove", &path))?;
         }
         self.forget_worktree(slug);
+        let _ = std::fs::remove_file(self.adding_marker(slug));
         Ok(())
     }
 

@@ -606,3 +606,78 @@ fn the_data_model_page_names_every_rule_and_every_trailer() {
         );
     }
 }
+
+#[test]
+fn the_lock_of_a_task_that_is_gone_is_removed_not_reported() {
+    let env = TestEnv::new();
+    let repo = task(&env);
+    let locks = repo.join(".git/agent/locks");
+    // A drop leaves no lock file of the task it dropped.
+    env.agent_ok(&repo, &["drop", "--force", "x"]);
+    assert!(!locks.join("x.lock").exists());
+    // What a drop killed between its refs and its lock leaves: a holder of no task.
+    let lock = locks.join("x.lock");
+    std::fs::write(
+        &lock,
+        "pid=4242\nhost=elsewhere\nsince=2026-01-01T00:00:00Z\n",
+    )
+    .unwrap();
+    let (code, _, err) = env.agent(&repo, &["fsck"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("x: removed the lock file a killed run left for a task that no longer exists"),
+        "{err}"
+    );
+    assert!(!lock.exists());
+    assert_clean(&env, &repo);
+}
+
+#[test]
+fn a_merge_killed_while_it_landed_is_found_until_merge_finishes_it() {
+    let env = TestEnv::new();
+    let repo = task(&env);
+    let before = env.rev(&repo, "main");
+    env.agent_ok(&repo, &["merge", "x"]);
+    let after = env.rev(&repo, "main");
+    assert_ne!(before, after);
+    // The record a merge writes before it moves the checkout, left by one killed after the
+    // branch moved and before it cleared the record.
+    let landing = repo.join(".git/agent/landing.lock");
+    std::fs::write(&landing, format!("refs/heads/main {before} {after}\n")).unwrap();
+    let finding = only(&env, &repo, "interrupted-merge");
+    assert_eq!(text(&finding, "task"), "x");
+    assert_eq!(text(&finding, "repair"), "git agent merge x");
+    env.agent_ok(&repo, &["merge", "x"]);
+    assert_clean(&env, &repo);
+    assert_eq!(std::fs::read_to_string(&landing).unwrap(), "");
+    assert_eq!(env.rev(&repo, "main"), after);
+    assert_eq!(env.git(&repo, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn a_fetch_killed_in_the_middle_is_found_until_the_next_sync() {
+    let env = TestEnv::new();
+    let repo = task(&env);
+    let remote = env.root.path().join("origin.git");
+    env.git(&repo, &["init", "-q", "--bare", remote.to_str().unwrap()]);
+    env.git(
+        &repo,
+        &["remote", "add", "origin", remote.to_str().unwrap()],
+    );
+    env.agent_ok(&repo, &["push", "x"]);
+    // The record of a sync, as `git agent pull` writes it before git runs, left by a kill.
+    let sync = repo.join(".git/agent/sync/origin.lock");
+    std::fs::write(&sync, "fetch --quiet --prune -- origin\n").unwrap();
+    let stale = repo.join(".git/refs/remotes/origin/agent");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("x.lock"), "").unwrap();
+    let finding = only(&env, &repo, "interrupted-sync");
+    assert_eq!(text(&finding, "repair"), "git agent pull origin");
+    env.agent_ok(&repo, &["pull", "origin"]);
+    assert_clean(&env, &repo);
+    assert!(!stale.join("x.lock").exists());
+    // A task-scoped fsck does not report what belongs to no task.
+    std::fs::write(&sync, "fetch --quiet --prune -- origin\n").unwrap();
+    let (code, out, err) = env.agent(&repo, &["fsck", "x"]);
+    assert_eq!(code, 0, "{out}{err}");
+}

@@ -215,6 +215,20 @@ pub enum Finding {
     StaleRefLock { task: String, path: PathBuf },
     /// The journal of a ref change whose writer died, that could not be settled yet.
     InterruptedChange { task: String, path: PathBuf },
+    /// A merge killed while it moved the user's checkout: its record is left in
+    /// `agent/landing.lock` (`task`: the merged task, when the merge commit names it).
+    InterruptedLanding {
+        task: String,
+        path: PathBuf,
+        branch: String,
+    },
+    /// A fetch or push killed in the middle: its record is left in `agent/sync/<remote>.lock`,
+    /// and lock files of the tracking refs it was writing may be with it.
+    InterruptedSync {
+        task: String,
+        path: PathBuf,
+        remote: String,
+    },
 }
 pub(super) fn short(id: &ObjectId) -> String {
     id.to_hex_with_len(8).to_string()
@@ -250,7 +264,7 @@ the attic; their files stay in the checkout as uncommitted changes, which `git a
 
 impl Finding {
     /// Every rule, by its stable name (docs/data-model.md#fsck lists them).
-    pub const RULES: [&'static str; 21] = [
+    pub const RULES: [&'static str; 23] = [
         "plan-missing",
         "plan-malformed",
         "record-malformed",
@@ -272,6 +286,8 @@ impl Finding {
         "worktree-gone",
         "stale-ref-lock",
         "interrupted-change",
+        "interrupted-merge",
+        "interrupted-sync",
     ];
 
     /// The rule broken: one of [`Finding::RULES`].
@@ -298,6 +314,8 @@ impl Finding {
             Finding::WorktreeGone { .. } => "worktree-gone",
             Finding::StaleRefLock { .. } => "stale-ref-lock",
             Finding::InterruptedChange { .. } => "interrupted-change",
+            Finding::InterruptedLanding { .. } => "interrupted-merge",
+            Finding::InterruptedSync { .. } => "interrupted-sync",
         }
     }
 
@@ -324,7 +342,9 @@ impl Finding {
             | Finding::StaleWorktree { task, .. }
             | Finding::WorktreeGone { task, .. }
             | Finding::StaleRefLock { task, .. }
-            | Finding::InterruptedChange { task, .. } => task,
+            | Finding::InterruptedChange { task, .. }
+            | Finding::InterruptedLanding { task, .. }
+            | Finding::InterruptedSync { task, .. } => task,
         }
     }
 
@@ -355,7 +375,9 @@ impl Finding {
             | Finding::StaleWorktree { .. }
             | Finding::WorktreeGone { .. }
             | Finding::StaleRefLock { .. }
-            | Finding::InterruptedChange { .. } => false,
+            | Finding::InterruptedChange { .. }
+            | Finding::InterruptedLanding { .. }
+            | Finding::InterruptedSync { .. } => false,
         }
     }
 
@@ -466,6 +488,12 @@ impl Finding {
             Finding::InterruptedChange { .. } => {
                 "a change of several refs was cut short and could not be finished yet (is .git writable?)".into()
             }
+            Finding::InterruptedLanding { branch, .. } => format!(
+                "a merge was killed while it moved your checkout and {branch}: they may be half-way"
+            ),
+            Finding::InterruptedSync { remote, .. } => format!(
+                "a fetch or push with '{remote}' was killed: lock files it left on tracking refs block `git fetch {remote}`"
+            ),
         }
     }
 
@@ -511,9 +539,10 @@ impl Finding {
             }
             Finding::LockNotAFile { problem, .. } => problem.path.display().to_string(),
             Finding::WorktreeGone { admin, .. } => admin.display().to_string(),
-            Finding::StaleRefLock { path, .. } | Finding::InterruptedChange { path, .. } => {
-                path.display().to_string()
-            }
+            Finding::StaleRefLock { path, .. }
+            | Finding::InterruptedChange { path, .. }
+            | Finding::InterruptedLanding { path, .. }
+            | Finding::InterruptedSync { path, .. } => path.display().to_string(),
         }
     }
 
@@ -692,6 +721,11 @@ impl Finding {
             }
             // Any command that opens the repository settles the journal.
             Finding::InterruptedChange { .. } => "git agent list".into(),
+            Finding::InterruptedLanding { task, .. } if !task.is_empty() => {
+                format!("git agent merge {}", sh(task))
+            }
+            Finding::InterruptedLanding { .. } => "git agent merge <task>".into(),
+            Finding::InterruptedSync { remote, .. } => format!("git agent pull {}", sh(remote)),
         }
     }
 
@@ -813,6 +847,12 @@ impl Finding {
             Finding::WorktreeGone { .. } | Finding::StaleRefLock { .. } => return None,
             Finding::InterruptedChange { .. } => {
                 "it finishes the change if any ref of it had moved, else forgets it".into()
+            }
+            Finding::InterruptedLanding { .. } => {
+                "merge finishes a killed landing before anything else: it brings the checkout and the branch to the merge when nothing of yours is in the way, and says what is otherwise".into()
+            }
+            Finding::InterruptedSync { .. } => {
+                "the next fetch or push with that remote removes the lock files the killed one made".into()
             }
         })
     }

@@ -75,6 +75,17 @@ impl Store {
                     slug.clone(),
                     format!("a run is working on it{holder}: what it is in the middle of may show as findings"),
                 ));
+            } else if TaskLock::is_stale(self, &slug)
+                && !tasks.contains(&slug)
+                && TaskLock::remove_of_gone_task(self, &slug)
+            {
+                // A drop or start killed after the branch went or before it came: nothing of
+                // a task holds on to it, so it is settled rather than reported.
+                report.notices.push((
+                    slug.clone(),
+                    "removed the lock file a killed run left for a task that no longer exists"
+                        .into(),
+                ));
             } else if TaskLock::is_stale(self, &slug) {
                 let (pid, host, since) = TaskLock::holder(self, &slug)
                     .unwrap_or_else(|| (0, "unknown".into(), "unknown".into()));
@@ -103,6 +114,22 @@ impl Store {
                     .findings
                     .push(Finding::InterruptedChange { task, path });
             }
+        }
+        // Not a task's: reported under the task a landing names, or under none (then only
+        // when every task is checked).
+        if let Some((path, branch, task)) = self.killed_landing()
+            && wanted(&task)
+        {
+            report
+                .findings
+                .push(Finding::InterruptedLanding { task, path, branch });
+        }
+        for (path, remote) in self.killed_syncs().into_iter().filter(|_| wanted("")) {
+            report.findings.push(Finding::InterruptedSync {
+                task: String::new(),
+                path,
+                remote,
+            });
         }
         any
     }
