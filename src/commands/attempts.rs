@@ -29,7 +29,11 @@ extern "C" fn on_sigint(_: libc::c_int) {
 
 /// The flags that give each attempt its share of what is left of the budget: turns, tokens
 /// and dollars are split evenly; wall time is not, since the attempts run at the same time.
-fn budget_flags(config: &Config, spent: &crate::store::record::Usage, n: u32) -> Vec<String> {
+fn budget_flags(
+    config: &Config,
+    spent: &crate::store::format::record::Usage,
+    n: u32,
+) -> Vec<String> {
     let n64 = u64::from(n.max(1));
     let mut flags = Vec::new();
     if let Some(max) = config.max_turns {

@@ -211,8 +211,8 @@ fn watch_remote(
     slug: Option<&str>,
     remote: &str,
 ) -> anyhow::Result<Exit> {
-    use crate::store::lease::QueueState;
-    crate::store::sync::validate_remote(remote)?;
+    use crate::store::remote::lease::QueueState;
+    crate::store::remote::sync::validate_remote(remote)?;
     let slug = match slug {
         Some(slug) => {
             crate::store::validate_slug(slug)?;

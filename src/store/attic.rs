@@ -5,11 +5,11 @@ use std::path::Path;
 
 use gix::ObjectId;
 
-use super::plan::FAILED_TRY;
-use super::refs::{self, Edit, Expect};
-use super::snapshot::snapshot_scoped;
+use super::capture::snapshot::snapshot_scoped;
+use super::format::plan::FAILED_TRY;
+use super::format::refs::{self, Edit, Expect};
+use super::format::trailers::{Trailers, key};
 use super::task::Task;
-use super::trailers::{Trailers, key};
 use super::{Attempt, Result, Store, StoreError};
 use crate::policy::SecretAllowList;
 

@@ -8,11 +8,11 @@ use std::time::Instant;
 use gix::ObjectId;
 use gix::bstr::{BString, ByteSlice};
 
-use super::record::{CheckpointRecord, TestsVerdict};
-use super::refs::{self, Edit, Expect};
-use super::snapshot::{ChangeKind, snapshot_scoped};
+use super::capture::snapshot::{ChangeKind, snapshot_scoped};
+use super::format::record::{CheckpointRecord, TestsVerdict};
+use super::format::refs::{self, Edit, Expect};
+use super::format::trailers::{StepOf, Trailers, key, parse_trailers, summary_line};
 use super::task::Task;
-use super::trailers::{StepOf, Trailers, key, parse_trailers, summary_line};
 use super::{Result, Store, StoreError, git_err};
 use crate::policy::SecretAllowList;
 

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 
 use gix::ObjectId;
 
+use super::format::refs::{Edit, Expect};
 use super::lock::try_flock;
-use super::refs::{Edit, Expect};
 use super::{Result, Store, StoreError};
 
 /// The first line of every journal file: what it is and the version of its layout.
@@ -331,7 +331,7 @@ impl Store {
     pub(crate) fn journal_task(&self, path: &Path) -> Option<String> {
         let text = std::fs::read_to_string(path).ok()?;
         let entries = parse(&text)?;
-        let (slug, _) = super::refs::TaskRef::parse(&entries.first()?.name)?;
+        let (slug, _) = super::format::refs::TaskRef::parse(&entries.first()?.name)?;
         Some(slug.to_string())
     }
 

@@ -4,72 +4,60 @@
 //! `refs/notes/agent/<slug>` (plan on the task commit, a record on every checkpoint) and the
 //! attic refs `refs/agent/<slug>/attic/<n>`. This module owns every read and write of them.
 
-mod attempts;
+pub(crate) mod capture;
+pub mod format;
+mod fsck;
+pub mod remote;
+
 mod attic;
 mod cache;
-mod carry;
 mod checkpoint;
 mod error;
-mod filters;
-mod fsck;
-pub mod fsmonitor;
-mod gitlinks;
-mod index;
 pub(crate) mod journal;
 mod landing;
-pub mod lease;
 mod lock;
-mod loose;
 mod merge;
-pub mod notes;
-mod plan;
-pub mod record;
-mod refs;
 mod rollback;
 mod say;
-mod slug;
-mod snapshot;
 mod state;
-mod submodules;
-pub mod sync;
 mod task;
-mod trailers;
 mod unrecorded;
 mod update;
-mod watch;
 mod worktree;
 
 pub use crate::git_command::GitCommand;
-pub use attempts::{PickOutcome, rank, why_lost};
 pub use attic::AtticEntry;
-pub use carry::Carried;
+pub use capture::carry::Carried;
+pub use capture::snapshot::{Snapshot, snapshot_scoped, snapshot_worktree};
+pub use capture::watch::{Changes, Watch};
 pub use checkpoint::{CheckpointInput, CheckpointOutcome, TestsSummary};
 pub use error::{Inconsistency, StoreError};
-pub use fsck::{Finding, FsckReport, Mismatch, Rewind};
-pub use lock::TaskLock;
-pub use merge::{BroughtIn, Conflict, LARGE_FILE_BYTES, MergeTree};
-pub use notes::NotesReader;
-pub use plan::{
+pub use format::notes::NotesReader;
+pub use format::plan::{
     Attempt, AttemptOf, AttemptResult, FAILED_TRY, FORMAT, Merged, Parallel, Plan, PlanStatus,
     PlanStep,
 };
-pub use record::{CheckpointRecord, StopReason, StopRecord, TestsVerdict};
-pub use refs::{
+pub use format::record::{CheckpointRecord, StopReason, StopRecord, TestsVerdict};
+pub use format::refs::{
     Edit, Expect, TaskRef, attic as attic_ref, branch as branch_ref, lease as lease_ref,
     notes as notes_ref, say as say_ref, tracking_lease, tracking_say,
 };
-pub use rollback::{RollbackOutcome, RollbackTarget, now_rfc3339};
-pub use say::Said;
-pub use slug::{MAX_ATTEMPTS, attempt_slug, max_len_with_attempts, slug_from_goal, validate_slug};
-pub use snapshot::{Snapshot, snapshot_scoped, snapshot_worktree};
-pub use state::{Budget, Checkpoint, TaskRow, TaskState, TaskSummary};
-pub use task::{Chosen, NewTask, Task};
-pub use trailers::{
+pub use format::slug::{
+    MAX_ATTEMPTS, attempt_slug, max_len_with_attempts, slug_from_goal, validate_slug,
+};
+pub use format::trailers::{
     CheckpointTrailers, StepOf, Trailers, key as trailer, merge_trailers, parse_trailers,
 };
+pub use fsck::{Finding, FsckReport, Mismatch, Rewind};
+pub use lock::TaskLock;
+pub use merge::{BroughtIn, Conflict, LARGE_FILE_BYTES, MergeTree};
+pub use remote::attempts::{PickOutcome, rank, why_lost};
+pub use rollback::{RollbackOutcome, RollbackTarget, now_rfc3339};
+pub use say::Said;
+pub use state::{Budget, Checkpoint, TaskRow, TaskState, TaskSummary};
+pub use task::{Chosen, NewTask, Task};
 pub use unrecorded::UnrecordedStop;
 pub use update::{PendingMerge, RunWorktree, Update, UpdateAfterRollback, update_step_title};
-pub use watch::{Changes, Watch};
 
 use std::cell::RefCell;
 use std::collections::HashMap;

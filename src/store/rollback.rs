@@ -4,8 +4,8 @@ use std::path::Path;
 
 use gix::ObjectId;
 
-use super::record::TestsVerdict;
-use super::refs::{self, Edit, Expect};
+use super::format::record::TestsVerdict;
+use super::format::refs::{self, Edit, Expect};
 use super::state::Checkpoint;
 use super::task::Task;
 use super::{Attempt, Result, Store, StoreError, UpdateAfterRollback};

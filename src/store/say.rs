@@ -22,8 +22,8 @@ use std::collections::HashSet;
 
 use gix::ObjectId;
 
-use super::refs::{self, Edit, Expect};
-use super::trailers::key;
+use super::format::refs::{self, Edit, Expect};
+use super::format::trailers::key;
 use super::{NotesReader, Result, Store, StoreError, Task, git_err};
 
 /// One message of `git agent say`.

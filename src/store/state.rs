@@ -6,15 +6,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use gix::ObjectId;
 
 use super::cache::{Facts, Tips};
+use super::format::notes::NotesReader;
+use super::format::plan::Plan;
+use super::format::record::{CheckpointRecord, StopReason, TestsVerdict, Usage};
+use super::format::refs;
+use super::format::refs::TaskRef;
+use super::format::trailers::{CheckpointTrailers, Trailers, parse_trailers};
 use super::lock::{LockState, TaskLock};
-use super::notes::NotesReader;
-use super::plan::Plan;
-use super::record::{CheckpointRecord, StopReason, TestsVerdict, Usage};
-use super::refs::TaskRef;
 use super::task::Task;
-use super::trailers::{CheckpointTrailers, Trailers, parse_trailers};
 use super::unrecorded::UnrecordedStop;
-use super::{Result, Store, StoreError, refs};
+use super::{Result, Store, StoreError};
 
 /// A checkpoint as git holds it.
 #[derive(Debug, Clone)]
@@ -430,7 +431,7 @@ impl Store {
             usage: budget.usage,
             stop,
             merged: plan.merged.is_some(),
-            planning: plan.status == super::plan::PlanStatus::Planning,
+            planning: plan.status == super::format::plan::PlanStatus::Planning,
             attempts: plan.attempts.len(),
         };
         Ok((facts, plan))
@@ -542,7 +543,7 @@ impl Store {
             &task.slug,
             task.tip,
             text,
-            &super::notes::usage_message(&task.slug),
+            &super::format::notes::usage_message(&task.slug),
         )
     }
 
@@ -592,7 +593,7 @@ impl Store {
         commit: &str,
         squash: bool,
     ) -> Result<()> {
-        plan.merged = Some(super::plan::Merged {
+        plan.merged = Some(super::format::plan::Merged {
             into: into.to_string(),
             commit: commit.to_string(),
             squash,
@@ -610,6 +611,6 @@ fn writable(task: &Task, plan: &Plan) -> Result<()> {
     Err(StoreError::NewerFormat {
         slug: task.slug.clone(),
         format: plan.format,
-        known: super::plan::FORMAT,
+        known: super::format::plan::FORMAT,
     })
 }

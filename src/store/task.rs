@@ -6,12 +6,12 @@ use gix::ObjectId;
 use gix::bstr::ByteSlice;
 
 use super::cache::Anchor;
-use super::carry::Carried;
-use super::plan::Plan;
-use super::record::{CheckpointRecord, TestsVerdict};
-use super::refs::{self, Edit, Expect, TaskRef};
-use super::slug::{slug_from_goal, validate_slug};
-use super::trailers::{StepOf, Trailers, key, parse_trailers};
+use super::capture::carry::Carried;
+use super::format::plan::Plan;
+use super::format::record::{CheckpointRecord, TestsVerdict};
+use super::format::refs::{self, Edit, Expect, TaskRef};
+use super::format::slug::{slug_from_goal, validate_slug};
+use super::format::trailers::{StepOf, Trailers, key, parse_trailers};
 use super::{Result, Store, StoreError, git_err};
 
 /// What `git agent start` asks for.

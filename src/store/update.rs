@@ -13,9 +13,9 @@ use std::path::Path;
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
+use super::format::plan::Plan;
 use super::merge::Conflict;
-use super::plan::Plan;
-use super::sync::Ancestry;
+use super::remote::sync::Ancestry;
 use super::task::Task;
 use super::{PlanStep, Result, Store, StoreError};
 
@@ -309,7 +309,7 @@ impl Store {
                 context: "could not build an index from the tree".into(),
                 source: err.into(),
             })?;
-        super::index::write(&state, index_path, Some(tree))
+        super::capture::index::write(&state, index_path, Some(tree))
     }
 
     /// Record in the plan an update whose merge conflicted: a step to resolve the conflicts,

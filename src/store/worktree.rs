@@ -9,8 +9,8 @@ use gix::bstr::{BStr, BString, ByteSlice};
 use gix::index::entry::{Flags, Mode, Stat};
 use gix::objs::tree::EntryKind;
 
-use super::filters::{Direction, FilterError, Filters, MAX_CONVERTED_BYTES};
-use super::refs;
+use super::capture::filters::{Direction, FilterError, Filters, MAX_CONVERTED_BYTES};
+use super::format::refs;
 use super::task::Task;
 use super::{Result, Store, StoreError, git_err};
 use crate::beneath::{BeneathError, Kind, Root};
@@ -427,7 +427,7 @@ impl Store {
             matches!(new, Some((EntryKind::Blob | EntryKind::BlobExecutable, _)))
                 .then_some(path.as_ref())
         });
-        let dirs = super::snapshot::parent_dirs(blobs);
+        let dirs = super::capture::snapshot::parent_dirs(blobs);
         let repo = self.open_worktree(workdir)?;
         let mut filters = None;
         let mut written = 0usize;
@@ -608,7 +608,7 @@ impl Store {
                 continue;
             }
         }
-        super::index::write(&state, index_path, Some(tree))
+        super::capture::index::write(&state, index_path, Some(tree))
     }
 }
 

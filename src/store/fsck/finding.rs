@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use gix::ObjectId;
 
+use crate::store::format::plan::FORMAT;
+use crate::store::format::refs::{self, TaskRef};
 use crate::store::lock::NotAFile;
-use crate::store::plan::FORMAT;
-use crate::store::refs::{self, TaskRef};
 use crate::store::{Inconsistency, StoreError};
 use crate::text::shell_word as sh;
 

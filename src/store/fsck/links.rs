@@ -5,8 +5,8 @@
 use gix::ObjectId;
 
 use super::{Finding, Link, Mismatch, Rewind};
-use crate::store::record::CheckpointRecord;
-use crate::store::trailers::{StepOf, key};
+use crate::store::format::record::CheckpointRecord;
+use crate::store::format::trailers::{StepOf, key};
 use crate::store::{Result, Store};
 
 /// The note on a commit of the branch, as far as it is known.

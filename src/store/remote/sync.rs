@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 
 use gix::ObjectId;
 
-use super::lock::{MarkedLock, clear_locks_since};
-use super::refs::{self, Edit, Expect};
-use super::{NotesReader, Result, Store, StoreError, TaskLock, validate_slug};
+use crate::store::format::refs::{self, Edit, Expect};
+use crate::store::lock::{MarkedLock, clear_locks_since};
+use crate::store::{NotesReader, Result, Store, StoreError, TaskLock, validate_slug};
 
 /// Where a fetch puts the remote's task branches (where a plain `git fetch` puts them too).
 pub fn tracking_branch(remote: &str, slug: &str) -> String {
@@ -844,7 +844,7 @@ impl Store {
             &ours.to_string(),
             &theirs.to_string(),
         ];
-        let out = super::GitCommand::untrusted(repo.git_dir(), Some(dir))
+        let out = crate::store::GitCommand::untrusted(repo.git_dir(), Some(dir))
             .args(args)
             .output()
             .map_err(|err| StoreError::GitCommand {
@@ -967,7 +967,7 @@ impl Store {
     /// the other side knew: they are what the next plan learns from, so they must not be lost.
     fn keep_both_attempts(&self, slug: &str, ours: ObjectId, theirs: ObjectId) -> Result<()> {
         let task = self.task(slug)?;
-        let plan_at = |notes_commit: ObjectId| -> Result<Option<super::Plan>> {
+        let plan_at = |notes_commit: ObjectId| -> Result<Option<crate::store::Plan>> {
             NotesReader::at_commit(self, notes_commit)?.plan(task.task_commit)
         };
         let (Some(a), Some(b)) = (plan_at(ours)?, plan_at(theirs)?) else {

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use gix::ObjectId;
 
-use super::refs;
-use super::sync::tracking_notes;
-use super::{NotesReader, Result, StopReason, Store, parse_trailers};
+use crate::store::format::refs;
+use crate::store::remote::sync::tracking_notes;
+use crate::store::{NotesReader, Result, StopReason, Store, parse_trailers};
 
 /// The longest a lease lasts: what `worker --lease` accepts, and what a pushed lease that says
 /// more is read as. Anyone with push access writes leases; one saying `999999999999s` would

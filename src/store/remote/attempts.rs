@@ -11,13 +11,13 @@ use std::collections::HashMap;
 
 use gix::ObjectId;
 
-use super::notes::NotesReader;
-use super::plan::{AttemptOf, AttemptResult, FAILED_TRY, Parallel};
-use super::record::Usage;
-use super::refs::{self, Edit, Expect};
-use super::slug::{attempt_slug, validate_slug};
-use super::task::{Task, task_message};
-use super::{Result, Store, StoreError, now_rfc3339};
+use crate::store::format::notes::NotesReader;
+use crate::store::format::plan::{AttemptOf, AttemptResult, FAILED_TRY, Parallel};
+use crate::store::format::record::Usage;
+use crate::store::format::refs::{self, Edit, Expect};
+use crate::store::format::slug::{attempt_slug, validate_slug};
+use crate::store::task::{Task, task_message};
+use crate::store::{Result, Store, StoreError, now_rfc3339};
 
 fn attempts_error(message: impl Into<String>, hint: impl Into<String>) -> StoreError {
     StoreError::Attempts {
@@ -129,7 +129,7 @@ impl Store {
         offset: u32,
     ) -> Result<Vec<String>> {
         let mut plan = self.plan(task)?;
-        if plan.status != super::PlanStatus::Ready || plan.steps.len() <= offset as usize {
+        if plan.status != crate::store::PlanStatus::Ready || plan.steps.len() <= offset as usize {
             return Err(attempts_error(
                 format!("task '{}' has no plan steps left to attempt", task.slug),
                 format!("look at the plan with `git agent plan {}`", task.slug),
@@ -212,7 +212,7 @@ impl Store {
     }
 
     /// The round of attempts of a plan that is not picked yet.
-    pub fn open_round<'p>(&self, plan: &'p super::Plan) -> Option<&'p Parallel> {
+    pub fn open_round<'p>(&self, plan: &'p crate::store::Plan) -> Option<&'p Parallel> {
         plan.parallel.last().filter(|round| round.picked == 0)
     }
 
@@ -224,7 +224,7 @@ impl Store {
         let checkpoints = self.checkpoints(&summary.task)?;
         let failing = checkpoints
             .iter()
-            .filter(|c| c.tests_verdict() == Some(super::TestsVerdict::Fail))
+            .filter(|c| c.tests_verdict() == Some(crate::store::TestsVerdict::Fail))
             .count();
         let tries = summary
             .plan

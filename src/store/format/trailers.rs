@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::record::TestsVerdict;
+use crate::store::format::record::TestsVerdict;
 
 /// The trailer keys of the format. Every reader and writer names a key through these.
 pub mod key {

@@ -5,10 +5,10 @@
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
 
-use super::plan::Plan;
-use super::record::CheckpointRecord;
-use super::refs::{self, Edit, Expect};
-use super::{Result, Store, StoreError, git_err};
+use crate::store::format::plan::Plan;
+use crate::store::format::record::CheckpointRecord;
+use crate::store::format::refs::{self, Edit, Expect};
+use crate::store::{Result, Store, StoreError, git_err};
 
 /// Reads many notes of one notes ref, keeping the parsed fan-out tree between reads.
 pub struct NotesReader<'s> {
@@ -216,7 +216,7 @@ impl Store {
         }
         let suffix = format!("/agent/{slug}");
         let pushed = self
-            .ref_ids_with_prefix(super::sync::TRACKING_NOTES_PREFIX)?
+            .ref_ids_with_prefix(crate::store::remote::sync::TRACKING_NOTES_PREFIX)?
             .into_iter()
             .any(|(name, id)| name.ends_with(&suffix) && id == head);
         Ok(!pushed)

@@ -340,7 +340,7 @@ impl Watch {
     }
 }
 
-impl super::Store {
+impl crate::store::Store {
     /// Arm a [`Watch`] over a task's worktree, with the ignore rules its snapshots use.
     pub fn watch(&self, worktree: &Path) -> Result<Watch, String> {
         let repo = self
@@ -359,13 +359,14 @@ pub(crate) fn arm_for(
 ) -> Result<Watch, String> {
     let mut watch = Watch::arm(
         worktree,
-        super::snapshot::excludes(repo, worktree, generated),
+        crate::store::capture::snapshot::excludes(repo, worktree, generated),
     )?;
     if repo.index_path().exists() {
-        let index =
-            super::index::read(repo).map_err(|err| format!("could not read the index: {err}"))?;
-        let dirs =
-            super::snapshot::parent_dirs(index.entries().iter().map(|entry| entry.path(&index)));
+        let index = crate::store::capture::index::read(repo)
+            .map_err(|err| format!("could not read the index: {err}"))?;
+        let dirs = crate::store::capture::snapshot::parent_dirs(
+            index.entries().iter().map(|entry| entry.path(&index)),
+        );
         watch.add_existing(dirs)?;
     }
     Ok(watch)

@@ -4,7 +4,7 @@ use gix::ObjectId;
 use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 use gix::refs::{FullName, Target};
 
-use super::{Result, Store, StoreError, git_err};
+use crate::store::{Result, Store, StoreError, git_err};
 
 /// Where task branches live: `refs/heads/agent/<slug>`.
 pub const BRANCH_PREFIX: &str = "refs/heads/agent/";
@@ -204,7 +204,7 @@ impl Store {
         for edit in edits {
             self.check_expected(edit)?;
         }
-        let journal = super::journal::Journal::begin(self, edits)?;
+        let journal = crate::store::journal::Journal::begin(self, edits)?;
         match self.apply_edits(edits) {
             Ok(()) => {
                 journal.end();
@@ -238,7 +238,7 @@ impl Store {
 
     /// Apply the edits in one gix transaction (every ref locked and checked, then each lock
     /// renamed into place: not atomic across refs if the process dies in between).
-    pub(super) fn apply_edits(&self, edits: &[Edit]) -> Result<()> {
+    pub(in crate::store) fn apply_edits(&self, edits: &[Edit]) -> Result<()> {
         let ref_edits = edits
             .iter()
             .map(Edit::to_ref_edit)

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::record::{StopRecord, Usage};
+use crate::store::format::record::{StopRecord, Usage};
 
 /// The format of a task's data this version writes (docs/data-model.md#format). A plan note
 /// records it; notes written before the field existed read as format 1.
@@ -47,9 +47,9 @@ pub struct Plan {
     pub stop: Option<StopRecord>,
     pub merged: Option<Merged>,
     /// Set by `git agent update` when merging the base conflicted: what the next checkpoint
-    /// merges (see [`super::Update`]).
+    /// merges (see [`crate::store::Update`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub update: Option<super::Update>,
+    pub update: Option<crate::store::Update>,
     /// On an attempt task (`<task>--try-<k>`): the task it is an attempt of.
     pub attempt_of: Option<AttemptOf>,
     /// Rounds of parallel attempts (`--attempts N`), oldest first; the last one may still be

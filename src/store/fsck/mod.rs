@@ -15,10 +15,10 @@ use gix::bstr::ByteSlice;
 use gix::objs::tree::EntryKind;
 use serde::de::DeserializeOwned;
 
-use super::plan::{FORMAT, Plan};
-use super::refs::{self, TaskRef};
-use super::slug::validate_slug;
-use super::trailers::{Trailers, key, parse_trailers};
+use super::format::plan::{FORMAT, Plan};
+use super::format::refs::{self, TaskRef};
+use super::format::slug::validate_slug;
+use super::format::trailers::{Trailers, key, parse_trailers};
 use super::{Result, Store, StoreError, git_err};
 
 /// How far back the history of a notes ref is searched for an earlier, readable note, and how
