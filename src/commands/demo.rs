@@ -102,7 +102,7 @@ pub fn cmd_demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<Exit> {
             ..Flags::default()
         },
     )?;
-    if crate::policy::sandbox::landlock_abi().is_none() && !config.sandbox_off {
+    if crate::policy::launcher::landlock_abi().is_none() && !config.sandbox_off {
         ctx.say(
             "This kernel has no Landlock; the demo's recorded commands run without the sandbox.",
         );

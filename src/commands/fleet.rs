@@ -51,7 +51,7 @@ fn queue_add(ctx: &Context, args: QueueAddArgs) -> anyhow::Result<Exit> {
     let taken = |slug: &str| -> anyhow::Result<bool> {
         Ok(store.ref_target(&crate::store::branch_ref(slug))?.is_some()
             || store
-                .ref_target(&crate::store::remote::sync::tracking_branch(&remote, slug))?
+                .ref_target(&crate::store::tracking_branch(&remote, slug))?
                 .is_some())
     };
     let slug = match args.name.as_deref() {
@@ -697,8 +697,7 @@ fn run_claimed(
                 &worktree,
                 "work of a run that stopped before its push",
             )?;
-            let theirs =
-                store.ref_target(&crate::store::remote::sync::tracking_branch(remote, slug))?;
+            let theirs = store.ref_target(&crate::store::tracking_branch(remote, slug))?;
             if theirs != Some(task.tip) {
                 // Disposable: rebuilt from the branch below.
                 store.remove_worktree(slug)?;

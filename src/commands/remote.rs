@@ -112,7 +112,7 @@ pub fn cmd_pull(ctx: &Context, args: PullArgs) -> anyhow::Result<Exit> {
     store.fetch_agent_refs(&remote)?;
     let attics = store.tracking_attics(&remote)?;
     let checkouts = store.checkouts()?;
-    let prefix = crate::store::remote::sync::tracking_branch_prefix(&remote);
+    let prefix = crate::store::tracking_branch_prefix(&remote);
     let mut problems = Vec::new();
     let mut running = Vec::new();
     let mut count = 0;

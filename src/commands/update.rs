@@ -9,7 +9,7 @@
 use super::{Context, short};
 use crate::cli::TaskArg;
 use crate::error::{Exit, UserError};
-use crate::store::remote::sync::Ancestry;
+use crate::store::Ancestry;
 use crate::store::{
     CheckpointInput, CheckpointRecord, MergeTree, TaskLock, TestsSummary, TestsVerdict,
 };

@@ -308,7 +308,7 @@ fn context(repo: &gix::Repository, worktree: &Path) -> String {
     let mut text = repo.head_id().map(|id| id.to_string()).unwrap_or_default();
     let files = [
         Some(repo.common_dir().join("info").join("exclude")),
-        crate::store::capture::snapshot::excludes_file(repo, worktree),
+        crate::store::capture::paths::excludes_file(repo, worktree),
     ];
     for file in files.iter().flatten() {
         match std::fs::metadata(file) {

@@ -135,7 +135,7 @@ impl Store {
         }
         let mut plan = self.plan(task)?;
         plan.attempts.push(Attempt {
-            at: super::rollback::now_rfc3339(),
+            at: super::format::record::now_rfc3339(),
             step,
             reason: reason.to_string(),
             discarded,

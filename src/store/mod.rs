@@ -9,6 +9,7 @@ pub mod format;
 mod fsck;
 pub mod remote;
 
+mod ancestry;
 mod attic;
 mod cache;
 mod checkpoint;
@@ -26,6 +27,7 @@ mod update;
 mod worktree;
 
 pub use crate::git_command::GitCommand;
+pub use ancestry::Ancestry;
 pub use attic::AtticEntry;
 pub use capture::carry::Carried;
 pub use capture::snapshot::{Snapshot, snapshot_scoped, snapshot_worktree};
@@ -35,12 +37,13 @@ pub use error::{Inconsistency, StoreError};
 pub use format::notes::NotesReader;
 pub use format::plan::{
     Attempt, AttemptOf, AttemptResult, FAILED_TRY, FORMAT, Merged, Parallel, Plan, PlanStatus,
-    PlanStep,
+    PlanStep, Update,
 };
-pub use format::record::{CheckpointRecord, StopReason, StopRecord, TestsVerdict};
+pub use format::record::{CheckpointRecord, StopReason, StopRecord, TestsVerdict, now_rfc3339};
 pub use format::refs::{
     Edit, Expect, TaskRef, attic as attic_ref, branch as branch_ref, lease as lease_ref,
-    notes as notes_ref, say as say_ref, tracking_lease, tracking_say,
+    notes as notes_ref, say as say_ref, tracking_branch, tracking_branch_prefix, tracking_lease,
+    tracking_say,
 };
 pub use format::slug::{
     MAX_ATTEMPTS, attempt_slug, max_len_with_attempts, slug_from_goal, validate_slug,
@@ -52,12 +55,12 @@ pub use fsck::{Finding, FsckReport, Mismatch, Rewind};
 pub use lock::TaskLock;
 pub use merge::{BroughtIn, Conflict, LARGE_FILE_BYTES, MergeTree};
 pub use remote::attempts::{PickOutcome, rank, why_lost};
-pub use rollback::{RollbackOutcome, RollbackTarget, now_rfc3339};
+pub use rollback::{RollbackOutcome, RollbackTarget};
 pub use say::Said;
 pub use state::{Budget, Checkpoint, TaskRow, TaskState, TaskSummary};
 pub use task::{Chosen, NewTask, Task};
 pub use unrecorded::UnrecordedStop;
-pub use update::{PendingMerge, RunWorktree, Update, UpdateAfterRollback, update_step_title};
+pub use update::{PendingMerge, RunWorktree, UpdateAfterRollback, update_step_title};
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use gix::ObjectId;
 
-use super::format::record::TestsVerdict;
+use super::format::record::{TestsVerdict, now_rfc3339};
 use super::format::refs::{self, Edit, Expect};
 use super::state::Checkpoint;
 use super::task::Task;
@@ -342,8 +342,4 @@ fn restore_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 pub(crate) fn short(id: ObjectId) -> String {
     id.to_hex_with_len(8).to_string()
-}
-
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }

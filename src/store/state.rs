@@ -597,7 +597,7 @@ impl Store {
             into: into.to_string(),
             commit: commit.to_string(),
             squash,
-            at: super::rollback::now_rfc3339(),
+            at: super::format::record::now_rfc3339(),
         });
         self.write_plan(task, plan, &format!("merged {}", task.slug))
     }

@@ -131,7 +131,7 @@ impl Store {
             text.extend_from_slice(generated.anchored(manifests.into_iter()).as_bytes());
         }
         let workdir = self.workdir()?.to_path_buf();
-        if let Some(own) = crate::store::capture::snapshot::excludes_file(&self.repo, &workdir)
+        if let Some(own) = super::paths::excludes_file(&self.repo, &workdir)
             && let Ok(own) = std::fs::read(&own)
         {
             text.push(b'\n');

@@ -9,7 +9,7 @@
 //! opened as a repository (its configuration is never read). A submodule's `.git` is a file
 //! naming its repository; it is followed only into the worktree's own modules dir
 //! (`<admin>/modules/`), where git keeps the submodules of a linked worktree and where
-//! [`crate::store::capture::submodules`] clones them.
+//! [`super::submodules`] clones them.
 
 use std::path::{Component, Path, PathBuf};
 

@@ -118,15 +118,12 @@ pub(in crate::store) fn drift(
     state: &gix::index::State,
     tree: ObjectId,
 ) -> Result<Vec<Drifted>> {
-    let of_tree = gix::index::State::from_tree(
-        &tree,
-        &repo.objects,
-        crate::store::worktree::path_options(repo),
-    )
-    .map_err(|err| StoreError::Git {
-        context: "could not read the task's tree".into(),
-        source: err.into(),
-    })?;
+    let of_tree =
+        gix::index::State::from_tree(&tree, &repo.objects, super::paths::path_options(repo))
+            .map_err(|err| StoreError::Git {
+                context: "could not read the task's tree".into(),
+                source: err.into(),
+            })?;
     let staged = |s: &gix::index::State| -> Vec<(BString, Recorded)> {
         s.entries()
             .iter()

@@ -5,7 +5,7 @@
 //! The new tree is the previous tree edited at those paths, so writing it costs the depth of
 //! the changed paths, not the size of the tree.
 //!
-//! A file's content goes through git's conversion pipeline first ([`crate::store::capture::filters`]:
+//! A file's content goes through git's conversion pipeline first ([`super::filters`]:
 //! attributes, `core.autocrlf`, clean filters such as git-lfs), and the secret scan reads
 //! the bytes that will be stored, before they become an object. Large content is streamed:
 //! read once, scanned in bounded chunks as it passes, and written as a loose object whose
@@ -21,14 +21,15 @@ use gix::bstr::{BStr, BString, ByteSlice};
 use gix::index::entry::{Flags, Mode, Stat};
 use gix::objs::tree::EntryKind;
 
+use super::filters::{Cleaned, Direction, FilterError, Filters};
+use super::gitlinks;
+use super::paths::{excludes, parent_dirs};
 use crate::beneath::{Kind, Root};
 use crate::policy::{SecretAllowList, SecretFinding, StreamScan, scan_object};
-use crate::store::capture::filters::{Cleaned, Direction, FilterError, Filters};
-use crate::store::capture::gitlinks;
 use crate::store::{Result, StoreError, git_err};
 use crate::walk::generated::Generated;
 
-pub use crate::store::capture::filters::MAX_BLOB_BYTES;
+pub use super::filters::MAX_BLOB_BYTES;
 
 /// How a path changed relative to the previous snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +85,7 @@ impl Snapshot {
         if !self.index_dirty {
             return Ok(());
         }
-        crate::store::capture::index::write(&self.index, self.index.path(), self.holds)?;
+        super::index::write(&self.index, self.index.path(), self.holds)?;
         self.index_dirty = false;
         Ok(())
     }
@@ -148,15 +149,15 @@ pub fn snapshot_scoped(
         .to_path_buf();
     let index_path = repo.index_path();
     let (mut index, holds) = if index_path.exists() {
-        let index = crate::store::capture::index::read(repo)
-            .map_err(git_err("could not read the worktree's index"))?;
-        let holds = crate::store::capture::index::holds(&index);
+        let index =
+            super::index::read(repo).map_err(git_err("could not read the worktree's index"))?;
+        let holds = super::index::holds(&index);
         (index, holds)
     } else {
         let state = gix::index::State::from_tree(
             &base_tree,
             &repo.objects,
-            crate::store::worktree::path_options(repo),
+            super::paths::path_options(repo),
         )
         .map_err(|err| StoreError::Git {
             context: "could not build an index from the task's tree".into(),
@@ -177,7 +178,7 @@ pub fn snapshot_scoped(
     let drift = if holds == Some(base_tree) {
         Vec::new()
     } else {
-        crate::store::capture::index::drift(repo, &index, base_tree)?
+        super::index::drift(repo, &index, base_tree)?
     };
     // Where the index left the tip, the worktree is looked at too: a path `git rm --cached`
     // took out of the index is an untracked file that `git add -A` adds back.
@@ -187,7 +188,7 @@ pub fn snapshot_scoped(
         widened
     });
     let scope = widened.as_ref().or(scope);
-    let root = Root::open(&workdir).map_err(crate::store::worktree::beneath_err(&workdir))?;
+    let root = Root::open(&workdir).map_err(super::paths::beneath_err(&workdir))?;
     let Walked {
         mut found,
         too_deep,
@@ -224,14 +225,14 @@ pub fn snapshot_scoped(
     let mut editor = repo
         .edit_tree(base_tree)
         .map_err(git_err("could not open the task's tree for editing"))?;
-    for crate::store::capture::index::Drifted { path, in_index, .. } in &drift {
+    for super::index::Drifted { path, in_index, .. } in &drift {
         if in_index.is_none() {
             editor
                 .remove(path.as_bstr())
                 .map_err(git_err(format!("could not remove {path} from the tree")))?;
         }
     }
-    for crate::store::capture::index::Drifted { path, in_index, .. } in &drift {
+    for super::index::Drifted { path, in_index, .. } in &drift {
         if let Some((mode, id)) = in_index {
             editor
                 .upsert(path.as_bstr(), kind_of(*mode), *id)
@@ -437,12 +438,12 @@ pub fn snapshot_scoped(
 /// `changes` are against the index, which differed from the tip at the paths of `drift`.
 fn against_tip(
     mut changes: Vec<PathChange>,
-    drift: &[crate::store::capture::index::Drifted],
+    drift: &[super::index::Drifted],
     index: &gix::index::File,
 ) -> Vec<PathChange> {
     let drifted: HashSet<String> = drift.iter().map(|d| d.path.to_string()).collect();
     changes.retain(|change| !drifted.contains(&change.path));
-    for crate::store::capture::index::Drifted { path, in_tree, .. } in drift {
+    for super::index::Drifted { path, in_tree, .. } in drift {
         let now = index
             .entry_by_path_and_stage(path.as_ref(), gix::index::entry::Stage::Unconflicted)
             .map(|e| (e.mode, e.id));
@@ -512,22 +513,6 @@ fn needs_hashing(
     })
 }
 
-/// Every directory holding one of `paths`, and their parents; `""` is the top.
-pub(crate) fn parent_dirs<'p>(paths: impl Iterator<Item = &'p BStr>) -> BTreeSet<BString> {
-    let mut dirs = BTreeSet::new();
-    for path in paths {
-        dirs.insert(BString::default());
-        let mut end = path.len();
-        while let Some(slash) = path[..end].rfind_byte(b'/') {
-            if !dirs.insert(path[..slash].to_owned()) {
-                break;
-            }
-            end = slash;
-        }
-    }
-    dirs
-}
-
 /// Writes the blobs of one snapshot: converted, scanned, then stored.
 struct BlobStore<'r> {
     repo: &'r gix::Repository,
@@ -549,7 +534,7 @@ impl<'r> BlobStore<'r> {
         dirs: &BTreeSet<BString>,
     ) -> Result<Option<ObjectId>> {
         let rel = path.to_path_lossy();
-        let failed = crate::store::worktree::beneath_err(self.root.path());
+        let failed = super::paths::beneath_err(self.root.path());
         if mode == Mode::SYMLINK {
             let target = self.root.read_link(&rel).map_err(&failed)?;
             let data: Vec<u8> = gix::path::into_bstr(target)
@@ -666,7 +651,7 @@ impl<'r> BlobStore<'r> {
 }
 
 /// Reads a spooled conversion result.
-struct SpoolReader(crate::store::capture::filters::Spool);
+struct SpoolReader(super::filters::Spool);
 
 impl Read for SpoolReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -810,9 +795,9 @@ fn walk(
                 return true; // not a path git can hold: the walk reports it as it would
             };
             if is_dir {
-                crate::store::capture::watch::leads_to(&scope, &rel)
+                super::paths::leads_to(&scope, &rel)
             } else {
-                crate::store::capture::watch::within(&scope, &rel)
+                super::paths::within(&scope, &rel)
             }
         }) as crate::walk::Keep
     });
@@ -926,36 +911,6 @@ fn too_deep_message(rel: &Path) -> String {
          command can reach it; remove the chain of directories",
         libc::PATH_MAX
     )
-}
-
-/// The exclude rules of the worktree `workdir` of `repo` beyond its own ignore files.
-pub(in crate::store) fn excludes(
-    repo: &gix::Repository,
-    workdir: &Path,
-    generated: &Generated,
-) -> crate::walk::Excludes {
-    crate::walk::Excludes {
-        file: excludes_file(repo, workdir),
-        generated: generated.clone(),
-    }
-}
-
-/// The file of `core.excludesFile`, as git finds it: the repository's configuration (any
-/// level), else `$XDG_CONFIG_HOME/git/ignore` or `~/.config/git/ignore`.
-pub(crate) fn excludes_file(repo: &gix::Repository, workdir: &Path) -> Option<std::path::PathBuf> {
-    let configured = repo
-        .config_snapshot()
-        .trusted_path("core.excludesFile")
-        .ok()
-        .flatten();
-    let path = configured.or_else(|| {
-        let base = std::env::var_os("XDG_CONFIG_HOME")
-            .filter(|v| !v.is_empty())
-            .map(std::path::PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".config")))?;
-        Some(base.join("git").join("ignore"))
-    })?;
-    Some(workdir.join(path))
 }
 
 /// What the walk reached at one entry.

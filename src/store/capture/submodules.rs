@@ -8,7 +8,7 @@
 //! linked worktree too): outside the worktree, so commands cannot write it, and every git
 //! the harness runs on it names it with `--git-dir` and `--work-tree`. The `.git` file that
 //! git leaves in the submodule's directory is read only to find which of those repositories
-//! a checkpoint reads the HEAD of, and followed nowhere else ([`crate::store::capture::gitlinks`]).
+//! a checkpoint reads the HEAD of, and followed nowhere else ([`super::gitlinks`]).
 //!
 //! A checkpoint records a submodule as `git add -A` does, at the commit its HEAD names (a
 //! HEAD moved by hand moves the gitlink; a directory removed removes it), and that is all it
@@ -122,7 +122,7 @@ impl Store {
         .into_iter()
         .find(|dir| dir.is_dir())
         .unwrap_or_else(|| self.common_dir().join("modules"));
-        let root = Root::open(worktree).map_err(crate::store::worktree::beneath_err(worktree))?;
+        let root = Root::open(worktree).map_err(super::paths::beneath_err(worktree))?;
         self.populate_level(
             &root,
             &Level {
@@ -174,7 +174,7 @@ impl Store {
             let rel = Path::new(&path);
             if !matches!(root.kind(rel), Ok(Some(Kind::Dir))) {
                 root.create_dir_all(rel, true)
-                    .map_err(crate::store::worktree::beneath_err(root.path()))?;
+                    .map_err(super::paths::beneath_err(root.path()))?;
             }
             let dir = root.path().join(rel);
             let repo = level.task_modules.join(&module.name);
@@ -280,7 +280,7 @@ impl Store {
         }
         let tree_names =
             modules_at(self.common_dir(), self.common_dir(), &tip.to_string()).unwrap_or_default();
-        let root = Root::open(worktree).map_err(crate::store::worktree::beneath_err(worktree))?;
+        let root = Root::open(worktree).map_err(super::paths::beneath_err(worktree))?;
         let task_modules = admin.join("modules");
         for (path, commit) in gitlinks {
             let (path, commit) = (path.clone(), *commit);

@@ -1,4 +1,4 @@
-//! Ref names of a task and compare-and-swap ref transactions.
+//! Ref names of a task, and the compare-and-swap edits a ref transaction is made of.
 
 use gix::ObjectId;
 use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
@@ -12,6 +12,24 @@ pub const BRANCH_PREFIX: &str = "refs/heads/agent/";
 pub const NOTES_PREFIX: &str = "refs/notes/agent/";
 /// Where a task's other refs live: `refs/agent/<slug>/…`.
 pub const TASK_PREFIX: &str = "refs/agent/";
+/// Where the attic lives under a task's refs: `refs/agent/<slug>/attic/<n>`.
+const ATTIC: &str = "attic";
+/// What the user said to a task: `refs/agent/<slug>/say`.
+const SAY: &str = "say";
+/// The lease of a task on a shared remote: `refs/agent/<slug>/lease`.
+const LEASE: &str = "lease";
+
+/// Where the copies of every remote's task branches live: `refs/remotes/<remote>/agent/<slug>`,
+/// where a plain `git fetch` puts them too.
+const TRACKING_BRANCHES: &str = "refs/remotes/";
+/// Where the copies of every remote's notes refs live: `refs/notes/remotes/<remote>/agent/<slug>`
+/// (under `refs/notes/`, where `git notes` looks).
+pub const TRACKING_NOTES_PREFIX: &str = "refs/notes/remotes/";
+/// Where the copies of every remote's `refs/agent/` live: `refs/agent-remotes/<remote>/…`.
+const TRACKING_AGENT: &str = "refs/agent-remotes/";
+/// Where a notes merge is prepared (`git notes merge` only merges into refs under
+/// `refs/notes/`): `refs/notes/agent-merge/<slug>`.
+const NOTES_MERGE: &str = "refs/notes/agent-merge/";
 
 pub fn branch(slug: &str) -> String {
     format!("{BRANCH_PREFIX}{slug}")
@@ -21,8 +39,13 @@ pub fn notes(slug: &str) -> String {
     format!("{NOTES_PREFIX}{slug}")
 }
 
+/// Everything of a task under `refs/agent/<slug>/`.
+fn task_prefix(slug: &str) -> String {
+    format!("{TASK_PREFIX}{slug}/")
+}
+
 pub fn attic_prefix(slug: &str) -> String {
-    format!("{TASK_PREFIX}{slug}/attic/")
+    format!("{}{ATTIC}/", task_prefix(slug))
 }
 
 pub fn attic(slug: &str, n: u32) -> String {
@@ -31,23 +54,106 @@ pub fn attic(slug: &str, n: u32) -> String {
 
 /// What the user said to a task (`git agent say`): a chain of commits, read by the running loop.
 pub fn say(slug: &str) -> String {
-    format!("refs/agent/{slug}/say")
+    format!("{}{SAY}", task_prefix(slug))
 }
 
 /// The lease of a task on a shared remote (`git agent worker`): a commit naming the worker
 /// that holds the task, with a heartbeat counter (docs/data-model.md#leases).
 pub fn lease(slug: &str) -> String {
-    format!("{TASK_PREFIX}{slug}/lease")
+    format!("{}{LEASE}", task_prefix(slug))
+}
+
+/// Where a fetch puts the remote's task branches, for every task.
+pub fn tracking_branch_prefix(remote: &str) -> String {
+    format!("{TRACKING_BRANCHES}{remote}/agent/")
+}
+
+/// Where a fetch puts the remote's task branch of `slug`.
+pub fn tracking_branch(remote: &str, slug: &str) -> String {
+    format!("{}{slug}", tracking_branch_prefix(remote))
+}
+
+/// Where a fetch puts the remote's notes refs, for every task.
+pub fn tracking_notes_prefix(remote: &str) -> String {
+    format!("{TRACKING_NOTES_PREFIX}{remote}/agent/")
+}
+
+/// Where a fetch puts the remote's notes ref of `slug`.
+pub fn tracking_notes(remote: &str, slug: &str) -> String {
+    format!("{}{slug}", tracking_notes_prefix(remote))
+}
+
+/// The remote and the task of a tracking notes ref of any remote: [`tracking_notes`] read
+/// back (a remote's name may hold `/`, a task's may not).
+pub fn parse_tracking_notes(name: &str) -> Option<(&str, &str)> {
+    let (remote, slug) = name
+        .strip_prefix(TRACKING_NOTES_PREFIX)?
+        .rsplit_once("/agent/")?;
+    (!slug.contains('/')).then_some((remote, slug))
+}
+
+/// Where a fetch puts everything under the remote's `refs/agent/` (attic, say, lease).
+pub fn tracking_agent_prefix(remote: &str) -> String {
+    format!("{TRACKING_AGENT}{remote}/")
 }
 
 /// Where a fetch keeps the remote's lease of a task.
 pub fn tracking_lease(remote: &str, slug: &str) -> String {
-    format!("refs/agent-remotes/{remote}/{slug}/lease")
+    format!("{}{slug}/{LEASE}", tracking_agent_prefix(remote))
 }
 
 /// Where `pull` and `push` keep the remote's say ref of a task.
 pub fn tracking_say(remote: &str, slug: &str) -> String {
-    format!("refs/agent-remotes/{remote}/{slug}/say")
+    format!("{}{slug}/{SAY}", tracking_agent_prefix(remote))
+}
+
+/// Where the notes merge of a task is prepared before the task's notes ref is moved to it by
+/// compare and swap.
+pub fn notes_merge_scratch(slug: &str) -> String {
+    format!("{NOTES_MERGE}{slug}")
+}
+
+/// The refspecs that fetch a remote's agent refs into the tracking refs.
+pub fn fetch_refspecs(remote: &str) -> [String; 3] {
+    [
+        format!("+{BRANCH_PREFIX}*:{}*", tracking_branch_prefix(remote)),
+        format!("+{NOTES_PREFIX}*:{}*", tracking_notes_prefix(remote)),
+        format!("+{TASK_PREFIX}*:{}*", tracking_agent_prefix(remote)),
+    ]
+}
+
+/// The refspec that fetches a remote's refs under `refs/agent/<slug>/` alone (attic, say,
+/// lease) into their tracking refs.
+pub fn fetch_task_refspec(remote: &str, slug: &str) -> String {
+    format!(
+        "+{}*:{}{slug}/*",
+        task_prefix(slug),
+        tracking_agent_prefix(remote)
+    )
+}
+
+/// The tracking ref that mirrors a ref of the remote (`None` for refs sync does not track).
+pub fn tracking_name(remote: &str, name: &str) -> Option<String> {
+    if let Some(rest) = name.strip_prefix(BRANCH_PREFIX) {
+        return Some(format!("{}{rest}", tracking_branch_prefix(remote)));
+    }
+    if let Some(rest) = name.strip_prefix(NOTES_PREFIX) {
+        return Some(format!("{}{rest}", tracking_notes_prefix(remote)));
+    }
+    name.strip_prefix(TASK_PREFIX)
+        .map(|rest| format!("{}{rest}", tracking_agent_prefix(remote)))
+}
+
+/// The ref of the remote that a tracking ref of `remote` mirrors: [`tracking_name`] read back.
+pub fn tracked_name(remote: &str, tracking: &str) -> Option<String> {
+    let under = |prefix: String| tracking.strip_prefix(prefix.as_str()).map(str::to_string);
+    if let Some(rest) = under(tracking_branch_prefix(remote)) {
+        return Some(format!("{BRANCH_PREFIX}{rest}"));
+    }
+    if let Some(rest) = under(tracking_notes_prefix(remote)) {
+        return Some(format!("{NOTES_PREFIX}{rest}"));
+    }
+    under(tracking_agent_prefix(remote)).map(|rest| format!("{TASK_PREFIX}{rest}"))
 }
 
 /// What a ref of the format is, read from its full name: the one parser of the layout of
@@ -66,6 +172,18 @@ pub enum TaskRef {
 }
 
 impl TaskRef {
+    /// The full name of this ref of the task `slug`: what [`TaskRef::parse`] reads back.
+    pub fn name(&self, slug: &str) -> String {
+        match self {
+            TaskRef::Branch => branch(slug),
+            TaskRef::Notes => notes(slug),
+            TaskRef::Attic(n) => attic(slug, *n),
+            TaskRef::Say => say(slug),
+            TaskRef::Lease => lease(slug),
+            TaskRef::Reserved(rest) => format!("{}{rest}", task_prefix(slug)),
+        }
+    }
+
     /// The task a ref belongs to and what it is, or `None` for a ref outside the layout.
     pub fn parse(name: &str) -> Option<(&str, TaskRef)> {
         if let Some(slug) = name.strip_prefix(BRANCH_PREFIX) {
@@ -76,15 +194,22 @@ impl TaskRef {
         }
         let (slug, rest) = name.strip_prefix(TASK_PREFIX)?.split_once('/')?;
         let kind = match rest.split_once('/') {
-            None if rest == "say" => TaskRef::Say,
-            None if rest == "lease" => TaskRef::Lease,
-            Some(("attic", n)) => match n.parse::<u32>() {
+            None if rest == SAY => TaskRef::Say,
+            None if rest == LEASE => TaskRef::Lease,
+            Some((ATTIC, n)) => match n.parse::<u32>() {
                 Ok(number) if number > 0 => TaskRef::Attic(number),
                 _ => TaskRef::Reserved(rest.to_string()),
             },
             _ => TaskRef::Reserved(rest.to_string()),
         };
         Some((slug, kind))
+    }
+
+    /// A tracking ref of `remote` read as the task ref of the remote it mirrors.
+    pub fn parse_tracking(remote: &str, tracking: &str) -> Option<(String, TaskRef)> {
+        let name = tracked_name(remote, tracking)?;
+        let (slug, kind) = TaskRef::parse(&name)?;
+        Some((slug.to_string(), kind))
     }
 }
 
@@ -105,6 +230,14 @@ pub enum Expect {
 impl Expect {
     pub fn from_option(id: Option<ObjectId>) -> Expect {
         id.map_or(Expect::Absent, Expect::At)
+    }
+
+    /// The commit the ref must hold, `None` for no ref.
+    pub fn id(self) -> Option<ObjectId> {
+        match self {
+            Expect::Absent => None,
+            Expect::At(id) => Some(id),
+        }
     }
 
     fn previous(self) -> PreviousValue {
@@ -167,13 +300,6 @@ impl Edit {
     }
 }
 
-fn expected_of(edit: &Edit) -> Option<ObjectId> {
-    match edit.expect {
-        Expect::Absent => None,
-        Expect::At(id) => Some(id),
-    }
-}
-
 impl Store {
     /// The commit a ref points to, if it exists.
     pub fn ref_target(&self, name: &str) -> Result<Option<ObjectId>> {
@@ -192,41 +318,9 @@ impl Store {
         }
     }
 
-    /// Apply all edits as one change: every ref is checked against what it must hold before any
-    /// is changed, so a concurrent writer makes the whole change fail; and a change of several
-    /// refs is journaled first, so a crash at any point leaves all of it or none of it once
-    /// the next command has settled the journal (see `journal.rs`).
-    pub fn transaction(&self, edits: &[Edit]) -> Result<()> {
-        if edits.len() < 2 {
-            return self.apply_edits(edits);
-        }
-        // A lost race is told before anything is written down.
-        for edit in edits {
-            self.check_expected(edit)?;
-        }
-        let journal = crate::store::journal::Journal::begin(self, edits)?;
-        match self.apply_edits(edits) {
-            Ok(()) => {
-                journal.end();
-                Ok(())
-            }
-            Err(err) => {
-                let untouched = edits.iter().all(|edit| {
-                    self.ref_target(&edit.name)
-                        .is_ok_and(|now| now == expected_of(edit))
-                });
-                if untouched {
-                    journal.end();
-                }
-                // Otherwise the journal stays: the next command finishes the change.
-                Err(err)
-            }
-        }
-    }
-
     /// Fail with [`StoreError::RaceLost`] unless the ref holds what `edit` expects.
-    fn check_expected(&self, edit: &Edit) -> Result<()> {
-        let expected = expected_of(edit);
+    pub(in crate::store) fn check_expected(&self, edit: &Edit) -> Result<()> {
+        let expected = edit.expect.id();
         if self.ref_target(&edit.name)? != expected {
             return Err(StoreError::RaceLost {
                 refname: edit.name.clone(),
@@ -328,6 +422,79 @@ mod layout_tests {
         ] {
             assert_eq!(TaskRef::parse(&name), Some(("fix", kind)), "{name}");
         }
+    }
+
+    #[test]
+    fn every_kind_of_ref_is_written_from_its_type_and_read_back_equal() {
+        for kind in [
+            TaskRef::Branch,
+            TaskRef::Notes,
+            TaskRef::Attic(3),
+            TaskRef::Say,
+            TaskRef::Lease,
+            TaskRef::Reserved("later/thing".into()),
+        ] {
+            let name = kind.name("fix-it");
+            assert_eq!(
+                TaskRef::parse(&name),
+                Some(("fix-it", kind.clone())),
+                "{name}"
+            );
+            let tracking = tracking_name("origin", &name).unwrap();
+            assert_eq!(tracked_name("origin", &tracking).as_deref(), Some(&*name));
+            assert_eq!(
+                TaskRef::parse_tracking("origin", &tracking),
+                Some(("fix-it".to_string(), kind)),
+                "{tracking}"
+            );
+        }
+    }
+
+    #[test]
+    fn tracking_refs_mirror_the_remote_layout_and_other_refs_are_not_tracked() {
+        assert_eq!(
+            tracking_name("o", "refs/heads/agent/t").as_deref(),
+            Some("refs/remotes/o/agent/t")
+        );
+        assert_eq!(
+            tracking_name("o", "refs/notes/agent/t").as_deref(),
+            Some("refs/notes/remotes/o/agent/t")
+        );
+        assert_eq!(
+            tracking_name("o", "refs/agent/t/attic/3").as_deref(),
+            Some("refs/agent-remotes/o/t/attic/3")
+        );
+        assert_eq!(tracking_name("o", "refs/heads/main"), None);
+        assert_eq!(
+            parse_tracking_notes(&tracking_notes("up/stream", "t")),
+            Some(("up/stream", "t"))
+        );
+        assert_eq!(parse_tracking_notes("refs/notes/remotes/o/agent/t/x"), None);
+        assert_eq!(tracked_name("o", "refs/remotes/other/agent/t"), None);
+        assert_eq!(
+            tracking_lease("o", "t"),
+            tracking_name("o", &lease("t")).unwrap()
+        );
+        assert_eq!(
+            tracking_say("o", "t"),
+            tracking_name("o", &say("t")).unwrap()
+        );
+        assert_eq!(
+            tracking_notes("o", "t"),
+            tracking_name("o", &notes("t")).unwrap()
+        );
+        assert_eq!(
+            tracking_branch("o", "t"),
+            tracking_name("o", &branch("t")).unwrap()
+        );
+        let specs = fetch_refspecs("o");
+        assert_eq!(specs[0], "+refs/heads/agent/*:refs/remotes/o/agent/*");
+        assert_eq!(specs[1], "+refs/notes/agent/*:refs/notes/remotes/o/agent/*");
+        assert_eq!(specs[2], "+refs/agent/*:refs/agent-remotes/o/*");
+        assert_eq!(
+            fetch_task_refspec("o", "t"),
+            "+refs/agent/t/*:refs/agent-remotes/o/t/*"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::store::format::record::TestsVerdict;
+use super::record::TestsVerdict;
 
 /// The trailer keys of the format. Every reader and writer names a key through these.
 pub mod key {

@@ -13,11 +13,11 @@ use gix::ObjectId;
 
 use crate::store::format::notes::NotesReader;
 use crate::store::format::plan::{AttemptOf, AttemptResult, FAILED_TRY, Parallel};
-use crate::store::format::record::Usage;
+use crate::store::format::record::{Usage, now_rfc3339};
 use crate::store::format::refs::{self, Edit, Expect};
 use crate::store::format::slug::{attempt_slug, validate_slug};
 use crate::store::task::{Task, task_message};
-use crate::store::{Result, Store, StoreError, now_rfc3339};
+use crate::store::{Result, Store, StoreError};
 
 fn attempts_error(message: impl Into<String>, hint: impl Into<String>) -> StoreError {
     StoreError::Attempts {

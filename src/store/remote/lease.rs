@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use gix::ObjectId;
 
 use crate::store::format::refs;
-use crate::store::remote::sync::tracking_notes;
+use crate::store::format::refs::tracking_notes;
 use crate::store::{NotesReader, Result, StopReason, Store, parse_trailers};
 
 /// The longest a lease lasts: what `worker --lease` accepts, and what a pushed lease that says
