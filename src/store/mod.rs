@@ -2,7 +2,21 @@
 //!
 //! Everything a task is lives in git: the branch `agent/<slug>`, the notes ref
 //! `refs/notes/agent/<slug>` (plan on the task commit, a record on every checkpoint) and the
-//! attic refs `refs/agent/<slug>/attic/<n>`. This module owns every read and write of them.
+//! attic refs `refs/agent/<slug>/attic/<n>`. This module owns every read and write of them,
+//! in four parts and the operations over them, each part calling only the ones below it:
+//!
+//! - `format/`: what git holds and how it is spelled (refs, trailers, notes, plan, records,
+//!   task names): each format written and read in one file.
+//! - `capture/`: a worktree turned into a tree as `git add -A` would, and back.
+//! - the operations on a task, in this folder: creating and finding tasks (`task.rs`),
+//!   checkpoints, the attic, rollback, updates, merges, what a task is doing (`state.rs`),
+//!   the run lock, the ref journal that makes a change of several refs all or nothing, and
+//!   the cache of what each task's refs say. They use `format/` and `capture/`.
+//! - `remote/`: tasks between repositories (sync, leases, attempts), over the operations.
+//! - `fsck/`: the state checked against its specification, over all of it.
+//!
+//! `error.rs` (the store's errors) and `ancestry.rs` (which commit holds which) are leaves.
+//! tests/it/layout.rs checks that the files of every folder import each other in no circle.
 
 pub(crate) mod capture;
 pub mod format;
