@@ -3,7 +3,7 @@
 //! Everything a task is lives in git: the branch `agent/<slug>`, the notes ref
 //! `refs/notes/agent/<slug>` (plan on the task commit, a record on every checkpoint) and the
 //! attic refs `refs/agent/<slug>/attic/<n>`. This module owns every read and write of them,
-//! in four parts and the operations over them, each part calling only the ones below it:
+//! in four parts and the operations over them, each part importing only the ones below it:
 //!
 //! - `format/`: what git holds and how it is spelled (refs, trailers, notes, plan, records,
 //!   task names): each format written and read in one file.
