@@ -7,7 +7,8 @@ use gix::ObjectId;
 
 use super::capture::snapshot::snapshot_scoped;
 use super::format::plan::FAILED_TRY;
-use super::format::refs::{self, Edit, Expect};
+use super::format::refs::{self, Edit, Expect, TaskRef};
+use super::format::subject::Subject;
 use super::format::trailers::{Trailers, key};
 use super::task::Task;
 use super::{Attempt, Result, Store, StoreError};
@@ -23,13 +24,12 @@ pub struct AtticEntry {
 impl Store {
     /// The attic of a task, oldest first.
     pub fn attic(&self, slug: &str) -> Result<Vec<AtticEntry>> {
-        let prefix = refs::attic_prefix(slug);
         let mut entries: Vec<AtticEntry> = self
-            .refs_with_prefix(&prefix)?
+            .refs_with_prefix(&refs::attic_prefix(slug))?
             .into_iter()
-            .filter_map(|(refname, commit)| {
-                let n = refname.strip_prefix(&prefix)?.parse().ok()?;
-                Some(AtticEntry { n, refname, commit })
+            .filter_map(|(refname, commit)| match TaskRef::parse(&refname)? {
+                (of, TaskRef::Attic(n)) if of == slug => Some(AtticEntry { n, refname, commit }),
+                _ => None,
             })
             .collect();
         entries.sort_by_key(|e| e.n);
@@ -93,8 +93,8 @@ impl Store {
             )
         };
         let message = format!(
-            "agent: unfinished work of {}\n\n{why}\n\n{}{withheld}\n\n{}",
-            task.slug,
+            "{}\n\n{why}\n\n{}{withheld}\n\n{}",
+            Subject::Unfinished(task.slug.clone()),
             files.join("\n"),
             trailers.render()
         );

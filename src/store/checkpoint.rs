@@ -11,7 +11,7 @@ use gix::bstr::{BString, ByteSlice};
 use super::capture::snapshot::{ChangeKind, snapshot_scoped};
 use super::format::record::{CheckpointRecord, TestsVerdict};
 use super::format::refs::{self, Edit, Expect};
-use super::format::trailers::{StepOf, Trailers, key, parse_trailers, summary_line};
+use super::format::trailers::{CheckpointTrailers, StepOf, parse_trailers, summary_line};
 use super::task::Task;
 use super::{Result, Store, StoreError, git_err};
 use crate::policy::SecretAllowList;
@@ -84,9 +84,8 @@ impl Store {
     /// The checkpoint number of a commit of the task (0 for the task commit).
     pub fn checkpoint_number(&self, commit: ObjectId) -> Result<u32> {
         let message = self.commit_message(commit)?;
-        Ok(parse_trailers(&message)
-            .get(key::CHECKPOINT)
-            .and_then(|n| n.parse().ok())
+        Ok(CheckpointTrailers::parse(&parse_trailers(&message))
+            .checkpoint
             .unwrap_or(0))
     }
 
@@ -148,18 +147,19 @@ impl Store {
         let (insertions, deletions) = self.line_stats(tip_tree, snapshot.tree)?;
         let files_changed = snapshot.changes.len() as u32;
 
-        let mut trailers = Trailers::default();
-        trailers.push(key::TASK, &task.slug);
-        trailers.push(key::CHECKPOINT, number.to_string());
-        trailers.push(key::STEP, step.to_string());
-        trailers.push(key::EXPECTED, input.expected);
-        trailers.push(key::TESTS, input.tests.trailer());
-        trailers.push(key::RISKS, input.risks);
-        trailers.push(key::NEXT, input.next);
-        trailers.push(key::MODEL, input.model);
-        if let Some(co_author) = input.co_author {
-            trailers.push(key::CO_AUTHOR, co_author);
+        let trailers = CheckpointTrailers {
+            task: Some(task.slug.clone()),
+            checkpoint: Some(number),
+            step: Some(step),
+            expected: Some(input.expected.to_string()),
+            risks: Some(input.risks.to_string()),
+            next: Some(input.next.to_string()),
+            model: Some(input.model.to_string()),
+            co_author: input.co_author.map(str::to_string),
+            ..CheckpointTrailers::default()
         }
+        .with_tests(input.tests.trailer())
+        .trailers();
         let mut files = String::new();
         for change in snapshot.changes.iter().take(20) {
             let mark = match change.kind {

@@ -6,6 +6,7 @@ use gix::ObjectId;
 
 use super::format::record::{TestsVerdict, now_rfc3339};
 use super::format::refs::{self, Edit, Expect};
+use super::format::subject::Subject;
 use super::state::Checkpoint;
 use super::task::Task;
 use super::{Attempt, Result, Store, StoreError, UpdateAfterRollback};
@@ -205,7 +206,7 @@ impl Store {
         })?;
         // An attic commit of unfinished work sits on top of the tip it belonged to.
         let message = self.commit_message(entry.commit)?;
-        let restored = if message.starts_with("agent: unfinished work") {
+        let restored = if matches!(Subject::of(&message), Some(Subject::Unfinished(_))) {
             self.parents(entry.commit)?
                 .first()
                 .copied()

@@ -23,7 +23,8 @@ use std::collections::HashSet;
 use gix::ObjectId;
 
 use super::format::refs::{self, Edit, Expect};
-use super::format::trailers::key;
+use super::format::subject::Subject;
+use super::format::trailers::{Trailers, key};
 use super::{NotesReader, Result, Store, StoreError, Task, git_err};
 
 /// One message of `git agent say`.
@@ -56,10 +57,13 @@ impl Store {
 
     /// Ask the run of the task to stop (`git agent stop`); returns the request's commit.
     pub fn request_stop(&self, slug: &str) -> Result<ObjectId> {
+        let mut trailers = Trailers::default();
+        trailers.push(key::TASK, slug);
+        trailers.push(key::SAY, STOP);
         let text = format!(
-            "agent: stop {slug}\n\nrequested with git agent stop\n\n{}: {slug}\n{}: {STOP}\n",
-            key::TASK,
-            key::SAY
+            "{}\n\nrequested with git agent stop\n\n{}",
+            Subject::Stop(slug.to_string()),
+            trailers.render()
         );
         self.append_said(slug, &text)
     }
@@ -126,7 +130,8 @@ impl Store {
     pub fn merge_said(&self, slug: &str, ours: ObjectId, theirs: ObjectId) -> Result<ObjectId> {
         let tree = self.empty_tree()?;
         let text = format!(
-            "agent: join what was said to {slug}\n\n{}: {slug}\n",
+            "{}\n\n{}: {slug}\n",
+            Subject::JoinSaid(slug.to_string()),
             key::TASK
         );
         let commit = self.commit(&text, tree, [ours, theirs])?;

@@ -13,4 +13,5 @@ pub mod plan;
 pub mod record;
 pub(in crate::store) mod refs;
 pub(in crate::store) mod slug;
+pub(in crate::store) mod subject;
 pub(in crate::store) mod trailers;

@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use super::format::plan::{FORMAT, Plan};
 use super::format::refs::{self, TaskRef};
 use super::format::slug::validate_slug;
+use super::format::subject::{Subject, TaskCommit};
 use super::format::trailers::{Trailers, key, parse_trailers};
 use super::{Result, Store, StoreError, git_err};
 
@@ -504,12 +505,11 @@ impl Store {
 
     /// Walk first parents from `tip` to the commit `agent: start <slug>`.
     fn chain(&self, slug: &str, tip: ObjectId) -> Result<Chain> {
-        let start = format!("agent: start {slug}");
         let mut links = Vec::new();
         let mut current = tip;
         loop {
             let message = self.commit_message(current)?;
-            if message.lines().next() == Some(start.as_str()) {
+            if Subject::starts_task(&message, slug) {
                 links.reverse();
                 return Ok(Chain::Found {
                     task_commit: current,
@@ -532,11 +532,10 @@ impl Store {
     /// The task commit below `commit` when every commit on the way names the task: the
     /// chain a task branch must have. Unreadable commits count as not.
     fn clean_chain(&self, slug: &str, commit: ObjectId) -> Option<ObjectId> {
-        let start = format!("agent: start {slug}");
         let mut current = commit;
         loop {
             let message = self.commit_message(current).ok()?;
-            if message.lines().next() == Some(start.as_str()) {
+            if Subject::starts_task(&message, slug) {
                 return Some(current);
             }
             if parse_trailers(&message).get(key::TASK) != Some(slug) {
@@ -667,11 +666,10 @@ impl Store {
                     checkout: self.checkout_of(slug),
                 });
                 // The plan still tells a reader what the task is: check it where it is.
-                let start = format!("agent: start {slug}");
                 notes.and_then(|n| {
                     n.notes.keys().copied().find(|&c| {
                         self.commit_message(c)
-                            .is_ok_and(|m| m.lines().next() == Some(start.as_str()))
+                            .is_ok_and(|m| Subject::starts_task(&m, slug))
                     })
                 })
             }
@@ -768,13 +766,9 @@ impl Store {
                 None => None,
             };
             let message = self.commit_message(task_commit)?;
-            let goal = message
-                .split("\n\n")
-                .nth(1)
-                .filter(|g| !g.starts_with(&format!("{}:", key::TASK)))
-                .unwrap_or_default()
-                .trim()
-                .to_string();
+            let goal = TaskCommit::parse(&message)
+                .map(|t| t.goal)
+                .unwrap_or_default();
             report.findings.push(Finding::PlanMissing {
                 task: task.clone(),
                 task_commit,

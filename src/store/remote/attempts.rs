@@ -16,6 +16,8 @@ use crate::store::format::plan::{AttemptOf, AttemptResult, FAILED_TRY, Parallel}
 use crate::store::format::record::{Usage, now_rfc3339};
 use crate::store::format::refs::{self, Edit, Expect};
 use crate::store::format::slug::{attempt_slug, validate_slug};
+use crate::store::format::subject::Subject;
+use crate::store::format::trailers::{StepOf, key, parse_trailers};
 use crate::store::task::{Task, task_message};
 use crate::store::{Result, Store, StoreError};
 
@@ -632,36 +634,30 @@ fn rewrite_message(message: &str, from: &str, to: &str, base_number: u32, offset
         Some(i) => (&body[..i + 2], &body[i + 2..]),
         None => ("", body),
     };
-    let unfinished = format!("agent: unfinished work of {from}\n");
-    let head = match head.strip_prefix(unfinished.as_str()) {
-        Some(rest) => format!("agent: unfinished work of {to}\n{rest}"),
-        None => head.to_string(),
+    let head = match Subject::of(head) {
+        Some(Subject::Unfinished(of)) if of == from => {
+            let rest = head.split_once('\n').map_or("", |(_, rest)| rest);
+            format!("{}\n{rest}", Subject::Unfinished(to.to_string()))
+        }
+        _ => head.to_string(),
     };
-    let lines: Vec<String> = block
-        .lines()
-        .map(|line| {
-            let Some((key, value)) = line.split_once(": ") else {
-                return line.to_string();
-            };
-            let value = value.trim();
-            match key.to_ascii_lowercase().as_str() {
-                "agent-task" if value == from => format!("{key}: {to}"),
-                "agent-checkpoint" => match value.parse::<u32>() {
-                    Ok(n) => format!("{key}: {}", n + base_number),
-                    Err(_) => line.to_string(),
-                },
-                "agent-step" => match value
-                    .split_once('/')
-                    .and_then(|(i, m)| Some((i.parse::<u32>().ok()?, m.parse::<u32>().ok()?)))
-                {
-                    Some((i, m)) => format!("{key}: {}/{}", i + offset, m + offset),
-                    None => line.to_string(),
-                },
-                _ => line.to_string(),
-            }
-        })
-        .collect();
-    format!("{head}{}\n", lines.join("\n"))
+    let mut trailers = parse_trailers(block);
+    if trailers.0.is_empty() {
+        return format!("{head}{block}\n");
+    }
+    trailers.rewrite(key::TASK, |v| (v == from).then(|| to.to_string()));
+    trailers.rewrite(key::CHECKPOINT, |v| {
+        v.parse::<u32>().ok().map(|n| (n + base_number).to_string())
+    });
+    trailers.rewrite(key::STEP, |v| {
+        let step = v.parse::<StepOf>().ok()?;
+        let shifted = StepOf {
+            index: step.index + offset,
+            steps: step.steps + offset,
+        };
+        Some(shifted.to_string())
+    });
+    format!("{head}{}", trailers.render())
 }
 
 /// An attempt's record as the task's: checkpoint number and step shifted like the trailers,
