@@ -86,7 +86,8 @@ pub(crate) fn diverged(remote: &str, slugs: &[String], during: &str) -> UserErro
     hint.push_str(&format!(
         "see both sides with `git log --oneline --graph agent/{first} {remote}/agent/{first}`, \
          then keep one with `git branch -f agent/{first} <commit>` (save the other first with \
-         `git update-ref refs/agent/{first}/attic/<n> <commit>`)"
+         `git update-ref {}<n> <commit>`)",
+        crate::store::attic_prefix(first)
     ));
     UserError::new(format!(
         "{} diverged from {remote}: both sides have work the other lacks ({})",

@@ -55,9 +55,9 @@ pub use format::plan::{
 };
 pub use format::record::{CheckpointRecord, StopReason, StopRecord, TestsVerdict, now_rfc3339};
 pub use format::refs::{
-    Edit, Expect, TaskRef, attic as attic_ref, branch as branch_ref, lease as lease_ref,
-    notes as notes_ref, say as say_ref, tracking_branch, tracking_branch_prefix, tracking_lease,
-    tracking_say,
+    Edit, Expect, TaskRef, attic as attic_ref, attic_prefix, branch as branch_ref,
+    lease as lease_ref, notes as notes_ref, say as say_ref, tracking_branch,
+    tracking_branch_prefix, tracking_lease, tracking_say,
 };
 pub use format::slug::{
     MAX_ATTEMPTS, attempt_slug, max_len_with_attempts, slug_from_goal, validate_slug,

@@ -139,7 +139,7 @@ impl Store {
             refs::say(slug),
             Expect::At(ours),
             commit,
-            format!("agent: join what was said to {slug}"),
+            Subject::JoinSaid(slug.to_string()).to_string(),
         )])?;
         Ok(commit)
     }

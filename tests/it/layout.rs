@@ -518,3 +518,198 @@ fn the_files_of_every_folder_import_each_other_in_no_circle() {
     assert!(graphs[&Vec::new()]["commands"].contains("store"));
     assert_eq!(tree.circles(), Vec::<String>::new());
 }
+
+// ---------------------------------------------------------------------------------------
+// One owner per format: a trailer key, a ref of the agent's layout and a commit subject are
+// spelled in their owner alone (src/store/format/), and everything else writes and reads
+// them through it. Prose for people may name them (`refs/agent/<slug>/say`, "an Agent-Forced
+// trailer"); a literal that formats or parses one may not.
+// ---------------------------------------------------------------------------------------
+
+const TRAILER_OWNER: &str = "store/format/trailers.rs";
+const REF_OWNER: &str = "store/format/refs.rs";
+const SUBJECT_OWNER: &str = "store/format/subject.rs";
+
+/// The beginnings of the agent's refs, tracking refs included.
+const REF_LAYOUT: [&str; 7] = [
+    "refs/heads/agent/",
+    "refs/notes/agent/",
+    "refs/agent/",
+    "refs/agent-remotes/",
+    "refs/notes/remotes/",
+    "refs/notes/agent-merge/",
+    "refs/remotes/",
+];
+
+/// The subjects the agent writes, as their literals begin.
+const SUBJECTS: [&str; 6] = [
+    "agent: start ",
+    "agent: carried over",
+    "agent: unfinished work",
+    "agent: stop ",
+    "agent: join what was said",
+    "agent: lease ",
+];
+
+/// The string literals of a piece of source (`"…"`, `r"…"`, `r#"…"#`), escapes left as written.
+fn string_literals(source: &str) -> Vec<String> {
+    let bytes = source.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            // A char literal `'"'` or `'\"'` opens no string.
+            b'\'' if source[i..].starts_with("'\"'") => i += 3,
+            b'\'' if source[i..].starts_with("'\\\"'") => i += 4,
+            b'r' if source[i..].starts_with("r#\"") => {
+                let end = source[i + 3..]
+                    .find("\"#")
+                    .map_or(bytes.len(), |e| i + 3 + e);
+                found.push(source[i + 3..end].to_string());
+                i = end + 2;
+            }
+            b'"' => {
+                let mut j = i + 1;
+                while j < bytes.len() && bytes[j] != b'"' {
+                    j += if bytes[j] == b'\\' { 2 } else { 1 };
+                }
+                found.push(source[i + 1..j.min(bytes.len())].to_string());
+                i = j + 1;
+            }
+            _ => i += 1,
+        }
+    }
+    found
+}
+
+/// What a literal spells that only a format's owner may: the owner and the offending text.
+fn format_literals(literal: &str) -> Vec<(&'static str, String)> {
+    let mut found = Vec::new();
+    // A trailer key as a value of its own, at the end of a literal, or formatted
+    // (`Agent-Task: {slug}`); and the key prefix itself.
+    if literal == "Agent-" {
+        found.push((TRAILER_OWNER, literal.to_string()));
+    }
+    for (at, _) in literal.match_indices("Agent-") {
+        let rest = &literal[at + "Agent-".len()..];
+        if !rest.starts_with(|c: char| c.is_ascii_uppercase()) {
+            continue;
+        }
+        let key_len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .unwrap_or(rest.len());
+        let after = &rest[key_len..];
+        let formatted = after
+            .strip_prefix(':')
+            .is_some_and(|v| v.trim_start().starts_with('{'));
+        if after.is_empty() || formatted {
+            found.push((TRAILER_OWNER, literal[at..].to_string()));
+        }
+    }
+    // A ref of the layout spelled with what follows its beginning; `<slug>` is prose.
+    for prefix in REF_LAYOUT {
+        for (at, _) in literal.match_indices(prefix) {
+            if !literal[at + prefix.len()..].starts_with('<') {
+                found.push((REF_OWNER, literal[at..].to_string()));
+            }
+        }
+    }
+    for subject in SUBJECTS {
+        if literal.starts_with(subject) {
+            found.push((SUBJECT_OWNER, literal.to_string()));
+        }
+    }
+    found
+}
+
+/// Every format literal of `files` (path relative to `src/`, text) outside its owner, as
+/// `path: literal (owner)`. Comments and unit tests (fixtures of the formats) are not read.
+fn format_literals_outside_owners(files: &[(String, String)]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (path, text) in files {
+        let code = without_tests(&without_comments(text));
+        for literal in string_literals(&code) {
+            for (owner, spelled) in format_literals(&literal) {
+                if path != owner {
+                    found.push(format!("{path}: {spelled:?} (owned by {owner})"));
+                }
+            }
+        }
+    }
+    found
+}
+
+fn src_files() -> Vec<(String, String)> {
+    let src = manifest_dir().join("src");
+    rust_files(&src)
+        .into_iter()
+        .map(|file| {
+            let path = file
+                .strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            (path, std::fs::read_to_string(&file).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn the_literal_check_finds_planted_literals_and_lets_prose_pass() {
+    let planted = |path: &str, text: &str| vec![(path.to_string(), text.to_string())];
+    let code = r##"
+fn f(t: &Trailers, slug: &str) -> String {
+    let step = t.get("Agent-Step");
+    let key = key.trim_start_matches("Agent-");
+    let line = format!("Agent-Task: {slug}");
+    let tracking = format!("refs/remotes/{remote}/agent/{slug}");
+    let raw = r#"refs/agent/x/say"#;
+    let c = '"';
+    format!("agent: start {slug}")
+}
+"##;
+    assert_eq!(
+        format_literals_outside_owners(&planted("commands/x.rs", code)),
+        [
+            r#"commands/x.rs: "Agent-Step" (owned by store/format/trailers.rs)"#,
+            r#"commands/x.rs: "Agent-" (owned by store/format/trailers.rs)"#,
+            r#"commands/x.rs: "Agent-Task: {slug}" (owned by store/format/trailers.rs)"#,
+            r#"commands/x.rs: "refs/remotes/{remote}/agent/{slug}" (owned by store/format/refs.rs)"#,
+            r#"commands/x.rs: "refs/agent/x/say" (owned by store/format/refs.rs)"#,
+            r#"commands/x.rs: "agent: start {slug}" (owned by store/format/subject.rs)"#,
+        ]
+    );
+    // In their owners, in comments, in unit tests and in prose, they may stand.
+    assert_eq!(
+        format_literals_outside_owners(&planted(REF_OWNER, r#"let x = "refs/agent/";"#)),
+        Vec::<String>::new()
+    );
+    let prose = r#"
+// get("Agent-Step")
+const HELP: &str = "stored in refs/agent/<slug>/say, with the trailer Agent-Say: stop, or an Agent-Forced trailer";
+#[cfg(test)]
+mod tests {
+    const FIXTURE: &str = "x\n\nAgent-Task: t\n";
+}
+"#;
+    assert_eq!(
+        format_literals_outside_owners(&planted("cli.rs", prose)),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn trailers_refs_and_subjects_are_spelled_by_their_owners_alone() {
+    let files = src_files();
+    // The check must read the owners: with no literal found there it would pass vacuously.
+    let owners = ["store/format/trailers.rs", "store/format/refs.rs"];
+    for owner in owners {
+        let (_, text) = files.iter().find(|(path, _)| path == owner).unwrap();
+        let literals = string_literals(&without_tests(&without_comments(text)));
+        assert!(
+            literals.iter().any(|l| !format_literals(l).is_empty()),
+            "{owner}"
+        );
+    }
+    assert_eq!(format_literals_outside_owners(&files), Vec::<String>::new());
+}
