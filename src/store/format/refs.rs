@@ -354,33 +354,30 @@ impl Store {
 
     /// All refs under `prefix`, with the commit each points to.
     pub fn refs_with_prefix(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>> {
-        let platform = self
-            .repo
-            .references()
-            .map_err(git_err("could not list refs"))?;
-        let iter = platform
-            .prefixed(prefix)
-            .map_err(git_err(format!("could not list refs under {prefix}")))?;
-        let mut out = Vec::new();
-        for reference in iter {
-            let mut reference = reference.map_err(|err| StoreError::Git {
-                context: format!("could not read a ref under {prefix}"),
-                source: err.into(),
-            })?;
-            let name = reference.name().as_bstr().to_string();
-            if let Ok(id) = reference.peel_to_id() {
-                out.push((name, id.detach()));
-            }
-        }
-        Ok(out)
+        self.refs_under(prefix, |reference| {
+            Ok(reference.peel_to_id().ok().map(|id| id.detach()))
+        })
     }
-}
 
-impl Store {
     /// All refs under `prefix` with the id each holds, sorted by name, reading no object: a ref
     /// that holds an id is taken as it is, only a symbolic one is followed. What listing
     /// thousands of task refs needs; git-agent writes its refs pointing at commits.
     pub(crate) fn ref_ids_with_prefix(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>> {
+        self.refs_under(prefix, |reference| {
+            Ok(match reference.target().try_id() {
+                Some(id) => Some(id.to_owned()),
+                None => reference.peel_to_id().ok().map(|id| id.detach()),
+            })
+        })
+    }
+
+    /// The one listing of refs: every ref under `prefix` in name order, with what `read`
+    /// takes of it (`None` leaves the ref out).
+    pub(in crate::store) fn refs_under<T>(
+        &self,
+        prefix: &str,
+        mut read: impl FnMut(&mut gix::Reference<'_>) -> Result<Option<T>>,
+    ) -> Result<Vec<(String, T)>> {
         let platform = self
             .repo
             .references()
@@ -394,13 +391,8 @@ impl Store {
                 context: format!("could not read a ref under {prefix}"),
                 source: err.into(),
             })?;
-            let name = reference.name().as_bstr().to_string();
-            let id = match reference.target().try_id() {
-                Some(id) => Some(id.to_owned()),
-                None => reference.peel_to_id().ok().map(|id| id.detach()),
-            };
-            if let Some(id) = id {
-                out.push((name, id));
+            if let Some(value) = read(&mut reference)? {
+                out.push((reference.name().as_bstr().to_string(), value));
             }
         }
         Ok(out)

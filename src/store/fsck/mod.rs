@@ -345,20 +345,7 @@ impl Store {
 
     /// The refs under `prefix` with what they point to, without peeling or following.
     fn agent_refs(&self, prefix: &str) -> Result<Vec<(String, Target)>> {
-        let platform = self
-            .repo
-            .references()
-            .map_err(git_err("could not list refs"))?;
-        let iter = platform
-            .prefixed(prefix)
-            .map_err(git_err(format!("could not list refs under {prefix}")))?;
-        let mut out = Vec::new();
-        for reference in iter {
-            let reference = reference.map_err(|err| StoreError::Git {
-                context: format!("could not read a ref under {prefix}"),
-                source: err.into(),
-            })?;
-            let name = reference.name().as_bstr().to_string();
+        self.refs_under(prefix, |reference| {
             let target = match reference.target() {
                 gix::refs::TargetRef::Symbolic(to) => {
                     Target::Unreadable(Unreadable::Other(format!("the ref {}", to.as_bstr())))
@@ -382,9 +369,8 @@ impl Store {
                     }
                 }
             };
-            out.push((name, target));
-        }
-        Ok(out)
+            Ok(Some(target))
+        })
     }
 
     /// The newest value in a ref's reflog that is a commit other than what it holds now.
