@@ -6,12 +6,14 @@ use std::path::Path;
 use gix::ObjectId;
 
 use super::capture::snapshot::snapshot_scoped;
+use super::capture::watch::Changes;
+use super::format::plan::Attempt;
 use super::format::plan::FAILED_TRY;
 use super::format::refs::{self, Edit, Expect, TaskRef};
 use super::format::subject::Subject;
 use super::format::trailers::{Trailers, key};
 use super::task::Task;
-use super::{Attempt, Result, Store, StoreError};
+use super::{Result, Store, StoreError};
 use crate::policy::SecretAllowList;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +69,7 @@ impl Store {
         // the worktree last agreed; without one, the walk.
         let monitored = self.fsmonitor_changes(worktree);
         let scope = match &monitored {
-            Some((super::Changes::Paths(paths), _)) => Some(paths),
+            Some((Changes::Paths(paths), _)) => Some(paths),
             _ => None,
         };
         let snapshot =

@@ -56,7 +56,7 @@ pub struct CheckpointInput<'a> {
     /// What the secret scan lets through; `None` commits secrets too (the user's explicit
     /// `--allow-secrets`, never the model's choice).
     pub secret_allow: Option<&'a SecretAllowList>,
-    /// The paths a [`super::Watch`] saw change since the last checkpoint, when it can vouch
+    /// The paths a [`super::capture::watch::Watch`] saw change since the last checkpoint, when it can vouch
     /// for them; `None` walks the whole worktree.
     pub scope: Option<&'a BTreeSet<BString>>,
     /// The second parent when this checkpoint merges the task's base in (`git agent update`;
@@ -73,7 +73,7 @@ pub struct CheckpointOutcome {
     pub deletions: u32,
     pub checkpoint_ms: u64,
     /// What the snapshot could not reach and left out, each with why
-    /// ([`super::Snapshot::left_out`]).
+    /// ([`super::capture::snapshot::Snapshot::left_out`]).
     pub left_out: Vec<String>,
     /// What the checkpoint recorded that a person should know of, as git warns (a
     /// repository inside the worktree recorded as a gitlink, or left out).

@@ -4,12 +4,14 @@ use std::path::Path;
 
 use gix::ObjectId;
 
+use super::format::plan::{Attempt, Plan, Update};
 use super::format::record::{TestsVerdict, now_rfc3339};
 use super::format::refs::{self, Edit, Expect};
 use super::format::subject::Subject;
 use super::state::Checkpoint;
 use super::task::Task;
-use super::{Attempt, Result, Store, StoreError, UpdateAfterRollback};
+use super::update::UpdateAfterRollback;
+use super::{Result, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub enum RollbackTarget {
@@ -276,10 +278,10 @@ impl Store {
     fn restore_merge_on(
         &self,
         task: &Task,
-        plan: &super::Plan,
+        plan: &Plan,
         tip: ObjectId,
         wt: &Path,
-    ) -> Result<Option<super::Update>> {
+    ) -> Result<Option<Update>> {
         let moved = Task {
             tip,
             ..task.clone()

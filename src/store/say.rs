@@ -15,17 +15,19 @@
 //! `Agent-Say: stop`, which is no message to the model. It travels with push and pull like a
 //! message, so a worker on another machine gets it with what was said. A run stops at the first
 //! stop request it finds that was not yet in the chain when it took the task's lock (the lock
-//! file keeps the chain's tip of that moment, [`TaskLock`](super::TaskLock)): a request is
+//! file keeps the chain's tip of that moment, [`TaskLock`](super::lock::TaskLock)): a request is
 //! meant for the run under way, never for one started after it.
 
 use std::collections::HashSet;
 
 use gix::ObjectId;
 
+use super::format::notes::NotesReader;
 use super::format::refs::{self, Edit, Expect};
 use super::format::subject::Subject;
-use super::format::trailers::{Trailers, key};
-use super::{NotesReader, Result, Store, StoreError, Task, git_err};
+use super::format::trailers::{Trailers, key, parse_trailers};
+use super::task::Task;
+use super::{Result, Store, StoreError, git_err};
 
 /// One message of `git agent say`.
 #[derive(Debug, Clone, PartialEq)]
@@ -224,7 +226,7 @@ const STOP: &str = "stop";
 
 /// Whether a commit of the say chain is a stop request.
 fn is_stop(message: &str) -> bool {
-    super::parse_trailers(message).get(key::SAY) == Some(STOP)
+    parse_trailers(message).get(key::SAY) == Some(STOP)
 }
 
 /// The message of a say commit: everything before its trailer paragraph.

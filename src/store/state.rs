@@ -8,7 +8,7 @@ use gix::ObjectId;
 use super::cache::{Facts, Tips};
 use super::format::notes::NotesReader;
 use super::format::plan::Plan;
-use super::format::record::{CheckpointRecord, StopReason, TestsVerdict, Usage};
+use super::format::record::{CheckpointRecord, StopReason, StopRecord, TestsVerdict, Usage};
 use super::format::refs;
 use super::format::refs::TaskRef;
 use super::format::trailers::{CheckpointTrailers, Trailers, parse_trailers};
@@ -333,7 +333,7 @@ impl Store {
         task: &Task,
         plan: &Plan,
         tip_record: Option<&CheckpointRecord>,
-    ) -> Option<super::StopRecord> {
+    ) -> Option<StopRecord> {
         if task.tip == task.task_commit {
             plan.stop.clone()
         } else {
@@ -515,7 +515,7 @@ impl Store {
 
     /// Write the stop record onto the tip's note (or the plan, before any checkpoint), with
     /// `spent` (usage of the run not yet in git) added to the tip's pending usage.
-    pub fn record_stop(&self, task: &Task, stop: super::StopRecord, spent: &Usage) -> Result<()> {
+    pub fn record_stop(&self, task: &Task, stop: StopRecord, spent: &Usage) -> Result<()> {
         let text = self.edit_tip_note(task, |stop_slot, pending| {
             *stop_slot = Some(stop);
             pending.add(spent);
@@ -560,7 +560,7 @@ impl Store {
     fn edit_tip_note(
         &self,
         task: &Task,
-        edit: impl FnOnce(&mut Option<super::StopRecord>, &mut Usage),
+        edit: impl FnOnce(&mut Option<StopRecord>, &mut Usage),
     ) -> Result<String> {
         let mut notes = NotesReader::new(self, &task.slug)?;
         if task.tip == task.task_commit {
@@ -584,7 +584,7 @@ impl Store {
     }
 
     /// Record in the plan that the task was merged into `into` as `commit` (the merge commit
-    /// itself is made by `git merge`, with [`super::merge_trailers`]).
+    /// itself is made by `git merge`, with [`super::format::trailers::merge_trailers`]).
     pub fn record_merge(
         &self,
         task: &Task,

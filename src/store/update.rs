@@ -13,10 +13,11 @@ use std::path::Path;
 use gix::ObjectId;
 
 use super::ancestry::Ancestry;
-use super::format::plan::{Plan, Update};
+use super::capture::snapshot::snapshot_worktree;
+use super::format::plan::{Plan, PlanStep, Update};
 use super::merge::Conflict;
 use super::task::Task;
-use super::{PlanStep, Result, Store, StoreError};
+use super::{Result, Store, StoreError};
 
 /// The title of the step an update adds to resolve its conflicts.
 pub fn update_step_title(branch: &str) -> String {
@@ -221,8 +222,7 @@ impl Store {
     /// this is for comparing, not for committing).
     fn worktree_tree(&self, task: &Task, worktree: &Path) -> Result<ObjectId> {
         let repo = self.open_worktree(worktree)?;
-        let snapshot =
-            super::snapshot_worktree(&repo, self.tree_of(task.tip)?, None, &self.generated())?;
+        let snapshot = snapshot_worktree(&repo, self.tree_of(task.tip)?, None, &self.generated())?;
         Ok(snapshot.tree)
     }
 
@@ -230,8 +230,7 @@ impl Store {
     /// an update must not mix into its merge.
     pub fn uncheckpointed_changes(&self, task: &Task, worktree: &Path) -> Result<Vec<String>> {
         let repo = self.open_worktree(worktree)?;
-        let snapshot =
-            super::snapshot_worktree(&repo, self.tree_of(task.tip)?, None, &self.generated())?;
+        let snapshot = snapshot_worktree(&repo, self.tree_of(task.tip)?, None, &self.generated())?;
         Ok(snapshot
             .changes
             .iter()

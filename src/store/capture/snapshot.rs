@@ -129,7 +129,7 @@ pub fn snapshot_worktree(
 }
 
 /// Like [`snapshot_worktree`], looking only at the paths of `scope` (a directory stands for
-/// everything beneath it) when it is given: what a [`crate::store::Watch`] saw change. Every other
+/// everything beneath it) when it is given: what a [`super::watch::Watch`] saw change. Every other
 /// path keeps its state of `base_tree` and is never stat'ed; the ignore rules are those of
 /// the whole walk, read from the directories on the way to the scope.
 ///

@@ -15,8 +15,9 @@ use gix::bstr::ByteSlice;
 use gix::objs::tree::EntryKind;
 use serde::de::DeserializeOwned;
 
-use super::format::plan::{FORMAT, Plan};
-use super::format::refs::{self, TaskRef};
+use super::format::notes::NotesReader;
+use super::format::plan::{AttemptOf, FORMAT, Plan};
+use super::format::refs::{self, Expect, TaskRef};
 use super::format::slug::validate_slug;
 use super::format::subject::{Subject, TaskCommit};
 use super::format::trailers::{Trailers, key, parse_trailers};
@@ -292,11 +293,7 @@ impl Store {
 
     /// Why an attempt task (task commit `task_commit`, plan saying `of`) belongs to no open
     /// round of attempts of its task, if it does not (docs/data-model.md#attempts).
-    fn attempt_problem(
-        &self,
-        task_commit: ObjectId,
-        of: &super::AttemptOf,
-    ) -> Result<Option<String>> {
+    fn attempt_problem(&self, task_commit: ObjectId, of: &AttemptOf) -> Result<Option<String>> {
         if validate_slug(&of.task).is_err() {
             return Ok(Some(format!("'{}' is not a task name", of.task)));
         }
@@ -306,7 +303,7 @@ impl Store {
         let Ok(task) = self.task_at(&of.task, tip) else {
             return Ok(None); // The task's own findings say what is wrong with it.
         };
-        let mut notes = super::NotesReader::new(self, &of.task)?;
+        let mut notes = NotesReader::new(self, &of.task)?;
         let Ok(Some(plan)) = notes.plan(task.task_commit) else {
             return Ok(None);
         };
@@ -337,8 +334,8 @@ impl Store {
             .task_deletions(slug)?
             .into_iter()
             .filter_map(|edit| match edit.expect {
-                super::Expect::At(id) => Some((edit.name, id)),
-                super::Expect::Absent => None,
+                Expect::At(id) => Some((edit.name, id)),
+                Expect::Absent => None,
             })
             .collect())
     }

@@ -12,8 +12,10 @@ use std::collections::HashMap;
 use gix::ObjectId;
 
 use crate::store::format::notes::NotesReader;
-use crate::store::format::plan::{AttemptOf, AttemptResult, FAILED_TRY, Parallel};
-use crate::store::format::record::{Usage, now_rfc3339};
+use crate::store::format::plan::{
+    AttemptOf, AttemptResult, FAILED_TRY, Parallel, Plan, PlanStatus,
+};
+use crate::store::format::record::{TestsVerdict, Usage, now_rfc3339};
 use crate::store::format::refs::{self, Edit, Expect};
 use crate::store::format::slug::{attempt_slug, validate_slug};
 use crate::store::format::subject::Subject;
@@ -131,7 +133,7 @@ impl Store {
         offset: u32,
     ) -> Result<Vec<String>> {
         let mut plan = self.plan(task)?;
-        if plan.status != crate::store::PlanStatus::Ready || plan.steps.len() <= offset as usize {
+        if plan.status != PlanStatus::Ready || plan.steps.len() <= offset as usize {
             return Err(attempts_error(
                 format!("task '{}' has no plan steps left to attempt", task.slug),
                 format!("look at the plan with `git agent plan {}`", task.slug),
@@ -214,7 +216,7 @@ impl Store {
     }
 
     /// The round of attempts of a plan that is not picked yet.
-    pub fn open_round<'p>(&self, plan: &'p crate::store::Plan) -> Option<&'p Parallel> {
+    pub fn open_round<'p>(&self, plan: &'p Plan) -> Option<&'p Parallel> {
         plan.parallel.last().filter(|round| round.picked == 0)
     }
 
@@ -226,7 +228,7 @@ impl Store {
         let checkpoints = self.checkpoints(&summary.task)?;
         let failing = checkpoints
             .iter()
-            .filter(|c| c.tests_verdict() == Some(crate::store::TestsVerdict::Fail))
+            .filter(|c| c.tests_verdict() == Some(TestsVerdict::Fail))
             .count();
         let tries = summary
             .plan

@@ -12,11 +12,13 @@ use std::time::{Duration, Instant};
 
 use gix::ObjectId;
 
+use crate::store::format::notes::NotesReader;
+use crate::store::format::record::StopReason;
 use crate::store::format::refs;
 use crate::store::format::refs::tracking_notes;
 use crate::store::format::subject::Subject;
 use crate::store::format::trailers::{Trailers, key, parse_trailers};
-use crate::store::{NotesReader, Result, StopReason, Store};
+use crate::store::{Result, Store};
 
 /// The longest a lease lasts: what `worker --lease` accepts, and what a pushed lease that says
 /// more is read as. Anyone with push access writes leases; one saying `999999999999s` would

@@ -23,13 +23,17 @@ use std::path::{Path, PathBuf};
 use gix::ObjectId;
 
 use crate::store::ancestry::Ancestry;
+use crate::store::format::notes::NotesReader;
+use crate::store::format::plan::Plan;
 use crate::store::format::refs::{
     self, Edit, Expect, TaskRef, fetch_refspecs, fetch_task_refspec, notes_merge_scratch,
     tracking_agent_prefix, tracking_branch, tracking_branch_prefix, tracking_name, tracking_notes,
     tracking_notes_prefix,
 };
+use crate::store::format::slug::validate_slug;
+use crate::store::lock::TaskLock;
 use crate::store::lock::{MarkedLock, clear_locks_since};
-use crate::store::{NotesReader, Result, Store, StoreError, TaskLock, validate_slug};
+use crate::store::{Result, Store, StoreError};
 
 impl Store {
     /// Whether the repository's configuration names a remote `name` (`[remote "<name>"]`).
@@ -893,7 +897,7 @@ impl Store {
     /// the other side knew: they are what the next plan learns from, so they must not be lost.
     fn keep_both_attempts(&self, slug: &str, ours: ObjectId, theirs: ObjectId) -> Result<()> {
         let task = self.task(slug)?;
-        let plan_at = |notes_commit: ObjectId| -> Result<Option<crate::store::Plan>> {
+        let plan_at = |notes_commit: ObjectId| -> Result<Option<Plan>> {
             NotesReader::at_commit(self, notes_commit)?.plan(task.task_commit)
         };
         let (Some(a), Some(b)) = (plan_at(ours)?, plan_at(theirs)?) else {
