@@ -571,7 +571,7 @@ pub struct WorkerArgs {
 
 fn parse_lease(text: &str) -> Result<std::time::Duration, String> {
     let d = humantime::parse_duration(text.trim()).map_err(|e| e.to_string())?;
-    if d < std::time::Duration::from_secs(1) || d > crate::store::lease::MAX_LEASE {
+    if d < std::time::Duration::from_secs(1) || d > crate::store::remote::lease::MAX_LEASE {
         return Err("a lease lasts between 1s and 7 days".into());
     }
     Ok(d)

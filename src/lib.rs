@@ -12,6 +12,7 @@ pub mod error;
 pub mod git_command;
 pub mod llm;
 pub mod policy;
+pub mod reexec;
 pub mod store;
 pub mod text;
 pub mod tools;

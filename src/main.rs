@@ -2,21 +2,12 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // The sandbox launcher re-executes this binary; it must run before anything starts threads.
+    // The sandbox launcher and the file-system monitor re-execute this binary; they must
+    // run before anything starts threads.
     let mut args = std::env::args_os().skip(1);
-    let first = args.next();
-    if first.as_deref() == Some(std::ffi::OsStr::new(git_agent::policy::SANDBOX_EXEC_ARG)) {
+    if let Some(entry) = git_agent::reexec::entry(args.next().as_deref()) {
         let rest: Vec<std::ffi::OsString> = args.collect();
-        return git_agent::policy::sandbox_exec_main(&rest);
-    }
-    // The file-system monitor that `start` and `checkpoint` leave behind (agent.fsmonitor).
-    if first.as_deref()
-        == Some(std::ffi::OsStr::new(
-            git_agent::store::fsmonitor::DAEMON_ARG,
-        ))
-    {
-        let rest: Vec<std::ffi::OsString> = args.collect();
-        return git_agent::store::fsmonitor::daemon_main(&rest);
+        return entry(&rest);
     }
     git_agent::policy::credentials::take_from_environment();
     let cli = match git_agent::cli::Cli::try_parse() {

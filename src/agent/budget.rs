@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::store::record::Usage;
+use crate::store::format::record::Usage;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Limits {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::store::record::TestRun;
+use crate::store::format::record::TestRun;
 use crate::store::{Checkpoint, Plan};
 
 /// A committed file is a stranger's data: read beneath the worktree, never through a link

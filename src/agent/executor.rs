@@ -14,7 +14,7 @@ use super::{
 use crate::llm::{Message, StopReason, ToolSpec};
 use crate::policy::SecretAllowList;
 use crate::store::StoreError;
-use crate::store::record::TestRun;
+use crate::store::format::record::TestRun;
 use crate::store::{
     Changes, Checkpoint, CheckpointInput, CheckpointRecord, Plan, PlanStatus, RollbackTarget, Task,
     TestsSummary, TestsVerdict,

@@ -30,7 +30,7 @@ use crate::error::Exit;
 use crate::llm::{
     ContentBlock, Message, Provider, Request, Response, StreamEvent, Thinking, ToolSpec,
 };
-use crate::store::record::Usage;
+use crate::store::format::record::Usage;
 use crate::store::{Plan, StopReason, StopRecord, Store, Task};
 use crate::tools::ToolBox;
 use budget::Limits;
@@ -364,7 +364,7 @@ impl<'a> Agent<'a> {
                 self.store.write_plan(
                     task,
                     plan,
-                    &crate::store::notes::planning_usage_message(&task.slug),
+                    &crate::store::format::notes::planning_usage_message(&task.slug),
                 )
             }
             Book::Pending => self

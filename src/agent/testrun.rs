@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::policy::SandboxSpec;
 use crate::store::TestsVerdict;
-use crate::store::record::TestRun;
+use crate::store::format::record::TestRun;
 
 pub async fn run_tests(
     command: &str,

@@ -10,7 +10,9 @@ use super::Context;
 use crate::cli::{ModelArgs, PickArgs, TaskArg};
 use crate::config::Config;
 use crate::error::{Exit, UserError};
-use crate::store::{AttemptResult, Parallel, Store, Task, TaskLock, attempt_slug};
+use crate::store::{
+    AttemptResult, CheckpointTrailers, Parallel, Store, Task, TaskLock, TestsVerdict, attempt_slug,
+};
 
 /// How a stopped attempt is read: these states are where its run ended for this round;
 /// `interrupted` and `idle` (never ran, or killed) are resumed.
@@ -29,7 +31,11 @@ extern "C" fn on_sigint(_: libc::c_int) {
 
 /// The flags that give each attempt its share of what is left of the budget: turns, tokens
 /// and dollars are split evenly; wall time is not, since the attempts run at the same time.
-fn budget_flags(config: &Config, spent: &crate::store::record::Usage, n: u32) -> Vec<String> {
+fn budget_flags(
+    config: &Config,
+    spent: &crate::store::format::record::Usage,
+    n: u32,
+) -> Vec<String> {
     let n64 = u64::from(n.max(1));
     let mut flags = Vec::new();
     if let Some(max) = config.max_turns {
@@ -420,9 +426,8 @@ pub fn steps_done(store: &Store, task: &Task) -> anyhow::Result<u32> {
     }
     let step = store.current_step(task.tip)?;
     let message = store.commit_message(task.tip)?;
-    let failed = crate::store::parse_trailers(&message)
-        .get("Agent-Tests")
-        .is_some_and(|t| t.starts_with("fail"));
+    let failed = CheckpointTrailers::parse(&crate::store::parse_trailers(&message)).tests
+        == Some(TestsVerdict::Fail);
     Ok(if failed { step.saturating_sub(1) } else { step })
 }
 

@@ -4,7 +4,7 @@
 use super::{Context, short};
 use crate::cli::CheckpointArgs;
 use crate::error::{Exit, UserError};
-use crate::store::fsmonitor::Mark;
+use crate::reexec::fsmonitor::Mark;
 use crate::store::{Changes, CheckpointInput, CheckpointRecord, Store, TestsSummary, TestsVerdict};
 
 pub fn cmd_checkpoint(ctx: &Context, args: CheckpointArgs) -> anyhow::Result<Exit> {

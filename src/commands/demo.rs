@@ -102,7 +102,7 @@ pub fn cmd_demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<Exit> {
             ..Flags::default()
         },
     )?;
-    if crate::policy::sandbox::landlock_abi().is_none() && !config.sandbox_off {
+    if crate::policy::launcher::landlock_abi().is_none() && !config.sandbox_off {
         ctx.say(
             "This kernel has no Landlock; the demo's recorded commands run without the sandbox.",
         );
@@ -139,9 +139,10 @@ pub fn cmd_demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<Exit> {
         "\nThe task's history, with the discarded attempt kept in the attic:\n{graph}"
     ));
     ctx.out(format!(
-        "Look around (all plain git):\n  cd {}\n  git log agent/{SLUG}                       # checkpoints, with records as notes\n  git log --format='%h %s%n%(trailers)' agent/{SLUG}\n  git notes --ref agent/{SLUG} show {}   # the plan, with the failed attempt\n  git log -p refs/notes/agent/{SLUG}        # how the plan evolved\n  git diff main...agent/{SLUG}\n  git agent log {SLUG}; git agent merge {SLUG}",
+        "Look around (all plain git):\n  cd {}\n  git log agent/{SLUG}                       # checkpoints, with records as notes\n  git log --format='%h %s%n%(trailers)' agent/{SLUG}\n  git notes --ref agent/{SLUG} show {}   # the plan, with the failed attempt\n  git log -p {}        # how the plan evolved\n  git diff main...agent/{SLUG}\n  git agent log {SLUG}; git agent merge {SLUG}",
         repo.display(),
-        &task.task_commit.to_string()[..8]
+        &task.task_commit.to_string()[..8],
+        crate::store::notes_ref(SLUG)
     ));
     Ok(exit)
 }

@@ -4,7 +4,7 @@
 //! by pushing its lease with compare and swap, and every push of the task's refs goes in one
 //! atomic push with a renewal of that lease, so a worker that lost its lease can never push
 //! work over its successor's. The decisions (lease checks, queue states) are in
-//! `store::lease`, the protocol in `store::sync`; this file drives them and prints.
+//! `store::remote::lease`, the protocol in `store::remote::sync`; this file drives them and prints.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -20,8 +20,8 @@ use crate::agent::{Event, Interrupt, Press, Presses};
 use crate::cli::{QueueAction, QueueAddArgs, QueueArgs, WorkerArgs};
 use crate::config::Config;
 use crate::error::{Exit, UserError};
-use crate::store::lease::{Lease, LeaseCheck, QueueRow, QueueState, Seen, check_lease};
-use crate::store::sync::{PushFailure, RemoteUpdate, validate_remote};
+use crate::store::remote::lease::{Lease, LeaseCheck, QueueRow, QueueState, Seen, check_lease};
+use crate::store::remote::sync::{PushFailure, RemoteUpdate, validate_remote};
 use crate::store::{NewTask, Store, StoreError, TaskLock, lease_ref, now_rfc3339};
 
 pub fn cmd_queue(ctx: &Context, args: QueueArgs) -> anyhow::Result<Exit> {
@@ -51,7 +51,7 @@ fn queue_add(ctx: &Context, args: QueueAddArgs) -> anyhow::Result<Exit> {
     let taken = |slug: &str| -> anyhow::Result<bool> {
         Ok(store.ref_target(&crate::store::branch_ref(slug))?.is_some()
             || store
-                .ref_target(&crate::store::sync::tracking_branch(&remote, slug))?
+                .ref_target(&crate::store::tracking_branch(&remote, slug))?
                 .is_some())
     };
     let slug = match args.name.as_deref() {
@@ -91,7 +91,7 @@ fn queue_add(ctx: &Context, args: QueueAddArgs) -> anyhow::Result<Exit> {
     let created = plan
         .tasks
         .first()
-        .is_some_and(|t| t.branch == crate::store::sync::BranchPush::Create);
+        .is_some_and(|t| t.branch == crate::store::remote::sync::BranchPush::Create);
     let pushed = if created {
         store.push_updates(&remote, &plan.updates)
     } else {
@@ -697,7 +697,7 @@ fn run_claimed(
                 &worktree,
                 "work of a run that stopped before its push",
             )?;
-            let theirs = store.ref_target(&crate::store::sync::tracking_branch(remote, slug))?;
+            let theirs = store.ref_target(&crate::store::tracking_branch(remote, slug))?;
             if theirs != Some(task.tip) {
                 // Disposable: rebuilt from the branch below.
                 store.remove_worktree(slug)?;

@@ -46,7 +46,10 @@ pub fn cmd_log(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
             if let Some(v) = t.get(key) {
                 ctx.out(format!(
                     "    {:<9} {v}",
-                    format!("{}:", key.trim_start_matches("Agent-").to_lowercase())
+                    format!(
+                        "{}:",
+                        key.trim_start_matches(trailer::PREFIX).to_lowercase()
+                    )
                 ));
             }
         }

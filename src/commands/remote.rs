@@ -1,12 +1,12 @@
 //! `git agent push` and `git agent pull`: move tasks through a remote with the user's own
 //! `git push`/`git fetch` (credentials, transports, hooks of the server). The protocol — the
-//! tracking refs, what is decided for each ref, how it is written — is `store::sync`; this
+//! tracking refs, what is decided for each ref, how it is written — is `store::remote::sync`; this
 //! file handles the arguments and prints what happened.
 
 use super::{Context, short};
 use crate::cli::{PullArgs, PushArgs};
 use crate::error::{Exit, UserError};
-use crate::store::sync::{PushFailure, TaskPull};
+use crate::store::remote::sync::{PushFailure, TaskPull};
 
 /// The remote when none is named.
 const DEFAULT_REMOTE: &str = "origin";
@@ -36,7 +36,7 @@ pub fn cmd_push(ctx: &Context, args: PushArgs) -> anyhow::Result<Exit> {
         |name| store.is_remote(name),
         |name| store.resolve_slug(Some(name)).is_ok(),
     );
-    crate::store::sync::validate_remote(&remote)?;
+    crate::store::remote::sync::validate_remote(&remote)?;
     let slugs = match slug {
         Some(slug) => vec![store.resolve_slug(Some(&slug))?],
         None => store.task_slugs()?,
@@ -86,7 +86,8 @@ pub(crate) fn diverged(remote: &str, slugs: &[String], during: &str) -> UserErro
     hint.push_str(&format!(
         "see both sides with `git log --oneline --graph agent/{first} {remote}/agent/{first}`, \
          then keep one with `git branch -f agent/{first} <commit>` (save the other first with \
-         `git update-ref refs/agent/{first}/attic/<n> <commit>`)"
+         `git update-ref {}<n> <commit>`)",
+        crate::store::attic_prefix(first)
     ));
     UserError::new(format!(
         "{} diverged from {remote}: both sides have work the other lacks ({})",
@@ -107,12 +108,12 @@ pub(crate) fn diverged(remote: &str, slugs: &[String], during: &str) -> UserErro
 pub fn cmd_pull(ctx: &Context, args: PullArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
     let remote = args.remote.unwrap_or_else(|| DEFAULT_REMOTE.to_string());
-    crate::store::sync::validate_remote(&remote)?;
+    crate::store::remote::sync::validate_remote(&remote)?;
     ctx.say(format!("Fetching the agent refs of {remote}…"));
     store.fetch_agent_refs(&remote)?;
     let attics = store.tracking_attics(&remote)?;
     let checkouts = store.checkouts()?;
-    let prefix = crate::store::sync::tracking_branch_prefix(&remote);
+    let prefix = crate::store::tracking_branch_prefix(&remote);
     let mut problems = Vec::new();
     let mut running = Vec::new();
     let mut count = 0;

@@ -9,7 +9,7 @@
 use super::{Context, short};
 use crate::cli::TaskArg;
 use crate::error::{Exit, UserError};
-use crate::store::sync::Ancestry;
+use crate::store::Ancestry;
 use crate::store::{
     CheckpointInput, CheckpointRecord, MergeTree, TaskLock, TestsSummary, TestsVerdict,
 };
@@ -246,7 +246,7 @@ fn record_clean_update(
     base: gix::ObjectId,
 ) -> anyhow::Result<(
     crate::store::CheckpointOutcome,
-    crate::store::record::TestRun,
+    crate::store::format::record::TestRun,
 )> {
     let config = super::session::load_config(ctx, store, Default::default())?;
     let command = config

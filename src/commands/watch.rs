@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::Context;
 use crate::cli::WatchArgs;
 use crate::error::Exit;
-use crate::store::{Store, TaskLock};
+use crate::store::{CheckpointTrailers, Store, TaskLock};
 
 const POLL: Duration = Duration::from_millis(100);
 
@@ -211,8 +211,8 @@ fn watch_remote(
     slug: Option<&str>,
     remote: &str,
 ) -> anyhow::Result<Exit> {
-    use crate::store::lease::QueueState;
-    crate::store::sync::validate_remote(remote)?;
+    use crate::store::remote::lease::QueueState;
+    crate::store::remote::sync::validate_remote(remote)?;
     let slug = match slug {
         Some(slug) => {
             crate::store::validate_slug(slug)?;
@@ -258,22 +258,21 @@ fn watch_remote(
         for commit in fresh.into_iter().rev() {
             shown.insert(commit);
             let message = store.commit_message(commit)?;
-            let trailers = crate::store::parse_trailers(&message);
-            let get = |k: &str| trailers.get(k).unwrap_or_default().to_string();
+            let typed = CheckpointTrailers::parse(&crate::store::parse_trailers(&message));
+            let number = typed.checkpoint.map(|n| n.to_string()).unwrap_or_default();
+            let step = typed.step.map(|s| s.to_string()).unwrap_or_default();
+            let tests = typed.tests_line.unwrap_or_default();
             let subject = crate::text::first_line(&message, 72);
             if ctx.global.json {
                 ctx.json(
                     &serde_json::json!({"type": "remote_checkpoint", "slug": slug,
-                    "commit": commit.to_string(), "number": get("Agent-Checkpoint"),
-                    "step": get("Agent-Step"), "tests": get("Agent-Tests"), "summary": subject}),
+                    "commit": commit.to_string(), "number": number,
+                    "step": step, "tests": tests, "summary": subject}),
                 );
             } else {
                 ctx.out(format!(
-                    "  ✓ checkpoint {} {} (step {}, tests {}): {subject}",
-                    get("Agent-Checkpoint"),
+                    "  ✓ checkpoint {number} {} (step {step}, tests {tests}): {subject}",
                     super::short(commit),
-                    get("Agent-Step"),
-                    get("Agent-Tests")
                 ));
             }
         }

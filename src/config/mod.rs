@@ -69,7 +69,7 @@ pub struct Config {
     pub context_window: Option<u64>,
     pub display_notes: bool,
     /// Keep a file-system monitor per task worktree, so that `git agent checkpoint` looks
-    /// only at what changed (see `store::fsmonitor`).
+    /// only at what changed (see `reexec::fsmonitor`).
     pub fsmonitor: bool,
     pub secret_allow: Vec<String>,
     /// Untracked files no checkpoint records (see `crate::walk::generated`).

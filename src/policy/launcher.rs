@@ -28,14 +28,28 @@ use landlock::{
     Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
 };
 
-use super::sandbox::landlock_abi;
-
 /// The first argument that makes the git-agent binary act as the sandbox launcher.
 pub const SANDBOX_EXEC_ARG: &str = "__sandbox-exec";
 /// Exit code of the launcher when it could not set the sandbox up (as `env` and `nice` do).
 pub(super) const SETUP_FAILED: i32 = 125;
 /// Starts every message of the launcher, so the runner can tell them from the command's.
 pub(super) const LAUNCHER_PREFIX: &str = "git-agent sandbox: ";
+
+/// The Landlock ABI version of the running kernel, `None` without Landlock.
+pub fn landlock_abi() -> Option<i32> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with a null attribute pointer, size 0 and the VERSION flag, the syscall only
+    // returns the ABI version (or an error); it touches no memory.
+    let version = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    (version > 0).then(|| i32::try_from(version).unwrap_or(i32::MAX))
+}
 
 /// The newest Landlock ABI this code handles; older kernels get what they support.
 const LANDLOCK_ABI: ABI = ABI::V10;

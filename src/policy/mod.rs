@@ -9,6 +9,7 @@ pub mod paths;
 pub mod redact;
 pub mod sandbox;
 pub mod scan_stream;
+pub mod secret_rules;
 pub mod secrets;
 pub mod shell;
 

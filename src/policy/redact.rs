@@ -1,7 +1,7 @@
 //! Redaction of secrets in text shown to people and to the model: tool output, logs, notes
 //! and errors: keys never reach a commit, a note, a log line or an error.
 
-use super::secrets::compiled_rules;
+use super::secret_rules::compiled_rules;
 use regex::Regex;
 use std::sync::{LazyLock, RwLock};
 

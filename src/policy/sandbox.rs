@@ -19,7 +19,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
-use super::launcher::{LAUNCHER_PREFIX, SANDBOX_EXEC_ARG, SETUP_FAILED};
+use super::launcher::{LAUNCHER_PREFIX, SANDBOX_EXEC_ARG, SETUP_FAILED, landlock_abi};
 
 /// How long output is still read after the command ended, for stray writers to finish.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -122,22 +122,6 @@ impl crate::error::Advice for SandboxError {
             _ => None,
         }
     }
-}
-
-/// The Landlock ABI version of the running kernel, `None` without Landlock.
-pub fn landlock_abi() -> Option<i32> {
-    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
-    // SAFETY: with a null attribute pointer, size 0 and the VERSION flag, the syscall only
-    // returns the ABI version (or an error); it touches no memory.
-    let version = unsafe {
-        libc::syscall(
-            libc::SYS_landlock_create_ruleset,
-            std::ptr::null::<libc::c_void>(),
-            0usize,
-            LANDLOCK_CREATE_RULESET_VERSION,
-        )
-    };
-    (version > 0).then(|| i32::try_from(version).unwrap_or(i32::MAX))
 }
 
 /// Whether an environment variable looks like a credential and must not reach a command.

@@ -18,7 +18,8 @@ use std::sync::LazyLock;
 
 use regex::{RegexSet, RegexSetBuilder};
 
-use super::secrets::{RULES, SecretAllowList, SecretFinding, scan_added_lines, scan_line};
+use super::secret_rules::RULES;
+use super::secrets::{SecretAllowList, SecretFinding, scan_added_lines, scan_line};
 
 /// Complete lines are scanned together once this many bytes are waiting.
 const BLOCK: usize = 256 << 10;

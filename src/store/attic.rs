@@ -5,12 +5,15 @@ use std::path::Path;
 
 use gix::ObjectId;
 
-use super::plan::FAILED_TRY;
-use super::refs::{self, Edit, Expect};
-use super::snapshot::snapshot_scoped;
+use super::capture::snapshot::snapshot_scoped;
+use super::capture::watch::Changes;
+use super::format::plan::Attempt;
+use super::format::plan::FAILED_TRY;
+use super::format::refs::{self, Edit, Expect, TaskRef};
+use super::format::subject::Subject;
+use super::format::trailers::{Trailers, key};
 use super::task::Task;
-use super::trailers::{Trailers, key};
-use super::{Attempt, Result, Store, StoreError};
+use super::{Result, Store, StoreError};
 use crate::policy::SecretAllowList;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,13 +26,12 @@ pub struct AtticEntry {
 impl Store {
     /// The attic of a task, oldest first.
     pub fn attic(&self, slug: &str) -> Result<Vec<AtticEntry>> {
-        let prefix = refs::attic_prefix(slug);
         let mut entries: Vec<AtticEntry> = self
-            .refs_with_prefix(&prefix)?
+            .refs_with_prefix(&refs::attic_prefix(slug))?
             .into_iter()
-            .filter_map(|(refname, commit)| {
-                let n = refname.strip_prefix(&prefix)?.parse().ok()?;
-                Some(AtticEntry { n, refname, commit })
+            .filter_map(|(refname, commit)| match TaskRef::parse(&refname)? {
+                (of, TaskRef::Attic(n)) if of == slug => Some(AtticEntry { n, refname, commit }),
+                _ => None,
             })
             .collect();
         entries.sort_by_key(|e| e.n);
@@ -67,7 +69,7 @@ impl Store {
         // the worktree last agreed; without one, the walk.
         let monitored = self.fsmonitor_changes(worktree);
         let scope = match &monitored {
-            Some((super::Changes::Paths(paths), _)) => Some(paths),
+            Some((Changes::Paths(paths), _)) => Some(paths),
             _ => None,
         };
         let snapshot =
@@ -93,8 +95,8 @@ impl Store {
             )
         };
         let message = format!(
-            "agent: unfinished work of {}\n\n{why}\n\n{}{withheld}\n\n{}",
-            task.slug,
+            "{}\n\n{why}\n\n{}{withheld}\n\n{}",
+            Subject::Unfinished(task.slug.clone()),
             files.join("\n"),
             trailers.render()
         );
@@ -135,7 +137,7 @@ impl Store {
         }
         let mut plan = self.plan(task)?;
         plan.attempts.push(Attempt {
-            at: super::rollback::now_rfc3339(),
+            at: super::format::record::now_rfc3339(),
             step,
             reason: reason.to_string(),
             discarded,

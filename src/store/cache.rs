@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
-use super::record::{StopRecord, Usage};
+use super::format::record::{StopRecord, Usage};
 
 const VERSION_LINE: &str = "# git-agent task cache v2";
 

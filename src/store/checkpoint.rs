@@ -8,11 +8,11 @@ use std::time::Instant;
 use gix::ObjectId;
 use gix::bstr::{BString, ByteSlice};
 
-use super::record::{CheckpointRecord, TestsVerdict};
-use super::refs::{self, Edit, Expect};
-use super::snapshot::{ChangeKind, snapshot_scoped};
+use super::capture::snapshot::{ChangeKind, snapshot_scoped};
+use super::format::record::{CheckpointRecord, TestsVerdict};
+use super::format::refs::{self, Edit, Expect};
+use super::format::trailers::{CheckpointTrailers, StepOf, parse_trailers, summary_line};
 use super::task::Task;
-use super::trailers::{StepOf, Trailers, key, parse_trailers, summary_line};
 use super::{Result, Store, StoreError, git_err};
 use crate::policy::SecretAllowList;
 
@@ -56,7 +56,7 @@ pub struct CheckpointInput<'a> {
     /// What the secret scan lets through; `None` commits secrets too (the user's explicit
     /// `--allow-secrets`, never the model's choice).
     pub secret_allow: Option<&'a SecretAllowList>,
-    /// The paths a [`super::Watch`] saw change since the last checkpoint, when it can vouch
+    /// The paths a [`super::capture::watch::Watch`] saw change since the last checkpoint, when it can vouch
     /// for them; `None` walks the whole worktree.
     pub scope: Option<&'a BTreeSet<BString>>,
     /// The second parent when this checkpoint merges the task's base in (`git agent update`;
@@ -73,7 +73,7 @@ pub struct CheckpointOutcome {
     pub deletions: u32,
     pub checkpoint_ms: u64,
     /// What the snapshot could not reach and left out, each with why
-    /// ([`super::Snapshot::left_out`]).
+    /// ([`super::capture::snapshot::Snapshot::left_out`]).
     pub left_out: Vec<String>,
     /// What the checkpoint recorded that a person should know of, as git warns (a
     /// repository inside the worktree recorded as a gitlink, or left out).
@@ -84,9 +84,8 @@ impl Store {
     /// The checkpoint number of a commit of the task (0 for the task commit).
     pub fn checkpoint_number(&self, commit: ObjectId) -> Result<u32> {
         let message = self.commit_message(commit)?;
-        Ok(parse_trailers(&message)
-            .get(key::CHECKPOINT)
-            .and_then(|n| n.parse().ok())
+        Ok(CheckpointTrailers::parse(&parse_trailers(&message))
+            .checkpoint
             .unwrap_or(0))
     }
 
@@ -148,18 +147,19 @@ impl Store {
         let (insertions, deletions) = self.line_stats(tip_tree, snapshot.tree)?;
         let files_changed = snapshot.changes.len() as u32;
 
-        let mut trailers = Trailers::default();
-        trailers.push(key::TASK, &task.slug);
-        trailers.push(key::CHECKPOINT, number.to_string());
-        trailers.push(key::STEP, step.to_string());
-        trailers.push(key::EXPECTED, input.expected);
-        trailers.push(key::TESTS, input.tests.trailer());
-        trailers.push(key::RISKS, input.risks);
-        trailers.push(key::NEXT, input.next);
-        trailers.push(key::MODEL, input.model);
-        if let Some(co_author) = input.co_author {
-            trailers.push(key::CO_AUTHOR, co_author);
+        let trailers = CheckpointTrailers {
+            task: Some(task.slug.clone()),
+            checkpoint: Some(number),
+            step: Some(step),
+            expected: Some(input.expected.to_string()),
+            risks: Some(input.risks.to_string()),
+            next: Some(input.next.to_string()),
+            model: Some(input.model.to_string()),
+            co_author: input.co_author.map(str::to_string),
+            ..CheckpointTrailers::default()
         }
+        .with_tests(input.tests.trailer())
+        .trailers();
         let mut files = String::new();
         for change in snapshot.changes.iter().take(20) {
             let mark = match change.kind {

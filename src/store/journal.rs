@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 
 use gix::ObjectId;
 
+use super::format::refs::{Edit, Expect};
 use super::lock::try_flock;
-use super::refs::{Edit, Expect};
 use super::{Result, Store, StoreError};
 
 /// The first line of every journal file: what it is and the version of its layout.
@@ -52,14 +52,45 @@ struct Entry {
     message: String,
 }
 
+impl Store {
+    /// Apply all edits as one change: every ref is checked against what it must hold before any
+    /// is changed, so a concurrent writer makes the whole change fail; and a change of several
+    /// refs is journaled first, so a crash at any point leaves all of it or none of it once
+    /// the next command has settled the journal (see `journal.rs`).
+    pub fn transaction(&self, edits: &[Edit]) -> Result<()> {
+        if edits.len() < 2 {
+            return self.apply_edits(edits);
+        }
+        // A lost race is told before anything is written down.
+        for edit in edits {
+            self.check_expected(edit)?;
+        }
+        let journal = crate::store::journal::Journal::begin(self, edits)?;
+        match self.apply_edits(edits) {
+            Ok(()) => {
+                journal.end();
+                Ok(())
+            }
+            Err(err) => {
+                let untouched = edits.iter().all(|edit| {
+                    self.ref_target(&edit.name)
+                        .is_ok_and(|now| now == edit.expect.id())
+                });
+                if untouched {
+                    journal.end();
+                }
+                // Otherwise the journal stays: the next command finishes the change.
+                Err(err)
+            }
+        }
+    }
+}
+
 fn render(edits: &[Edit]) -> String {
     let id = |id: Option<ObjectId>| id.map_or_else(|| ABSENT.to_string(), |id| id.to_string());
     let mut out = format!("{HEADER}\n");
     for edit in edits {
-        let old = match edit.expect {
-            Expect::Absent => None,
-            Expect::At(id) => Some(id),
-        };
+        let old = edit.expect.id();
         // A message is one line of the reflog: no line breaks, no tabs (the field separator).
         let message: String = edit
             .message
@@ -331,7 +362,7 @@ impl Store {
     pub(crate) fn journal_task(&self, path: &Path) -> Option<String> {
         let text = std::fs::read_to_string(path).ok()?;
         let entries = parse(&text)?;
-        let (slug, _) = super::refs::TaskRef::parse(&entries.first()?.name)?;
+        let (slug, _) = super::format::refs::TaskRef::parse(&entries.first()?.name)?;
         Some(slug.to_string())
     }
 

@@ -98,8 +98,8 @@ impl Store {
             .commit_message(landing.new)
             .ok()
             .and_then(|message| {
-                crate::store::trailers::parse_trailers(&message)
-                    .get(crate::store::trailers::key::TASK)
+                crate::store::format::trailers::parse_trailers(&message)
+                    .get(crate::store::format::trailers::key::TASK)
                     .map(str::to_string)
             })
             .unwrap_or_default();

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{Inconsistency, Result, Store, StoreError, refs};
+use super::format::refs;
+use super::{Inconsistency, Result, Store, StoreError};
 
 /// Held while a run works on a task; released on drop, or by the kernel when the process
 /// dies: the lock is an `flock` on the file, so a killed run never leaves it held.

@@ -6,6 +6,7 @@
 
 use gix::ObjectId;
 
+use super::format::trailers::{key, parse_trailers};
 use super::{Result, Store, StoreError};
 
 /// A file `merge` brings in that is worth a look before it lands on a shared branch: above
@@ -150,7 +151,7 @@ impl Store {
         slug: &str,
         tip: ObjectId,
     ) -> Result<Option<ObjectId>> {
-        let grep = format!("--grep=^{}: {tip}$", super::trailer::TASK_TIP);
+        let grep = format!("--grep=^{}: {tip}$", key::TASK_TIP);
         let found = self.git_output(&[
             "rev-list",
             "--first-parent",
@@ -162,9 +163,9 @@ impl Store {
             let Ok(commit) = ObjectId::from_hex(line.trim().as_bytes()) else {
                 continue;
             };
-            let trailers = super::parse_trailers(&self.commit_message(commit)?);
-            if trailers.get(super::trailer::TASK) == Some(slug)
-                && trailers.get(super::trailer::TASK_TIP) == Some(tip.to_string().as_str())
+            let trailers = parse_trailers(&self.commit_message(commit)?);
+            if trailers.get(key::TASK) == Some(slug)
+                && trailers.get(key::TASK_TIP) == Some(tip.to_string().as_str())
             {
                 return Ok(Some(commit));
             }

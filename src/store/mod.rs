@@ -2,74 +2,79 @@
 //!
 //! Everything a task is lives in git: the branch `agent/<slug>`, the notes ref
 //! `refs/notes/agent/<slug>` (plan on the task commit, a record on every checkpoint) and the
-//! attic refs `refs/agent/<slug>/attic/<n>`. This module owns every read and write of them.
+//! attic refs `refs/agent/<slug>/attic/<n>`. This module owns every read and write of them,
+//! in four parts and the operations over them, each part importing only the ones below it:
+//!
+//! - `format/`: what git holds and how it is spelled (refs, trailers, notes, plan, records,
+//!   task names): each format written and read in one file.
+//! - `capture/`: a worktree turned into a tree as `git add -A` would, and back.
+//! - the operations on a task, in this folder: creating and finding tasks (`task.rs`),
+//!   checkpoints, the attic, rollback, updates, merges, what a task is doing (`state.rs`),
+//!   the run lock, the ref journal that makes a change of several refs all or nothing, and
+//!   the cache of what each task's refs say. They use `format/` and `capture/`.
+//! - `remote/`: tasks between repositories (sync, leases, attempts), over the operations.
+//! - `fsck/`: the state checked against its specification, over all of it.
+//!
+//! `error.rs` (the store's errors) and `ancestry.rs` (which commit holds which) are leaves.
+//! tests/it/layout.rs checks that the files of every folder import each other in no circle.
 
-mod attempts;
+pub(crate) mod capture;
+pub mod format;
+mod fsck;
+pub mod remote;
+
+mod ancestry;
 mod attic;
 mod cache;
-mod carry;
 mod checkpoint;
 mod error;
-mod filters;
-mod fsck;
-pub mod fsmonitor;
-mod gitlinks;
-mod index;
 pub(crate) mod journal;
 mod landing;
-pub mod lease;
 mod lock;
-mod loose;
 mod merge;
-pub mod notes;
-mod plan;
-pub mod record;
-mod refs;
 mod rollback;
 mod say;
-mod slug;
-mod snapshot;
 mod state;
-mod submodules;
-pub mod sync;
 mod task;
-mod trailers;
 mod unrecorded;
 mod update;
-mod watch;
 mod worktree;
 
 pub use crate::git_command::GitCommand;
-pub use attempts::{PickOutcome, rank, why_lost};
+pub use ancestry::Ancestry;
 pub use attic::AtticEntry;
-pub use carry::Carried;
+pub use capture::carry::Carried;
+pub use capture::snapshot::{Snapshot, snapshot_scoped, snapshot_worktree};
+pub use capture::watch::{Changes, Watch};
 pub use checkpoint::{CheckpointInput, CheckpointOutcome, TestsSummary};
 pub use error::{Inconsistency, StoreError};
+pub use format::notes::NotesReader;
+pub use format::plan::{
+    Attempt, AttemptOf, AttemptResult, FAILED_TRY, FORMAT, Merged, Parallel, Plan, PlanStatus,
+    PlanStep, Update,
+};
+pub use format::record::{CheckpointRecord, StopReason, StopRecord, TestsVerdict, now_rfc3339};
+pub use format::refs::{
+    Edit, Expect, TaskRef, attic as attic_ref, attic_prefix, branch as branch_ref,
+    lease as lease_ref, notes as notes_ref, say as say_ref, tracking_branch,
+    tracking_branch_prefix, tracking_lease, tracking_say,
+};
+pub use format::slug::{
+    MAX_ATTEMPTS, attempt_slug, max_len_with_attempts, slug_from_goal, validate_slug,
+};
+pub use format::trailers::{
+    CheckpointTrailers, StepOf, Trailers, key as trailer, merge_trailers, parse_trailers,
+};
 pub use fsck::{Finding, FsckReport, Mismatch, Rewind};
 pub use lock::TaskLock;
 pub use merge::{BroughtIn, Conflict, LARGE_FILE_BYTES, MergeTree};
-pub use notes::NotesReader;
-pub use plan::{
-    Attempt, AttemptOf, AttemptResult, FAILED_TRY, FORMAT, Merged, Parallel, Plan, PlanStatus,
-    PlanStep,
-};
-pub use record::{CheckpointRecord, StopReason, StopRecord, TestsVerdict};
-pub use refs::{
-    Edit, Expect, TaskRef, attic as attic_ref, branch as branch_ref, lease as lease_ref,
-    notes as notes_ref, say as say_ref, tracking_lease, tracking_say,
-};
-pub use rollback::{RollbackOutcome, RollbackTarget, now_rfc3339};
+pub use remote::attempts::{PickOutcome, rank, why_lost};
+pub use rollback::{RollbackOutcome, RollbackTarget};
 pub use say::Said;
-pub use slug::{MAX_ATTEMPTS, attempt_slug, max_len_with_attempts, slug_from_goal, validate_slug};
-pub use snapshot::{Snapshot, snapshot_scoped, snapshot_worktree};
 pub use state::{Budget, Checkpoint, TaskRow, TaskState, TaskSummary};
 pub use task::{Chosen, NewTask, Task};
-pub use trailers::{
-    CheckpointTrailers, StepOf, Trailers, key as trailer, merge_trailers, parse_trailers,
-};
 pub use unrecorded::UnrecordedStop;
-pub use update::{PendingMerge, RunWorktree, Update, UpdateAfterRollback, update_step_title};
-pub use watch::{Changes, Watch};
+pub use update::{PendingMerge, RunWorktree, UpdateAfterRollback, update_step_title};
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -4,11 +4,14 @@ use std::path::Path;
 
 use gix::ObjectId;
 
-use super::record::TestsVerdict;
-use super::refs::{self, Edit, Expect};
+use super::format::plan::{Attempt, Plan, Update};
+use super::format::record::{TestsVerdict, now_rfc3339};
+use super::format::refs::{self, Edit, Expect};
+use super::format::subject::Subject;
 use super::state::Checkpoint;
 use super::task::Task;
-use super::{Attempt, Result, Store, StoreError, UpdateAfterRollback};
+use super::update::UpdateAfterRollback;
+use super::{Result, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub enum RollbackTarget {
@@ -205,7 +208,7 @@ impl Store {
         })?;
         // An attic commit of unfinished work sits on top of the tip it belonged to.
         let message = self.commit_message(entry.commit)?;
-        let restored = if message.starts_with("agent: unfinished work") {
+        let restored = if matches!(Subject::of(&message), Some(Subject::Unfinished(_))) {
             self.parents(entry.commit)?
                 .first()
                 .copied()
@@ -275,10 +278,10 @@ impl Store {
     fn restore_merge_on(
         &self,
         task: &Task,
-        plan: &super::Plan,
+        plan: &Plan,
         tip: ObjectId,
         wt: &Path,
-    ) -> Result<Option<super::Update>> {
+    ) -> Result<Option<Update>> {
         let moved = Task {
             tip,
             ..task.clone()
@@ -342,8 +345,4 @@ fn restore_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 pub(crate) fn short(id: ObjectId) -> String {
     id.to_hex_with_len(8).to_string()
-}
-
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }

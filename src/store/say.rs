@@ -15,16 +15,19 @@
 //! `Agent-Say: stop`, which is no message to the model. It travels with push and pull like a
 //! message, so a worker on another machine gets it with what was said. A run stops at the first
 //! stop request it finds that was not yet in the chain when it took the task's lock (the lock
-//! file keeps the chain's tip of that moment, [`TaskLock`](super::TaskLock)): a request is
+//! file keeps the chain's tip of that moment, [`TaskLock`](super::lock::TaskLock)): a request is
 //! meant for the run under way, never for one started after it.
 
 use std::collections::HashSet;
 
 use gix::ObjectId;
 
-use super::refs::{self, Edit, Expect};
-use super::trailers::key;
-use super::{NotesReader, Result, Store, StoreError, Task, git_err};
+use super::format::notes::NotesReader;
+use super::format::refs::{self, Edit, Expect};
+use super::format::subject::Subject;
+use super::format::trailers::{Trailers, key, parse_trailers};
+use super::task::Task;
+use super::{Result, Store, StoreError, git_err};
 
 /// One message of `git agent say`.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,10 +59,13 @@ impl Store {
 
     /// Ask the run of the task to stop (`git agent stop`); returns the request's commit.
     pub fn request_stop(&self, slug: &str) -> Result<ObjectId> {
+        let mut trailers = Trailers::default();
+        trailers.push(key::TASK, slug);
+        trailers.push(key::SAY, STOP);
         let text = format!(
-            "agent: stop {slug}\n\nrequested with git agent stop\n\n{}: {slug}\n{}: {STOP}\n",
-            key::TASK,
-            key::SAY
+            "{}\n\nrequested with git agent stop\n\n{}",
+            Subject::Stop(slug.to_string()),
+            trailers.render()
         );
         self.append_said(slug, &text)
     }
@@ -126,7 +132,8 @@ impl Store {
     pub fn merge_said(&self, slug: &str, ours: ObjectId, theirs: ObjectId) -> Result<ObjectId> {
         let tree = self.empty_tree()?;
         let text = format!(
-            "agent: join what was said to {slug}\n\n{}: {slug}\n",
+            "{}\n\n{}: {slug}\n",
+            Subject::JoinSaid(slug.to_string()),
             key::TASK
         );
         let commit = self.commit(&text, tree, [ours, theirs])?;
@@ -134,7 +141,7 @@ impl Store {
             refs::say(slug),
             Expect::At(ours),
             commit,
-            format!("agent: join what was said to {slug}"),
+            Subject::JoinSaid(slug.to_string()).to_string(),
         )])?;
         Ok(commit)
     }
@@ -219,7 +226,7 @@ const STOP: &str = "stop";
 
 /// Whether a commit of the say chain is a stop request.
 fn is_stop(message: &str) -> bool {
-    super::parse_trailers(message).get(key::SAY) == Some(STOP)
+    parse_trailers(message).get(key::SAY) == Some(STOP)
 }
 
 /// The message of a say commit: everything before its trailer paragraph.

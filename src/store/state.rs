@@ -6,15 +6,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use gix::ObjectId;
 
 use super::cache::{Facts, Tips};
+use super::format::notes::NotesReader;
+use super::format::plan::Plan;
+use super::format::record::{CheckpointRecord, StopReason, StopRecord, TestsVerdict, Usage};
+use super::format::refs;
+use super::format::refs::TaskRef;
+use super::format::trailers::{CheckpointTrailers, Trailers, parse_trailers};
 use super::lock::{LockState, TaskLock};
-use super::notes::NotesReader;
-use super::plan::Plan;
-use super::record::{CheckpointRecord, StopReason, TestsVerdict, Usage};
-use super::refs::TaskRef;
 use super::task::Task;
-use super::trailers::{CheckpointTrailers, Trailers, parse_trailers};
 use super::unrecorded::UnrecordedStop;
-use super::{Result, Store, StoreError, refs};
+use super::{Result, Store, StoreError};
 
 /// A checkpoint as git holds it.
 #[derive(Debug, Clone)]
@@ -332,7 +333,7 @@ impl Store {
         task: &Task,
         plan: &Plan,
         tip_record: Option<&CheckpointRecord>,
-    ) -> Option<super::StopRecord> {
+    ) -> Option<StopRecord> {
         if task.tip == task.task_commit {
             plan.stop.clone()
         } else {
@@ -430,7 +431,7 @@ impl Store {
             usage: budget.usage,
             stop,
             merged: plan.merged.is_some(),
-            planning: plan.status == super::plan::PlanStatus::Planning,
+            planning: plan.status == super::format::plan::PlanStatus::Planning,
             attempts: plan.attempts.len(),
         };
         Ok((facts, plan))
@@ -514,7 +515,7 @@ impl Store {
 
     /// Write the stop record onto the tip's note (or the plan, before any checkpoint), with
     /// `spent` (usage of the run not yet in git) added to the tip's pending usage.
-    pub fn record_stop(&self, task: &Task, stop: super::StopRecord, spent: &Usage) -> Result<()> {
+    pub fn record_stop(&self, task: &Task, stop: StopRecord, spent: &Usage) -> Result<()> {
         let text = self.edit_tip_note(task, |stop_slot, pending| {
             *stop_slot = Some(stop);
             pending.add(spent);
@@ -542,7 +543,7 @@ impl Store {
             &task.slug,
             task.tip,
             text,
-            &super::notes::usage_message(&task.slug),
+            &super::format::notes::usage_message(&task.slug),
         )
     }
 
@@ -559,7 +560,7 @@ impl Store {
     fn edit_tip_note(
         &self,
         task: &Task,
-        edit: impl FnOnce(&mut Option<super::StopRecord>, &mut Usage),
+        edit: impl FnOnce(&mut Option<StopRecord>, &mut Usage),
     ) -> Result<String> {
         let mut notes = NotesReader::new(self, &task.slug)?;
         if task.tip == task.task_commit {
@@ -583,7 +584,7 @@ impl Store {
     }
 
     /// Record in the plan that the task was merged into `into` as `commit` (the merge commit
-    /// itself is made by `git merge`, with [`super::merge_trailers`]).
+    /// itself is made by `git merge`, with [`super::format::trailers::merge_trailers`]).
     pub fn record_merge(
         &self,
         task: &Task,
@@ -592,11 +593,11 @@ impl Store {
         commit: &str,
         squash: bool,
     ) -> Result<()> {
-        plan.merged = Some(super::plan::Merged {
+        plan.merged = Some(super::format::plan::Merged {
             into: into.to_string(),
             commit: commit.to_string(),
             squash,
-            at: super::rollback::now_rfc3339(),
+            at: super::format::record::now_rfc3339(),
         });
         self.write_plan(task, plan, &format!("merged {}", task.slug))
     }
@@ -610,6 +611,6 @@ fn writable(task: &Task, plan: &Plan) -> Result<()> {
     Err(StoreError::NewerFormat {
         slug: task.slug.clone(),
         format: plan.format,
-        known: super::plan::FORMAT,
+        known: super::format::plan::FORMAT,
     })
 }

@@ -6,12 +6,13 @@ use gix::ObjectId;
 use gix::bstr::ByteSlice;
 
 use super::cache::Anchor;
-use super::carry::Carried;
-use super::plan::Plan;
-use super::record::{CheckpointRecord, TestsVerdict};
-use super::refs::{self, Edit, Expect, TaskRef};
-use super::slug::{slug_from_goal, validate_slug};
-use super::trailers::{StepOf, Trailers, key, parse_trailers};
+use super::capture::carry::Carried;
+use super::format::plan::Plan;
+use super::format::record::{CheckpointRecord, TestsVerdict};
+use super::format::refs::{self, Edit, Expect, TaskRef};
+use super::format::slug::{slug_from_goal, validate_slug};
+use super::format::subject::{Subject, TaskCommit};
+use super::format::trailers::{CheckpointTrailers, StepOf, key, parse_trailers};
 use super::{Result, Store, StoreError, git_err};
 
 /// What `git agent start` asks for.
@@ -46,14 +47,12 @@ impl Task {
 }
 
 pub(crate) fn task_message(slug: &str, goal: &str, base: ObjectId) -> String {
-    let mut trailers = Trailers::default();
-    trailers.push(key::TASK, slug);
-    trailers.push(key::BASE, base.to_string());
-    format!(
-        "agent: start {slug}\n\n{}\n\n{}",
-        goal.trim(),
-        trailers.render()
-    )
+    TaskCommit {
+        slug: slug.to_string(),
+        goal: goal.to_string(),
+        base: Some(base),
+    }
+    .message()
 }
 
 /// The carried commit is checkpoint 1, of step 0 of a plan not made yet.
@@ -62,12 +61,15 @@ const CARRIED_STEP: StepOf = StepOf { index: 0, steps: 0 };
 
 /// The message of the commit that carries the user's uncommitted work into the task.
 fn carried_message(slug: &str, carried: &Carried) -> String {
-    let mut trailers = Trailers::default();
-    trailers.push(key::TASK, slug);
-    trailers.push(key::CHECKPOINT, CARRIED_NUMBER.to_string());
-    trailers.push(key::STEP, CARRIED_STEP.to_string());
-    trailers.push(key::TESTS, TestsVerdict::NotRun.as_str());
-    trailers.push(key::CARRIED, "working tree");
+    let trailers = CheckpointTrailers {
+        task: Some(slug.to_string()),
+        checkpoint: Some(CARRIED_NUMBER),
+        step: Some(CARRIED_STEP),
+        carried: true,
+        ..CheckpointTrailers::default()
+    }
+    .with_tests(TestsVerdict::NotRun.as_str().to_string())
+    .trailers();
     let mut files = String::new();
     for (status, path) in carried.changes.iter().take(20) {
         files.push_str(&format!("  {status} {path}\n"));
@@ -76,10 +78,11 @@ fn carried_message(slug: &str, carried: &Carried) -> String {
         files.push_str(&format!("  … and {} more\n", carried.changes.len() - 20));
     }
     format!(
-        "agent: carried over from the working tree\n\n\
+        "{}\n\n\
          The uncommitted work of the checkout when the task started (tracked changes, and\n\
          untracked files that are not ignored), as `git add -A` stages it; the checkout, its\n\
          index and the stash were left as they were. {} file{}:\n{files}\n{}",
+        Subject::Carried,
         carried.changes.len(),
         if carried.changes.len() == 1 { "" } else { "s" },
         trailers.render()
@@ -173,7 +176,7 @@ impl Store {
             refs::branch(&slug),
             Expect::Absent,
             tip,
-            format!("agent: start {slug}"),
+            Subject::Start(slug.clone()).to_string(),
         );
         self.transaction(&[branch, notes])?;
         if new.display_notes {
@@ -282,7 +285,6 @@ impl Store {
     /// what lies below such a commit was checked when it was found, and cannot change.
     fn anchor_of(&self, slug: &str, tip: ObjectId) -> Result<Anchor> {
         let cached = self.with_cache(|c| c.any(slug).map(|f| (f.tips.tip, f.anchor.clone())));
-        let start_line = format!("agent: start {slug}");
         let mut walked = Vec::new();
         let mut current = tip;
         let anchor = loop {
@@ -296,26 +298,15 @@ impl Store {
             }
             walked.push(current);
             let message = self.commit_message(current)?;
-            if message.lines().next() == Some(start_line.as_str()) {
-                let trailers = parse_trailers(&message);
-                let base = match trailers
-                    .get(key::BASE)
-                    .and_then(|b| ObjectId::from_hex(b.as_bytes()).ok())
-                {
+            if let Some(start) = TaskCommit::parse(&message).filter(|t| t.slug == slug) {
+                let base = match start.base {
                     Some(base) => base,
                     None => self.parents(current)?.first().copied().unwrap_or(current),
                 };
-                let goal = message
-                    .split("\n\n")
-                    .nth(1)
-                    .filter(|g| !g.starts_with(&format!("{}:", key::TASK)))
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string();
                 break Anchor {
                     task_commit: current,
                     base,
-                    goal,
+                    goal: start.goal,
                 };
             }
             // A checkpoint of this task names it in a trailer; anything else means the branch

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
+use super::format::record::StopRecord;
 use super::lock::TaskLock;
-use super::record::StopRecord;
 use super::task::Task;
 use super::{Result, Store, StoreError};
 

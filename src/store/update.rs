@@ -11,43 +11,13 @@
 use std::path::Path;
 
 use gix::ObjectId;
-use serde::{Deserialize, Serialize};
 
+use super::ancestry::Ancestry;
+use super::capture::snapshot::snapshot_worktree;
+use super::format::plan::{Plan, PlanStep, Update};
 use super::merge::Conflict;
-use super::plan::Plan;
-use super::sync::Ancestry;
 use super::task::Task;
-use super::{PlanStep, Result, Store, StoreError};
-
-/// An update of the task from its base that is waiting for its conflicts to be resolved
-/// (docs/data-model.md, the plan's `update`): the next checkpoint of the task is the merge
-/// commit, with this commit as its second parent.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Update {
-    /// The base branch merged in, without `refs/heads/`.
-    pub branch: String,
-    /// Full id of the commit of the base branch that is merged in.
-    pub base: String,
-    /// Full id of the task's tip the update was made on: the merge commit's first parent.
-    /// Empty in plans written before it was recorded (then any tip is taken for it).
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub onto: String,
-    /// The paths that conflicted.
-    pub conflicts: Vec<String>,
-    /// The plan step (1-based) added to resolve them.
-    pub step: u32,
-    pub at: String,
-}
-
-impl Update {
-    /// Whether the update was made on `commit` (an update recorded without `onto` may have
-    /// been made on any).
-    fn made_on(&self, commit: ObjectId) -> bool {
-        self.onto.is_empty()
-            || ObjectId::from_hex(self.onto.as_bytes()).is_ok_and(|onto| onto == commit)
-    }
-}
+use super::{Result, Store, StoreError};
 
 /// The title of the step an update adds to resolve its conflicts.
 pub fn update_step_title(branch: &str) -> String {
@@ -252,8 +222,7 @@ impl Store {
     /// this is for comparing, not for committing).
     fn worktree_tree(&self, task: &Task, worktree: &Path) -> Result<ObjectId> {
         let repo = self.open_worktree(worktree)?;
-        let snapshot =
-            super::snapshot_worktree(&repo, self.tree_of(task.tip)?, None, &self.generated())?;
+        let snapshot = snapshot_worktree(&repo, self.tree_of(task.tip)?, None, &self.generated())?;
         Ok(snapshot.tree)
     }
 
@@ -261,8 +230,7 @@ impl Store {
     /// an update must not mix into its merge.
     pub fn uncheckpointed_changes(&self, task: &Task, worktree: &Path) -> Result<Vec<String>> {
         let repo = self.open_worktree(worktree)?;
-        let snapshot =
-            super::snapshot_worktree(&repo, self.tree_of(task.tip)?, None, &self.generated())?;
+        let snapshot = snapshot_worktree(&repo, self.tree_of(task.tip)?, None, &self.generated())?;
         Ok(snapshot
             .changes
             .iter()
@@ -309,7 +277,7 @@ impl Store {
                 context: "could not build an index from the tree".into(),
                 source: err.into(),
             })?;
-        super::index::write(&state, index_path, Some(tree))
+        super::capture::index::write(&state, index_path, Some(tree))
     }
 
     /// Record in the plan an update whose merge conflicted: a step to resolve the conflicts,
@@ -368,7 +336,7 @@ the tests pass. The checkpoint of this step records the merge.",
             onto: task.tip.to_string(),
             conflicts: paths,
             step,
-            at: super::now_rfc3339(),
+            at: super::format::record::now_rfc3339(),
         });
         self.write_plan(
             task,

@@ -9,8 +9,9 @@ use gix::bstr::{BStr, BString, ByteSlice};
 use gix::index::entry::{Flags, Mode, Stat};
 use gix::objs::tree::EntryKind;
 
-use super::filters::{Direction, FilterError, Filters, MAX_CONVERTED_BYTES};
-use super::refs;
+use super::capture::filters::{Direction, FilterError, Filters, MAX_CONVERTED_BYTES};
+use super::capture::paths::{PathOptions, beneath_err, path_options};
+use super::format::refs;
 use super::task::Task;
 use super::{Result, Store, StoreError, git_err};
 use crate::beneath::{BeneathError, Kind, Root};
@@ -463,7 +464,7 @@ impl Store {
             matches!(new, Some((EntryKind::Blob | EntryKind::BlobExecutable, _)))
                 .then_some(path.as_ref())
         });
-        let dirs = super::snapshot::parent_dirs(blobs);
+        let dirs = super::capture::paths::parent_dirs(blobs);
         let repo = self.open_worktree(workdir)?;
         let mut filters = None;
         let mut written = 0usize;
@@ -644,23 +645,7 @@ impl Store {
                 continue;
             }
         }
-        super::index::write(&state, index_path, Some(tree))
-    }
-}
-
-/// gix's path validation options.
-pub(crate) type PathOptions = gix::validate::path::component::Options;
-
-/// [`Store::path_options`] of `repo`: one owner for what every tree read for a worktree
-/// accepts.
-pub(crate) fn path_options(repo: &gix::Repository) -> PathOptions {
-    let config = repo.config_snapshot();
-    PathOptions {
-        protect_windows: cfg!(windows),
-        protect_hfs: config
-            .boolean("core.protectHFS")
-            .unwrap_or(cfg!(target_os = "macos")),
-        protect_ntfs: config.boolean("core.protectNTFS").unwrap_or(true),
+        super::capture::index::write(&state, index_path, Some(tree))
     }
 }
 
@@ -742,13 +727,5 @@ fn checkout_filter_error(path: &BStr, err: FilterError) -> StoreError {
             context: format!("could not check out {path}"),
             source: err.to_string().into(),
         },
-    }
-}
-
-pub(crate) fn beneath_err(root: &Path) -> impl Fn(BeneathError) -> StoreError {
-    let root = root.to_path_buf();
-    move |err| StoreError::Git {
-        context: format!("in the worktree {}", root.display()),
-        source: err.into(),
     }
 }

@@ -577,7 +577,7 @@ fn without_landlock_the_refusal_says_how_to_opt_out() {
         )
     );
     assert!(
-        sandbox::landlock_abi().is_some_and(|abi| abi >= 4),
+        git_agent::policy::launcher::landlock_abi().is_some_and(|abi| abi >= 4),
         "these tests need Landlock ABI 4 or later"
     );
 }

@@ -1,5 +1,6 @@
 use crate::support::git;
-use git_agent::policy::secrets::{RULES, SecretRule, parse_diff, redact_middle, shannon_entropy};
+use git_agent::policy::secret_rules::{RULES, SecretRule};
+use git_agent::policy::secrets::{parse_diff, redact_middle, shannon_entropy};
 use git_agent::policy::{
     SecretAllowList, SecretFinding, redact, scan_diff, scan_file, scan_object,
 };

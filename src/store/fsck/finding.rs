@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use gix::ObjectId;
 
+use crate::store::format::plan::FORMAT;
+use crate::store::format::refs::{self, TaskRef};
+use crate::store::format::trailers::key;
 use crate::store::lock::NotAFile;
-use crate::store::plan::FORMAT;
-use crate::store::refs::{self, TaskRef};
 use crate::store::{Inconsistency, StoreError};
 use crate::text::shell_word as sh;
 
@@ -429,8 +430,8 @@ impl Finding {
             ),
             Finding::ForeignCommit { names, above, .. } => {
                 let whose = match names {
-                    Some(other) => format!("belongs to task '{other}' (Agent-Task: {other})"),
-                    None => "was not made by git-agent (no Agent-Task trailer)".to_string(),
+                    Some(other) => format!("belongs to task '{other}' ({}: {other})", key::TASK),
+                    None => format!("was not made by git-agent (no {} trailer)", key::TASK),
                 };
                 let above = match above {
                     0 => String::new(),

@@ -5,11 +5,12 @@
 
 use super::links::RecordNote;
 use super::{Finding, Link, Purpose, Rewind, Target};
+use crate::store::format::notes::NotesReader;
+use crate::store::format::refs;
+use crate::store::format::trailers::{key, parse_trailers};
 use crate::store::lock::TaskLock;
-use crate::store::notes::NotesReader;
 use crate::store::task::Task;
-use crate::store::trailers::{key, parse_trailers};
-use crate::store::{Result, Store, refs};
+use crate::store::{Result, Store};
 
 impl Store {
     /// Take the lock of a task for work that builds on it (a run, a checkpoint): once it is

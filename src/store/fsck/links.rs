@@ -5,8 +5,8 @@
 use gix::ObjectId;
 
 use super::{Finding, Link, Mismatch, Rewind};
-use crate::store::record::CheckpointRecord;
-use crate::store::trailers::{StepOf, key};
+use crate::store::format::record::CheckpointRecord;
+use crate::store::format::trailers::{StepOf, key};
 use crate::store::{Result, Store};
 
 /// The note on a commit of the branch, as far as it is known.
@@ -61,17 +61,17 @@ impl Store {
         let mut problems = Vec::new();
         let number = match link.trailers.get(key::CHECKPOINT) {
             None => {
-                problems.push("no Agent-Checkpoint trailer".to_string());
+                problems.push(format!("no {} trailer", key::CHECKPOINT));
                 None
             }
             Some(n) => n.parse::<u32>().ok().or_else(|| {
-                problems.push(format!("Agent-Checkpoint: {n} is not a number"));
+                problems.push(format!("{}: {n} is not a number", key::CHECKPOINT));
                 None
             }),
         };
         let step = match link.trailers.get(key::STEP) {
             None => {
-                problems.push("no Agent-Step trailer".to_string());
+                problems.push(format!("no {} trailer", key::STEP));
                 None
             }
             Some(s) => match s.parse::<StepOf>() {

@@ -4,8 +4,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::{Checkout, Finding, FsckReport};
+use crate::store::Store;
+use crate::store::format::refs;
 use crate::store::lock::{NotAFile, TaskLock};
-use crate::store::{Store, refs};
 
 impl Store {
     /// Where the task's branch is checked out, if anywhere: a registered worktree whose HEAD

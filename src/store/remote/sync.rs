@@ -22,7 +22,18 @@ use std::path::{Path, PathBuf};
 
 use gix::ObjectId;
 
-use super::lock::{MarkedLock, clear_locks_since};
+use crate::store::ancestry::Ancestry;
+use crate::store::format::notes::NotesReader;
+use crate::store::format::plan::Plan;
+use crate::store::format::refs::{
+    self, Edit, Expect, TaskRef, fetch_refspecs, fetch_task_refspec, notes_merge_scratch,
+    tracking_agent_prefix, tracking_branch, tracking_branch_prefix, tracking_name, tracking_notes,
+    tracking_notes_prefix,
+};
+use crate::store::format::slug::validate_slug;
+use crate::store::lock::TaskLock;
+use crate::store::lock::{MarkedLock, clear_locks_since};
+use crate::store::{Result, Store, StoreError};
 
 /// The directory under `$GIT_COMMON_DIR/agent/` of the remotes' sync locks.
 const SYNC_LOCKS: &str = "sync";
@@ -30,50 +41,6 @@ const SYNC_LOCKS: &str = "sync";
 /// The name of the [`MarkedLock`] that a fetch or push with `remote` holds.
 fn sync_lock(remote: &str) -> String {
     format!("{SYNC_LOCKS}/{remote}")
-}
-use super::refs::{self, Edit, Expect};
-use super::{NotesReader, Result, Store, StoreError, TaskLock, validate_slug};
-
-/// Where a fetch puts the remote's task branches (where a plain `git fetch` puts them too).
-pub fn tracking_branch(remote: &str, slug: &str) -> String {
-    format!("refs/remotes/{remote}/agent/{slug}")
-}
-
-/// Where a fetch puts the remote's task branches, for every task.
-pub fn tracking_branch_prefix(remote: &str) -> String {
-    format!("refs/remotes/{remote}/agent/")
-}
-
-/// Where the copies of every remote's notes refs live.
-pub const TRACKING_NOTES_PREFIX: &str = "refs/notes/remotes/";
-
-/// Where a fetch puts the remote's notes refs (under `refs/notes/`, where `git notes` looks).
-pub fn tracking_notes(remote: &str, slug: &str) -> String {
-    format!("{TRACKING_NOTES_PREFIX}{remote}/agent/{slug}")
-}
-
-/// Where a fetch puts everything under the remote's `refs/agent/` (attic, say, lease).
-pub fn tracking_agent_prefix(remote: &str) -> String {
-    format!("refs/agent-remotes/{remote}/")
-}
-
-pub fn tracking_attic_prefix(remote: &str, slug: &str) -> String {
-    format!("{}{slug}/attic/", tracking_agent_prefix(remote))
-}
-
-/// Where a notes merge is prepared before the task's notes ref is moved to it by compare and
-/// swap (`git notes merge` only merges into refs under `refs/notes/`).
-fn notes_merge_scratch(slug: &str) -> String {
-    format!("refs/notes/agent-merge/{slug}")
-}
-
-/// The refspecs that fetch a remote's agent refs into the tracking refs.
-pub fn fetch_refspecs(remote: &str) -> [String; 3] {
-    [
-        format!("+refs/heads/agent/*:{}*", tracking_branch_prefix(remote)),
-        format!("+refs/notes/agent/*:refs/notes/remotes/{remote}/agent/*"),
-        format!("+refs/agent/*:{}*", tracking_agent_prefix(remote)),
-    ]
 }
 
 impl Store {
@@ -109,12 +76,6 @@ pub fn validate_remote(remote: &str) -> Result<()> {
 // ---------------------------------------------------------------------------------------
 // Decisions: pure functions of ref values and the commit graph.
 // ---------------------------------------------------------------------------------------
-
-/// The commit graph, as far as sync needs it.
-pub trait Ancestry {
-    /// Whether `a` is `b` or one of its ancestors.
-    fn is_ancestor(&self, a: ObjectId, b: ObjectId) -> Result<bool>;
-}
 
 /// How two values of the same ref relate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -355,28 +316,6 @@ pub fn attic_to_copy(
 // The store's side: reading the refs, asking the decisions, writing.
 // ---------------------------------------------------------------------------------------
 
-impl Ancestry for Store {
-    fn is_ancestor(&self, a: ObjectId, b: ObjectId) -> Result<bool> {
-        if a == b {
-            return Ok(true);
-        }
-        let out = self.git_raw(&[
-            "merge-base",
-            "--is-ancestor",
-            &a.to_string(),
-            &b.to_string(),
-        ])?;
-        match out.status.code() {
-            Some(0) => Ok(true),
-            Some(1) => Ok(false),
-            _ => Err(StoreError::GitCommand {
-                args: "merge-base --is-ancestor".into(),
-                detail: stderr_of(&out),
-            }),
-        }
-    }
-}
-
 fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).trim().to_string()
 }
@@ -480,7 +419,7 @@ impl Store {
         if let Some((_, since)) = lock.left_over() {
             for prefix in [
                 tracking_branch_prefix(remote),
-                format!("{TRACKING_NOTES_PREFIX}{remote}/agent/"),
+                tracking_notes_prefix(remote),
                 tracking_agent_prefix(remote),
             ] {
                 clear_locks_since(&self.common_dir().join(prefix), since);
@@ -546,17 +485,10 @@ impl Store {
         &self,
         remote: &str,
     ) -> Result<BTreeMap<String, BTreeMap<u32, ObjectId>>> {
-        let prefix = tracking_agent_prefix(remote);
         let mut out: BTreeMap<String, BTreeMap<u32, ObjectId>> = BTreeMap::new();
-        for (name, id) in self.refs_with_prefix(&prefix)? {
-            let Some((slug, n)) = name
-                .strip_prefix(&prefix)
-                .and_then(|rest| rest.split_once("/attic/"))
-            else {
-                continue;
-            };
-            if let Ok(n) = n.parse() {
-                out.entry(slug.to_string()).or_default().insert(n, id);
+        for (name, id) in self.refs_with_prefix(&tracking_agent_prefix(remote))? {
+            if let Some((slug, TaskRef::Attic(n))) = TaskRef::parse_tracking(remote, &name) {
+                out.entry(slug).or_default().insert(n, id);
             }
         }
         Ok(out)
@@ -565,14 +497,12 @@ impl Store {
     /// The remote's task branches (after a fetch): slug -> tip, names that are not task names
     /// left out.
     pub fn tracking_tasks(&self, remote: &str) -> Result<Vec<(String, ObjectId)>> {
-        let prefix = tracking_branch_prefix(remote);
         Ok(self
-            .refs_with_prefix(&prefix)?
+            .refs_with_prefix(&tracking_branch_prefix(remote))?
             .into_iter()
-            .filter_map(|(name, id)| {
-                let slug = name.strip_prefix(&prefix)?;
-                validate_slug(slug).ok()?;
-                Some((slug.to_string(), id))
+            .filter_map(|(name, id)| match TaskRef::parse_tracking(remote, &name)? {
+                (slug, TaskRef::Branch) if validate_slug(&slug).is_ok() => Some((slug, id)),
+                _ => None,
             })
             .collect())
     }
@@ -875,7 +805,7 @@ impl Store {
             &ours.to_string(),
             &theirs.to_string(),
         ];
-        let out = super::GitCommand::untrusted(repo.git_dir(), Some(dir))
+        let out = crate::store::GitCommand::untrusted(repo.git_dir(), Some(dir))
             .args(args)
             .output()
             .map_err(|err| StoreError::GitCommand {
@@ -998,7 +928,7 @@ impl Store {
     /// the other side knew: they are what the next plan learns from, so they must not be lost.
     fn keep_both_attempts(&self, slug: &str, ours: ObjectId, theirs: ObjectId) -> Result<()> {
         let task = self.task(slug)?;
-        let plan_at = |notes_commit: ObjectId| -> Result<Option<super::Plan>> {
+        let plan_at = |notes_commit: ObjectId| -> Result<Option<Plan>> {
             NotesReader::at_commit(self, notes_commit)?.plan(task.task_commit)
         };
         let (Some(a), Some(b)) = (plan_at(ours)?, plan_at(theirs)?) else {
@@ -1022,18 +952,6 @@ impl Store {
         }
         Ok(())
     }
-}
-
-/// The tracking ref that mirrors a ref of the remote (`None` for refs sync does not track).
-pub fn tracking_name(remote: &str, name: &str) -> Option<String> {
-    if let Some(rest) = name.strip_prefix("refs/heads/agent/") {
-        return Some(format!("{}{rest}", tracking_branch_prefix(remote)));
-    }
-    if let Some(rest) = name.strip_prefix("refs/notes/agent/") {
-        return Some(format!("refs/notes/remotes/{remote}/agent/{rest}"));
-    }
-    name.strip_prefix("refs/agent/")
-        .map(|rest| format!("{}{rest}", tracking_agent_prefix(remote)))
 }
 
 /// What [`Store::adopt_task`] did with our branch.
@@ -1079,10 +997,7 @@ impl Store {
     /// worker needs while it runs the task, one small fetch instead of every task's refs.
     pub fn fetch_task_extras(&self, remote: &str, slug: &str) -> Result<()> {
         validate_remote(remote)?;
-        let spec = format!(
-            "+refs/agent/{slug}/*:{}{slug}/*",
-            tracking_agent_prefix(remote)
-        );
+        let spec = fetch_task_refspec(remote, slug);
         self.fetch_retrying(
             remote,
             &[
@@ -1346,31 +1261,6 @@ mod tests {
             vec![(1, id(10))]
         );
         assert!(attic_to_copy(&map(&[]), &map(&[(1, 10)])).is_empty());
-    }
-
-    #[test]
-    fn tracking_names_mirror_the_remote_layout() {
-        assert_eq!(
-            tracking_name("o", "refs/heads/agent/t").as_deref(),
-            Some("refs/remotes/o/agent/t")
-        );
-        assert_eq!(
-            tracking_name("o", "refs/notes/agent/t").as_deref(),
-            Some("refs/notes/remotes/o/agent/t")
-        );
-        assert_eq!(
-            tracking_name("o", "refs/agent/t/lease").as_deref(),
-            Some("refs/agent-remotes/o/t/lease")
-        );
-        assert_eq!(
-            tracking_name("o", "refs/agent/t/attic/3").as_deref(),
-            Some("refs/agent-remotes/o/t/attic/3")
-        );
-        assert_eq!(tracking_name("o", "refs/heads/main"), None);
-        // What a fetch does agrees with the mapping.
-        let specs = fetch_refspecs("o");
-        assert!(specs[0].ends_with("refs/remotes/o/agent/*"));
-        assert!(specs[2].ends_with("refs/agent-remotes/o/*"));
     }
 
     #[test]

@@ -340,7 +340,7 @@ impl Watch {
     }
 }
 
-impl super::Store {
+impl crate::store::Store {
     /// Arm a [`Watch`] over a task's worktree, with the ignore rules its snapshots use.
     pub fn watch(&self, worktree: &Path) -> Result<Watch, String> {
         let repo = self
@@ -357,47 +357,15 @@ pub(crate) fn arm_for(
     worktree: &Path,
     generated: &crate::walk::generated::Generated,
 ) -> Result<Watch, String> {
-    let mut watch = Watch::arm(
-        worktree,
-        super::snapshot::excludes(repo, worktree, generated),
-    )?;
+    let mut watch = Watch::arm(worktree, super::paths::excludes(repo, worktree, generated))?;
     if repo.index_path().exists() {
         let index =
             super::index::read(repo).map_err(|err| format!("could not read the index: {err}"))?;
         let dirs =
-            super::snapshot::parent_dirs(index.entries().iter().map(|entry| entry.path(&index)));
+            super::paths::parent_dirs(index.entries().iter().map(|entry| entry.path(&index)));
         watch.add_existing(dirs)?;
     }
     Ok(watch)
-}
-
-/// Whether `path` is one of `scope` or lies beneath one of them.
-pub(crate) fn within(scope: &BTreeSet<BString>, path: &[u8]) -> bool {
-    if scope.contains(path) {
-        return true;
-    }
-    let mut end = path.len();
-    while let Some(slash) = path[..end].rfind_byte(b'/') {
-        if scope.contains(&path[..slash]) {
-            return true;
-        }
-        end = slash;
-    }
-    false
-}
-
-/// Whether a walk must enter the directory `dir` to reach `scope`: it is in the scope, lies
-/// beneath a path of it, or holds one.
-pub(crate) fn leads_to(scope: &BTreeSet<BString>, dir: &[u8]) -> bool {
-    if dir.is_empty() || within(scope, dir) {
-        return true;
-    }
-    let mut prefix = BString::from(dir);
-    prefix.push_byte(b'/');
-    scope
-        .range(prefix.clone()..)
-        .next()
-        .is_some_and(|first| first.starts_with(&prefix))
 }
 
 #[cfg(test)]
@@ -406,22 +374,6 @@ mod tests {
 
     fn scope(paths: &[&str]) -> BTreeSet<BString> {
         paths.iter().map(|p| BString::from(*p)).collect()
-    }
-
-    #[test]
-    fn a_scope_reaches_its_paths_and_what_lies_beneath_them() {
-        let s = scope(&["a/b/c.txt", "d"]);
-        assert!(within(&s, b"a/b/c.txt"));
-        assert!(within(&s, b"d/e/f"));
-        assert!(!within(&s, b"a/b/c.txt2"));
-        assert!(!within(&s, b"a/b"));
-        assert!(leads_to(&s, b""));
-        assert!(leads_to(&s, b"a"));
-        assert!(leads_to(&s, b"a/b"));
-        assert!(leads_to(&s, b"d/e"));
-        assert!(!leads_to(&s, b"a/bb"));
-        assert!(!leads_to(&s, b"ab"));
-        assert!(!leads_to(&s, b"e"));
     }
 
     #[test]

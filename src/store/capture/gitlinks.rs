@@ -28,7 +28,7 @@ const MAX_SYMREF_DEPTH: usize = 5;
 
 /// What the HEAD of a repository in the worktree names.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Head {
+pub(in crate::store) enum Head {
     /// A commit: what the gitlink records.
     Commit(ObjectId),
     /// No `.git` there: not a repository (a submodule that is not checked out).
@@ -41,7 +41,7 @@ pub(super) enum Head {
 
 /// The HEAD of the repository whose worktree is the directory `dir` of `root`, the task's
 /// worktree with its admin dir `admin`.
-pub(super) fn head_at(root: &Root, admin: &Path, dir: &Path) -> Head {
+pub(in crate::store) fn head_at(root: &Root, admin: &Path, dir: &Path) -> Head {
     let dot_git = dir.join(".git");
     match root.kind(&dot_git) {
         Ok(None) => Head::Absent,
@@ -58,7 +58,7 @@ pub(super) fn head_at(root: &Root, admin: &Path, dir: &Path) -> Head {
 
 /// What became of a gitlink of the index in the worktree.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Now {
+pub(in crate::store) enum Now {
     /// Its directory, with the recorded commit checked out, or no repository (a submodule
     /// not checked out, or one the harness does not follow): git keeps the gitlink.
     Same,
@@ -71,7 +71,7 @@ pub(super) enum Now {
 }
 
 /// The gitlink of the index at `dir` (recording `recorded`), as `git add -A` sees it now.
-pub(super) fn now(root: &Root, admin: &Path, dir: &Path, recorded: ObjectId) -> Now {
+pub(in crate::store) fn now(root: &Root, admin: &Path, dir: &Path, recorded: ObjectId) -> Now {
     match root.kind(dir) {
         Ok(Some(Kind::Dir)) => match head_at(root, admin, dir) {
             Head::Commit(id) if id != recorded => Now::Moved(id),
@@ -86,7 +86,7 @@ pub(super) fn now(root: &Root, admin: &Path, dir: &Path, recorded: ObjectId) -> 
 /// `git add -A` would add for it (`git add` warns about it, and so does the snapshot), or
 /// `None` with a warning saying why it is left out. A directory holding tracked files is
 /// no gitlink for git either (it walks into it); the walk does not, so it stays as it is.
-pub(super) fn added(
+pub(in crate::store) fn added(
     index: &gix::index::File,
     root: &Root,
     admin: &Path,

@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 
 use gix::bstr::{BString, ByteSlice};
 
-use super::Store;
-use super::watch::{Changes, Watch};
+use crate::store::Store;
+use crate::store::capture::watch::{Changes, Watch};
 use crate::walk::generated::Generated;
 
 const SOCKET: &str = "agent-fsmonitor.sock";
@@ -289,7 +289,7 @@ pub fn daemon_main(args: &[std::ffi::OsString]) -> std::process::ExitCode {
         .map_err(|err| err.to_string())
         .and_then(|repo| {
             serve(&worktree, repo.git_dir(), &generated.fingerprint(), || {
-                super::watch::arm_for(&repo, &worktree, &generated)
+                crate::store::capture::watch::arm_for(&repo, &worktree, &generated)
             })
         });
     match served {
@@ -308,7 +308,7 @@ fn context(repo: &gix::Repository, worktree: &Path) -> String {
     let mut text = repo.head_id().map(|id| id.to_string()).unwrap_or_default();
     let files = [
         Some(repo.common_dir().join("info").join("exclude")),
-        super::snapshot::excludes_file(repo, worktree),
+        crate::store::capture::paths::excludes_file(repo, worktree),
     ];
     for file in files.iter().flatten() {
         match std::fs::metadata(file) {

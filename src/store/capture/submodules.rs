@@ -19,8 +19,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use super::{GitCommand, Result, Store, StoreError};
 use crate::beneath::{Kind, Root};
+use crate::store::{GitCommand, Result, Store, StoreError};
 
 /// How deep submodules of submodules are followed.
 const MAX_DEPTH: usize = 8;
@@ -122,7 +122,7 @@ impl Store {
         .into_iter()
         .find(|dir| dir.is_dir())
         .unwrap_or_else(|| self.common_dir().join("modules"));
-        let root = Root::open(worktree).map_err(super::worktree::beneath_err(worktree))?;
+        let root = Root::open(worktree).map_err(super::paths::beneath_err(worktree))?;
         self.populate_level(
             &root,
             &Level {
@@ -174,7 +174,7 @@ impl Store {
             let rel = Path::new(&path);
             if !matches!(root.kind(rel), Ok(Some(Kind::Dir))) {
                 root.create_dir_all(rel, true)
-                    .map_err(super::worktree::beneath_err(root.path()))?;
+                    .map_err(super::paths::beneath_err(root.path()))?;
             }
             let dir = root.path().join(rel);
             let repo = level.task_modules.join(&module.name);
@@ -280,7 +280,7 @@ impl Store {
         }
         let tree_names =
             modules_at(self.common_dir(), self.common_dir(), &tip.to_string()).unwrap_or_default();
-        let root = Root::open(worktree).map_err(super::worktree::beneath_err(worktree))?;
+        let root = Root::open(worktree).map_err(super::paths::beneath_err(worktree))?;
         let task_modules = admin.join("modules");
         for (path, commit) in gitlinks {
             let (path, commit) = (path.clone(), *commit);

@@ -1,6 +1,6 @@
 //! Task names: derived from the goal, or given with `--name`.
 
-use super::{Result, StoreError};
+use crate::store::{Result, StoreError};
 
 const MAX_LEN: usize = 40;
 

@@ -12,9 +12,13 @@ use std::time::{Duration, Instant};
 
 use gix::ObjectId;
 
-use super::refs;
-use super::sync::tracking_notes;
-use super::{NotesReader, Result, StopReason, Store, parse_trailers};
+use crate::store::format::notes::NotesReader;
+use crate::store::format::record::StopReason;
+use crate::store::format::refs;
+use crate::store::format::refs::tracking_notes;
+use crate::store::format::subject::Subject;
+use crate::store::format::trailers::{Trailers, key, parse_trailers};
+use crate::store::{Result, Store};
 
 /// The longest a lease lasts: what `worker --lease` accepts, and what a pushed lease that says
 /// more is read as. Anyone with push access writes leases; one saying `999999999999s` would
@@ -39,44 +43,52 @@ pub struct Lease {
 impl Lease {
     pub fn message(&self, slug: &str) -> String {
         format!(
-            "agent: lease {slug}\n\nAgent-Task: {slug}\nAgent-Lease-Holder: {}\nAgent-Lease-Host: {}\n\
-             Agent-Lease-Pid: {}\nAgent-Lease-Since: {}\nAgent-Lease-Heartbeat: {}\n\
-             Agent-Lease-Duration: {}s\n",
-            one_line(&self.holder),
-            one_line(&self.host),
-            self.pid,
-            one_line(&self.since),
-            self.heartbeat,
-            self.duration.as_secs().max(1)
+            "{}\n\n{}",
+            Subject::Lease(slug.to_string()),
+            self.trailers(slug).render()
         )
+    }
+
+    /// The trailers of the lease commit of `slug`.
+    pub fn trailers(&self, slug: &str) -> Trailers {
+        let mut t = Trailers::default();
+        t.push(key::TASK, slug);
+        t.push(key::LEASE_HOLDER, &self.holder);
+        t.push(key::LEASE_HOST, &self.host);
+        t.push(key::LEASE_PID, self.pid.to_string());
+        t.push(key::LEASE_SINCE, &self.since);
+        t.push(key::LEASE_HEARTBEAT, self.heartbeat.to_string());
+        t.push(
+            key::LEASE_DURATION,
+            format!("{}s", self.duration.as_secs().max(1)),
+        );
+        t
     }
 
     /// The lease a commit message describes; `None` when it is not one.
     pub fn parse(message: &str) -> Option<Lease> {
-        let t = parse_trailers(message);
+        Lease::from_trailers(&parse_trailers(message))
+    }
+
+    fn from_trailers(t: &Trailers) -> Option<Lease> {
         let get = |k: &str| t.get(k).map(str::to_string);
-        let duration = get("Agent-Lease-Duration")?;
+        let duration = get(key::LEASE_DURATION)?;
         let secs: u64 = duration
             .strip_suffix('s')
             .unwrap_or(&duration)
             .parse()
             .ok()?;
         Some(Lease {
-            holder: get("Agent-Lease-Holder")?,
-            host: get("Agent-Lease-Host").unwrap_or_default(),
-            pid: get("Agent-Lease-Pid")
+            holder: get(key::LEASE_HOLDER)?,
+            host: get(key::LEASE_HOST).unwrap_or_default(),
+            pid: get(key::LEASE_PID)
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(0),
-            since: get("Agent-Lease-Since").unwrap_or_default(),
-            heartbeat: get("Agent-Lease-Heartbeat")?.parse().ok()?,
+            since: get(key::LEASE_SINCE).unwrap_or_default(),
+            heartbeat: get(key::LEASE_HEARTBEAT)?.parse().ok()?,
             duration: Duration::from_secs(secs.clamp(1, MAX_LEASE.as_secs())),
         })
     }
-}
-
-fn one_line(s: &str) -> String {
-    let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if s.is_empty() { "none".into() } else { s }
 }
 
 /// What a taker may do with a task's lease.
@@ -281,6 +293,22 @@ mod tests {
         assert_eq!(lease("999999999999s"), Some(MAX_LEASE));
         assert_eq!(lease("0s"), Some(Duration::from_secs(1)));
         assert_eq!(lease("300s"), Some(Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn a_lease_is_written_from_its_type_and_read_back_equal() {
+        let lease = Lease {
+            holder: "w1-4242".into(),
+            host: "box".into(),
+            pid: 4242,
+            since: "2026-01-01T00:00:00Z".into(),
+            heartbeat: 7,
+            duration: Duration::from_secs(300),
+        };
+        let message = lease.message("t");
+        assert_eq!(Lease::parse(&message), Some(lease.clone()));
+        assert_eq!(Subject::of(&message), Some(Subject::Lease("t".into())));
+        assert_eq!(parse_trailers(&message).get(key::TASK), Some("t"));
     }
 
     #[test]

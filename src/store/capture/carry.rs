@@ -16,8 +16,8 @@ use std::process::Stdio;
 
 use gix::ObjectId;
 
-use super::{Result, Store, StoreError};
 use crate::policy::{SecretAllowList, StreamScan};
+use crate::store::{Result, Store, StoreError};
 
 /// The working state carried into a new task.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,7 +131,7 @@ impl Store {
             text.extend_from_slice(generated.anchored(manifests.into_iter()).as_bytes());
         }
         let workdir = self.workdir()?.to_path_buf();
-        if let Some(own) = super::snapshot::excludes_file(&self.repo, &workdir)
+        if let Some(own) = super::paths::excludes_file(&self.repo, &workdir)
             && let Ok(own) = std::fs::read(&own)
         {
             text.push(b'\n');

@@ -1,5 +1,6 @@
 //! The plan: a TOML note on the task commit, rewritten when the plan changes.
 
+use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
 use super::record::{StopRecord, Usage};
@@ -47,9 +48,9 @@ pub struct Plan {
     pub stop: Option<StopRecord>,
     pub merged: Option<Merged>,
     /// Set by `git agent update` when merging the base conflicted: what the next checkpoint
-    /// merges (see [`super::Update`]).
+    /// merges (see [`Update`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub update: Option<super::Update>,
+    pub update: Option<Update>,
     /// On an attempt task (`<task>--try-<k>`): the task it is an attempt of.
     pub attempt_of: Option<AttemptOf>,
     /// Rounds of parallel attempts (`--attempts N`), oldest first; the last one may still be
@@ -241,6 +242,36 @@ impl Plan {
         // Plain data without maps keyed by non-strings cannot fail to serialize.
         toml::to_string(self)
             .unwrap_or_else(|err| format!("# could not serialize the plan: {err}\n"))
+    }
+}
+
+/// An update of the task from its base that is waiting for its conflicts to be resolved
+/// (docs/data-model.md, the plan's `update`): the next checkpoint of the task is the merge
+/// commit, with this commit as its second parent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Update {
+    /// The base branch merged in, without `refs/heads/`.
+    pub branch: String,
+    /// Full id of the commit of the base branch that is merged in.
+    pub base: String,
+    /// Full id of the task's tip the update was made on: the merge commit's first parent.
+    /// Empty in plans written before it was recorded (then any tip is taken for it).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub onto: String,
+    /// The paths that conflicted.
+    pub conflicts: Vec<String>,
+    /// The plan step (1-based) added to resolve them.
+    pub step: u32,
+    pub at: String,
+}
+
+impl Update {
+    /// Whether the update was made on `commit` (an update recorded without `onto` may have
+    /// been made on any).
+    pub(in crate::store) fn made_on(&self, commit: ObjectId) -> bool {
+        self.onto.is_empty()
+            || ObjectId::from_hex(self.onto.as_bytes()).is_ok_and(|onto| onto == commit)
     }
 }
 

@@ -185,6 +185,11 @@ pub struct CheckpointRecord {
     pub extra: toml::Table,
 }
 
+/// The time a note records (an attempt, a stop, a lease): RFC 3339, to the second, in UTC.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

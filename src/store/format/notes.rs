@@ -8,7 +8,7 @@ use gix::bstr::ByteSlice;
 use super::plan::Plan;
 use super::record::CheckpointRecord;
 use super::refs::{self, Edit, Expect};
-use super::{Result, Store, StoreError, git_err};
+use crate::store::{Result, Store, StoreError, git_err};
 
 /// Reads many notes of one notes ref, keeping the parsed fan-out tree between reads.
 pub struct NotesReader<'s> {
@@ -214,11 +214,12 @@ impl Store {
         if !is_usage_message(slug, self.commit_message(head)?.trim_end()) {
             return Ok(false);
         }
-        let suffix = format!("/agent/{slug}");
         let pushed = self
-            .ref_ids_with_prefix(super::sync::TRACKING_NOTES_PREFIX)?
+            .ref_ids_with_prefix(refs::TRACKING_NOTES_PREFIX)?
             .into_iter()
-            .any(|(name, id)| name.ends_with(&suffix) && id == head);
+            .any(|(name, id)| {
+                id == head && refs::parse_tracking_notes(&name).is_some_and(|(_, of)| of == slug)
+            });
         Ok(!pushed)
     }
 }

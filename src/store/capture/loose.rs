@@ -5,7 +5,7 @@ use std::path::Path;
 
 use gix::ObjectId;
 
-use super::{Result, Store, StoreError};
+use crate::store::{Result, Store, StoreError};
 
 impl Store {
     /// The content of blob `id` as a reader, with its size, when it is a loose object of the

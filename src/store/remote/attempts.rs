@@ -11,13 +11,17 @@ use std::collections::HashMap;
 
 use gix::ObjectId;
 
-use super::notes::NotesReader;
-use super::plan::{AttemptOf, AttemptResult, FAILED_TRY, Parallel};
-use super::record::Usage;
-use super::refs::{self, Edit, Expect};
-use super::slug::{attempt_slug, validate_slug};
-use super::task::{Task, task_message};
-use super::{Result, Store, StoreError, now_rfc3339};
+use crate::store::format::notes::NotesReader;
+use crate::store::format::plan::{
+    AttemptOf, AttemptResult, FAILED_TRY, Parallel, Plan, PlanStatus,
+};
+use crate::store::format::record::{TestsVerdict, Usage, now_rfc3339};
+use crate::store::format::refs::{self, Edit, Expect};
+use crate::store::format::slug::{attempt_slug, validate_slug};
+use crate::store::format::subject::Subject;
+use crate::store::format::trailers::{StepOf, key, parse_trailers};
+use crate::store::task::{Task, task_message};
+use crate::store::{Result, Store, StoreError};
 
 fn attempts_error(message: impl Into<String>, hint: impl Into<String>) -> StoreError {
     StoreError::Attempts {
@@ -129,7 +133,7 @@ impl Store {
         offset: u32,
     ) -> Result<Vec<String>> {
         let mut plan = self.plan(task)?;
-        if plan.status != super::PlanStatus::Ready || plan.steps.len() <= offset as usize {
+        if plan.status != PlanStatus::Ready || plan.steps.len() <= offset as usize {
             return Err(attempts_error(
                 format!("task '{}' has no plan steps left to attempt", task.slug),
                 format!("look at the plan with `git agent plan {}`", task.slug),
@@ -212,7 +216,7 @@ impl Store {
     }
 
     /// The round of attempts of a plan that is not picked yet.
-    pub fn open_round<'p>(&self, plan: &'p super::Plan) -> Option<&'p Parallel> {
+    pub fn open_round<'p>(&self, plan: &'p Plan) -> Option<&'p Parallel> {
         plan.parallel.last().filter(|round| round.picked == 0)
     }
 
@@ -224,7 +228,7 @@ impl Store {
         let checkpoints = self.checkpoints(&summary.task)?;
         let failing = checkpoints
             .iter()
-            .filter(|c| c.tests_verdict() == Some(super::TestsVerdict::Fail))
+            .filter(|c| c.tests_verdict() == Some(TestsVerdict::Fail))
             .count();
         let tries = summary
             .plan
@@ -632,36 +636,30 @@ fn rewrite_message(message: &str, from: &str, to: &str, base_number: u32, offset
         Some(i) => (&body[..i + 2], &body[i + 2..]),
         None => ("", body),
     };
-    let unfinished = format!("agent: unfinished work of {from}\n");
-    let head = match head.strip_prefix(unfinished.as_str()) {
-        Some(rest) => format!("agent: unfinished work of {to}\n{rest}"),
-        None => head.to_string(),
+    let head = match Subject::of(head) {
+        Some(Subject::Unfinished(of)) if of == from => {
+            let rest = head.split_once('\n').map_or("", |(_, rest)| rest);
+            format!("{}\n{rest}", Subject::Unfinished(to.to_string()))
+        }
+        _ => head.to_string(),
     };
-    let lines: Vec<String> = block
-        .lines()
-        .map(|line| {
-            let Some((key, value)) = line.split_once(": ") else {
-                return line.to_string();
-            };
-            let value = value.trim();
-            match key.to_ascii_lowercase().as_str() {
-                "agent-task" if value == from => format!("{key}: {to}"),
-                "agent-checkpoint" => match value.parse::<u32>() {
-                    Ok(n) => format!("{key}: {}", n + base_number),
-                    Err(_) => line.to_string(),
-                },
-                "agent-step" => match value
-                    .split_once('/')
-                    .and_then(|(i, m)| Some((i.parse::<u32>().ok()?, m.parse::<u32>().ok()?)))
-                {
-                    Some((i, m)) => format!("{key}: {}/{}", i + offset, m + offset),
-                    None => line.to_string(),
-                },
-                _ => line.to_string(),
-            }
-        })
-        .collect();
-    format!("{head}{}\n", lines.join("\n"))
+    let mut trailers = parse_trailers(block);
+    if trailers.0.is_empty() {
+        return format!("{head}{block}\n");
+    }
+    trailers.rewrite(key::TASK, |v| (v == from).then(|| to.to_string()));
+    trailers.rewrite(key::CHECKPOINT, |v| {
+        v.parse::<u32>().ok().map(|n| (n + base_number).to_string())
+    });
+    trailers.rewrite(key::STEP, |v| {
+        let step = v.parse::<StepOf>().ok()?;
+        let shifted = StepOf {
+            index: step.index + offset,
+            steps: step.steps + offset,
+        };
+        Some(shifted.to_string())
+    });
+    format!("{head}{}", trailers.render())
 }
 
 /// An attempt's record as the task's: checkpoint number and step shifted like the trailers,

@@ -15,10 +15,12 @@ use gix::bstr::ByteSlice;
 use gix::objs::tree::EntryKind;
 use serde::de::DeserializeOwned;
 
-use super::plan::{FORMAT, Plan};
-use super::refs::{self, TaskRef};
-use super::slug::validate_slug;
-use super::trailers::{Trailers, key, parse_trailers};
+use super::format::notes::NotesReader;
+use super::format::plan::{AttemptOf, FORMAT, Plan};
+use super::format::refs::{self, Expect, TaskRef};
+use super::format::slug::validate_slug;
+use super::format::subject::{Subject, TaskCommit};
+use super::format::trailers::{Trailers, key, parse_trailers};
 use super::{Result, Store, StoreError, git_err};
 
 /// How far back the history of a notes ref is searched for an earlier, readable note, and how
@@ -291,11 +293,7 @@ impl Store {
 
     /// Why an attempt task (task commit `task_commit`, plan saying `of`) belongs to no open
     /// round of attempts of its task, if it does not (docs/data-model.md#attempts).
-    fn attempt_problem(
-        &self,
-        task_commit: ObjectId,
-        of: &super::AttemptOf,
-    ) -> Result<Option<String>> {
+    fn attempt_problem(&self, task_commit: ObjectId, of: &AttemptOf) -> Result<Option<String>> {
         if validate_slug(&of.task).is_err() {
             return Ok(Some(format!("'{}' is not a task name", of.task)));
         }
@@ -305,7 +303,7 @@ impl Store {
         let Ok(task) = self.task_at(&of.task, tip) else {
             return Ok(None); // The task's own findings say what is wrong with it.
         };
-        let mut notes = super::NotesReader::new(self, &of.task)?;
+        let mut notes = NotesReader::new(self, &of.task)?;
         let Ok(Some(plan)) = notes.plan(task.task_commit) else {
             return Ok(None);
         };
@@ -336,28 +334,15 @@ impl Store {
             .task_deletions(slug)?
             .into_iter()
             .filter_map(|edit| match edit.expect {
-                super::Expect::At(id) => Some((edit.name, id)),
-                super::Expect::Absent => None,
+                Expect::At(id) => Some((edit.name, id)),
+                Expect::Absent => None,
             })
             .collect())
     }
 
     /// The refs under `prefix` with what they point to, without peeling or following.
     fn agent_refs(&self, prefix: &str) -> Result<Vec<(String, Target)>> {
-        let platform = self
-            .repo
-            .references()
-            .map_err(git_err("could not list refs"))?;
-        let iter = platform
-            .prefixed(prefix)
-            .map_err(git_err(format!("could not list refs under {prefix}")))?;
-        let mut out = Vec::new();
-        for reference in iter {
-            let reference = reference.map_err(|err| StoreError::Git {
-                context: format!("could not read a ref under {prefix}"),
-                source: err.into(),
-            })?;
-            let name = reference.name().as_bstr().to_string();
+        self.refs_under(prefix, |reference| {
             let target = match reference.target() {
                 gix::refs::TargetRef::Symbolic(to) => {
                     Target::Unreadable(Unreadable::Other(format!("the ref {}", to.as_bstr())))
@@ -381,9 +366,8 @@ impl Store {
                     }
                 }
             };
-            out.push((name, target));
-        }
-        Ok(out)
+            Ok(Some(target))
+        })
     }
 
     /// The newest value in a ref's reflog that is a commit other than what it holds now.
@@ -504,12 +488,11 @@ impl Store {
 
     /// Walk first parents from `tip` to the commit `agent: start <slug>`.
     fn chain(&self, slug: &str, tip: ObjectId) -> Result<Chain> {
-        let start = format!("agent: start {slug}");
         let mut links = Vec::new();
         let mut current = tip;
         loop {
             let message = self.commit_message(current)?;
-            if message.lines().next() == Some(start.as_str()) {
+            if Subject::starts_task(&message, slug) {
                 links.reverse();
                 return Ok(Chain::Found {
                     task_commit: current,
@@ -532,11 +515,10 @@ impl Store {
     /// The task commit below `commit` when every commit on the way names the task: the
     /// chain a task branch must have. Unreadable commits count as not.
     fn clean_chain(&self, slug: &str, commit: ObjectId) -> Option<ObjectId> {
-        let start = format!("agent: start {slug}");
         let mut current = commit;
         loop {
             let message = self.commit_message(current).ok()?;
-            if message.lines().next() == Some(start.as_str()) {
+            if Subject::starts_task(&message, slug) {
                 return Some(current);
             }
             if parse_trailers(&message).get(key::TASK) != Some(slug) {
@@ -667,11 +649,10 @@ impl Store {
                     checkout: self.checkout_of(slug),
                 });
                 // The plan still tells a reader what the task is: check it where it is.
-                let start = format!("agent: start {slug}");
                 notes.and_then(|n| {
                     n.notes.keys().copied().find(|&c| {
                         self.commit_message(c)
-                            .is_ok_and(|m| m.lines().next() == Some(start.as_str()))
+                            .is_ok_and(|m| Subject::starts_task(&m, slug))
                     })
                 })
             }
@@ -768,13 +749,9 @@ impl Store {
                 None => None,
             };
             let message = self.commit_message(task_commit)?;
-            let goal = message
-                .split("\n\n")
-                .nth(1)
-                .filter(|g| !g.starts_with(&format!("{}:", key::TASK)))
-                .unwrap_or_default()
-                .trim()
-                .to_string();
+            let goal = TaskCommit::parse(&message)
+                .map(|t| t.goal)
+                .unwrap_or_default();
             report.findings.push(Finding::PlanMissing {
                 task: task.clone(),
                 task_commit,

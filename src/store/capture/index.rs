@@ -21,12 +21,12 @@ use gix::ObjectId;
 use gix::bstr::BString;
 use gix::index::entry::Mode;
 
-use super::{Result, StoreError};
+use crate::store::{Result, StoreError};
 
 /// The worktree's index as it is on disk. Its trailing checksum is not verified, as git does
 /// not verify it on reading either (only `git fsck` does): hashing the whole file would make
 /// every checkpoint cost the size of the tree.
-pub(super) fn read(repo: &gix::Repository) -> Result<gix::index::File, gix::Error> {
+pub(in crate::store) fn read(repo: &gix::Repository) -> Result<gix::index::File, gix::Error> {
     gix::index::File::at(
         repo.index_path(),
         repo.object_hash(),
@@ -37,7 +37,7 @@ pub(super) fn read(repo: &gix::Repository) -> Result<gix::index::File, gix::Erro
 
 /// The tree the index holds by its own account: the valid root of its cache tree, covering
 /// every entry, with no conflict among them.
-pub(super) fn holds(state: &gix::index::State) -> Option<ObjectId> {
+pub(in crate::store) fn holds(state: &gix::index::State) -> Option<ObjectId> {
     let root = state.tree()?;
     let count = usize::try_from(root.num_entries?).ok()?;
     let whole = root.name.is_empty()
@@ -51,7 +51,7 @@ pub(super) fn holds(state: &gix::index::State) -> Option<ObjectId> {
 /// trailing SHA-1 of those bytes. The checksum guards against a torn file, not an attacker,
 /// so it needs no collision detection (git's `index.skipHash` leaves it out altogether);
 /// gix's collision-detecting SHA-1 made it most of a checkpoint's cost at 100k files.
-pub(super) fn write(
+pub(in crate::store) fn write(
     state: &gix::index::State,
     path: &std::path::Path,
     tree: Option<ObjectId>,
@@ -101,11 +101,11 @@ pub(super) fn write(
 }
 
 /// An entry as a tree records it.
-pub(super) type Recorded = (Mode, ObjectId);
+pub(in crate::store) type Recorded = (Mode, ObjectId);
 
 /// A path where the index and a tree differ, with its state in each (`None`: absent).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Drifted {
+pub(in crate::store) struct Drifted {
     pub path: BString,
     pub in_tree: Option<Recorded>,
     pub in_index: Option<Recorded>,
@@ -113,13 +113,13 @@ pub(super) struct Drifted {
 
 /// Where the index and `tree` differ, in path order. Conflicted entries count as absent
 /// from the index.
-pub(super) fn drift(
+pub(in crate::store) fn drift(
     repo: &gix::Repository,
     state: &gix::index::State,
     tree: ObjectId,
 ) -> Result<Vec<Drifted>> {
     let of_tree =
-        gix::index::State::from_tree(&tree, &repo.objects, super::worktree::path_options(repo))
+        gix::index::State::from_tree(&tree, &repo.objects, super::paths::path_options(repo))
             .map_err(|err| StoreError::Git {
                 context: "could not read the task's tree".into(),
                 source: err.into(),

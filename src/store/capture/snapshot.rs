@@ -23,9 +23,10 @@ use gix::objs::tree::EntryKind;
 
 use super::filters::{Cleaned, Direction, FilterError, Filters};
 use super::gitlinks;
-use super::{Result, StoreError, git_err};
+use super::paths::{excludes, parent_dirs};
 use crate::beneath::{Kind, Root};
 use crate::policy::{SecretAllowList, SecretFinding, StreamScan, scan_object};
+use crate::store::{Result, StoreError, git_err};
 use crate::walk::generated::Generated;
 
 pub use super::filters::MAX_BLOB_BYTES;
@@ -128,7 +129,7 @@ pub fn snapshot_worktree(
 }
 
 /// Like [`snapshot_worktree`], looking only at the paths of `scope` (a directory stands for
-/// everything beneath it) when it is given: what a [`super::Watch`] saw change. Every other
+/// everything beneath it) when it is given: what a [`super::watch::Watch`] saw change. Every other
 /// path keeps its state of `base_tree` and is never stat'ed; the ignore rules are those of
 /// the whole walk, read from the directories on the way to the scope.
 ///
@@ -156,7 +157,7 @@ pub fn snapshot_scoped(
         let state = gix::index::State::from_tree(
             &base_tree,
             &repo.objects,
-            super::worktree::path_options(repo),
+            super::paths::path_options(repo),
         )
         .map_err(|err| StoreError::Git {
             context: "could not build an index from the task's tree".into(),
@@ -187,7 +188,7 @@ pub fn snapshot_scoped(
         widened
     });
     let scope = widened.as_ref().or(scope);
-    let root = Root::open(&workdir).map_err(super::worktree::beneath_err(&workdir))?;
+    let root = Root::open(&workdir).map_err(super::paths::beneath_err(&workdir))?;
     let Walked {
         mut found,
         too_deep,
@@ -512,22 +513,6 @@ fn needs_hashing(
     })
 }
 
-/// Every directory holding one of `paths`, and their parents; `""` is the top.
-pub(crate) fn parent_dirs<'p>(paths: impl Iterator<Item = &'p BStr>) -> BTreeSet<BString> {
-    let mut dirs = BTreeSet::new();
-    for path in paths {
-        dirs.insert(BString::default());
-        let mut end = path.len();
-        while let Some(slash) = path[..end].rfind_byte(b'/') {
-            if !dirs.insert(path[..slash].to_owned()) {
-                break;
-            }
-            end = slash;
-        }
-    }
-    dirs
-}
-
 /// Writes the blobs of one snapshot: converted, scanned, then stored.
 struct BlobStore<'r> {
     repo: &'r gix::Repository,
@@ -549,7 +534,7 @@ impl<'r> BlobStore<'r> {
         dirs: &BTreeSet<BString>,
     ) -> Result<Option<ObjectId>> {
         let rel = path.to_path_lossy();
-        let failed = super::worktree::beneath_err(self.root.path());
+        let failed = super::paths::beneath_err(self.root.path());
         if mode == Mode::SYMLINK {
             let target = self.root.read_link(&rel).map_err(&failed)?;
             let data: Vec<u8> = gix::path::into_bstr(target)
@@ -810,9 +795,9 @@ fn walk(
                 return true; // not a path git can hold: the walk reports it as it would
             };
             if is_dir {
-                super::watch::leads_to(&scope, &rel)
+                super::paths::leads_to(&scope, &rel)
             } else {
-                super::watch::within(&scope, &rel)
+                super::paths::within(&scope, &rel)
             }
         }) as crate::walk::Keep
     });
@@ -926,36 +911,6 @@ fn too_deep_message(rel: &Path) -> String {
          command can reach it; remove the chain of directories",
         libc::PATH_MAX
     )
-}
-
-/// The exclude rules of the worktree `workdir` of `repo` beyond its own ignore files.
-pub(super) fn excludes(
-    repo: &gix::Repository,
-    workdir: &Path,
-    generated: &Generated,
-) -> crate::walk::Excludes {
-    crate::walk::Excludes {
-        file: excludes_file(repo, workdir),
-        generated: generated.clone(),
-    }
-}
-
-/// The file of `core.excludesFile`, as git finds it: the repository's configuration (any
-/// level), else `$XDG_CONFIG_HOME/git/ignore` or `~/.config/git/ignore`.
-pub(super) fn excludes_file(repo: &gix::Repository, workdir: &Path) -> Option<std::path::PathBuf> {
-    let configured = repo
-        .config_snapshot()
-        .trusted_path("core.excludesFile")
-        .ok()
-        .flatten();
-    let path = configured.or_else(|| {
-        let base = std::env::var_os("XDG_CONFIG_HOME")
-            .filter(|v| !v.is_empty())
-            .map(std::path::PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".config")))?;
-        Some(base.join("git").join("ignore"))
-    })?;
-    Some(workdir.join(path))
 }
 
 /// What the walk reached at one entry.

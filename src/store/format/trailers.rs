@@ -25,6 +25,14 @@ pub mod key {
     /// On a commit of the say chain that is not a message: what it is (`stop`).
     pub const SAY: &str = "Agent-Say";
     pub const CO_AUTHOR: &str = "Co-authored-by";
+    /// The lease of a task on a shared remote (docs/data-model.md#leases): who holds it,
+    /// where, since when, its heartbeat and how long it lasts.
+    pub const LEASE_HOLDER: &str = "Agent-Lease-Holder";
+    pub const LEASE_HOST: &str = "Agent-Lease-Host";
+    pub const LEASE_PID: &str = "Agent-Lease-Pid";
+    pub const LEASE_SINCE: &str = "Agent-Lease-Since";
+    pub const LEASE_HEARTBEAT: &str = "Agent-Lease-Heartbeat";
+    pub const LEASE_DURATION: &str = "Agent-Lease-Duration";
     /// What every agent trailer key starts with.
     pub const PREFIX: &str = "Agent-";
 }
@@ -75,41 +83,88 @@ impl FromStr for StepOf {
     }
 }
 
-/// A checkpoint's trailers, parsed once into what they mean. A value that does not parse
-/// reads as absent here; `git agent fsck` reports it.
+/// The value of `Agent-Carried` on the commit that carries the user's uncommitted work.
+const CARRIED_FROM: &str = "working tree";
+
+/// A checkpoint's trailers, parsed once into what they mean, and the writer of them: a
+/// checkpoint's trailer block is `CheckpointTrailers::trailers` rendered. A value that does
+/// not parse reads as absent here; `git agent fsck` reports it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckpointTrailers {
     pub task: Option<String>,
     pub checkpoint: Option<u32>,
     pub step: Option<StepOf>,
+    pub expected: Option<String>,
     /// The verdict word that starts `Agent-Tests`.
     pub tests: Option<TestsVerdict>,
     /// The whole `Agent-Tests` value: the verdict and the harness's summary of the run.
     pub tests_line: Option<String>,
+    pub risks: Option<String>,
+    pub next: Option<String>,
+    pub model: Option<String>,
+    pub co_author: Option<String>,
     /// The checkpoint carries the user's uncommitted work into the task.
     pub carried: bool,
 }
 
 impl CheckpointTrailers {
     pub fn parse(trailers: &Trailers) -> CheckpointTrailers {
-        let tests_line = trailers.get(key::TESTS).map(str::to_string);
+        let text = |key: &str| trailers.get(key).map(str::to_string);
+        let tests_line = text(key::TESTS);
         CheckpointTrailers {
-            task: trailers.get(key::TASK).map(str::to_string),
+            task: text(key::TASK),
             checkpoint: trailers.get(key::CHECKPOINT).and_then(|n| n.parse().ok()),
             step: trailers.get(key::STEP).and_then(|s| s.parse().ok()),
-            tests: tests_line
-                .as_deref()
-                .and_then(|t| t.split_whitespace().next())
-                .and_then(TestsVerdict::from_word),
+            expected: text(key::EXPECTED),
+            tests: tests_line.as_deref().and_then(tests_verdict),
             tests_line,
+            risks: text(key::RISKS),
+            next: text(key::NEXT),
+            model: text(key::MODEL),
+            co_author: text(key::CO_AUTHOR),
             carried: trailers.get(key::CARRIED).is_some(),
         }
+    }
+
+    /// The trailer block of a checkpoint, in the order of docs/data-model.md#commits.
+    pub fn trailers(&self) -> Trailers {
+        let mut trailers = Trailers::default();
+        let mut push = |key: &str, value: Option<String>| {
+            if let Some(value) = value {
+                trailers.push(key, value);
+            }
+        };
+        push(key::TASK, self.task.clone());
+        push(key::CHECKPOINT, self.checkpoint.map(|n| n.to_string()));
+        push(key::STEP, self.step.map(|s| s.to_string()));
+        push(key::EXPECTED, self.expected.clone());
+        push(key::TESTS, self.tests_line.clone());
+        push(key::RISKS, self.risks.clone());
+        push(key::NEXT, self.next.clone());
+        push(key::MODEL, self.model.clone());
+        push(key::CO_AUTHOR, self.co_author.clone());
+        push(key::CARRIED, self.carried.then(|| CARRIED_FROM.to_string()));
+        trailers
+    }
+
+    /// The `Agent-Tests` value `line`, with the verdict read from it.
+    pub fn with_tests(mut self, line: String) -> CheckpointTrailers {
+        self.tests = tests_verdict(&line);
+        self.tests_line = Some(line);
+        self
     }
 
     /// The step index (0 for the task commit or a carried start).
     pub fn step_index(&self) -> u32 {
         self.step.map_or(0, |s| s.index)
     }
+}
+
+/// The verdict word that starts an `Agent-Tests` value.
+fn tests_verdict(line: &str) -> Option<TestsVerdict> {
+    line.split_whitespace()
+        .next()
+        .and_then(TestsVerdict::from_word)
 }
 
 /// Ordered `Key: value` pairs of a commit message's trailer block.
@@ -127,6 +182,17 @@ impl Trailers {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(key))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Replace each value of `key` that `new` maps to a new one; the others stay.
+    pub fn rewrite(&mut self, key: &str, new: impl Fn(&str) -> Option<String>) {
+        for (k, v) in &mut self.0 {
+            if k.eq_ignore_ascii_case(key)
+                && let Some(value) = new(v)
+            {
+                *v = one_line(&value);
+            }
+        }
     }
 
     /// The trailer block, one `Key: value` per line.
@@ -245,6 +311,58 @@ mod tests {
         );
         assert_eq!("0/0".parse(), Ok(StepOf { index: 0, steps: 0 }));
         assert_eq!("2/2".parse(), Ok(StepOf { index: 2, steps: 2 }));
+    }
+
+    #[test]
+    fn a_checkpoint_s_trailers_are_written_from_their_type_and_read_back_equal() {
+        let written = CheckpointTrailers {
+            task: Some("fix".into()),
+            checkpoint: Some(4),
+            step: Some(StepOf { index: 2, steps: 3 }),
+            expected: Some("the flag parses".into()),
+            risks: Some("none".into()),
+            next: Some("document it".into()),
+            model: Some("claude".into()),
+            co_author: Some("Agent <agent@example.com>".into()),
+            carried: true,
+            ..CheckpointTrailers::default()
+        }
+        .with_tests("fail (sh test.sh: 1 failed)".into());
+        assert_eq!(written.tests, Some(TestsVerdict::Fail));
+        let message = format!("Summary\n\nbody\n\n{}", written.trailers().render());
+        assert_eq!(
+            CheckpointTrailers::parse(&parse_trailers(&message)),
+            written
+        );
+        // The keys in the order docs/data-model.md gives them.
+        let keys: Vec<String> = written.trailers().0.into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            [
+                key::TASK,
+                key::CHECKPOINT,
+                key::STEP,
+                key::EXPECTED,
+                key::TESTS,
+                key::RISKS,
+                key::NEXT,
+                key::MODEL,
+                key::CO_AUTHOR,
+                key::CARRIED
+            ]
+        );
+        let none = CheckpointTrailers::default();
+        assert_eq!(none.trailers(), Trailers::default());
+    }
+
+    #[test]
+    fn a_rewrite_changes_the_values_of_its_key_alone() {
+        let mut t = Trailers::default();
+        t.push(key::TASK, "a");
+        t.push(key::STEP, "1/2");
+        t.rewrite("agent-task", |v| (v == "a").then(|| "b".to_string()));
+        t.rewrite(key::STEP, |_| None);
+        assert_eq!(t.render(), "Agent-Task: b\nAgent-Step: 1/2\n");
     }
 
     #[test]
