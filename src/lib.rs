@@ -4,6 +4,7 @@
 //! the git data model they share is specified in docs/data-model.md.
 
 pub mod agent;
+pub mod app;
 pub mod beneath;
 pub mod cli;
 pub mod commands;

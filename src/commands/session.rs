@@ -1,45 +1,22 @@
-//! The composition root of a run: configuration → provider → sandbox → toolbox → the loop,
-//! and the loop's outcome mapped to an exit code. `start`, `resume`, `demo`, `checkpoint` and
-//! `merge` assemble what they need here instead of borrowing from one another.
+//! A run as the CLI drives it: the loop over what `app::session` assembles, rendered on the
+//! terminal, and its outcome mapped to an exit code. `start`, `resume`, `demo` and
+//! `checkpoint` assemble what they need here instead of borrowing from one another.
 
 use std::path::PathBuf;
 
 use super::Context;
 use crate::agent::{Agent, Event, Interrupt};
-use crate::config::{Config, Flags, Inputs, Warning};
+use crate::config::{Config, Flags, Warning};
 use crate::error::Exit;
-use crate::llm::{ApiKey, Provider, ProviderConfig, ProviderKind};
-use crate::policy::CommandPolicy;
+use crate::llm::{Provider, ProviderKind};
 use crate::store::Store;
-use crate::tools::ToolBox;
-use crate::tools::mcp::McpServers;
 
 /// The configuration of the checkout; its warnings (ignored keys) go to stderr, once per run.
 pub fn load_config(ctx: &Context, store: &Store, flags: Flags) -> anyhow::Result<Config> {
-    let inputs = Inputs::discover_in(store.repo(), flags);
-    let config = crate::config::load(&inputs)?;
-    ctx.warn(&config.warnings);
-    Ok(config)
+    crate::app::session::load_config(ctx, store, flags)
 }
 
-/// The provider of the configuration; checked (key present, recording readable) before any
-/// task is created, so a missing key costs nothing.
-pub fn provider_for(config: &Config) -> anyhow::Result<Provider> {
-    let mut provider = ProviderConfig::from_env(config.provider);
-    match config.provider {
-        ProviderKind::Anthropic if config.anthropic_base_url.is_some() => {
-            provider.base_url = config.anthropic_base_url.clone()
-        }
-        ProviderKind::Openai if config.openai_base_url.is_some() => {
-            provider.base_url = config.openai_base_url.clone()
-        }
-        _ => {}
-    }
-    provider.replay_file = config.replay_file.clone();
-    provider.record_file = config.record_file.clone();
-    provider.retry.unreachable_wait = config.unreachable_wait;
-    Ok(Provider::new(provider)?)
-}
+pub use crate::app::session::{provider_for, toolbox};
 
 /// Tells the user, before a run, of each configured model without a known price: its calls
 /// are recorded at $0, so `max_cost` cannot stop the run. A replay costs what its recording's
@@ -71,36 +48,6 @@ pub fn warn_unpriced(ctx: &Context, config: &Config) {
         })
         .collect();
     ctx.warn(&warnings);
-}
-
-/// Provider keys of the environment: masked wherever tool output goes.
-fn known_secrets() -> Vec<String> {
-    [ProviderKind::Anthropic, ProviderKind::Openai]
-        .into_iter()
-        .filter_map(ApiKey::from_env)
-        .map(|k| k.expose_secret().to_string())
-        .collect()
-}
-
-pub fn toolbox(config: &Config, worktree: PathBuf) -> anyhow::Result<ToolBox> {
-    let policy = CommandPolicy::from_config(&config.allow, &config.deny)?;
-    let sandbox = config.sandbox_for(&worktree);
-    Ok(ToolBox {
-        // MCP servers of the configuration run in the commands' sandbox.
-        mcp: McpServers::new(
-            config.mcp_servers.clone(),
-            worktree.clone(),
-            sandbox.clone(),
-        ),
-        sandbox,
-        worktree,
-        policy,
-        command_timeout: config.command_timeout,
-        output_tokens: crate::tools::OUTPUT_TOKENS,
-        generated: crate::walk::generated::Generated::new(&config.generated),
-        secrets: known_secrets(),
-        refusals: 0,
-    })
 }
 
 /// Run the loop on a task in `worktree` and map its outcome to an exit code.

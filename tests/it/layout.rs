@@ -228,3 +228,50 @@ fn every_sleep_in_the_tests_is_one_where_time_is_what_is_tested() {
     );
     assert!(polls.len() <= 1, "more than one poll interval: {polls:?}");
 }
+
+/// The MCP server is a front end over `crate::app`, beside the CLI: it may use the command
+/// context (`super::Context`, to start) and its own files, never a CLI command's helpers
+/// (`super::merge::…`, `crate::commands::log::…`), whose output is the terminal's.
+fn cli_helpers_named(source: &str) -> Vec<String> {
+    let own = ["Context", "types", "runs", "resources", "*"];
+    let mut named = Vec::new();
+    for prefix in ["crate::commands::", "super::super::", "super::"] {
+        let mut rest = source;
+        while let Some(at) = rest.find(prefix) {
+            let before = rest[..at].chars().last();
+            rest = &rest[at + prefix.len()..];
+            // `super::super::x` is counted once, by its own prefix.
+            if prefix == "super::" && (before == Some(':') || rest.starts_with("super::")) {
+                continue;
+            }
+            let name = leading_ident(rest).unwrap_or_else(|| rest.chars().take(1).collect());
+            if !own.contains(&name.as_str()) {
+                named.push(format!("{prefix}{name}"));
+            }
+        }
+    }
+    named
+}
+
+#[test]
+fn the_mcp_server_calls_the_application_layer_not_cli_helpers() {
+    assert_eq!(
+        cli_helpers_named(
+            "use super::Context;\nsuper::merge::merge_task(); crate::commands::log::x"
+        ),
+        ["crate::commands::log", "super::merge"],
+        "the guard must see a planted helper call"
+    );
+    let dir = manifest_dir().join("src/commands/mcp");
+    let files = rust_files(&dir);
+    assert!(files.len() >= 3, "{files:?}");
+    for file in files {
+        let source = without_comments(&std::fs::read_to_string(&file).unwrap());
+        let helpers = cli_helpers_named(&source);
+        assert!(
+            helpers.is_empty(),
+            "{} calls CLI helpers {helpers:?}: call crate::app instead",
+            file.display()
+        );
+    }
+}

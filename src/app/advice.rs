@@ -1,6 +1,7 @@
-//! The error-to-advice mapping, at the edge: the first error in a chain that can say how to
-//! fix it gives the hint and the exit code. Kept here, not in `error`, so the library modules
-//! that implement [`Advice`] never sit in an import cycle with the code that downcasts to them.
+//! The error-to-advice mapping both front ends (the CLI's report, the MCP server's tool errors)
+//! use: the first error in a chain that can say how to fix it gives the hint and the exit
+//! code. Kept here, not in `error`, so the library modules that implement [`Advice`] never sit
+//! in an import cycle with the code that downcasts to them.
 
 use crate::error::{Advice, Exit, UserError};
 
