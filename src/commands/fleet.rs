@@ -16,7 +16,7 @@ use gix::ObjectId;
 
 use super::session::{RunHooks, load_config, provider_for, run_loop_with, warn_unpriced};
 use super::{Context, short};
-use crate::agent::{Event, Interrupt, Press, Presses};
+use crate::agent::{Event, Interrupt, Press, Presses, RunSpec};
 use crate::cli::{QueueAction, QueueAddArgs, QueueArgs, WorkerArgs};
 use crate::config::Config;
 use crate::error::{Exit, UserError};
@@ -631,9 +631,13 @@ fn work(
     let remote = holding.remote.clone();
     let duration = holding.lease.duration;
     let holding = Arc::new(Mutex::new(holding));
-    let result = run_claimed(
-        ctx, store, config, signals, &slug, &remote, duration, &holding,
-    );
+    let claim = Claim {
+        slug: &slug,
+        remote: &remote,
+        duration,
+        holding: &holding,
+    };
+    let result = run_claimed(ctx, store, config, signals, &claim);
     let mut guard = holding
         .lock()
         .map_err(|_| anyhow::anyhow!("the lease state was poisoned"))?;
@@ -674,18 +678,29 @@ fn work(
     }
 }
 
+/// A claimed task as its run sees it: the task, the remote it came from, the lease's
+/// duration, and the lease held (shared with the heartbeat).
+struct Claim<'a> {
+    slug: &'a str,
+    remote: &'a str,
+    duration: Duration,
+    holding: &'a Arc<Mutex<Holding>>,
+}
+
 /// The run itself; returns its exit, and how many pushes it made and how long they took.
-#[allow(clippy::too_many_arguments)]
 fn run_claimed(
     ctx: &Context,
     store: &Store,
     config: &Config,
     signals: &Signals,
-    slug: &str,
-    remote: &str,
-    duration: Duration,
-    holding: &Arc<Mutex<Holding>>,
+    claim: &Claim<'_>,
 ) -> anyhow::Result<(Exit, u32, u128)> {
+    let Claim {
+        slug,
+        remote,
+        duration,
+        holding,
+    } = *claim;
     // Our copy of the task becomes the remote's: a run of ours that died here may have left
     // unfinished work (into the attic) and checkpoints it never pushed (into the attic too).
     if let Ok(task) = store.task(slug) {
@@ -774,15 +789,18 @@ fn run_claimed(
             }
         }
     };
+    let spec = RunSpec {
+        store,
+        slug: slug.to_string(),
+        worktree,
+        config: config.clone(),
+        provider,
+        resumed: true,
+        plan_only: false,
+    };
     let exit = run_loop_with(
         ctx,
-        store,
-        slug,
-        worktree,
-        config.clone(),
-        provider,
-        true,
-        false,
+        spec,
         RunHooks {
             interrupt: Some(interrupt),
             on_event: Some(&mut on_event),

@@ -2,13 +2,11 @@
 //! terminal, and its outcome mapped to an exit code. `start`, `resume`, `demo` and
 //! `checkpoint` assemble what they need here instead of borrowing from one another.
 
-use std::path::PathBuf;
-
 use super::Context;
-use crate::agent::{Agent, Event, Interrupt};
+use crate::agent::{Agent, Event, Interrupt, RunSpec};
 use crate::config::{Config, Flags, Warning};
 use crate::error::Exit;
-use crate::llm::{Provider, ProviderKind};
+use crate::llm::ProviderKind;
 use crate::store::Store;
 
 /// The configuration of the checkout; its warnings (ignored keys) go to stderr, once per run.
@@ -50,29 +48,9 @@ pub fn warn_unpriced(ctx: &Context, config: &Config) {
     ctx.warn(&warnings);
 }
 
-/// Run the loop on a task in `worktree` and map its outcome to an exit code.
-#[allow(clippy::too_many_arguments)]
-pub fn run_loop(
-    ctx: &Context,
-    store: &Store,
-    slug: &str,
-    worktree: PathBuf,
-    config: Config,
-    provider: Provider,
-    resumed: bool,
-    plan_only: bool,
-) -> anyhow::Result<Exit> {
-    run_loop_with(
-        ctx,
-        store,
-        slug,
-        worktree,
-        config,
-        provider,
-        resumed,
-        plan_only,
-        RunHooks::default(),
-    )
+/// Run the loop on a task and map its outcome to an exit code.
+pub fn run_loop(ctx: &Context, spec: RunSpec<'_>) -> anyhow::Result<Exit> {
+    run_loop_with(ctx, spec, RunHooks::default())
 }
 
 /// What a caller that drives runs (`git agent worker`) adds to one: its own interrupt (it
@@ -84,16 +62,9 @@ pub struct RunHooks<'a> {
     pub on_event: Option<&'a mut (dyn FnMut(&Event) + Send)>,
 }
 
-#[allow(clippy::too_many_arguments)]
 pub fn run_loop_with(
     ctx: &Context,
-    store: &Store,
-    slug: &str,
-    worktree: PathBuf,
-    config: Config,
-    provider: Provider,
-    resumed: bool,
-    plan_only: bool,
+    spec: RunSpec<'_>,
     hooks: RunHooks<'_>,
 ) -> anyhow::Result<Exit> {
     let RunHooks {
@@ -103,9 +74,9 @@ pub fn run_loop_with(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let tools = toolbox(&config, worktree.clone())?;
+    let tools = toolbox(&spec.config, spec.worktree.clone())?;
     let mut render = crate::ui::renderer(&ctx.global.style());
-    let mut log = crate::ui::RunLog::create(store, slug);
+    let mut log = crate::ui::RunLog::create(spec.store, &spec.slug);
     let mut emit = move |event: Event| {
         log.append(&event);
         if let Some(hook) = on_event.as_mut() {
@@ -114,25 +85,14 @@ pub fn run_loop_with(
         render(event);
     };
     emit(Event::TaskStarted {
-        slug: slug.to_string(),
-        branch: format!("agent/{slug}"),
-        worktree: worktree.display().to_string(),
-        resumed,
+        slug: spec.slug.clone(),
+        branch: format!("agent/{}", spec.slug),
+        worktree: spec.worktree.display().to_string(),
+        resumed: spec.resumed,
     });
     let outcome = runtime.block_on(async {
         let interrupt = interrupt.unwrap_or_else(Interrupt::install);
-        let mut agent = Agent::new(
-            store,
-            slug.to_string(),
-            worktree,
-            config,
-            provider,
-            tools,
-            &mut emit,
-            interrupt,
-        );
-        agent.plan_only = plan_only;
-        agent.run().await
+        Agent::new(spec, tools, &mut emit, interrupt).run().await
     })?;
     Ok(outcome.exit())
 }

@@ -551,7 +551,7 @@ impl Kind {
             (Count, V::Integer(n)) => *n >= 0,
             (Dollars, V::Integer(n)) => {
                 return if *n >= 0 {
-                    #[allow(clippy::cast_precision_loss)]
+                    // Whole dollars as a float: exact up to 2^53, far beyond any budget.
                     Ok(V::Float(*n as f64))
                 } else {
                     Err(self.expected())
