@@ -15,6 +15,8 @@ pub fn advice_of(err: &anyhow::Error) -> (Option<String>, Exit) {
     (None, Exit::Error)
 }
 
+/// Every error type that gives advice: tests/it/layout.rs checks that each `impl Advice` of
+/// `src/` is looked for here, so a new one cannot lose its hint.
 fn as_advice<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Advice> {
     if let Some(e) = cause.downcast_ref::<UserError>() {
         return Some(e);
@@ -29,6 +31,9 @@ fn as_advice<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn
         return Some(e);
     }
     if let Some(e) = cause.downcast_ref::<crate::config::ConfigError>() {
+        return Some(e);
+    }
+    if let Some(e) = cause.downcast_ref::<crate::agent::LoopError>() {
         return Some(e);
     }
     None

@@ -413,6 +413,67 @@ struct Worked {
 /// How many of the oldest queued tasks an idle worker chooses its first claim among.
 const CLAIM_SPREAD: usize = 4;
 
+/// The tasks of the remote's queue a worker may claim, oldest first: the queued ones, and
+/// those whose lease's heartbeat has stopped (with the lease to take over); and whether
+/// another worker holds any. `seen` keeps, across polls, when each lease was last seen move.
+fn candidates<'r>(
+    rows: &'r [QueueRow],
+    seen: &mut HashMap<String, Seen>,
+    now: Instant,
+) -> (Vec<(&'r QueueRow, Option<ObjectId>)>, bool) {
+    let mut candidates = Vec::new();
+    let mut held_elsewhere = false;
+    for row in rows.iter().filter(|row| !row.attempt) {
+        match row.state {
+            QueueState::Queued => candidates.push((row, None)),
+            QueueState::Claimed | QueueState::Running => {
+                held_elsewhere = true;
+                let current = row.lease.as_ref().map(|(id, l)| (*id, l.duration));
+                let (check, next) = check_lease(current, seen.get(&row.slug).copied(), now);
+                match next {
+                    Some(next) => seen.insert(row.slug.clone(), next),
+                    None => seen.remove(&row.slug),
+                };
+                if check == LeaseCheck::Stale {
+                    candidates.push((row, current.map(|(id, _)| id)));
+                }
+            }
+            QueueState::Done | QueueState::Blocked(_) | QueueState::Stopped => {
+                seen.remove(&row.slug);
+            }
+        }
+    }
+    (candidates, held_elsewhere)
+}
+
+/// Says how a task the worker took ended (a `finished` or `lost` event).
+fn finished(ctx: &Context, slug: &str, outcome: &Worked, started: Instant) {
+    let what = if outcome.lost {
+        "lost its lease (another worker holds it now); nothing more was pushed"
+    } else {
+        match outcome.exit {
+            Exit::Done => "done",
+            Exit::Blocked => "blocked",
+            Exit::Budget => "out of budget",
+            Exit::Interrupted => "interrupted",
+            Exit::Error | Exit::Usage => "stopped with an error",
+        }
+    };
+    event(
+        ctx,
+        serde_json::json!({"event": if outcome.lost { "lost" } else { "finished" },
+            "slug": slug, "exit": outcome.exit.code(), "state": what,
+            "pushes": outcome.pushes, "push_ms": outcome.push_ms,
+            "wall_ms": started.elapsed().as_millis()}),
+        format!(
+            "{slug}: {what} ({} pushes, {} ms pushing, {} ms in all)",
+            outcome.pushes,
+            outcome.push_ms,
+            started.elapsed().as_millis()
+        ),
+    );
+}
+
 pub fn cmd_worker(ctx: &Context, args: WorkerArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
     let remote = remote_of(args.remote.clone())?;
@@ -442,29 +503,7 @@ pub fn cmd_worker(ctx: &Context, args: WorkerArgs) -> anyhow::Result<Exit> {
             continue;
         }
         let rows = store.remote_queue(&remote)?;
-        let now = Instant::now();
-        let mut candidates: Vec<(&QueueRow, Option<ObjectId>)> = Vec::new();
-        let mut held_elsewhere = false;
-        for row in rows.iter().filter(|row| !row.attempt) {
-            match row.state {
-                QueueState::Queued => candidates.push((row, None)),
-                QueueState::Claimed | QueueState::Running => {
-                    held_elsewhere = true;
-                    let current = row.lease.as_ref().map(|(id, l)| (*id, l.duration));
-                    let (check, next) = check_lease(current, seen.get(&row.slug).copied(), now);
-                    match next {
-                        Some(next) => seen.insert(row.slug.clone(), next),
-                        None => seen.remove(&row.slug),
-                    };
-                    if check == LeaseCheck::Stale {
-                        candidates.push((row, current.map(|(id, _)| id)));
-                    }
-                }
-                QueueState::Done | QueueState::Blocked(_) | QueueState::Stopped => {
-                    seen.remove(&row.slug);
-                }
-            }
-        }
+        let (mut candidates, held_elsewhere) = candidates(&rows, &mut seen, Instant::now());
         // Idle workers would all go for the oldest task, and all but one lose the race:
         // each starts with one of the oldest few at random instead, oldest first after it.
         let spread = candidates.len().min(CLAIM_SPREAD);
@@ -520,31 +559,7 @@ pub fn cmd_worker(ctx: &Context, args: WorkerArgs) -> anyhow::Result<Exit> {
                     break;
                 }
             };
-            let what = if outcome.lost {
-                "lost its lease (another worker holds it now); nothing more was pushed"
-            } else {
-                match outcome.exit {
-                    Exit::Done => "done",
-                    Exit::Blocked => "blocked",
-                    Exit::Budget => "out of budget",
-                    Exit::Interrupted => "interrupted",
-                    Exit::Error | Exit::Usage => "stopped with an error",
-                }
-            };
-            event(
-                ctx,
-                serde_json::json!({"event": if outcome.lost { "lost" } else { "finished" },
-                    "slug": row.slug, "exit": outcome.exit.code(), "state": what,
-                    "pushes": outcome.pushes, "push_ms": outcome.push_ms,
-                    "wall_ms": started.elapsed().as_millis()}),
-                format!(
-                    "{}: {what} ({} pushes, {} ms pushing, {} ms in all)",
-                    row.slug,
-                    outcome.pushes,
-                    outcome.push_ms,
-                    started.elapsed().as_millis()
-                ),
-            );
+            finished(ctx, &row.slug, &outcome, started);
             took = true;
             worked += 1;
             break;

@@ -275,3 +275,39 @@ fn the_mcp_server_calls_the_application_layer_not_cli_helpers() {
         );
     }
 }
+
+/// The types an `impl … Advice for T` of `src/` names.
+fn advice_impls(source: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for line in source.lines() {
+        let line = line.trim();
+        if line.starts_with("impl") && line.contains("Advice for ") {
+            let after = &line[line.find("Advice for ").unwrap() + "Advice for ".len()..];
+            found.extend(leading_ident(after));
+        }
+    }
+    found
+}
+
+/// Every error type with a hint is found by the front ends' advice lookup
+/// (src/app/advice.rs): an `impl Advice` it does not downcast to loses its hint and exit code
+/// silently (as `LoopError`'s once did).
+#[test]
+fn every_error_with_advice_is_looked_for_at_the_edge() {
+    assert_eq!(
+        advice_impls("impl crate::error::Advice for LoopError {"),
+        ["LoopError"]
+    );
+    let lookup = std::fs::read_to_string(manifest_dir().join("src/app/advice.rs")).unwrap();
+    let mut types = Vec::new();
+    for file in rust_files(&manifest_dir().join("src")) {
+        types.extend(advice_impls(&std::fs::read_to_string(&file).unwrap()));
+    }
+    assert!(types.len() >= 6, "{types:?}");
+    for ty in types {
+        assert!(
+            lookup.contains(&format!("{ty}>()")),
+            "src/app/advice.rs does not look for {ty}, which gives advice"
+        );
+    }
+}
