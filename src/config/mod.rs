@@ -824,6 +824,36 @@ mod tests {
     use super::*;
     use pretty_assertions::assert_eq;
 
+    /// The command-line layer names its keys as text: a name that is not a key would drop
+    /// its flag silently. Every flag set reaches a key of the table.
+    #[test]
+    fn every_flag_sets_a_key_of_the_table() {
+        let flags = Flags {
+            provider: Some(ProviderKind::Openai),
+            model: Some("m".into()),
+            planner_model: Some("p".into()),
+            replay_file: Some(PathBuf::from("r.jsonl")),
+            max_turns: Some(1),
+            max_tokens: Some(2),
+            max_cost: Some(3.0),
+            max_time: Some("4m".into()),
+        };
+        let values = flags_layer(&flags).unwrap();
+        assert_eq!(
+            values.keys().copied().collect::<Vec<_>>(),
+            [
+                "max_cost",
+                "max_time",
+                "max_tokens",
+                "max_turns",
+                "model",
+                "planner_model",
+                "provider",
+                "replay_file"
+            ]
+        );
+    }
+
     fn inputs<'a>(
         dir: &Path,
         env: &'a dyn Fn(&str) -> Option<String>,
