@@ -31,7 +31,10 @@
 //! - long (on demand, not part of the default): one task of `GIT_AGENT_BENCH_LONG_STEPS`
 //!   replayed steps (default 1,000), the harness's time per step at steps 1, 10, 100 and the
 //!   last (medians of 10-step windows), to show it flat along a task's history.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a benchmark that cannot set up fails loudly"
+)]
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -560,7 +563,7 @@ fn bench_list(env: &Env, root: &Path, table: &mut Table) {
 /// Run `cmd` and return its wall time and its own peak RSS in KiB (not that of any other
 /// child of this process).
 // The child is reaped by `wait4`, which std does not offer and which reports its own rusage.
-#[allow(clippy::zombie_processes)]
+#[expect(clippy::zombie_processes, reason = "the child is reaped by wait4")]
 fn run_measured(mut cmd: Command, stderr: &Path) -> (Duration, i64, bool) {
     let started = Instant::now();
     let child = cmd
@@ -806,7 +809,7 @@ fn bench_session(env: &Env, root: &Path, table: &mut Table) {
 /// Run `cmd` with its stdout read line by line as it comes, each line handed to `on_line`
 /// with the moment it arrived and the child's pid (and `None` at the end of its output); returns the run's wall time, its peak RSS in KiB and whether
 /// it succeeded (reaped by `wait4`, as in [`run_measured`]).
-#[allow(clippy::zombie_processes)]
+#[expect(clippy::zombie_processes, reason = "the child is reaped by wait4")]
 fn run_streamed(
     mut cmd: Command,
     stderr: &Path,

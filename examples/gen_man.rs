@@ -1,5 +1,6 @@
-//! Writes the files generated from the clap definitions: `man/git-agent.1` and the shell
-//! completions in `completions/` (packaged by `cargo deb`): `cargo run --example gen_man`.
+//! Writes the files generated from the clap definitions and the configuration's key table:
+//! `man/git-agent.1`, the shell completions in `completions/` (packaged by `cargo deb`) and
+//! the key table of docs/configuration.md: `cargo run --example gen_man`.
 
 use std::path::Path;
 
@@ -12,6 +13,13 @@ fn main() -> std::io::Result<()> {
             git_agent::cli::render_completions(*shell),
         ));
     }
+    let doc = std::fs::read_to_string(root.join("docs/configuration.md"))?;
+    let Some(doc) = git_agent::config::with_table(&doc) else {
+        return Err(std::io::Error::other(
+            "docs/configuration.md has lost the markers of its key table",
+        ));
+    };
+    files.push(("docs/configuration.md".to_string(), doc.into_bytes()));
     for (name, bytes) in files {
         let path = root.join(name);
         if let Some(dir) = path.parent() {

@@ -236,13 +236,7 @@ planner uses the executor's model unless planner_model is set."
     Models,
     /// Trust this repository's .git-agent.toml, as it is now, to widen what the agent may do.
     #[command(
-        long_about = "Trust this repository's .git-agent.toml, as it is now, to widen what the agent may do.\n\n\
-A repository's .git-agent.toml may set only project facts (test and lint commands, model names, \
-step limits, budgets lower than yours). Keys that widen what the agent may do or where data goes \
-(sandbox, network, allow, secret_allow, provider, replay_file, record_file, anthropic_base_url, \
-openai_base_url, mcp) are ignored until you trust the file: this records the git blob id of its \
-current content as agent.trustedConfig in the repository's own .git/config (a clone never carries \
-it) and prints what the file unlocks. Any change to the file ends the trust."
+        long_about = trust_about()
     )]
     Trust(TrustArgs),
     /// An offline run on a sample repository with a recorded session.
@@ -1126,4 +1120,18 @@ fn without_section_heading(section: &[u8]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// The long help of `git agent trust` (and its man page section): the keys that need trust
+/// are listed from the configuration's key table, so the page never drops one.
+fn trust_about() -> String {
+    format!(
+        "Trust this repository's .git-agent.toml, as it is now, to widen what the agent may do.\n\n\
+A repository's .git-agent.toml may set only project facts (test and lint commands, model names, \
+step limits, budgets lower than yours). The keys that widen what the agent may do, where data \
+goes or what keeps running ({}) are ignored until you trust the file: this records the git blob \
+id of its current content as agent.trustedConfig in the repository's own .git/config (a clone \
+never carries it) and prints what the file unlocks. Any change to the file ends the trust.",
+        crate::config::user_trust_names().join(", ")
+    )
 }

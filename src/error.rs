@@ -1,6 +1,6 @@
 //! The user-facing error: a message, an optional hint that says how to fix it, and the exit
 //! code. Library modules return their own `thiserror` errors; they implement
-//! [`Advice`]; the command edge (`commands::advice`) finds the advice in an error's chain.
+//! [`Advice`]; the front ends' edge (`app::advice`) finds the advice in an error's chain.
 //! This module is a leaf: it imports no other module of the crate.
 
 use std::fmt;

@@ -2,8 +2,13 @@
 //!
 //! The crate is a library with a thin binary (`src/main.rs`). Each module owns one concern;
 //! the git data model they share is specified in docs/data-model.md.
+//!
+//! No unsafe code, but where the operating system demands it: the few modules that call
+//! libc say so with a scoped `expect(unsafe_code)` and a SAFETY note on every block.
+#![deny(unsafe_code)]
 
 pub mod agent;
+pub mod app;
 pub mod beneath;
 pub mod cli;
 pub mod commands;

@@ -1,3 +1,6 @@
+//! The `git-agent` binary: the command line over the library (`git_agent::commands`).
+#![deny(unsafe_code)]
+
 use clap::Parser;
 use std::process::ExitCode;
 

@@ -49,7 +49,6 @@ impl Limits {
     /// The budgets at least 80 % spent: `(name, used, limit)` as people read them.
     pub fn nearly_spent(&self, used: &Usage) -> Vec<(&'static str, String, String)> {
         const SHARE: f64 = 0.8;
-        #[allow(clippy::cast_precision_loss)]
         let near = |used: f64, max: f64| max > 0.0 && used >= max * SHARE;
         let mut out = Vec::new();
         if let Some(max) = self.turns.filter(|m| near(used.turns as f64, *m as f64)) {

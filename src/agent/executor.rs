@@ -37,6 +37,12 @@ struct Finish {
     next: String,
 }
 
+/// What a tool call of a step comes to: an answer for the model, or the end of the step.
+enum Call {
+    Answered(ToolOutput),
+    Ends(StepEnd),
+}
+
 enum StepEnd {
     Finished(Finish),
     /// The try ended without a checkpoint; the reason goes into the plan's `attempts`.
@@ -363,62 +369,9 @@ impl Agent<'_> {
                         continue;
                     }
                 };
-                let text = |k: &str| {
-                    input
-                        .get(k)
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .trim()
-                        .to_string()
-                };
-                match name.as_str() {
-                    "finish_step" => {
-                        let summary = text("summary");
-                        if summary.is_empty() {
-                            results.push((id, ToolOutput::error("finish_step needs a `summary`")));
-                            continue;
-                        }
-                        return Ok(StepEnd::Finished(Finish {
-                            summary,
-                            expected: text("expected_outcome"),
-                            risks: text("risks"),
-                            next: text("next_step"),
-                        }));
-                    }
-                    "report_blocked" => return Ok(StepEnd::Stop(Outcome::Blocked(text("reason")))),
-                    _ => {
-                        let is_edit =
-                            crate::tools::registry::is(&name, crate::tools::registry::Kind::Edit);
-                        let out = if is_edit && edits_since_run >= self.config.max_edits_before_test
-                        {
-                            ToolOutput::error(format!(
-                                "{edits_since_run} edits without running anything: run the tests with run_command first"
-                            ))
-                        } else if self.tools.mcp.offers(&name) {
-                            // A server's call may take its whole timeout: Ctrl-C does not wait
-                            // for it (the server is stopped with the run).
-                            let interrupt = self.interrupt.clone();
-                            tokio::select! {
-                                out = self.tools.call(&name, &input) => out,
-                                () = interrupt.wait() => ToolOutput::error("interrupted (Ctrl-C) before the MCP server answered"),
-                            }
-                        } else {
-                            self.tools.call(&name, &input).await
-                        };
-                        if is_edit && !out.is_error {
-                            edits_since_run += 1;
-                        }
-                        if crate::tools::registry::is(&name, crate::tools::registry::Kind::Command)
-                        {
-                            edits_since_run = 0;
-                        }
-                        (self.emit)(Event::ToolResult {
-                            name: name.clone(),
-                            is_error: out.is_error,
-                            detail: crate::text::first_line(out.content.trim(), 100),
-                        });
-                        results.push((id, out));
-                    }
+                match self.handle_call(&name, &input, &mut edits_since_run).await {
+                    Call::Answered(out) => results.push((id, out)),
+                    Call::Ends(end) => return Ok(end),
                 }
             }
             messages.push(tool_results(results));
@@ -433,6 +386,74 @@ impl Agent<'_> {
             "the step was not finished in {} model turns",
             self.config.max_step_turns
         )))
+    }
+
+    /// One tool call with well-formed input: `finish_step` and `report_blocked` end the step,
+    /// every other tool answers the model.
+    async fn handle_call(&mut self, name: &str, input: &Value, edits_since_run: &mut u32) -> Call {
+        let text = |k: &str| {
+            input
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        };
+        match name {
+            "finish_step" => {
+                let summary = text("summary");
+                if summary.is_empty() {
+                    return Call::Answered(ToolOutput::error("finish_step needs a `summary`"));
+                }
+                Call::Ends(StepEnd::Finished(Finish {
+                    summary,
+                    expected: text("expected_outcome"),
+                    risks: text("risks"),
+                    next: text("next_step"),
+                }))
+            }
+            "report_blocked" => Call::Ends(StepEnd::Stop(Outcome::Blocked(text("reason")))),
+            _ => Call::Answered(self.call_tool(name, input, edits_since_run).await),
+        }
+    }
+
+    /// A tool of the toolbox or of an MCP server, run and shown; `edits_since_run` counts
+    /// the edits since a command last ran, and refuses one edit too many.
+    async fn call_tool(
+        &mut self,
+        name: &str,
+        input: &Value,
+        edits_since_run: &mut u32,
+    ) -> ToolOutput {
+        use crate::tools::registry::{Kind, is};
+        let is_edit = is(name, Kind::Edit);
+        let out = if is_edit && *edits_since_run >= self.config.max_edits_before_test {
+            ToolOutput::error(format!(
+                "{edits_since_run} edits without running anything: run the tests with run_command first"
+            ))
+        } else if self.tools.mcp.offers(name) {
+            // A server's call may take its whole timeout: Ctrl-C does not wait for it (the
+            // server is stopped with the run).
+            let interrupt = self.interrupt.clone();
+            tokio::select! {
+                out = self.tools.call(name, input) => out,
+                () = interrupt.wait() => ToolOutput::error("interrupted (Ctrl-C) before the MCP server answered"),
+            }
+        } else {
+            self.tools.call(name, input).await
+        };
+        if is_edit && !out.is_error {
+            *edits_since_run += 1;
+        }
+        if is(name, Kind::Command) {
+            *edits_since_run = 0;
+        }
+        (self.emit)(Event::ToolResult {
+            name: name.to_string(),
+            is_error: out.is_error,
+            detail: crate::text::first_line(out.content.trim(), 100),
+        });
+        out
     }
 
     /// One executor turn, the conversation fitted to the model's context window first. A

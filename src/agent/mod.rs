@@ -132,6 +132,21 @@ enum Turn {
     Budget(String),
 }
 
+/// One run of the loop on a task: the task, where it works, its configuration and model, and
+/// how it begins. One value instead of a list of arguments every caller must keep in order.
+pub struct RunSpec<'a> {
+    pub store: &'a Store,
+    pub slug: String,
+    /// The worktree the run works in (the task's own, or the user's checkout with `--here`).
+    pub worktree: PathBuf,
+    pub config: Config,
+    pub provider: Provider,
+    /// The run goes on from what git holds of the task (`resume`, a worker's claim).
+    pub resumed: bool,
+    /// Stop once the plan is written.
+    pub plan_only: bool,
+}
+
 /// Where the usage of a model turn goes in git, right after the answer: the plan's
 /// `planner_usage` while planning, else the tip's pending usage.
 enum Book<'p> {
@@ -140,17 +155,21 @@ enum Book<'p> {
 }
 
 impl<'a> Agent<'a> {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        store: &'a Store,
-        slug: String,
-        worktree: PathBuf,
-        config: Config,
-        provider: Provider,
+        spec: RunSpec<'a>,
         tools: ToolBox,
         emit: &'a mut (dyn FnMut(Event) + Send),
         interrupt: Interrupt,
     ) -> Agent<'a> {
+        let RunSpec {
+            store,
+            slug,
+            worktree,
+            config,
+            provider,
+            resumed: _,
+            plan_only,
+        } = spec;
         let limits = Limits::from_config(&config);
         Agent {
             store,
@@ -162,7 +181,7 @@ impl<'a> Agent<'a> {
             limits,
             emit,
             interrupt,
-            plan_only: false,
+            plan_only,
             started: Instant::now(),
             mark: Instant::now(),
             warned: Vec::new(),

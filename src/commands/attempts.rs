@@ -1,6 +1,10 @@
 //! `start --attempts N`, `resume --attempts N`, `compare` and `pick`: one plan, N attempts
 //! side by side, each an ordinary task (`<task>--try-<k>`) run by a `git agent resume` of its
 //! own, then one picked (docs/data-model.md#attempts).
+#![expect(
+    unsafe_code,
+    reason = "the attempts get a parent-death signal, and the round a signal handler"
+)]
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::Context;
 use super::session::{load_config, run_loop};
+use crate::agent::RunSpec;
 use crate::cli::DemoArgs;
 use crate::config::Flags;
 use crate::error::{Exit, UserError};
@@ -119,7 +120,18 @@ pub fn cmd_demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<Exit> {
     let exit = {
         let _lock = TaskLock::acquire(&store, SLUG)?;
         let worktree = store.ensure_worktree(&task)?;
-        run_loop(ctx, &store, SLUG, worktree, config, provider, false, false)?
+        run_loop(
+            ctx,
+            RunSpec {
+                store: &store,
+                slug: SLUG.to_string(),
+                worktree,
+                config,
+                provider,
+                resumed: false,
+                plan_only: false,
+            },
+        )?
     };
     if ctx.global.json {
         return Ok(exit);

@@ -16,7 +16,7 @@ use gix::ObjectId;
 
 use super::session::{RunHooks, load_config, provider_for, run_loop_with, warn_unpriced};
 use super::{Context, short};
-use crate::agent::{Event, Interrupt, Press, Presses};
+use crate::agent::{Event, Interrupt, Press, Presses, RunSpec};
 use crate::cli::{QueueAction, QueueAddArgs, QueueArgs, WorkerArgs};
 use crate::config::Config;
 use crate::error::{Exit, UserError};
@@ -413,6 +413,67 @@ struct Worked {
 /// How many of the oldest queued tasks an idle worker chooses its first claim among.
 const CLAIM_SPREAD: usize = 4;
 
+/// The tasks of the remote's queue a worker may claim, oldest first: the queued ones, and
+/// those whose lease's heartbeat has stopped (with the lease to take over); and whether
+/// another worker holds any. `seen` keeps, across polls, when each lease was last seen move.
+fn candidates<'r>(
+    rows: &'r [QueueRow],
+    seen: &mut HashMap<String, Seen>,
+    now: Instant,
+) -> (Vec<(&'r QueueRow, Option<ObjectId>)>, bool) {
+    let mut candidates = Vec::new();
+    let mut held_elsewhere = false;
+    for row in rows.iter().filter(|row| !row.attempt) {
+        match row.state {
+            QueueState::Queued => candidates.push((row, None)),
+            QueueState::Claimed | QueueState::Running => {
+                held_elsewhere = true;
+                let current = row.lease.as_ref().map(|(id, l)| (*id, l.duration));
+                let (check, next) = check_lease(current, seen.get(&row.slug).copied(), now);
+                match next {
+                    Some(next) => seen.insert(row.slug.clone(), next),
+                    None => seen.remove(&row.slug),
+                };
+                if check == LeaseCheck::Stale {
+                    candidates.push((row, current.map(|(id, _)| id)));
+                }
+            }
+            QueueState::Done | QueueState::Blocked(_) | QueueState::Stopped => {
+                seen.remove(&row.slug);
+            }
+        }
+    }
+    (candidates, held_elsewhere)
+}
+
+/// Says how a task the worker took ended (a `finished` or `lost` event).
+fn finished(ctx: &Context, slug: &str, outcome: &Worked, started: Instant) {
+    let what = if outcome.lost {
+        "lost its lease (another worker holds it now); nothing more was pushed"
+    } else {
+        match outcome.exit {
+            Exit::Done => "done",
+            Exit::Blocked => "blocked",
+            Exit::Budget => "out of budget",
+            Exit::Interrupted => "interrupted",
+            Exit::Error | Exit::Usage => "stopped with an error",
+        }
+    };
+    event(
+        ctx,
+        serde_json::json!({"event": if outcome.lost { "lost" } else { "finished" },
+            "slug": slug, "exit": outcome.exit.code(), "state": what,
+            "pushes": outcome.pushes, "push_ms": outcome.push_ms,
+            "wall_ms": started.elapsed().as_millis()}),
+        format!(
+            "{slug}: {what} ({} pushes, {} ms pushing, {} ms in all)",
+            outcome.pushes,
+            outcome.push_ms,
+            started.elapsed().as_millis()
+        ),
+    );
+}
+
 pub fn cmd_worker(ctx: &Context, args: WorkerArgs) -> anyhow::Result<Exit> {
     let store = ctx.store()?;
     let remote = remote_of(args.remote.clone())?;
@@ -442,29 +503,7 @@ pub fn cmd_worker(ctx: &Context, args: WorkerArgs) -> anyhow::Result<Exit> {
             continue;
         }
         let rows = store.remote_queue(&remote)?;
-        let now = Instant::now();
-        let mut candidates: Vec<(&QueueRow, Option<ObjectId>)> = Vec::new();
-        let mut held_elsewhere = false;
-        for row in rows.iter().filter(|row| !row.attempt) {
-            match row.state {
-                QueueState::Queued => candidates.push((row, None)),
-                QueueState::Claimed | QueueState::Running => {
-                    held_elsewhere = true;
-                    let current = row.lease.as_ref().map(|(id, l)| (*id, l.duration));
-                    let (check, next) = check_lease(current, seen.get(&row.slug).copied(), now);
-                    match next {
-                        Some(next) => seen.insert(row.slug.clone(), next),
-                        None => seen.remove(&row.slug),
-                    };
-                    if check == LeaseCheck::Stale {
-                        candidates.push((row, current.map(|(id, _)| id)));
-                    }
-                }
-                QueueState::Done | QueueState::Blocked(_) | QueueState::Stopped => {
-                    seen.remove(&row.slug);
-                }
-            }
-        }
+        let (mut candidates, held_elsewhere) = candidates(&rows, &mut seen, Instant::now());
         // Idle workers would all go for the oldest task, and all but one lose the race:
         // each starts with one of the oldest few at random instead, oldest first after it.
         let spread = candidates.len().min(CLAIM_SPREAD);
@@ -520,31 +559,7 @@ pub fn cmd_worker(ctx: &Context, args: WorkerArgs) -> anyhow::Result<Exit> {
                     break;
                 }
             };
-            let what = if outcome.lost {
-                "lost its lease (another worker holds it now); nothing more was pushed"
-            } else {
-                match outcome.exit {
-                    Exit::Done => "done",
-                    Exit::Blocked => "blocked",
-                    Exit::Budget => "out of budget",
-                    Exit::Interrupted => "interrupted",
-                    Exit::Error | Exit::Usage => "stopped with an error",
-                }
-            };
-            event(
-                ctx,
-                serde_json::json!({"event": if outcome.lost { "lost" } else { "finished" },
-                    "slug": row.slug, "exit": outcome.exit.code(), "state": what,
-                    "pushes": outcome.pushes, "push_ms": outcome.push_ms,
-                    "wall_ms": started.elapsed().as_millis()}),
-                format!(
-                    "{}: {what} ({} pushes, {} ms pushing, {} ms in all)",
-                    row.slug,
-                    outcome.pushes,
-                    outcome.push_ms,
-                    started.elapsed().as_millis()
-                ),
-            );
+            finished(ctx, &row.slug, &outcome, started);
             took = true;
             worked += 1;
             break;
@@ -631,9 +646,13 @@ fn work(
     let remote = holding.remote.clone();
     let duration = holding.lease.duration;
     let holding = Arc::new(Mutex::new(holding));
-    let result = run_claimed(
-        ctx, store, config, signals, &slug, &remote, duration, &holding,
-    );
+    let claim = Claim {
+        slug: &slug,
+        remote: &remote,
+        duration,
+        holding: &holding,
+    };
+    let result = run_claimed(ctx, store, config, signals, &claim);
     let mut guard = holding
         .lock()
         .map_err(|_| anyhow::anyhow!("the lease state was poisoned"))?;
@@ -674,18 +693,29 @@ fn work(
     }
 }
 
+/// A claimed task as its run sees it: the task, the remote it came from, the lease's
+/// duration, and the lease held (shared with the heartbeat).
+struct Claim<'a> {
+    slug: &'a str,
+    remote: &'a str,
+    duration: Duration,
+    holding: &'a Arc<Mutex<Holding>>,
+}
+
 /// The run itself; returns its exit, and how many pushes it made and how long they took.
-#[allow(clippy::too_many_arguments)]
 fn run_claimed(
     ctx: &Context,
     store: &Store,
     config: &Config,
     signals: &Signals,
-    slug: &str,
-    remote: &str,
-    duration: Duration,
-    holding: &Arc<Mutex<Holding>>,
+    claim: &Claim<'_>,
 ) -> anyhow::Result<(Exit, u32, u128)> {
+    let Claim {
+        slug,
+        remote,
+        duration,
+        holding,
+    } = *claim;
     // Our copy of the task becomes the remote's: a run of ours that died here may have left
     // unfinished work (into the attic) and checkpoints it never pushed (into the attic too).
     if let Ok(task) = store.task(slug) {
@@ -774,15 +804,18 @@ fn run_claimed(
             }
         }
     };
+    let spec = RunSpec {
+        store,
+        slug: slug.to_string(),
+        worktree,
+        config: config.clone(),
+        provider,
+        resumed: true,
+        plan_only: false,
+    };
     let exit = run_loop_with(
         ctx,
-        store,
-        slug,
-        worktree,
-        config.clone(),
-        provider,
-        true,
-        false,
+        spec,
         RunHooks {
             interrupt: Some(interrupt),
             on_event: Some(&mut on_event),

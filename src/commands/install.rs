@@ -378,7 +378,7 @@ mod tests {
     #[test]
     fn other_shells_are_refused_with_a_hint() {
         let err = completion_target(Shell::Elvish, &env(Path::new("/h")), true).unwrap_err();
-        let (hint, _) = crate::commands::advice::advice_of(&err);
+        let (hint, _) = crate::app::advice::advice_of(&err);
         assert_eq!(
             hint.as_deref(),
             Some(

@@ -1,6 +1,7 @@
 //! `git agent list`: tasks with state, step, tests and cost.
 
 use super::Context;
+use crate::app::read::TaskInfo;
 use crate::error::Exit;
 use crate::store::TaskRow;
 use crate::text::first_line;
@@ -27,7 +28,7 @@ pub fn cmd_list(ctx: &Context) -> anyhow::Result<Exit> {
         for row in &rows {
             let value = match row {
                 Ok(s) => {
-                    let mut value = row_json(s);
+                    let mut value = row_json(s)?;
                     if let (Some((task, k)), Some(map)) =
                         (attempt_name(&s.task.slug, &names), value.as_object_mut())
                     {
@@ -127,26 +128,9 @@ pub fn paint_state(state: crate::store::TaskState, color: bool) -> String {
     format!("\x1b[{code}m{text}\x1b[0m")
 }
 
-pub fn row_json(s: &TaskRow) -> serde_json::Value {
-    serde_json::json!({
-        "type": "task",
-        "slug": s.task.slug,
-        "state": s.state.as_str(),
-        "branch": s.task.branch(),
-        "tip": s.task.tip.to_string(),
-        "base": s.task.base.to_string(),
-        "task_commit": s.task.task_commit.to_string(),
-        "goal": s.task.goal,
-        "step": s.step.0,
-        "steps": s.step.1,
-        "checkpoints": s.checkpoints,
-        "tests": s.last_tests,
-        "cost_usd": s.budget.usage.cost_usd,
-        "tokens": s.budget.usage.total_tokens(),
-        "turns": s.budget.usage.turns,
-        "attempts": s.attempts,
-        "stop_detail": s.stop_detail,
-        "stop_hint": s.stop_hint,
-        "stop_unrecorded": s.stop_unrecorded,
-    })
+/// A task's row as `--json` prints it: the [`TaskInfo`] view with its `type`.
+pub fn row_json(s: &TaskRow) -> anyhow::Result<serde_json::Value> {
+    let mut value = serde_json::to_value(TaskInfo::from(s))?;
+    value["type"] = "task".into();
+    Ok(value)
 }

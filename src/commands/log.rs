@@ -1,6 +1,7 @@
 //! `git agent log`: the checkpoints with their trailers and records.
 
 use super::{Context, short};
+use crate::app::read::CheckpointInfo;
 use crate::cli::TaskArg;
 use crate::error::Exit;
 use crate::store::Checkpoint;
@@ -13,7 +14,7 @@ pub fn cmd_log(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
     let checkpoints = store.checkpoints(&task)?;
     if ctx.global.json {
         for c in &checkpoints {
-            ctx.json(&checkpoint_json(c));
+            ctx.json(&checkpoint_json(c)?);
         }
         return Ok(Exit::Done);
     }
@@ -102,20 +103,10 @@ pub fn cmd_log(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
     Ok(Exit::Done)
 }
 
-/// One checkpoint as `git agent log --json` prints it (and the MCP server serves it): the
-/// commit, its summary, its trailers and its record note.
-pub fn checkpoint_json(c: &Checkpoint) -> serde_json::Value {
-    let trailers: serde_json::Map<String, serde_json::Value> = c
-        .trailers
-        .0
-        .iter()
-        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-        .collect();
-    serde_json::json!({
-        "type": "checkpoint",
-        "commit": c.commit.to_string(),
-        "summary": c.summary,
-        "trailers": trailers,
-        "record": c.record.as_ref().and_then(|r| serde_json::to_value(r).ok()),
-    })
+/// One checkpoint as `git agent log --json` prints it: the [`CheckpointInfo`] view with its
+/// `type`.
+fn checkpoint_json(c: &Checkpoint) -> anyhow::Result<serde_json::Value> {
+    let mut value = serde_json::to_value(CheckpointInfo::from(c))?;
+    value["type"] = "checkpoint".into();
+    Ok(value)
 }

@@ -1,10 +1,8 @@
 //! One file per subcommand; this module dispatches and holds what they share.
 
-pub mod advice;
 mod attempts;
 mod bisect;
 mod checkpoint;
-mod checks;
 mod demo;
 mod diff;
 mod drop;
@@ -35,7 +33,7 @@ use std::path::PathBuf;
 
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::error::Exit;
-use crate::store::{Store, Task};
+use crate::store::Store;
 
 /// What every command gets: the global flags and where it runs.
 pub struct Context {
@@ -108,6 +106,17 @@ impl Context {
         write_stdout(&value.to_string());
     }
 
+    /// An application view on stdout as one JSON line, with its `type` (what `--json`
+    /// prints; the MCP server returns the same view without it).
+    pub fn view(&self, kind: &str, view: &impl serde::Serialize) -> anyhow::Result<()> {
+        let mut value = serde_json::to_value(view)?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("type".to_string(), kind.into());
+        }
+        self.json(&value);
+        Ok(())
+    }
+
     /// Lines that are JSON already (a run log's events, a table built as JSON), on stdout.
     pub fn json_lines(&self, lines: &str) {
         write_stdout(lines);
@@ -140,15 +149,6 @@ pub fn task_to_show(ctx: &Context, store: &Store, given: Option<&str>) -> anyhow
         );
     }
     Ok(slug)
-}
-
-/// The worktree a task works in: the user's checkout for `--here`, else its private one.
-pub fn task_worktree(store: &Store, task: &Task, here: bool) -> anyhow::Result<Option<PathBuf>> {
-    if here {
-        return Ok(Some(store.workdir()?.to_path_buf()));
-    }
-    let path = store.worktree_path(&task.slug);
-    Ok(path.join(".git").is_file().then_some(path))
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
@@ -197,6 +197,15 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
 
 pub use crate::text::first_line;
 
-pub(crate) fn short(id: gix::ObjectId) -> String {
-    id.to_hex_with_len(8).to_string()
+pub(crate) use crate::app::{short, task_worktree, visible};
+
+/// The CLI's notices: progress on stderr as [`Context::say`] prints it, warnings as
+/// [`Context::warn`] does.
+impl crate::app::Notices for Context {
+    fn say(&self, text: &str) {
+        Context::say(self, text);
+    }
+    fn warn(&self, warnings: &[crate::config::Warning]) {
+        Context::warn(self, warnings);
+    }
 }

@@ -11,7 +11,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use super::advice::advice_of;
+use crate::app::advice::advice_of;
 use crate::error::Exit;
 
 /// Print `err` as the user asked and return its exit code.

@@ -1,45 +1,20 @@
-//! The composition root of a run: configuration → provider → sandbox → toolbox → the loop,
-//! and the loop's outcome mapped to an exit code. `start`, `resume`, `demo`, `checkpoint` and
-//! `merge` assemble what they need here instead of borrowing from one another.
-
-use std::path::PathBuf;
+//! A run as the CLI drives it: the loop over what `app::session` assembles, rendered on the
+//! terminal, and its outcome mapped to an exit code. `start`, `resume`, `demo` and
+//! `checkpoint` assemble what they need here instead of borrowing from one another.
 
 use super::Context;
-use crate::agent::{Agent, Event, Interrupt};
-use crate::config::{Config, Flags, Inputs, Warning};
+use crate::agent::{Agent, Event, Interrupt, RunSpec};
+use crate::config::{Config, Flags, Warning};
 use crate::error::Exit;
-use crate::llm::{ApiKey, Provider, ProviderConfig, ProviderKind};
-use crate::policy::CommandPolicy;
+use crate::llm::ProviderKind;
 use crate::store::Store;
-use crate::tools::ToolBox;
-use crate::tools::mcp::McpServers;
 
 /// The configuration of the checkout; its warnings (ignored keys) go to stderr, once per run.
 pub fn load_config(ctx: &Context, store: &Store, flags: Flags) -> anyhow::Result<Config> {
-    let inputs = Inputs::discover_in(store.repo(), flags);
-    let config = crate::config::load(&inputs)?;
-    ctx.warn(&config.warnings);
-    Ok(config)
+    crate::app::session::load_config(ctx, store, flags)
 }
 
-/// The provider of the configuration; checked (key present, recording readable) before any
-/// task is created, so a missing key costs nothing.
-pub fn provider_for(config: &Config) -> anyhow::Result<Provider> {
-    let mut provider = ProviderConfig::from_env(config.provider);
-    match config.provider {
-        ProviderKind::Anthropic if config.anthropic_base_url.is_some() => {
-            provider.base_url = config.anthropic_base_url.clone()
-        }
-        ProviderKind::Openai if config.openai_base_url.is_some() => {
-            provider.base_url = config.openai_base_url.clone()
-        }
-        _ => {}
-    }
-    provider.replay_file = config.replay_file.clone();
-    provider.record_file = config.record_file.clone();
-    provider.retry.unreachable_wait = config.unreachable_wait;
-    Ok(Provider::new(provider)?)
-}
+pub use crate::app::session::{provider_for, toolbox};
 
 /// Tells the user, before a run, of each configured model without a known price: its calls
 /// are recorded at $0, so `max_cost` cannot stop the run. A replay costs what its recording's
@@ -73,59 +48,9 @@ pub fn warn_unpriced(ctx: &Context, config: &Config) {
     ctx.warn(&warnings);
 }
 
-/// Provider keys of the environment: masked wherever tool output goes.
-fn known_secrets() -> Vec<String> {
-    [ProviderKind::Anthropic, ProviderKind::Openai]
-        .into_iter()
-        .filter_map(ApiKey::from_env)
-        .map(|k| k.expose_secret().to_string())
-        .collect()
-}
-
-pub fn toolbox(config: &Config, worktree: PathBuf) -> anyhow::Result<ToolBox> {
-    let policy = CommandPolicy::from_config(&config.allow, &config.deny)?;
-    let sandbox = config.sandbox_for(&worktree);
-    Ok(ToolBox {
-        // MCP servers of the configuration run in the commands' sandbox.
-        mcp: McpServers::new(
-            config.mcp_servers.clone(),
-            worktree.clone(),
-            sandbox.clone(),
-        ),
-        sandbox,
-        worktree,
-        policy,
-        command_timeout: config.command_timeout,
-        output_tokens: crate::tools::OUTPUT_TOKENS,
-        generated: crate::walk::generated::Generated::new(&config.generated),
-        secrets: known_secrets(),
-        refusals: 0,
-    })
-}
-
-/// Run the loop on a task in `worktree` and map its outcome to an exit code.
-#[allow(clippy::too_many_arguments)]
-pub fn run_loop(
-    ctx: &Context,
-    store: &Store,
-    slug: &str,
-    worktree: PathBuf,
-    config: Config,
-    provider: Provider,
-    resumed: bool,
-    plan_only: bool,
-) -> anyhow::Result<Exit> {
-    run_loop_with(
-        ctx,
-        store,
-        slug,
-        worktree,
-        config,
-        provider,
-        resumed,
-        plan_only,
-        RunHooks::default(),
-    )
+/// Run the loop on a task and map its outcome to an exit code.
+pub fn run_loop(ctx: &Context, spec: RunSpec<'_>) -> anyhow::Result<Exit> {
+    run_loop_with(ctx, spec, RunHooks::default())
 }
 
 /// What a caller that drives runs (`git agent worker`) adds to one: its own interrupt (it
@@ -137,16 +62,9 @@ pub struct RunHooks<'a> {
     pub on_event: Option<&'a mut (dyn FnMut(&Event) + Send)>,
 }
 
-#[allow(clippy::too_many_arguments)]
 pub fn run_loop_with(
     ctx: &Context,
-    store: &Store,
-    slug: &str,
-    worktree: PathBuf,
-    config: Config,
-    provider: Provider,
-    resumed: bool,
-    plan_only: bool,
+    spec: RunSpec<'_>,
     hooks: RunHooks<'_>,
 ) -> anyhow::Result<Exit> {
     let RunHooks {
@@ -156,9 +74,9 @@ pub fn run_loop_with(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let tools = toolbox(&config, worktree.clone())?;
+    let tools = toolbox(&spec.config, spec.worktree.clone())?;
     let mut render = crate::ui::renderer(&ctx.global.style());
-    let mut log = crate::ui::RunLog::create(store, slug);
+    let mut log = crate::ui::RunLog::create(spec.store, &spec.slug);
     let mut emit = move |event: Event| {
         log.append(&event);
         if let Some(hook) = on_event.as_mut() {
@@ -167,25 +85,14 @@ pub fn run_loop_with(
         render(event);
     };
     emit(Event::TaskStarted {
-        slug: slug.to_string(),
-        branch: format!("agent/{slug}"),
-        worktree: worktree.display().to_string(),
-        resumed,
+        slug: spec.slug.clone(),
+        branch: format!("agent/{}", spec.slug),
+        worktree: spec.worktree.display().to_string(),
+        resumed: spec.resumed,
     });
     let outcome = runtime.block_on(async {
         let interrupt = interrupt.unwrap_or_else(Interrupt::install);
-        let mut agent = Agent::new(
-            store,
-            slug.to_string(),
-            worktree,
-            config,
-            provider,
-            tools,
-            &mut emit,
-            interrupt,
-        );
-        agent.plan_only = plan_only;
-        agent.run().await
+        Agent::new(spec, tools, &mut emit, interrupt).run().await
     })?;
     Ok(outcome.exit())
 }

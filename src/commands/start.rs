@@ -1,13 +1,10 @@
 //! `git agent start` and `git agent resume`: set up the task, then run the loop.
 
-use std::path::PathBuf;
-
 use super::Context;
 use super::session::{load_config, provider_for, run_loop, warn_unpriced};
+use crate::agent::RunSpec;
 use crate::cli::{ModelArgs, ResumeArgs, StartArgs};
-use crate::config::Config;
 use crate::error::{Exit, UserError};
-use crate::llm::Provider;
 use crate::store::{NewTask, Store, TaskLock};
 
 pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
@@ -119,27 +116,28 @@ pub fn cmd_start(ctx: &Context, args: StartArgs) -> anyhow::Result<Exit> {
     };
     if let Some(n) = attempts {
         let pick = args.parallel.pick.unwrap_or_default();
-        return plan_then_attempts(
-            ctx,
-            &store,
-            &task.slug,
+        let spec = RunSpec {
+            store: &store,
+            slug: task.slug.clone(),
             worktree,
             config,
             provider,
-            &args.model,
-            n,
-            pick,
-        );
+            resumed: false,
+            plan_only: true,
+        };
+        return plan_then_attempts(ctx, spec, &args.model, n, pick);
     }
     let exit = run_loop(
         ctx,
-        &store,
-        &task.slug,
-        worktree,
-        config,
-        provider,
-        false,
-        args.plan_only,
+        RunSpec {
+            store: &store,
+            slug: task.slug.clone(),
+            worktree,
+            config,
+            provider,
+            resumed: false,
+            plan_only: args.plan_only,
+        },
     )?;
     if !ctx.global.json {
         ctx.out(format!("Task {} on agent/{}", task.slug, task.slug));
@@ -163,33 +161,26 @@ fn check_room_for_attempts(name: &str, n: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Plan the task if it has no plan ready, fork `n` attempts from its tip and run them; the
-/// caller holds the task's lock.
-#[allow(clippy::too_many_arguments)]
+/// Plan the task if it has no plan ready (the planning run `spec`, plan only), fork `n`
+/// attempts from its tip and run them; the caller holds the task's lock.
 fn plan_then_attempts(
     ctx: &Context,
-    store: &Store,
-    slug: &str,
-    worktree: PathBuf,
-    config: Config,
-    provider: Provider,
+    spec: RunSpec<'_>,
     model: &ModelArgs,
     n: u32,
     pick: crate::cli::PickMode,
 ) -> anyhow::Result<Exit> {
+    let (store, slug, config) = (spec.store, spec.slug.clone(), spec.config.clone());
+    let slug = slug.as_str();
     let task = store.task(slug)?;
     let plan = store.plan(&task)?;
     if plan.status != crate::store::PlanStatus::Ready || plan.steps.is_empty() {
-        let exit = run_loop(
-            ctx,
-            store,
-            slug,
-            worktree,
-            config.clone(),
-            provider,
-            task.tip != task.task_commit,
-            true,
-        )?;
+        let spec = RunSpec {
+            resumed: task.tip != task.task_commit,
+            plan_only: true,
+            ..spec
+        };
+        let exit = run_loop(ctx, spec)?;
         if exit != Exit::Done {
             return Ok(exit);
         }
@@ -282,17 +273,16 @@ pub fn cmd_resume(ctx: &Context, args: ResumeArgs) -> anyhow::Result<Exit> {
         check_room_for_attempts(&slug, n)?;
         let worktree = store.ensure_worktree(&task)?;
         let pick = args.parallel.pick.unwrap_or_default();
-        return plan_then_attempts(
-            ctx,
-            &store,
-            &slug,
+        let spec = RunSpec {
+            store: &store,
+            slug: slug.clone(),
             worktree,
             config,
             provider,
-            &args.model,
-            n,
-            pick,
-        );
+            resumed: true,
+            plan_only: true,
+        };
+        return plan_then_attempts(ctx, spec, &args.model, n, pick);
     }
     let worktree = if plan.here {
         store.workdir()?.to_path_buf()
@@ -311,7 +301,18 @@ pub fn cmd_resume(ctx: &Context, args: ResumeArgs) -> anyhow::Result<Exit> {
     if let Some(line) = super::session::run_worktree_text(&ready) {
         ctx.say(line);
     }
-    let exit = run_loop(ctx, &store, &slug, worktree, config, provider, true, false)?;
+    let exit = run_loop(
+        ctx,
+        RunSpec {
+            store: &store,
+            slug: slug.clone(),
+            worktree,
+            config,
+            provider,
+            resumed: true,
+            plan_only: false,
+        },
+    )?;
     if !ctx.global.json {
         ctx.out(format!("Task {slug} on agent/{slug}"));
     }

@@ -9,7 +9,7 @@ pub fn cmd_status(ctx: &Context, args: TaskArg) -> anyhow::Result<Exit> {
     let slug = super::task_to_show(ctx, &store, args.slug.as_deref())?;
     let s = store.summary(&slug)?;
     if ctx.global.json {
-        let mut value = super::list::row_json(&s.row());
+        let mut value = super::list::row_json(&s.row())?;
         if let Some(map) = value.as_object_mut() {
             if let Some(of) = &s.plan.attempt_of {
                 map.insert(

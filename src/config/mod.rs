@@ -21,7 +21,7 @@ use std::time::Duration;
 use crate::error::{Advice, Exit};
 use crate::llm::{ProviderKind, Thinking};
 
-pub use keys::{KEYS, Key, Kind, Trust, by_name};
+pub use keys::{KEYS, Key, Kind, Trust, by_name, markdown_table, user_trust_names, with_table};
 pub use mcp::McpServer;
 pub use trust::{REPO_FILE, RepoFile, RepoRead, TRUST_KEY, TrustState, read_repo_file};
 
@@ -720,114 +720,139 @@ fn build(
     ignored: Vec<Ignored>,
     warnings: Vec<Warning>,
 ) -> Result<Config, ConfigError> {
-    let get = |key: &str| values.get(key).map(|(value, _)| value);
-    let text = |key: &str| get(key).and_then(toml::Value::as_str).map(str::to_string);
-    let count = |key: &str| {
-        get(key)
-            .and_then(toml::Value::as_integer)
-            .map(|n| u64::try_from(n).unwrap_or(0))
-    };
-    let small = |key: &str| count(key).map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
-    let flag = |key: &str| get(key).and_then(toml::Value::as_bool).unwrap_or(false);
-    let list = |key: &str| -> Vec<String> {
-        get(key)
-            .and_then(toml::Value::as_array)
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|i| i.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let duration = |key: &str| -> Result<Option<Duration>, ConfigError> {
-        let Some((value, source)) = values.get(key) else {
-            return Ok(None);
-        };
-        let text = value.as_str().unwrap_or_default();
-        if text.trim() == keys::UNLIMITED {
-            return Ok(None);
-        }
-        humantime::parse_duration(text.trim())
-            .map(Some)
-            .map_err(|err| ConfigError::Value {
-                key: key.to_string(),
-                value: text.to_string(),
-                source_name: source.clone(),
-                message: format!("{err} (write durations like 90s, 30m or 2h)"),
-            })
-    };
-
-    let provider = match text("provider").as_deref() {
-        Some("openai") => ProviderKind::Openai,
-        Some("replay") => ProviderKind::Replay,
-        _ => ProviderKind::Anthropic,
-    };
-    let mut sources = BTreeMap::new();
+    let mut config = Config::unset();
     for key in KEYS {
-        let shown = match values.get(key.name) {
-            Some((value, source)) => (key.kind.show(value), source.clone()),
-            None => (key.unset.to_string(), "default".to_string()),
+        let Some((value, source)) = values.get(key.name) else {
+            config
+                .sources
+                .insert(key.name, (key.unset.to_string(), "default".to_string()));
+            continue;
         };
-        sources.insert(key.name, shown);
+        // Every layer checked its values against the key's kind; a duration is parsed once
+        // more here so that a value that slipped through still names its source.
+        if key.kind == Kind::Duration {
+            check_duration(key.name, value, source)?;
+        }
+        (key.apply)(&mut config, value);
+        config
+            .sources
+            .insert(key.name, (key.kind.show(value), source.clone()));
     }
-    let model = text("model").unwrap_or_else(|| crate::llm::default_model(provider).to_string());
-    let planner_model = text("planner_model").unwrap_or_else(|| model.clone());
-    for (key, value) in [("model", &model), ("planner_model", &planner_model)] {
-        if let Some(entry) = sources.get_mut(key) {
+    if config.model.is_empty() {
+        config.model = crate::llm::default_model(config.provider).to_string();
+    }
+    if config.planner_model.is_empty() {
+        config.planner_model.clone_from(&config.model);
+    }
+    for (key, value) in [
+        ("model", &config.model),
+        ("planner_model", &config.planner_model),
+    ] {
+        if let Some(entry) = config.sources.get_mut(key) {
             entry.0.clone_from(value);
         }
     }
-    let thinking = |key: &str| {
-        text(key)
-            .and_then(|name| Thinking::from_name(&name))
-            .unwrap_or_default()
-    };
-    Ok(Config {
-        provider,
-        model,
-        planner_model,
-        thinking: thinking("thinking"),
-        planner_thinking: thinking("planner_thinking"),
-        anthropic_base_url: text("anthropic_base_url"),
-        openai_base_url: text("openai_base_url"),
-        replay_file: text("replay_file").map(PathBuf::from),
-        record_file: text("record_file").map(PathBuf::from),
-        unreachable_wait: duration("unreachable_wait")?.unwrap_or(crate::llm::UNREACHABLE_WAIT),
-        max_turns: count("max_turns"),
-        max_tokens: count("max_tokens"),
-        max_cost: get("max_cost").and_then(toml::Value::as_float),
-        max_time: duration("max_time")?,
-        test_command: text("test_command"),
-        lint_command: text("lint_command"),
-        test_timeout: duration("test_timeout")?.unwrap_or(Duration::from_secs(600)),
-        command_timeout: duration("command_timeout")?.unwrap_or(Duration::from_secs(120)),
-        allow: list("allow"),
-        deny: list("deny"),
-        network: flag("network"),
-        sandbox_off: text("sandbox").as_deref() == Some("off"),
-        co_author: text("co_author"),
-        step_attempts: small("step_attempts").max(1),
-        replans: small("replans"),
-        max_steps: small("max_steps").max(1),
-        max_edits_before_test: small("max_edits_before_test").max(1),
-        max_step_turns: small("max_step_turns").max(1),
-        context_window: count("context_window").filter(|w| *w > 0),
-        display_notes: flag("display_notes"),
-        fsmonitor: flag("fsmonitor"),
-        secret_allow: list("secret_allow"),
-        generated: list("generated"),
-        mcp_servers: get("mcp").map(mcp::servers).unwrap_or_default(),
-        sources,
-        ignored,
-        warnings,
-    })
+    config.ignored = ignored;
+    config.warnings = warnings;
+    Ok(config)
+}
+
+fn check_duration(key: &str, value: &toml::Value, source: &str) -> Result<(), ConfigError> {
+    let text = value.as_str().unwrap_or_default();
+    if text.trim() == keys::UNLIMITED {
+        return Ok(());
+    }
+    humantime::parse_duration(text.trim())
+        .map(drop)
+        .map_err(|err| ConfigError::Value {
+            key: key.to_string(),
+            value: text.to_string(),
+            source_name: source.to_string(),
+            message: format!("{err} (write durations like 90s, 30m or 2h)"),
+        })
+}
+
+impl Config {
+    /// A configuration with no key set: what [`build`] starts from before each key's
+    /// `apply`. Keys with a built-in value get it from the defaults layer, so what is here
+    /// only matters to a key nothing sets.
+    fn unset() -> Config {
+        Config {
+            provider: ProviderKind::Anthropic,
+            model: String::new(),
+            planner_model: String::new(),
+            thinking: Thinking::default(),
+            planner_thinking: Thinking::default(),
+            anthropic_base_url: None,
+            openai_base_url: None,
+            replay_file: None,
+            record_file: None,
+            unreachable_wait: crate::llm::UNREACHABLE_WAIT,
+            max_turns: None,
+            max_tokens: None,
+            max_cost: None,
+            max_time: None,
+            test_command: None,
+            lint_command: None,
+            test_timeout: keys::TEST_TIMEOUT,
+            command_timeout: keys::COMMAND_TIMEOUT,
+            allow: Vec::new(),
+            deny: Vec::new(),
+            network: false,
+            sandbox_off: false,
+            co_author: None,
+            step_attempts: 1,
+            replans: 0,
+            max_steps: 1,
+            max_edits_before_test: 1,
+            max_step_turns: 1,
+            context_window: None,
+            display_notes: false,
+            fsmonitor: false,
+            secret_allow: Vec::new(),
+            generated: Vec::new(),
+            mcp_servers: Vec::new(),
+            sources: BTreeMap::new(),
+            ignored: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use pretty_assertions::assert_eq;
+
+    /// The command-line layer names its keys as text: a name that is not a key would drop
+    /// its flag silently. Every flag set reaches a key of the table.
+    #[test]
+    fn every_flag_sets_a_key_of_the_table() {
+        let flags = Flags {
+            provider: Some(ProviderKind::Openai),
+            model: Some("m".into()),
+            planner_model: Some("p".into()),
+            replay_file: Some(PathBuf::from("r.jsonl")),
+            max_turns: Some(1),
+            max_tokens: Some(2),
+            max_cost: Some(3.0),
+            max_time: Some("4m".into()),
+        };
+        let values = flags_layer(&flags).unwrap();
+        assert_eq!(
+            values.keys().copied().collect::<Vec<_>>(),
+            [
+                "max_cost",
+                "max_time",
+                "max_tokens",
+                "max_turns",
+                "model",
+                "planner_model",
+                "provider",
+                "replay_file"
+            ]
+        );
+    }
 
     fn inputs<'a>(
         dir: &Path,

@@ -638,28 +638,17 @@ fn unwrap_words(
     let args = &words[1..];
     match name.as_str() {
         "for" | "select" | "case" | "function" => Ok(()),
-        "env" => {
-            let mut i = 0;
-            while let Some(word) = args.get(i) {
-                let t = word.text.as_str();
-                if t == "-S" || t == "--split-string" || t.starts_with("--split-string=") {
-                    return Err(unchecked(words, "`env -S` is not looked through"));
-                }
-                if matches!(t, "-u" | "--unset" | "-C" | "--chdir" | "-a" | "--argv0") {
-                    i += 2;
-                } else if t == "--" {
-                    i += 1;
-                    break;
-                } else if is_assignment(word) {
-                    check_assignments(std::iter::once(word), words)?;
-                    i += 1;
-                } else if t.starts_with('-') {
-                    i += 1;
-                } else {
-                    break;
-                }
-            }
-            unwrap_words(args.get(i..).unwrap_or_default(), open, out)
+        "env" => unwrap_env(words, open, out),
+        "xargs" => unwrap_xargs(words, out),
+        "find" => unwrap_find(words, open, out),
+        "eval" => unwrap_eval(words, out),
+        "trap" => unwrap_trap(words, out),
+        "source" | "." => {
+            out.push(sourced(words, open));
+            Ok(())
+        }
+        wrapper if let Some(w) = WRAPPERS.iter().find(|w| w.names.contains(&wrapper)) => {
+            unwrap_words(w.command_of(args), open, out)
         }
         "export" | "declare" | "typeset" | "readonly" | "local" => {
             check_assignments(args.iter().filter(|w| !w.text.starts_with('-')), words)?;
@@ -669,171 +658,7 @@ fn unwrap_words(
             });
             Ok(())
         }
-        "exec" => {
-            // `exec -a NAME cmd`: NAME is what `cmd` is told it is called.
-            let mut i = 0;
-            while let Some(word) = args.get(i) {
-                match word.text.as_str() {
-                    "-a" => i += 2,
-                    t if t.starts_with('-') => i += 1,
-                    _ => break,
-                }
-            }
-            unwrap_words(args.get(i..).unwrap_or_default(), open, out)
-        }
-        "command" | "builtin" | "nohup" | "setsid" | "time" => {
-            let skip = args.iter().take_while(|w| w.text.starts_with('-')).count();
-            unwrap_words(&args[skip..], open, out)
-        }
-        "nice" | "ionice" | "stdbuf" | "chrt" | "taskset" => {
-            let mut i = 0;
-            while let Some(word) = args.get(i) {
-                let t = word.text.as_str();
-                if matches!(t, "-n" | "-c" | "-p" | "-o" | "-e" | "-i" | "--adjustment") {
-                    i += 2;
-                } else if t.starts_with('-') {
-                    i += 1;
-                } else {
-                    break;
-                }
-            }
-            if matches!(name.as_str(), "chrt" | "taskset") {
-                // Their first operand is a priority or CPU mask.
-                i += 1;
-            }
-            unwrap_words(args.get(i..).unwrap_or_default(), open, out)
-        }
-        "timeout" => {
-            let mut i = 0;
-            while let Some(word) = args.get(i) {
-                let t = word.text.as_str();
-                if matches!(t, "-s" | "--signal" | "-k" | "--kill-after") {
-                    i += 2;
-                } else if t.starts_with('-') {
-                    i += 1;
-                } else {
-                    break;
-                }
-            }
-            unwrap_words(args.get(i + 1..).unwrap_or_default(), open, out)
-        }
-        "xargs" => {
-            let mut i = 0;
-            let mut replace: Option<String> = None;
-            while let Some(word) = args.get(i) {
-                let t = word.text.as_str();
-                if matches!(
-                    t,
-                    "-I" | "-n" | "-P" | "-d" | "-L" | "-s" | "-a" | "-E" | "-e"
-                ) {
-                    if t == "-I" {
-                        replace = args.get(i + 1).map(|w| w.text.clone());
-                    }
-                    i += 2;
-                } else if let Some(r) = t.strip_prefix("-I").or(t.strip_prefix("--replace=")) {
-                    replace = Some(r.to_owned());
-                    i += 1;
-                } else if t.starts_with('-') {
-                    i += 1;
-                } else {
-                    break;
-                }
-            }
-            let rest: Vec<Word> = args
-                .get(i..)
-                .unwrap_or_default()
-                .iter()
-                .map(|w| Word {
-                    text: w.text.clone(),
-                    dynamic: w.dynamic
-                        || replace
-                            .as_ref()
-                            .is_some_and(|r| w.text.contains(r.as_str())),
-                })
-                .collect();
-            if rest.is_empty() {
-                // xargs runs `echo` by default.
-                return Ok(());
-            }
-            unwrap_words(&rest, true, out)
-        }
-        "find" => {
-            out.push(Invocation::Run {
-                words: words.iter().map(|w| w.text.clone()).collect(),
-                open,
-            });
-            let mut i = 0;
-            while i < args.len() {
-                if matches!(
-                    args[i].text.as_str(),
-                    "-exec" | "-execdir" | "-ok" | "-okdir"
-                ) {
-                    let start = i + 1;
-                    let mut end = start;
-                    while end < args.len() && !matches!(args[end].text.as_str(), ";" | "+") {
-                        end += 1;
-                    }
-                    let inner: Vec<Word> = args[start..end]
-                        .iter()
-                        .map(|w| Word {
-                            text: w.text.clone(),
-                            dynamic: w.dynamic || w.text.contains("{}"),
-                        })
-                        .collect();
-                    unwrap_words(&inner, true, out)?;
-                    i = end;
-                }
-                i += 1;
-            }
-            Ok(())
-        }
-        "eval" => {
-            if args.iter().any(|w| w.dynamic) {
-                return Err(unchecked(words, "`eval` of text known only at run time"));
-            }
-            out.push(Invocation::Script(
-                args.iter()
-                    .map(|w| w.text.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ));
-            Ok(())
-        }
-        "trap" => {
-            let rest = match args.first() {
-                Some(w) if w.text == "--" => &args[1..],
-                _ => args,
-            };
-            match rest.first() {
-                Some(action) if action.dynamic => Err(unchecked(
-                    words,
-                    "the trap's commands are only known at run time",
-                )),
-                // `trap -p`, `trap -l`, `trap - INT`: no commands.
-                Some(action) if !action.text.starts_with('-') => {
-                    out.push(Invocation::Script(action.text.clone()));
-                    Ok(())
-                }
-                _ => Ok(()),
-            }
-        }
         "flock" => unwrap_flock(words, open, out),
-        "source" | "." => {
-            match args.first() {
-                Some(file) if file.dynamic => out.push(Invocation::Unseen(unchecked(
-                    words,
-                    "the script to run is only known at run time",
-                ))),
-                Some(file) if is_stdin_path(&file.text) => {
-                    out.push(Invocation::Unseen(unchecked(words, SHELL_STDIN)))
-                }
-                _ => out.push(Invocation::Run {
-                    words: words.iter().map(|w| w.text.clone()).collect(),
-                    open,
-                }),
-            }
-            Ok(())
-        }
         "rm" => {
             if args.iter().any(expands) {
                 return Err(unchecked(words, UNKNOWN_RM_PATH));
@@ -867,6 +692,225 @@ fn unwrap_words(
             out.push(Invocation::Run { words: texts, open });
             Ok(())
         }
+    }
+}
+
+/// A program that runs the command after its own options and operands (`nice -n 5 make`,
+/// `timeout 10 cargo test`): the command is what the policy checks.
+struct Wrapper {
+    names: &'static [&'static str],
+    /// Its options that take a value as the next word.
+    valued: &'static [&'static str],
+    /// Operands before the command (a priority, a CPU mask, a duration).
+    operands: usize,
+}
+
+/// The options of `nice`, `ionice`, `stdbuf`, `chrt` and `taskset` that take a value.
+const SCHEDULING_VALUED: &[&str] = &["-n", "-c", "-p", "-o", "-e", "-i", "--adjustment"];
+
+/// Every wrapper program looked through, one entry each.
+const WRAPPERS: &[Wrapper] = &[
+    // `exec -a NAME cmd`: NAME is what `cmd` is told it is called.
+    Wrapper {
+        names: &["exec"],
+        valued: &["-a"],
+        operands: 0,
+    },
+    Wrapper {
+        names: &["command", "builtin", "nohup", "setsid", "time"],
+        valued: &[],
+        operands: 0,
+    },
+    Wrapper {
+        names: &["nice", "ionice", "stdbuf"],
+        valued: SCHEDULING_VALUED,
+        operands: 0,
+    },
+    // Their first operand is a priority or CPU mask.
+    Wrapper {
+        names: &["chrt", "taskset"],
+        valued: SCHEDULING_VALUED,
+        operands: 1,
+    },
+    // Its first operand is the duration.
+    Wrapper {
+        names: &["timeout"],
+        valued: &["-s", "--signal", "-k", "--kill-after"],
+        operands: 1,
+    },
+];
+
+impl Wrapper {
+    /// The words of the command it runs: after its options (and their values) and operands.
+    fn command_of<'w>(&self, args: &'w [Word]) -> &'w [Word] {
+        let mut i = 0;
+        while let Some(word) = args.get(i) {
+            let t = word.text.as_str();
+            if self.valued.contains(&t) {
+                i += 2;
+            } else if t.starts_with('-') {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        args.get(i + self.operands..).unwrap_or_default()
+    }
+}
+
+/// `env [-u NAME] [NAME=value]… cmd`: its assignments are checked, then the command.
+fn unwrap_env(words: &[Word], open: bool, out: &mut Vec<Invocation>) -> Result<(), PolicyRefusal> {
+    let args = &words[1..];
+    let mut i = 0;
+    while let Some(word) = args.get(i) {
+        let t = word.text.as_str();
+        if t == "-S" || t == "--split-string" || t.starts_with("--split-string=") {
+            return Err(unchecked(words, "`env -S` is not looked through"));
+        }
+        if matches!(t, "-u" | "--unset" | "-C" | "--chdir" | "-a" | "--argv0") {
+            i += 2;
+        } else if t == "--" {
+            i += 1;
+            break;
+        } else if is_assignment(word) {
+            check_assignments(std::iter::once(word), words)?;
+            i += 1;
+        } else if t.starts_with('-') {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    unwrap_words(args.get(i..).unwrap_or_default(), open, out)
+}
+
+/// `xargs [options] cmd …`: the command, with its `-I` placeholder known only at run time.
+fn unwrap_xargs(words: &[Word], out: &mut Vec<Invocation>) -> Result<(), PolicyRefusal> {
+    let args = &words[1..];
+    let mut i = 0;
+    let mut replace: Option<String> = None;
+    while let Some(word) = args.get(i) {
+        let t = word.text.as_str();
+        if matches!(
+            t,
+            "-I" | "-n" | "-P" | "-d" | "-L" | "-s" | "-a" | "-E" | "-e"
+        ) {
+            if t == "-I" {
+                replace = args.get(i + 1).map(|w| w.text.clone());
+            }
+            i += 2;
+        } else if let Some(r) = t.strip_prefix("-I").or(t.strip_prefix("--replace=")) {
+            replace = Some(r.to_owned());
+            i += 1;
+        } else if t.starts_with('-') {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    let rest: Vec<Word> = args
+        .get(i..)
+        .unwrap_or_default()
+        .iter()
+        .map(|w| Word {
+            text: w.text.clone(),
+            dynamic: w.dynamic
+                || replace
+                    .as_ref()
+                    .is_some_and(|r| w.text.contains(r.as_str())),
+        })
+        .collect();
+    if rest.is_empty() {
+        // xargs runs `echo` by default.
+        return Ok(());
+    }
+    unwrap_words(&rest, true, out)
+}
+
+/// `find … -exec cmd {} ;`: find itself, and every command it execs.
+fn unwrap_find(words: &[Word], open: bool, out: &mut Vec<Invocation>) -> Result<(), PolicyRefusal> {
+    let args = &words[1..];
+    out.push(Invocation::Run {
+        words: words.iter().map(|w| w.text.clone()).collect(),
+        open,
+    });
+    let mut i = 0;
+    while i < args.len() {
+        if matches!(
+            args[i].text.as_str(),
+            "-exec" | "-execdir" | "-ok" | "-okdir"
+        ) {
+            let start = i + 1;
+            let mut end = start;
+            while end < args.len() && !matches!(args[end].text.as_str(), ";" | "+") {
+                end += 1;
+            }
+            let inner: Vec<Word> = args[start..end]
+                .iter()
+                .map(|w| Word {
+                    text: w.text.clone(),
+                    dynamic: w.dynamic || w.text.contains("{}"),
+                })
+                .collect();
+            unwrap_words(&inner, true, out)?;
+            i = end;
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// `eval WORDS`: the words joined are a script of their own.
+fn unwrap_eval(words: &[Word], out: &mut Vec<Invocation>) -> Result<(), PolicyRefusal> {
+    let args = &words[1..];
+    if args.iter().any(|w| w.dynamic) {
+        return Err(unchecked(words, "`eval` of text known only at run time"));
+    }
+    out.push(Invocation::Script(
+        args.iter()
+            .map(|w| w.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+    ));
+    Ok(())
+}
+
+/// `trap ACTION SIGNAL…`: the action is a script of its own.
+fn unwrap_trap(words: &[Word], out: &mut Vec<Invocation>) -> Result<(), PolicyRefusal> {
+    let args = &words[1..];
+    let rest = match args.first() {
+        Some(w) if w.text == "--" => &args[1..],
+        _ => args,
+    };
+    match rest.first() {
+        Some(action) if action.dynamic => Err(unchecked(
+            words,
+            "the trap's commands are only known at run time",
+        )),
+        // `trap -p`, `trap -l`, `trap - INT`: no commands.
+        Some(action) if !action.text.starts_with('-') => {
+            out.push(Invocation::Script(action.text.clone()));
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `source FILE` (`.`): runs a file; refused unseen when the file is known only at run time
+/// or is standard input.
+fn sourced(words: &[Word], open: bool) -> Invocation {
+    match words.get(1) {
+        Some(file) if file.dynamic => Invocation::Unseen(unchecked(
+            words,
+            "the script to run is only known at run time",
+        )),
+        Some(file) if is_stdin_path(&file.text) => {
+            Invocation::Unseen(unchecked(words, SHELL_STDIN))
+        }
+        _ => Invocation::Run {
+            words: words.iter().map(|w| w.text.clone()).collect(),
+            open,
+        },
     }
 }
 

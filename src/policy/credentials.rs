@@ -4,6 +4,10 @@
 //! removed from the environment, so no child process (git, a command, a hook) inherits them
 //! and `/proc/<harness>/environ` does not hold them. The harness is also made non-dumpable,
 //! so another process of the same user cannot read its memory or environment.
+#![expect(
+    unsafe_code,
+    reason = "wiping a key from the environment block and PR_SET_DUMPABLE need libc"
+)]
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};

@@ -17,6 +17,10 @@
 //!    beneath the writable dirs, no device nodes, signals and abstract sockets scoped to the
 //!    sandbox), then every capability dropped, the bounding set included, with
 //!    `no_new_privs` — a root command is as powerless as any user's.
+#![expect(
+    unsafe_code,
+    reason = "the launcher is fork, unshare, prctl and waitpid: system calls with no safe wrapper"
+)]
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::process::CommandExt;

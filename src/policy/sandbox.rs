@@ -8,6 +8,10 @@
 //! covers it and every child it starts, and nothing it starts outlives it. Restricting after
 //! a re-exec, rather than in `pre_exec` after `fork`, keeps allocation out of the forked copy
 //! of a multi-threaded runtime.
+#![expect(
+    unsafe_code,
+    reason = "the Landlock ABI probe, the parent-death signal and kill of a process group need libc"
+)]
 
 use std::collections::VecDeque;
 use std::ffi::OsString;

@@ -24,7 +24,8 @@ impl Word {
     }
 }
 
-/// A simple command: its words, leading assignments and redirections removed.
+/// A simple command: its words, redirections removed. Leading assignments (`A=1 cmd`) and
+/// reserved words (`{`, `}`, `then`) stay words: the policy checks the one and skips the other.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SimpleCommand {
     pub words: Vec<Word>,
@@ -642,5 +643,120 @@ impl Parser<'_> {
 fn finish_command(pipeline: &mut Pipeline, command: &mut SimpleCommand) {
     if !command.words.is_empty() {
         pipeline.push(std::mem::take(command));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    /// The words of every simple command `script` runs, in the order the parser finds them.
+    fn commands(script: &str) -> Vec<Vec<String>> {
+        parse(script)
+            .unwrap_or_else(|err| panic!("{script}: {err}"))
+            .into_iter()
+            .flatten()
+            .map(|c| c.words.into_iter().map(|w| w.text).collect())
+            .collect()
+    }
+
+    /// Whether each word of the only command of `script` is dynamic.
+    fn dynamic(script: &str) -> Vec<(String, bool)> {
+        let pipelines = parse(script).unwrap_or_else(|err| panic!("{script}: {err}"));
+        let [pipeline] = pipelines.as_slice() else {
+            panic!("{script}: {pipelines:?}");
+        };
+        let [command] = pipeline.as_slice() else {
+            panic!("{script}: {pipeline:?}");
+        };
+        command
+            .words
+            .iter()
+            .map(|w| (w.text.clone(), w.dynamic))
+            .collect()
+    }
+
+    #[test]
+    fn groups_subshells_and_process_substitutions_are_looked_into() {
+        assert_eq!(
+            commands("{ a 1; b; } && (c | d) ; diff <(e f) x"),
+            [
+                vec!["{", "a", "1"],
+                vec!["b"],
+                vec!["}"],
+                vec!["c"],
+                vec!["d"],
+                vec!["e", "f"],
+                vec!["diff", "<(…)", "x"],
+            ]
+        );
+    }
+
+    #[test]
+    fn redirections_are_not_words_and_assignments_stay_for_the_policy() {
+        assert_eq!(
+            commands("A=1 B='two words' run x >out 2>>err <in"),
+            [vec!["A=1", "B=two words", "run", "x"]]
+        );
+    }
+
+    #[test]
+    fn quotes_and_escapes_are_removed_and_a_quoted_glob_is_literal() {
+        assert_eq!(
+            dynamic(r#"echo 'a b' "c d" e\ f '*' "*""#),
+            [
+                ("echo".to_string(), false),
+                ("a b".to_string(), false),
+                ("c d".to_string(), false),
+                ("e f".to_string(), false),
+                ("*".to_string(), false),
+                ("*".to_string(), false),
+            ]
+        );
+    }
+
+    #[test]
+    fn expansions_and_unquoted_globs_are_known_only_at_run_time() {
+        let words = dynamic("rm $HOME \"${X}y\" *.txt plain");
+        let flags: Vec<bool> = words.iter().map(|(_, d)| *d).collect();
+        assert_eq!(flags, [false, true, true, true, false], "{words:?}");
+    }
+
+    #[test]
+    fn an_unquoted_here_document_is_read_for_substitutions_and_a_quoted_one_is_not() {
+        assert_eq!(
+            commands("cat <<EOF\nhello $(whoami)\nEOF\nnext"),
+            [vec!["whoami"], vec!["cat"], vec!["next"]]
+        );
+        assert_eq!(
+            commands("cat <<'EOF'\nhello $(whoami)\nEOF\nnext"),
+            [vec!["cat"], vec!["next"]]
+        );
+    }
+
+    #[test]
+    fn nesting_beyond_the_limit_is_refused_not_followed() {
+        let deep = format!(
+            "{}x{}",
+            "$(".repeat(MAX_DEPTH + 2),
+            ")".repeat(MAX_DEPTH + 2)
+        );
+        assert_eq!(parse(&deep), Err(ParseError::TooDeep));
+        let within = format!("{}x{}", "$(".repeat(3), ")".repeat(3));
+        assert_eq!(commands(&within)[0], ["x"]);
+    }
+
+    #[test]
+    fn text_it_cannot_read_is_an_error() {
+        assert_eq!(
+            parse("echo `open"),
+            Err(ParseError::Unterminated("backtick"))
+        );
+        assert!(parse("echo $(open").is_err());
+        assert_eq!(parse("(a; b"), Err(ParseError::Unbalanced('(')));
+        // `{` and `}` are words to the parser (the policy skips them), so an unclosed group
+        // is not its error: the shell's.
+        assert!(parse("{ a; ").is_ok());
     }
 }

@@ -18,6 +18,10 @@
 //! one question and nothing changes its state. It exits when its worktree is gone, when its
 //! socket is removed or taken over (a command that finds `agent.fsmonitor` off removes it),
 //! or after 30 minutes without a question.
+#![expect(
+    unsafe_code,
+    reason = "poll, setsid and close_range of the monitor daemon need libc"
+)]
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};

@@ -1,5 +1,6 @@
 //! The run lock of a task: a file under `$GIT_DIR/agent/locks/`, holding pid and host. It is
 //! runtime state, not task state; a lock whose process is gone is taken over.
+#![expect(unsafe_code, reason = "flock(2) on our own lock files needs libc")]
 
 use std::collections::HashMap;
 use std::io::Write;

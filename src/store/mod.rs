@@ -233,24 +233,37 @@ impl Store {
         let message =
             crate::text::terminal::block(&crate::policy::redact_known(message)).into_owned();
         let parents: Vec<gix::ObjectId> = parents.into_iter().collect();
-        match self.repo.new_commit(message, tree, parents) {
-            Ok(commit) => Ok(commit.id),
-            Err(err) => {
-                let detail = err.to_string();
-                // gix says "… identity …" / "committer" when user.name or user.email is unset.
-                if detail.contains("identity")
-                    || detail.contains("committer")
-                    || detail.contains("author")
-                {
-                    Err(StoreError::NoIdentity(detail))
-                } else {
-                    Err(StoreError::Git {
-                        context: "could not write a commit".into(),
-                        source: detail.into(),
-                    })
-                }
-            }
-        }
+        // The identity is looked up here, not inferred from the text of gix's error: no
+        // author or committer configured is `None`, a typed answer.
+        let author = identity(self.repo.author(), "author")?;
+        let committer = identity(self.repo.committer(), "committer")?;
+        self.repo
+            .new_commit_as(committer, author, message, tree, parents)
+            .map(|commit| commit.id)
+            .map_err(|err| StoreError::Git {
+                context: "could not write a commit".into(),
+                source: err.to_string().into(),
+            })
+    }
+}
+
+/// An author or committer identity of the repository's configuration, or [`StoreError::NoIdentity`]
+/// when it has none (`user.name`/`user.email` unset, no `GIT_*_NAME`): the case `git agent`
+/// gives a hint for.
+fn identity<'a, E: std::fmt::Display>(
+    found: Option<std::result::Result<gix::actor::SignatureRef<'a>, E>>,
+    role: &str,
+) -> Result<gix::actor::SignatureRef<'a>> {
+    match found {
+        Some(Ok(signature)) => Ok(signature),
+        None => Err(StoreError::NoIdentity(format!(
+            "{role} identity is not configured"
+        ))),
+        // A date that cannot be read (`GIT_COMMITTER_DATE`) is not a missing identity.
+        Some(Err(err)) => Err(StoreError::Git {
+            context: format!("the {role} identity's date cannot be read"),
+            source: err.to_string().into(),
+        }),
     }
 }
 

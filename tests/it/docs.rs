@@ -251,3 +251,46 @@ fn the_tools_page_lists_every_tool() {
         .collect();
     assert_eq!(rows, tools);
 }
+
+/// docs/configuration.md's key table is written from the key table of the code
+/// (src/config/keys.rs) by `cargo run --example gen_man`: a key added, renamed or given
+/// another trust level there and not regenerated here fails this test.
+#[test]
+fn the_configuration_pages_key_table_is_the_one_the_code_writes() {
+    let page = read(&root().join("docs/configuration.md"));
+    let regenerated = git_agent::config::with_table(&page)
+        .expect("docs/configuration.md keeps the markers of its generated key table");
+    assert!(
+        page == regenerated,
+        "docs/configuration.md's key table differs from src/config/keys.rs: run cargo run --example gen_man"
+    );
+    // Every key is a row, and the table says which need trust.
+    for key in git_agent::config::KEYS {
+        assert!(
+            page.contains(&format!("| `{}` |", key.name)),
+            "{}",
+            key.name
+        );
+    }
+    assert!(page.contains("| `fsmonitor` | ") && page.contains("after `git agent trust` |"));
+    // A planted difference is seen: the guard compares, it does not rewrite.
+    let stale = page.replacen("| `fsmonitor` |", "| `fs_monitor` |", 1);
+    assert_ne!(git_agent::config::with_table(&stale).unwrap(), stale);
+}
+
+/// The man page's trust list is the key table's user-trust keys: none dropped (as
+/// `fsmonitor` once was).
+#[test]
+fn the_man_pages_trust_list_names_every_key_that_needs_trust() {
+    let page = read(&root().join("man/git-agent.1"));
+    let trust = page
+        .lines()
+        .find(|l| l.contains("are ignored until you trust the file"))
+        .expect("the trust section");
+    for name in git_agent::config::user_trust_names() {
+        assert!(
+            trust.contains(name),
+            "{name} missing from the man page's trust list: {trust}"
+        );
+    }
+}

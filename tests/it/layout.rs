@@ -712,4 +712,86 @@ fn trailers_refs_and_subjects_are_spelled_by_their_owners_alone() {
         );
     }
     assert_eq!(format_literals_outside_owners(&files), Vec::<String>::new());
+
+/// The MCP server is a front end over `crate::app`, beside the CLI: it may use the command
+/// context (`super::Context`, to start) and its own files, never a CLI command's helpers
+/// (`super::merge::…`, `crate::commands::log::…`), whose output is the terminal's.
+fn cli_helpers_named(source: &str) -> Vec<String> {
+    let own = ["Context", "types", "runs", "resources", "*"];
+    let mut named = Vec::new();
+    for prefix in ["crate::commands::", "super::super::", "super::"] {
+        let mut rest = source;
+        while let Some(at) = rest.find(prefix) {
+            let before = rest[..at].chars().last();
+            rest = &rest[at + prefix.len()..];
+            // `super::super::x` is counted once, by its own prefix.
+            if prefix == "super::" && (before == Some(':') || rest.starts_with("super::")) {
+                continue;
+            }
+            let name = leading_ident(rest).unwrap_or_else(|| rest.chars().take(1).collect());
+            if !own.contains(&name.as_str()) {
+                named.push(format!("{prefix}{name}"));
+            }
+        }
+    }
+    named
+}
+
+#[test]
+fn the_mcp_server_calls_the_application_layer_not_cli_helpers() {
+    assert_eq!(
+        cli_helpers_named(
+            "use super::Context;\nsuper::merge::merge_task(); crate::commands::log::x"
+        ),
+        ["crate::commands::log", "super::merge"],
+        "the guard must see a planted helper call"
+    );
+    let dir = manifest_dir().join("src/commands/mcp");
+    let files = rust_files(&dir);
+    assert!(files.len() >= 3, "{files:?}");
+    for file in files {
+        let source = without_comments(&std::fs::read_to_string(&file).unwrap());
+        let helpers = cli_helpers_named(&source);
+        assert!(
+            helpers.is_empty(),
+            "{} calls CLI helpers {helpers:?}: call crate::app instead",
+            file.display()
+        );
+    }
+}
+
+/// The types an `impl … Advice for T` of `src/` names.
+fn advice_impls(source: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for line in source.lines() {
+        let line = line.trim();
+        if line.starts_with("impl") && line.contains("Advice for ") {
+            let after = &line[line.find("Advice for ").unwrap() + "Advice for ".len()..];
+            found.extend(leading_ident(after));
+        }
+    }
+    found
+}
+
+/// Every error type with a hint is found by the front ends' advice lookup
+/// (src/app/advice.rs): an `impl Advice` it does not downcast to loses its hint and exit code
+/// silently (as `LoopError`'s once did).
+#[test]
+fn every_error_with_advice_is_looked_for_at_the_edge() {
+    assert_eq!(
+        advice_impls("impl crate::error::Advice for LoopError {"),
+        ["LoopError"]
+    );
+    let lookup = std::fs::read_to_string(manifest_dir().join("src/app/advice.rs")).unwrap();
+    let mut types = Vec::new();
+    for file in rust_files(&manifest_dir().join("src")) {
+        types.extend(advice_impls(&std::fs::read_to_string(&file).unwrap()));
+    }
+    assert!(types.len() >= 6, "{types:?}");
+    for ty in types {
+        assert!(
+            lookup.contains(&format!("{ty}>()")),
+            "src/app/advice.rs does not look for {ty}, which gives advice"
+        );
+    }
 }

@@ -1,5 +1,9 @@
 //! All end-to-end tests of the binary compile into this one test binary (link time).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value it did not get"
+)]
 
 #[path = "../support/mod.rs"]
 mod support;

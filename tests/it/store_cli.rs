@@ -575,3 +575,27 @@ fn a_translation_catalog_is_checkpointed() {
     env.agent_ok(&repo, &["checkpoint", "s", "-m", "German catalog"]);
     assert_eq!(env.git(&repo, &["show", "agent/s:de.catkeys"]), catalog);
 }
+
+/// A repository with no identity (no user.name or user.email in any git config, no
+/// GIT_AUTHOR_* or GIT_COMMITTER_*): the first commit git-agent writes is refused with the hint that says
+/// how to fix it, found from gix's answer that no identity is configured, not from the
+/// words of an error message.
+#[test]
+fn a_commit_without_an_identity_says_how_to_set_one() {
+    let env = TestEnv::new();
+    let repo = env.repo("r");
+    let mut cmd = env.agent_cmd(&repo, &["start", "--no-run", "Add a flag"]);
+    // The test environment's identity is in its global git config: none here.
+    cmd.env("GIT_CONFIG_GLOBAL", "/dev/null");
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("identity is not configured"), "{stderr}");
+    assert!(
+        stderr.contains("hint: tell git who you are: git config --global user.name"),
+        "{stderr}"
+    );
+    // Nothing was left half made: no task branch.
+    let branches = env.git(&repo, &["branch", "--list", "agent/*"]);
+    assert_eq!(branches.trim(), "", "{stderr}");
+}

@@ -1,4 +1,7 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails by panicking, with the value it did not get"
+)]
 //! Tests of `src/policy`: one binary, one module per concern.
 
 #[path = "../support/mod.rs"]

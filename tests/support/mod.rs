@@ -3,7 +3,12 @@
 //! (never for a length of time), and the framing of the server-sent events the fake model
 //! servers (`it`'s fake model, `llm`'s raw servers) speak. Each binary mounts this with
 //! `#[path = "../support/mod.rs"] mod support;`.
-#![allow(dead_code)]
+// Not `expect`: each binary uses a different part of this module, and one that used all
+// of it would leave an expectation unfulfilled.
+#![allow(
+    dead_code,
+    reason = "each test binary uses its own part of the support module"
+)]
 
 use std::path::Path;
 use std::process::{Child, Command, Output};

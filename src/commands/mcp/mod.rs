@@ -1,8 +1,9 @@
 //! `git agent mcp`: the task commands as a Model Context Protocol server over stdio, for
 //! Claude Code, Codex, Cursor and any other MCP client.
 //!
-//! Every tool is built on the function its CLI command uses (`store.summary` for `status` and
-//! `list`, `rollback_task`, `merge_task`, `drop_task` …), so the two cannot drift apart; git
+//! Every tool is built on the application layer's function and view that its CLI command uses
+//! too (`crate::app`: `rollback_task`, `merge_task`, `drop_task` …), so the two cannot drift
+//! apart; this module only turns parameters into requests, never calls a CLI helper; git
 //! work runs on the blocking pool, so one slow call (a merge running the tests) never stalls
 //! the others. `start` never waits for a run: see [`runs`]. Stdout is the protocol: nothing
 //! else may print there, which is why no tool calls a `cmd_*` function.
@@ -11,7 +12,7 @@ mod resources;
 mod runs;
 mod types;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -26,7 +27,13 @@ use rmcp::{
 };
 
 use super::Context;
-use crate::cli::{DropArgs, GlobalArgs, MergeArgs, RollbackArgs};
+use crate::app::Quiet;
+use crate::app::drop::Dropped;
+use crate::app::merge::{MergeRequest, Merged};
+use crate::app::rollback::{RollbackRequest, RolledBack};
+use crate::app::say::Said;
+use crate::app::stop::StopRequested;
+use crate::app::update::Updated;
 use crate::error::Exit;
 use crate::store::Store;
 use types::*;
@@ -61,7 +68,7 @@ fn describe(err: &anyhow::Error) -> String {
     for cause in err.chain().skip(1) {
         text.push_str(&format!("\n  caused by: {cause}"));
     }
-    if let (Some(hint), _) = crate::commands::advice::advice_of(err) {
+    if let (Some(hint), _) = crate::app::advice::advice_of(err) {
         text.push_str(&format!("\nhint: {hint}"));
     }
     crate::policy::redact_known(&text)
@@ -78,24 +85,8 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-/// A quiet command context at `cwd`, for the functions that take one (configuration
-/// warnings then go nowhere: stdout is the protocol).
-fn quiet_context(cwd: &Path) -> Context {
-    Context {
-        global: GlobalArgs {
-            quiet: true,
-            ..GlobalArgs::default()
-        },
-        cwd: cwd.to_path_buf(),
-    }
-}
-
 fn task_info(summary: &crate::store::TaskSummary) -> anyhow::Result<TaskInfo> {
-    row_info(&summary.row())
-}
-
-fn row_info(row: &crate::store::TaskRow) -> anyhow::Result<TaskInfo> {
-    Ok(serde_json::from_value(super::list::row_json(row))?)
+    Ok(TaskInfo::from(&summary.row()))
 }
 
 #[tool_router]
@@ -171,7 +162,7 @@ impl GitAgentServer {
             // The same rows `git agent list` reads: from the tips, through the task cache.
             for (slug, row) in store.task_rows()? {
                 match row {
-                    Ok(row) => list.tasks.push(row_info(&row)?),
+                    Ok(row) => list.tasks.push(TaskInfo::from(&row)),
                     Err(err) => list.broken.push(BrokenTask {
                         slug,
                         error: err.to_string(),
@@ -204,8 +195,8 @@ impl GitAgentServer {
             let checkpoints = store
                 .checkpoints(&task)?
                 .iter()
-                .map(|c| serde_json::from_value(super::log::checkpoint_json(c)))
-                .collect::<Result<Vec<CheckpointInfo>, _>>()?;
+                .map(CheckpointInfo::from)
+                .collect();
             let attic = store
                 .attic(&slug)?
                 .into_iter()
@@ -238,7 +229,7 @@ impl GitAgentServer {
             let store = Store::discover(&cwd)?;
             let slug = store.resolve_slug(params.task.as_deref())?;
             let task = store.task(&slug)?;
-            let patch = super::diff::task_patch(&store, &task)?;
+            let patch = crate::app::read::task_patch(&store, &task)?;
             let max = params.max_bytes.unwrap_or(100_000);
             let mut text = patch.patch;
             let truncated = text.len() > max;
@@ -342,7 +333,7 @@ impl GitAgentServer {
         let cwd = self.cwd();
         blocking(move || {
             let store = Store::discover(&cwd)?;
-            let args = RollbackArgs {
+            let request = RollbackRequest {
                 slug: Some(params.task),
                 to: params.to,
                 steps: params.steps,
@@ -350,15 +341,7 @@ impl GitAgentServer {
                 undo: params.undo,
                 reason: params.reason,
             };
-            let (slug, outcome) = super::rollback::rollback_task(&store, args)?;
-            Ok(RolledBack {
-                from: outcome.from.to_string(),
-                to: outcome.to.to_string(),
-                attic: outcome.attic,
-                kept_unfinished: outcome.kept_unfinished,
-                update: super::rollback::update_text(&slug, &outcome.update),
-                slug,
-            })
+            crate::app::rollback::rollback_task(&store, request)
         })
         .await
         .map(Json)
@@ -377,34 +360,17 @@ impl GitAgentServer {
     async fn merge(
         &self,
         Parameters(params): Parameters<MergeParams>,
-    ) -> Result<Json<MergedTask>, String> {
+    ) -> Result<Json<Merged>, String> {
         let cwd = self.cwd();
         blocking(move || {
             let store = Store::discover(&cwd)?;
-            let args = MergeArgs {
+            let request = MergeRequest {
                 slug: Some(params.task),
                 squash: params.squash,
                 force: params.force,
                 into: params.into,
             };
-            let merged = super::merge::merge_task(&quiet_context(&cwd), &store, &args)?;
-            Ok(MergedTask {
-                slug: merged.slug,
-                into: merged.into,
-                commit: merged.commit,
-                squash: merged.squash,
-                forced: merged.forced,
-                brought_in: merged
-                    .brought_in
-                    .into_iter()
-                    .map(|b| BroughtInFile {
-                        path: b.path,
-                        size: b.size,
-                        binary: b.binary,
-                        large: b.large,
-                    })
-                    .collect(),
-            })
+            crate::app::merge::merge_task(&Quiet, &store, &request)
         })
         .await
         .map(Json)
@@ -423,11 +389,11 @@ impl GitAgentServer {
     async fn update(
         &self,
         Parameters(params): Parameters<UpdateParams>,
-    ) -> Result<Json<super::update::Updated>, String> {
+    ) -> Result<Json<Updated>, String> {
         let cwd = self.cwd();
         blocking(move || {
             let store = Store::discover(&cwd)?;
-            super::update::update_task(&quiet_context(&cwd), &store, params.task.as_deref())
+            crate::app::update::update_task(&Quiet, &store, params.task.as_deref())
         })
         .await
         .map(Json)
@@ -450,12 +416,7 @@ impl GitAgentServer {
         let cwd = self.cwd();
         blocking(move || {
             let store = Store::discover(&cwd)?;
-            let args = DropArgs {
-                slug: Some(params.task),
-                force: params.force,
-            };
-            let slug = super::drop::drop_task(&store, &args)?;
-            Ok(Dropped { slug })
+            crate::app::drop::drop_task(&store, Some(&params.task), params.force)
         })
         .await
         .map(Json)
@@ -479,14 +440,7 @@ impl GitAgentServer {
         blocking(move || {
             let store = Store::discover(&cwd)?;
             let slug = store.resolve_slug_to_change(params.task.as_deref())?;
-            let stopping = super::stop::stop_task(&store, &slug, !params.no_wait)?;
-            Ok(StopRequested {
-                slug: stopping.slug,
-                commit: stopping.commit.to_string(),
-                running: stopping.running,
-                stopped: stopping.stopped,
-                detail: stopping.detail,
-            })
+            crate::app::stop::stop_task(&store, &slug, !params.no_wait)
         })
         .await
         .map(Json)
@@ -531,12 +485,7 @@ impl GitAgentServer {
         blocking(move || {
             let store = Store::discover(&cwd)?;
             let slug = store.resolve_slug_to_change(params.task.as_deref())?;
-            let (commit, running) = super::say::say_to(&store, &slug, &params.message)?;
-            Ok(Said {
-                slug,
-                commit: commit.to_string(),
-                running,
-            })
+            crate::app::say::say_to(&store, &slug, &params.message)
         })
         .await
         .map(Json)

@@ -122,9 +122,9 @@ pub fn read(store: &Store, address: &Address, uri: &str) -> anyhow::Result<ReadR
                     }
                 );
             };
-            let mut json = super::super::log::checkpoint_json(checkpoint);
+            let mut json =
+                serde_json::to_value(crate::app::read::CheckpointInfo::from(checkpoint))?;
             if let Some(object) = json.as_object_mut() {
-                object.remove("type");
                 object.insert("task".into(), task.slug.clone().into());
                 object.insert("checkpoint".into(), (*n).into());
                 object.insert("message".into(), checkpoint.message.clone().into());

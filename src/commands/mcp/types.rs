@@ -4,7 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-type JsonObject = serde_json::Map<String, serde_json::Value>;
+pub use crate::app::read::{CheckpointInfo, TaskInfo};
 
 // ---- inputs -------------------------------------------------------------------------------
 
@@ -123,29 +123,6 @@ pub struct SayParams {
 // ---- outputs ------------------------------------------------------------------------------
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct StopRequested {
-    pub slug: String,
-    /// The stop request's commit in refs/agent/<slug>/say.
-    pub commit: String,
-    /// Whether a run of the task was working in this repository.
-    pub running: bool,
-    /// Whether that run has stopped (false with `no_wait`, or while it is still stopping).
-    pub stopped: bool,
-    /// How the run stopped, when it has.
-    pub detail: Option<String>,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Said {
-    pub slug: String,
-    /// The message's commit in refs/agent/<slug>/say.
-    pub commit: String,
-    /// Whether a run is working on the task (it shows the message at its next turn); if not,
-    /// the next resume shows it.
-    pub running: bool,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
 pub struct Started {
     /// The new task's slug; its branch is agent/<slug>.
     pub slug: String,
@@ -156,40 +133,6 @@ pub struct Started {
     pub events_log: String,
     /// The run's warnings and errors.
     pub stderr_log: String,
-}
-
-/// One task as `git agent status --json` describes it: read from `list::summary_json`, so a
-/// field added there must be added here too (tests/it/mcp.rs compares the two whole).
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
-pub struct TaskInfo {
-    pub slug: String,
-    /// planning, idle, running, done, blocked, budget, interrupted, error or merged.
-    pub state: String,
-    pub branch: String,
-    pub tip: String,
-    pub base: String,
-    pub task_commit: String,
-    pub goal: String,
-    /// The step the tip finished.
-    pub step: u32,
-    /// Steps in the plan.
-    pub steps: u32,
-    pub checkpoints: usize,
-    /// The tip's Agent-Tests trailer.
-    pub tests: Option<String>,
-    pub cost_usd: f64,
-    pub tokens: u64,
-    pub turns: u64,
-    /// Failed attempts rolled back so far.
-    pub attempts: usize,
-    /// What stopped the last run.
-    pub stop_detail: Option<String>,
-    /// How to get past what stopped the last run.
-    pub stop_hint: Option<String>,
-    /// Set when git could not record the last run's stop (a full disk, a read-only `.git`):
-    /// why. The stop shown is then kept beside the task's lock.
-    #[serde(default)]
-    pub stop_unrecorded: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -211,17 +154,6 @@ pub struct TaskList {
 pub struct BrokenTask {
     pub slug: String,
     pub error: String,
-}
-
-/// A checkpoint: its commit, trailers and record note.
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
-pub struct CheckpointInfo {
-    pub commit: String,
-    pub summary: String,
-    /// The commit's trailers (Agent-Checkpoint, Agent-Step, Agent-Tests, …).
-    pub trailers: std::collections::BTreeMap<String, String>,
-    /// The record note: model, tokens, cost, wall time, test run, changes, stop record.
-    pub record: Option<JsonObject>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -295,47 +227,4 @@ pub struct AttemptInfo {
     pub discarded: String,
     pub attic: String,
     pub restored: String,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct RolledBack {
-    pub slug: String,
-    /// The tip before.
-    pub from: String,
-    /// The tip now.
-    pub to: String,
-    /// Where the tip before is kept (for `undo`, where the undone tip went).
-    pub attic: String,
-    /// Uncommitted work of the worktree was kept in the attic too.
-    pub kept_unfinished: bool,
-    /// What became of the task's update from its base (`update`), in words, if the rollback
-    /// changed it: pending again (its conflicts back in the worktree) or undone.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub update: Option<String>,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct MergedTask {
-    pub slug: String,
-    /// The branch merged into: the task's base branch, or `into`.
-    pub into: String,
-    pub commit: String,
-    pub squash: bool,
-    /// Failed checks and flagged files merged anyway with `force`.
-    pub forced: Vec<String>,
-    /// Binary files and files over 1 MiB the merge brought in, worth a look.
-    pub brought_in: Vec<BroughtInFile>,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct BroughtInFile {
-    pub path: String,
-    pub size: u64,
-    pub binary: bool,
-    pub large: bool,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Dropped {
-    pub slug: String,
 }

@@ -1,6 +1,7 @@
-//! The error-to-advice mapping, at the edge: the first error in a chain that can say how to
-//! fix it gives the hint and the exit code. Kept here, not in `error`, so the library modules
-//! that implement [`Advice`] never sit in an import cycle with the code that downcasts to them.
+//! The error-to-advice mapping both front ends (the CLI's report, the MCP server's tool errors)
+//! use: the first error in a chain that can say how to fix it gives the hint and the exit
+//! code. Kept here, not in `error`, so the library modules that implement [`Advice`] never sit
+//! in an import cycle with the code that downcasts to them.
 
 use crate::error::{Advice, Exit, UserError};
 
@@ -14,6 +15,8 @@ pub fn advice_of(err: &anyhow::Error) -> (Option<String>, Exit) {
     (None, Exit::Error)
 }
 
+/// Every error type that gives advice: tests/it/layout.rs checks that each `impl Advice` of
+/// `src/` is looked for here, so a new one cannot lose its hint.
 fn as_advice<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Advice> {
     if let Some(e) = cause.downcast_ref::<UserError>() {
         return Some(e);
@@ -28,6 +31,9 @@ fn as_advice<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn
         return Some(e);
     }
     if let Some(e) = cause.downcast_ref::<crate::config::ConfigError>() {
+        return Some(e);
+    }
+    if let Some(e) = cause.downcast_ref::<crate::agent::LoopError>() {
         return Some(e);
     }
     None
