@@ -416,7 +416,7 @@ pub const KEYS: &[Key] = &[
         Project,
         Some("true"),
         "",
-        "add `refs/notes/agent/*` to `notes.displayRef`",
+        "add the task notes refs to `notes.displayRef`, so plain `git log` shows the records",
         |c, v| c.display_notes = flag(v),
     ),
     // A process that outlives the command: the user's to start.

@@ -712,6 +712,7 @@ fn trailers_refs_and_subjects_are_spelled_by_their_owners_alone() {
         );
     }
     assert_eq!(format_literals_outside_owners(&files), Vec::<String>::new());
+}
 
 /// The MCP server is a front end over `crate::app`, beside the CLI: it may use the command
 /// context (`super::Context`, to start) and its own files, never a CLI command's helpers
