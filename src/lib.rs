@@ -4,6 +4,7 @@
 //! the git data model they share is specified in docs/data-model.md.
 
 pub mod agent;
+pub mod app;
 pub mod beneath;
 pub mod cli;
 pub mod commands;
@@ -12,6 +13,7 @@ pub mod error;
 pub mod git_command;
 pub mod llm;
 pub mod policy;
+pub mod serve;
 pub mod store;
 pub mod text;
 pub mod tools;
