@@ -27,8 +27,11 @@ pub use auth::{is_local, new_token};
 use pages::Page;
 use reader::Reader;
 
-/// How often the server looks for a change while a page is open.
+/// How often the server looks for a change while a page follows it.
 const POLL: Duration = Duration::from_millis(100);
+/// How often it looks while no page does: the version a page is rendered at stays current
+/// enough that a page opened just after a change still learns of it.
+const IDLE_POLL: Duration = Duration::from_secs(1);
 
 pub struct Options {
     pub dir: PathBuf,
@@ -73,7 +76,14 @@ pub fn run(options: Options, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<(
             source,
             changes,
         });
-        tokio::spawn(watch_changes(app.clone()));
+        // The first fingerprint is taken before the first page is served: a change between
+        // a page and the next look is then a change, never the baseline.
+        let remote = app.remote.clone();
+        let first = app
+            .reader
+            .read(move |s| reader::fingerprint(s, remote.as_deref()))
+            .await;
+        tokio::spawn(watch_changes(app.clone(), first));
         let guard = Arc::new(auth::Guard::new(options.token.clone(), addr));
         let router = Router::new()
             .route("/", get(tasks_page))
@@ -98,16 +108,11 @@ pub fn run(options: Options, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<(
     })
 }
 
-/// Bump the version the live pages follow whenever the fingerprint moves; only looked at
-/// while a page follows it (or a remote is fetched behind it).
-async fn watch_changes(app: Arc<App>) {
-    let mut last: Option<u64> = None;
+/// Bump the version the live pages follow whenever the fingerprint moves.
+async fn watch_changes(app: Arc<App>, mut last: Option<u64>) {
     loop {
-        tokio::time::sleep(POLL).await;
-        if app.changes.receiver_count() == 0 {
-            last = None;
-            continue;
-        }
+        let idle = app.changes.receiver_count() == 0;
+        tokio::time::sleep(if idle { IDLE_POLL } else { POLL }).await;
         let remote = app.remote.clone();
         let now = app
             .reader
@@ -131,6 +136,7 @@ fn page(app: &App, title: &str, live: bool, body: Markup) -> Response {
         title,
         source: &app.source,
         live,
+        version: *app.changes.borrow(),
     };
     Html(pages::layout(&page, body).into_string()).into_response()
 }
@@ -297,16 +303,31 @@ async fn fleet_page(State(app): Shared) -> Response {
     }
 }
 
-/// `changed` with a version number each time the repository's agent state moves.
-async fn events(State(app): Shared) -> impl IntoResponse {
+#[derive(serde::Deserialize)]
+struct Since {
+    since: Option<u64>,
+}
+
+/// `changed` with a version number each time the repository's agent state moves; first
+/// `ready`, or `changed` when it moved since the version the page was rendered at (`?since=`).
+async fn events(State(app): Shared, Query(since): Query<Since>) -> impl IntoResponse {
     let changes = app.changes.subscribe();
-    let stream = futures_util::stream::unfold(changes, |mut changes| async move {
+    let now = *changes.borrow();
+    // Something at once: the response's head goes out with its first event, and a page
+    // rendered before a change it has not seen must hear of it now.
+    let first = match since.since {
+        Some(v) if v != now => Event::default().event("changed"),
+        _ => Event::default().event("ready"),
+    }
+    .data(now.to_string());
+    let first = futures_util::stream::iter([Ok(first)]);
+    let rest = futures_util::stream::unfold(changes, |mut changes| async move {
         changes.changed().await.ok()?;
         let version = *changes.borrow_and_update();
         let event = Event::default().event("changed").data(version.to_string());
         Some((Ok::<_, std::convert::Infallible>(event), changes))
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Sse::new(futures_util::StreamExt::chain(first, rest)).keep_alive(KeepAlive::default())
 }
 
 async fn script() -> Response {

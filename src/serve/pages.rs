@@ -53,6 +53,8 @@ pub struct Page<'a> {
     /// The source shown in the header: the repository, or the remote.
     pub source: &'a str,
     pub live: bool,
+    /// The change version the page shows (see `events` in mod.rs).
+    pub version: u64,
 }
 
 pub fn layout(page: &Page<'_>, body: Markup) -> Markup {
@@ -66,7 +68,7 @@ pub fn layout(page: &Page<'_>, body: Markup) -> Markup {
                 link rel="stylesheet" href="/assets/style.css";
                 script src="/assets/app.js" defer {}
             }
-            body {
+            body data-version=(page.version) {
                 header {
                     nav { a href="/" { "tasks" } a href="/fleet" { "fleet" } }
                     span.source { (T(page.source)) }
@@ -94,7 +96,7 @@ pub fn tasks_page(view: &TasksView, filter: Option<&str>, now: i64) -> Markup {
         } @else {
             table #tasks {
                 thead { tr {
-                    th { "task" } th { "state" } th { "step" } th { "tests" } th { "cost" }
+                    th { "task" } th { "state" } th { "step" } th { "checkpoints" } th { "tests" } th { "cost" }
                     th { "tokens" } th { "age" } th { "base" }
                     @if fleet { th { "queue" } th { "holder" } th { "host" } th { "heartbeat" } }
                     th { "goal" }
@@ -124,6 +126,7 @@ fn task_row(t: &TaskView, attempt: bool, fleet: bool, now: i64) -> Markup {
             }
             td { span class={ "state " (t.state) } { (t.state) } }
             td.num { (t.step) "/" (t.steps) }
+            td.num.checkpoints { (t.checkpoints) }
             td { span class={ "tests " (T(verdict)) } title=(T(tests)) { (T(verdict)) } }
             td.num { (format!("${:.2}", t.cost_usd)) }
             td.num { (t.tokens) }
@@ -333,7 +336,7 @@ pub fn fleet_page(f: &FleetView, now: i64) -> Markup {
         section #queue {
             h2 { "Queue" }
             table {
-                thead { tr { th { "#" } th { "task" } th { "state" } th { "holder" } th { "host" } th { "heartbeat" } th { "checkpoints" } } }
+                thead { tr { th { "#" } th { "task" } th { "state" } th { "holder" } th { "host" } th { "heartbeat" } th { "checkpoints" } th { "goal" } } }
                 tbody { @for (i, t) in f.queue.iter().enumerate() {
                     @let q = t.queue.as_ref();
                     tr {
@@ -344,6 +347,7 @@ pub fn fleet_page(f: &FleetView, now: i64) -> Markup {
                         td { (T(q.and_then(|q| q.host.as_deref()).unwrap_or("-"))) }
                         td.num { (q.and_then(|q| q.heartbeat_time).map(|h| age(now, h)).unwrap_or_else(|| "-".into())) }
                         td.num { (t.checkpoints) }
+                        td.goal { (T(&t.goal)) }
                     }
                 } }
             }

@@ -53,7 +53,7 @@
       });
   }
 
-  var source = new EventSource("/events");
+  var source = new EventSource("/events?since=" + encodeURIComponent(document.body.getAttribute("data-version") || "0"));
   source.addEventListener("open", function () {
     if (mark) { mark.className = "on"; }
   });
