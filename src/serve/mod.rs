@@ -258,6 +258,7 @@ async fn checkpoint_diff(
         return failed(&app, StatusCode::NOT_FOUND, "not a commit id");
     };
     let want = slug.clone();
+    let wanted = commit.to_string();
     let found = detail(&app, slug.clone(), false).await;
     let Some(Ok((d, _))) = found else {
         return failed(&app, StatusCode::NOT_FOUND, "no such task");
@@ -265,7 +266,7 @@ async fn checkpoint_diff(
     let Some(parent) = d
         .checkpoints
         .iter()
-        .find(|c| c.commit == commit.to_string())
+        .find(|c| c.commit == wanted)
         .and_then(|c| c.parent.as_deref()?.parse::<gix::ObjectId>().ok())
     else {
         return failed(&app, StatusCode::NOT_FOUND, "not a checkpoint of this task");
