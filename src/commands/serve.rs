@@ -31,7 +31,11 @@ pub fn cmd_serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<Exit> {
             Some(token) => format!("http://{host}:{}/?token={token}", addr.port()),
             None => format!("http://{host}:{}/", addr.port()),
         };
-        ctx.out(format!("Serving {url}"));
+        if ctx.global.json {
+            ctx.json(&serde_json::json!({"type": "serving", "url": url}));
+        } else {
+            ctx.out(format!("Serving {url}"));
+        }
         ctx.say("Read-only; Ctrl-C stops it.");
         if open {
             let opened = std::process::Command::new("xdg-open")
