@@ -263,6 +263,38 @@ Resources: git-agent://<task>/plan and git-agent://<task>/checkpoints/<n>. Runs 
 `start` tool write their JSON events to $GIT_COMMON_DIR/agent/runs/<task>.jsonl."
     )]
     Mcp,
+    /// A read-only live web view of every task, from this repository or a remote.
+    #[command(
+        long_about = "A read-only live web view of every task, from this repository or a remote.\n\n\
+Pages: the tasks (state, step, tests, cost, age, base; attempts under their task; a filter by \
+state), one task (goal, plan and its history, checkpoints with their trailers and diffs, tests \
+across steps, cost and tokens, the attic, stops, a running task's events) and the fleet (queue, \
+workers, takeovers, throughput). They update live as checkpoints, stops and leases land.\n\n\
+It binds 127.0.0.1 by default. Any other address needs a token, checked on every request (a \
+Bearer header, ?token= or the cookie it sets); one is generated and printed when --token is not \
+given. With --remote it fetches the remote's agent refs into its tracking refs every --refresh \
+and shows them: the fleet's view from any machine. Nothing it serves changes a ref."
+    )]
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Show a remote's tasks (fetched every --refresh) instead of this repository's.
+    #[arg(long, value_name = "REMOTE")]
+    pub remote: Option<String>,
+    /// The address to listen on; anything but 127.0.0.1 or ::1 requires a token.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4680")]
+    pub listen: std::net::SocketAddr,
+    /// The token every request must carry (generated and printed when needed and not given).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Open the page in the default browser.
+    #[arg(long)]
+    pub open: bool,
+    /// How often to fetch the remote with --remote.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_poll)]
+    pub refresh: std::time::Duration,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -18,6 +18,7 @@ pub mod git_command;
 pub mod llm;
 pub mod policy;
 pub mod reexec;
+pub mod serve;
 pub mod store;
 pub mod text;
 pub mod tools;

@@ -18,6 +18,7 @@ pub mod say;
 pub mod session;
 pub mod stop;
 pub mod update;
+pub mod views;
 
 use crate::config::Warning;
 

@@ -2,6 +2,7 @@
 
 use super::Context;
 use crate::app::read::TaskInfo;
+use crate::app::views::attempt_name;
 use crate::error::Exit;
 use crate::store::TaskRow;
 use crate::text::first_line;
@@ -98,17 +99,6 @@ pub fn cmd_list(ctx: &Context) -> anyhow::Result<Exit> {
     }
     ctx.out_raw(table.join("\n"));
     Ok(Exit::Done)
-}
-
-/// The task and number of an attempt, read from its name (`<task>--try-<k>`) when that task
-/// is listed too: what `list` can tell from ref names alone, without reading every plan.
-fn attempt_name<'a>(
-    slug: &'a str,
-    names: &std::collections::HashSet<String>,
-) -> Option<(&'a str, u32)> {
-    let (task, k) = slug.rsplit_once("--try-")?;
-    let k = k.parse().ok()?;
-    names.contains(task).then_some((task, k))
 }
 
 /// The state, padded to its column, coloured on a terminal.

@@ -20,6 +20,7 @@ mod remote;
 pub mod report;
 mod rollback;
 mod say;
+mod serve;
 mod session;
 mod start;
 mod status;
@@ -192,6 +193,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::InstallMan(args) => install::cmd_install_man(&ctx, args),
         Command::Tasks => misc::cmd_tasks(&ctx),
         Command::Mcp => mcp::cmd_mcp(&ctx),
+        Command::Serve(args) => serve::cmd_serve(&ctx, args),
     }
 }
 

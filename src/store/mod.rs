@@ -54,10 +54,12 @@ pub use format::plan::{
     PlanStep, Update,
 };
 pub use format::record::{CheckpointRecord, StopReason, StopRecord, TestsVerdict, now_rfc3339};
+/// Where the agent's own refs live, for readers that watch them whole (`serve`).
+pub use format::refs::{BRANCH_PREFIX, NOTES_PREFIX, TASK_PREFIX, tracking_notes_prefix};
 pub use format::refs::{
     Edit, Expect, TaskRef, attic as attic_ref, attic_prefix, branch as branch_ref,
-    lease as lease_ref, notes as notes_ref, say as say_ref, tracking_branch,
-    tracking_branch_prefix, tracking_lease, tracking_say,
+    lease as lease_ref, notes as notes_ref, say as say_ref, tracking_agent_prefix, tracking_branch,
+    tracking_branch_prefix, tracking_lease, tracking_notes, tracking_say,
 };
 pub use format::slug::{
     MAX_ATTEMPTS, attempt_slug, max_len_with_attempts, slug_from_goal, validate_slug,

@@ -100,6 +100,8 @@ pub struct TaskSummary {
     pub stop_hint: Option<String>,
     /// Why git does not hold the stop shown: it is kept beside the task's lock instead.
     pub stop_unrecorded: Option<String>,
+    /// Committer time of the tip (seconds since the epoch): when the task last moved.
+    pub tip_time: i64,
 }
 
 /// What `list` shows of a task: its summary without the plan, read from ref tips.
@@ -117,6 +119,8 @@ pub struct TaskRow {
     pub stop_hint: Option<String>,
     /// Why git does not hold the stop shown: it is kept beside the task's lock instead.
     pub stop_unrecorded: Option<String>,
+    /// Committer time of the tip (seconds since the epoch): when the task last moved.
+    pub tip_time: i64,
 }
 
 impl TaskSummary {
@@ -132,6 +136,7 @@ impl TaskSummary {
             stop_detail: self.stop_detail.clone(),
             stop_hint: self.stop_hint.clone(),
             stop_unrecorded: self.stop_unrecorded.clone(),
+            tip_time: self.tip_time,
         }
     }
 }
@@ -188,6 +193,7 @@ fn row_of(
     );
     let stop = facts.stop.or_else(|| unrecorded.map(|u| u.stop.clone()));
     TaskRow {
+        tip_time: facts.tip_time,
         task: Task {
             slug: slug.to_string(),
             task_commit: facts.anchor.task_commit,
@@ -467,6 +473,7 @@ impl Store {
             stop_detail: row.stop_detail,
             stop_hint: row.stop_hint,
             stop_unrecorded: row.stop_unrecorded,
+            tip_time: row.tip_time,
         })
     }
 

@@ -461,6 +461,12 @@ fn every_command_prints_typed_json_lines_and_errors_as_one_object() {
     );
     // The MCP server speaks JSON-RPC on stdout; with stdin closed it ends without a word.
     record("mcp", run_json(&env, &repo, &["mcp"], no_key));
+    // `serve` runs until stopped (tests/it/serve.rs); a remote that is not a name is refused
+    // before anything binds.
+    record(
+        "serve",
+        run_json(&env, &repo, &["serve", "--remote", "a..b"], no_key).error(),
+    );
 
     // What clap refuses, and its own output.
     let usage = run_json(&env, &repo, &["rollback", "--frobnicate"], no_key).error();

@@ -53,6 +53,7 @@ mod recovery;
 mod redaction;
 mod review;
 mod runs_end;
+mod serve;
 mod steering;
 mod stop;
 mod store_cli;
