@@ -6,9 +6,9 @@
 //! cargo build --release && cargo run --release --example bench [SECTION]
 //! ```
 //!
-//! SECTION is one of startup, checkpoint, steps, rollback, list, session, long (default: all). Every pair
-//! runs alternately, A/B/A/B, after `git status` has refreshed the index on both sides; the
-//! table shows medians with the range (min–max). `GIT_AGENT_BENCH_ROUNDS` sets the rounds
+//! SECTION is one of startup, checkpoint, steps, rollback, list, session, real, long (default:
+//! all but real and long). Every pair runs alternately, A/B/A/B, after `git status` has
+//! refreshed the index on both sides; the table shows medians with the range (min–max). `GIT_AGENT_BENCH_ROUNDS` sets the rounds
 //! (default 11); `GIT_AGENT_BENCH_SKIP_100K=1` leaves out the 100k-file repositories, whose
 //! generation takes a minute or two.
 //!
@@ -28,6 +28,10 @@
 //!   `git agent status` of one task vs `git log -1 --format=%(trailers)` + `git notes show`;
 //! - session: a 200-step replayed session: harness time per step (no model latency) and the
 //!   run's peak RSS;
+//! - real (on demand): a real tree, any local repository `GIT_AGENT_BENCH_REPO=<path>`
+//!   cloned into twins: `start --no-run` vs `git worktree add`, a
+//!   one-file checkpoint vs `git add -A && git commit`, rollback of 1 and 100 files vs `git
+//!   reset --hard HEAD~1`; wall, CPU and peak RSS, each with its ratio to git;
 //! - long (on demand, not part of the default): one task of `GIT_AGENT_BENCH_LONG_STEPS`
 //!   replayed steps (default 1,000), the harness's time per step at steps 1, 10, 100 and the
 //!   last (medians of 10-step windows), to show it flat along a task's history.
@@ -954,6 +958,266 @@ fn bench_long(env: &Env, root: &Path, table: &mut Table) {
     );
 }
 
+/// The repository the `real` section measures on (`GIT_AGENT_BENCH_REPO`, any local
+/// repository, bare or not): its HEAD tree is cloned twice, one twin for each side.
+fn real_repo() -> PathBuf {
+    std::env::var_os("GIT_AGENT_BENCH_REPO")
+        .map(PathBuf::from)
+        .expect("the real section needs GIT_AGENT_BENCH_REPO=<path of a local repository>")
+}
+
+/// Paired samples of whole processes with their peak RSS (KiB, the largest of the sequence).
+#[derive(Default)]
+struct Measured {
+    runs: Samples,
+    rss: Vec<i64>,
+}
+
+impl Measured {
+    fn rss_mib(&self) -> f64 {
+        let mut v = self.rss.clone();
+        v.sort();
+        v[v.len() / 2] as f64 / 1024.0
+    }
+}
+
+/// Run `commands` one after another in `dir`, each reaped by `wait4`: the wall time, the
+/// CPU time of the sequence and its largest peak RSS go into `into`.
+fn measure(env: &Env, dir: &Path, root: &Path, commands: &[(&str, &[&str])], into: &mut Measured) {
+    let cpu_before = children_cpu();
+    let started = Instant::now();
+    let mut rss = 0;
+    let stderr = root.join("measured.stderr");
+    for (program, args) in commands {
+        let (_, peak, ok) = run_measured(env.cmd(dir, program, args), &stderr);
+        assert!(
+            ok,
+            "{program} {args:?} in {}: {}",
+            dir.display(),
+            std::fs::read_to_string(&stderr).unwrap_or_default()
+        );
+        rss = rss.max(peak);
+    }
+    into.runs.push(Run {
+        wall: started.elapsed(),
+        cpu: children_cpu().saturating_sub(cpu_before),
+    });
+    into.rss.push(rss);
+}
+
+/// One row of the real-tree table: times, then peak RSS, each with its ratio to git.
+fn real_row(
+    table: &mut Table,
+    what: &str,
+    ours: &Measured,
+    theirs: &Measured,
+    git: &str,
+    goal: &str,
+) {
+    table.row(
+        what,
+        &format!("{}, peak RSS {:.1} MiB", ours.runs.show(), ours.rss_mib()),
+        &format!(
+            "{}, peak RSS {:.1} MiB (`{git}`)",
+            theirs.runs.show(),
+            theirs.rss_mib()
+        ),
+        &format!(
+            "{}; RSS {:.2}",
+            ratio(&ours.runs, &theirs.runs),
+            ours.rss_mib() / theirs.rss_mib()
+        ),
+        goal,
+    );
+}
+
+/// Rewrite the tracked files `files[first..first + count]` with content unique to `round`.
+fn touch_tracked(dir: &Path, files: &[String], first: usize, count: usize, round: usize) {
+    for name in files.iter().cycle().skip(first).take(count) {
+        let path = dir.join(name);
+        // A tracked symlink or submodule is left alone: only regular files are rewritten.
+        if path.symlink_metadata().is_ok_and(|m| m.is_file()) {
+            std::fs::write(path, format!("changed in round {round}\n")).unwrap();
+        }
+    }
+}
+
+/// real: the operations a user meets, on a real tree (`GIT_AGENT_BENCH_REPO`), each against
+/// git on a twin clone: `start --no-run` vs `git worktree add`, a one-file checkpoint vs
+/// `git add -A && git commit`, a rollback of 1 and 100 files vs `git reset --hard HEAD~1`; wall, CPU and peak RSS, each with its ratio.
+fn bench_real(env: &Env, root: &Path, table: &mut Table) {
+    let source = real_repo();
+    let ours = root.join("real-agent");
+    let theirs = root.join("real-git");
+    for twin in [&ours, &theirs] {
+        let out = env
+            .cmd(root, "git", &["clone", "-q", "--no-hardlinks"])
+            .arg(&source)
+            .arg(twin)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let files: Vec<String> = env
+        .git(&ours, &["ls-files"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    println!(
+        "real tree: {} ({} files at {})",
+        source.display(),
+        files.len(),
+        env.git(&ours, &["rev-parse", "--short", "HEAD"]).trim()
+    );
+    let rounds = rounds();
+    let place = |dir: &Path, n: usize| {
+        dir.join(".git")
+            .join("bench-worktrees")
+            .join(format!("w{n}"))
+    };
+
+    let (mut a, mut b) = (Measured::default(), Measured::default());
+    for round in 0..rounds {
+        refresh(env, &[&ours, &theirs]);
+        let slug = format!("s{round}");
+        measure(
+            env,
+            &ours,
+            root,
+            &[(
+                "git",
+                &[
+                    "agent",
+                    "start",
+                    "-q",
+                    "--no-run",
+                    "--name",
+                    &slug,
+                    "benchmark",
+                ],
+            )],
+            &mut a,
+        );
+        let wt = place(&theirs, round);
+        let wt = wt.to_str().unwrap();
+        let branch = format!("w{round}");
+        measure(
+            env,
+            &theirs,
+            root,
+            &[("git", &["worktree", "add", "-q", "-b", &branch, wt])],
+            &mut b,
+        );
+        env.git(&ours, &["agent", "drop", "-q", "-f", &slug]);
+        env.git(&theirs, &["worktree", "remove", "--force", wt]);
+        env.git(&theirs, &["branch", "-q", "-D", &branch]);
+    }
+    real_row(
+        table,
+        &format!("real tree, `start --no-run`, {} files", files.len()),
+        &a,
+        &b,
+        "git worktree add",
+        "≤ 1.0×",
+    );
+
+    // The task works in the checkout (`--here`), as in the checkpoint section.
+    env.git(
+        &ours,
+        &[
+            "agent",
+            "start",
+            "-q",
+            "--here",
+            "--no-run",
+            "--name",
+            "bench",
+            "benchmark",
+        ],
+    );
+    env.git(&theirs, &["switch", "-q", "-c", "agent/bench"]);
+    let (mut a, mut b) = (Measured::default(), Measured::default());
+    for round in 0..rounds {
+        let first = round * 37 % files.len();
+        touch_tracked(&ours, &files, first, 1, round);
+        touch_tracked(&theirs, &files, first, 1, round);
+        refresh(env, &[&ours, &theirs]);
+        let message = format!("round {round}");
+        measure(
+            env,
+            &ours,
+            root,
+            &[("git", &["agent", "checkpoint", "-q", "-m", &message])],
+            &mut a,
+        );
+        measure(
+            env,
+            &theirs,
+            root,
+            &[
+                ("git", &["add", "-A"]),
+                ("git", &["commit", "-q", "-m", &message]),
+            ],
+            &mut b,
+        );
+    }
+    real_row(
+        table,
+        &format!(
+            "real tree, checkpoint of 1 changed file, {} files",
+            files.len()
+        ),
+        &a,
+        &b,
+        "git add -A && git commit -q",
+        "≤ 0.5×",
+    );
+
+    for count in [1, 100] {
+        let (mut a, mut b) = (Measured::default(), Measured::default());
+        for round in 0..rounds {
+            let message = format!("to roll back {count} {round}");
+            let first = 1000 + round * count;
+            touch_tracked(&ours, &files, first, count, round + 1000);
+            env.git(&ours, &["agent", "checkpoint", "-q", "-m", &message]);
+            touch_tracked(&theirs, &files, first, count, round + 1000);
+            env.git(&theirs, &["commit", "-q", "-a", "-m", &message]);
+            refresh(env, &[&ours, &theirs]);
+            measure(
+                env,
+                &ours,
+                root,
+                &[("git", &["agent", "rollback", "-q"])],
+                &mut a,
+            );
+            measure(
+                env,
+                &theirs,
+                root,
+                &[("git", &["reset", "-q", "--hard", "HEAD~1"])],
+                &mut b,
+            );
+        }
+        real_row(
+            table,
+            &format!(
+                "real tree, rollback of {count} file(s), {} files",
+                files.len()
+            ),
+            &a,
+            &b,
+            "git reset -q --hard HEAD~1",
+            "≤ 1.0×",
+        );
+    }
+    std::fs::remove_dir_all(&ours).ok();
+    std::fs::remove_dir_all(&theirs).ok();
+}
+
 fn machine() -> String {
     let nproc = std::thread::available_parallelism().map_or(1, |n| n.get());
     let kernel = Command::new("uname")
@@ -1044,6 +1308,10 @@ fn main() {
     if all || section == "session" {
         settle();
         bench_session(&env, root.path(), &mut table);
+    }
+    if section == "real" {
+        settle();
+        bench_real(&env, root.path(), &mut table);
     }
     if section == "long" {
         settle();

@@ -32,6 +32,8 @@ struct Counts {
     processes: Vec<String>,
     by_name: BTreeMap<PathBuf, usize>,
     by_fd: BTreeMap<PathBuf, usize>,
+    /// The `ftruncate`s of a file descriptor open on each path.
+    truncated: BTreeMap<PathBuf, usize>,
 }
 
 /// `<dir>` of `AT_FDCWD</dir>` or `3</dir>`, as `strace -y` decorates a descriptor.
@@ -71,9 +73,14 @@ fn parse(trace: &str) -> Counts {
             "clone" | "clone3" if !args.contains("CLONE_THREAD") => {
                 counts.processes.push(line.to_string())
             }
-            "fstat" => {
+            "fstat" | "ftruncate" => {
                 if let Some(path) = fd_path(args.split(',').next().unwrap_or_default()) {
-                    *counts.by_fd.entry(PathBuf::from(path)).or_default() += 1;
+                    let key = if name == "fstat" {
+                        &mut counts.by_fd
+                    } else {
+                        &mut counts.truncated
+                    };
+                    *key.entry(PathBuf::from(path)).or_default() += 1;
                 }
             }
             "stat" | "lstat" | "newfstatat" | "fstatat64" | "statx" => {
@@ -209,6 +216,56 @@ fn a_checkpoint_starts_no_process_and_stats_each_file_once() {
     // agrees with the worktree.
     env.git(&wt, &["fsck", "--strict", "--no-dangling"]);
     assert_eq!(env.git(&wt, &["status", "--porcelain"]), "");
+}
+
+/// A checkout creates each file once (O_CREAT|O_EXCL, no link followed): a file it made
+/// itself is neither checked through its descriptor nor truncated, as `git worktree add`
+/// does not; only a file that was already there is.
+#[test]
+fn a_start_checks_out_new_files_without_fstat_or_truncate() {
+    if !strace_available() {
+        return;
+    }
+    let env = TestEnv::new();
+    let repo = env.repo("r");
+    for d in 0..4 {
+        std::fs::create_dir_all(repo.join(format!("dir{d}/sub"))).unwrap();
+        for f in 0..25 {
+            let sub = if f % 2 == 0 { "" } else { "sub/" };
+            std::fs::write(
+                repo.join(format!("dir{d}/{sub}file{f}.txt")),
+                format!("{d} {f}\n"),
+            )
+            .unwrap();
+        }
+    }
+    env.git(&repo, &["add", "-A"]);
+    env.git(&repo, &["commit", "-qm", "files"]);
+    let agent = env.agent_cmd(
+        &repo,
+        &["start", "-q", "--no-run", "--name", "t", "checkout"],
+    );
+    let counts = strace(&env, &repo, &agent, "fstat,ftruncate", "start");
+    let wt = worktree(&repo, "t").canonicalize().unwrap();
+    let written = |map: &BTreeMap<PathBuf, usize>| -> Vec<PathBuf> {
+        map.keys()
+            .filter(|p| p.starts_with(&wt) && p.extension().is_some_and(|e| e == "txt"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(written(&counts.by_fd), Vec::<PathBuf>::new(), "fstat");
+    assert_eq!(
+        written(&counts.truncated),
+        Vec::<PathBuf>::new(),
+        "ftruncate"
+    );
+    // All 100 files are there, as git checks them out.
+    assert_eq!(env.git(&wt, &["status", "--porcelain"]), "");
+    assert_eq!(env.git(&wt, &["ls-files", "*.txt"]).lines().count(), 100);
+    assert_eq!(
+        std::fs::read_to_string(wt.join("dir3/sub/file7.txt")).unwrap(),
+        "3 7\n"
+    );
 }
 
 /// A replay-provider session: the plan, then per step `calls` and `finish_step`.
