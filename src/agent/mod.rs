@@ -14,6 +14,7 @@ mod executor;
 mod interrupt;
 mod planner;
 mod stopwatch;
+pub mod telemetry;
 pub mod testrun;
 mod window;
 
@@ -446,6 +447,7 @@ impl<'a> Agent<'a> {
             }
             StreamEvent::ToolCall { .. } => {}
         };
+        telemetry::model_call_started(model);
         let response = {
             let call = self.provider.complete(&request, &mut on_event);
             tokio::pin!(call);
@@ -480,6 +482,7 @@ impl<'a> Agent<'a> {
                 }
             }
         };
+        telemetry::model_call_ended(response.as_ref().map_err(|e| e.to_string()));
         let response = response?;
         self.unrecorded.turns += 1;
         self.unrecorded.input_tokens += response.usage.input_tokens;

@@ -159,7 +159,17 @@ pub fn run_loop_with(
     let tools = toolbox(&config, worktree.clone())?;
     let mut render = crate::ui::renderer(&ctx.global.style());
     let mut log = crate::ui::RunLog::create(store, slug);
+    let _trace = crate::agent::telemetry::start(
+        &config,
+        crate::agent::telemetry::RunFacts {
+            slug,
+            provider: provider.name(),
+            model: &config.model,
+            resumed,
+        },
+    );
     let mut emit = move |event: Event| {
+        crate::agent::telemetry::on_event(&event);
         log.append(&event);
         if let Some(hook) = on_event.as_mut() {
             hook(&event);

@@ -86,6 +86,10 @@ pub const KEYS: &[Key] = &[
     key("record_file", Path, User, None, "(unset)"),
     // How long a run waits for a network that is gone: the user's network, the user's say.
     key("unreachable_wait", Duration, User, Some("5m"), ""),
+    // Where the run's traces go (docs/telemetry.md): data leaves the machine, the user's say.
+    key("otel_endpoint", Text, User, None, "(unset)"),
+    // How long a graceful stop waits for the last spans to reach the collector.
+    key("otel_flush_wait", Duration, User, Some("40ms"), ""),
     key("max_turns", Count, Budget, None, "(unlimited)"),
     key("max_tokens", Count, Budget, None, "(unlimited)"),
     // On by default: a run that loops costs the user's money (`unlimited` lifts it).

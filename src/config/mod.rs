@@ -41,6 +41,10 @@ pub struct Config {
     pub record_file: Option<PathBuf>,
     /// How long a model server that answers nothing is retried (src/llm/retry.rs).
     pub unreachable_wait: Duration,
+    /// The OTLP collector's base URL for the run's traces (src/agent/telemetry.rs).
+    pub otel_endpoint: Option<String>,
+    /// The longest a run's end waits for its last spans to be exported.
+    pub otel_flush_wait: Duration,
     pub max_turns: Option<u64>,
     pub max_tokens: Option<u64>,
     pub max_cost: Option<f64>,
@@ -794,6 +798,8 @@ fn build(
         replay_file: text("replay_file").map(PathBuf::from),
         record_file: text("record_file").map(PathBuf::from),
         unreachable_wait: duration("unreachable_wait")?.unwrap_or(crate::llm::UNREACHABLE_WAIT),
+        otel_endpoint: text("otel_endpoint"),
+        otel_flush_wait: duration("otel_flush_wait")?.unwrap_or(Duration::from_millis(40)),
         max_turns: count("max_turns"),
         max_tokens: count("max_tokens"),
         max_cost: get("max_cost").and_then(toml::Value::as_float),

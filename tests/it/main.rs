@@ -57,6 +57,7 @@ mod submodules;
 mod syscalls;
 mod task_cache;
 mod task_choice;
+mod telemetry;
 mod terminal;
 mod thinking;
 mod unreachable;
