@@ -424,7 +424,10 @@ impl<'a> Agent<'a> {
         let retrying_after_interrupt = AtomicBool::new(false);
         let emit = &mut *self.emit;
         let mut on_event = |event: StreamEvent| match event {
-            StreamEvent::TextDelta(text) => emit(Event::ModelText { text }),
+            StreamEvent::TextDelta(text) => {
+                telemetry::model_streamed();
+                emit(Event::ModelText { text })
+            }
             StreamEvent::Retrying {
                 attempt,
                 wait,
@@ -445,7 +448,7 @@ impl<'a> Agent<'a> {
                         .map(|(retry, of)| events::UnreachableRetry { retry, of }),
                 })
             }
-            StreamEvent::ToolCall { .. } => {}
+            StreamEvent::ToolCall { .. } => telemetry::model_streamed(),
         };
         telemetry::model_call_started(model);
         let response = {

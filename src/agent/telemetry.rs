@@ -175,7 +175,12 @@ pub fn trace_id() -> Option<String> {
 /// A model call starts.
 pub fn model_call_started(model: &str) {
     with(|t| {
-        let span = t.child(t.step_or_run(), "model_call", None, vec![text("model", model)]);
+        let span = t.child(
+            t.step_or_run(),
+            "model_call",
+            None,
+            vec![text("model", model)],
+        );
         let call = ModelCall {
             span,
             started: Instant::now(),
@@ -219,6 +224,20 @@ pub fn model_call_ended(result: Result<&crate::llm::Response, String>) {
     });
 }
 
+/// The model call in progress streamed a piece of its answer (text or a tool call): the
+/// first one sets its time to first token.
+pub fn model_streamed() {
+    with(|t| {
+        if let Some(call) = t.model.as_mut()
+            && !call.first_token
+        {
+            call.first_token = true;
+            let ms = call.started.elapsed().as_millis() as u64;
+            call.span.set_attribute(count("time_to_first_token_ms", ms));
+        }
+    });
+}
+
 /// The harness ran the tests (its span ends now and started `duration_ms` ago).
 pub fn tests_ran(tests: &TestRun) {
     with(|t| {
@@ -259,9 +278,12 @@ fn with(f: impl FnOnce(&mut RunTrace)) {
 }
 
 impl RunTrace {
+    /// The parent of a model call, tool call, test run or checkpoint: the step's try, else
+    /// the planning, else the run.
     fn step_or_run(&self) -> SpanContext {
         self.step
             .as_ref()
+            .or(self.planning.as_ref())
             .unwrap_or(&self.run)
             .span_context()
             .clone()
@@ -287,7 +309,11 @@ impl RunTrace {
         if let Some(call) = self.model.as_mut() {
             return &mut call.span;
         }
-        self.step.as_mut().unwrap_or(&mut self.run)
+        match (&mut self.step, &mut self.planning) {
+            (Some(step), _) => step,
+            (None, Some(planning)) => planning,
+            (None, None) => &mut self.run,
+        }
     }
 
     fn end_step(&mut self, outcome: &str) {
@@ -327,16 +353,6 @@ impl RunTrace {
                     count("try", *attempt as u64),
                 ];
                 self.step = Some(self.child(run, "step", None, attributes));
-            }
-            Event::ModelText { .. } => {
-                if let Some(call) = self.model.as_mut()
-                    && !call.first_token
-                {
-                    call.first_token = true;
-                    let ms = call.started.elapsed().as_millis() as u64;
-                    call.span
-                        .set_attribute(count("time_to_first_token_ms", ms));
-                }
             }
             Event::ModelRetry {
                 attempt,
@@ -385,9 +401,17 @@ impl RunTrace {
                     .add_event("try_ended", vec![text("reason", reason)]);
                 self.end_step(reason);
             }
-            Event::BudgetWarning { budget, used, limit } => self.current().add_event(
+            Event::BudgetWarning {
+                budget,
+                used,
+                limit,
+            } => self.current().add_event(
                 "budget_warning",
-                vec![text("budget", budget), text("used", used), text("limit", limit)],
+                vec![
+                    text("budget", budget),
+                    text("used", used),
+                    text("limit", limit),
+                ],
             ),
             Event::Said { commit, .. } => self
                 .current()
@@ -424,10 +448,8 @@ impl RunTrace {
                 usage,
                 ..
             } => {
-                self.run.add_event(
-                    "stop",
-                    vec![text("reason", reason), text("detail", detail)],
-                );
+                self.run
+                    .add_event("stop", vec![text("reason", reason), text("detail", detail)]);
                 self.run.set_attributes([
                     text("stop_reason", reason),
                     count("turns", usage.turns),
@@ -438,7 +460,10 @@ impl RunTrace {
                     self.run.set_status(Status::error(redact(detail)));
                 }
             }
-            Event::LeftOut { .. } | Event::McpServer { .. } | Event::Usage { .. } => {}
+            Event::LeftOut { .. }
+            | Event::McpServer { .. }
+            | Event::Usage { .. }
+            | Event::ModelText { .. } => {}
             Event::Tests { .. } => {}
         }
     }
