@@ -351,3 +351,71 @@ fn a_dead_or_hanging_collector_does_not_slow_the_run() {
         );
     }
 }
+
+/// A run against `model` whose telemetry `collector` must not receive: its exit code and
+/// stderr, after which the collector is checked empty and the record names no trace.
+fn run_unseen(
+    env: &TestEnv,
+    dir: &Path,
+    model: &FakeModel,
+    collector: &Collector,
+    vars: &[(&str, &str)],
+) -> String {
+    env.git(dir, &["config", "agent.otelFlushWait", "20s"]);
+    let mut cmd = env.agent_cmd(dir, &["start", "--name", "t", "Add a --shout flag"]);
+    cmd.env("ANTHROPIC_BASE_URL", &model.url)
+        .env("ANTHROPIC_API_KEY", KEY)
+        .envs(vars.iter().copied());
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(collector.spans().is_empty(), "nothing was exported");
+    let note = env.git(dir, &["notes", "--ref", "agent/t", "show", "agent/t"]);
+    assert!(!note.contains("trace ="), "{note}");
+    err
+}
+
+/// Telemetry stays off when `OTEL_SDK_DISABLED=true`, however it is configured.
+#[test]
+fn the_sdk_switch_wins() {
+    let env = TestEnv::new();
+    let collector = Collector::start();
+    let model = FakeModel::start(Arc::new(good_model) as Arc<Script>, Duration::ZERO);
+    let dir = sample(&env, "");
+    env.git(&dir, &["config", "agent.otelEndpoint", &collector.url]);
+    let vars = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url.as_str()),
+        ("OTEL_SDK_DISABLED", "true"),
+    ];
+    run_unseen(&env, &dir, &model, &collector, &vars);
+}
+
+/// A repository's committed file cannot point a run's telemetry at a server: `otel_endpoint`
+/// is a key of user trust.
+#[test]
+fn a_repository_file_cannot_name_the_collector() {
+    let env = TestEnv::new();
+    let collector = Collector::start();
+    let model = FakeModel::start(Arc::new(good_model) as Arc<Script>, Duration::ZERO);
+    let dir = sample(&env, &format!("otel_endpoint = \"{}\"\n", collector.url));
+    let err = run_unseen(&env, &dir, &model, &collector, &[]);
+    assert!(
+        err.contains("otel_endpoint"),
+        "the run says the key was not applied: {err}"
+    );
+}
+
+/// The git config key of the user names the collector as OTEL_EXPORTER_OTLP_ENDPOINT does.
+#[test]
+fn the_user_key_names_the_collector() {
+    let env = TestEnv::new();
+    let collector = Collector::start();
+    let model = FakeModel::start(Arc::new(good_model) as Arc<Script>, Duration::ZERO);
+    let dir = sample(&env, "");
+    env.git(&dir, &["config", "agent.otelEndpoint", &collector.url]);
+    env.git(&dir, &["config", "agent.otelFlushWait", "20s"]);
+    let (code, err, _) = run(&env, &dir, &model, None);
+    assert_eq!(code, 0, "{err}");
+    let spans = trace_of(&collector);
+    assert_eq!(named(&spans, "checkpoint").len(), 2);
+}
