@@ -33,8 +33,8 @@ const ENDPOINT_VARS: [&str; 2] = [
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
 ];
-/// Spans waiting for export at most: past it new spans are dropped (and counted by the SDK,
-/// which reports the count at shutdown) rather than held in memory.
+/// Spans waiting for export at most: past it new spans are dropped (the SDK's batch processor
+/// counts them; that count is not reported yet) rather than held in memory.
 const QUEUE_SPANS: usize = 2048;
 /// One export's limit, so the export thread does not wait on a hanging collector for ever.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
