@@ -963,7 +963,10 @@ fn bench_long(env: &Env, root: &Path, table: &mut Table) {
 fn real_repo() -> PathBuf {
     std::env::var_os("GIT_AGENT_BENCH_REPO")
         .map(PathBuf::from)
-        .expect("the real section needs GIT_AGENT_BENCH_REPO=<path of a local repository>")
+        .unwrap_or_else(|| {
+            eprintln!("the real section needs GIT_AGENT_BENCH_REPO=<path of a local repository>");
+            std::process::exit(2)
+        })
 }
 
 /// Paired samples of whole processes with their peak RSS (KiB, the largest of the sequence).

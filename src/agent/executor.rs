@@ -553,6 +553,7 @@ impl Agent<'_> {
             t = run_tests(&command, &self.worktree, &self.tools.sandbox, self.config.test_timeout) => t,
             _ = interrupt.wait() => TestRun { command: command.clone(), verdict: TestsVerdict::NotRun, summary: "interrupted".into(), ..TestRun::default() },
         };
+        super::telemetry::tests_ran(&tests);
         (self.emit)(Event::Tests {
             command: tests.command.clone(),
             verdict: tests.verdict,
@@ -629,6 +630,7 @@ impl Agent<'_> {
                     usage: usage.rounded(),
                     tests: tests.clone(),
                     said: said.clone(),
+                    trace: super::telemetry::trace_id().unwrap_or_default(),
                     ..CheckpointRecord::default()
                 },
                 co_author: self.config.co_author.as_deref(),

@@ -14,6 +14,7 @@ mod executor;
 mod interrupt;
 mod planner;
 mod stopwatch;
+pub mod telemetry;
 pub mod testrun;
 mod window;
 
@@ -442,7 +443,10 @@ impl<'a> Agent<'a> {
         let retrying_after_interrupt = AtomicBool::new(false);
         let emit = &mut *self.emit;
         let mut on_event = |event: StreamEvent| match event {
-            StreamEvent::TextDelta(text) => emit(Event::ModelText { text }),
+            StreamEvent::TextDelta(text) => {
+                telemetry::model_streamed();
+                emit(Event::ModelText { text })
+            }
             StreamEvent::Retrying {
                 attempt,
                 wait,
@@ -463,8 +467,9 @@ impl<'a> Agent<'a> {
                         .map(|(retry, of)| events::UnreachableRetry { retry, of }),
                 })
             }
-            StreamEvent::ToolCall { .. } => {}
+            StreamEvent::ToolCall { .. } => telemetry::model_streamed(),
         };
+        telemetry::model_call_started(model);
         let response = {
             let call = self.provider.complete(&request, &mut on_event);
             tokio::pin!(call);
@@ -499,6 +504,7 @@ impl<'a> Agent<'a> {
                 }
             }
         };
+        telemetry::model_call_ended(response.as_ref().map_err(|e| e.to_string()));
         let response = response?;
         self.unrecorded.turns += 1;
         self.unrecorded.input_tokens += response.usage.input_tokens;

@@ -77,7 +77,17 @@ pub fn run_loop_with(
     let tools = toolbox(&spec.config, spec.worktree.clone())?;
     let mut render = crate::ui::renderer(&ctx.global.style());
     let mut log = crate::ui::RunLog::create(spec.store, &spec.slug);
+    let _trace = crate::agent::telemetry::start(
+        &spec.config,
+        crate::agent::telemetry::RunFacts {
+            slug: &spec.slug,
+            provider: spec.provider.name(),
+            model: &spec.config.model,
+            resumed: spec.resumed,
+        },
+    );
     let mut emit = move |event: Event| {
+        crate::agent::telemetry::on_event(&event);
         log.append(&event);
         if let Some(hook) = on_event.as_mut() {
             hook(&event);

@@ -236,6 +236,26 @@ pub const KEYS: &[Key] = &[
         "how long a model server that answers nothing (connection refused, a name that does not resolve, a reset before any header) is retried before the run stops; `0s` counts such failures among the 5 attempts ([retries](running.md#model-calls-and-retries))",
         |c, v| c.unreachable_wait = duration(v).unwrap_or(crate::llm::UNREACHABLE_WAIT),
     ),
+    // Where the run's traces go (docs/telemetry.md): data leaves the machine, the user's say.
+    key(
+        "otel_endpoint",
+        Text,
+        User,
+        None,
+        "(unset)",
+        "the OTLP/HTTP collector the run's traces go to ([telemetry](telemetry.md)); `OTEL_EXPORTER_OTLP_ENDPOINT` also sets it",
+        |c, v| c.otel_endpoint = text(v),
+    ),
+    // How long a graceful stop waits for the last spans to reach the collector.
+    key(
+        "otel_flush_wait",
+        Duration,
+        User,
+        Some("40ms"),
+        "",
+        "the longest the end of a run waits for its last spans to reach the collector",
+        |c, v| c.otel_flush_wait = duration(v).unwrap_or(std::time::Duration::from_millis(40)),
+    ),
     key(
         "max_turns",
         Count,

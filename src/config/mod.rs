@@ -41,6 +41,10 @@ pub struct Config {
     pub record_file: Option<PathBuf>,
     /// How long a model server that answers nothing is retried (src/llm/retry.rs).
     pub unreachable_wait: Duration,
+    /// The OTLP collector's base URL for the run's traces (src/agent/telemetry.rs).
+    pub otel_endpoint: Option<String>,
+    /// The longest a run's end waits for its last spans to be exported.
+    pub otel_flush_wait: Duration,
     pub max_turns: Option<u64>,
     pub max_tokens: Option<u64>,
     pub max_cost: Option<f64>,
@@ -788,6 +792,8 @@ impl Config {
             replay_file: None,
             record_file: None,
             unreachable_wait: crate::llm::UNREACHABLE_WAIT,
+            otel_endpoint: None,
+            otel_flush_wait: Duration::from_millis(40),
             max_turns: None,
             max_tokens: None,
             max_cost: None,

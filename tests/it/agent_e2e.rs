@@ -68,7 +68,7 @@ pub fn good_model(request: &Value) -> Vec<Value> {
 }
 
 /// A model whose step 1 always breaks the plain greeting.
-fn clumsy_model(request: &Value) -> Vec<Value> {
+pub fn clumsy_model(request: &Value) -> Vec<Value> {
     match (current_step(request), turn(request)) {
         (None, _) => plan(),
         (Some(_), 0) => vec![tool(

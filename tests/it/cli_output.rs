@@ -160,6 +160,8 @@ fn config_shows_values_and_their_sources() {
         replay_file            (unset)                         # default
         record_file            (unset)                         # default
         unreachable_wait       5m                              # default
+        otel_endpoint          (unset)                         # default
+        otel_flush_wait        40ms                            # default
         max_turns              40                              # [TMP]/r/.git-agent.toml
         max_tokens             (unlimited)                     # default
         max_cost               $10                             # default

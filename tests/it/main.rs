@@ -62,6 +62,7 @@ mod submodules;
 mod syscalls;
 mod task_cache;
 mod task_choice;
+mod telemetry;
 mod terminal;
 mod thinking;
 mod unreachable;

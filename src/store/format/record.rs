@@ -180,6 +180,10 @@ pub struct CheckpointRecord {
     #[serde(skip_serializing_if = "Usage::is_zero")]
     pub pending: Usage,
     pub stop: Option<StopRecord>,
+    /// The OpenTelemetry trace id (32 hex digits) of the run that made this checkpoint, when
+    /// telemetry was on (docs/telemetry.md); absent in older records.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub trace: String,
     /// Fields written by newer versions or by hand; kept when the note is rewritten.
     #[serde(flatten)]
     pub extra: toml::Table,
